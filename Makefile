@@ -1,0 +1,27 @@
+# Paved Road: every target bootstraps what it needs on first use and is
+# idempotent afterwards.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint clean help
+
+help:
+	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
+	@echo "make test   the whole test suite (what CI runs)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip==25.3
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/paved demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .tools .cache build demo-output

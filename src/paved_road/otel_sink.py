@@ -1,0 +1,254 @@
+"""A small OTLP/HTTP receiver: real protobuf on the wire, decoded with opentelemetry-proto.
+
+Used by `make demo` (`paved demo`), by `paved otel-sink` for a laptop, and by
+the tests as the receiver that telemetry must reach. The Node exporter sends
+`Transfer-Encoding: chunked` without Content-Length and may gzip, so both are
+handled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest, ExportLogsServiceResponse)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest, ExportTraceServiceResponse)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+SIGNALS = {
+    "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
+    "/v1/metrics": (ExportMetricsServiceRequest, ExportMetricsServiceResponse),
+    "/v1/logs": (ExportLogsServiceRequest, ExportLogsServiceResponse),
+}
+
+
+def any_value(v: AnyValue) -> Any:
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return v.bytes_value.hex()
+    return getattr(v, kind)
+
+
+def attributes(kvs) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+@dataclass
+class Received:
+    spans: list[dict] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    logs: list[dict] = field(default_factory=list)
+    requests: list[dict] = field(default_factory=list)  # path, encoding, chunked
+
+
+def flatten(path: str, msg) -> tuple[str, list[dict]]:
+    out: list[dict] = []
+    if path == "/v1/traces":
+        for rs in msg.resource_spans:
+            res = attributes(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    out.append({
+                        "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+                        "parent_span_id": s.parent_span_id.hex(), "name": s.name,
+                        "kind": Span.SpanKind.Name(s.kind).removeprefix("SPAN_KIND_"),
+                        "start_ns": s.start_time_unix_nano, "end_ns": s.end_time_unix_nano,
+                        "duration_ms": (s.end_time_unix_nano - s.start_time_unix_nano) / 1e6,
+                        "status": Status.StatusCode.Name(s.status.code).removeprefix("STATUS_CODE_"),
+                        "attributes": attributes(s.attributes), "resource": res,
+                        "scope": ss.scope.name,
+                    })
+        return "spans", out
+    if path == "/v1/metrics":
+        for rm in msg.resource_metrics:
+            res = attributes(rm.resource.attributes)
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    data = json_format.MessageToDict(m)
+                    out.append({"name": m.name, "unit": m.unit, "type": m.WhichOneof("data"),
+                                "resource": res, "scope": sm.scope.name, "data": data})
+        return "metrics", out
+    for rl in msg.resource_logs:
+        res = attributes(rl.resource.attributes)
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                out.append({"trace_id": r.trace_id.hex(), "span_id": r.span_id.hex(),
+                            "severity": r.severity_text, "body": any_value(r.body),
+                            "attributes": attributes(r.attributes), "resource": res,
+                            "scope": sl.scope.name})
+    return "logs", out
+
+
+class OtlpSink:
+    """Start with `with OtlpSink() as sink:`; `sink.endpoint` is the base URL."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 on_receive: Callable[[str, list[dict]], None] | None = None):
+        self.received = Received()
+        self._cond = threading.Condition()
+        self._on_receive = on_receive
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet: the sink is a test peer
+                pass
+
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            break
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    return b"".join(chunks)
+                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+            def do_POST(self):
+                body = self._body()
+                encoding = self.headers.get("Content-Encoding", "")
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                types = SIGNALS.get(self.path.split("?")[0])
+                if types is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                req_type, resp_type = types
+                msg = req_type()
+                is_json = "json" in self.headers.get("Content-Type", "")
+                if is_json:
+                    json_format.Parse(body, msg, ignore_unknown_fields=True)
+                else:
+                    msg.ParseFromString(body)
+                kind, items = flatten(self.path, msg)
+                with sink._cond:
+                    getattr(sink.received, kind).extend(items)
+                    sink.received.requests.append({
+                        "path": self.path, "encoding": encoding or "identity",
+                        "chunked": "chunked" in self.headers.get("Transfer-Encoding", "").lower(),
+                        "content_type": self.headers.get("Content-Type", "")})
+                    sink._cond.notify_all()
+                if sink._on_receive:
+                    sink._on_receive(kind, items)
+                payload = resp_type().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "OtlpSink":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "OtlpSink":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_for(self, predicate: Callable[[Received], Any], timeout: float = 15.0) -> Any:
+        """Block until predicate(received) is truthy; return its value, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate(self.received)
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+
+def span_table(spans: list[dict]):
+    """A rich table of spans: trace id, span name, kind, duration, status."""
+    from rich.table import Table
+
+    table = Table(title=f"{len(spans)} spans received")
+    for col in ("trace id", "span name", "kind", "duration", "status", "parent"):
+        table.add_column(col)
+    for s in sorted(spans, key=lambda s: (s["trace_id"], s["start_ns"])):
+        table.add_row(s["trace_id"], s["name"], s["kind"], f"{s['duration_ms']:.2f} ms",
+                      s["status"], s["parent_span_id"] or "-")
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    out = open(args.jsonl, "a") if args.jsonl else None
+
+    def on_receive(kind: str, items: list[dict]) -> None:
+        for item in items:
+            if out:
+                out.write(json.dumps({"signal": kind, **item}) + "\n")
+                out.flush()
+            if kind == "spans":
+                print(f"span  {item['trace_id']} {item['kind']:<8} {item['duration_ms']:8.2f} ms  {item['name']}")
+            elif kind == "logs":
+                print(f"log   {item['trace_id'] or '-':<32} {item['severity']:<6} {item['body']}")
+            else:
+                print(f"metric {item['name']}")
+        sys.stdout.flush()
+
+    sink = OtlpSink(args.host, args.port, on_receive=on_receive).start()
+    print(f"OTLP/HTTP sink listening on http://{args.host}:{sink.port} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+        if out:
+            out.close()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("otel-sink", help="run a local OTLP/HTTP receiver that prints what arrives")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4318)
+    p.add_argument("--jsonl", help="also append every decoded item to this JSON-lines file")
+    p.set_defaults(func=run)
