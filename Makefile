@@ -11,6 +11,13 @@ help:
 	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
 	@echo "make test   the whole test suite (what CI runs)"
 
+# checkov pins its own boto3 and cannot share the project's venv.
+CHECKOV_STAMP := .tools/checkov/.installed-stamp
+$(CHECKOV_STAMP):
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install -q checkov==3.3.30
+	touch $@
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip==25.3
@@ -20,7 +27,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/paved demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest
 
 clean:
