@@ -1,0 +1,481 @@
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  full_name  = "${var.name}-${var.environment}"
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # Fargate's valid task sizes: memory (MiB) choices per cpu value.
+  fargate_memory_options = {
+    "256"   = [512, 1024, 2048]
+    "512"   = [for gb in range(1, 5) : gb * 1024]
+    "1024"  = [for gb in range(2, 9) : gb * 1024]
+    "2048"  = [for gb in range(4, 17) : gb * 1024]
+    "4096"  = [for gb in range(8, 31) : gb * 1024]
+    "8192"  = [for gb in range(16, 61, 4) : gb * 1024]
+    "16384" = [for gb in range(32, 121, 8) : gb * 1024]
+  }
+
+  cpu_architecture = contains(var.architectures, "arm64") ? "ARM64" : "X86_64"
+
+  # Pinned collector images. ADOT reads its config from AOT_CONFIG_CONTENT and
+  # ships /healthcheck; the upstream contrib image has neither a shell nor a
+  # health-check binary, so it gets no container health check and the app
+  # waits only for it to START.
+  collector_distributions = {
+    adot = {
+      image             = "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
+      config_env        = "AOT_CONFIG_CONTENT"
+      command           = []
+      health_check      = true
+      depends_condition = "HEALTHY"
+    }
+    contrib = {
+      image             = "otel/opentelemetry-collector-contrib:0.159.0"
+      config_env        = "OTEL_COLLECTOR_CONFIG"
+      command           = ["--config=env:OTEL_COLLECTOR_CONFIG"]
+      health_check      = false
+      depends_condition = "START"
+    }
+  }
+  collector = local.collector_distributions[var.collector.distribution]
+
+  log_group_prefix = "/ecs/${var.name}/${var.environment}"
+  log_groups = {
+    app       = "${local.log_group_prefix}/app"
+    collector = "${local.log_group_prefix}/otel-collector"
+    metrics   = "${local.log_group_prefix}/otel-metrics"
+    otlp_logs = "${local.log_group_prefix}/otel-logs"
+  }
+
+  collector_config = templatefile("${path.module}/templates/otel-collector-config.yaml.tftpl", {
+    region                 = local.region
+    service_name           = var.name
+    metrics_namespace      = coalesce(var.metrics_namespace, "ECS/${var.name}")
+    metrics_log_group      = local.log_groups.metrics
+    otlp_logs_log_group    = local.log_groups.otlp_logs
+    memory_limit_mib       = floor(var.collector.memory * 0.8)
+    memory_spike_limit_mib = floor(var.collector.memory * 0.2)
+  })
+
+  container_definitions = templatefile("${path.module}/templates/container-definitions.json.tftpl", {
+    app_image                      = var.image
+    app_cpu                        = var.cpu - var.collector.cpu
+    app_memory_reservation         = var.memory - var.collector.memory
+    app_user                       = var.app_user
+    stop_timeout                   = var.stop_timeout
+    container_port                 = var.container_port
+    health_check_start_period      = var.health_check_start_period
+    app_environment                = [for k in sort(keys(var.environment_variables)) : { name = k, value = var.environment_variables[k] }]
+    app_secrets                    = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
+    service_name                   = var.name
+    service_version                = var.service_version
+    environment                    = var.environment
+    trace_sample_ratio             = var.trace_sample_ratio
+    region                         = local.region
+    app_log_group                  = local.log_groups.app
+    collector_log_group            = local.log_groups.collector
+    collector_image                = local.collector.image
+    collector_cpu                  = var.collector.cpu
+    collector_memory               = var.collector.memory
+    collector_command              = local.collector.command
+    collector_config_env           = local.collector.config_env
+    collector_config_parameter_arn = aws_ssm_parameter.collector_config.arn
+    collector_health_check         = local.collector.health_check
+    collector_dependency_condition = local.collector.depends_condition
+  })
+
+  # Secrets Manager valueFrom may carry :json-key:stage:version after the
+  # secret ARN; IAM wants the secret ARN itself.
+  ssm_secret_arns = distinct([for v in values(var.secrets) : v if can(regex("^arn:[^:]+:ssm:", v))])
+  secretsmanager_secret_arns = distinct([
+    for v in values(var.secrets) : join(":", slice(split(":", v), 0, 7)) if can(regex("^arn:[^:]+:secretsmanager:", v))
+  ])
+
+  autoscaling_enabled = var.autoscaling != null
+  alb_resource_label = var.load_balancer == null ? null : format(
+    "%s/%s",
+    regex("loadbalancer/(app/.+)$", var.load_balancer.arn)[0],
+    regex("(targetgroup/.+)$", var.load_balancer.target_group_arn)[0],
+  )
+
+  tags = merge(var.tags, {
+    "paved-road/service"     = var.name
+    "paved-road/environment" = var.environment
+  })
+}
+
+################################################################################
+# Logs
+################################################################################
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.log_groups
+
+  # checkov:skip=CKV_AWS_158:KMS encryption is an explicit choice (log_kms_key_arn); by default CloudWatch Logs encrypts with its own keys.
+  name              = each.value
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Collector configuration
+################################################################################
+
+resource "aws_ssm_parameter" "collector_config" {
+  # checkov:skip=CKV2_AWS_34:The collector configuration holds no secret (it names log groups and a region); a String parameter is enough.
+  name        = "/ecs/${var.name}/${var.environment}/otel-collector-config"
+  description = "OpenTelemetry Collector configuration of ${local.full_name} (rendered by Terraform)"
+  type        = "String"
+  tier        = length(local.collector_config) > 4096 ? "Advanced" : "Standard"
+  value       = local.collector_config
+
+  tags = local.tags
+}
+
+################################################################################
+# Task definition
+################################################################################
+
+resource "aws_ecs_task_definition" "this" {
+  family                   = local.full_name
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.cpu
+  memory                   = var.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+  container_definitions    = local.container_definitions
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = local.cpu_architecture
+  }
+
+  # The app's root filesystem is read-only; /tmp is this task-scoped volume.
+  volume {
+    name = "tmp"
+  }
+
+  # Older revisions stay ACTIVE: rollback points the service at them.
+  skip_destroy = true
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(local.fargate_memory_options[tostring(var.cpu)], var.memory)
+      error_message = "memory ${var.memory} is not a Fargate combination for cpu ${var.cpu}; valid: ${join(", ", [for m in local.fargate_memory_options[tostring(var.cpu)] : tostring(m)])}."
+    }
+    precondition {
+      condition     = var.cpu > var.collector.cpu && var.memory > var.collector.memory
+      error_message = "The task's cpu and memory must exceed what the collector sidecar reserves."
+    }
+  }
+}
+
+################################################################################
+# Security group
+################################################################################
+
+resource "aws_security_group" "this" {
+  name        = local.full_name
+  description = "Tasks of ${local.full_name}: only the given security groups reach the app port"
+  vpc_id      = var.vpc_id
+
+  tags = merge(local.tags, { Name = local.full_name })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "this" {
+  for_each = toset(concat(var.ingress_security_group_ids, var.load_balancer == null ? [] : [var.load_balancer.security_group_id]))
+
+  security_group_id            = aws_security_group.this.id
+  description                  = "App port from ${each.value}"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = var.container_port
+  to_port                      = var.container_port
+
+  tags = local.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "https" {
+  for_each = toset(var.egress_cidr_blocks)
+
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to AWS APIs, ECR and downstream services"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+
+  tags = local.tags
+}
+
+################################################################################
+# Service
+################################################################################
+
+resource "aws_ecs_service" "this" {
+  name                               = var.name
+  cluster                            = var.cluster_arn
+  task_definition                    = aws_ecs_task_definition.this.arn
+  desired_count                      = var.desired_count
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = var.deployment_minimum_healthy_percent
+  deployment_maximum_percent         = var.deployment_maximum_percent
+  health_check_grace_period_seconds  = var.load_balancer == null ? null : var.health_check_grace_period_seconds
+  enable_execute_command             = var.enable_execute_command
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  wait_for_steady_state              = false
+
+  deployment_controller {
+    type = "ECS"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  dynamic "alarms" {
+    for_each = length(var.deployment_alarm_names) > 0 ? [1] : []
+    content {
+      alarm_names = var.deployment_alarm_names
+      enable      = true
+      rollback    = true
+    }
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.this.id]
+    assign_public_ip = false
+  }
+
+  dynamic "load_balancer" {
+    for_each = var.load_balancer == null ? [] : [var.load_balancer]
+    content {
+      target_group_arn = load_balancer.value.target_group_arn
+      container_name   = "app"
+      container_port   = var.container_port
+    }
+  }
+
+  tags = local.tags
+
+  # CI registers a task-definition revision per deploy and points the service
+  # at it (a rollback points it at an older one); autoscaling owns the count.
+  # Terraform seeds both and never reverts them (see README).
+  lifecycle {
+    ignore_changes = [task_definition, desired_count]
+  }
+}
+
+################################################################################
+# Autoscaling
+################################################################################
+
+resource "aws_appautoscaling_target" "this" {
+  count = local.autoscaling_enabled ? 1 : 0
+
+  service_namespace  = "ecs"
+  resource_id        = "service/${element(split("/", var.cluster_arn), length(split("/", var.cluster_arn)) - 1)}/${aws_ecs_service.this.name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = var.autoscaling.min_capacity
+  max_capacity       = var.autoscaling.max_capacity
+
+  tags = local.tags
+}
+
+resource "aws_appautoscaling_policy" "this" {
+  for_each = !local.autoscaling_enabled ? {} : merge(
+    {
+      cpu    = { metric = "ECSServiceAverageCPUUtilization", target = var.autoscaling.cpu_target }
+      memory = { metric = "ECSServiceAverageMemoryUtilization", target = var.autoscaling.memory_target }
+    },
+    var.load_balancer == null ? {} : {
+      requests = { metric = "ALBRequestCountPerTarget", target = var.autoscaling.requests_per_target }
+    },
+  )
+
+  name               = "${local.full_name}-${each.key}"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = each.value.target
+    scale_in_cooldown  = var.autoscaling.scale_in_cooldown_seconds
+    scale_out_cooldown = var.autoscaling.scale_out_cooldown_seconds
+
+    predefined_metric_specification {
+      predefined_metric_type = each.value.metric
+      resource_label         = each.key == "requests" ? local.alb_resource_label : null
+    }
+  }
+}
+
+################################################################################
+# IAM: execution role (ECS agent: pull the image, write logs, read secrets)
+################################################################################
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    sid     = "EcsTasksAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:*"]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${local.full_name}-execution"
+  description        = "ECS task execution role of ${local.full_name}"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "execution" {
+  # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+  statement {
+    sid       = "EcrAuthorizationToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcrPullServiceImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = [var.ecr_repository_arn]
+  }
+
+  statement {
+    sid       = "WriteContainerLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [for k in ["app", "collector"] : "${aws_cloudwatch_log_group.this[k].arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "ReadSsmParameters"
+    actions   = ["ssm:GetParameters"]
+    resources = concat([aws_ssm_parameter.collector_config.arn], local.ssm_secret_arns)
+  }
+
+  dynamic "statement" {
+    for_each = length(local.secretsmanager_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadSecretsManagerSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.secretsmanager_secret_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.secrets_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = var.secrets_kms_key_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "execution"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+################################################################################
+# IAM: task role (the containers: collector exports, ECS Exec, the app's own)
+################################################################################
+
+resource "aws_iam_role" "task" {
+  name               = "${local.full_name}-task"
+  description        = "ECS task role of ${local.full_name} (app and otel-collector)"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "task" {
+  # checkov:skip=CKV_AWS_111:X-Ray has no resource-level permissions; AWS requires "*" for these actions.
+  # checkov:skip=CKV_AWS_356:X-Ray has no resource-level permissions; AWS requires "*" for these actions.
+  statement {
+    sid = "CollectorXRay"
+    actions = [
+      "xray:GetSamplingRules",
+      "xray:GetSamplingStatisticSummaries",
+      "xray:GetSamplingTargets",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "CollectorLogs"
+    actions   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = flatten([for k in ["metrics", "otlp_logs"] : [aws_cloudwatch_log_group.this[k].arn, "${aws_cloudwatch_log_group.this[k].arn}:log-stream:*"]])
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_execute_command ? [1] : []
+    content {
+      # ssmmessages has no resource-level permissions: AWS requires "*".
+      sid = "EcsExec"
+      actions = [
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.task_role_statements
+    content {
+      sid       = statement.value.sid
+      effect    = statement.value.effect
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "task"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}

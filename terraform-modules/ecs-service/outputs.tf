@@ -1,0 +1,64 @@
+output "service_name" {
+  description = "Name of the ECS service"
+  value       = aws_ecs_service.this.name
+}
+
+output "service_arn" {
+  description = "ARN of the ECS service"
+  value       = aws_ecs_service.this.id
+}
+
+output "task_definition_family" {
+  description = "Task-definition family; CI registers each deploy as a new revision of it"
+  value       = aws_ecs_task_definition.this.family
+}
+
+output "task_definition_arn" {
+  description = "ARN of the revision Terraform registered (the seed; the service may run a later CI revision)"
+  value       = aws_ecs_task_definition.this.arn
+}
+
+output "container_definitions" {
+  description = "Container definitions JSON (app and otel-collector) of the revision Terraform registered"
+  value       = local.container_definitions
+}
+
+output "collector_config" {
+  description = "Rendered OpenTelemetry Collector configuration (YAML)"
+  value       = local.collector_config
+}
+
+output "collector_config_parameter_arn" {
+  description = "ARN of the SSM parameter holding the collector configuration"
+  value       = aws_ssm_parameter.collector_config.arn
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups by purpose: app, collector, metrics (EMF), otlp_logs"
+  value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }
+}
+
+output "execution_role_arn" {
+  description = "ARN of the task execution role"
+  value       = aws_iam_role.execution.arn
+}
+
+output "task_role_arn" {
+  description = "ARN of the task role"
+  value       = aws_iam_role.task.arn
+}
+
+output "task_role_name" {
+  description = "Name of the task role (attach further policies to it)"
+  value       = aws_iam_role.task.name
+}
+
+output "security_group_id" {
+  description = "ID of the tasks' security group"
+  value       = aws_security_group.this.id
+}
+
+output "cpu_architecture" {
+  description = "CPU architecture the tasks run on (ARM64 or X86_64)"
+  value       = local.cpu_architecture
+}

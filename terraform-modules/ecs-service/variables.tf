@@ -1,0 +1,376 @@
+################################################################################
+# Service identity
+################################################################################
+
+variable "name" {
+  description = "Service name: the ECS service, the app's OTEL_SERVICE_NAME and the prefix of every resource name"
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be 2-32 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment environment (deployment.environment.name in telemetry, suffix of IAM, log group and parameter names)"
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,15}$", var.environment))
+    error_message = "environment must be 1-16 lowercase letters, digits and hyphens, starting with a letter (e.g. staging, production)."
+  }
+}
+
+variable "service_version" {
+  description = "Version reported as service.version by the first task-definition revision; CI deploys set their own"
+  type        = string
+  default     = "0.0.0"
+}
+
+variable "tags" {
+  description = "Tags for every resource (ECS propagates the service's tags to its tasks)"
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+################################################################################
+# Task definition
+################################################################################
+
+variable "cluster_arn" {
+  description = "ARN of the ECS cluster the service runs on"
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/.+$", var.cluster_arn))
+    error_message = "cluster_arn must be an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME)."
+  }
+}
+
+variable "architectures" {
+  description = "CPU architectures the service's image is built for (amd64, arm64); tasks run on ARM64 (Graviton) when arm64 is among them, otherwise on X86_64"
+  type        = list(string)
+  default     = ["amd64", "arm64"]
+
+  validation {
+    condition     = length(var.architectures) > 0 && alltrue([for a in var.architectures : contains(["amd64", "arm64"], a)])
+    error_message = "architectures must be a non-empty list of amd64, arm64."
+  }
+}
+
+variable "cpu" {
+  description = "Task CPU units (Fargate: 256, 512, 1024, 2048, 4096, 8192, 16384); memory must be a valid Fargate combination for it"
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
+    error_message = "cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384."
+  }
+}
+
+variable "memory" {
+  description = "Task memory in MiB; checked against the Fargate combinations for cpu when the task definition is planned"
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.memory >= 512 && var.memory <= 122880 && floor(var.memory) == var.memory
+    error_message = "memory must be a whole number of MiB from 512 to 122880."
+  }
+}
+
+variable "image" {
+  description = "Image of the first task-definition revision, by digest (REPO@sha256:...) or tag (REPO:1.2.3); later revisions come from CI deploys"
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", var.image))
+    error_message = "image must be REPOSITORY:TAG or REPOSITORY@sha256:DIGEST."
+  }
+}
+
+variable "ecr_repository_arn" {
+  description = "ARN of the ECR repository the app image is pulled from (scopes the execution role's ECR permissions)"
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/.+$", var.ecr_repository_arn))
+    error_message = "ecr_repository_arn must be an ECR repository ARN (arn:aws:ecr:REGION:ACCOUNT:repository/NAME)."
+  }
+}
+
+variable "container_port" {
+  description = "Port the app listens on inside the container"
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.container_port >= 1024 && var.container_port <= 65535
+    error_message = "container_port must be from 1024 to 65535."
+  }
+}
+
+variable "app_user" {
+  description = "User the app container runs as: uid:gid of the image's non-root node user"
+  type        = string
+  default     = "1000:1000"
+
+  validation {
+    condition     = !contains(["0", "root", "0:0", "root:root"], var.app_user)
+    error_message = "app_user must be a non-root user."
+  }
+}
+
+variable "stop_timeout" {
+  description = "Seconds ECS waits after SIGTERM before SIGKILL (the app drains and flushes telemetry in this time; Fargate maximum 120)"
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.stop_timeout >= 2 && var.stop_timeout <= 120
+    error_message = "stop_timeout must be from 2 to 120 seconds."
+  }
+}
+
+variable "health_check_start_period" {
+  description = "Seconds after start during which failed app health checks do not count"
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.health_check_start_period >= 0 && var.health_check_start_period <= 300
+    error_message = "health_check_start_period must be from 0 to 300 seconds."
+  }
+}
+
+variable "trace_sample_ratio" {
+  description = "Root sampling ratio for parentbased_traceidratio (OTEL_TRACES_SAMPLER_ARG)"
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio must be from 0 to 1."
+  }
+}
+
+variable "environment_variables" {
+  description = "Extra plain environment variables for the app container (OTEL_* and SERVICE_VERSION are set by the module)"
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.environment_variables) : !startswith(k, "OTEL_") && can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
+    error_message = "environment_variables keys must be environment variable names and must not start with OTEL_ (the module sets those)."
+  }
+}
+
+variable "secrets" {
+  description = "Secrets for the app container: environment variable name => ARN of an SSM parameter or a Secrets Manager secret (optionally with :json-key:version-stage:version-id)"
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for v in values(var.secrets) : can(regex("^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+)$", v))])
+    error_message = "secrets values must be ARNs of SSM parameters (arn:aws:ssm:...:parameter/NAME) or Secrets Manager secrets (arn:aws:secretsmanager:...:secret:NAME)."
+  }
+}
+
+variable "secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt the app's secrets (the execution role may decrypt with them); empty when AWS-managed keys are used"
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+################################################################################
+# Collector sidecar
+################################################################################
+
+variable "collector" {
+  description = "OpenTelemetry Collector sidecar: distribution (adot = AWS Distro for OpenTelemetry, contrib = upstream otel contrib), cpu units and memory (MiB) reserved for it"
+  type = object({
+    distribution = optional(string, "adot")
+    cpu          = optional(number, 128)
+    memory       = optional(number, 256)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["adot", "contrib"], var.collector.distribution)
+    error_message = "collector.distribution must be one of adot, contrib."
+  }
+
+  validation {
+    condition     = var.collector.cpu >= 64 && var.collector.memory >= 128
+    error_message = "collector.cpu must be at least 64 and collector.memory at least 128 (MiB)."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch metrics namespace for the app's OTLP metrics (written as EMF); null means ECS/<name>"
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Logs
+################################################################################
+
+variable "log_retention_days" {
+  description = "Retention of the module's CloudWatch log groups in days"
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key that encrypts the log groups; null keeps CloudWatch Logs' default encryption"
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Service
+################################################################################
+
+variable "desired_count" {
+  description = "Tasks the service starts with (autoscaling owns the count afterwards, see README)"
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.desired_count >= 0
+    error_message = "desired_count must be 0 or more."
+  }
+}
+
+variable "deployment_minimum_healthy_percent" {
+  description = "Lower bound of running tasks during a deployment, in percent of desired_count"
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.deployment_minimum_healthy_percent >= 0 && var.deployment_minimum_healthy_percent <= 100
+    error_message = "deployment_minimum_healthy_percent must be from 0 to 100."
+  }
+}
+
+variable "deployment_maximum_percent" {
+  description = "Upper bound of running tasks during a deployment, in percent of desired_count"
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.deployment_maximum_percent >= 100 && var.deployment_maximum_percent <= 400
+    error_message = "deployment_maximum_percent must be from 100 to 400."
+  }
+}
+
+variable "deployment_alarm_names" {
+  description = "CloudWatch alarms that fail and roll back a deployment when they go into ALARM; empty disables alarm rollback"
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "health_check_grace_period_seconds" {
+  description = "Seconds the service ignores load balancer health checks after a task starts (only with a load balancer)"
+  type        = number
+  default     = 30
+}
+
+variable "vpc_id" {
+  description = "VPC of the service's security group"
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the tasks (private subnets; tasks get no public IP)"
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) > 0
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "ingress_security_group_ids" {
+  description = "Security groups admitted to container_port (callers inside the VPC); the load balancer's group is admitted via load_balancer"
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "egress_cidr_blocks" {
+  description = "Destinations the tasks may reach over HTTPS (AWS APIs, ECR, downstream services)"
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+  nullable    = false
+}
+
+variable "load_balancer" {
+  description = "Application Load Balancer in front of the service: its ARN, its security group and the target group (ip target type) the app container registers in; null for none"
+  type = object({
+    arn               = string
+    security_group_id = string
+    target_group_arn  = string
+  })
+  default = null
+}
+
+variable "enable_execute_command" {
+  description = "Allow ECS Exec into the tasks (adds the SSM messages permissions to the task role)"
+  type        = bool
+  default     = false
+}
+
+variable "task_role_statements" {
+  description = "The app's own IAM statements for the task role (no \"*\" action; scope resources)"
+  type = list(object({
+    sid       = optional(string)
+    effect    = optional(string, "Allow")
+    actions   = list(string)
+    resources = list(string)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for s in var.task_role_statements : !contains(s.actions, "*") && !contains(s.resources, "*")])
+    error_message = "task_role_statements must not use \"*\" as an action or a resource."
+  }
+}
+
+################################################################################
+# Autoscaling
+################################################################################
+
+variable "autoscaling" {
+  description = "Target-tracking autoscaling: task bounds and targets for CPU %, memory % and (with a load balancer) ALB requests per target; null disables"
+  type = object({
+    min_capacity                = optional(number, 2)
+    max_capacity                = optional(number, 10)
+    cpu_target                  = optional(number, 60)
+    memory_target               = optional(number, 75)
+    requests_per_target         = optional(number, 1000)
+    scale_in_cooldown_seconds   = optional(number, 300)
+    scale_out_cooldown_seconds  = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = var.autoscaling == null ? true : (var.autoscaling.min_capacity >= 1 && var.autoscaling.max_capacity >= var.autoscaling.min_capacity)
+    error_message = "autoscaling.min_capacity must be at least 1 and max_capacity at least min_capacity."
+  }
+}
