@@ -1,0 +1,154 @@
+################################################################################
+# Cluster and node pools
+################################################################################
+
+variable "kubernetes_cluster_id" {
+  description = "ID of the existing AKS cluster the runners run on"
+  type        = string
+
+  validation {
+    condition     = can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.ContainerService/managedClusters/[^/]+$", var.kubernetes_cluster_id))
+    error_message = "kubernetes_cluster_id must be an AKS cluster resource ID."
+  }
+}
+
+variable "max_pods" {
+  description = "Pods per runner node (runner pods, their dind sidecars and daemon sets)"
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.max_pods >= 50 && var.max_pods <= 250
+    error_message = "max_pods must be from 50 to 250."
+  }
+}
+
+variable "vnet_subnet_id" {
+  description = "Subnet of the runner node pools; null uses the cluster's default"
+  type        = string
+  default     = null
+}
+
+variable "node_pools" {
+  description = "Runner node pool per architecture: VM size (Dpsv5/Dpsv6 for arm64), autoscaling bounds and OS disk size"
+  type = map(object({
+    vm_size         = string
+    min_count       = optional(number, 0)
+    max_count       = optional(number, 10)
+    os_disk_size_gb = optional(number, 128)
+  }))
+  default = {
+    amd64 = { vm_size = "Standard_D8s_v5" }
+    arm64 = { vm_size = "Standard_D8ps_v5" }
+  }
+  nullable = false
+
+  validation {
+    condition     = alltrue([for arch in keys(var.node_pools) : contains(["amd64", "arm64"], arch)]) && length(var.node_pools) > 0
+    error_message = "node_pools keys must be amd64 and/or arm64."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.node_pools) : p.min_count <= p.max_count && p.max_count >= 1])
+    error_message = "node_pools must satisfy min_count <= max_count and max_count >= 1."
+  }
+}
+
+################################################################################
+# Runners
+################################################################################
+
+variable "runner_scale_set_prefix" {
+  description = "Runner scale sets are named <prefix>-amd64 and <prefix>-arm64; workflows use these names in runs-on"
+  type        = string
+  default     = "paved-runners"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.runner_scale_set_prefix))
+    error_message = "runner_scale_set_prefix must be 2-40 lowercase letters, digits and hyphens starting with a letter."
+  }
+}
+
+variable "github_config_url" {
+  description = "GitHub organization or repository URL the runners register with (https://github.com/ORG)"
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/]+/[^/]+(/[^/]+)?$", var.github_config_url))
+    error_message = "github_config_url must be https://HOST/ORG or https://HOST/ORG/REPO."
+  }
+}
+
+variable "github_app_secret_name" {
+  description = "Existing Kubernetes secret in runners_namespace with github_app_id, github_app_installation_id and github_app_private_key (created outside Terraform, so no credential enters the state)"
+  type        = string
+}
+
+variable "runner_group" {
+  description = "GitHub runner group the scale sets join (restrict it to the repositories that may use these runners)"
+  type        = string
+  default     = "default"
+}
+
+variable "max_runners" {
+  description = "Upper bound of concurrent runners per architecture"
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_runners >= 1
+    error_message = "max_runners must be at least 1."
+  }
+}
+
+variable "min_runners" {
+  description = "Idle runners kept per architecture (0 scales to zero between jobs)"
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_runners >= 0
+    error_message = "min_runners must be 0 or more."
+  }
+}
+
+variable "runner_image" {
+  description = "Pinned runner image (multi-arch; runner >= 2.327.1 for node24 actions)"
+  type        = string
+  default     = "ghcr.io/actions/actions-runner:2.337.0"
+
+  validation {
+    condition     = can(regex("(:[0-9]+\\.[0-9]+\\.[0-9]+|@sha256:[a-f0-9]{64})$", var.runner_image))
+    error_message = "runner_image must be pinned to a version tag or a digest, never latest."
+  }
+}
+
+variable "arc_chart_version" {
+  description = "Version of both actions-runner-controller charts (gha-runner-scale-set-controller and gha-runner-scale-set must match)"
+  type        = string
+  default     = "0.14.2"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.arc_chart_version))
+    error_message = "arc_chart_version must be an exact chart version X.Y.Z."
+  }
+}
+
+variable "controller_namespace" {
+  description = "Namespace of the actions-runner-controller"
+  type        = string
+  default     = "arc-systems"
+}
+
+variable "runners_namespace" {
+  description = "Namespace of the runner pods (holds github_app_secret_name)"
+  type        = string
+  default     = "arc-runners"
+}
+
+variable "tags" {
+  description = "Tags for the Azure resources"
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

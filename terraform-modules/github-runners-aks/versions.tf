@@ -1,0 +1,14 @@
+terraform {
+  required_version = ">= 1.5.7"
+
+  required_providers {
+    azurerm = {
+      source  = "hashicorp/azurerm"
+      version = ">= 4.0.0, < 5.0"
+    }
+    helm = {
+      source  = "hashicorp/helm"
+      version = ">= 3.0.2, < 4.0"
+    }
+  }
+}
