@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "paved_road.cmd_new",
     "paved_road.otel_sink",
     "paved_road.cmd_release",
+    "paved_road.cmd_catalog",
 ]
 
 

@@ -45,3 +45,161 @@ def find_conflicts(root: Path) -> list[str]:
             if starts and ends:
                 found.append(rel)
     return sorted(found)
+
+
+# ---------------------------------------------------------------------------
+# Updating one service
+# ---------------------------------------------------------------------------
+UPDATED, CONFLICTS, FAILED, CURRENT = "updated", "conflicts", "failed", "current"
+
+
+@dataclass
+class FleetResult:
+    path: str
+    status: str
+    name: str | None = None
+    from_version: str | None = None
+    to_version: str | None = None
+    branch: str | None = None
+    conflicts: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class _GitError(RuntimeError):
+    pass
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise _GitError(f"git {args[0]}: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+    return proc.stdout
+
+
+def _identity(repo: Path) -> list[str]:
+    """-c options giving commits an author when the machine has none configured."""
+    if _git(repo, "config", "user.email", check=False).strip():
+        return []
+    return ["-c", "user.name=paved fleet", "-c", "user.email=paved-fleet@localhost"]
+
+
+def _last_line(text: str) -> str:
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+def update_service(path: str | Path, to_version: str, from_version: str | None = None,
+                   name: str | None = None, branch: str | None = None) -> FleetResult:
+    """Update one checkout to `to_version` on a new branch and commit it.
+
+    Leaves the checkout on its original branch in every case: the update is on
+    `branch` (default `paved/template-<to_version>`), ready to push as a pull
+    request. Conflicts are committed with their markers (the pull request shows
+    them; `paved catalog` and CI find them); any failure restores the checkout
+    exactly and deletes the branch.
+    """
+    repo = Path(path)
+    branch = branch or f"paved/template-{to_version}"
+    result = FleetResult(path=str(path), status=FAILED, name=name, from_version=from_version,
+                         to_version=to_version, branch=branch)
+    try:
+        top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+    except (_GitError, OSError) as exc:
+        result.reason, result.branch = f"not a git checkout ({exc})", None
+        return result
+    if _git(repo, "status", "--porcelain").strip():
+        result.reason, result.branch = "uncommitted changes: commit or stash them first", None
+        return result
+    original = _git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).strip()
+    if not original:
+        result.reason, result.branch = "detached HEAD: check out a branch first", None
+        return result
+    if _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).strip():
+        result.reason, result.branch = f"branch {branch} exists already", None
+        return result
+
+    _git(repo, "checkout", "-q", "-b", branch)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--skip-answered",
+             "--conflict", "inline", "--vcs-ref", to_version],
+            cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode:
+            raise _GitError(f"copier update exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
+        changed = [line[3:] for line in _git(repo, "status", "--porcelain", "-uall").splitlines()]
+        result.conflicts = [c for c in find_conflicts(top) if c in changed or c.endswith(".rej")]
+        _git(repo, "add", "-A")
+        message = f"Update Paved Road template to {to_version}"
+        if from_version:
+            message += f" (from {from_version})"
+        if result.conflicts:
+            message += "\n\nConflicts to resolve:\n" + "".join(f"- {c}\n" for c in result.conflicts)
+        _git(repo, *_identity(repo), "commit", "-q", "--no-verify", "-m", message)
+        _git(repo, "checkout", "-q", original)
+    except (_GitError, OSError) as exc:
+        _git(repo, "reset", "-q", "--hard", check=False)
+        _git(repo, "clean", "-q", "-fd", check=False)
+        _git(repo, "checkout", "-q", "-f", original, check=False)
+        _git(repo, "branch", "-q", "-D", branch, check=False)
+        result.reason, result.branch = str(exc), None
+        return result
+    result.status = CONFLICTS if result.conflicts else UPDATED
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Updating a fleet
+# ---------------------------------------------------------------------------
+class FleetError(ValueError):
+    """Bad input to the fleet update as a whole."""
+
+
+def plan(paths: list[str | Path], to: str | None = None, template: str | None = None) -> tuple[list[dict], list[FleetResult]]:
+    """Which services to update to which version, and results for the rest."""
+    from paved_road.catalog import build_catalog, parse_version
+
+    if to is not None and parse_version(to) is None:
+        raise FleetError(f"--to must be a release tag such as v1.2.0 (got '{to}')")
+    catalog = build_catalog(paths, template=template)
+    work, done = [], []
+    for s in catalog["services"]:
+        if s.error:
+            done.append(FleetResult(path=s.path, status=FAILED, name=s.name, reason=s.error))
+            continue
+        tags = catalog["templates"][template or s.template]["tags"]
+        target = to or s.latest_version
+        if target is None:
+            done.append(FleetResult(path=s.path, status=FAILED, name=s.name, from_version=s.current_version,
+                                    reason="the template has no release tags"))
+            continue
+        if to is not None and to not in tags:
+            raise FleetError(f"--to must be one of the template's tags: {', '.join(tags) or 'none'} (got '{to}')")
+        if parse_version(s.current_version) >= parse_version(target):
+            done.append(FleetResult(path=s.path, status=CURRENT, name=s.name,
+                                    from_version=s.current_version, to_version=s.current_version))
+            continue
+        work.append({"path": s.path, "name": s.name, "from_version": s.current_version, "to_version": target})
+    return work, done
+
+
+def update_fleet(paths: list[str | Path], to: str | None = None, jobs: int | None = None,
+                 template: str | None = None,
+                 on_result: Callable[[FleetResult], None] | None = None,
+                 planned: tuple[list[dict], list[FleetResult]] | None = None) -> list[FleetResult]:
+    """Update every service behind `to` (default: its template's latest tag), `jobs` at a time."""
+    work, done = planned or plan(paths, to, template)
+    results = list(done)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(update_service, **item) for item in work]
+        for future in as_completed(futures):
+            res = future.result()
+            results.append(res)
+            if on_result:
+                on_result(res)
+    return sorted(results, key=lambda r: (r.name or "~", r.path))

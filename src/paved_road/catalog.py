@@ -1,0 +1,394 @@
+"""The platform catalog: where every generated service stands against the template.
+
+Services are found by their copier answers file (`.copier-answers.yml`) in local
+checkouts, or listed in a repos file. The template's release tags are read once
+per template with `git ls-remote --tags` (no clone, no per-service work against
+the template), so a fleet of hundreds is cataloged in about a second, where
+`copier check-update` clones the template once per service.
+
+The JSON form is a stable interface: see docs/upgrades.md, "Catalog JSON
+schema". Bump SCHEMA_VERSION on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import subprocess
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+SCHEMA_VERSION = 1
+ANSWERS_FILE = ".copier-answers.yml"
+DRIFTS = ("none", "patch", "minor", "major", "unknown")
+EXIT_OK, EXIT_ERRORS, EXIT_BEHIND = 0, 1, 2
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
+_DESCRIBE = re.compile(r"^(?P<base>.+?)-(?P<ahead>\d+)-g[0-9a-f]+$")
+
+
+class CatalogError(ValueError):
+    """Bad input to the catalog as a whole (a repos file that cannot be read)."""
+
+
+@dataclass
+class ServiceStatus:
+    path: str
+    name: str | None = None
+    owner: str | None = None
+    system: str | None = None
+    template: str | None = None
+    current_version: str | None = None
+    latest_version: str | None = None
+    drift: str = "unknown"
+    architectures: list[str] = field(default_factory=list)
+    runner_mode: str | None = None
+    node_major: int | None = None
+    error: str | None = None
+
+    @property
+    def behind(self) -> bool:
+        return self.drift in ("patch", "minor", "major")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "behind": self.behind}
+
+
+# ---------------------------------------------------------------------------
+# Finding services
+# ---------------------------------------------------------------------------
+def find_answers_files(paths: list[str | Path], max_depth: int = 4) -> list[tuple[str, Path | None, str | None]]:
+    """(label, answers file or None, error) per service found under each path.
+
+    A path that is itself a service yields that service; otherwise its
+    subdirectories are searched (at most `max_depth` levels, skipping .git and
+    node_modules). A path that does not exist or holds no service yields one
+    error entry, so the caller can report it and carry on.
+    """
+    found: list[tuple[str, Path | None, str | None]] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.is_dir():
+            found.append((str(raw), None, "no such directory"))
+            continue
+        if (root / ANSWERS_FILE).is_file():
+            found.append((str(root), root / ANSWERS_FILE, None))
+            continue
+        hits = []
+        base_depth = len(root.parts)
+        for dirpath, dirnames, filenames in os.walk(root):
+            if ANSWERS_FILE in filenames:
+                hits.append(Path(dirpath) / ANSWERS_FILE)
+                dirnames[:] = []  # a service's own subdirectories are not services
+                continue
+            if len(Path(dirpath).parts) - base_depth >= max_depth:
+                dirnames[:] = []
+            else:
+                dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        if not hits:
+            found.append((str(raw), None, f"no {ANSWERS_FILE} found"))
+        found.extend((str(h.parent), h, None) for h in sorted(hits))
+    return found
+
+
+def read_repos_file(path: str | Path) -> list[dict]:
+    """Entries of a repos file: `repos:` (or a top-level list) of paths, URLs or
+    mappings `{path: DIR}` / `{url: GIT_URL, ref: BRANCH}`. Relative paths are
+    relative to the file."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(), Loader=_Loader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"--repos-file {path}: cannot read it ({exc.__class__.__name__}: {exc})") from exc
+    items = data.get("repos") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise CatalogError(f"--repos-file {path}: expected a list under 'repos:' of paths, URLs or {{path|url: ...}} entries")
+    entries = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"url": item} if re.match(r"^(https?|ssh|git|file)://|^git@", item) else {"path": item}
+        if not isinstance(item, dict) or not (item.get("path") or item.get("url")):
+            raise CatalogError(f"--repos-file {path}: each entry needs 'path' or 'url' (got {item!r})")
+        if item.get("path") and not Path(item["path"]).is_absolute():
+            item = {**item, "path": str((path.parent / item["path"]).resolve())}
+        entries.append(item)
+    return entries
+
+
+def fetch_remote_answers(url: str, ref: str | None = None) -> str:
+    """The answers file of a service repository, fetched without checking it out:
+    a depth-1, blob-less clone, then one blob."""
+    with tempfile.TemporaryDirectory(prefix="paved-catalog.") as tmp:
+        cmd = ["git", "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", "--single-branch"]
+        if ref:
+            cmd += ["--branch", ref]
+        _run(cmd + [url, tmp])
+        return _run(["git", "-C", tmp, "show", f"HEAD:{ANSWERS_FILE}"])
+
+
+def _run(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    if proc.returncode:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"{cmd[0]} exited {proc.returncode}")
+    return proc.stdout
+
+
+# ---------------------------------------------------------------------------
+# Versions
+# ---------------------------------------------------------------------------
+def parse_version(ref: str | None) -> Version | None:
+    """A template ref as copier records it (`v1.2.0`, or `v1.2.0-3-gabc1234`
+    when rendered from a commit after a tag) -> its release version."""
+    if not ref:
+        return None
+    ref = str(ref).strip()
+    match = _DESCRIBE.match(ref)
+    if match:
+        ref = match.group("base")
+    try:
+        return Version(ref)
+    except InvalidVersion:
+        return None
+
+
+def template_tags(template: str) -> list[str]:
+    """Release tags of a template repository, by one `git ls-remote --tags`."""
+    out = _run(["git", "ls-remote", "--tags", "--refs", template])
+    tags = []
+    for line in out.splitlines():
+        _, _, ref = line.partition("\t")
+        if ref.startswith("refs/tags/") and parse_version(ref[len("refs/tags/"):]) is not None:
+            tags.append(ref[len("refs/tags/"):])
+    return sorted(tags, key=parse_version)
+
+
+def latest_release(tags: list[str], include_prereleases: bool = False) -> str | None:
+    usable = [t for t in tags if include_prereleases or not parse_version(t).is_prerelease]
+    return max(usable, key=parse_version) if usable else None
+
+
+def drift(current: str | None, latest: str | None) -> str:
+    cur, new = parse_version(current), parse_version(latest)
+    if cur is None or new is None:
+        return "unknown"
+    if cur >= new:
+        return "none"
+    if cur.major != new.major:
+        return "major"
+    if cur.minor != new.minor:
+        return "minor"
+    return "patch"
+
+
+# ---------------------------------------------------------------------------
+# The catalog
+# ---------------------------------------------------------------------------
+def status_from_answers(label: str, text: str) -> ServiceStatus:
+    status = ServiceStatus(path=label)
+    try:
+        answers = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        status.error = f"{ANSWERS_FILE} is not valid YAML: {str(exc).splitlines()[0]}"
+        return status
+    if not isinstance(answers, dict):
+        status.error = f"{ANSWERS_FILE} is not a mapping of answers"
+        return status
+    status.name = answers.get("service_name")
+    status.owner = answers.get("owner")
+    status.system = answers.get("system") or None
+    status.template = answers.get("_src_path")
+    status.current_version = None if answers.get("_commit") is None else str(answers["_commit"])
+    archs = answers.get("architectures") or []
+    status.architectures = [archs] if isinstance(archs, str) else list(archs)
+    status.runner_mode = answers.get("runner_mode")
+    try:
+        status.node_major = int(answers["node_major"]) if answers.get("node_major") is not None else None
+    except (TypeError, ValueError):
+        status.node_major = None
+    if not status.template or not status.current_version:
+        status.error = f"{ANSWERS_FILE} has no _src_path/_commit: not generated by copier from a git template"
+    return status
+
+
+def _load(entry: tuple[str, Path | None, str | None]) -> ServiceStatus:
+    label, answers_path, error = entry
+    if error:
+        return ServiceStatus(path=label, error=error)
+    try:
+        text = answers_path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return ServiceStatus(path=label, error=f"cannot read {ANSWERS_FILE}: {exc.strerror or exc}")
+    return status_from_answers(label, text)
+
+
+def _load_remote(item: dict) -> ServiceStatus:
+    label = item["url"] + (f"@{item['ref']}" if item.get("ref") else "")
+    try:
+        return status_from_answers(label, fetch_remote_answers(item["url"], item.get("ref")))
+    except RuntimeError as exc:
+        return ServiceStatus(path=label, error=f"cannot fetch {ANSWERS_FILE}: {exc}")
+
+
+def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = None,
+                  template: str | None = None, jobs: int = 8) -> dict:
+    """Statuses of every service found, against the latest tag of its template.
+
+    `template` overrides each service's recorded `_src_path` (e.g. the
+    canonical URL when services were generated from mirrors or local paths).
+    """
+    entries = find_answers_files(list(paths))
+    remote = []
+    if repos_file:
+        for item in read_repos_file(repos_file):
+            if item.get("path"):
+                entries.extend(find_answers_files([item["path"]]))
+            else:
+                remote.append(item)
+    statuses = [_load(e) for e in entries]
+    if remote:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            statuses.extend(pool.map(_load_remote, remote))
+
+    sources = {template} if template else {s.template for s in statuses if s.template and not s.error}
+    templates: dict[str, dict] = {}
+    for src in sorted(sources):
+        try:
+            tags = template_tags(src)
+            templates[src] = {"tags": tags, "latest_version": latest_release(tags), "error": None}
+        except RuntimeError as exc:
+            templates[src] = {"tags": [], "latest_version": None, "error": f"cannot read tags of {src}: {exc}"}
+    for status in statuses:
+        if status.error:
+            continue
+        info = templates.get(template or status.template)
+        if info is None:
+            continue
+        if info["error"]:
+            status.error = info["error"]
+            continue
+        status.latest_version = info["latest_version"]
+        status.drift = drift(status.current_version, status.latest_version)
+    statuses.sort(key=lambda s: (s.name or "~", s.path))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "templates": templates,
+        "summary": summarize(statuses),
+        "services": statuses,
+    }
+
+
+def summarize(statuses: list[ServiceStatus]) -> dict:
+    drifts = Counter(s.drift for s in statuses if not s.error)
+    versions = Counter(s.current_version for s in statuses if not s.error)
+    return {
+        "total": len(statuses),
+        "behind": sum(1 for s in statuses if s.behind),
+        "errors": sum(1 for s in statuses if s.error),
+        "drift": {d: drifts.get(d, 0) for d in DRIFTS},
+        "versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) or Version("0"), kv[0]))),
+    }
+
+
+def exit_code(catalog: dict) -> int:
+    """2 when any service is behind (like `copier check-update`), else 1 when
+    any service could not be read, else 0."""
+    if catalog["summary"]["behind"]:
+        return EXIT_BEHIND
+    return EXIT_ERRORS if catalog["summary"]["errors"] else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# Output formats
+# ---------------------------------------------------------------------------
+def to_json(catalog: dict) -> dict:
+    return {**catalog, "services": [s.to_json() for s in catalog["services"]]}
+
+
+def to_backstage(catalog: dict) -> list[dict]:
+    """One Backstage Component entity per service that could be read."""
+    entities = []
+    for s in catalog["services"]:
+        if s.error or not s.name:
+            continue
+        annotations = {
+            "paved-road.dev/template-version": s.current_version,
+            "paved-road.dev/template-latest": s.latest_version or "",
+            "paved-road.dev/template-drift": s.drift,
+            "paved-road.dev/node-major": str(s.node_major or ""),
+            "paved-road.dev/architectures": ",".join(s.architectures),
+            "paved-road.dev/runner-mode": s.runner_mode or "",
+            "backstage.io/source-template": "template:default/paved-road",
+        }
+        spec = {"type": "service", "lifecycle": "production", "owner": s.owner or "unknown"}
+        if s.system:
+            spec["system"] = s.system
+        entities.append({
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": s.name, "annotations": annotations, "tags": ["nodejs", "paved-road"]},
+            "spec": spec,
+        })
+    return entities
+
+
+def backstage_yaml(catalog: dict) -> str:
+    return yaml.safe_dump_all(to_backstage(catalog), sort_keys=False, explicit_start=True)
+
+
+def versions_chart_svg(versions: dict[str, int], latest: str | None) -> str:
+    """An inline SVG bar chart: services per template version (no scripts, no assets)."""
+    if not versions:
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30" role="img"><text x="0" y="20">no services</text></svg>'
+    bar_h, gap, label_w, max_w = 22, 8, 150, 420
+    top = max(versions.values())
+    height = len(versions) * (bar_h + gap)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="versions-chart" width="{label_w + max_w + 60}" '
+             f'height="{height}" role="img" aria-label="services per template version">']
+    for i, (version, count) in enumerate(versions.items()):
+        y = i * (bar_h + gap)
+        w = max(2, round(max_w * count / top))
+        cls = "bar current" if version == latest else "bar behind"
+        parts.append(
+            f'<g class="version-bar" data-version="{_esc(version)}" data-count="{count}">'
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_esc(version)}</text>'
+            f'<rect class="{cls}" x="{label_w}" y="{y}" width="{w}" height="{bar_h}"/>'
+            f'<text x="{label_w + w + 6}" y="{y + 16}">{count}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _esc(text) -> str:
+    from markupsafe import escape
+
+    return str(escape("" if text is None else text))
+
+
+def render_html(catalog: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+    )
+    latest = sorted({s.latest_version for s in catalog["services"] if s.latest_version}, key=parse_version)
+    return env.get_template("catalog.html").render(
+        catalog=catalog,
+        services=catalog["services"],
+        summary=catalog["summary"],
+        latest=latest[-1] if latest else None,
+        chart=jinja2.utils.markupsafe.Markup(
+            versions_chart_svg(catalog["summary"]["versions"], latest[-1] if latest else None)
+        ),
+        drifts=DRIFTS,
+    )
