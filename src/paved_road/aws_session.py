@@ -6,9 +6,11 @@ per-service AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_ECR, the OIDC web-identity
 variables set by configure-aws-credentials, ...), so the same command runs in a
 GitHub job, on a laptop and against moto.
 
-Throttling is retried with exponential backoff and jitter: the retry mode is
-`adaptive` (standard backoff plus client-side rate limiting) with 10 attempts,
-unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise.
+Throttling (ThrottlingException, TooManyRequests, ...) is retried with
+exponential backoff and full jitter (botocore's `standard` mode, capped at 20 s a
+wait) up to 10 attempts, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise.
+`adaptive` adds a client-side token bucket, which only pays off for clients that
+send many calls per second; these commands send a few dozen.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import boto3
 from botocore.config import Config
 
-DEFAULT_RETRY_MODE = "adaptive"
+DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 10
 USER_AGENT_EXTRA = "paved-road"
 
