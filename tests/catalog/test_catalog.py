@@ -1,0 +1,149 @@
+"""`paved catalog` over a directory of real generated services."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import EXPECTED_DRIFT, LATEST, SERVICES
+from paved_road import catalog as cat
+from paved_road.cli import main
+
+PAVED = str(Path(sys.executable).with_name("paved"))
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PAVED, "catalog", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def catalog_json(fleet_root, tmp_path_factory):
+    missing = tmp_path_factory.mktemp("gone") / "no-such-dir"
+    proc = _run(str(fleet_root), str(missing), "--format", "json")
+    return proc, json.loads(proc.stdout), missing
+
+
+def test_every_service_is_reported_with_its_drift(catalog_json):
+    proc, data, _ = catalog_json
+    by_name = {s["name"]: s for s in data["services"] if s["name"]}
+    assert {n: by_name[n]["drift"] for n in SERVICES} == EXPECTED_DRIFT
+    assert all(by_name[n]["latest_version"] == LATEST for n in SERVICES)
+    assert {n: by_name[n]["current_version"] for n in SERVICES} == {n: v for n, (v, _) in SERVICES.items()}
+    assert by_name["bravo"]["architectures"] == ["arm64"]
+    assert by_name["charlie"]["node_major"] == 22 and by_name["charlie"]["system"] is None
+    assert by_name["delta"]["runner_mode"] == "self-hosted" and by_name["delta"]["owner"] == "team-delta"
+
+
+def test_exit_2_when_any_service_is_behind(catalog_json):
+    proc, data, _ = catalog_json
+    assert proc.returncode == 2, proc.stderr
+    assert data["summary"]["behind"] == 3
+
+
+def test_bad_path_and_unreadable_answers_are_reported_per_service(catalog_json, fleet_root):
+    proc, data, missing = catalog_json
+    errors = {s["path"]: s["error"] for s in data["services"] if s["error"]}
+    assert errors[str(missing)] == "no such directory"
+    assert "not valid YAML" in errors[str(fleet_root / "broken")]
+    assert data["summary"]["errors"] == 2 and data["summary"]["total"] == 6
+    assert f"{missing}: no such directory" in proc.stderr
+
+
+def test_json_schema_is_stable(catalog_json):
+    _, data, _ = catalog_json
+    assert data["schema_version"] == cat.SCHEMA_VERSION == 1
+    assert set(data) == {"schema_version", "generated_at", "templates", "summary", "services"}
+    assert set(data["summary"]) == {"total", "behind", "errors", "drift", "versions"}
+    assert list(data["summary"]["drift"]) == ["none", "patch", "minor", "major", "unknown"]
+    assert set(data["services"][0]) == {
+        "path", "name", "owner", "system", "template", "current_version", "latest_version", "drift",
+        "architectures", "runner_mode", "node_major", "error", "behind",
+    }
+    (template,) = data["templates"].values()
+    assert template["tags"] == ["v1.0.0", "v1.1.0", "v2.0.0", "v2.1.0", "v2.1.1"]
+
+
+def test_template_tags_are_read_once_and_never_cloned(fleet_root, monkeypatch):
+    calls = []
+    real_run = cat._run
+
+    def spy(cmd):
+        calls.append(cmd)
+        return real_run(cmd)
+
+    monkeypatch.setattr(cat, "_run", spy)
+    data = cat.build_catalog([fleet_root])
+    assert [c[:3] for c in calls] == [["git", "ls-remote", "--tags"]]
+    assert data["summary"]["behind"] == 3
+
+
+def test_exit_0_when_everything_is_current(fleet_root):
+    assert main(["catalog", str(fleet_root / "alpha"), "--format", "json"]) == 0
+
+
+def test_repos_file_lists_paths_and_git_urls(fleet_root, tmp_path):
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [
+        str(fleet_root / "alpha"),
+        {"url": (fleet_root / "bravo").as_uri()},
+        {"url": (tmp_path / "nowhere").as_uri()},
+    ]}))
+    proc = _run("--repos-file", str(repos), "--format", "json")
+    data = json.loads(proc.stdout)
+    drift = {s["name"]: s["drift"] for s in data["services"] if s["name"]}
+    assert drift == {"alpha": "none", "bravo": "patch"}
+    (error,) = [s["error"] for s in data["services"] if s["error"]]
+    assert error.startswith("cannot fetch .copier-answers.yml")
+    assert proc.returncode == 2
+
+
+def test_bad_repos_file_is_one_clear_line(tmp_path):
+    repos = tmp_path / "repos.yml"
+    repos.write_text("repos: {a: 1}\n")
+    proc = _run("--repos-file", str(repos))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"paved catalog: --repos-file {repos}: expected a list under 'repos:' of paths, URLs or {{path|url: ...}} entries"
+    ]
+
+
+def test_backstage_format_gives_one_component_per_service(fleet_root):
+    proc = _run(str(fleet_root), "--format", "backstage")
+    entities = list(yaml.safe_load_all(proc.stdout))
+    assert {e["metadata"]["name"] for e in entities} == set(SERVICES)
+    for e in entities:
+        assert e["apiVersion"] == "backstage.io/v1alpha1" and e["kind"] == "Component"
+        name = e["metadata"]["name"]
+        assert e["metadata"]["annotations"]["paved-road.dev/template-version"] == SERVICES[name][0]
+        assert e["spec"]["owner"] == f"team-{name}"
+    assert "system" not in next(e for e in entities if e["metadata"]["name"] == "charlie")["spec"]
+
+
+def test_table_format_lists_services_and_summary(fleet_root):
+    proc = subprocess.run([PAVED, "catalog", str(fleet_root)], capture_output=True, text=True,
+                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    for name in SERVICES:
+        assert name in proc.stdout
+    assert "5 services: 3 behind (1 none, 1 patch, 1 minor, 1 major), 1 unreadable" in proc.stdout
+
+
+def test_generated_catalog_info_carries_the_template_version(fleet_root):
+    for name, (version, rel) in SERVICES.items():
+        info = yaml.safe_load((fleet_root / rel / "catalog-info.yaml").read_text())
+        assert info["metadata"]["annotations"]["paved-road.dev/template-version"] == version
+        assert info["spec"]["owner"] == f"team-{name}"
+
+
+@pytest.mark.parametrize("current,latest,expected", [
+    ("v1.2.3", "v1.2.3", "none"), ("v1.2.3", "v1.2.4", "patch"), ("v1.2.3", "v1.3.0", "minor"),
+    ("v1.2.3", "v2.0.0", "major"), ("v1.2.3-4-gabc1234", "v1.2.4", "patch"), ("0a1b2c3", "v1.0.0", "unknown"),
+    ("v2.0.0", "v1.9.0", "none"),
+])
+def test_drift_levels(current, latest, expected):
+    assert cat.drift(current, latest) == expected
