@@ -1,0 +1,198 @@
+"""Run a generated service on this machine exactly as its Dockerfile's runtime stage would.
+
+The same command (CMD), the same environment (ENV, NODE_OPTIONS preload), the
+same files (package.json, src/, production node_modules only), on the pinned
+Node of the service's major. Used by `paved demo`, the tests and bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from paved_road.node_toolchain import node_env
+
+
+@dataclass
+class RuntimeStage:
+    workdir: str
+    env: dict[str, str]
+    cmd: list[str]
+    copies: list[str] = field(default_factory=list)  # paths copied from the build context
+
+
+def parse_runtime_stage(dockerfile: Path) -> RuntimeStage:
+    """ENV, WORKDIR, CMD and plain COPY sources of the Dockerfile's last stage."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    last = re.split(r"^FROM .*$", text, flags=re.M)[-1]
+    stage = RuntimeStage(workdir="/", env={}, cmd=[])
+    for line in last.splitlines():
+        line = line.strip()
+        if line.startswith("ENV "):
+            for token in shlex.split(line[4:]):
+                key, _, value = token.partition("=")
+                stage.env[key] = value
+        elif line.startswith("WORKDIR "):
+            stage.workdir = line.split(None, 1)[1]
+        elif line.startswith("CMD "):
+            stage.cmd = json.loads(line[4:])
+        elif line.startswith("COPY ") and "--from=" not in line:
+            stage.copies.extend(line.split()[1:-1])
+    if not stage.cmd:
+        raise ValueError(f"{dockerfile}: the runtime stage has no exec-form CMD")
+    return stage
+
+
+def node_major_of(service_dir: Path) -> int:
+    version = (service_dir / ".nvmrc").read_text().strip()
+    return int(version.split(".")[0])
+
+
+def install(service_dir: Path, *, production_only: bool, env: dict[str, str] | None = None) -> None:
+    args = ["npm", "ci", "--no-audit", "--no-fund"] + (["--omit=dev"] if production_only else [])
+    subprocess.run(args, cwd=service_dir, env=env or node_env(node_major_of(service_dir)), check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def prepare_runtime(service_dir: Path, runtime_dir: Path) -> RuntimeStage:
+    """Lay out `runtime_dir` like the image's WORKDIR: copied files plus production deps."""
+    stage = parse_runtime_stage(service_dir / "Dockerfile")
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    for rel in stage.copies + ["package-lock.json"]:
+        src = service_dir / rel
+        if src.is_dir():
+            shutil.copytree(src, runtime_dir / rel, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, runtime_dir / rel)
+    install(runtime_dir, production_only=True, env=node_env(node_major_of(service_dir)))
+    (runtime_dir / "package-lock.json").unlink()  # the image does not ship it
+    return stage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Downstream:
+    """A local stand-in for the example route's dependency; `/slow` answers after `delay` s."""
+
+    def __init__(self, delay: float = 1.5):
+        self.hits = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.hits.set()
+                if self.path.startswith("/slow"):
+                    time.sleep(delay)
+                body = b"ok"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class ServiceProcess:
+    """The service started from `runtime_dir` with the runtime stage's CMD and ENV."""
+
+    def __init__(self, runtime_dir: Path, stage: RuntimeStage, major: int, *, port: int | None = None,
+                 env: dict[str, str] | None = None, preload: bool = True, node_options: str | None = None):
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        run_env = node_env(major)
+        for key, value in stage.env.items():
+            # The image's absolute WORKDIR paths map onto runtime_dir here.
+            run_env[key] = value.replace(stage.workdir.rstrip("/") + "/", str(runtime_dir) + "/")
+        if node_options is not None:
+            run_env["NODE_OPTIONS"] = node_options
+        elif not preload:
+            run_env.pop("NODE_OPTIONS", None)
+        run_env.update({"PORT": str(self.port), "HOST": "127.0.0.1"})
+        run_env.update(env or {})
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(stage.cmd, cwd=runtime_dir, env=run_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def log_records(self) -> list[dict]:
+        records = []
+        for line in list(self._lines):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass
+        return records
+
+    def wait_ready(self, timeout: float = 30.0, path: str = "/healthz") -> float:
+        """Seconds from process start to the first successful response."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.output}")
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=1) as r:
+                    if r.status == 200:
+                        return time.monotonic() - self.started_at
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.02)
+        raise TimeoutError(f"service not ready after {timeout}s:\n{self.output}")
+
+    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def terminate(self, timeout: float = 10.0) -> tuple[int | None, float]:
+        """SIGTERM; return (exit code or None if still running, seconds to exit)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - t0
+        return code, time.monotonic() - t0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
