@@ -1,0 +1,89 @@
+"""The collector configuration the ecs-service module stores in SSM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tfhelpers import MODULES_DIR, module_locals, render_tftpl, template_variables, templatefile_calls
+
+MODULE = MODULES_DIR / "ecs-service"
+TEMPLATE = MODULE / "templates" / "otel-collector-config.yaml.tftpl"
+COMPONENTS = json.loads((Path(__file__).parent / "data" / "collector_components.json").read_text())
+KINDS = {"receivers": "receivers", "processors": "processors", "exporters": "exporters"}
+
+INPUTS = {
+    "region": "eu-west-1",
+    "service_name": "demo-service",
+    "metrics_namespace": "ECS/demo-service",
+    "metrics_log_group": "/ecs/demo-service/staging/otel-metrics",
+    "otlp_logs_log_group": "/ecs/demo-service/staging/otel-logs",
+    "memory_limit_mib": 204,
+    "memory_spike_limit_mib": 51,
+}
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load(render_tftpl(TEMPLATE.read_text(), INPUTS))
+
+
+def _type(component_id: str) -> str:
+    return component_id.split("/", 1)[0]
+
+
+def test_module_and_render_agree_on_variable_names():
+    assert templatefile_calls(MODULE)["otel-collector-config.yaml.tftpl"] == template_variables(TEMPLATE.read_text()) == set(INPUTS)
+
+
+def test_every_pipeline_references_defined_components_in_order(config):
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for name, pipeline in pipelines.items():
+        for kind in KINDS:
+            assert pipeline[kind], f"{name} has no {kind}"
+            for component in pipeline[kind]:
+                assert component in config[kind], f"{name} uses undefined {kind[:-1]} {component}"
+        processors = pipeline["processors"]
+        assert processors[0] == "memory_limiter", name
+        assert processors[-1] == "batch", name
+        assert "resourcedetection" in processors, name
+    assert config["processors"]["resourcedetection"]["detectors"] == ["env", "ecs"]
+
+
+def test_exporters_send_traces_to_xray_metrics_as_emf_logs_to_cloudwatch(config):
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["awsxray"]
+    assert pipelines["metrics"]["exporters"] == ["awsemf"]
+    assert pipelines["logs"]["exporters"] == ["awscloudwatchlogs"]
+    assert config["exporters"]["awsemf"]["log_group_name"] == INPUTS["metrics_log_group"]
+    assert config["exporters"]["awscloudwatchlogs"]["log_group_name"] == INPUTS["otlp_logs_log_group"]
+    assert config["service"]["extensions"] == ["health_check"]
+
+
+def test_receivers_and_health_check_bind_to_localhost(config):
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "127.0.0.1:4317"
+    assert protocols["http"]["endpoint"] == "127.0.0.1:4318"
+    # ADOT's /healthcheck binary probes 127.0.0.1:13133.
+    assert config["extensions"]["health_check"]["endpoint"] == "127.0.0.1:13133"
+
+
+@pytest.mark.parametrize("distribution", sorted(module_locals(MODULE)["collector_distributions"]))
+def test_every_component_exists_in_the_distribution(config, distribution):
+    image = module_locals(MODULE)["collector_distributions"][distribution]["image"]
+    available = COMPONENTS[distribution]
+    assert available["image"] == image, "component list is for another image version: refresh data/collector_components.json"
+    used = {kind: {_type(c) for c in config[kind]} for kind in KINDS}
+    used["extensions"] = {_type(c) for c in config["extensions"]}
+    for kind, types in used.items():
+        missing = types - set(available[kind])
+        assert not missing, f"{distribution} ({image}) has no {kind} {sorted(missing)}"
+
+
+def test_memory_limiter_leaves_headroom_below_the_container_limit(config):
+    limiter = config["processors"]["memory_limiter"]
+    assert limiter["limit_mib"] < 256 and limiter["spike_limit_mib"] < limiter["limit_mib"]
