@@ -44,7 +44,8 @@ class AwsClients:
 
     def __init__(self, session: boto3.session.Session | None = None, region: str | None = None):
         self.session = session or boto3_session()
-        self.region = region or self.session.region_name
+        # botocore reads AWS_DEFAULT_REGION; the other SDKs (and configure-aws-credentials) use AWS_REGION.
+        self.region = region or self.session.region_name or os.environ.get("AWS_REGION") or None
         self._clients: dict[tuple[str, str | None], object] = {}
 
     def client(self, service: str, region: str | None = None):

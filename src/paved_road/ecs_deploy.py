@@ -182,7 +182,8 @@ def _describe_service(ecs, cluster: str, service: str) -> dict:
         response = ecs.describe_services(cluster=cluster, services=[service])
     except ecs.exceptions.ClusterNotFoundException:
         raise BadInput(f"cluster '{cluster}' not found") from None
-    services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
+    # INACTIVE and DRAINING services are deleted or being deleted.
+    services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
         raise BadInput(f"service '{service}' not found in cluster '{cluster}'")
     return services[0]
@@ -283,6 +284,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     ecr_releases.read_architectures(ecr, repo_name, [r for r in (target, from_release) if r], registry_id)
     needed = service_architectures(task_definition, from_release)
     warnings = []
+    if len(svc.get("deployments", [])) > 1:
+        warnings.append(f"{len(svc['deployments'])} deployments in progress; this change supersedes them")
     if target.architectures:
         missing = [a for a in needed if a not in target.architectures]
         if missing:

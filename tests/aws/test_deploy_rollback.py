@@ -295,3 +295,31 @@ def test_no_wait_against_plain_moto_does_not_verify(world):
     assert result.code == 0, result.err
     assert "--no-wait: rollout not verified" in result.out
     assert revision_name(world.service()["taskDefinition"]) == "checkout:3"
+
+
+def test_failed_update_service_leaves_no_new_revision_behind(world, hooked_session):
+    def deny(request, **_):
+        body = b'{"__type":"AccessDeniedException","message":"not authorized to perform ecs:UpdateService"}'
+        return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
+
+    hooked_session.events.register("before-send.ecs.UpdateService", deny)
+    active, service_td = world.revisions(), world.service()["taskDefinition"]
+    result = run_paved(*ROLLBACK, "--previous")
+    assert result.code == 1
+    assert "AWS UpdateService failed: AccessDeniedException" in result.err
+    assert world.revisions() == active  # checkout:3 was registered, then deregistered
+    assert world.service()["taskDefinition"] == service_td
+
+
+def test_previous_from_the_oldest_release_exits_3(world):
+    oldest = world.register_revision(f"{world.repo_uri}@{world.digests['0.9.0']}")
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=oldest)
+    result = run_paved(*ROLLBACK, "--previous")
+    assert result.code == 3
+    assert "no release older than the running 0.9.0" in result.err
+
+
+def test_aws_region_alone_is_enough(world, monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # botocore itself only reads AWS_DEFAULT_REGION
+    result = run_paved(*ROLLBACK, "--previous", "--dry-run")
+    assert result.code == 0, result.err
