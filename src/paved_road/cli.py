@@ -20,6 +20,7 @@ from paved_road import __version__
 COMMAND_MODULES = [
     "paved_road.cmd_new",
     "paved_road.otel_sink",
+    "paved_road.demo",
     "paved_road.cmd_release",
     "paved_road.cmd_catalog",
 ]

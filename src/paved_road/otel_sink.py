@@ -204,15 +204,25 @@ class OtlpSink:
 
 
 def span_table(spans: list[dict]):
-    """A rich table of spans: trace id, span name, kind, duration, status."""
+    """A rich table of spans, each trace as a tree: trace id, span name, kind, duration, status."""
     from rich.table import Table
 
     table = Table(title=f"{len(spans)} spans received")
-    for col in ("trace id", "span name", "kind", "duration", "status", "parent"):
-        table.add_column(col)
-    for s in sorted(spans, key=lambda s: (s["trace_id"], s["start_ns"])):
-        table.add_row(s["trace_id"], s["name"], s["kind"], f"{s['duration_ms']:.2f} ms",
-                      s["status"], s["parent_span_id"] or "-")
+    for col in ("trace id", "span name", "kind", "duration", "status"):
+        table.add_column(col, no_wrap=True)
+    ids = {s["span_id"] for s in spans}
+    children: dict[str, list[dict]] = {}
+    for s in spans:
+        children.setdefault(s["parent_span_id"] if s["parent_span_id"] in ids else "", []).append(s)
+
+    def walk(span: dict, depth: int) -> None:
+        table.add_row(span["trace_id"][:16], "  " * depth + span["name"], span["kind"],
+                      f"{span['duration_ms']:.2f} ms", span["status"])
+        for child in sorted(children.get(span["span_id"], []), key=lambda c: c["start_ns"]):
+            walk(child, depth + 1)
+
+    for root in sorted(children.get("", []), key=lambda r: r["start_ns"]):
+        walk(root, 0)
     return table
 
 

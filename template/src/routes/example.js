@@ -5,7 +5,7 @@
 async function exampleRoutes (app) {
   const { downstreamUrl, downstreamTimeoutMs } = app.config
 
-  app.get('/api/example', async (request, reply) => {
+  app.get('/api/example', async function getExample (request, reply) {
     let response
     try {
       response = await fetch(downstreamUrl, { signal: AbortSignal.timeout(downstreamTimeoutMs) })
