@@ -17,7 +17,7 @@ import subprocess
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from conftest import CLUSTER, FAMILY, REPO, SERVICE, paved_executable, run_paved
+from aws_world import CLUSTER, FAMILY, REPO, SERVICE, paved_executable, run_paved
 from paved_road.ecs_deploy import READ_ONLY_KEYS, revision_name
 
 ROLLBACK = ("rollback", "--cluster", CLUSTER, "--service", SERVICE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import REPO, paved_executable, run_paved
+from aws_world import REPO, paved_executable, run_paved
 
 
 def test_releases_json_lists_semver_releases_newest_first_with_digests_and_architectures(world):
