@@ -89,6 +89,11 @@ def releases_command(args) -> int:
 # ---------------------------------------------------------------- deploy / rollback
 
 
+def say(line: str) -> None:
+    """One line to stdout, flushed: in a CI log it must interleave with stderr in order."""
+    print(line, flush=True)
+
+
 def _append(path_var: str, text: str) -> None:
     path = os.environ.get(path_var)
     if path:
@@ -107,34 +112,34 @@ def change_command(args) -> int:
         repository=args.repository, version=version, previous=getattr(args, "previous", False),
     )
     for line in plan.describe():
-        print(line)
+        say(line)
     if plan.noop:
-        print(f"nothing to do: {args.service} already runs {plan.to_release.name}")
+        say(f"nothing to do: {args.service} already runs {plan.to_release.name}")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="already running"))
         return EXIT_OK
     if args.dry_run:
-        print("dry run: nothing registered, service unchanged")
+        say("dry run: nothing registered, service unchanged")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
 
     registered = ecs_deploy.apply_plan(clients, plan)
     revision = ecs_deploy.revision_name(registered)
-    print(f"registered {revision}; service {args.service} updated")
+    say(f"registered {revision}; service {args.service} updated")
     _append("GITHUB_OUTPUT", f"revision={revision}\ndigest={plan.to_release.digest}\n"
                              f"from={plan.from_label}\nto={plan.to_release.name}\n")
     if args.no_wait:
-        print("--no-wait: rollout not verified")
+        say("--no-wait: rollout not verified")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result="started (not verified)"))
         return EXIT_OK
-    print(f"waiting up to {args.timeout:g}s for the PRIMARY deployment to reach COMPLETED")
+    say(f"waiting up to {args.timeout:g}s for the PRIMARY deployment to reach COMPLETED")
     try:
         result = ecs_deploy.wait_for_rollout(
             clients.ecs, args.cluster, args.service, registered, timeout=args.timeout,
-            poll_interval=args.poll_interval, progress=lambda line: print(line, flush=True))
+            poll_interval=args.poll_interval, progress=say)
     except DeployError as exc:
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result=f"❌ {exc}"))
         raise
-    print(f"{action} complete: {args.service} runs {plan.to_release.name} on {revision} "
+    say(f"{action} complete: {args.service} runs {plan.to_release.name} on {revision} "
           f"({result.running}/{result.desired} tasks, rolloutState {result.rollout_state})")
     _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result="✅ COMPLETED"))
     return EXIT_OK

@@ -53,6 +53,7 @@ READ_ONLY_KEYS = (
     "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
     "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt",
 )
+HEARTBEAT_SECONDS = 60
 CPU_TO_ARCH = {"X86_64": "amd64", "ARM64": "arm64"}
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
@@ -345,7 +346,7 @@ def wait_for_rollout(ecs, cluster: str, service: str, task_definition: str, *, t
     """Poll until the PRIMARY deployment runs `task_definition` with rolloutState COMPLETED."""
     start = clock()
     deadline = start + timeout
-    last_line = None
+    last_line, last_print = None, start
     seen_events: set[str] = set()
     polls = 0
     while True:
@@ -381,9 +382,10 @@ def wait_for_rollout(ecs, cluster: str, service: str, task_definition: str, *, t
             line = (f"{revision_name(task_definition)}: {state or 'unknown'}, running {running}/{desired}, "
                     f"pending {primary.get('pendingCount', 0)}, failed tasks {primary.get('failedTasks', 0)}, "
                     f"{len(deployments)} deployment(s)")
-            if line != last_line:
+            # Print changes, and the same state again once a minute so a long wait shows it is alive.
+            if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
                 progress(f"[{clock() - start:5.0f}s] {line}")
-                last_line = line
+                last_line, last_print = line, clock()
         remaining = deadline - clock()
         if remaining <= 0:
             raise DeploymentTimeout(
