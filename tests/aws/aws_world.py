@@ -163,7 +163,8 @@ class World:
                 "awslogs-group": "/ecs/checkout/app", "awslogs-region": REGION, "awslogs-stream-prefix": "app"}},
         }
 
-    def register_revision(self, app_image: str) -> str:
+    def register_revision(self, app_image: str, cpu_architecture: str | None = "ARM64") -> str:
+        platform = {"runtimePlatform": {"cpuArchitecture": cpu_architecture, "operatingSystemFamily": "LINUX"}}
         td = self.ecs.register_task_definition(
             family=FAMILY,
             taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/checkout-task",
@@ -172,7 +173,7 @@ class World:
             requiresCompatibilities=["FARGATE"],
             cpu="512",
             memory="1024",
-            runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+            **(platform if cpu_architecture else {}),
             containerDefinitions=[
                 self.app_container(app_image),
                 {

@@ -323,3 +323,16 @@ def test_aws_region_alone_is_enough(world, monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # botocore itself only reads AWS_DEFAULT_REGION
     result = run_paved(*ROLLBACK, "--previous", "--dry-run")
     assert result.code == 0, result.err
+
+
+def test_without_runtime_platform_every_architecture_of_the_running_image_is_required(world):
+    # No cpuArchitecture (e.g. EC2 capacity with both kinds of instances): the running
+    # 1.2.0 index has amd64 and arm64, so the amd64-only 0.9.0 could not start everywhere.
+    mixed = world.register_revision(f"{world.repo_uri}@{world.digests['1.2.0']}", cpu_architecture=None)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=mixed)
+    revisions = world.revisions()
+    result = run_paved(*ROLLBACK, "--to", "0.9.0")
+    assert result.code == 6
+    assert "service runs on amd64, arm64: missing arm64" in result.err
+    assert world.revisions() == revisions
+    assert run_paved(*ROLLBACK, "--to", "1.0.0", "--no-wait").code == 0
