@@ -110,6 +110,15 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
 
 
+def run_fleet_conflicts(args: argparse.Namespace) -> int:
+    found = False
+    for path in args.paths or ["."]:
+        for rel in fleet.find_conflicts(path):
+            found = True
+            print(f"{path.rstrip('/')}/{rel}" if len(args.paths or []) > 1 else rel)
+    return 1 if found else 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "catalog", help="where every service stands against the template (exit 2 when any is behind)",
@@ -135,3 +144,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--template", metavar="URL", help="template git URL (default: each service's _src_path)")
     u.add_argument("--json", action="store_true", help="print results as JSON, no progress bar")
     u.set_defaults(func=run_fleet_update)
+    c = fsub.add_parser(
+        "conflicts", help="list files an update left with conflict markers or .rej files (exit 1 if any)",
+    )
+    c.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts (default: .)")
+    c.set_defaults(func=run_fleet_conflicts)

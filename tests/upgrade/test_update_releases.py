@@ -31,6 +31,7 @@ from template_releases import (
 )
 
 COPIER = str(Path(sys.executable).with_name("copier"))
+PAVED = str(Path(sys.executable).with_name("paved"))
 
 
 def _answers(service: Path) -> dict:
@@ -70,6 +71,8 @@ def journey(template_repo, tmp_path_factory):
         update(service, "v1.1.0")
         record["v1.1.0"] = _snapshot(service)
         record["v1.1.0_conflicts"] = find_conflicts(service)
+        record["v1.1.0_cli"] = subprocess.run([PAVED, "fleet", "conflicts", str(service)],
+                                              capture_output=True, text=True)
         record["v1.1.0_unmerged"] = git(service, "diff", "--name-only", "--diff-filter=U").split()
         for rel in record["v1.1.0_conflicts"]:
             _resolve_conflicts(service, rel)
@@ -123,6 +126,8 @@ def test_local_edits_survive(journey, version):
 def test_conflicting_edit_shows_markers_that_paved_reports(journey):
     rel = journey["edits"]["conflict"]
     assert journey["v1.1.0_conflicts"] == [rel]
+    cli = journey["v1.1.0_cli"]
+    assert (cli.returncode, cli.stdout) == (1, f"{rel}\n")
     assert journey["v1.1.0_unmerged"] == [rel]
     text = journey["v1.1.0"][rel]
     # Nothing dropped: both the team's line and the template's line are there.
