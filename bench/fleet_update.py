@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fixtures import generate, tagged_template  # noqa: E402
+from catalog_scale_setup import generate, tagged_template  # noqa: E402
 
 TAGS = ["v1.0.0", "v1.1.0"]
 BIN = Path(sys.executable).parent
