@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODULES_DIR = REPO_ROOT / "terraform-modules"
 BEGIN = "<!-- BEGIN_TF_DOCS -->"
 END = "<!-- END_TF_DOCS -->"
-_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
 def load_hcl(path: Path) -> dict:

@@ -19,7 +19,7 @@ import hcl2
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULES_DIR = REPO_ROOT / "terraform-modules"
-HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _DIRECTIVE = re.compile(r"(?<!%)%\{(~?)\s*(.*?)\s*(~?)\}", re.S)

@@ -1,0 +1,97 @@
+"""A generated service's infra/: module sources pinned to the template's tag,
+pinned providers, S3 backend with locking, per-environment files rendered from
+the answers, and arguments that fit the modules they call."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import SERVICE_ANSWERS, TEMPLATE_TAG
+from tfhelpers import blocks, load_hcl
+
+ENVIRONMENTS = ("staging", "production")
+GIT_URL = SERVICE_ANSWERS["paved_road_git_url"]
+
+
+@pytest.fixture(scope="module")
+def infra(generated_service):
+    return generated_service / "infra"
+
+
+def test_every_file_is_rendered_and_parses(infra):
+    files = sorted(p for p in infra.rglob("*") if p.is_file())
+    names = {str(p.relative_to(infra)) for p in files}
+    assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= names
+    for env in ENVIRONMENTS:
+        assert {f"environments/{env}.tfvars", f"environments/{env}.s3.tfbackend"} <= names
+    for path in files:
+        text = path.read_text()
+        assert not re.search(r"\{\{|\{%|\.jinja", text), f"{path.name} still holds Jinja"
+        assert isinstance(load_hcl(path), dict), path
+
+
+def test_module_sources_pin_the_template_tag(infra, tagged_template):
+    modules = dict(blocks(load_hcl(infra / "main.tf"), "module"))
+    assert set(modules) == {"ecr_repository", "service"}
+    for name, module in modules.items():
+        match = re.fullmatch(r"git::(.+)//terraform-modules/([a-z0-9-]+)\?ref=(.+)", module["source"])
+        assert match, module["source"]
+        url, path, ref = match.groups()
+        assert (url, ref) == (GIT_URL, TEMPLATE_TAG)
+        assert (tagged_template / "terraform-modules" / path / "main.tf").is_file()
+    answers = (infra.parent / ".copier-answers.yml").read_text()
+    assert f"_commit: {TEMPLATE_TAG}" in answers
+
+
+def test_module_arguments_fit_the_modules(infra, tagged_template):
+    for name, module in blocks(load_hcl(infra / "main.tf"), "module"):
+        path = re.search(r"//(terraform-modules/[a-z0-9-]+)", module["source"]).group(1)
+        variables = dict(blocks(load_hcl(tagged_template / path / "variables.tf"), "variable"))
+        args = set(module) - {"source", "count", "for_each", "providers", "depends_on"}
+        assert args <= set(variables), f"{name}: unknown arguments {args - set(variables)}"
+        required = {v for v, body in variables.items() if "default" not in body}
+        assert required <= args, f"{name}: missing {required - args}"
+
+
+def test_providers_pinned_and_backend_locks(infra):
+    (terraform,) = load_hcl(infra / "versions.tf")["terraform"]
+    aws = terraform["required_providers"][0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    major_minor = re.fullmatch(r"~> (\d+)\.(\d+)(?:\.\d+)?", aws["version"])
+    assert major_minor and tuple(map(int, major_minor.groups())) >= (6, 34), aws["version"]
+    (backend,) = terraform["backend"]
+    assert backend["s3"]["use_lockfile"] is True and backend["s3"]["encrypt"] is True
+    (provider,) = [p["aws"] for p in load_hcl(infra / "main.tf")["provider"]]
+    tags = provider["default_tags"][0]["tags"]
+    assert tags["paved-road/template"] == TEMPLATE_TAG
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_files_carry_the_answers(infra, env):
+    tfvars = load_hcl(infra / "environments" / f"{env}.tfvars")
+    expected = {
+        "service_name": SERVICE_ANSWERS["service_name"],
+        "environment": env,
+        "owner": SERVICE_ANSWERS["owner"],
+        "aws_region": SERVICE_ANSWERS["aws_region"],
+        "aws_account_id": SERVICE_ANSWERS["aws_account_id"],
+        "ecs_cluster_prefix": SERVICE_ANSWERS["ecs_cluster_prefix"],
+        "ecr_repository": SERVICE_ANSWERS["service_name"],
+        "architectures": SERVICE_ANSWERS["architectures"],
+        "http_port": SERVICE_ANSWERS["http_port"],
+        "trace_sample_ratio": SERVICE_ANSWERS["trace_sample_ratio"],
+    }
+    assert {k: tfvars[k] for k in expected} == expected
+    variables = dict(blocks(load_hcl(infra / "variables.tf"), "variable"))
+    assert set(tfvars) <= set(variables), set(tfvars) - set(variables)
+    assert {v for v, b in variables.items() if "default" not in b} <= set(tfvars)
+    backend = load_hcl(infra / "environments" / f"{env}.s3.tfbackend")
+    assert backend["key"] == f"services/{SERVICE_ANSWERS['service_name']}/{env}.tfstate"
+    assert backend["region"] == SERVICE_ANSWERS["aws_region"]
+
+
+def test_exactly_one_environment_owns_the_ecr_repository(infra):
+    owners = [env for env in ENVIRONMENTS if load_hcl(infra / "environments" / f"{env}.tfvars")["manage_ecr_repository"]]
+    assert owners == ["staging"]
