@@ -213,6 +213,16 @@ def test_fargate_size_table_matches_aws():
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
+def test_examples_use_a_valid_fargate_size(example):
+    args = example_arguments(example)
+    table = {256: [512, 1024, 2048], 512: [1024, 2048, 3072, 4096]} | {
+        cpu: [gb * 1024 for gb in range(cpu // 512, cpu // 128 + 1)] for cpu in (1024, 2048, 4096)
+    }
+    if args["cpu"] in table:
+        assert args["memory"] in table[args["cpu"]], (args["cpu"], args["memory"])
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
 def test_task_definition_registers_in_moto(example, moto_endpoint):
     ecs = boto3.client("ecs", region_name=REGION, endpoint_url=moto_endpoint,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
