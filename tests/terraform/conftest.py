@@ -11,23 +11,7 @@ import copier
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tfhelpers import REPO_ROOT
-
-TEMPLATE_TAG = "v9.9.9"
-CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
-
-# Answers that differ from the defaults, so the test sees them come through.
-SERVICE_ANSWERS = {
-    "service_name": "orders-api",
-    "owner": "checkout-team",
-    "architectures": ["amd64", "arm64"],
-    "http_port": 8080,
-    "aws_region": "eu-central-1",
-    "aws_account_id": "210987654321",
-    "ecs_cluster_prefix": "shop",
-    "trace_sample_ratio": 0.25,
-    "paved_road_git_url": "https://github.com/acme/paved-road.git",
-}
+from tfhelpers import REPO_ROOT, SERVICE_ANSWERS, TEMPLATE_TAG
 
 _NOT_COPIED = {".git", ".venv", ".tools", ".cache", "node_modules", "__pycache__", ".pytest_cache", "build", "demo-output"}
 

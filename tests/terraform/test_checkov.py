@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import CHECKOV, TEMPLATE_TAG
-from tfhelpers import MODULES_DIR, module_dirs
+from tfhelpers import CHECKOV, MODULES_DIR, TEMPLATE_TAG, module_dirs
 
 MODULES = [m.name for m in module_dirs()]
 

@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-from conftest import SERVICE_ANSWERS, TEMPLATE_TAG
-from tfhelpers import blocks, load_hcl
+from tfhelpers import SERVICE_ANSWERS, TEMPLATE_TAG, blocks, load_hcl
 
 ENVIRONMENTS = ("staging", "production")
 GIT_URL = SERVICE_ANSWERS["paved_road_git_url"]
@@ -96,3 +95,9 @@ def test_environment_files_carry_the_answers(infra, env):
 def test_exactly_one_environment_owns_the_ecr_repository(infra):
     owners = [env for env in ENVIRONMENTS if load_hcl(infra / "environments" / f"{env}.tfvars")["manage_ecr_repository"]]
     assert owners == ["staging"]
+
+
+def test_every_root_variable_is_used(infra):
+    code = "\n".join(p.read_text() for p in infra.glob("*.tf") if p.name != "variables.tf")
+    for name, _ in blocks(load_hcl(infra / "variables.tf"), "variable"):
+        assert re.search(rf"\bvar\.{name}\b", code), f"infra variable {name} is never used"

@@ -120,6 +120,9 @@ def test_ecs_service_ignores_task_definition_changes_so_apply_never_reverts_a_de
     assert service["lifecycle"][0]["ignore_changes"] == ["task_definition", "desired_count"]
     assert service["deployment_circuit_breaker"][0] == {"enable": True, "rollback": True}
     task_def = resources["aws_ecs_task_definition"]["this"]
+    assert task_def["runtime_platform"][0]["cpu_architecture"] == "${local.cpu_architecture}"
+    assert 'cpu_architecture = contains(var.architectures, "arm64") ? "ARM64" : "X86_64"' in \
+        (MODULES_DIR / "ecs-service" / "main.tf").read_text()
     assert task_def["skip_destroy"] is True and "track_latest" not in task_def
     assert "ignore_changes = [task_definition" in (MODULES_DIR / "ecs-service" / "README.md").read_text()
 

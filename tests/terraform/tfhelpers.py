@@ -19,6 +19,22 @@ import hcl2
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULES_DIR = REPO_ROOT / "terraform-modules"
+TEMPLATE_TAG = "v9.9.9"
+CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
+
+# Answers that differ from the defaults, so the test sees them come through.
+SERVICE_ANSWERS = {
+    "service_name": "orders-api",
+    "owner": "checkout-team",
+    "architectures": ["amd64", "arm64"],
+    "http_port": 8080,
+    "aws_region": "eu-central-1",
+    "aws_account_id": "210987654321",
+    "ecs_cluster_prefix": "shop",
+    "trace_sample_ratio": 0.25,
+    "paved_road_git_url": "https://github.com/acme/paved-road.git",
+}
+
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
