@@ -141,6 +141,8 @@ def test_answers_file_points_at_the_new_release(journey, version):
     answers = yaml.safe_load(journey[version][".copier-answers.yml"])
     assert answers["_commit"] == version
     assert Path(answers["_src_path"]).is_absolute()
+    info = yaml.safe_load(journey[version]["catalog-info.yaml"])
+    assert info["metadata"]["annotations"]["paved-road.dev/template-version"] == version
 
 
 def test_breaking_rename_migrates_the_answer(journey):

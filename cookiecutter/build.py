@@ -1,0 +1,210 @@
+"""Produce the cookiecutter template from the copier template (one source).
+
+    python cookiecutter/build.py            # regenerate cookiecutter/
+    python cookiecutter/build.py --check    # exit 1 when cookiecutter/ is stale
+
+Writes, next to this script:
+  cookiecutter.json            the copier questions (defaults translated to the
+                               `cookiecutter.` namespace; multiselect answers
+                               as comma-separated strings)
+  hooks/pre_gen_project.py     copier.yml's validators, rendered by cookiecutter
+  hooks/post_gen_project.py    removes files whose copier file name is conditional
+  {{cookiecutter.service_name}}/   template/ with `.jinja` files renamed and
+                               prefixed by a one-line preamble of `{% set %}`
+                               tags that give every copier variable its copier
+                               name, type and computed value; other files are
+                               copied verbatim and listed in _copy_without_render.
+
+Nothing under the generated tree is edited by hand; tests/catalog/
+test_cookiecutter.py fails when it is stale and renders both tools with the
+same answers and compares the trees.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+PROJECT_DIR = "{{cookiecutter.service_name}}"
+GENERATED = ["cookiecutter.json", "hooks", PROJECT_DIR]
+EXTENSIONS = ["jinja2_ansible_filters.AnsibleCoreFiltersExtension"]  # regex_search etc., as in copier
+_CONDITIONAL_NAME = re.compile(r"^\{%\s*if\s+(.+?)\s*%\}(.+?)\{%\s*endif\s*%\}$")
+
+
+def load(repo: Path) -> tuple[dict, dict]:
+    config = yaml.safe_load((repo / "copier.yml").read_text())
+    questions = {k: v for k, v in config.items() if not k.startswith("_") and isinstance(v, dict)}
+    return config, questions
+
+
+def _is_computed(q: dict) -> bool:
+    return q.get("when") is False
+
+
+def _to_cookiecutter_ns(text: str, names: set[str]) -> str:
+    """`{{ owner }}/default` -> `{{ cookiecutter.owner }}/default` for cookiecutter.json defaults."""
+    pattern = re.compile(r"(?<![\w.'\"])(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
+    return re.sub(r"\{\{.*?\}\}", lambda m: pattern.sub(r"cookiecutter.\1", m.group(0)), text)
+
+
+def cookiecutter_json(config: dict, questions: dict, copy_only: list[str]) -> dict:
+    asked = {k: v for k, v in questions.items() if not _is_computed(v)}
+    out: dict = {}
+    for name, q in asked.items():
+        default = q.get("default")
+        choices = q.get("choices")
+        values = list(choices.values()) if isinstance(choices, dict) else list(choices or [])
+        if q.get("multiselect"):
+            out[name] = ",".join(default or [])
+        elif values:
+            out[name] = [default, *[v for v in values if v != default]]  # cookiecutter's default is the first
+        elif isinstance(default, str):
+            out[name] = _to_cookiecutter_ns(default, set(asked))
+        else:
+            out[name] = default
+    out["_copy_without_render"] = copy_only
+    out["_extensions"] = EXTENSIONS
+    out["__prompts__"] = {name: q.get("help", name) for name, q in asked.items()}
+    return out
+
+
+def preamble(questions: dict) -> str:
+    """`{% set %}` tags (no newline, so the file's bytes are unchanged) giving copier's context."""
+    parts = []
+    for name, q in questions.items():
+        if _is_computed(q):
+            continue
+        src = f"cookiecutter.{name}"
+        kind = q.get("type", "str")
+        if q.get("multiselect"):
+            expr = f"(({src}.split(',') if {src} is string else {src}) | map('trim') | reject('equalto', '') | list)"
+        elif kind == "int":
+            expr = f"({src} | int)"
+        elif kind == "float":
+            expr = f"({src} | float)"
+        elif kind == "bool":
+            expr = f"({src} in [true, 'true', 'yes', 'y', '1', 1])"
+        else:
+            expr = src
+        parts.append(f"{{% set {name} = {expr} %}}")
+    for name, q in questions.items():
+        if not _is_computed(q):
+            continue
+        default = q.get("default")
+        if q.get("type") == "yaml" or not isinstance(default, str):
+            parts.append(f"{{% set {name} = {json.dumps(default)} %}}")
+        else:
+            parts.append(f"{{% set {name} %}}{default}{{% endset %}}")
+    parts.append("{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}")
+    return "".join(parts)
+
+
+def validators_hook(questions: dict, head: str) -> str:
+    checks = []
+    for name, q in questions.items():
+        if _is_computed(q) or not q.get("validator"):
+            continue
+        when = str(q.get("when", "")).strip()
+        body = q["validator"].strip()
+        if when.startswith("{{") and when.endswith("}}"):
+            body = f"{{% if {when[2:-2].strip()} %}}{body}{{% endif %}}"
+        checks.append(body)
+    return (
+        '"""Rendered by cookiecutter: copier.yml\'s validators, generated by cookiecutter/build.py."""\n'
+        "import sys\n\n"
+        f'MESSAGES = r"""{head}\n' + "\n".join(checks) + '\n"""\n\n'
+        "errors = [line.strip() for line in MESSAGES.splitlines() if line.strip()]\n"
+        "for line in errors:\n"
+        '    print(f"paved-road: {line}", file=sys.stderr)\n'
+        "sys.exit(1 if errors else 0)\n"
+    )
+
+
+def post_gen_hook(conditional: list[tuple[str, str]], head: str) -> str:
+    removals = "".join(f"{{% if not ({cond}) %}}{path}\n{{% endif %}}" for path, cond in conditional)
+    return (
+        '"""Rendered by cookiecutter: drop files copier only renders under a condition."""\n'
+        "from pathlib import Path\n\n"
+        f'REMOVE = r"""{head}\n{removals}"""\n\n'
+        "for rel in REMOVE.split():\n"
+        "    Path(rel).unlink(missing_ok=True)\n"
+    )
+
+
+def build(repo: Path, out: Path) -> None:
+    config, questions = load(repo)
+    src_root = repo / config.get("_subdirectory", "template")
+    suffix = config.get("_templates_suffix", ".jinja")
+    head = preamble(questions)
+    for name in GENERATED:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    project = out / PROJECT_DIR
+    copy_only, conditional = [], []
+    for path in sorted(p for p in src_root.rglob("*") if p.is_file()):
+        rel = path.relative_to(src_root).as_posix()
+        if "_copier_conf.answers_file" in rel:
+            continue  # the answers file: each tool keeps its own
+        render = rel.endswith(suffix)
+        if render:
+            rel = rel[: -len(suffix)]
+        parts = rel.split("/")
+        match = _CONDITIONAL_NAME.match(parts[-1])
+        if match:
+            parts[-1] = match.group(2)
+            rel = "/".join(parts)
+            conditional.append((rel, match.group(1)))
+        if "{" in rel:
+            raise SystemExit(f"cookiecutter/build.py: cannot translate the templated path {rel!r}")
+        dst = project / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if render:
+            dst.write_text(head + path.read_text())
+        else:
+            shutil.copyfile(path, dst)
+            copy_only.append(rel)
+        dst.chmod(path.stat().st_mode & 0o777)
+    (out / "cookiecutter.json").write_text(json.dumps(cookiecutter_json(config, questions, copy_only), indent=2) + "\n")
+    hooks = out / "hooks"
+    hooks.mkdir()
+    (hooks / "pre_gen_project.py").write_text(validators_hook(questions, head))
+    (hooks / "post_gen_project.py").write_text(post_gen_hook(conditional, head))
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    files = {}
+    for name in GENERATED:
+        base = root / name
+        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for p in paths:
+            files[p.relative_to(root).as_posix()] = p.read_bytes()
+    return files
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            build(REPO_ROOT, Path(tmp))
+            if snapshot(Path(tmp)) != snapshot(HERE):
+                print("cookiecutter/ is stale: run python cookiecutter/build.py", file=sys.stderr)
+                return 1
+        return 0
+    build(REPO_ROOT, HERE)
+    print("wrote cookiecutter/cookiecutter.json, cookiecutter/hooks/, cookiecutter/{{cookiecutter.service_name}}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,27 @@
+{% set service_name = cookiecutter.service_name %}{% set description = cookiecutter.description %}{% set owner = cookiecutter.owner %}{% set system = cookiecutter.system %}{% set node_major = (cookiecutter.node_major | int) %}{% set http_port = (cookiecutter.http_port | int) %}{% set architectures = ((cookiecutter.architectures.split(',') if cookiecutter.architectures is string else cookiecutter.architectures) | map('trim') | reject('equalto', '') | list) %}{% set runner_mode = cookiecutter.runner_mode %}{% set runner_scale_set_prefix = cookiecutter.runner_scale_set_prefix %}{% set build_cloud_builder = cookiecutter.build_cloud_builder %}{% set aws_region = cookiecutter.aws_region %}{% set aws_account_id = cookiecutter.aws_account_id %}{% set github_repository = cookiecutter.github_repository %}{% set ci_role_arn = cookiecutter.ci_role_arn %}{% set ecs_cluster_prefix = cookiecutter.ecs_cluster_prefix %}{% set trace_sample_ratio = (cookiecutter.trace_sample_ratio | float) %}{% set paved_road_git_url = cookiecutter.paved_road_git_url %}{% set aws_regions_supported = ["af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] %}{% set ecr_repository %}{{ service_name }}{% endset %}{% set ecr_registry %}{{ aws_account_id }}.dkr.ecr.{{ aws_region }}.amazonaws.com{% endset %}{% set log_group_app %}/ecs/{{ service_name }}/app{% endset %}{% set log_group_collector %}/ecs/{{ service_name }}/otel-collector{% endset %}{% set node_version %}{{ {22: '22.23.3', 24: '24.21.0'}[node_major | int] }}{% endset %}{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}# staging: rendered from the Copier answers. Edit the per-environment values
+# below freely; `copier update` merges template changes around your edits.
+
+service_name          = "{{ service_name }}"
+environment           = "staging"
+owner                 = "{{ owner }}"
+github_repository     = "{{ github_repository }}"
+aws_region            = "{{ aws_region }}"
+aws_account_id        = "{{ aws_account_id }}"
+ecs_cluster_prefix    = "{{ ecs_cluster_prefix }}"
+ecr_repository        = "{{ ecr_repository }}"
+manage_ecr_repository = true
+ci_role_arn           = "{{ ci_role_arn }}"
+architectures         = {{ architectures | tojson }}
+http_port             = {{ http_port }}
+trace_sample_ratio    = {{ trace_sample_ratio }}
+
+initial_image_tag  = "0.1.0"
+cpu                = 512
+memory             = 1024
+desired_count      = 1
+log_retention_days = 365
+
+autoscaling = {
+  min_capacity = 1
+  max_capacity = 3
+}

@@ -1,0 +1,147 @@
+################################################################################
+# From the Copier answers (environments/<env>.tfvars)
+################################################################################
+
+variable "service_name" {
+  description = "Service name (ECS service, ECR repository, telemetry service.name)"
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment this configuration deploys (staging or production)"
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "production"], var.environment)
+    error_message = "environment must be one of staging, production."
+  }
+}
+
+variable "owner" {
+  description = "Owning team, as in catalog-info.yaml"
+  type        = string
+}
+
+variable "github_repository" {
+  description = "GitHub repository of the service (OWNER/NAME)"
+  type        = string
+}
+
+variable "aws_region" {
+  description = "AWS region of the service"
+  type        = string
+}
+
+variable "aws_account_id" {
+  description = "AWS account the configuration may touch (the provider refuses any other)"
+  type        = string
+}
+
+variable "ecs_cluster_prefix" {
+  description = "The service runs on the cluster <prefix>-<environment>"
+  type        = string
+}
+
+variable "ecr_repository" {
+  description = "ECR repository of the service's images"
+  type        = string
+}
+
+variable "manage_ecr_repository" {
+  description = "Whether this environment's state owns the ECR repository (exactly one environment does)"
+  type        = bool
+}
+
+variable "ci_role_arn" {
+  description = "IAM role GitHub Actions assumes through OIDC; it may push to the repository"
+  type        = string
+}
+
+variable "architectures" {
+  description = "Architectures the image is built for (amd64, arm64); ARM64 tasks when arm64 is built"
+  type        = list(string)
+}
+
+variable "http_port" {
+  description = "Port the app listens on"
+  type        = number
+}
+
+variable "trace_sample_ratio" {
+  description = "Root trace sampling ratio"
+  type        = number
+}
+
+################################################################################
+# Per environment
+################################################################################
+
+variable "initial_image_tag" {
+  description = "SemVer tag of the image the first task-definition revision uses; CI deploys replace it and Terraform never reverts them"
+  type        = string
+}
+
+variable "cpu" {
+  description = "Task CPU units (Fargate)"
+  type        = number
+}
+
+variable "memory" {
+  description = "Task memory in MiB (a Fargate combination with cpu)"
+  type        = number
+}
+
+variable "desired_count" {
+  description = "Tasks the service starts with"
+  type        = number
+}
+
+variable "autoscaling" {
+  description = "Autoscaling bounds and targets (see the ecs-service module); null disables"
+  type = object({
+    min_capacity        = optional(number, 2)
+    max_capacity        = optional(number, 10)
+    cpu_target          = optional(number, 60)
+    memory_target       = optional(number, 75)
+    requests_per_target = optional(number, 1000)
+  })
+}
+
+variable "log_retention_days" {
+  description = "Retention of the service's log groups in days"
+  type        = number
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables for the app"
+  type        = map(string)
+  default     = {}
+}
+
+variable "secrets" {
+  description = "App secrets: variable name => SSM parameter or Secrets Manager ARN"
+  type        = map(string)
+  default     = {}
+}
+
+variable "deployment_alarm_names" {
+  description = "CloudWatch alarms that roll a deployment back"
+  type        = list(string)
+  default     = []
+}
+
+variable "ingress_security_group_ids" {
+  description = "Security groups that may call the service"
+  type        = list(string)
+  default     = []
+}
+
+variable "load_balancer" {
+  description = "Application Load Balancer in front of the service (arn, security_group_id, target_group_arn); null for none"
+  type = object({
+    arn               = string
+    security_group_id = string
+    target_group_arn  = string
+  })
+  default = null
+}

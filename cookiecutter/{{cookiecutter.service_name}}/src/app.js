@@ -1,0 +1,23 @@
+'use strict'
+
+const Fastify = require('fastify')
+const { loadConfig } = require('./config')
+const healthRoutes = require('./routes/health')
+const exampleRoutes = require('./routes/example')
+
+// The app factory: no port is bound here, so tests use app.inject().
+function buildApp (config = loadConfig(), { logger } = {}) {
+  const app = Fastify({
+    logger: logger ?? { level: config.logLevel },
+    // On close: refuse new requests with 503, end idle keep-alive sockets,
+    // let in-flight requests finish.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  })
+  app.decorate('config', config)
+  app.register(healthRoutes)
+  app.register(exampleRoutes)
+  return app
+}
+
+module.exports = { buildApp }

@@ -1,0 +1,44 @@
+{% set service_name = cookiecutter.service_name %}{% set description = cookiecutter.description %}{% set owner = cookiecutter.owner %}{% set system = cookiecutter.system %}{% set node_major = (cookiecutter.node_major | int) %}{% set http_port = (cookiecutter.http_port | int) %}{% set architectures = ((cookiecutter.architectures.split(',') if cookiecutter.architectures is string else cookiecutter.architectures) | map('trim') | reject('equalto', '') | list) %}{% set runner_mode = cookiecutter.runner_mode %}{% set runner_scale_set_prefix = cookiecutter.runner_scale_set_prefix %}{% set build_cloud_builder = cookiecutter.build_cloud_builder %}{% set aws_region = cookiecutter.aws_region %}{% set aws_account_id = cookiecutter.aws_account_id %}{% set github_repository = cookiecutter.github_repository %}{% set ci_role_arn = cookiecutter.ci_role_arn %}{% set ecs_cluster_prefix = cookiecutter.ecs_cluster_prefix %}{% set trace_sample_ratio = (cookiecutter.trace_sample_ratio | float) %}{% set paved_road_git_url = cookiecutter.paved_road_git_url %}{% set aws_regions_supported = ["af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] %}{% set ecr_repository %}{{ service_name }}{% endset %}{% set ecr_registry %}{{ aws_account_id }}.dkr.ecr.{{ aws_region }}.amazonaws.com{% endset %}{% set log_group_app %}/ecs/{{ service_name }}/app{% endset %}{% set log_group_collector %}/ecs/{{ service_name }}/otel-collector{% endset %}{% set node_version %}{{ {22: '22.23.3', 24: '24.21.0'}[node_major | int] }}{% endset %}{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}'use strict'
+
+// Configuration comes from the environment only (twelve-factor); defaults suit
+// a container on ECS with the collector sidecar next to it.
+
+function integer (env, name, fallback, { min, max }) {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max} (got '${raw}')`)
+  }
+  return value
+}
+
+function url (env, name, fallback) {
+  const raw = env[name] || fallback
+  try {
+    return new URL(raw).toString()
+  } catch {
+    throw new Error(`${name} must be an absolute http(s) URL (got '${raw}')`)
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function loadConfig (env = process.env) {
+  const logLevel = env.LOG_LEVEL || 'info'
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`)
+  }
+  return Object.freeze({
+    host: env.HOST || '0.0.0.0',
+    port: integer(env, 'PORT', {{ http_port }}, { min: 1, max: 65535 }),
+    logLevel,
+    environment: env.DEPLOYMENT_ENVIRONMENT || 'development',
+    downstreamUrl: url(env, 'DOWNSTREAM_URL', 'http://127.0.0.1:8080/'),
+    downstreamTimeoutMs: integer(env, 'DOWNSTREAM_TIMEOUT_MS', 2000, { min: 1, max: 60000 }),
+    // Well inside ECS's default stopTimeout of 30 s.
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, { min: 100, max: 120000 })
+  })
+}
+
+module.exports = { loadConfig }

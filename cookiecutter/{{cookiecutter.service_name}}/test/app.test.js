@@ -1,0 +1,56 @@
+'use strict'
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const { buildApp } = require('../src/app')
+const { loadConfig } = require('../src/config')
+
+let downstream
+let downstreamUrl
+
+before(async () => {
+  downstream = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end('ok')
+  })
+  await new Promise((resolve) => downstream.listen(0, '127.0.0.1', resolve))
+  downstreamUrl = `http://127.0.0.1:${downstream.address().port}/`
+})
+
+after(() => new Promise((resolve) => downstream.close(resolve)))
+
+function app (env = {}) {
+  return buildApp(loadConfig({ DOWNSTREAM_URL: downstreamUrl, ...env }), { logger: false })
+}
+
+test('GET /healthz answers ok', async (t) => {
+  const a = app()
+  t.after(() => a.close())
+  const res = await a.inject({ method: 'GET', url: '/healthz' })
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(res.json(), { status: 'ok' })
+})
+
+test('GET /readyz answers ready', async (t) => {
+  const a = app()
+  t.after(() => a.close())
+  const res = await a.inject('/readyz')
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(res.json(), { status: 'ready' })
+})
+
+test('GET /api/example calls the downstream service', async (t) => {
+  const a = app()
+  t.after(() => a.close())
+  const res = await a.inject('/api/example')
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(res.json(), { downstream: { url: downstreamUrl, status: 200 } })
+})
+
+test('GET /api/example answers 502 when the downstream is down', async (t) => {
+  const a = buildApp(loadConfig({ DOWNSTREAM_URL: 'http://127.0.0.1:9/', DOWNSTREAM_TIMEOUT_MS: '500' }), { logger: false })
+  t.after(() => a.close())
+  const res = await a.inject('/api/example')
+  assert.equal(res.statusCode, 502)
+})

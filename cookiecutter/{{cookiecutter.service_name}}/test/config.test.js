@@ -1,0 +1,18 @@
+{% set service_name = cookiecutter.service_name %}{% set description = cookiecutter.description %}{% set owner = cookiecutter.owner %}{% set system = cookiecutter.system %}{% set node_major = (cookiecutter.node_major | int) %}{% set http_port = (cookiecutter.http_port | int) %}{% set architectures = ((cookiecutter.architectures.split(',') if cookiecutter.architectures is string else cookiecutter.architectures) | map('trim') | reject('equalto', '') | list) %}{% set runner_mode = cookiecutter.runner_mode %}{% set runner_scale_set_prefix = cookiecutter.runner_scale_set_prefix %}{% set build_cloud_builder = cookiecutter.build_cloud_builder %}{% set aws_region = cookiecutter.aws_region %}{% set aws_account_id = cookiecutter.aws_account_id %}{% set github_repository = cookiecutter.github_repository %}{% set ci_role_arn = cookiecutter.ci_role_arn %}{% set ecs_cluster_prefix = cookiecutter.ecs_cluster_prefix %}{% set trace_sample_ratio = (cookiecutter.trace_sample_ratio | float) %}{% set paved_road_git_url = cookiecutter.paved_road_git_url %}{% set aws_regions_supported = ["af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] %}{% set ecr_repository %}{{ service_name }}{% endset %}{% set ecr_registry %}{{ aws_account_id }}.dkr.ecr.{{ aws_region }}.amazonaws.com{% endset %}{% set log_group_app %}/ecs/{{ service_name }}/app{% endset %}{% set log_group_collector %}/ecs/{{ service_name }}/otel-collector{% endset %}{% set node_version %}{{ {22: '22.23.3', 24: '24.21.0'}[node_major | int] }}{% endset %}{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}'use strict'
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { loadConfig } = require('../src/config')
+
+test('defaults suit a container next to the collector sidecar', () => {
+  const config = loadConfig({})
+  assert.equal(config.port, {{ http_port }})
+  assert.equal(config.host, '0.0.0.0')
+  assert.equal(config.environment, 'development')
+})
+
+test('bad values name the variable and what is allowed', () => {
+  assert.throws(() => loadConfig({ PORT: 'abc' }), /PORT must be an integer from 1 to 65535/)
+  assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of/)
+  assert.throws(() => loadConfig({ DOWNSTREAM_URL: 'not a url' }), /DOWNSTREAM_URL must be an absolute/)
+})
