@@ -35,8 +35,8 @@ def _selected(rule: dict, image: Image) -> bool:
     if selection["tagStatus"] == "any":
         return True
     patterns = selection.get("tagPatternList") or [p + "*" for p in selection.get("tagPrefixList", [])]
-    # A rule selects an image when one of its tags matches every pattern.
-    return any(all(fnmatch.fnmatchcase(tag, p) for p in patterns) for tag in image.tags)
+    # "If you specify multiple tags, only the images with all specified tags are selected."
+    return all(any(fnmatch.fnmatchcase(tag, p) for tag in image.tags) for p in patterns)
 
 
 def expired(policy: dict, images: list[Image]) -> set[Image]:
