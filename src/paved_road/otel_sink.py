@@ -102,7 +102,8 @@ class OtlpSink:
     """Start with `with OtlpSink() as sink:`; `sink.endpoint` is the base URL."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 on_receive: Callable[[str, list[dict]], None] | None = None):
+                 on_receive: Callable[[str, list[dict]], None] | None = None, decode: bool = True):
+        """decode=False only counts requests (benchmarks: keep the receiver cheap)."""
         self.received = Received()
         self._cond = threading.Condition()
         self._on_receive = on_receive
@@ -140,6 +141,16 @@ class OtlpSink:
                     self.end_headers()
                     return
                 req_type, resp_type = types
+                if not decode:
+                    with sink._cond:
+                        sink.received.requests.append({"path": self.path, "bytes": len(body)})
+                        sink._cond.notify_all()
+                    payload = resp_type().SerializeToString()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 msg = req_type()
                 is_json = "json" in self.headers.get("Content-Type", "")
                 if is_json:
