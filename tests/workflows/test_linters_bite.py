@@ -19,8 +19,7 @@ def mutated(services, tmp_path_factory):
     text = ci.read_text()
     out = tmp_path_factory.mktemp("mutated")
     variants = {
-        "bad_scope.yml": text.replace("    permissions:\n      contents: read\n",
-                                      "    permissions:\n      context: read\n", 1),
+        "bad_scope.yml": text.replace("      contents: read #", "      context: read #", 1),
         "tag_pinned.yml": text.replace("actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
                                        "actions/checkout@v7", 1),
         "persisted_credentials.yml": text.replace("        with:\n          persist-credentials: false\n", "", 1),
