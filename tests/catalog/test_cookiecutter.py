@@ -34,6 +34,25 @@ def test_cookiecutter_template_is_generated_from_the_copier_template():
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.fixture(scope="module")
+def both_templates(fleet_template, tmp_path_factory):
+    """v1.0.0 of the template with cookiecutter/ built from it, tagged again.
+
+    Built here rather than taken from the committed cookiecutter/, so these
+    tests check the generator even while cookiecutter/ is stale (the test
+    above says so on its own)."""
+    from template_releases import commit_and_tag, git
+
+    repo = tmp_path_factory.mktemp("both") / "paved-road"
+    repo.mkdir()
+    archive = subprocess.run(["git", "archive", "v1.0.0"], cwd=fleet_template, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+    _builder().build(repo, repo / "cookiecutter")
+    git(repo, "init", "-q", "-b", "main")
+    commit_and_tag(repo, "v1.0.0", "v1.0.0 with cookiecutter/")
+    return repo
+
+
 ANSWERS = {
     "self-hosted": {
         "service_name": "orders", "description": "Takes orders.", "owner": "team-orders", "system": "shop",
@@ -46,18 +65,18 @@ ANSWERS = {
 
 
 @pytest.mark.parametrize("case", sorted(ANSWERS))
-def test_copier_and_cookiecutter_render_identical_trees(fleet_template, tmp_path, case):
+def test_copier_and_cookiecutter_render_identical_trees(both_templates, tmp_path, case):
     import copier
     from cookiecutter.main import cookiecutter
 
     answers = ANSWERS[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        copier.run_copy(str(fleet_template), str(tmp_path / "copier"), data=answers, vcs_ref="v1.0.0",
+        copier.run_copy(str(both_templates), str(tmp_path / "copier"), data=answers, vcs_ref="v1.0.0",
                         defaults=True, unsafe=True, quiet=True)
     context = {k: ",".join(v) if isinstance(v, list) else v for k, v in answers.items()}
     out = cookiecutter(
-        "git+" + fleet_template.as_uri(), checkout="v1.0.0", directory="cookiecutter", no_input=True,
+        "git+" + both_templates.as_uri(), checkout="v1.0.0", directory="cookiecutter", no_input=True,
         extra_context=context, output_dir=str(tmp_path / "cc"),
         default_config={"cookiecutters_dir": str(tmp_path / "cc-cache"), "replay_dir": str(tmp_path / "cc-replay")},
     )
@@ -70,13 +89,13 @@ def test_copier_and_cookiecutter_render_identical_trees(fleet_template, tmp_path
     assert Path(out).name == answers["service_name"]
 
 
-def test_cookiecutter_rejects_what_copier_rejects(fleet_template, tmp_path):
+def test_cookiecutter_rejects_what_copier_rejects(both_templates, tmp_path):
     from cookiecutter.exceptions import FailedHookException
     from cookiecutter.main import cookiecutter
 
     with pytest.raises(FailedHookException):
         cookiecutter(
-            "git+" + fleet_template.as_uri(), checkout="v1.0.0", directory="cookiecutter", no_input=True,
+            "git+" + both_templates.as_uri(), checkout="v1.0.0", directory="cookiecutter", no_input=True,
             extra_context={"aws_account_id": "12345"}, output_dir=str(tmp_path / "cc"),
             default_config={"cookiecutters_dir": str(tmp_path / "cache"), "replay_dir": str(tmp_path / "replay")},
         )
