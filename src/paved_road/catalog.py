@@ -76,6 +76,9 @@ def find_answers_files(paths: list[str | Path], max_depth: int = 4) -> list[tupl
     found: list[tuple[str, Path | None, str | None]] = []
     for raw in paths:
         root = Path(raw)
+        if root.is_file() and root.name == ANSWERS_FILE:
+            found.append((str(root.parent), root, None))
+            continue
         if not root.is_dir():
             found.append((str(raw), None, "no such directory"))
             continue
