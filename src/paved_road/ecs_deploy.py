@@ -149,6 +149,9 @@ class Plan:
     service_architectures: list[str]
     new_task_definition: dict = field(repr=False, default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # The revision copied: the running one, except for a deploy when Terraform
+    # registered a newer one (see base_task_definition()).
+    base_task_definition: str = ""
 
     @property
     def from_label(self) -> str:
@@ -158,7 +161,8 @@ class Plan:
 
     @property
     def noop(self) -> bool:
-        return self.from_digest is not None and self.from_digest == self.to_release.digest
+        same_shape = self.base_task_definition in ("", self.current_task_definition)
+        return same_shape and self.from_digest is not None and self.from_digest == self.to_release.digest
 
     def describe(self) -> list[str]:
         lines = [
@@ -172,7 +176,8 @@ class Plan:
         if self.noop:
             lines.append("  revision:  none, the service already runs this release")
         else:
-            lines.append(f"  revision:  {self.next_revision} (copy of {revision_name(self.current_task_definition)}, "
+            base = self.base_task_definition or self.current_task_definition
+            lines.append(f"  revision:  {self.next_revision} (copy of {revision_name(base)}, "
                          f"container '{self.container}' image replaced)")
         lines += [f"  warning:   {w}" for w in self.warnings]
         return lines
@@ -231,6 +236,25 @@ def service_architectures(task_definition: dict, running: Release | None) -> lis
     return ["amd64"]
 
 
+def base_task_definition(ecs, running: dict, tags: list[dict], container: str) -> tuple[dict, list[dict]]:
+    """The revision a deploy copies: the family's latest ACTIVE one.
+
+    Terraform (terraform-modules/ecs-service) registers new revisions when the
+    task's shape changes (cpu, memory, env, secrets, sidecar) but never points
+    the service at them, so it cannot revert a deploy or a rollback. The next
+    deploy carries such a change live by copying the latest revision and
+    replacing only the app image. A rollback copies the running revision
+    instead: it changes the code back, not the infrastructure.
+    """
+    latest = ecs.describe_task_definition(taskDefinition=running["family"], include=["TAGS"])
+    if latest["taskDefinition"]["taskDefinitionArn"] == running["taskDefinitionArn"]:
+        return running, tags
+    names = [c["name"] for c in latest["taskDefinition"]["containerDefinitions"]]
+    if container not in names:
+        return running, tags
+    return latest["taskDefinition"], latest.get("tags", [])
+
+
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
                 repository: str | None = None, version: str | None = None, previous: bool = False) -> Plan:
     """Everything deploy/rollback will do, computed with read-only calls."""
@@ -251,6 +275,9 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                        f"containers are: {', '.join(containers)}")
     current_image = next(c["image"] for c in task_definition["containerDefinitions"] if c["name"] == container)
     running = ImageRef.parse(current_image)
+    running_task_definition = task_definition
+    if action == "deploy":
+        task_definition, tags = base_task_definition(ecs, task_definition, tags, container)
 
     if repository:
         repo_name, registry_id, region = repository, None, None
@@ -300,7 +327,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     new_td = copy_task_definition(ecs, task_definition, tags, container, new_image)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
-        service_arn=svc["serviceArn"], current_task_definition=task_definition["taskDefinitionArn"],
+        service_arn=svc["serviceArn"], current_task_definition=running_task_definition["taskDefinitionArn"],
+        base_task_definition=task_definition["taskDefinitionArn"],
         current_image=current_image, repository=repo_name, from_release=from_release, from_digest=from_digest,
         to_release=target, new_image=new_image, next_revision=_next_revision(ecs, task_definition["family"]),
         service_architectures=needed, new_task_definition=new_td, warnings=warnings,

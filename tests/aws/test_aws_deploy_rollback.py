@@ -336,3 +336,40 @@ def test_without_runtime_platform_every_architecture_of_the_running_image_is_req
     assert "service runs on amd64, arm64: missing arm64" in result.err
     assert world.revisions() == revisions
     assert run_paved(*ROLLBACK, "--to", "1.0.0", "--no-wait").code == 0
+
+
+# ---------------------------------------------------------------- Terraform-registered revisions
+
+
+def _terraform_registers_a_new_shape(world) -> dict:
+    """What `terraform apply` does after a memory change: a new revision with the seed image,
+    which the service is never pointed at (the module ignores task_definition changes)."""
+    arn = world.register_revision(f"{world.repo_uri}:seed")
+    td = world.task_definition(arn)
+    td = {k: v for k, v in td.items() if k not in READ_ONLY_KEYS}
+    td["memory"] = "2048"
+    arn = world.ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
+    return world.task_definition(arn)
+
+
+def test_deploy_carries_terraform_changes_live_on_the_latest_revision(world):
+    running = world.task_definition()
+    terraform = _terraform_registers_a_new_shape(world)
+    assert world.service()["taskDefinition"] == running["taskDefinitionArn"]
+
+    result = run_paved(*DEPLOY, "--version", "1.1.0", "--no-wait")
+    assert result.code == 0, result.err
+    deployed = world.task_definition()
+    assert deployed["memory"] == "2048"  # Terraform's change went live with the deploy
+    assert_only_app_image_changed(world, terraform, deployed, f"{world.repo_uri}@{world.digests['1.1.0']}")
+    assert f"copy of {revision_name(terraform['taskDefinitionArn'])}" in result.out
+
+
+def test_rollback_copies_the_running_revision_not_a_newer_terraform_one(world):
+    running = world.task_definition()
+    _terraform_registers_a_new_shape(world)
+    result = run_paved(*ROLLBACK, "--previous", "--no-wait")
+    assert result.code == 0, result.err
+    rolled_back = world.task_definition()
+    assert rolled_back["memory"] == running["memory"]
+    assert_only_app_image_changed(world, running, rolled_back, f"{world.repo_uri}@{world.digests['1.1.0']}")
