@@ -387,3 +387,35 @@ def test_every_run_script_passes_shellcheck(services, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(files) >= 8
+
+
+# ------------------------------------------------------------------ the service's docs
+
+
+@pytest.mark.parametrize("cid", ["github-hosted-amd64+arm64", "self-hosted-arm64", "build-cloud-amd64"])
+def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
+    """Every `paved ...` and `gh workflow run ...` line in .github/workflows/README.md parses."""
+    from paved_road.cli import build_parser
+
+    service = services[cid]
+    readme = (service.path / ".github" / "workflows" / "README.md").read_text()
+    lines = [line.split("  #")[0].strip() for line in readme.splitlines()]
+    paved = [line.split()[1:] for line in lines if line.startswith("paved ")]
+    assert {argv[0] for argv in paved} == {"releases", "rollback"}
+    for argv in paved:
+        args = build_parser().parse_args(argv)
+        assert args.func
+    gh = [line.split()[3:] for line in lines if line.startswith("gh workflow run ")]
+    assert [argv[0] for argv in gh] == ["deploy.yml", "rollback.yml"]
+    for argv in gh:
+        inputs = service.workflow(argv[0])["on"]["workflow_dispatch"]["inputs"]
+        given = {a.split("=")[0] for a in argv[1:] if a != "-f"}
+        assert given == {k for k, v in inputs.items() if v.get("required")}
+    pip = next(line for line in lines if line.startswith("pip install"))
+    deploy_install = next(s["run"] for s in service.workflow("deploy.yml")["jobs"]["staging"]["steps"]
+                          if "pip install" in s.get("run", ""))
+    assert pip.split("pip install ", 1)[1] in deploy_install
+    if service.mode == "build-cloud":
+        assert "`DOCKER_USER`" in readme and "`DOCKER_PAT`" in readme
+    if service.mode == "self-hosted":
+        assert f"`{service.answers['runner_scale_set_prefix']}-arm64`" in readme
