@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -60,13 +61,23 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def load(url: str, duration: int, connections: int, env: dict) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the service process: CPU per request is steadier than
+    requests per second when other work shares the two cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, duration: int, connections: int, env: dict, pid: int | None = None) -> dict:
     cli = npm_tool(AUTOCANNON, env) / "autocannon.js"
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-d", str(duration), url],
                          env=env, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
+    total = data["requests"]["total"] or 1
+    cpu_us = (cpu_seconds(pid) - cpu0) / total * 1e6 if pid else float("nan")
     return {"rps": data["requests"]["average"], "p50": data["latency"]["p50"],
-            "p99": data["latency"]["p99"], "errors": data["errors"] + data["non2xx"]}
+            "p99": data["latency"]["p99"], "errors": data["errors"] + data["non2xx"], "cpu_us": cpu_us}
 
 
 def measure(name, runtime_dir, stage, env, node_options, args, sink) -> dict:
@@ -80,8 +91,8 @@ def measure(name, runtime_dir, stage, env, node_options, args, sink) -> dict:
     svc.wait_ready()
     tool_env = node_env(24)
     load(svc.base_url + "/api/example", 2, args.connections, tool_env)  # warm-up
-    example = load(svc.base_url + "/api/example", args.duration, args.connections, tool_env)
-    health = load(svc.base_url + "/healthz", args.duration, args.connections, tool_env)
+    example = load(svc.base_url + "/api/example", args.duration, args.connections, tool_env, svc.proc.pid)
+    health = load(svc.base_url + "/healthz", args.duration, args.connections, tool_env, svc.proc.pid)
     rss = rss_mb(svc.proc.pid)
     def trace_posts():
         return len([r for r in sink.received.requests if r["path"] == "/v1/traces"])
@@ -144,6 +155,9 @@ def main() -> int:
         ("RSS <= +30 MB", ours["rss_mb"] - bare["rss_mb"] <= 30),
         ("exit within 1 s of SIGTERM, rc 0", ours["exit_s"] <= 1 and ours["exit_code"] == 0),
     ]
+    print(f"\nCPU per request (service process, us): " + "; ".join(
+        f"{r['setup']} /api/example {r['example']['cpu_us']:.0f} ({r['example']['cpu_us'] / bare['example']['cpu_us']:.2f}x), "
+        f"/healthz {r['healthz']['cpu_us']:.0f} ({r['healthz']['cpu_us'] / bare['healthz']['cpu_us']:.2f}x)" for r in results))
     print()
     for label, ok in targets:
         print(f"  [{'met' if ok else 'MISSED'}] {label}")
