@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 SCHEMA_VERSION = 1
@@ -372,8 +373,6 @@ def versions_chart_svg(versions: dict[str, int], latest: str | None) -> str:
 
 
 def _esc(text) -> str:
-    from markupsafe import escape
-
     return str(escape("" if text is None else text))
 
 
@@ -390,8 +389,6 @@ def render_html(catalog: dict) -> str:
         services=catalog["services"],
         summary=catalog["summary"],
         latest=latest[-1] if latest else None,
-        chart=jinja2.utils.markupsafe.Markup(
-            versions_chart_svg(catalog["summary"]["versions"], latest[-1] if latest else None)
-        ),
+        chart=Markup(versions_chart_svg(catalog["summary"]["versions"], latest[-1] if latest else None)),
         drifts=DRIFTS,
     )
