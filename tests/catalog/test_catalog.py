@@ -137,7 +137,13 @@ def test_generated_catalog_info_carries_the_template_version(fleet_root):
     for name, (version, rel) in SERVICES.items():
         info = yaml.safe_load((fleet_root / rel / "catalog-info.yaml").read_text())
         assert info["metadata"]["annotations"]["paved-road.dev/template-version"] == version
+        assert info["metadata"]["annotations"]["github.com/project-slug"]
         assert info["spec"]["owner"] == f"team-{name}"
+        assert info["spec"]["lifecycle"] and info["spec"]["type"] == "service"
+        assert info["spec"].get("system") == ("shop" if name != "charlie" else None)
+        urls = [link["url"] for link in info["metadata"]["links"]]
+        assert any("/actions" in u for u in urls), urls  # CI
+        assert len(urls) >= 2, urls  # and dashboards
 
 
 @pytest.mark.parametrize("current,latest,expected", [
