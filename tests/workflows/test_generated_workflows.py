@@ -172,6 +172,7 @@ def test_runner_mode_specific_steps(cid, services):
     if service.mode == "emulated":
         qemu = _step(build, "docker/setup-qemu-action@")
         assert qemu["if"] == "matrix.arch != 'amd64'"
+        assert not qemu["with"]["image"].endswith(":latest")
     else:
         assert "docker/setup-qemu-action" not in uses
 
