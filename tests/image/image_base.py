@@ -205,12 +205,16 @@ def bundled_version(changelog: Path, node_version: str, dep: str) -> str:
     return match.group(1)
 
 
-def add_node(root: Path, major: int, arch: str, downloads: Path) -> None:
-    version = NODE_VERSIONS[major]
+def add_node_user(root: Path) -> None:
+    """groupadd/useradd as the official image runs them, applied to the tree from outside."""
     subprocess.run(["groupadd", "--prefix", str(root), "--gid", "1000", "node"], check=True)
     subprocess.run(["useradd", "--prefix", str(root), "--uid", "1000", "--gid", "node",
                     "--shell", "/bin/bash", "--create-home", "node"], check=True)
 
+
+def stage_node(root: Path, major: int, arch: str, downloads: Path) -> None:
+    """Lay out /usr/local (node, npm, corepack, entrypoint) and /opt/yarn-* under root."""
+    version = NODE_VERSIONS[major]
     local = root / "usr/local"
     pkg = downloads / f"node-linux-{NODE_ARCH[arch]}-{version}"
     if not (pkg / "bin/node").exists():
@@ -258,49 +262,47 @@ def host_arch() -> str:
 
 def _copy_tree_into(src: Path, dest: Path) -> None:
     """Copy a root filesystem tree preserving owners, modes, links and device nodes."""
-    subprocess.run(f"tar -C {src} -cf - . | tar -C {dest} -xpf - --numeric-owner",
+    subprocess.run(f"tar -C {src} -cf - . | tar -C {dest} -xpf - --numeric-owner --no-overwrite-dir",
                    shell=True, check=True)
 
 
 def build(major: int, arch: str, buildah: Buildah) -> None:
-    """Build the stand-in image into buildah storage (several minutes; arm64 runs under QEMU)."""
+    """Build the stand-in image into buildah storage.
+
+    One layer: debootstrap runs straight into a scratch container's root while
+    the Node files are staged next to it (npm downloads overlap debootstrap's).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     name = image_name(major)
     version = NODE_VERSIONS[major]
-    downloads = CACHE / "downloads"
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="base-image-", dir=CACHE) as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        t0 = time.monotonic()
-        log(f"debootstrap {SUITE} ({arch}) ...")
-        debootstrap(rootfs, arch)
-        slimify(rootfs)
-        log(f"debootstrap done in {time.monotonic() - t0:.0f} s")
-
-        debian = buildah.run("from", "scratch").stdout.strip()
+        node_tree = Path(tmp) / "node"
+        container = buildah.run("from", "scratch").stdout.strip()
         try:
-            _copy_tree_into(rootfs, buildah.mount(debian))
-            buildah.run("config", "--arch", arch, "--os", "linux",
-                        "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                        "--cmd", '["bash"]', debian)
-            debian_image = f"localhost/paved-road/debian-{SUITE}-slim-standin:{arch}"
-            buildah.run("commit", "--rm", debian, debian_image)
-        except Exception:
-            buildah.rm(debian)
-            raise
-
-        node = buildah.from_image(debian_image)
-        try:
-            add_node(buildah.mount(node), major, arch, downloads)
+            root = buildah.mount(container)
+            root.chmod(0o755)  # a scratch container's root is 0555; images have 0755
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                staged = pool.submit(stage_node, node_tree, major, arch, CACHE / "downloads")
+                log(f"debootstrap {SUITE} ({arch}) ...")
+                debootstrap(root, arch)
+                slimify(root)
+                log(f"debootstrap done after {time.monotonic() - t0:.0f} s")
+                staged.result()
+            add_node_user(root)
+            _copy_tree_into(node_tree, root)
             buildah.run(
-                "config", "--env", f"NODE_VERSION={version}", "--env", f"YARN_VERSION={YARN_VERSION}",
+                "config", "--arch", arch, "--os", "linux",
+                "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--env", f"NODE_VERSION={version}", "--env", f"YARN_VERSION={YARN_VERSION}",
                 "--entrypoint", '["docker-entrypoint.sh"]', "--cmd", '["node"]',
                 "--label", "org.opencontainers.image.description=Local stand-in for the official "
-                f"node:{version}-bookworm-slim image (see docs/images.md)", node)
-            buildah.run("commit", "--rm", node, name)
-        except Exception:
-            buildah.rm(node)
+                f"node:{version}-bookworm-slim image (see docs/images.md)", container)
+            buildah.run("commit", "--rm", container, name)
+        except BaseException:
+            buildah.rm(container)
             raise
-        finally:
-            buildah.rmi(debian_image)
     log(f"built {name} ({arch}) in {time.monotonic() - t0:.0f} s")
 
 
@@ -321,10 +323,12 @@ def ensure(major: int, arch: str | None = None, buildah: Buildah | None = None) 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not archive.exists():
             build(major, arch, buildah)
+            t0 = time.monotonic()
             partial = archive.with_suffix(".partial")
             partial.unlink(missing_ok=True)
-            buildah.run("push", "--quiet", "--disable-compression", name, f"oci-archive:{partial}:{name}")
+            buildah.run("push", "--quiet", name, f"oci-archive:{partial}:{name}")
             partial.rename(archive)
+            log(f"cached as {archive.relative_to(REPO_ROOT)} in {time.monotonic() - t0:.0f} s")
             return name
         if buildah.exists(name):
             buildah.rmi(name)  # another architecture under the same name

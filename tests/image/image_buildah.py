@@ -52,6 +52,28 @@ def available() -> str | None:
     return None
 
 
+def host_npm_cafile() -> Path | None:
+    """The CA bundle the host's npm is configured to trust, if any.
+
+    Some build machines reach the npm registry through a TLS-intercepting
+    egress proxy whose CA only the host trusts. Builds then get that bundle
+    for their RUN steps only (see Buildah.build_volumes); nothing of it ends up
+    in an image. On a machine without such a proxy this returns None.
+    """
+    for candidate in (os.environ.get("npm_config_cafile"), _npm_config("cafile"),
+                      os.environ.get("NODE_EXTRA_CA_CERTS")):
+        if candidate and candidate not in ("null", "undefined") and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def _npm_config(key: str) -> str | None:
+    if shutil.which("npm") is None:
+        return None
+    proc = subprocess.run(["npm", "config", "get", key], text=True, capture_output=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 class Buildah:
     def __init__(self, root: Path | None = None, runroot: Path | None = None):
         self.root = root
@@ -104,11 +126,24 @@ class Buildah:
                 return int(layer["diff-size"])
         raise BuildahError(f"layer {diff_id} not found in {layers_json}")
 
+    def build_volumes(self) -> list[str]:
+        """`-v` options giving RUN steps the host's npm CA bundle (a global npmrc
+        in /usr/local/etc, where the image's npm looks); empty when not needed.
+        Volumes exist only while a RUN step runs."""
+        cafile = host_npm_cafile()
+        if cafile is None:
+            return []
+        if not hasattr(self, "_npmrc"):
+            import tempfile
+            self._npmrc = Path(tempfile.mkdtemp(prefix="buildah-npmrc-")) / "npmrc"
+            self._npmrc.write_text("cafile=/usr/local/etc/build-ca.crt\n")
+        return ["-v", f"{cafile}:/usr/local/etc/build-ca.crt:ro", "-v", f"{self._npmrc}:/usr/local/etc/npmrc:ro"]
+
     def bud(self, context: Path, tag: str, *, dockerfile: Path | None = None,
             platform: str = "linux/amd64", layers: bool = True, extra: list[str] | None = None,
             log: Path | None = None) -> None:
         args = ["bud", "--isolation", "chroot", "--platform", platform, "--pull=never",
-                f"--layers={'true' if layers else 'false'}", "-t", tag]
+                f"--layers={'true' if layers else 'false'}", "-t", tag, *self.build_volumes()]
         if dockerfile:
             args += ["-f", str(dockerfile)]
         args += (extra or []) + [str(context)]

@@ -113,8 +113,12 @@ class Running:
 
 
 def start(image: str, *, env: dict[str, str] | None = None, buildah: Buildah | None = None,
-          log_dir: Path, info: ImageInfo | None = None) -> Running:
-    """Start IMAGE read-only with its own entrypoint/cmd/user/workdir/env (+ env overrides)."""
+          log_dir: Path, info: ImageInfo | None = None, cmd: list[str] | None = None) -> Running:
+    """Start IMAGE read-only with its own entrypoint/cmd/user/workdir/env.
+
+    `env` adds to or overrides the image's environment and `cmd` replaces its
+    CMD, as `docker run -e K=V IMAGE CMD...` would.
+    """
     buildah = buildah or Buildah()
     info = info or buildah.inspect(image)
     container = buildah.from_image(image)
@@ -124,7 +128,7 @@ def start(image: str, *, env: dict[str, str] | None = None, buildah: Buildah | N
         full_env = {"HOSTNAME": "image-check", "HOME": home, **info.env, **(env or {})}
         spec = {"rootfs": str(rootfs), "uid": uid, "gid": gid, "groups": groups,
                 "workdir": info.workdir or "/", "env": full_env,
-                "argv": info.entrypoint + info.cmd}
+                "argv": info.entrypoint + (info.cmd if cmd is None else cmd)}
         if not spec["argv"]:
             raise ValueError(f"{image} has neither ENTRYPOINT nor CMD")
         log_dir.mkdir(parents=True, exist_ok=True)
