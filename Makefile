@@ -32,3 +32,10 @@ test: $(STAMP) $(CHECKOV_STAMP)
 
 clean:
 	rm -rf $(VENV) .tools .cache build demo-output
+
+# Build the generated Dockerfile with buildah (amd64), run it read-only as its
+# user next to an OTLP sink, check hardening and the size budget, print the
+# figures. Needs root, buildah and debootstrap (.ci/run installs them).
+.PHONY: image-check
+image-check: $(STAMP)
+	$(BIN)/python -m pytest tests/image -q
