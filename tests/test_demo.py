@@ -1,0 +1,19 @@
+"""`make demo` runs `paved demo`: it must keep showing telemetry flowing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+
+def test_paved_demo_shows_received_spans(tmp_path):
+    proc = subprocess.run(["paved", "demo", "--workdir", str(tmp_path / "demo")], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "spans received" in out
+    assert "GET /api/example" in out and "SERVER" in out and "CLIENT" in out
+    assert "http.server.request.duration" in out
+    assert "service exited with code 0" in out
+    assert "demo ok: telemetry is flowing" in out
+    assert (tmp_path / "demo" / "demo-service" / "package.json").is_file()
