@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -74,12 +75,18 @@ AARCH64_BINFMT = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
+# Changing this file changes the recipe: cached archives and stored images made
+# by another recipe are rebuilt rather than reused.
+RECIPE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+RECIPE_LABEL = "org.paved-road.base-image.recipe"
+
+
 def image_name(major: int) -> str:
     return f"docker.io/library/node:{NODE_VERSIONS[major]}-bookworm-slim"
 
 
 def archive_path(major: int, arch: str) -> Path:
-    return CACHE / f"node-{NODE_VERSIONS[major]}-bookworm-slim-{arch}.oci.tar"
+    return CACHE / f"node-{NODE_VERSIONS[major]}-bookworm-slim-{arch}-{RECIPE}.oci.tar"
 
 
 def log(msg: str) -> None:
@@ -133,6 +140,8 @@ def slimify(root: Path) -> None:
                             _remove(child)
                     continue
             _remove(path)
+    # debuerreotype's minimizing config, as in the official Debian images.
+    (root / "etc/dpkg/dpkg.cfg.d/docker-apt-speedup").write_text("force-unsafe-io\n")
     apt = root / "etc/apt/apt.conf.d"
     (apt / "docker-clean").write_text(
         'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
@@ -298,7 +307,8 @@ def build(major: int, arch: str, buildah: Buildah) -> None:
                 "--env", f"NODE_VERSION={version}", "--env", f"YARN_VERSION={YARN_VERSION}",
                 "--entrypoint", '["docker-entrypoint.sh"]', "--cmd", '["node"]',
                 "--label", "org.opencontainers.image.description=Local stand-in for the official "
-                f"node:{version}-bookworm-slim image (see docs/images.md)", container)
+                f"node:{version}-bookworm-slim image (see docs/images.md)",
+                "--label", f"{RECIPE_LABEL}={RECIPE}", container)
             buildah.run("commit", "--rm", container, name)
         except BaseException:
             buildah.rm(container)
@@ -314,14 +324,24 @@ def ensure(major: int, arch: str | None = None, buildah: Buildah | None = None) 
     arch = arch or host_arch()
     buildah = buildah or Buildah()
     name = image_name(major)
-    if buildah.exists(name) and buildah.inspect(name).arch == arch:
+    def current() -> bool:
+        if not buildah.exists(name):
+            return False
+        info = buildah.inspect(name)
+        return info.arch == arch and info.labels.get(RECIPE_LABEL) == RECIPE
+
+    if current():
         return name
     CACHE.mkdir(parents=True, exist_ok=True)
     archive = archive_path(major, arch)
     # Several test workers or a bench may ask at once: one builds, the rest wait.
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if current():  # made by another process while we waited
+            return name
         if not archive.exists():
+            for stale in CACHE.glob(f"node-{NODE_VERSIONS[major]}-bookworm-slim-{arch}-*.oci.tar"):
+                stale.unlink()
             build(major, arch, buildah)
             t0 = time.monotonic()
             partial = archive.with_suffix(".partial")

@@ -36,6 +36,7 @@ class ImageInfo:
     user: str
     workdir: str
     env: dict[str, str]
+    labels: dict[str, str]
     layers: list[Layer]
 
     @property
@@ -110,7 +111,7 @@ class Buildah:
             name=name, id=data["FromImageID"], arch=data["OCIv1"].get("architecture", ""),
             entrypoint=cfg.get("Entrypoint") or [], cmd=cfg.get("Cmd") or [],
             user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "/", env=env,
-            layers=[Layer(d, self.layer_size(d)) for d in diff_ids])
+            labels=cfg.get("Labels") or {}, layers=[Layer(d, self.layer_size(d)) for d in diff_ids])
 
     def layer_size(self, diff_id: str) -> int:
         """Uncompressed size of one layer (what `docker history` shows).
@@ -142,7 +143,7 @@ class Buildah:
     def bud(self, context: Path, tag: str, *, dockerfile: Path | None = None,
             platform: str = "linux/amd64", layers: bool = True, extra: list[str] | None = None,
             log: Path | None = None) -> None:
-        args = ["bud", "--isolation", "chroot", "--platform", platform, "--pull=never",
+        args = ["bud", "--isolation", "chroot", "--platform", platform, "--pull=never", "--force-rm",
                 f"--layers={'true' if layers else 'false'}", "-t", tag, *self.build_volumes()]
         if dockerfile:
             args += ["-f", str(dockerfile)]

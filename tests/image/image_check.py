@@ -119,6 +119,7 @@ def node_major_of(service: Path) -> int:
 class Contents:
     app_entries: list[str]
     src_files: list[str]
+    dev_packages_checked: int
     dev_packages_present: list[str]
     prod_packages_missing: list[str]
     npm_caches: list[str]
@@ -132,22 +133,22 @@ def _tree_bytes(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def inspect_contents(tag: str, info: ImageInfo, buildah: Buildah) -> Contents:
+def inspect_contents(tag: str, info: ImageInfo, buildah: Buildah, lockfile: Path) -> Contents:
+    """Look inside the image; `lockfile` is the service's package-lock.json, which
+    marks every package (transitive ones included) that only dev dependencies need."""
+    lock = json.loads(lockfile.read_text())
+    dev, prod = [], []
+    for key, meta in lock.get("packages", {}).items():
+        if not key.startswith("node_modules/"):
+            continue
+        if meta.get("dev"):
+            dev.append(key)
+        elif not (meta.get("optional") or meta.get("devOptional")):
+            prod.append(key)
     container = buildah.from_image(tag)
     try:
         root = buildah.mount(container)
         app = root / (info.workdir.lstrip("/") or "app")
-        lock = json.loads((app / "package-lock.json").read_text()) if (app / "package-lock.json").exists() \
-            else None
-        dev, prod = [], []
-        if lock:
-            for key, meta in lock.get("packages", {}).items():
-                if key.startswith("node_modules/"):
-                    (dev if meta.get("dev") else prod).append(key)
-        else:
-            pkg = json.loads((app / "package.json").read_text())
-            dev = [f"node_modules/{n}" for n in pkg.get("devDependencies", {})]
-            prod = [f"node_modules/{n}" for n in pkg.get("dependencies", {})]
         caches = []
         for home in [root / "root", *(root / "home").glob("*"), root / "tmp", app]:
             for pattern in (".npm", "_cacache", ".cache"):
@@ -160,9 +161,9 @@ def inspect_contents(tag: str, info: ImageInfo, buildah: Buildah) -> Contents:
         return Contents(
             app_entries=sorted(p.name for p in app.iterdir()),
             src_files=sorted(str(p.relative_to(app)) for p in src.rglob("*") if p.is_file()),
+            dev_packages_checked=len(dev),
             dev_packages_present=sorted(k for k in dev if (app / k).exists()),
-            prod_packages_missing=sorted(k for k in prod if not (app / k).exists()
-                                         and not lock["packages"][k].get("optional")),
+            prod_packages_missing=sorted(k for k in prod if not (app / k).exists()),
             npm_caches=sorted(set(caches)),
             test_files=sorted(str(p.relative_to(root)) for p in app.rglob("*")
                               if "node_modules" not in p.parts and
@@ -356,7 +357,7 @@ def run_all(work: Path, buildah: Buildah | None = None, node_major: int = 24) ->
     base_seconds = time.monotonic() - t0
     service = render_service(work / SERVICE_NAME, node_major=node_major)
     ours, theirs = build_both(service, buildah, work)
-    contents = inspect_contents(ours.tag, ours.info, buildah)
+    contents = inspect_contents(ours.tag, ours.info, buildah, service / "package-lock.json")
     run = run_image(ours.tag, ours.info, buildah, work)
     return Report(service_dir=service, service=ours, case_study=theirs, contents=contents, run=run, base_seconds=base_seconds)
 

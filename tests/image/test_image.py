@@ -101,10 +101,12 @@ def test_works_with_a_read_only_root_filesystem_and_a_tmpfs_tmp(report):
 
 def test_runtime_image_holds_only_what_runs(report):
     contents = report.contents
+    assert contents.dev_packages_checked > 0  # eslint and what it pulls in
     assert contents.dev_packages_present == [], "dev dependencies in the runtime image"
     assert contents.prod_packages_missing == [], "production dependencies missing"
     assert contents.npm_caches == [], "npm cache in the runtime image"
     assert contents.test_files == [], "tests in the runtime image"
+    assert contents.tmp_entries == [], "build leftovers in /tmp"
     assert set(contents.app_entries) <= image_check.APP_ALLOWED, contents.app_entries
     service_src = sorted(str(p.relative_to(report.service_dir)) for p in
                          (report.service_dir / "src").rglob("*") if p.is_file())
