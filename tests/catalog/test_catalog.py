@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXPECTED_DRIFT, LATEST, SERVICES
+from catalog_fleet import EXPECTED_DRIFT, LATEST, SERVICES
 from paved_road import catalog as cat
 from paved_road.cli import main
 

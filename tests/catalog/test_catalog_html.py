@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SERVICES
+from catalog_fleet import SERVICES
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

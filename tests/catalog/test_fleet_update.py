@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DELTA_EDIT, LATEST, SERVICES
+from catalog_fleet import DELTA_EDIT, LATEST, SERVICES
 from paved_road import fleet
 from template_releases import NEW_DOC, git
 
