@@ -141,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     u.add_argument("--jobs", "-j", type=int, metavar="N", help="services updated in parallel (default: CPU count)")
-    u.add_argument("--template", metavar="URL", help="template git URL (default: each service's _src_path)")
+    u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
     u.add_argument("--json", action="store_true", help="print results as JSON, no progress bar")
     u.set_defaults(func=run_fleet_update)
     c = fsub.add_parser(

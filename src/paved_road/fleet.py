@@ -99,8 +99,8 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
     Leaves the checkout on its original branch in every case: the update is on
     `branch` (default `paved/template-<to_version>`), ready to push as a pull
     request. Conflicts are committed with their markers (the pull request shows
-    them; `paved catalog` and CI find them); any failure restores the checkout
-    exactly and deletes the branch.
+    them; `paved fleet conflicts` in the service's CI finds them); any failure
+    restores the checkout exactly and deletes the branch.
     """
     repo = Path(path)
     branch = branch or f"paved/template-{to_version}"
@@ -122,8 +122,8 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         result.reason, result.branch = f"branch {branch} exists already", None
         return result
 
-    _git(repo, "checkout", "-q", "-b", branch)
     try:
+        _git(repo, "checkout", "-q", "-b", branch)
         proc = subprocess.run(
             [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--skip-answered",
              "--conflict", "inline", "--vcs-ref", to_version],
@@ -141,12 +141,12 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
             message += "\n\nConflicts to resolve:\n" + "".join(f"- {c}\n" for c in result.conflicts)
         _git(repo, *_identity(repo), "commit", "-q", "--no-verify", "-m", message)
         _git(repo, "checkout", "-q", original)
-    except (_GitError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, put the checkout back
         _git(repo, "reset", "-q", "--hard", check=False)
         _git(repo, "clean", "-q", "-fd", check=False)
         _git(repo, "checkout", "-q", "-f", original, check=False)
         _git(repo, "branch", "-q", "-D", branch, check=False)
-        result.reason, result.branch = str(exc), None
+        result.reason, result.branch = str(exc) or exc.__class__.__name__, None
         return result
     result.status = CONFLICTS if result.conflicts else UPDATED
     return result
@@ -196,9 +196,15 @@ def update_fleet(paths: list[str | Path], to: str | None = None, jobs: int | Non
     results = list(done)
     jobs = max(1, jobs or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(update_service, **item) for item in work]
+        futures = {pool.submit(update_service, **item): item for item in work}
         for future in as_completed(futures):
-            res = future.result()
+            try:
+                res = future.result()
+            except Exception as exc:  # noqa: BLE001 - one service must not stop the others
+                item = futures[future]
+                res = FleetResult(path=str(item["path"]), status=FAILED, name=item.get("name"),
+                                  from_version=item.get("from_version"), to_version=item.get("to_version"),
+                                  reason=f"unexpected error: {exc}")
             results.append(res)
             if on_result:
                 on_result(res)
