@@ -16,6 +16,7 @@ Runs with the Python that runs copier: only the standard library and PyYAML
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,6 +56,30 @@ def apply(entry: dict, answers: dict) -> list[str]:
     return done
 
 
+def move_files(entry: dict, project: Path) -> list[str]:
+    """`git mv` each moved file the project still has at its old path.
+
+    Without this, copier deletes the old path and renders the new one, and the
+    team's edits to the file are silently lost. Moved in the index, the edits
+    reach the new path; copier then shows them next to the template's version
+    as conflict markers to resolve.
+    """
+    done = []
+    for old, new in (entry.get("move_files") or {}).items():
+        src, dst = project / old, project / new
+        if not src.exists() or dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", old], cwd=project,
+                                 capture_output=True).returncode == 0
+        if tracked:
+            subprocess.run(["git", "mv", old, new], cwd=project, check=True, capture_output=True)
+        else:
+            src.rename(dst)
+        done.append(f"moved {old} -> {new}")
+    return done
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: migrations.py ANSWERS_FILE", file=sys.stderr)
@@ -75,7 +100,8 @@ def main(argv: list[str]) -> int:
     answers = yaml.safe_load(text) or {}
     log_path = os.environ.get("PAVED_MIGRATION_LOG")
     for entry in todo:
-        line = f"{entry['version']}: " + ("; ".join(apply(entry, answers)) or "nothing to change")
+        changes = apply(entry, answers) + move_files(entry, Path.cwd())
+        line = f"{entry['version']}: " + ("; ".join(changes) or "nothing to change")
         print(f"paved migration {line}")
         if log_path:
             with open(log_path, "a", encoding="utf-8") as log:

@@ -34,6 +34,8 @@ GIT_ENV = {
 SERVICE_ANSWERS = {"service_name": "orders", "owner": "team-orders", "system": "shop", "http_port": 8080}
 
 NEW_DOC = "docs/on-call.md"  # added by v1.1.0
+MOVED_FILE = ("otel/collector.local.yaml", "otel/collector-local.yaml")  # moved by v2.0.0
+MOVED_FILE_EDIT = "# orders team: keep spans of /healthz out of Jaeger\n"
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
@@ -109,9 +111,19 @@ def release_v2(repo: Path) -> None:
         {"version": "v2.0.0", "rename_answers": {"http_port": "container_port"}},
     ]
     registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    # ... and a generated file moves; every reference to it follows.
+    old_path, new_path = MOVED_FILE
+    src = repo / "template" / old_path
+    assert src.exists(), f"{src} is gone; pick another file for the v2.0.0 move"
+    src.rename(repo / "template" / new_path)
+    for path in sorted((repo / "template").rglob("*")):
+        if path.is_file() and old_path in (text := path.read_text(errors="ignore")):
+            path.write_text(text.replace(old_path, new_path))
+    registry["migrations"][-1]["move_files"] = {old_path: new_path}
+    registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
     doc = repo / "template" / f"{NEW_DOC}.jinja"
     doc.write_text(doc.read_text() + "\nThe container listens on {{ container_port }}.\n")
-    commit_and_tag(repo, "v2.0.0", "v2.0.0: http_port renamed to container_port")
+    commit_and_tag(repo, "v2.0.0", "v2.0.0: http_port renamed to container_port, local collector config moved")
 
 
 def build_release_history(dst: Path) -> Path:
@@ -201,6 +213,10 @@ def make_local_edits(service: Path) -> dict[str, str]:
         ignore = service / ".dockerignore"
         ignore.write_text(ignore.read_text() + "# orders team\n*.local\n")
         edits["workflow"] = ".dockerignore"
+
+    moved = service / MOVED_FILE[0]
+    moved.write_text(moved.read_text() + MOVED_FILE_EDIT)
+    edits["moved"] = MOVED_FILE[0]
 
     (service / DELETED_FILE).unlink()
     edits["deleted"] = DELETED_FILE

@@ -20,6 +20,8 @@ from template_releases import (
     DELETED_FILE,
     DOCKER_EDIT,
     EXTRA_DEPENDENCY,
+    MOVED_FILE,
+    MOVED_FILE_EDIT,
     NEW_DOC,
     ROUTE,
     SERVICE_ANSWERS,
@@ -84,6 +86,9 @@ def journey(template_repo, tmp_path_factory):
         update(service, "v2.0.0")
         record["v2.0.0"] = _snapshot(service)
         record["v2.0.0_conflicts"] = find_conflicts(service)
+        for rel in record["v2.0.0_conflicts"]:
+            _resolve_conflicts(service, rel)
+        record["v2.0.0_resolved"] = _snapshot(service)
         git(service, "add", "-A")
         git(service, "commit", "-q", "-m", "Update to Paved Road v2.0.0")
         update(service, "v2.0.0")
@@ -133,7 +138,8 @@ def test_conflicting_edit_shows_markers_that_paved_reports(journey):
     # Nothing dropped: both the team's line and the template's line are there.
     assert TEAM_TOP_LINE in text and "Paved Road template v1.1" in text
     assert "<<<<<<< " in text and ">>>>>>> " in text
-    assert journey["v2.0.0_conflicts"] == []
+    # v2.0.0 moves a file the team edited: the edit follows it (see test below).
+    assert journey["v2.0.0_conflicts"] == [MOVED_FILE[1]]
 
 
 @pytest.mark.parametrize("version", ["v1.1.0", "v2.0.0"])
@@ -156,7 +162,17 @@ def test_breaking_rename_migrates_the_answer(journey):
 
 def test_migration_ran_exactly_once(journey):
     lines = journey["v2.0.0_log"].splitlines()
-    assert lines == ["orders v2.0.0: renamed answer http_port -> container_port"]
+    assert lines == [f"orders v2.0.0: renamed answer http_port -> container_port; moved {MOVED_FILE[0]} -> {MOVED_FILE[1]}"]
+
+
+def test_moved_file_keeps_the_team_edit(journey):
+    old, new = MOVED_FILE
+    files = journey["v2.0.0"]
+    assert old not in files and new in files
+    assert MOVED_FILE_EDIT in files[new]  # nothing silently dropped
+    assert "<<<<<<< " in files[new]  # shown next to the template's version
+    resolved = journey["v2.0.0_resolved"][new]
+    assert MOVED_FILE_EDIT in resolved and journey["v1.0.0"][old].strip().splitlines()[0] in resolved
 
 
 @pytest.mark.parametrize("version", ["v1.1.0", "v2.0.0"])
