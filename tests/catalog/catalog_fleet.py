@@ -12,7 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "upgrade"))
 
-from template_releases import NEW_DOC, build_release_history, commit_and_tag, generate, git  # noqa: E402
 
 # name -> (version generated at, directory under the fleet root)
 SERVICES = {
