@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     ratio = emulated["seconds"] / native["seconds"]
     saved = 1 - native["seconds"] / emulated["seconds"]
-    results = {"node_major": args.node_major, "cpus": len(__import__("os").sched_getaffinity(0)),
+    results = {"node_major": args.node_major, "cpus": len(os.sched_getaffinity(0)),
                "native": native, "emulated": emulated, "ratio": round(ratio, 2),
                "native_saves_percent": round(saved * 100, 1)}
     print(f"cold build, generated service (Node {image_base.NODE_VERSIONS[args.node_major]}), "

@@ -198,7 +198,9 @@ def _extract_package(tgz: Path, dest: Path) -> None:
             member.name = name
             member.uid = member.gid = 0
             member.uname = member.gname = "root"
-            tar.extract(member, dest, set_attrs=True, filter="tar")
+            # The extraction filter exists from Python 3.11.4 (Debian 12 ships 3.11.2).
+            tar.extract(member, dest, set_attrs=True,
+                        **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
 
 
 def bundled_version(changelog: Path, node_version: str, dep: str) -> str:
