@@ -339,7 +339,7 @@ class Report:
             f"node_modules         {self.contents.node_modules_bytes / MB:.1f} MB (files), "
             f"/app holds {', '.join(self.contents.app_entries)}",
             f"runs as              uid {uid[0] if uid else '?'} (real/effective/saved/fs: {' '.join(uid)}), "
-            f"root filesystem read-only, tmpfs /tmp",
+            f"root filesystem read-only, tmpfs /tmp (written there: {', '.join(r.tmp_written) or 'nothing'})",
             f"started              /healthz answered {r.started_seconds:.2f} s after start",
             f"requests             " + ", ".join(f"{k} -> {v[0]}" for k, v in r.responses.items()),
             f"spans                {len(r.spans)} received: "
