@@ -1,6 +1,7 @@
 'use strict'
 
 const Fastify = require('fastify')
+const { LogController } = require('fastify')
 const { loadConfig } = require('./config')
 const healthRoutes = require('./routes/health')
 const exampleRoutes = require('./routes/example')
@@ -9,6 +10,10 @@ const exampleRoutes = require('./routes/example')
 function buildApp (config = loadConfig(), { logger } = {}) {
   const app = Fastify({
     logger: logger ?? { level: config.logLevel },
+    // The server span already records method, route, status and duration of
+    // every request; per-request "incoming/completed" lines would repeat it
+    // (twice per request, on stdout and over OTLP). Errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     // On close: refuse new requests with 503, end idle keep-alive sockets,
     // let in-flight requests finish.
     return503OnClosing: true,

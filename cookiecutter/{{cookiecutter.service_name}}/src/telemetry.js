@@ -1,4 +1,4 @@
-{% set service_name = cookiecutter.service_name %}{% set description = cookiecutter.description %}{% set owner = cookiecutter.owner %}{% set system = cookiecutter.system %}{% set node_major = (cookiecutter.node_major | int) %}{% set http_port = (cookiecutter.http_port | int) %}{% set architectures = ((cookiecutter.architectures.split(',') if cookiecutter.architectures is string else cookiecutter.architectures) | map('trim') | reject('equalto', '') | list) %}{% set runner_mode = cookiecutter.runner_mode %}{% set runner_scale_set_prefix = cookiecutter.runner_scale_set_prefix %}{% set build_cloud_builder = cookiecutter.build_cloud_builder %}{% set aws_region = cookiecutter.aws_region %}{% set aws_account_id = cookiecutter.aws_account_id %}{% set github_repository = cookiecutter.github_repository %}{% set ci_role_arn = cookiecutter.ci_role_arn %}{% set ecs_cluster_prefix = cookiecutter.ecs_cluster_prefix %}{% set trace_sample_ratio = (cookiecutter.trace_sample_ratio | float) %}{% set paved_road_git_url = cookiecutter.paved_road_git_url %}{% set aws_regions_supported = ["af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] %}{% set ecr_repository %}{{ service_name }}{% endset %}{% set ecr_registry %}{{ aws_account_id }}.dkr.ecr.{{ aws_region }}.amazonaws.com{% endset %}{% set log_group_app %}/ecs/{{ service_name }}/app{% endset %}{% set log_group_collector %}/ecs/{{ service_name }}/otel-collector{% endset %}{% set node_version %}{{ {22: '22.23.3', 24: '24.21.0'}[node_major | int] }}{% endset %}{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}'use strict'
+{% set service_name = cookiecutter.service_name %}{% set description = cookiecutter.description %}{% set owner = cookiecutter.owner %}{% set system = cookiecutter.system %}{% set node_major = (cookiecutter.node_major | int) %}{% set http_port = (cookiecutter.http_port | int) %}{% set architectures = ((cookiecutter.architectures.split(',') if cookiecutter.architectures is string else cookiecutter.architectures) | map('trim') | reject('equalto', '') | list) %}{% set runner_mode = cookiecutter.runner_mode %}{% set runner_scale_set_prefix = cookiecutter.runner_scale_set_prefix %}{% set build_cloud_builder = cookiecutter.build_cloud_builder %}{% set aws_region = cookiecutter.aws_region %}{% set aws_account_id = cookiecutter.aws_account_id %}{% set github_repository = cookiecutter.github_repository %}{% set ci_role_arn = cookiecutter.ci_role_arn %}{% set ecs_cluster_prefix = cookiecutter.ecs_cluster_prefix %}{% set trace_sample_ratio = (cookiecutter.trace_sample_ratio | float) %}{% set paved_road_git_url = cookiecutter.paved_road_git_url %}{% set aws_regions_supported = ["af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] %}{% set ecr_repository %}{{ service_name }}{% endset %}{% set ecr_registry %}{{ aws_account_id }}.dkr.ecr.{{ aws_region }}.amazonaws.com{% endset %}{% set node_version %}{{ {22: '22.23.3', 24: '24.21.0'}[node_major | int] }}{% endset %}{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}'use strict'
 
 // OpenTelemetry bootstrap. Preloaded before any application module:
 //   NODE_OPTIONS="--require /app/src/telemetry.js"
@@ -103,6 +103,23 @@ function awsSdkPresent () {
   }
 }
 
+// Probes skip the http instrumentation entirely. Its ignore hook still binds
+// the request and response emitters to a suppressed context, which costs
+// about as much CPU as answering the probe; the unwrapped emit costs nothing.
+// (bench/otel_overhead: /healthz CPU per request 1.7x bare -> 1.2x.)
+function bypassProbes () {
+  const http = require('node:http') // applies the instrumentation's patch now
+  const instrumented = http.Server.prototype.emit
+  const original = instrumented.__original
+  if (typeof original !== 'function') return
+  http.Server.prototype.emit = function emit (event, req) {
+    if (event === 'request' && HEALTH_PATHS.has(pathOf(req.url))) {
+      return original.apply(this, arguments)
+    }
+    return instrumented.apply(this, arguments)
+  }
+}
+
 function start () {
   const api = require('@opentelemetry/api')
   const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks')
@@ -183,6 +200,7 @@ function start () {
     instrumentations.push(new AwsInstrumentation())
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
+  bypassProbes()
 
   let stopped
   return function shutdown () {
