@@ -39,3 +39,11 @@ clean:
 .PHONY: image-check
 image-check: $(STAMP)
 	$(BIN)/python -m pytest tests/image -q
+
+# cookiecutter/ and backstage/template.yaml are generated from copier.yml and
+# template/: regenerate them after any change there (tests fail when stale).
+.PHONY: generated
+generated: $(STAMP)
+	$(BIN)/python cookiecutter/build.py
+	$(BIN)/python backstage/build_template.py
+	$(BIN)/python scripts/terraform_docs.py

@@ -16,27 +16,34 @@ import sys
 
 from paved_road import __version__
 
-# Feature modules, each providing register(subparsers). Add one line per module.
-COMMAND_MODULES = [
-    "paved_road.cmd_new",
-    "paved_road.otel_sink",
-    "paved_road.demo",
-    "paved_road.cmd_release",
-    "paved_road.cmd_catalog",
-]
+# Each command's module, providing register(subparsers). Only the module of
+# the command being run is imported, so `paved new` does not pay for boto3.
+COMMANDS = {
+    "new": "paved_road.cmd_new",
+    "otel-sink": "paved_road.otel_sink",
+    "demo": "paved_road.demo",
+    "releases": "paved_road.cmd_release",
+    "deploy": "paved_road.cmd_release",
+    "rollback": "paved_road.cmd_release",
+    "catalog": "paved_road.cmd_catalog",
+    "fleet": "paved_road.cmd_catalog",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paved", description="Paved Road platform tooling.")
     parser.add_argument("--version", action="version", version=f"paved {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    words = [a for a in (argv or []) if not a.startswith("-")]
+    wanted = [COMMANDS[words[0]]] if words and words[0] in COMMANDS else COMMANDS.values()
+    for name in dict.fromkeys(wanted):
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
