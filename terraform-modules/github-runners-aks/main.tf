@@ -1,10 +1,6 @@
 locals {
   # Taint that keeps everything but runners off the runner pools.
   taint_key = "paved-road/github-runners"
-
-  scale_set_names = { for arch in keys(var.node_pools) : arch => "${var.runner_scale_set_prefix}-${arch}" }
-
-  controller_release = "arc"
 }
 
 ################################################################################
@@ -48,58 +44,33 @@ resource "azurerm_kubernetes_cluster_node_pool" "this" {
 # actions-runner-controller and one runner scale set per architecture
 ################################################################################
 
-resource "helm_release" "controller" {
-  name             = local.controller_release
-  namespace        = var.controller_namespace
-  create_namespace = true
-  repository       = "oci://ghcr.io/actions/actions-runner-controller-charts"
-  chart            = "gha-runner-scale-set-controller"
-  version          = var.arc_chart_version
-  wait             = true
+module "runner_scale_sets" {
+  source = "../arc-runner-scale-sets"
+
+  # Each scale set is installed after the node pool of its architecture.
+  architectures  = { for arch, nodes in azurerm_kubernetes_cluster_node_pool.this : arch => nodes.name }
+  node_taint_key = local.taint_key
+
+  runner_scale_set_prefix = var.runner_scale_set_prefix
+  github_config_url       = var.github_config_url
+  github_app_secret_name  = var.github_app_secret_name
+  runner_group            = var.runner_group
+  min_runners             = var.min_runners
+  max_runners             = var.max_runners
+  runner_image            = var.runner_image
+  arc_chart_version       = var.arc_chart_version
+  controller_namespace    = var.controller_namespace
+  runners_namespace       = var.runners_namespace
 }
 
-resource "helm_release" "scale_set" {
-  for_each = local.scale_set_names
+# The releases lived in this module before: keep them in place (no uninstall
+# and reinstall) on the first apply after the move.
+moved {
+  from = helm_release.controller
+  to   = module.runner_scale_sets.helm_release.controller
+}
 
-  name             = each.value
-  namespace        = var.runners_namespace
-  create_namespace = true
-  repository       = "oci://ghcr.io/actions/actions-runner-controller-charts"
-  chart            = "gha-runner-scale-set"
-  version          = var.arc_chart_version
-
-  values = [yamlencode({
-    githubConfigUrl = var.github_config_url
-    # Name of an existing secret (GitHub App id, installation id, private
-    # key): the credentials never pass through Terraform.
-    githubConfigSecret = var.github_app_secret_name
-    runnerScaleSetName = each.value
-    runnerGroup        = var.runner_group
-    minRunners         = var.min_runners
-    maxRunners         = var.max_runners
-    controllerServiceAccount = {
-      namespace = var.controller_namespace
-      name      = "${local.controller_release}-gha-rs-controller"
-    }
-    # Image builds need a Docker daemon next to the runner.
-    containerMode = { type = "dind" }
-    template = {
-      spec = {
-        nodeSelector = { "kubernetes.io/arch" = each.key }
-        tolerations = [{
-          key      = local.taint_key
-          operator = "Equal"
-          value    = each.key
-          effect   = "NoSchedule"
-        }]
-        containers = [{
-          name    = "runner"
-          image   = var.runner_image
-          command = ["/home/runner/run.sh"]
-        }]
-      }
-    }
-  })]
-
-  depends_on = [helm_release.controller, azurerm_kubernetes_cluster_node_pool.this]
+moved {
+  from = helm_release.scale_set
+  to   = module.runner_scale_sets.helm_release.scale_set
 }

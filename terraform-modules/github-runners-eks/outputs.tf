@@ -1,6 +1,6 @@
 output "runner_scale_set_names" {
   description = "Runner scale set per architecture (<prefix>-amd64, <prefix>-arm64): the runs-on labels of the generated CI's build jobs"
-  value       = local.scale_set_names
+  value       = module.runner_scale_sets.runner_scale_set_names
 }
 
 output "node_group_names" {
@@ -15,5 +15,5 @@ output "node_role_arn" {
 
 output "arc_chart_version" {
   description = "Version of the controller and scale-set charts"
-  value       = var.arc_chart_version
+  value       = module.runner_scale_sets.arc_chart_version
 }

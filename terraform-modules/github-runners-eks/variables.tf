@@ -44,28 +44,19 @@ variable "node_groups" {
 }
 
 ################################################################################
-# Runners
+# Runners: passed to arc-runner-scale-sets, which holds their defaults and
+# validation (null = its default)
 ################################################################################
 
 variable "runner_scale_set_prefix" {
-  description = "Runner scale sets are named <prefix>-amd64 and <prefix>-arm64; workflows use these names in runs-on"
+  description = "Runner scale sets are named <prefix>-amd64 and <prefix>-arm64; workflows use these names in runs-on (null: paved-runners)"
   type        = string
-  default     = "paved-runners"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.runner_scale_set_prefix))
-    error_message = "runner_scale_set_prefix must be 2-40 lowercase letters, digits and hyphens starting with a letter."
-  }
+  default     = null
 }
 
 variable "github_config_url" {
   description = "GitHub organization or repository URL the runners register with (https://github.com/ORG)"
   type        = string
-
-  validation {
-    condition     = can(regex("^https://[^/]+/[^/]+(/[^/]+)?$", var.github_config_url))
-    error_message = "github_config_url must be https://HOST/ORG or https://HOST/ORG/REPO."
-  }
 }
 
 variable "github_app_secret_name" {
@@ -74,65 +65,45 @@ variable "github_app_secret_name" {
 }
 
 variable "runner_group" {
-  description = "GitHub runner group the scale sets join (restrict it to the repositories that may use these runners)"
+  description = "GitHub runner group the scale sets join (null: default; restrict it to the repositories that may use these runners)"
   type        = string
-  default     = "default"
+  default     = null
 }
 
 variable "max_runners" {
-  description = "Upper bound of concurrent runners per architecture"
+  description = "Upper bound of concurrent runners per architecture (null: 10)"
   type        = number
-  default     = 10
-
-  validation {
-    condition     = var.max_runners >= 1
-    error_message = "max_runners must be at least 1."
-  }
+  default     = null
 }
 
 variable "min_runners" {
-  description = "Idle runners kept per architecture (0 scales to zero between jobs)"
+  description = "Idle runners kept per architecture (null: 0, scale to zero between jobs)"
   type        = number
-  default     = 0
-
-  validation {
-    condition     = var.min_runners >= 0
-    error_message = "min_runners must be 0 or more."
-  }
+  default     = null
 }
 
 variable "runner_image" {
-  description = "Pinned runner image (multi-arch; runner >= 2.327.1 for node24 actions)"
+  description = "Pinned runner image, version tag or digest (null: ghcr.io/actions/actions-runner:2.337.0)"
   type        = string
-  default     = "ghcr.io/actions/actions-runner:2.337.0"
-
-  validation {
-    condition     = can(regex("(:[0-9]+\\.[0-9]+\\.[0-9]+|@sha256:[a-f0-9]{64})$", var.runner_image))
-    error_message = "runner_image must be pinned to a version tag or a digest, never latest."
-  }
+  default     = null
 }
 
 variable "arc_chart_version" {
-  description = "Version of both actions-runner-controller charts (gha-runner-scale-set-controller and gha-runner-scale-set must match)"
+  description = "Version of both actions-runner-controller charts, exact X.Y.Z (null: 0.14.2)"
   type        = string
-  default     = "0.14.2"
-
-  validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.arc_chart_version))
-    error_message = "arc_chart_version must be an exact chart version X.Y.Z."
-  }
+  default     = null
 }
 
 variable "controller_namespace" {
-  description = "Namespace of the actions-runner-controller"
+  description = "Namespace of the actions-runner-controller (null: arc-systems)"
   type        = string
-  default     = "arc-systems"
+  default     = null
 }
 
 variable "runners_namespace" {
-  description = "Namespace of the runner pods (holds github_app_secret_name)"
+  description = "Namespace of the runner pods, holds github_app_secret_name (null: arc-runners)"
   type        = string
-  default     = "arc-runners"
+  default     = null
 }
 
 variable "tags" {

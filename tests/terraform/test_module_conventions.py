@@ -17,8 +17,9 @@ MODULES = [m.name for m in module_dirs()]
 ALL_TF = sorted(MODULES_DIR.rglob("*.tf"))
 
 
-def test_the_four_modules_exist():
-    assert set(MODULES) == {"ecs-service", "ecr-repository", "github-runners-eks", "github-runners-aks"}
+def test_the_modules_exist():
+    assert set(MODULES) == {"ecs-service", "ecr-repository", "github-runners-eks", "github-runners-aks",
+                            "arc-runner-scale-sets"}
 
 
 @pytest.mark.parametrize("path", ALL_TF, ids=lambda p: str(p.relative_to(MODULES_DIR)))
@@ -127,9 +128,8 @@ def test_ecs_service_ignores_task_definition_changes_so_apply_never_reverts_a_de
     assert "ignore_changes = [task_definition" in (MODULES_DIR / "ecs-service" / "README.md").read_text()
 
 
-@pytest.mark.parametrize("module", ["github-runners-eks", "github-runners-aks"])
-def test_runner_modules_pin_charts_and_never_take_a_token(module):
-    root = MODULES_DIR / module
+def test_arc_module_pins_charts_and_never_takes_a_token():
+    root = MODULES_DIR / "arc-runner-scale-sets"
     variables = dict(blocks(load_hcl(root / "variables.tf"), "variable"))
     assert variables["arc_chart_version"]["default"] == "0.14.2"
     assert not variables["runner_image"]["default"].endswith(":latest")
@@ -138,9 +138,45 @@ def test_runner_modules_pin_charts_and_never_take_a_token(module):
     assert {r["chart"] for r in releases.values()} == {"gha-runner-scale-set-controller", "gha-runner-scale-set"}
     assert {r["version"] for r in releases.values()} == {"${var.arc_chart_version}"}
     values = releases["scale_set"]["values"][0]
-    assert '"kubernetes.io/arch" = each.key' in values or "kubernetes.io/arch" in values
+    assert "kubernetes.io/arch" in values and "each.key" in values and "var.node_taint_key" in values
     assert "githubConfigSecret = var.github_app_secret_name" in values
     text = (root / "main.tf").read_text()
-    assert 'scale_set_names = { for arch in keys(' in text and '"${var.runner_scale_set_prefix}-${arch}"' in text
+    assert 'scale_set_names = { for arch in keys(var.architectures)' in text and '"${var.runner_scale_set_prefix}-${arch}"' in text
     outputs = dict(blocks(load_hcl(root / "outputs.tf"), "output"))
     assert outputs["runner_scale_set_names"]["value"] == "${local.scale_set_names}"
+    # Callers pass null for inputs their own callers leave unset: every
+    # defaulted input must fall back to its default, not become null.
+    assert all(b.get("nullable") is False for b in variables.values() if "default" in b)
+
+
+@pytest.mark.parametrize("module", ["github-runners-eks", "github-runners-aks"])
+def test_runner_modules_delegate_to_the_arc_module_with_compatible_inputs(module):
+    root = MODULES_DIR / module
+    own = dict(blocks(load_hcl(root / "variables.tf"), "variable"))
+    shared = dict(blocks(load_hcl(MODULES_DIR / "arc-runner-scale-sets" / "variables.tf"), "variable"))
+    assert not [n for n in own if re.search(r"token|pat\b|private_key|password", n)]
+    main = load_hcl(root / "main.tf")
+    assert not [t for block in main["resource"] for t in block if t == "helm_release"]
+    (name, call), = blocks(main, "module")
+    assert call["source"] == "../arc-runner-scale-sets"
+    # Every runner input of the shared module is still an input here, passed through unchanged.
+    passed = set(shared) - {"architectures", "node_taint_key"}
+    assert passed <= set(own)
+    for var in passed:
+        assert call[var] == f"${{var.{var}}}", var
+        assert own[var]["type"] == shared[var]["type"], var
+        # Required where the shared module requires it, otherwise null = the shared default.
+        assert ("default" in own[var]) == ("default" in shared[var]), var
+        assert own[var].get("default") is None, var
+        if "default" in shared[var]:  # the README of this module states the effective default
+            assert f"null: {shared[var]['default']}" in own[var]["description"], var
+    assert call["node_taint_key"] == "${local.taint_key}"
+    # Existing installs keep their releases: state moves into the module call.
+    moved = {b["from"]: b["to"] for b in main.get("moved", [])}
+    assert moved == {f"${{helm_release.{r}}}": f"${{module.{name}.helm_release.{r}}}" for r in ("controller", "scale_set")}
+    # The scale sets wait for the nodes of their architecture.
+    nodes = "aws_eks_node_group.this" if module.endswith("eks") else "azurerm_kubernetes_cluster_node_pool.this"
+    assert call["architectures"].startswith("${{for arch, nodes in " + nodes + " : arch => nodes.")
+    outputs = dict(blocks(load_hcl(root / "outputs.tf"), "output"))
+    assert outputs["runner_scale_set_names"]["value"] == f"${{module.{name}.runner_scale_set_names}}"
+    assert outputs["arc_chart_version"]["value"] == f"${{module.{name}.arc_chart_version}}"

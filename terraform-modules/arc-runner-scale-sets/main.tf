@@ -1,0 +1,65 @@
+locals {
+  scale_set_names = { for arch in keys(var.architectures) : arch => "${var.runner_scale_set_prefix}-${arch}" }
+
+  controller_release = "arc"
+}
+
+################################################################################
+# actions-runner-controller and one runner scale set per architecture
+################################################################################
+
+resource "helm_release" "controller" {
+  name             = local.controller_release
+  namespace        = var.controller_namespace
+  create_namespace = true
+  repository       = "oci://ghcr.io/actions/actions-runner-controller-charts"
+  chart            = "gha-runner-scale-set-controller"
+  version          = var.arc_chart_version
+  wait             = true
+}
+
+resource "helm_release" "scale_set" {
+  for_each = local.scale_set_names
+
+  name             = each.value
+  namespace        = var.runners_namespace
+  create_namespace = true
+  repository       = "oci://ghcr.io/actions/actions-runner-controller-charts"
+  chart            = "gha-runner-scale-set"
+  version          = var.arc_chart_version
+
+  values = [yamlencode({
+    githubConfigUrl = var.github_config_url
+    # Name of an existing secret (GitHub App id, installation id, private
+    # key): the credentials never pass through Terraform.
+    githubConfigSecret = var.github_app_secret_name
+    runnerScaleSetName = each.value
+    runnerGroup        = var.runner_group
+    minRunners         = var.min_runners
+    maxRunners         = var.max_runners
+    controllerServiceAccount = {
+      namespace = var.controller_namespace
+      name      = "${local.controller_release}-gha-rs-controller"
+    }
+    # Image builds need a Docker daemon next to the runner.
+    containerMode = { type = "dind" }
+    template = {
+      spec = {
+        nodeSelector = { "kubernetes.io/arch" = each.key }
+        tolerations = [{
+          key      = var.node_taint_key
+          operator = "Equal"
+          value    = each.key
+          effect   = "NoSchedule"
+        }]
+        containers = [{
+          name    = "runner"
+          image   = var.runner_image
+          command = ["/home/runner/run.sh"]
+        }]
+      }
+    }
+  })]
+
+  depends_on = [helm_release.controller]
+}
