@@ -88,10 +88,12 @@ def free_port() -> int:
 
 
 class Downstream:
-    """A local stand-in for the example route's dependency; `/slow` answers after `delay` s."""
+    """A local stand-in for the example route's dependency; `/slow` answers after `delay` s.
+    Records the `traceparent` header of every call (trace context propagation)."""
 
     def __init__(self, delay: float = 1.5):
         self.hits = threading.Event()
+        self.traceparents: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +103,7 @@ class Downstream:
                 pass
 
             def do_GET(self):
+                outer.traceparents.append(self.headers.get("traceparent", ""))
                 outer.hits.set()
                 if self.path.startswith("/slow"):
                     time.sleep(delay)

@@ -21,13 +21,11 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 import image_base  # noqa: E402
 import image_run  # noqa: E402
 from image_buildah import Buildah, ImageInfo  # noqa: E402
+from paved_road.local_run import Downstream  # noqa: E402
 from paved_road.otel_sink import OtlpSink  # noqa: E402
 
 CASE_STUDY_DOCKERFILE = HERE / "fixtures" / "Dockerfile.case-study"
@@ -182,39 +181,6 @@ def _numeric_uid(root: Path, user: str) -> int:
 
 
 # ------------------------------------------------------------------ running
-class DownstreamStub:
-    """A local HTTP peer for DOWNSTREAM_URL; records the traceparent it receives."""
-
-    def __init__(self):
-        self.traceparents: list[str] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                stub.traceparents.append(self.headers.get("traceparent", ""))
-                body = b'{"ok":true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/items"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @dataclass
 class RunResult:
     started_seconds: float
@@ -254,7 +220,7 @@ def run_image(tag: str, info: ImageInfo, buildah: Buildah, work: Path,
     port = int(info.env.get("PORT", "0"))
     if not port:
         raise AssertionError(f"{tag} sets no PORT in its environment")
-    stub = DownstreamStub()
+    stub = Downstream()
     with OtlpSink() as sink:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "DOWNSTREAM_URL": stub.url,
                # Export within half a second instead of the default five.
