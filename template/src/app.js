@@ -6,9 +6,6 @@ const { loadConfig } = require('./config')
 const healthRoutes = require('./routes/health')
 const exampleRoutes = require('./routes/example')
 
-// Set by src/telemetry.js when it is preloaded; absent when running bare.
-const telemetry = process[Symbol.for('paved-road.telemetry')]
-
 // The app factory: no port is bound here, so tests use app.inject().
 function buildApp (config = loadConfig(), { logger } = {}) {
   const app = Fastify({
@@ -24,13 +21,7 @@ function buildApp (config = loadConfig(), { logger } = {}) {
   })
   app.decorate('config', config)
   app.register(healthRoutes)
-  // Business routes live in their own encapsulation scope. When the telemetry
-  // preload is active, the framework's tracing plugin is registered here, so
-  // its per-request hooks wrap these routes and never the health probes.
-  app.register(async function api (scope) {
-    if (telemetry?.fastifyPlugin) await scope.register(telemetry.fastifyPlugin)
-    await scope.register(exampleRoutes)
-  })
+  app.register(exampleRoutes)
   return app
 }
 

@@ -184,15 +184,15 @@ function start () {
   api.metrics.setGlobalMeterProvider(meterProvider)
   api.logs.setGlobalLoggerProvider(loggerProvider)
 
-  // Registered by the app around its business routes only (src/app.js), so
-  // the framework's per-request hooks never run for health probes.
-  const fastifyInstrumentation = new FastifyOtelInstrumentation({ registerOnInitialization: false })
   const instrumentations = [
     new HttpInstrumentation({
       ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url))
     }),
     new UndiciInstrumentation(),
-    fastifyInstrumentation,
+    new FastifyOtelInstrumentation({
+      registerOnInitialization: true,
+      ignorePaths: (opts) => HEALTH_PATHS.has(pathOf(opts.url))
+    }),
     new PinoInstrumentation()
   ]
   if (awsSdkPresent()) {
@@ -203,7 +203,7 @@ function start () {
   bypassProbes()
 
   let stopped
-  function shutdown () {
+  return function shutdown () {
     stopped ??= Promise.allSettled([
       tracerProvider.shutdown(),
       meterProvider.shutdown(),
@@ -211,7 +211,6 @@ function start () {
     ])
     return stopped
   }
-  return { shutdown, fastifyPlugin: fastifyInstrumentation.plugin() }
 }
 
 function disabled () {
@@ -220,8 +219,6 @@ function disabled () {
     path.basename(process.argv[1] || '') === 'healthcheck.js'
 }
 
-// What the app uses: shutdown() from its SIGTERM handler (src/server.js) and
-// the Fastify tracing plugin (src/app.js). Absent hooks mean a bare run.
-const telemetry = disabled() ? { shutdown: async () => {} } : start()
-process[Symbol.for('paved-road.telemetry')] = telemetry
-module.exports = telemetry
+const shutdown = disabled() ? async () => {} : start()
+process[Symbol.for('paved-road.telemetry')] = { shutdown }
+module.exports = { shutdown }
