@@ -123,6 +123,14 @@ class Downstream:
         self._server.server_close()
 
 
+def runtime_env(runtime_dir: Path, stage: RuntimeStage, major: int) -> dict[str, str]:
+    """The pinned Node on PATH plus the stage's ENV, its WORKDIR paths mapped onto runtime_dir."""
+    env = node_env(major)
+    for key, value in stage.env.items():
+        env[key] = value.replace(stage.workdir.rstrip("/") + "/", str(runtime_dir) + "/")
+    return env
+
+
 class ServiceProcess:
     """The service started from `runtime_dir` with the runtime stage's CMD and ENV."""
 
@@ -130,10 +138,7 @@ class ServiceProcess:
                  env: dict[str, str] | None = None, preload: bool = True, node_options: str | None = None):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        run_env = node_env(major)
-        for key, value in stage.env.items():
-            # The image's absolute WORKDIR paths map onto runtime_dir here.
-            run_env[key] = value.replace(stage.workdir.rstrip("/") + "/", str(runtime_dir) + "/")
+        run_env = runtime_env(runtime_dir, stage, major)
         if node_options is not None:
             run_env["NODE_OPTIONS"] = node_options
         elif not preload:

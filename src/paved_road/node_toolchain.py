@@ -15,10 +15,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-# Keep in sync with copier.yml's `node_version` (tests/test_copier_config.py checks).
+from paved_road.template_source import REPO_ROOT
+
+# Keep in sync with copier.yml's `node_version` (tests/template/test_questions.py checks).
 NODE_VERSIONS = {22: "22.23.3", 24: "24.21.0"}
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO_ROOT / ".cache" / "node"
 
 

@@ -10,8 +10,7 @@ import threading
 
 import pytest
 
-from paved_road.node_toolchain import node_env
-from paved_road.local_run import Downstream, ServiceProcess, install, prepare_runtime
+from paved_road.local_run import Downstream, ServiceProcess, install, prepare_runtime, runtime_env
 from paved_road.otel_sink import OtlpSink
 
 
@@ -164,8 +163,7 @@ def test_exec_form_health_check_reports_service_state(runtime):
     """The ECS container health check runs `node src/healthcheck.js` (no shell needed)."""
     runtime_dir, stage = runtime
     svc = ServiceProcess(runtime_dir, stage, 24, env={"OTEL_SDK_DISABLED": "true"})
-    env = node_env(24)
-    env.update({k: v.replace(stage.workdir.rstrip("/") + "/", f"{runtime_dir}/") for k, v in stage.env.items()})
+    env = runtime_env(runtime_dir, stage, 24)
     env["PORT"] = str(svc.port)
     try:
         svc.wait_ready()
