@@ -172,10 +172,45 @@ locals {
   ])
 
   autoscaling_enabled = var.autoscaling != null
-  alb_resource_label = var.load_balancer == null ? null : format(
-    "%s/%s",
-    regex("loadbalancer/(app/.+)$", var.load_balancer.arn)[0],
-    regex("(targetgroup/.+)$", var.load_balancer.target_group_arn)[0],
+  # Application Auto Scaling owns the task count in both modes: with
+  # autoscaling off, a target with min = max = desired_count holds it there,
+  # so changing desired_count changes the count (RegisterScalableTarget moves
+  # the current capacity into the new range).
+  # paused may be unknown until apply: it only feeds values, never a count or for_each.
+  capacity = {
+    min = var.paused ? 0 : (local.autoscaling_enabled ? var.autoscaling.min_capacity : var.desired_count)
+    max = var.paused ? 0 : (local.autoscaling_enabled ? var.autoscaling.max_capacity : var.desired_count)
+  }
+  cluster_name = element(split("/", var.cluster_arn), length(split("/", var.cluster_arn)) - 1)
+
+  # ALB request-count policies: one per load balancer with scale_on_requests
+  # (a known bool: filtering on an ARN that may be unknown until apply would
+  # make the policies' for_each unknown).
+  alb_resource_labels = {
+    for k, lb in var.load_balancers : k => format(
+      "%s/%s",
+      regex("loadbalancer/(app/.+)$", lb.load_balancer_arn)[0],
+      regex("(targetgroup/.+)$", lb.target_group_arn)[0],
+    ) if lb.scale_on_requests
+  }
+  scaling_policies = !local.autoscaling_enabled ? {} : merge(
+    {
+      cpu    = { metric = "ECSServiceAverageCPUUtilization", target = var.autoscaling.cpu_target, label = null }
+      memory = { metric = "ECSServiceAverageMemoryUtilization", target = var.autoscaling.memory_target, label = null }
+    },
+    { for k, label in local.alb_resource_labels : "requests-${k}" => { metric = "ALBRequestCountPerTarget", target = var.autoscaling.requests_per_target, label = label } },
+  )
+
+  # Security-group rules by static keys: for_each keys must be known at plan
+  # time, while the IDs (values) may come from resources created in the same
+  # apply. Nothing here filters on such a value (an unknown condition would
+  # make the whole map unknown).
+  ingress_rules = merge(
+    { for k, id in var.ingress_security_groups : "sg-${k}" => {
+      description = "App port from ${k}", ip_protocol = "tcp", from_port = var.container_port, to_port = var.container_port
+      cidr_ipv4 = null, cidr_ipv6 = null, prefix_list_id = null, referenced_security_group_id = id
+    } },
+    { for k, r in var.ingress_rules : "rule-${k}" => r },
   )
 
   tags = merge(var.tags, {
@@ -242,10 +277,25 @@ resource "aws_ecs_task_definition" "this" {
     }
   }
 
+  dynamic "ephemeral_storage" {
+    for_each = var.ephemeral_storage_gib == null ? [] : [var.ephemeral_storage_gib]
+    content {
+      size_in_gib = ephemeral_storage.value
+    }
+  }
+
   # Older revisions stay ACTIVE: rollback points the service at them.
   skip_destroy = true
 
   tags = merge(local.tags, { "paved:made-by" = "terraform" })
+
+  # The containers log to these groups and the roles' policies must exist
+  # before the first task of this revision starts (names alone do not order).
+  depends_on = [
+    aws_cloudwatch_log_group.this,
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.task,
+  ]
 
   lifecycle {
     precondition {
@@ -268,8 +318,10 @@ resource "aws_ecs_task_definition" "this" {
 ################################################################################
 
 resource "aws_security_group" "this" {
-  name        = local.full_name
-  description = "Tasks of ${local.full_name}: only the given security groups reach the app port"
+  # name_prefix: a forced replacement creates the new group before deleting
+  # the old one, which a fixed name would collide with (InvalidGroup.Duplicate).
+  name_prefix = "${local.full_name}-"
+  description = "Tasks of ${local.full_name}"
   vpc_id      = var.vpc_id
 
   tags = merge(local.tags, { Name = local.full_name })
@@ -280,27 +332,33 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "this" {
-  for_each = toset(concat(var.ingress_security_group_ids, var.load_balancer == null ? [] : [var.load_balancer.security_group_id]))
+  for_each = local.ingress_rules
 
   security_group_id            = aws_security_group.this.id
-  description                  = "App port from ${each.value}"
-  referenced_security_group_id = each.value
-  ip_protocol                  = "tcp"
-  from_port                    = var.container_port
-  to_port                      = var.container_port
+  description                  = each.value.description
+  ip_protocol                  = each.value.ip_protocol
+  from_port                    = each.value.ip_protocol == "-1" ? null : each.value.from_port
+  to_port                      = each.value.ip_protocol == "-1" ? null : each.value.to_port
+  cidr_ipv4                    = each.value.cidr_ipv4
+  cidr_ipv6                    = each.value.cidr_ipv6
+  prefix_list_id               = each.value.prefix_list_id
+  referenced_security_group_id = each.value.referenced_security_group_id
 
   tags = local.tags
 }
 
-resource "aws_vpc_security_group_egress_rule" "https" {
-  for_each = toset(var.egress_cidr_blocks)
+resource "aws_vpc_security_group_egress_rule" "this" {
+  for_each = var.egress_rules
 
-  security_group_id = aws_security_group.this.id
-  description       = "HTTPS to AWS APIs, ECR and downstream services"
-  cidr_ipv4         = each.value
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
+  security_group_id            = aws_security_group.this.id
+  description                  = each.value.description
+  ip_protocol                  = each.value.ip_protocol
+  from_port                    = each.value.ip_protocol == "-1" ? null : each.value.from_port
+  to_port                      = each.value.ip_protocol == "-1" ? null : each.value.to_port
+  cidr_ipv4                    = each.value.cidr_ipv4
+  cidr_ipv6                    = each.value.cidr_ipv6
+  prefix_list_id               = each.value.prefix_list_id
+  referenced_security_group_id = each.value.referenced_security_group_id
 
   tags = local.tags
 }
@@ -313,24 +371,45 @@ resource "aws_ecs_service" "this" {
   name                               = var.name
   cluster                            = var.cluster_arn
   task_definition                    = aws_ecs_task_definition.this.arn
-  desired_count                      = var.desired_count
-  launch_type                        = "FARGATE"
+  desired_count                      = local.capacity.min
+  launch_type                        = length(var.capacity_provider_strategy) == 0 ? "FARGATE" : null
   platform_version                   = "LATEST"
   deployment_minimum_healthy_percent = var.deployment_minimum_healthy_percent
   deployment_maximum_percent         = var.deployment_maximum_percent
-  health_check_grace_period_seconds  = var.load_balancer == null ? null : var.health_check_grace_period_seconds
+  health_check_grace_period_seconds  = length(var.load_balancers) == 0 ? null : var.health_check_grace_period_seconds
   enable_execute_command             = var.enable_execute_command
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
 
+  # Redeploys the running task definition when the collector configuration
+  # (read from SSM only at task start) changes.
+  force_new_deployment = var.force_new_deployment
+  triggers = var.force_new_deployment ? {
+    collector_config = sha256(local.collector_config)
+  } : {}
+
+  dynamic "capacity_provider_strategy" {
+    for_each = var.capacity_provider_strategy
+    content {
+      capacity_provider = capacity_provider_strategy.value.capacity_provider
+      weight            = capacity_provider_strategy.value.weight
+      base              = capacity_provider_strategy.value.base
+    }
+  }
+
   deployment_controller {
     type = "ECS"
   }
 
+  deployment_configuration {
+    strategy             = var.deployment_strategy
+    bake_time_in_minutes = var.deployment_strategy == "BLUE_GREEN" ? var.blue_green_bake_time_minutes : null
+  }
+
   deployment_circuit_breaker {
-    enable   = true
-    rollback = true
+    enable   = var.deployment_circuit_breaker.enable
+    rollback = var.deployment_circuit_breaker.rollback
   }
 
   dynamic "alarms" {
@@ -349,56 +428,75 @@ resource "aws_ecs_service" "this" {
   }
 
   dynamic "load_balancer" {
-    for_each = var.load_balancer == null ? [] : [var.load_balancer]
+    for_each = var.load_balancers
     content {
       target_group_arn = load_balancer.value.target_group_arn
       container_name   = "app"
-      container_port   = var.container_port
+      container_port   = coalesce(load_balancer.value.container_port, var.container_port)
+
+      dynamic "advanced_configuration" {
+        for_each = var.deployment_strategy == "BLUE_GREEN" ? [load_balancer.value] : []
+        content {
+          alternate_target_group_arn = advanced_configuration.value.alternate_target_group_arn
+          production_listener_rule   = advanced_configuration.value.production_listener_rule_arn
+          test_listener_rule         = advanced_configuration.value.test_listener_rule_arn
+          role_arn                   = advanced_configuration.value.role_arn
+        }
+      }
     }
   }
 
   tags = local.tags
 
+  # Tasks start only once their roles may pull the image, read the secrets
+  # and write the logs, and their security group lets them reach ECR: the
+  # references above name the roles and groups, not these policies and rules.
+  depends_on = [
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.task,
+    aws_cloudwatch_log_group.this,
+    aws_vpc_security_group_egress_rule.this,
+    aws_vpc_security_group_ingress_rule.this,
+  ]
+
   # CI registers a task-definition revision per deploy and points the service
-  # at it (a rollback points it at an older one); autoscaling owns the count.
+  # at it (a rollback points it at an older one); Application Auto Scaling
+  # owns the count (aws_appautoscaling_target below, in both modes).
   # Terraform seeds both and never reverts them (see README).
   lifecycle {
     ignore_changes = [task_definition, desired_count]
+
+    precondition {
+      condition = var.deployment_strategy == "ROLLING" || (length(var.load_balancers) > 0 && alltrue([
+        for lb in values(var.load_balancers) : lb.alternate_target_group_arn != null && lb.production_listener_rule_arn != null && lb.role_arn != null
+      ]))
+      error_message = "deployment_strategy BLUE_GREEN needs load_balancers, each with alternate_target_group_arn, production_listener_rule_arn and role_arn."
+    }
   }
 }
 
 ################################################################################
-# Autoscaling
+# Autoscaling: owns the task count (policies only when autoscaling is set)
 ################################################################################
 
 resource "aws_appautoscaling_target" "this" {
-  count = local.autoscaling_enabled ? 1 : 0
-
   service_namespace  = "ecs"
-  resource_id        = "service/${element(split("/", var.cluster_arn), length(split("/", var.cluster_arn)) - 1)}/${aws_ecs_service.this.name}"
+  resource_id        = "service/${local.cluster_name}/${aws_ecs_service.this.name}"
   scalable_dimension = "ecs:service:DesiredCount"
-  min_capacity       = var.autoscaling.min_capacity
-  max_capacity       = var.autoscaling.max_capacity
+  min_capacity       = local.capacity.min
+  max_capacity       = local.capacity.max
 
   tags = local.tags
 }
 
 resource "aws_appautoscaling_policy" "this" {
-  for_each = !local.autoscaling_enabled ? {} : merge(
-    {
-      cpu    = { metric = "ECSServiceAverageCPUUtilization", target = var.autoscaling.cpu_target }
-      memory = { metric = "ECSServiceAverageMemoryUtilization", target = var.autoscaling.memory_target }
-    },
-    var.load_balancer == null ? {} : {
-      requests = { metric = "ALBRequestCountPerTarget", target = var.autoscaling.requests_per_target }
-    },
-  )
+  for_each = local.scaling_policies
 
   name               = "${local.full_name}-${each.key}"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
-  resource_id        = aws_appautoscaling_target.this[0].resource_id
-  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  service_namespace  = aws_appautoscaling_target.this.service_namespace
+  resource_id        = aws_appautoscaling_target.this.resource_id
+  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = each.value.target
@@ -407,7 +505,7 @@ resource "aws_appautoscaling_policy" "this" {
 
     predefined_metric_specification {
       predefined_metric_type = each.value.metric
-      resource_label         = each.key == "requests" ? local.alb_resource_label : null
+      resource_label         = each.value.label
     }
   }
 }
@@ -441,9 +539,11 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${local.full_name}-execution"
-  description        = "ECS task execution role of ${local.full_name}"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = "${local.full_name}-execution"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
+  description          = "ECS task execution role of ${local.full_name}"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
 
   tags = local.tags
 }
@@ -504,9 +604,11 @@ resource "aws_iam_role_policy" "execution" {
 ################################################################################
 
 resource "aws_iam_role" "task" {
-  name               = "${local.full_name}-task"
-  description        = "ECS task role of ${local.full_name} (app and otel-collector)"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = "${local.full_name}-task"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
+  description          = "ECS task role of ${local.full_name} (app and otel-collector)"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
 
   tags = local.tags
 }
@@ -562,4 +664,18 @@ resource "aws_iam_role_policy" "task" {
   name   = "task"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
+}
+
+################################################################################
+# State moves from earlier releases of this module
+################################################################################
+
+moved {
+  from = aws_appautoscaling_target.this[0]
+  to   = aws_appautoscaling_target.this
+}
+
+moved {
+  from = aws_vpc_security_group_egress_rule.https["0.0.0.0/0"]
+  to   = aws_vpc_security_group_egress_rule.this["https"]
 }

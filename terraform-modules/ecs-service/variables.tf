@@ -256,13 +256,86 @@ variable "log_kms_key_arn" {
 ################################################################################
 
 variable "desired_count" {
-  description = "Tasks the service starts with (autoscaling owns the count afterwards, see README)"
+  description = "Tasks the service runs when autoscaling is null (Terraform keeps the count there through an Application Auto Scaling target with min = max = desired_count); with autoscaling, the count the service is created with. 0 parks the service, e.g. until its first release is deployed"
   type        = number
   default     = 2
+  nullable    = false
 
   validation {
-    condition     = var.desired_count >= 0
-    error_message = "desired_count must be 0 or more."
+    condition     = var.desired_count >= 0 && floor(var.desired_count) == var.desired_count
+    error_message = "desired_count must be a whole number, 0 or more."
+  }
+}
+
+variable "paused" {
+  description = "Run no task (Application Auto Scaling min = max = 0) while true, e.g. until the image of the first revision is pushed; autoscaling policies stay in place. May be unknown until apply"
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "capacity_provider_strategy" {
+  description = "Fargate capacity providers and their shares, e.g. [{capacity_provider = \"FARGATE\", base = 1, weight = 1}, {capacity_provider = \"FARGATE_SPOT\", weight = 3}]; empty runs every task on FARGATE (launch type). The cluster must have these providers associated"
+  type = list(object({
+    capacity_provider = string
+    weight            = optional(number, 1)
+    base              = optional(number, 0)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for s in var.capacity_provider_strategy : contains(["FARGATE", "FARGATE_SPOT"], s.capacity_provider)])
+    error_message = "capacity_provider_strategy[*].capacity_provider must be FARGATE or FARGATE_SPOT."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.capacity_provider_strategy : s.weight >= 0 && s.weight <= 1000 && s.base >= 0 && s.base <= 100000]) && length([for s in var.capacity_provider_strategy : s if s.base > 0]) <= 1 && length(distinct([for s in var.capacity_provider_strategy : s.capacity_provider])) == length(var.capacity_provider_strategy)
+    error_message = "capacity_provider_strategy: weight 0-1000, base 0-100000, a base on at most one provider, each provider once."
+  }
+
+  validation {
+    condition     = length(var.capacity_provider_strategy) == 0 || anytrue([for s in var.capacity_provider_strategy : s.weight > 0])
+    error_message = "capacity_provider_strategy needs a provider with weight > 0."
+  }
+}
+
+variable "deployment_strategy" {
+  description = "How ECS replaces tasks on a deployment: ROLLING, or BLUE_GREEN (ECS-native blue/green; every load_balancers entry then needs alternate_target_group_arn, production_listener_rule_arn and role_arn)"
+  type        = string
+  default     = "ROLLING"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ROLLING", "BLUE_GREEN"], var.deployment_strategy)
+    error_message = "deployment_strategy must be one of ROLLING, BLUE_GREEN."
+  }
+}
+
+variable "blue_green_bake_time_minutes" {
+  description = "BLUE_GREEN only: minutes the new (green) tasks take production traffic while the old (blue) ones stay up for an instant rollback"
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.blue_green_bake_time_minutes >= 0 && var.blue_green_bake_time_minutes <= 1440
+    error_message = "blue_green_bake_time_minutes must be from 0 to 1440."
+  }
+}
+
+variable "deployment_circuit_breaker" {
+  description = "Deployment circuit breaker: stop a deployment whose tasks keep failing to start (enable) and roll back to the last completed one (rollback)"
+  type = object({
+    enable   = optional(bool, true)
+    rollback = optional(bool, true)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.deployment_circuit_breaker.enable || !var.deployment_circuit_breaker.rollback
+    error_message = "deployment_circuit_breaker.rollback needs enable = true."
   }
 }
 
@@ -295,8 +368,26 @@ variable "deployment_alarm_names" {
   nullable    = false
 }
 
+variable "force_new_deployment" {
+  description = "Redeploy the service's current task definition when configuration its running tasks read only at start changes (the collector configuration in SSM); false leaves running tasks on the old configuration until the next deploy"
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "ephemeral_storage_gib" {
+  description = "Fargate ephemeral storage of the task in GiB (21-200); null keeps Fargate's default of 20 GiB"
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.ephemeral_storage_gib == null ? true : (var.ephemeral_storage_gib >= 21 && var.ephemeral_storage_gib <= 200 && floor(var.ephemeral_storage_gib) == var.ephemeral_storage_gib)
+    error_message = "ephemeral_storage_gib must be a whole number from 21 to 200, or null."
+  }
+}
+
 variable "health_check_grace_period_seconds" {
-  description = "Seconds the service ignores load balancer health checks after a task starts (only with a load balancer)"
+  description = "Seconds the service ignores load balancer health checks after a task starts (only with load_balancers)"
   type        = number
   default     = 30
 }
@@ -316,34 +407,110 @@ variable "subnet_ids" {
   }
 }
 
-variable "ingress_security_group_ids" {
-  description = "Security groups admitted to container_port (callers inside the VPC); the load balancer's group is admitted via load_balancer"
-  type        = list(string)
-  default     = []
+variable "load_balancers" {
+  description = "Target groups (ip target type) the app container registers in, by a name you choose (static map keys). Per entry: target_group_arn; container_port (default container_port); scale_on_requests with load_balancer_arn (the ALB) adds an ALB requests-per-target autoscaling policy; for BLUE_GREEN also alternate_target_group_arn, production_listener_rule_arn, optional test_listener_rule_arn, and role_arn (the role ECS uses to shift listener traffic). Admit the load balancer's security group with ingress_security_groups"
+  type = map(object({
+    target_group_arn             = string
+    container_port               = optional(number)
+    scale_on_requests            = optional(bool, false)
+    load_balancer_arn            = optional(string)
+    alternate_target_group_arn   = optional(string)
+    production_listener_rule_arn = optional(string)
+    test_listener_rule_arn       = optional(string)
+    role_arn                     = optional(string)
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for k, lb in var.load_balancers : can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/.+$", lb.target_group_arn))])
+    error_message = "load_balancers[*].target_group_arn must be a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)."
+  }
+
+  validation {
+    condition     = alltrue([for k, lb in var.load_balancers : !lb.scale_on_requests || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/.+$", lb.load_balancer_arn))])
+    error_message = "load_balancers[*].scale_on_requests needs load_balancer_arn, the ARN of an Application Load Balancer."
+  }
+}
+
+variable "ingress_security_groups" {
+  description = "Security groups admitted to container_port (the load balancers' groups, callers inside the VPC), by a name you choose: label => security group ID. The keys must be static; the IDs may come from resources created in the same apply"
+  type        = map(string)
+  default     = {}
   nullable    = false
 }
 
-variable "egress_cidr_blocks" {
-  description = "Destinations the tasks may reach over HTTPS (AWS APIs, ECR, downstream services)"
-  type        = list(string)
-  default     = ["0.0.0.0/0"]
-  nullable    = false
+variable "ingress_rules" {
+  description = "Further ingress rules of the tasks' security group, by a static name. Each names exactly one source: cidr_ipv4, cidr_ipv6, prefix_list_id or referenced_security_group_id; ip_protocol tcp/udp/icmp/-1 and a port range"
+  type = map(object({
+    description                  = optional(string)
+    ip_protocol                  = optional(string, "tcp")
+    from_port                    = optional(number)
+    to_port                      = optional(number)
+    cidr_ipv4                    = optional(string)
+    cidr_ipv6                    = optional(string)
+    prefix_list_id               = optional(string)
+    referenced_security_group_id = optional(string)
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for r in values(var.ingress_rules) : length(compact([r.cidr_ipv4, r.cidr_ipv6, r.prefix_list_id, r.referenced_security_group_id])) == 1 && contains(["tcp", "udp", "icmp", "icmpv6", "-1"], r.ip_protocol) && (r.ip_protocol == "-1" || (r.from_port != null && r.to_port != null))])
+    error_message = "ingress_rules: each rule needs exactly one of cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id, an ip_protocol of tcp, udp, icmp, icmpv6 or -1, and from_port/to_port unless ip_protocol is -1."
+  }
 }
 
-variable "load_balancer" {
-  description = "Application Load Balancer in front of the service: its ARN, its security group and the target group (ip target type) the app container registers in; null for none"
-  type = object({
-    arn               = string
-    security_group_id = string
-    target_group_arn  = string
-  })
-  default = null
+variable "egress_rules" {
+  description = "Egress rules of the tasks' security group, by a static name (same fields as ingress_rules). The default allows HTTPS anywhere (AWS APIs, ECR); add a prefix_list_id rule such as the S3 gateway endpoint's (ECR image layers come from S3) or downstream ports, and narrow the default for a private VPC"
+  type = map(object({
+    description                  = optional(string)
+    ip_protocol                  = optional(string, "tcp")
+    from_port                    = optional(number)
+    to_port                      = optional(number)
+    cidr_ipv4                    = optional(string)
+    cidr_ipv6                    = optional(string)
+    prefix_list_id               = optional(string)
+    referenced_security_group_id = optional(string)
+  }))
+  default = {
+    https = { description = "HTTPS to AWS APIs, ECR and downstream services", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
+  }
+  nullable = false
+
+  validation {
+    condition     = alltrue([for r in values(var.egress_rules) : length(compact([r.cidr_ipv4, r.cidr_ipv6, r.prefix_list_id, r.referenced_security_group_id])) == 1 && contains(["tcp", "udp", "icmp", "icmpv6", "-1"], r.ip_protocol) && (r.ip_protocol == "-1" || (r.from_port != null && r.to_port != null))])
+    error_message = "egress_rules: each rule needs exactly one of cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id, an ip_protocol of tcp, udp, icmp, icmpv6 or -1, and from_port/to_port unless ip_protocol is -1."
+  }
 }
 
 variable "enable_execute_command" {
-  description = "Allow ECS Exec into the tasks (adds the SSM messages permissions to the task role)"
+  description = "Allow ECS Exec into the tasks: adds the SSM messages permissions to the task role and writable task volumes at /managed-agents, /var/lib/amazon/ssm and /var/log/amazon/ssm (the SSM agent needs them; the root filesystem stays read-only)"
   type        = bool
   default     = false
+}
+
+variable "iam_role_path" {
+  description = "Path of the module's IAM roles"
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{0,510}/)?$", var.iam_role_path))
+    error_message = "iam_role_path must start and end with / (e.g. / or /services/)."
+  }
+}
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of the IAM policy set as permissions boundary on the module's roles; null for none"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary_arn == null ? true : can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.iam_permissions_boundary_arn))
+    error_message = "iam_permissions_boundary_arn must be an IAM policy ARN (arn:aws:iam::ACCOUNT:policy/NAME)."
+  }
 }
 
 variable "task_role_statements" {
@@ -368,15 +535,15 @@ variable "task_role_statements" {
 ################################################################################
 
 variable "autoscaling" {
-  description = "Target-tracking autoscaling: task bounds and targets for CPU %, memory % and (with a load balancer) ALB requests per target; null disables"
+  description = "Target-tracking autoscaling: task bounds and targets for CPU %, memory % and (per load balancer with scale_on_requests) ALB requests per target; null disables, and desired_count then sets the count"
   type = object({
-    min_capacity                = optional(number, 2)
-    max_capacity                = optional(number, 10)
-    cpu_target                  = optional(number, 60)
-    memory_target               = optional(number, 75)
-    requests_per_target         = optional(number, 1000)
-    scale_in_cooldown_seconds   = optional(number, 300)
-    scale_out_cooldown_seconds  = optional(number, 60)
+    min_capacity               = optional(number, 2)
+    max_capacity               = optional(number, 10)
+    cpu_target                 = optional(number, 60)
+    memory_target              = optional(number, 75)
+    requests_per_target        = optional(number, 1000)
+    scale_in_cooldown_seconds  = optional(number, 300)
+    scale_out_cooldown_seconds = optional(number, 60)
   })
   default = {}
 

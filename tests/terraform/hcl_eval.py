@@ -39,6 +39,26 @@ class EvalError(Exception):
     """An expression Terraform would reject (the message says why)."""
 
 
+class Unknown:
+    """A value known only after apply (an ID of a resource created in the same run)."""
+
+    def __repr__(self):
+        return "(known after apply)"
+
+
+UNKNOWN = Unknown()
+
+
+def _has_unknown(value) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict) and not isinstance(value, (Namespace, ResourceView)):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_unknown(v) for v in value)
+    return False
+
+
 class TfSet(tuple):
     """A Terraform set: unique elements, iterated in Terraform's order (strings sorted)."""
 
@@ -299,7 +319,10 @@ class Evaluator:
             if node[0] == "text":
                 out.append(node[1])
             elif node[0] == "interp":
-                out.append(to_string(self.eval(node[1])))
+                value = self.eval(node[1])
+                if isinstance(value, Unknown):
+                    return UNKNOWN
+                out.append(to_string(value))
             elif node[0] == "if":
                 cond = self.eval(node[1])
                 if not isinstance(cond, bool):
@@ -343,7 +366,10 @@ class Evaluator:
             elif isinstance(child, Token) and child.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
                 out.append(str(child)[1:])
             elif isinstance(child, Tree) and child.data == "interpolation":
-                out.append(to_string(self.eval(_trees(child)[0])))
+                value = self.eval(_trees(child)[0])
+                if isinstance(value, Unknown):
+                    return UNKNOWN
+                out.append(to_string(value))
             else:
                 raise EvalError("template directives inside quoted strings are not modelled")
         return "".join(out)
@@ -370,13 +396,18 @@ class Evaluator:
             ):
                 key = str(_trees(key_inner[0])[0].children[0])
             else:
-                key = to_string(self.eval(key_inner[0]))
+                key = self.eval(key_inner[0])
+                if isinstance(key, Unknown):
+                    return UNKNOWN
+                key = to_string(key)
             result[key] = self.eval(value_node)
         return result
 
     def _conditional(self, node):
         cond, then, other = _trees(node)
         value = self.eval(cond)
+        if isinstance(value, Unknown):
+            return UNKNOWN
         if not isinstance(value, bool):
             raise EvalError(f"condition must be bool, got {value!r}")
         return self.eval(then if value else other)
@@ -384,6 +415,8 @@ class Evaluator:
     def _unary_op(self, node):
         op = str(node.children[0])
         value = self.eval(node.children[1])
+        if isinstance(value, Unknown):
+            return UNKNOWN
         if op == "!":
             if not isinstance(value, bool):
                 raise EvalError("! needs a bool")
@@ -395,16 +428,26 @@ class Evaluator:
         op_node, rhs_node = _trees(term)
         op = str(op_node.children[0])
         lhs = self.eval(lhs_node)
+        if isinstance(lhs, Unknown) and op not in ("&&", "||"):
+            self.eval(rhs_node)
+            return UNKNOWN
         if op in ("&&", "||"):
+            if isinstance(lhs, Unknown):
+                rhs = self.eval(rhs_node)
+                return rhs if (isinstance(rhs, bool) and rhs == (op == "||")) else UNKNOWN
             if not isinstance(lhs, bool):
                 raise EvalError(f"{op} needs bool operands, got {lhs!r}")
             if self.short_circuit and lhs == (op == "||"):
                 return lhs
             rhs = self.eval(rhs_node)
+            if isinstance(rhs, Unknown):
+                return lhs if lhs == (op == "||") else UNKNOWN
             if not isinstance(rhs, bool):
                 raise EvalError(f"{op} needs bool operands, got {rhs!r}")
             return (lhs and rhs) if op == "&&" else (lhs or rhs)
         rhs = self.eval(rhs_node)
+        if isinstance(rhs, Unknown):
+            return UNKNOWN
         if op == "==":
             return _equal(lhs, rhs)
         if op == "!=":
@@ -464,6 +507,10 @@ class Evaluator:
             args = args[:-1] + list(args[-1])
         if name == "templatefile":
             return self._templatefile(*args)
+        if name not in _CONTAINER_FUNCTIONS and any(_has_unknown(a) for a in args):
+            return UNKNOWN
+        if any(isinstance(a, Unknown) for a in args):
+            return UNKNOWN
         return FUNCTIONS[name](*args)
 
     def _can_try(self, name, arg_nodes):
@@ -472,7 +519,9 @@ class Evaluator:
                 value = self.eval(arg)
             except (EvalError, KeyError, IndexError, TypeError, ValueError, re.error):
                 continue
-            return True if name == "can" else value
+            if name == "can":
+                return UNKNOWN if _has_unknown(value) else True
+            return value
         if name == "can":
             return False
         raise EvalError("no try() argument could be evaluated")
@@ -486,9 +535,15 @@ class Evaluator:
         value_expr, cond = parts[0], (parts[1] if len(parts) > 1 else None)
         out = []
         for names in self._for_names(intro):
+            if names is None:
+                return UNKNOWN
             ev = self.child(**names)
-            if cond is not None and not _bool(ev.eval(_trees(cond)[0])):
-                continue
+            if cond is not None:
+                keep = ev.eval(_trees(cond)[0])
+                if isinstance(keep, Unknown):
+                    return UNKNOWN
+                if not _bool(keep):
+                    continue
             out.append(ev.eval(value_expr))
         return out
 
@@ -498,10 +553,19 @@ class Evaluator:
         cond = rest[0] if rest else None
         out: dict = {}
         for names in self._for_names(intro):
+            if names is None:
+                return UNKNOWN
             ev = self.child(**names)
-            if cond is not None and not _bool(ev.eval(_trees(cond)[0])):
-                continue
-            key = to_string(ev.eval(key_expr))
+            if cond is not None:
+                keep = ev.eval(_trees(cond)[0])
+                if isinstance(keep, Unknown):
+                    return UNKNOWN
+                if not _bool(keep):
+                    continue
+            key = ev.eval(key_expr)
+            if isinstance(key, Unknown):
+                return UNKNOWN
+            key = to_string(key)
             value = ev.eval(value_expr)
             if grouping:
                 out.setdefault(key, []).append(value)
@@ -514,7 +578,11 @@ class Evaluator:
     def _for_names(self, intro):
         idents = [str(t.children[0]) for t in _trees(intro) if t.data == "identifier"]
         (collection_node,) = [t for t in _trees(intro) if t.data != "identifier"]
-        for key, value in _iterate(self.eval(collection_node)):
+        collection = self.eval(collection_node)
+        if isinstance(collection, Unknown):
+            yield None
+            return
+        for key, value in _iterate(collection):
             yield {idents[0]: value} if len(idents) == 1 else {idents[0]: key, idents[1]: value}
 
 
@@ -547,6 +615,8 @@ def _iterate(value):
 
 
 def _get(value, name):
+    if isinstance(value, Unknown):
+        return UNKNOWN
     if value is None:
         raise EvalError(f"attempt to get attribute {name!r} from a null value")
     if isinstance(value, (Namespace, ResourceView)):
@@ -559,6 +629,8 @@ def _get(value, name):
 
 
 def _index(value, key):
+    if isinstance(value, Unknown) or isinstance(key, Unknown):
+        return UNKNOWN
     if value is None:
         raise EvalError("attempt to index a null value")
     if isinstance(value, (Namespace, ResourceView)):
@@ -735,6 +807,9 @@ def _sort(seq):
     return sorted(to_string(v) for v in seq)
 
 
+# Functions that only move values around: an unknown element stays an unknown element.
+_CONTAINER_FUNCTIONS = {"merge", "concat", "tolist", "tomap", "nonsensitive", "sensitive", "flatten", "lookup", "element", "values", "one"}
+
 FUNCTIONS: dict[str, Callable] = {
     "abs": abs,
     "alltrue": lambda seq: all(_bool(v) for v in seq),
@@ -768,6 +843,8 @@ FUNCTIONS: dict[str, Callable] = {
     "replace": _replace,
     "reverse": lambda seq: list(reversed(seq)),
     "sensitive": lambda v: v,
+    "sha256": lambda s: __import__("hashlib").sha256(s.encode()).hexdigest(),
+    "md5": lambda s: __import__("hashlib").md5(s.encode()).hexdigest(),
     "setunion": lambda *sets: TfSet(v for s in sets for v in s),
     "setintersection": lambda first, *rest: TfSet(v for v in first if all(v in s for s in rest)),
     "setsubtract": lambda a, b: TfSet(v for v in a if v not in b),
@@ -802,7 +879,7 @@ del FUNCTIONS["yamlencode"]
 
 def convert(value, type_node: Tree | None, where: str):
     """Convert a value to a type constraint the way Terraform does, applying optional() defaults."""
-    if type_node is None or value is None:
+    if type_node is None or value is None or isinstance(value, Unknown):
         return value
     kind, args = _type_parts(type_node)
     if kind == "any":
@@ -899,7 +976,7 @@ class Module:
     """
 
     def __init__(self, directory: Path, inputs: dict | None = None, known: dict | None = None,
-                 terraform_version: tuple[int, int] = (1, 11)):
+                 terraform_version: tuple[int, int] | None = None):
         self.dir = Path(directory)
         self.variables: dict[str, Body] = {}
         self.locals: dict[str, Tree] = {}
@@ -926,13 +1003,30 @@ class Module:
                     self.module_calls[labels[0]] = block
         self.inputs = dict(inputs or {})
         self.known = dict(known or {})
-        self.short_circuit = terraform_version >= (1, 12)
+        # Evaluate as the oldest Terraform the module admits would.
+        self.terraform_version = terraform_version or self.minimum_terraform_version()
+        self.short_circuit = self.terraform_version >= (1, 12)
         unknown = set(self.inputs) - set(self.variables)
         if unknown:
             raise EvalError(f"unsupported argument(s) {sorted(unknown)}: no such variable")
         self.var = Namespace("var", resolve=self._variable)
         self.local = Namespace("local", resolve=self._local)
         self._evaluating: set[str] = set()
+
+    def minimum_terraform_version(self) -> tuple[int, int]:
+        for block in self.terraform:
+            if "required_version" in block.attrs:
+                constraint = Evaluator({}).eval(block.attrs["required_version"])
+                m = re.search(r">=\s*(\d+)\.(\d+)", constraint)
+                if m:
+                    return int(m.group(1)), int(m.group(2))
+        return (1, 0)
+
+    def module_arguments(self, name: str) -> dict:
+        """Arguments of a `module` block in this (root) configuration, evaluated."""
+        body = self.module_calls[name]
+        ev = self.evaluator()
+        return {k: ev.eval(v) for k, v in body.attrs.items() if k not in ("source", "version", "providers", "depends_on", "count", "for_each")}
 
     # -- scope
     def evaluator(self, **extra) -> Evaluator:
@@ -943,6 +1037,7 @@ class Module:
             "terraform": {"workspace": "default"},
             "data": Namespace("data", resolve=lambda t: Namespace(f"data.{t}", resolve=lambda n: self._resource(f"data.{t}.{n}"))),
         }
+        scope["module"] = Namespace("module", resolve=lambda n: self.known.get(f"module.{n}", UNKNOWN))
         for address in self.resources:
             rtype = address.split(".")[0]
             if rtype != "data" and rtype not in scope:
@@ -982,12 +1077,9 @@ class Module:
             self._evaluating.discard(name)
 
     def _resource(self, address):
-        if address in self.known:
-            value = self.known[address]
-            return value
         if address not in self.resources:
             raise EvalError(f"reference to undeclared resource {address}")
-        return ResourceView(self, address)
+        return ResourceView(self, address, self.known.get(address))
 
     # -- checks
     def validation_errors(self) -> list[str]:
@@ -1002,6 +1094,8 @@ class Module:
                 except EvalError as exc:
                     errors.append(f"var.{name}: validation could not be evaluated: {exc}")
                     continue
+                if isinstance(ok, Unknown):
+                    continue  # Terraform checks it once the value is known
                 if not isinstance(ok, bool):
                     errors.append(f"var.{name}: validation condition is not bool")
                 elif not ok:
@@ -1017,7 +1111,10 @@ class Module:
             for _, pre in lifecycle.blocks_of("precondition"):
                 for extra in self._instances(address):
                     ev = self.evaluator(**extra)
-                    if not ev.eval(pre.attrs["condition"]):
+                    ok = ev.eval(pre.attrs["condition"])
+                    if isinstance(ok, Unknown):
+                        continue
+                    if not ok:
                         errors.append(f"{address}: " + ev.eval(pre.attrs["error_message"]))
         return errors
 
@@ -1035,11 +1132,16 @@ class Module:
         ev = self.evaluator()
         if "for_each" in body.attrs:
             collection = ev.eval(body.attrs["for_each"])
+            if isinstance(collection, Unknown) or (isinstance(collection, TfSet) and _has_unknown(collection)):
+                raise EvalError(f"{address}: Invalid for_each argument: the keys depend on values known only after apply")
             if not isinstance(collection, (dict, TfSet)):
                 raise EvalError(f"{address}: for_each needs a map or a set of strings, got {type(collection).__name__}")
             return [k for k, _ in _iterate(collection)]
         if "count" in body.attrs:
-            return list(range(int(ev.eval(body.attrs["count"]))))
+            count = ev.eval(body.attrs["count"])
+            if isinstance(count, Unknown):
+                raise EvalError(f"{address}: Invalid count argument: known only after apply")
+            return list(range(int(count)))
         return [None]
 
     def resource_arguments(self, address, key=None) -> dict:
@@ -1096,21 +1198,26 @@ def _reference_text(node) -> str:
 
 
 class ResourceView(dict):
-    """A resource referred to by an expression: its arguments as evaluated, with count/for_each instances."""
+    """A resource referred to by an expression: provider-computed values from `known`,
+    else its arguments as evaluated, else unknown (known after apply); count/for_each
+    instances by key."""
 
-    def __init__(self, module: Module, address: str):
+    def __init__(self, module: Module, address: str, known=None, key=None, instance=False):
         super().__init__()
-        self.module, self.address = module, address
+        self.module, self.address, self.known, self.key = module, address, known, key
         body = module.resources[address]
-        self.multi = "for_each" in body.attrs or "count" in body.attrs
+        self.multi = ("for_each" in body.attrs or "count" in body.attrs) and not instance
 
     def __missing__(self, key):
         if self.multi:
-            return self.module.resource_arguments(self.address, key)
-        args = self.module.resource_arguments(self.address)
-        if key not in args:
-            raise EvalError(f"{self.address}.{key} is computed by the provider: pass it in known")
-        return args[key]
+            known = (self.known or {}).get(key) if isinstance(self.known, dict) else None
+            return ResourceView(self.module, self.address, known, key, instance=True)
+        if self.known and key in self.known:
+            return self.known[key]
+        args = self.module.resource_arguments(self.address, self.key)
+        # Not an argument: an attribute the provider computes (arn, id, ...),
+        # unknown at plan time unless the caller passed it in `known`.
+        return args.get(key, UNKNOWN)
 
     def __contains__(self, key):
         return True
@@ -1122,3 +1229,9 @@ def module_call_arguments(root_tf: Path, name: str | None = None) -> dict:
     body = calls[name] if name else next(iter(calls.values()))
     ev = Evaluator({})
     return {k: ev.eval(v) for k, v in body.attrs.items() if k not in ("source", "version", "providers", "depends_on")}
+
+
+def load_tfvars(path: Path) -> dict:
+    """A .tfvars file's values (literals)."""
+    ev = Evaluator({})
+    return {k: ev.eval(v) for k, v in parse_file(path).attrs.items()}

@@ -101,3 +101,77 @@ def test_every_root_variable_is_used(infra):
     code = "\n".join(p.read_text() for p in infra.glob("*.tf") if p.name != "variables.tf")
     for name, _ in blocks(load_hcl(infra / "variables.tf"), "variable"):
         assert re.search(rf"\bvar\.{name}\b", code), f"infra variable {name} is never used"
+
+
+# --- Evaluated the way `terraform plan` would (tests/terraform/hcl_eval.py) -------------------
+
+def _root(infra, env, images, tagged_template):
+    """The generated root for one environment, with what the data sources would return."""
+    from hcl_eval import Module, load_tfvars
+
+    inputs = load_tfvars(infra / "environments" / f"{env}.tfvars")
+    region, account = inputs["aws_region"], inputs["aws_account_id"]
+    repo = f"arn:aws:ecr:{region}:{account}:repository/{inputs['ecr_repository']}"
+    url = f"{account}.dkr.ecr.{region}.amazonaws.com/{inputs['ecr_repository']}"
+    known = {
+        "data.aws_ssm_parameter.vpc_id": {"value": "vpc-0123456789abcdef0"},
+        "data.aws_ssm_parameter.private_subnet_ids": {"value": "subnet-0a,subnet-0b"},
+        "data.aws_ecr_repository.this": {"0": {"arn": repo, "repository_url": url}},
+        "module.ecr_repository": [{"repository_arn": repo, "repository_url": url}],
+    }
+    if images is not None:
+        known["data.aws_ecr_images.this"] = {"image_ids": images}
+    root = Module(infra, inputs, known)
+    assert root.validation_errors() == []
+    return root
+
+
+def _service_module(root, tagged_template):
+    from hcl_eval import Module
+    from test_ecs_task_definition import known_values
+
+    args = root.module_arguments("service")
+    return Module(tagged_template / "terraform-modules" / "ecs-service", args, known_values(args))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_first_apply_starts_no_task_until_the_seed_image_is_pushed(infra, env, tagged_template):
+    """Bootstrap: the first apply (repository empty, or not even created yet) runs no task."""
+    from hcl_eval import Unknown
+
+    # First plan in staging: the repository is created in this run, so the
+    # image list is read at apply time; nothing the plan needs to count on depends on it.
+    unknown = _service_module(_root(infra, env, None, tagged_template), tagged_template)
+    assert isinstance(unknown.var["paused"], Unknown)
+    for address in unknown.resources:
+        if not address.startswith("data."):
+            unknown.instance_keys(address)  # raises on an unknown for_each/count
+    # At apply: empty repository -> parked at zero tasks.
+    empty = _service_module(_root(infra, env, [], tagged_template), tagged_template)
+    target = empty.resource_arguments("aws_appautoscaling_target.this")
+    assert target["min_capacity"] == target["max_capacity"] == 0
+    assert empty.resource_arguments("aws_ecs_service.this")["desired_count"] == 0
+    # Only a per-arch image, or another release: still parked (the seed revision could not pull).
+    other = _service_module(_root(infra, env, [{"image_tag": "0.1.0-amd64", "image_digest": "sha256:1"},
+                                               {"image_tag": None, "image_digest": "sha256:2"}], tagged_template), tagged_template)
+    assert other.resource_arguments("aws_appautoscaling_target.this")["max_capacity"] == 0
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_once_the_seed_image_exists_the_service_runs_its_configured_count(infra, env, tagged_template):
+    from hcl_eval import load_tfvars
+
+    tfvars = load_tfvars(infra / "environments" / f"{env}.tfvars")
+    root = _root(infra, env, [{"image_tag": tfvars["initial_image_tag"], "image_digest": "sha256:1"}], tagged_template)
+    service = _service_module(root, tagged_template)
+    assert service.validation_errors() == [] and service.precondition_errors() == []
+    target = service.resource_arguments("aws_appautoscaling_target.this")
+    assert (target["min_capacity"], target["max_capacity"]) == (tfvars["autoscaling"]["min_capacity"], tfvars["autoscaling"]["max_capacity"])
+    image = service.resource_arguments("aws_ecs_task_definition.this")["container_definitions"]
+    assert f":{tfvars['initial_image_tag']}\"" in image
+
+
+def test_root_requires_the_terraform_that_has_use_lockfile(infra):
+    from hcl_eval import Module
+
+    assert Module(infra).minimum_terraform_version() >= (1, 11)

@@ -119,7 +119,7 @@ def test_ecs_service_ignores_task_definition_changes_so_apply_never_reverts_a_de
     resources = {t: b for block in main["resource"] for t, b in block.items()}
     service = resources["aws_ecs_service"]["this"]
     assert service["lifecycle"][0]["ignore_changes"] == ["task_definition", "desired_count"]
-    assert service["deployment_circuit_breaker"][0] == {"enable": True, "rollback": True}
+    # The circuit breaker's default (on, with rollback): test_ecs_service.py::test_defaults_are_secure_and_conventional.
     task_def = resources["aws_ecs_task_definition"]["this"]
     assert task_def["runtime_platform"][0]["cpu_architecture"] == "${local.cpu_architecture}"
     assert 'cpu_architecture = contains(var.architectures, "arm64") ? "ARM64" : "X86_64"' in \

@@ -55,7 +55,18 @@ data "aws_ecr_repository" "this" {
   name = var.ecr_repository
 }
 
+# Bootstrap (docs/terraform.md#bootstrap-order-of-a-new-service): the service
+# runs no task until the image of its first task-definition revision
+# (initial_image_tag) is in the repository, so the first apply never starts
+# tasks that cannot pull their image. Read after the repository is created.
+data "aws_ecr_images" "this" {
+  repository_name = var.ecr_repository
+
+  depends_on = [module.ecr_repository]
+}
+
 locals {
+  seed_image_pushed  = contains([for i in data.aws_ecr_images.this.image_ids : i.image_tag if i.image_tag != null], var.initial_image_tag)
   ecr_repository_arn = var.manage_ecr_repository ? module.ecr_repository[0].repository_arn : data.aws_ecr_repository.this[0].arn
   ecr_repository_url = var.manage_ecr_repository ? module.ecr_repository[0].repository_url : data.aws_ecr_repository.this[0].repository_url
 }
@@ -83,14 +94,17 @@ module "service" {
   environment_variables = var.environment_variables
   secrets               = var.secrets
 
-  desired_count          = var.desired_count
-  autoscaling            = var.autoscaling
-  deployment_alarm_names = var.deployment_alarm_names
+  paused                     = !local.seed_image_pushed
+  desired_count              = var.desired_count
+  autoscaling                = var.autoscaling
+  capacity_provider_strategy = var.capacity_provider_strategy
+  deployment_alarm_names     = var.deployment_alarm_names
 
-  vpc_id                     = nonsensitive(data.aws_ssm_parameter.vpc_id.value)
-  subnet_ids                 = split(",", nonsensitive(data.aws_ssm_parameter.private_subnet_ids.value))
-  ingress_security_group_ids = var.ingress_security_group_ids
-  load_balancer              = var.load_balancer
+  vpc_id                  = nonsensitive(data.aws_ssm_parameter.vpc_id.value)
+  subnet_ids              = split(",", nonsensitive(data.aws_ssm_parameter.private_subnet_ids.value))
+  ingress_security_groups = var.ingress_security_groups
+  load_balancers          = var.load_balancers
+  egress_rules            = var.egress_rules
 
   log_retention_days = var.log_retention_days
 }

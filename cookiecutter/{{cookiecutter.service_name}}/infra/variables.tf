@@ -77,7 +77,7 @@ variable "trace_sample_ratio" {
 ################################################################################
 
 variable "initial_image_tag" {
-  description = "SemVer tag of the image the first task-definition revision uses; CI deploys replace it and Terraform never reverts them"
+  description = "SemVer tag of the image the first task-definition revision uses (your first release); the service runs no task until this tag is in ECR. CI deploys replace the revision and Terraform never reverts them"
   type        = string
 }
 
@@ -92,7 +92,7 @@ variable "memory" {
 }
 
 variable "desired_count" {
-  description = "Tasks the service starts with"
+  description = "Tasks the service runs when autoscaling is null"
   type        = number
 }
 
@@ -130,18 +130,48 @@ variable "deployment_alarm_names" {
   default     = []
 }
 
-variable "ingress_security_group_ids" {
-  description = "Security groups that may call the service"
-  type        = list(string)
-  default     = []
+variable "ingress_security_groups" {
+  description = "Security groups that may call the service on its port (a load balancer's, other services'): label => security group ID"
+  type        = map(string)
+  default     = {}
 }
 
-variable "load_balancer" {
-  description = "Application Load Balancer in front of the service (arn, security_group_id, target_group_arn); null for none"
-  type = object({
-    arn               = string
-    security_group_id = string
-    target_group_arn  = string
-  })
+variable "load_balancers" {
+  description = "Target groups the service registers in, by label (see the ecs-service module's load_balancers)"
+  type = map(object({
+    target_group_arn             = string
+    container_port               = optional(number)
+    scale_on_requests            = optional(bool, false)
+    load_balancer_arn            = optional(string)
+    alternate_target_group_arn   = optional(string)
+    production_listener_rule_arn = optional(string)
+    test_listener_rule_arn       = optional(string)
+    role_arn                     = optional(string)
+  }))
+  default = {}
+}
+
+variable "capacity_provider_strategy" {
+  description = "Fargate capacity providers (FARGATE, FARGATE_SPOT) with weight and base; empty runs every task on FARGATE"
+  type = list(object({
+    capacity_provider = string
+    weight            = optional(number, 1)
+    base              = optional(number, 0)
+  }))
+  default = []
+}
+
+variable "egress_rules" {
+  description = "Egress rules of the tasks' security group (see the ecs-service module); null keeps the module's default (HTTPS anywhere)"
+  type = map(object({
+    description                  = optional(string)
+    ip_protocol                  = optional(string, "tcp")
+    from_port                    = optional(number)
+    to_port                      = optional(number)
+    cidr_ipv4                    = optional(string)
+    cidr_ipv6                    = optional(string)
+    prefix_list_id               = optional(string)
+    referenced_security_group_id = optional(string)
+  }))
   default = null
 }

@@ -1,5 +1,7 @@
 terraform {
-  required_version = ">= 1.5.7"
+  # 1.11: the S3 backend's use_lockfile is GA (docs/terraform.md lists the
+  # minimum version of every feature this configuration uses).
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {

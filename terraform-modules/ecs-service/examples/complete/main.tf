@@ -1,5 +1,8 @@
-# Every option on: a load balancer in front, secrets from SSM and Secrets
-# Manager, alarm rollback, ECS Exec, KMS-encrypted logs, the contrib collector.
+# Every option on: two target groups (public and internal ALB), Fargate Spot
+# next to on-demand, secrets from SSM and Secrets Manager, alarm rollback, a
+# tuned circuit breaker, ECS Exec (with its writable SSM agent volumes),
+# KMS-encrypted logs, the contrib collector, extra ephemeral storage, prefix
+# list and downstream egress rules, an IAM path and permissions boundary.
 
 provider "aws" {
   region = "eu-west-1"
@@ -45,15 +48,48 @@ module "ecs_service" {
 
   desired_count          = 3
   deployment_alarm_names = ["orders-staging-5xx"]
-
-  vpc_id                     = "vpc-0123456789abcdef0"
-  subnet_ids                 = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
-  ingress_security_group_ids = ["sg-0aaaaaaaaaaaaaaaa"]
-  load_balancer = {
-    arn               = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/internal/50dc6c495c0c9188"
-    security_group_id = "sg-0bbbbbbbbbbbbbbbb"
-    target_group_arn  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging/73e2d6bc24d8a067"
+  deployment_circuit_breaker = {
+    enable   = true
+    rollback = true
   }
+  deployment_strategy   = "ROLLING"
+  force_new_deployment  = true
+  ephemeral_storage_gib = 40
+
+  # One on-demand task always, then three Spot tasks for every on-demand one.
+  capacity_provider_strategy = [
+    { capacity_provider = "FARGATE", base = 1, weight = 1 },
+    { capacity_provider = "FARGATE_SPOT", weight = 3 },
+  ]
+
+  vpc_id     = "vpc-0123456789abcdef0"
+  subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+  ingress_security_groups = {
+    public-alb    = "sg-0bbbbbbbbbbbbbbbb"
+    internal-alb  = "sg-0dddddddddddddddd"
+    batch-workers = "sg-0aaaaaaaaaaaaaaaa"
+  }
+  ingress_rules = {
+    vpn-metrics = { description = "Metrics port from the VPN", from_port = 9464, to_port = 9464, cidr_ipv4 = "10.8.0.0/16" }
+  }
+  egress_rules = {
+    https      = { description = "HTTPS to AWS APIs and downstream services", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
+    s3-gateway = { description = "ECR image layers through the S3 gateway endpoint", from_port = 443, to_port = 443, prefix_list_id = "pl-6da54004" }
+    postgres   = { description = "Orders database", from_port = 5432, to_port = 5432, referenced_security_group_id = "sg-0ccccccccccccccccc" }
+  }
+  load_balancers = {
+    public = {
+      scale_on_requests = true
+      load_balancer_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/public/50dc6c495c0c9188"
+      target_group_arn  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging/73e2d6bc24d8a067"
+    }
+    internal = {
+      target_group_arn  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging-int/83e2d6bc24d8a068"
+    }
+  }
+
+  iam_role_path                = "/services/"
+  iam_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/service-boundary"
 
   enable_execute_command = true
   task_role_statements = [
