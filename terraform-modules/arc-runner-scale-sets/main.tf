@@ -16,6 +16,18 @@ resource "helm_release" "controller" {
   chart            = "gha-runner-scale-set-controller"
   version          = var.arc_chart_version
   wait             = true
+  # Naming the nodes here installs the controller after them.
+  description      = "actions-runner-controller for runners on ${join(", ", [for arch in sort(keys(var.architectures)) : var.architectures[arch]])}"
+
+  # The controller may run on runner nodes (it tolerates their taint), so the
+  # release does not time out on a cluster whose only nodes are runner nodes.
+  values = [yamlencode({
+    tolerations = [{
+      key      = var.node_taint_key
+      operator = "Exists"
+      effect   = "NoSchedule"
+    }]
+  })]
 }
 
 resource "helm_release" "scale_set" {

@@ -18,10 +18,10 @@ resource "azurerm_kubernetes_cluster_node_pool" "this" {
   os_type                 = "Linux"
   os_sku                  = "AzureLinux"
   os_disk_size_gb         = each.value.os_disk_size_gb
-  os_disk_type            = "Ephemeral"
+  os_disk_type            = each.value.os_disk_type
   vnet_subnet_id          = var.vnet_subnet_id
   max_pods                = var.max_pods
-  host_encryption_enabled = true
+  host_encryption_enabled = var.host_encryption_enabled
 
   auto_scaling_enabled = true
   min_count            = each.value.min_count

