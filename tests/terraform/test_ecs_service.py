@@ -64,7 +64,7 @@ def test_prefix_lists_and_arbitrary_ports_reach_the_rules():
     egress = {k: module.resource_arguments("aws_vpc_security_group_egress_rule.this", k)
               for k in module.instance_keys("aws_vpc_security_group_egress_rule.this")}
     assert egress["s3-gateway"]["prefix_list_id"] == "pl-6da54004" and egress["s3-gateway"]["cidr_ipv4"] is None
-    assert (egress["postgres"]["from_port"], egress["postgres"]["referenced_security_group_id"]) == (5432, "sg-0ccccccccccccccccc")
+    assert (egress["postgres"]["from_port"], egress["postgres"]["referenced_security_group_id"]) == (5432, "sg-0cccccccccccccccc")
     ingress = module.resource_arguments("aws_vpc_security_group_ingress_rule.this", "rule-vpn-metrics")
     assert (ingress["cidr_ipv4"], ingress["from_port"], ingress["to_port"]) == ("10.8.0.0/16", 9464, 9464)
     alb = module.resource_arguments("aws_vpc_security_group_ingress_rule.this", "sg-public-alb")

@@ -75,7 +75,7 @@ module "ecs_service" {
   egress_rules = {
     https      = { description = "HTTPS to AWS APIs and downstream services", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
     s3-gateway = { description = "ECR image layers through the S3 gateway endpoint", from_port = 443, to_port = 443, prefix_list_id = "pl-6da54004" }
-    postgres   = { description = "Orders database", from_port = 5432, to_port = 5432, referenced_security_group_id = "sg-0ccccccccccccccccc" }
+    postgres   = { description = "Orders database", from_port = 5432, to_port = 5432, referenced_security_group_id = "sg-0cccccccccccccccc" }
   }
   load_balancers = {
     public = {
