@@ -122,8 +122,15 @@ class Body:
         return found[0][1] if found else None
 
 
+_PARSED: dict[tuple[str, int], Body] = {}
+
+
 def parse_file(path: Path) -> Body:
-    return Body(_trees(hcl2.parses_to_tree(path.read_text(encoding="utf-8")))[0])
+    """Parsed once per file version (Bodies are never mutated)."""
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _PARSED:
+        _PARSED[key] = Body(_trees(hcl2.parses_to_tree(path.read_text(encoding="utf-8")))[0])
+    return _PARSED[key]
 
 
 # --------------------------------------------------------------------------- strings
