@@ -210,3 +210,86 @@ def test_every_example_plans(example):
             continue
         for key in module.instance_keys(address):
             module.resource_arguments(address, key)
+
+
+# --- The service as the AWS provider would send it: CreateService against botocore's model ---
+
+def _known(value, placeholder):
+    return placeholder if isinstance(value, __import__("hcl_eval").Unknown) else value
+
+
+def create_service_request(module) -> dict:
+    """aws_ecs_service.this mapped onto the CreateService request (the provider's field names)."""
+    svc = service(module)
+    (breaker,) = svc["deployment_circuit_breaker"]
+    (deployment,) = svc["deployment_configuration"]
+    (network,) = svc["network_configuration"]
+    configuration = {
+        "maximumPercent": svc["deployment_maximum_percent"],
+        "minimumHealthyPercent": svc["deployment_minimum_healthy_percent"],
+        "deploymentCircuitBreaker": {"enable": breaker["enable"], "rollback": breaker["rollback"]},
+        "strategy": deployment["strategy"],
+    }
+    if deployment["bake_time_in_minutes"] is not None:
+        configuration["bakeTimeInMinutes"] = int(deployment["bake_time_in_minutes"])
+    for alarms in svc.get("alarms", []):
+        configuration["alarms"] = {"alarmNames": alarms["alarm_names"], "enable": alarms["enable"], "rollback": alarms["rollback"]}
+    request = {
+        "cluster": svc["cluster"],
+        "serviceName": svc["name"],
+        "taskDefinition": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{svc['name']}:1",
+        "desiredCount": svc["desired_count"],
+        "platformVersion": svc["platform_version"],
+        "deploymentConfiguration": configuration,
+        "deploymentController": {"type": svc["deployment_controller"][0]["type"]},
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": network["subnets"],
+            "securityGroups": [_known(g, "sg-0123456789abcdef0") for g in network["security_groups"]],
+            "assignPublicIp": "ENABLED" if network["assign_public_ip"] else "DISABLED",
+        }},
+        "enableExecuteCommand": svc["enable_execute_command"],
+        "enableECSManagedTags": svc["enable_ecs_managed_tags"],
+        "propagateTags": svc["propagate_tags"],
+        "tags": [{"key": k, "value": v} for k, v in sorted(svc["tags"].items())],
+    }
+    if svc["launch_type"] is not None:
+        request["launchType"] = svc["launch_type"]
+    if svc.get("capacity_provider_strategy"):
+        request["capacityProviderStrategy"] = [
+            {"capacityProvider": s["capacity_provider"], "weight": s["weight"], "base": s["base"]} for s in svc["capacity_provider_strategy"]]
+    if svc["health_check_grace_period_seconds"] is not None:
+        request["healthCheckGracePeriodSeconds"] = svc["health_check_grace_period_seconds"]
+    balancers = []
+    for lb in svc.get("load_balancer", []):
+        entry = {"targetGroupArn": lb["target_group_arn"], "containerName": lb["container_name"], "containerPort": lb["container_port"]}
+        for advanced in lb.get("advanced_configuration", []):
+            entry["advancedConfiguration"] = {k: v for k, v in {
+                "alternateTargetGroupArn": advanced["alternate_target_group_arn"],
+                "productionListenerRule": advanced["production_listener_rule"],
+                "testListenerRule": advanced["test_listener_rule"],
+                "roleArn": advanced["role_arn"],
+            }.items() if v is not None}
+        balancers.append(entry)
+    if balancers:
+        request["loadBalancers"] = balancers
+    return request
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_service_matches_the_create_service_model_including_enums(example):
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    from test_ecs_task_definition import enum_violations
+
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("CreateService").input_shape
+    request = create_service_request(module_for(example))
+    validate_parameters(request, shape)
+    assert enum_violations(request, shape) == []
+    # and the scalable target that owns the count, against RegisterScalableTarget
+    target = module_for(example).resource_arguments("aws_appautoscaling_target.this")
+    aas = botocore.session.get_session().get_service_model("application-autoscaling").operation_model("RegisterScalableTarget").input_shape
+    params = {"ServiceNamespace": target["service_namespace"], "ResourceId": _known(target["resource_id"], "service/c/s"),
+              "ScalableDimension": target["scalable_dimension"], "MinCapacity": target["min_capacity"], "MaxCapacity": target["max_capacity"]}
+    validate_parameters(params, aas)
+    assert enum_violations(params, aas) == []
