@@ -97,3 +97,31 @@ def test_the_check_catches_the_original_defect(tmp_path):
         'terraform {\n  required_version = ">= 1.5.7"\n  backend "s3" {\n    use_lockfile = true\n  }\n}\n')
     product, needed = feature_table()[next(f for f in DETECTORS if "use_lockfile" in f)]
     assert lower_bounds(tmp_path)[product] < needed
+
+
+@pytest.mark.parametrize(("required", "passes"), [(">= 1.5.7", False), (">= 1.12", True)])
+def test_validations_are_evaluated_as_the_oldest_admitted_terraform(tmp_path, required, passes):
+    """`&&` short-circuits only from Terraform 1.12: a module admitting 1.5.7 must not rely on it."""
+    from hcl_eval import Module
+
+    (tmp_path / "versions.tf").write_text(f'terraform {{\n  required_version = "{required}"\n}}\n')
+    (tmp_path / "variables.tf").write_text(
+        'variable "scaling" {\n  type    = object({ min = number })\n  default = null\n\n'
+        '  validation {\n    condition     = var.scaling == null || var.scaling.min >= 1\n'
+        '    error_message = "scaling.min must be at least 1."\n  }\n}\n')
+    errors = Module(tmp_path).validation_errors()
+    assert (errors == []) == passes, errors
+
+
+def test_modules_are_evaluated_as_a_terraform_without_short_circuit():
+    """The evaluator takes each module's minimum Terraform from its versions.tf (1.5.7), so the
+    validation and example tests (test_ecs_service.py, test_runner_modules.py) run without
+    short-circuiting, as that Terraform would."""
+    from hcl_eval import Module
+
+    for directory in configurations():
+        if directory == INFRA:
+            continue
+        module = Module(directory)
+        assert module.terraform_version == lower_bounds(directory)["terraform"]
+        assert module.terraform_version < (1, 12)
