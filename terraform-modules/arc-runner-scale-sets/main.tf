@@ -55,6 +55,21 @@ resource "helm_release" "scale_set" {
     }
     # Image builds need a Docker daemon next to the runner.
     containerMode = { type = "dind" }
+    # The controller starts one listener pod per scale set (in its own
+    # namespace) and gives it only what listenerTemplate holds: without the
+    # toleration it stays Pending on a cluster whose only nodes are runner
+    # nodes, and no runner is ever requested. ARC merges the container named
+    # "listener" into its own; the CRD requires the containers list.
+    listenerTemplate = {
+      spec = {
+        tolerations = [{
+          key      = var.node_taint_key
+          operator = "Exists"
+          effect   = "NoSchedule"
+        }]
+        containers = [{ name = "listener" }]
+      }
+    }
     template = {
       spec = {
         nodeSelector = { "kubernetes.io/arch" = each.key }

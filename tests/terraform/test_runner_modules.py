@@ -102,6 +102,22 @@ def test_the_controller_tolerates_the_runner_taint_and_waits_for_the_runner_node
         assert node_group["node_group_name"] in controller["description"]  # the reference that orders it
 
 
+def test_each_scale_sets_listener_tolerates_the_runner_taint():
+    """The listener pod gets only listenerTemplate's tolerations (ARC's
+    mergeListenerPodWithTemplate); without one it is Pending where only runner
+    nodes exist and no runner ever starts."""
+    module = eks()
+    arc = module.child_module("runner_scale_sets")
+    taint_key = arc.var["node_taint_key"]
+    arches = arc.instance_keys("helm_release.scale_set")
+    assert sorted(arches) == ["amd64", "arm64"]
+    for arch in arches:
+        values = yaml.safe_load(arc.resource_arguments("helm_release.scale_set", arch)["values"][0])
+        spec = values["listenerTemplate"]["spec"]
+        assert {"key": taint_key, "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+        assert [c["name"] for c in spec["containers"]] == ["listener"]
+
+
 def test_an_untainted_system_node_group_is_available():
     assert eks().instance_keys("aws_eks_node_group.system") == []
     module = eks(system_node_group={})
