@@ -151,10 +151,26 @@ def test_first_apply_starts_no_task_until_the_seed_image_is_pushed(infra, env, t
     target = empty.resource_arguments("aws_appautoscaling_target.this")
     assert target["min_capacity"] == target["max_capacity"] == 0
     assert empty.resource_arguments("aws_ecs_service.this")["desired_count"] == 0
-    # Only a per-arch image, or another release: still parked (the seed revision could not pull).
+    # Only a per-arch image, a sha- build or untagged children: still parked (no release yet).
     other = _service_module(_root(infra, env, [{"image_tag": "0.1.0-amd64", "image_digest": "sha256:1"},
+                                               {"image_tag": "sha-0123abc", "image_digest": "sha256:3"},
                                                {"image_tag": None, "image_digest": "sha256:2"}], tagged_template), tagged_template)
     assert other.resource_arguments("aws_appautoscaling_target.this")["max_capacity"] == 0
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_running_service_is_never_parked_once_a_release_exists(infra, env, tagged_template):
+    """initial_image_tag never pushed (first release was 1.0.0, or the tag was
+    edited later): the next apply must not pin a running service to 0 tasks."""
+    from hcl_eval import load_tfvars
+
+    tfvars = load_tfvars(infra / "environments" / f"{env}.tfvars")
+    images = [{"image_tag": "1.0.0", "image_digest": "sha256:1"}, {"image_tag": "1.0.0-arm64", "image_digest": "sha256:2"}]
+    assert tfvars["initial_image_tag"] not in [i["image_tag"] for i in images]
+    service = _service_module(_root(infra, env, images, tagged_template), tagged_template)
+    assert service.var["paused"] is False
+    target = service.resource_arguments("aws_appautoscaling_target.this")
+    assert target["min_capacity"] == tfvars["autoscaling"]["min_capacity"] > 0
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

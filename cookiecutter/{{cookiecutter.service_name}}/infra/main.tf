@@ -57,8 +57,11 @@ data "aws_ecr_repository" "this" {
 
 # Bootstrap (docs/terraform.md#bootstrap-order-of-a-new-service): the service
 # runs no task until the image of its first task-definition revision
-# (initial_image_tag) is in the repository, so the first apply never starts
-# tasks that cannot pull their image. Read after the repository is created.
+# (initial_image_tag) or any release is in the repository, so the first apply
+# never starts tasks that cannot pull their image. Once a release exists the
+# service is never parked again: a running service whose initial_image_tag was
+# never pushed (first release 1.0.0, or the tag edited later) keeps its tasks.
+# Read after the repository is created.
 data "aws_ecr_images" "this" {
   repository_name = var.ecr_repository
 
@@ -66,7 +69,9 @@ data "aws_ecr_images" "this" {
 }
 
 locals {
-  seed_image_pushed  = contains([for i in data.aws_ecr_images.this.image_ids : i.image_tag if i.image_tag != null], var.initial_image_tag)
+  image_tags         = [for i in data.aws_ecr_images.this.image_ids : i.image_tag if i.image_tag != null]
+  seed_image_pushed  = contains(local.image_tags, var.initial_image_tag)
+  release_pushed     = anytrue([for t in local.image_tags : can(regex("^v?[0-9]+\\.[0-9]+\\.[0-9]+$", t))])
   ecr_repository_arn = var.manage_ecr_repository ? module.ecr_repository[0].repository_arn : data.aws_ecr_repository.this[0].arn
   ecr_repository_url = var.manage_ecr_repository ? module.ecr_repository[0].repository_url : data.aws_ecr_repository.this[0].repository_url
 }
@@ -94,7 +99,7 @@ module "service" {
   environment_variables = var.environment_variables
   secrets               = var.secrets
 
-  paused                     = !local.seed_image_pushed
+  paused                     = !local.seed_image_pushed && !local.release_pushed
   desired_count              = var.desired_count
   autoscaling                = var.autoscaling
   capacity_provider_strategy = var.capacity_provider_strategy
