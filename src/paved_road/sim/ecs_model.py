@@ -345,8 +345,10 @@ class EcsModel:
                 failures = int(elapsed / self._seconds(TASK_FAIL))
                 if failures <= dep.failures:
                     return False
-                dep.failures, dep.updated_at = failures, at
                 breaker = dep.breaker
+                if breaker.get("enable"):
+                    failures = min(failures, dep.threshold)
+                dep.failures, dep.updated_at = failures, at
                 if breaker.get("enable") and dep.failures >= dep.threshold:
                     dep.breaker_status = "TRIGGERED"
                     reason = (f"ECS deployment circuit breaker: tasks failed to start "

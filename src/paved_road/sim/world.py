@@ -250,6 +250,19 @@ class Seeder:
             deploymentConfiguration=config,
             tags=[{"key": "environment", "value": str(spec.get("environment", "staging"))}],
         )["service"]
+        entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
+                               "started_at": "-1d", "finished_at": None}]
+        planned = []
+        for i, entry in enumerate(entries):  # register first: the model lock is not held over HTTP calls
+            field = f"{where}.history[{i}]"
+            if not isinstance(entry, dict) or "release" not in entry:
+                raise SeedError(f"{field}: needs a release")
+            td = first_td if i == 0 else self._register(ecs, region, name, repo, str(entry["release"]),
+                                                        entry.get("made_by", "deploy"), spec)
+            started = _when(entry.get("started_at", "-1d"), f"{field}.started_at")
+            finished = (_when(entry["finished_at"], f"{field}.finished_at") if entry.get("finished_at")
+                        else started + timedelta(minutes=4))
+            planned.append((td, entry, started, finished))
         model = self.app.model
         with model.lock:
             svc = model.services[created["serviceArn"]]
@@ -257,17 +270,7 @@ class Seeder:
                 model.by_arn.pop(dep.arn, None)
             svc.deployments.clear()
             svc.events.clear()
-            entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
-                                   "started_at": "-1d", "finished_at": None}]
-            for i, entry in enumerate(entries):
-                field = f"{where}.history[{i}]"
-                if "release" not in entry:
-                    raise SeedError(f"{field}: needs a release")
-                td = first_td if i == 0 else self._register(ecs, region, name, repo, str(entry["release"]),
-                                                            entry.get("made_by", "deploy"), spec)
-                started = _when(entry.get("started_at", "-1d"), f"{field}.started_at")
-                finished = (_when(entry["finished_at"], f"{field}.finished_at") if entry.get("finished_at")
-                            else started + timedelta(minutes=4))
+            for td, entry, started, finished in planned:
                 images = [{"containerName": "app", "image": "", "imageDigest": ""}]
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,
