@@ -68,7 +68,7 @@ def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(
     result = world.deploy("1.3.0")
     assert result.code == 4, result.out + result.err
     assert "ROLLBACK_SUCCESSFUL" in result.err and "the service runs demo-service:1" in result.err
-    newest = world.history()[0]
+    newest = world.history(cli=True)[0]
     assert (newest["release"], newest["status"], newest["made_by"]) == ("1.3.0", "ROLLBACK_SUCCESSFUL", "deploy")
     assert world.service()["taskDefinition"].endswith("demo-service:1")
 
@@ -313,7 +313,7 @@ def test_release_lacking_the_service_architecture_exits_6(sim_endpoint):
 
 def test_history_lists_every_deployment_newest_first(sim_endpoint):
     world = seeded(sim_endpoint, history=[ran("1.0.0", 3, made_by="terraform"), ran("1.1.0", 2), ran("1.2.0", 1)])
-    history = world.history()
+    history = world.history(cli=True)
     assert [(d["release"], d["made_by"], d["status"]) for d in history] == [
         ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
     table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)

@@ -123,7 +123,7 @@ class ServiceDeployment:
         desired = self.service.desired
         target_running = desired if self.rolled_out or self.status == "SUCCESSFUL" else (
             0 if self.failing else desired // 2)
-        if self.status.startswith("ROLLBACK") or self.status in ("STOPPED",):
+        if self.status.startswith("ROLLBACK") or self.status in ("STOPPED", "PENDING"):
             target_running = 0
         out = {
             "serviceDeploymentArn": self.arn, "serviceArn": self.service.arn, "clusterArn": self.service.cluster_arn,

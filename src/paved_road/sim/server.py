@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import socket
 import threading
@@ -324,6 +325,7 @@ class SimServer:
     """The simulator on a loopback port, serving in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0):
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
         self.model = EcsModel(speed=speed)
         self.app = SimApp(self.model)
         self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
