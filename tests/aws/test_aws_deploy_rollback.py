@@ -7,10 +7,8 @@ blue/green stages and bake time, StopServiceDeployment) on top of moto.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 
 import pytest
 from sim_world import (CLUSTER, FAST, SERVICE, aws_env, make_world, paved_executable, ran, releases,
@@ -268,7 +266,7 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
     result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
     assert result.code == 2 and result.seconds < 5
-    assert result.err.strip() == f"error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
+    assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
 
 
 def test_unknown_region_exits_2_in_seconds(world):

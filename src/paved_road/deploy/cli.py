@@ -165,7 +165,7 @@ def change_command(args) -> int:
         + (f" (including {plan.bake_seconds:g}s bake time)" if plan.bake_seconds else ""))
     try:
         result = ecs_deploy.wait_for_deployment(
-            clients.ecs, plan, applied.revision, after=applied.started_after, timeout=args.timeout,
+            clients.ecs, plan, applied.revision, exclude=applied.exclude, timeout=args.timeout,
             poll_interval=args.poll_interval, progress=say)
     except DeployError as exc:
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"❌ {exc}"))
@@ -193,7 +193,7 @@ def verify_running(clients, plan, args) -> int:
     if running.in_flight and not args.no_wait:
         say(f"{args.service} is already deploying {name}; following {label}")
         result = ecs_deploy.wait_for_deployment(
-            clients.ecs, plan, plan.current_task_definition, after=None, timeout=args.timeout,
+            clients.ecs, plan, plan.current_task_definition, timeout=args.timeout,
             poll_interval=args.poll_interval, progress=say, deployment_arn=running.id)
         say(f"{plan.action} complete: {args.service} runs {name} ({result.status})")
         return EXIT_OK

@@ -31,7 +31,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -498,10 +497,11 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     new_td = copy_task_definition(ecs, base_td, base_tags, container, new_image,
                                   {history.TAG_RELEASE: target.name, history.TAG_DIGEST: target.digest,
                                    history.TAG_MADE_BY: made_by})
-    same = shape(new_td) == shape({**running_td, "containerDefinitions": [
-        {**c, "image": new_image} if c["name"] == container else c for c in running_td["containerDefinitions"]]})
+    # Compare like with like: the running revision as register input, with the new image.
+    running_copy = copy_task_definition(ecs, running_td, [], container, current_image)
+    same = shape(new_td) == shape(copy_task_definition(ecs, running_td, [], container, new_image))
     next_rev = _next_revision(ecs, base_td["family"])
-    diff = [] if in_flight else task_definition_diff(running_td, new_td, running_rev, next_rev)
+    diff = [] if in_flight else task_definition_diff(running_copy, new_td, running_rev, next_rev)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
         service_arn=svc["serviceArn"], current_task_definition=running_td["taskDefinitionArn"],
@@ -523,8 +523,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
 class Applied:
     revision: str                 # task-definition ARN the service was pointed at
     registered: bool              # a new revision was registered
-    started_after: datetime       # for finding the service deployment this started
     note: str = ""
+    exclude: set[str] = field(default_factory=set)   # deployments that existed before (--force)
 
 
 def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
@@ -536,6 +536,18 @@ def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
     used = {revision_name(svc.get("taskDefinition", ""))}
     used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
     return revision_name(revision) in used
+
+
+def _registered_by_us(ecs, plan: Plan) -> str | None:
+    """The revision an interrupted RegisterTaskDefinition may have created (same number, same digest tag)."""
+    try:
+        described = ecs.describe_task_definition(taskDefinition=plan.next_revision, include=["TAGS"])
+    except ClientError:
+        return None
+    tags = {t["key"]: t["value"] for t in described.get("tags", [])}
+    if tags.get(history.TAG_DIGEST) == plan.to_release.digest:
+        return described["taskDefinition"]["taskDefinitionArn"]
+    return None
 
 
 def _cleanup(ecs, plan: Plan, registered: str, reason: str) -> str:
@@ -561,14 +573,21 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
     service is re-read; a revision a deployment uses is never deregistered.
     """
     ecs = clients.ecs
-    started_after = datetime.now(timezone.utc) - timedelta(seconds=5)
     if plan.in_flight is not None:
         ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.id, stopType="ROLLBACK")
-        return Applied(plan.in_flight.id, False, started_after)
+        return Applied(plan.in_flight.id, False)
     if plan.force and plan.same_shape and plan.from_digest == plan.to_release.digest:
+        before = {d.id for d in history.service_history(ecs, plan.cluster, plan.service, container=plan.container)}
         ecs.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
-        return Applied(plan.current_task_definition, False, started_after)
-    registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
+        return Applied(plan.current_task_definition, False, exclude=before)
+    try:
+        registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
+    except KeyboardInterrupt:
+        # The request may have reached ECS: look for the revision it would have made, unused, and remove it.
+        orphan = _registered_by_us(ecs, plan)
+        note = _cleanup(ecs, plan, orphan, "interrupt") if orphan else \
+            f"nothing was registered; the service still runs {revision_name(plan.current_task_definition)}"
+        raise Interrupted(f"interrupted while registering: {note}") from None
     try:
         ecs.update_service(cluster=plan.cluster, service=plan.service, taskDefinition=registered,
                            forceNewDeployment=plan.force)
@@ -580,10 +599,10 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
         if uses:
             say(f"warning: update_service failed ({exc}), but ECS applied it: the service deploys "
                 f"{revision_name(registered)}; verifying that deployment")
-            return Applied(registered, True, started_after, "update_service response lost; ECS had applied it")
+            return Applied(registered, True, "update_service response lost; ECS had applied it")
         message = _cleanup(ecs, plan, registered, str(exc))
         raise DeployError(f"update_service failed: {exc}; {message}") from None
-    return Applied(registered, True, started_after)
+    return Applied(registered, True)
 
 
 # ---------------------------------------------------------------- verify
@@ -602,12 +621,14 @@ def _same_revision(a: str | None, b: str) -> bool:
     return a is not None and revision_name(a) == revision_name(b)
 
 
-def find_deployment(ecs, cluster: str, service: str, revision: str, after: datetime | None) -> dict | None:
-    """The newest service deployment targeting `revision` (created after `after`), described."""
+def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set[str] | None = None) -> dict | None:
+    """The newest service deployment targeting `revision` (not one of `exclude`), described.
+
+    No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
+    """
     kwargs: dict = {"cluster": cluster, "service": service}
-    if after is not None:
-        kwargs["createdAt"] = {"after": after}
-    briefs = ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
+    briefs = [b for b in ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
+              if b["serviceDeploymentArn"] not in (exclude or set())]
     if not briefs:
         return None
     described = ecs.describe_service_deployments(
@@ -632,7 +653,7 @@ def timeout_hint(plan: Plan) -> str:
     return "the circuit breaker is OFF and no alarms are set: ECS keeps replacing failing tasks until someone stops it"
 
 
-def wait_for_deployment(ecs, plan: Plan, revision: str, *, after: datetime | None, timeout: float,
+def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | None = None, timeout: float,
                         poll_interval: float = 15.0, progress: Callable[[str], None] = print,
                         deployment_arn: str | None = None,
                         clock: Callable[[], float] = time.monotonic,
@@ -660,7 +681,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, after: datetime | Non
                     found = ecs.describe_service_deployments(serviceDeploymentArns=[deployment_arn])
                     deployment = (found.get("serviceDeployments") or [None])[0]
                 else:
-                    deployment = find_deployment(ecs, plan.cluster, plan.service, revision, after)
+                    deployment = find_deployment(ecs, plan.cluster, plan.service, revision, exclude)
                     if deployment is not None:
                         deployment_arn = deployment["serviceDeploymentArn"]
             except ClientError as exc:

@@ -171,9 +171,9 @@ class SimApp:
         if not self.fail_versions:
             return False
         from moto.ecr.models import ecr_backends
-        rest, _, digest = image.partition("@")
-        name_part = rest.split("/", 1)[-1] if "/" in rest else rest
-        repo, _, tag = name_part.partition(":") if "@" not in image else (name_part.split(":")[0], "", "")
+        rest, _, digest = image.partition("@")            # <registry>/<repo>[:tag][@digest]
+        path = rest.split("/", 1)[1] if "/" in rest else rest
+        repo, _, tag = path.partition(":")
         tags: set[str] = {tag} if tag else set()
         repository = ecr_backends[DEFAULT_ACCOUNT_ID][region].repositories.get(repo)
         if repository is not None and digest:
