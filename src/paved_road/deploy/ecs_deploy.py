@@ -488,6 +488,9 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     if flight is not None and not in_flight:
         warnings.append(f"deployment {flight.id.rsplit('/', 1)[-1]} ({flight.release or '?'}, {flight.status}) is in "
                         "progress; this change supersedes it (or stop it: paved rollback --in-flight)")
+    if (config.get("alarms") or {}).get("enable") and strategy == "ROLLING":
+        warnings.append("after steady state ECS watches the alarms for a bake period derived from their evaluation "
+                        "periods; allow for it in --timeout")
     desired = int(svc.get("desiredCount", 0))
     if desired == 0:
         warnings.append("desiredCount is 0: ECS reports success without starting a task, so nothing checks the release's health")
