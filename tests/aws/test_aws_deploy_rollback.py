@@ -52,6 +52,15 @@ def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_
         assert "to:        1.1.0" in result.out, (cluster, result.out)
 
 
+def test_previous_skips_a_release_that_a_rollback_moved_away_from(sim_endpoint):
+    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous from 1.1.0 is 1.0.0, not the rolled-back 1.2.0."""
+    world = seeded(sim_endpoint, history=[
+        ran("1.0.0", 5, made_by="terraform"), ran("1.1.0", 4), ran("1.2.0", 3), ran("1.1.0", 2, made_by="rollback")])
+    result = world.rollback("--previous", "--dry-run")
+    assert result.code == 0, result.err
+    assert "to:        1.0.0" in result.out
+
+
 def test_previous_with_no_earlier_good_release_exits_3(world):
     result = world.rollback("--previous")
     assert result.code == 3
@@ -130,6 +139,17 @@ def test_code_deploy_and_external_controllers_are_refused_with_one_line(sim_endp
     assert result.code == 2
     assert result.err.count("\n") == 1 and f"uses the {controller} deployment controller" in result.err
     assert world.revisions() == ["demo-service:1"]
+
+
+def test_without_service_deployment_permissions_history_and_verification_fall_back(world):
+    """ListServiceDeployments denied: describe_services' deployments and the PRIMARY rolloutState still answer."""
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    result = world.deploy("1.1.0")
+    assert result.code == 0, result.out + result.err
+    assert "no service-deployment APIs here" in result.out
+    history = world.history(cli=True)
+    assert [(d["release"], d["status"]) for d in history] == [("1.1.0", "SUCCESSFUL")]
+    assert history[0]["id"].startswith("ecs-svc/")
 
 
 # ---------------------------------------------------------------- the shape of the revision
