@@ -58,6 +58,7 @@ EXIT_CODES = {
     EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
     EXIT_TIMEOUT: "timed out waiting for the rollout (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",
+    130: "interrupted (Ctrl-C / SIGTERM); the message says what state the service is in",
 }
 __doc__ += "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items()) + "\n"
 
