@@ -13,7 +13,7 @@ import sys
 import threading
 
 
-def _speed(text: str) -> float:
+def positive_speed(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -88,5 +88,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
-    p.add_argument("--speed", type=_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
+    p.add_argument("--speed", type=positive_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
     p.set_defaults(func=run)

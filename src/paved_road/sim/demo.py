@@ -34,6 +34,7 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
     codes: list[int] = []
+    poll = ("--poll-interval", f"{1 / speed:g}")
 
     def paved(*args: str) -> int:
         console.print(f"[bold]$ paved {shlex.join(args)}[/bold]")
@@ -50,18 +51,18 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
             console.print(f"  {line}")
         history()
         console.rule("1. release 1.1.0")
-        codes.append(paved("deploy", *TARGET, "--version", "1.1.0", "--poll-interval", "0.25"))
+        codes.append(paved("deploy", *TARGET, "--version", "1.1.0", *poll))
         history()
         console.rule("2. release 1.2.0")
-        codes.append(paved("deploy", *TARGET, "--version", "1.2.0", "--poll-interval", "0.25"))
+        codes.append(paved("deploy", *TARGET, "--version", "1.2.0", *poll))
         history()
         console.rule("3. deploy the broken 1.3.0: the circuit breaker rolls it back, paved exits 4")
-        codes.append(paved("deploy", *TARGET, "--version", "1.3.0", "--poll-interval", "0.25"))
+        codes.append(paved("deploy", *TARGET, "--version", "1.3.0", *poll))
         history()
         console.rule("4. on-call: 1.2.0 is suspect too; what would --previous do?")
         codes.append(paved("rollback", *TARGET, "--previous", "--dry-run"))
         console.rule("5. roll back to the last release that ran to completion before 1.2.0")
-        codes.append(paved("rollback", *TARGET, "--previous", "--poll-interval", "0.25"))
+        codes.append(paved("rollback", *TARGET, "--previous", *poll))
         history()
         from paved_road.deploy.aws_session import AwsClients
         from paved_road.deploy.history import service_history
