@@ -222,6 +222,15 @@ def test_in_flight_rollback_stops_the_deployment_and_verifies_the_last_good_one(
 def test_in_flight_without_a_deployment_in_progress_exits_2(world):
     result = world.rollback("--in-flight")
     assert result.code == 2 and "no deployment" in result.err
+    assert world.rollback().code == 2  # none of --to / --previous / --in-flight
+
+
+def test_in_flight_with_to_stops_nothing_when_idle_and_rolls_back_as_asked(world):
+    assert world.deploy("1.1.0").code == 0
+    result = world.rollback("--to", "1.0.0", "--in-flight")
+    assert result.code == 0, result.out + result.err
+    assert "rolling back as usual" in result.out
+    assert world.history()[0]["release"] == "1.0.0"
 
 
 def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):

@@ -96,6 +96,10 @@ class ArchitectureMissing(DeployError):
     exit_code = EXIT_ARCHITECTURE_MISSING
 
 
+class NothingInFlight(BadInput):
+    """rollback --in-flight with no deployment in progress."""
+
+
 class Interrupted(DeployError):
     exit_code = 130
 
@@ -413,7 +417,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
 
     if in_flight:
         if flight is None:
-            raise BadInput(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
+            raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
         if flight.status not in ("PENDING", "IN_PROGRESS"):
             raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
         last_good = next((d for d in deployments if d.succeeded and d.started_at < flight.started_at), None)
