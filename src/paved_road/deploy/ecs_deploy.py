@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import re
 import time
@@ -284,9 +285,23 @@ def shape(task_definition: dict) -> dict:
     return {k: v for k, v in task_definition.items() if k not in READ_ONLY_KEYS and k != "tags"}
 
 
+def _masked(task_definition: dict) -> dict:
+    """Environment values replaced by a short hash: the diff shows that a value changed, not the value.
+
+    The diff goes to CI logs and job summaries; plain environment values are not
+    meant to be secret, but people put tokens there anyway.
+    """
+    masked = copy.deepcopy(shape(task_definition))
+    for container in masked.get("containerDefinitions", []):
+        for variable in container.get("environment", []):
+            digest = hashlib.sha256(str(variable.get("value", "")).encode()).hexdigest()[:12]
+            variable["value"] = f"<sha256:{digest}>"
+    return masked
+
+
 def task_definition_diff(old: dict, new: dict, old_name: str, new_name: str) -> list[str]:
-    a = json.dumps(shape(old), indent=2, sort_keys=True, default=str).splitlines()
-    b = json.dumps(shape(new), indent=2, sort_keys=True, default=str).splitlines()
+    a = json.dumps(_masked(old), indent=2, sort_keys=True, default=str).splitlines()
+    b = json.dumps(_masked(new), indent=2, sort_keys=True, default=str).splitlines()
     return list(difflib.unified_diff(a, b, old_name, new_name, n=1, lineterm=""))
 
 
