@@ -340,34 +340,6 @@ def terraform_revision(ecs, family: str, container: str, limit: int = 50) -> tup
     return None
 
 
-def bad_releases(deployments: list[Deployment]) -> set[str]:
-    """Releases that failed in this service, or that a rollback moved away from (and not redeployed since)."""
-    bad: set[str] = set()
-    running: str | None = None
-    for d in sorted(deployments, key=lambda d: (d.started_at, d.id)):
-        if d.status in history.FAILED and d.release:
-            bad.add(d.release)
-        elif d.succeeded:
-            if d.made_by == "rollback" and running and running != d.release:
-                bad.add(running)
-            elif d.release:
-                bad.discard(d.release)
-            running = d.release
-    return bad
-
-
-def previous_good(deployments: list[Deployment], current: str | None) -> Deployment | None:
-    """`--previous`: the last release that ran to completion before the current one."""
-    bad = bad_releases(deployments)
-    newest_current = next((d for d in deployments if d.succeeded and d.release == current), None)
-    for d in deployments:  # newest first
-        if newest_current is not None and (d.started_at, d.id) >= (newest_current.started_at, newest_current.id):
-            continue
-        if d.succeeded and d.release and d.release != current and d.release not in bad:
-            return d
-    return None
-
-
 def _strategy(svc: dict) -> tuple[str, dict]:
     config = svc.get("deploymentConfiguration") or {}
     return config.get("strategy") or "ROLLING", config
@@ -447,7 +419,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         if current_name is None:
             raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in '{repo_name}', "
                                   "so there is no previous one; use --to X.Y.Z")
-        good = previous_good(deployments, current_name)
+        good = history.previous_good(deployments, current_name)
         if good is None:
             raise VersionNotFound(f"no release ran to completion in '{service}' before the running {current_name} "
                                   "(failed and rolled-back releases do not count); use --to X.Y.Z")
