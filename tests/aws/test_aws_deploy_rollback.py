@@ -132,6 +132,14 @@ def test_desired_count_zero_is_reported_as_unverified(sim_endpoint):
     assert "desiredCount is 0" in result.out and "health is unverified" in result.out
 
 
+def test_breaker_off_and_alarms_are_reported_in_the_plan(sim_endpoint):
+    world = seeded(sim_endpoint, circuit_breaker={"enable": False}, alarms=["demo-service-5xx"])
+    result = world.deploy("1.1.0", "--dry-run")
+    assert result.code == 0, result.err
+    assert "breaker:   OFF" in result.out
+    assert "alarms:    demo-service-5xx (rollback on" in result.out and "allow for it in --timeout" in result.out
+
+
 @pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
 def test_code_deploy_and_external_controllers_are_refused_with_one_line(sim_endpoint, controller):
     world = seeded(sim_endpoint, controller=controller)
