@@ -1,0 +1,349 @@
+"""`paved releases`, `paved deploy`, `paved rollback`: the command layer.
+
+Parses arguments, calls ecr_releases / ecs_deploy, prints, and maps failures to
+the exit codes documented in ecs_deploy.EXIT_CODES and docs/deploy-and-rollback.md.
+Progress and results go to stdout, errors to stderr as one `error:` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from paved_road.deploy import aws_session, ecs_deploy
+from paved_road.deploy import releases as ecr_releases
+from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
+
+DEFAULT_TIMEOUT = 900
+DEFAULT_POLL_INTERVAL = 15.0
+
+
+def _positive(kind):
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got '{text}')")
+        return value
+    return convert
+
+
+def _error(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _run(func, args) -> int:
+    """Run a command body; turn known failures into one line and an exit code."""
+    try:
+        return func(args)
+    except DeployError as exc:
+        return _error(str(exc), exc.exit_code)
+    except ecr_releases.BadVersion as exc:
+        return _error(str(exc), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        return _error("interrupted; anything already started in ECS goes on (see paved history)", 130)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = EXIT_BAD_INPUT if err.get("Code") in aws_session.CREDENTIAL_ERROR_CODES else EXIT_UNEXPECTED
+        return _error(f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}", code)
+    except BotoCoreError as exc:
+        message, code = aws_session.explain(exc)
+        return _error(message, code)
+
+
+# ---------------------------------------------------------------- releases
+
+
+def releases_command(args) -> int:
+    clients = aws_session.AwsClients()
+    clients.check_reachable("ecr")
+    ecr = clients.ecr()
+    try:
+        releases = ecr_releases.list_releases(ecr, args.repository)
+    except ecr.exceptions.RepositoryNotFoundException:
+        return _error(f"ECR repository '{args.repository}' not found", EXIT_BAD_INPUT)
+    ecr_releases.read_architectures(ecr, args.repository, releases)
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in releases], indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"releases in {args.repository}", title_justify="left")
+    for column in ("version", "digest", "architectures", "pushed"):
+        table.add_column(column, no_wrap=True)
+    for r in releases:
+        pushed = r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else ""
+        table.add_row(r.name, r.digest, ",".join(r.architectures or []) or "unknown", pushed)
+    Console(width=max(140, len(releases[0].digest) + 60) if releases else 140).print(table)
+    if not releases:
+        print(f"no SemVer releases in {args.repository}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- deploy / rollback
+
+
+def say(line: str) -> None:
+    """One line to stdout, flushed: in a CI log it must interleave with stderr in order."""
+    print(line, flush=True)
+
+
+def _append(path_var: str, text: str) -> None:
+    path = os.environ.get(path_var)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def _sigterm_as_interrupt() -> None:
+    """CI cancellation sends SIGTERM (after SIGINT): handle both the same way, cleaning up first."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests calling main() from a thread)
+        pass
+
+
+def change_command(args) -> int:
+    action = args.command
+    _sigterm_as_interrupt()
+    clients = aws_session.AwsClients()
+    version = args.version if action == "deploy" else args.to
+    previous = getattr(args, "previous", False)
+    if version is not None:
+        ecr_releases.parse_version(version)  # malformed input fails before any AWS call
+    if action == "rollback" and not (version or previous or args.in_flight):
+        return _error("give --to X.Y.Z, --previous or --in-flight", EXIT_BAD_INPUT)
+    clients.check_reachable("ecs")
+    common = dict(action=action, cluster=args.cluster, service=args.service, container=args.container,
+                  repository=args.repository, digest=getattr(args, "digest", None), force=args.force,
+                  allow_downgrade=getattr(args, "allow_downgrade", False))
+    if getattr(args, "in_flight", False):
+        # --in-flight alone stops the deployment in progress; with --to / --previous it stops one if there is
+        # one (back to the last good release), then rolls back as asked if that is not where the service is.
+        try:
+            stop = ecs_deploy.plan_change(clients, **common, in_flight=True)
+        except ecs_deploy.NothingInFlight as exc:
+            if not (version or previous):
+                raise
+            say(f"{exc.args[0].split(';')[0]}: rolling back as usual")
+        else:
+            code = execute(clients, stop, args)
+            if code != EXIT_OK or previous or version is None or args.dry_run or args.no_wait:
+                if args.dry_run and version:
+                    say(f"then: roll back to {version} unless the last good release is {version}")
+                return code
+            if stop.to_release.name == ecr_releases.format_version(ecr_releases.parse_version(version)):
+                return code
+    plan = ecs_deploy.plan_change(clients, **common, version=version, previous=previous)
+    return execute(clients, plan, args)
+
+
+def execute(clients, plan, args) -> int:
+    """Print the plan, then apply and verify it (or stop at --dry-run)."""
+    action = plan.action
+    for line in plan.describe():
+        say(line)
+    if args.dry_run:
+        if plan.diff:
+            say("  task definition diff (running -> new):")
+            for line in plan.diff:
+                say(f"    {line}")
+        elif not plan.in_flight:
+            say("  task definition diff: none besides the tags")
+        say("dry run: nothing registered, service unchanged")
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
+        return EXIT_OK
+    if plan.noop:
+        return verify_running(clients, plan, args)
+
+    applied = ecs_deploy.apply_plan(clients, plan, say)
+    revision = ecs_deploy.revision_name(applied.revision) if not plan.in_flight else plan.in_flight.task_definition
+    if plan.in_flight:
+        say(f"stopping deployment {plan.in_flight.id.rsplit('/', 1)[-1]} with ROLLBACK")
+    elif applied.registered:
+        say(f"registered {revision}; service {args.service} updated")
+    else:
+        say(f"new deployment of {revision} started (--force)")
+    _append("GITHUB_OUTPUT", f"revision={revision}\ndigest={plan.to_release.digest}\n"
+                             f"from={plan.from_label}\nto={plan.to_release.name}\n")
+    if args.no_wait:
+        say("--no-wait: rollout not verified")
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision,
+                                                                   result="started (not verified)"))
+        return EXIT_OK
+    if plan.in_flight:
+        return _verify_in_flight(clients, plan, args)
+    say(f"waiting up to {args.timeout + plan.bake_seconds:g}s for the service deployment to finish"
+        + (f" (including {plan.bake_seconds:g}s bake time)" if plan.bake_seconds else ""))
+    try:
+        result = ecs_deploy.wait_for_deployment(
+            clients.ecs, plan, applied.revision, exclude=applied.exclude, timeout=args.timeout,
+            poll_interval=args.poll_interval, progress=say)
+    except DeployError as exc:
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"❌ {exc}"))
+        raise
+    tasks = f"{result.running}/{result.desired} tasks"
+    if plan.desired_count == 0:
+        tasks = "desiredCount 0: no task runs it, its health is unverified"
+    say(f"{action} complete: {args.service} runs {plan.to_release.name} on {revision} ({tasks}, {result.status})")
+    _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"✅ {result.status}"))
+    return EXIT_OK
+
+
+def verify_running(clients, plan, args) -> int:
+    """The release already runs: the answer is whatever the deployment that put it there says."""
+    running = plan.running_deployment
+    name = plan.to_release.name
+    if running is None:
+        say(f"{args.service} already runs {name}; no recorded deployment put it there, so nothing more to verify")
+        return EXIT_OK
+    label = f"deployment {running.id.rsplit('/', 1)[-1]} ({running.task_definition})"
+    if running.succeeded:
+        say(f"nothing to do: {args.service} already runs {name}; {label} is SUCCESSFUL")
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="already running"))
+        return EXIT_OK
+    if running.in_flight and not args.no_wait:
+        say(f"{args.service} is already deploying {name}; following {label}")
+        result = ecs_deploy.wait_for_deployment(
+            clients.ecs, plan, plan.current_task_definition, timeout=args.timeout,
+            poll_interval=args.poll_interval, progress=say, deployment_arn=running.id)
+        say(f"{plan.action} complete: {args.service} runs {name} ({result.status})")
+        return EXIT_OK
+    if running.in_flight:
+        say(f"{args.service} is already deploying {name} ({label}, {running.status}); --no-wait: not verified")
+        return EXIT_OK
+    raise ecs_deploy.DeploymentFailed(
+        f"{args.service} runs {name} on {running.task_definition}, but {label} ended {running.status}; "
+        "redeploy with --force, or roll back")
+
+
+def _verify_in_flight(clients, plan, args) -> int:
+    stopped = plan.in_flight
+    say(f"waiting up to {args.timeout:g}s for ECS to roll {stopped.task_definition} back")
+    import time as _time
+    deadline = _time.monotonic() + args.timeout
+    last = None
+    while True:
+        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[stopped.id])["serviceDeployments"]
+        status = found[0]["status"] if found else "MISSING"
+        if status != last:
+            say(f"  {stopped.id.rsplit('/', 1)[-1]}: {status}")
+            last = status
+        if status == "ROLLBACK_SUCCESSFUL":
+            svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+            now = ecs_deploy.revision_name(svc["taskDefinition"])
+            good = plan.last_good
+            if good and now != good.task_definition:
+                raise ecs_deploy.DeploymentFailed(f"rollback finished but the service runs {now}, "
+                                                  f"not the last good {good.task_definition}")
+            say(f"rollback complete: {args.service} runs {good.release if good else '?'} on {now} again")
+            return EXIT_OK
+        if status in ("ROLLBACK_FAILED", "STOPPED", "SUCCESSFUL", "MISSING"):
+            raise ecs_deploy.DeploymentFailed(f"stopping {stopped.id.rsplit('/', 1)[-1]} ended {status}")
+        if _time.monotonic() > deadline:
+            raise ecs_deploy.DeploymentTimeout(f"rollback of {stopped.task_definition} still {status} after "
+                                               f"{args.timeout:g}s; it continues in ECS")
+        _time.sleep(args.poll_interval)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
+    parser.add_argument("--service", required=True, help="ECS service name or ARN")
+    parser.add_argument("--container", default="app", help="container whose image changes (default: app)")
+    parser.add_argument("--repository", help="ECR repository (default: the one the running app image comes from)")
+    wait = parser.add_mutually_exclusive_group()
+    wait.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT,
+                      help=f"seconds to wait for the rollout to complete (default: {DEFAULT_TIMEOUT})")
+    wait.add_argument("--no-wait", action="store_true", help="return after update_service, without verifying")
+    parser.add_argument("--poll-interval", type=_positive(float), default=DEFAULT_POLL_INTERVAL,
+                        help=f"seconds between service polls while waiting (default: {DEFAULT_POLL_INTERVAL:g})")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and a task-definition diff; change nothing")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new deployment even if the release already runs (e.g. after rotating secrets)")
+
+
+EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in ecs_deploy.EXIT_CODES.items())
+
+
+def register(subparsers) -> None:
+    releases = subparsers.add_parser("releases", help="list SemVer releases in an ECR repository, newest first")
+    releases.add_argument("--repository", required=True, help="ECR repository name")
+    releases.add_argument("--format", choices=["table", "json"], default="table")
+    releases.set_defaults(func=lambda args: _run(releases_command, args))
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    deploy = subparsers.add_parser("deploy", help="deploy a release to an ECS service and verify it",
+                                   epilog=EPILOG, formatter_class=fmt)
+    _common(deploy)
+    deploy.add_argument("--version", required=True, help="release to deploy, SemVer X.Y.Z (leading v allowed)")
+    deploy.add_argument("--digest", help="deploy exactly this index digest (sha256:...); refuse if the tag moved")
+    deploy.add_argument("--allow-downgrade", action="store_true",
+                        help="allow a release older than the running one (normally: paved rollback)")
+    deploy.set_defaults(func=lambda args: _run(change_command, args), in_flight=False)
+
+    rollback = subparsers.add_parser("rollback", help="roll an ECS service back to an earlier release and verify it",
+                                     epilog=EPILOG, formatter_class=fmt)
+    _common(rollback)
+    target = rollback.add_mutually_exclusive_group()
+    target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
+    target.add_argument("--previous", action="store_true",
+                        help="the last release that ran to completion in this service before the current one")
+    rollback.add_argument("--in-flight", action="store_true",
+                          help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
+                               "is back on the last good one; with --to/--previous, then roll back as asked")
+    rollback.set_defaults(func=lambda args: _run(change_command, args))
+    register_history(subparsers)
+
+
+# ---------------------------------------------------------------- history
+
+
+def history_command(args) -> int:
+    from paved_road.deploy.history import service_history
+
+    clients = aws_session.AwsClients()
+    clients.check_reachable("ecs")
+    ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
+    deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in deployments], indent=2))
+        return EXIT_OK
+    print_history(deployments, f"{args.service} on {args.cluster}")
+    return EXIT_OK
+
+
+def print_history(deployments, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"deployments of {title}, newest first", title_justify="left")
+    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "status", "by"):
+        table.add_column(column, no_wrap=True)
+    for d in deployments:
+        finished = d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-"
+        table.add_row(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, d.release or "?", d.task_definition,
+                      d.strategy, d.status, d.made_by)
+    Console(width=140).print(table)
+    if not deployments:
+        print("no deployments recorded")
+
+
+def register_history(subparsers) -> None:
+    history = subparsers.add_parser("history", help="every deployment of an ECS service, newest first")
+    history.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
+    history.add_argument("--service", required=True, help="ECS service name or ARN")
+    history.add_argument("--container", default="app", help="container whose image names the release (default: app)")
+    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+    history.set_defaults(func=lambda args: _run(history_command, args))
