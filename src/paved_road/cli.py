@@ -27,6 +27,7 @@ COMMANDS = {
     "rollback": "paved_road.cmd_release",
     "catalog": "paved_road.cmd_catalog",
     "fleet": "paved_road.cmd_catalog",
+    "dora": "paved_road.dora.command",
 }
 
 

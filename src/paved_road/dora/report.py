@@ -115,7 +115,9 @@ def cells(m: dict) -> dict[str, tuple[str, str | None]]:
     b2p, rb = m["build_to_production"], m["rollback_duration"]
     rollbacks = rb["paved_rollback"]
     return {
-        "frequency": (f"{f['per_week']:.2f}/wk ({f['successful']} ok)", f["band"]),
+        "frequency": (f"{f['per_week']:.2f}/wk ({f['successful']} ok)"
+                      + (f", {f['per_service_per_day'] * 7:.2f}/wk per service" if "per_service_per_day" in f else ""),
+                      f["band"]),
         "lead_time": (f"{duration(lt['median_seconds'])} (p90 {duration(lt['p90_seconds'])})"
                       if lt["commits"] else ("-" if not lt.get("note") else "n/a"), lt["band"]),
         "change_failure_rate": (f"{percent(cfr['rate'])} ({cfr['failed']}/{cfr['deployments']})", cfr["band"]),
