@@ -30,7 +30,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from paved_road import aws_session, cli
+from paved_road import cli
+from paved_road.deploy import aws_session
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -18,7 +18,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from aws_world import CLUSTER, FAMILY, REPO, SERVICE, paved_executable, run_paved
-from paved_road.ecs_deploy import READ_ONLY_KEYS, revision_name
+from paved_road.deploy.ecs_deploy import READ_ONLY_KEYS, revision_name
 
 ROLLBACK = ("rollback", "--cluster", CLUSTER, "--service", SERVICE)
 DEPLOY = ("deploy", "--cluster", CLUSTER, "--service", SERVICE)

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.validate import validate_parameters
 
-from paved_road.ecr_releases import BadVersion, architectures_from_manifest, parse_version
-from paved_road.ecs_deploy import READ_ONLY_KEYS, ImageRef, copy_task_definition
+from paved_road.deploy.releases import BadVersion, architectures_from_manifest, parse_version
+from paved_road.deploy.ecs_deploy import READ_ONLY_KEYS, ImageRef, copy_task_definition
 
 DIGEST = "sha256:" + "ab" * 32
 

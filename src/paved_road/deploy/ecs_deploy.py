@@ -26,8 +26,8 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from paved_road import ecr_releases
-from paved_road.ecr_releases import Release
+from paved_road.deploy import releases as ecr_releases
+from paved_road.deploy.releases import Release
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -183,7 +183,7 @@ class Plan:
         return lines
 
 
-def _describe_service(ecs, cluster: str, service: str) -> dict:
+def describe_service(ecs, cluster: str, service: str) -> dict:
     try:
         response = ecs.describe_services(cluster=cluster, services=[service])
     except ecs.exceptions.ClusterNotFoundException:
@@ -263,7 +263,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         raise BadInput("give a version (--to X.Y.Z) or --previous")
 
     ecs = clients.ecs
-    svc = _describe_service(ecs, cluster, service)
+    svc = describe_service(ecs, cluster, service)
     controller = (svc.get("deploymentController") or {}).get("type", "ECS")
     if controller != "ECS":
         raise BadInput(f"service '{service}' uses the {controller} deployment controller; only rolling (ECS) deployments are supported")
@@ -379,7 +379,7 @@ def wait_for_rollout(ecs, cluster: str, service: str, task_definition: str, *, t
     polls = 0
     while True:
         polls += 1
-        svc = _describe_service(ecs, cluster, service)
+        svc = describe_service(ecs, cluster, service)
         deployments = svc.get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
         ours = [d for d in deployments if _same_revision(d.get("taskDefinition"), task_definition)]

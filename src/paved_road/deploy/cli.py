@@ -14,8 +14,9 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from paved_road import aws_session, ecr_releases, ecs_deploy
-from paved_road.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
+from paved_road.deploy import aws_session, ecs_deploy
+from paved_road.deploy import releases as ecr_releases
+from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
 
 DEFAULT_TIMEOUT = 900
 DEFAULT_POLL_INTERVAL = 15.0
@@ -182,3 +183,45 @@ def register(subparsers) -> None:
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
     target.add_argument("--previous", action="store_true", help="the newest release older than the running one")
     rollback.set_defaults(func=lambda args: _run(change_command, args))
+    register_history(subparsers)
+
+
+# ---------------------------------------------------------------- history
+
+
+def history_command(args) -> int:
+    from paved_road.deploy.history import service_history
+
+    clients = aws_session.AwsClients()
+    ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
+    deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in deployments], indent=2))
+        return EXIT_OK
+    print_history(deployments, f"{args.service} on {args.cluster}")
+    return EXIT_OK
+
+
+def print_history(deployments, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"deployments of {title}, newest first", title_justify="left")
+    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "status", "by"):
+        table.add_column(column, no_wrap=True)
+    for d in deployments:
+        finished = d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-"
+        table.add_row(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, d.release or "?", d.task_definition,
+                      d.strategy, d.status, d.made_by)
+    Console(width=140).print(table)
+    if not deployments:
+        print("no deployments recorded")
+
+
+def register_history(subparsers) -> None:
+    history = subparsers.add_parser("history", help="every deployment of an ECS service, newest first")
+    history.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
+    history.add_argument("--service", required=True, help="ECS service name or ARN")
+    history.add_argument("--container", default="app", help="container whose image names the release (default: app)")
+    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+    history.set_defaults(func=lambda args: _run(history_command, args))

@@ -1,0 +1,92 @@
+"""`paved sim [--port PORT] [--seed FILE] [--fail VERSION ...] [--speed X]`.
+
+Starts the simulator on loopback, seeds it (the default world without --seed),
+prints the environment to point the AWS CLI / SDKs / `paved` at it, and serves
+until interrupted (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 1000 (got '{text}')")
+    return value
+
+
+def exports(endpoint: str, region: str) -> list[str]:
+    return [
+        f"export AWS_ENDPOINT_URL={endpoint}",
+        f"export AWS_REGION={region} AWS_DEFAULT_REGION={region}",
+        "export AWS_ACCESS_KEY_ID=sim AWS_SECRET_ACCESS_KEY=sim",
+        "unset AWS_PROFILE AWS_SESSION_TOKEN",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    try:
+        from paved_road.sim.server import SimServer
+        from paved_road.sim.world import Seeder, SeedError, load_seed
+    except ImportError as exc:  # moto is in the `sim` extra
+        print(f"paved sim: needs the sim extra (pip install 'paved-road[sim]'): {exc}", file=sys.stderr)
+        return 2
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        seed = load_seed(args.seed) if args.seed else None
+    except SeedError as exc:
+        print(f"paved sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        server = SimServer(args.host, args.port, speed=args.speed).start()
+    except OSError as exc:
+        print(f"paved sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    server.app.seeder = Seeder(server.app, server.endpoint)
+    try:
+        server.app.reset({"seed": seed, "fail": args.fail, "speed": args.speed})
+    except SeedError as exc:
+        server.stop()
+        print(f"paved sim: {exc}", file=sys.stderr)
+        return 2
+    region = (seed or {}).get("region") or "us-east-1"
+    print(f"paved sim: ECS and ECR on {server.endpoint} (speed {args.speed:g}"
+          + (f", failing releases: {', '.join(args.fail)}" if args.fail else "") + ")")
+    print("point the AWS SDKs and paved at it:")
+    for line in exports(server.endpoint, region):
+        print(f"  {line}")
+    if not args.seed:
+        print("world: cluster demo, service demo-service (rolling, circuit breaker with rollback, running 1.0.0); "
+              "ECR demo-service with 1.0.0 1.1.0 1.2.0 1.3.0")
+    print("Ctrl-C stops it", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("sim", help="run ECS and ECR locally (moto server plus ECS deployments) to try paved")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5055, help="port (default: 5055; 0 picks a free one)")
+    p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
+    p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
+                   help="releases whose tasks fail their health checks")
+    p.add_argument("--speed", type=_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
+    p.set_defaults(func=run)

@@ -1,0 +1,341 @@
+"""The simulator's HTTP server: moto's own WSGI app behind a thin ECS layer.
+
+Every request is served by moto (the real AWS wire protocol), except the ECS
+operations moto lacks (ListServiceDeployments, DescribeServiceDeployments,
+StopServiceDeployment, DescribeServiceRevisions), which the deployment model
+answers with the response shapes of the botocore ECS model. CreateService /
+UpdateService go to moto first and then start a deployment in the model;
+DescribeServices responses get the model's deployments, counts and events.
+
+Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
+  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X}  fresh world
+  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost", "count": N}
+  POST /_paved_sim/fail    {"versions": ["1.3.0"]}   releases whose tasks fail their health checks
+  GET  /_paved_sim/state   calls served, faults left
+
+Faults: `throttle` answers ThrottlingException (HTTP 400, as ECS does) without
+touching moto; `lost` lets moto apply the call and then drops the connection
+before any response byte, which is what a client sees when the response is
+lost after AWS applied the request (botocore: ConnectionClosedError / read timeout).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+import threading
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
+
+ECS_PREFIX = "AmazonEC2ContainerServiceV20141113."
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+MODEL_OPERATIONS = ("ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment",
+                    "DescribeServiceRevisions")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()  # the JSON protocol sends timestamps as epoch seconds
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, default=_default).encode()
+
+
+class SimApp:
+    """WSGI app: admin routes, fault injection, the ECS deployment layer, then moto."""
+
+    def __init__(self, model: EcsModel, seeder=None):
+        self.model = model
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining], ...]
+        self.calls: dict[str, int] = {}
+        self.fail_versions: set[str] = set()
+        self.seeder = seeder                          # callable(seed) run on reset
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _call_moto(self, environ: dict, body: bytes) -> tuple[str, list, bytes]:
+        environ = dict(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        captured: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self.moto(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return captured["status"], captured["headers"], payload
+
+    @staticmethod
+    def _respond(start_response, status: str, payload: bytes, content_type="application/x-amz-json-1.1"):
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload))),
+                                ("x-amzn-RequestId", "sim")])
+        return [payload]
+
+    def _error(self, start_response, code: str, message: str, status: int = 400):
+        return self._respond(start_response, f"{status} Error", dumps({"__type": code, "message": message}))
+
+    @staticmethod
+    def _region(environ: dict) -> str:
+        match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        return match.group(1) if match else "us-east-1"
+
+    def _take_fault(self, operation: str) -> str | None:
+        with self.lock:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            queue = self.faults.get(operation) or []
+            while queue and queue[0][1] <= 0:
+                queue.pop(0)
+            if not queue:
+                return None
+            queue[0][1] -= 1
+            return queue[0][0]
+
+    # ------------------------------------------------------------ WSGI entry
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_paved_sim/"):
+            return self._admin(environ, start_response, path)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.rsplit(".", 1)[-1] if target else ""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        fault = self._take_fault(operation) if operation else None
+        if fault == "throttle":
+            return self._error(start_response, "ThrottlingException", "Rate exceeded")
+        if target.startswith(ECS_PREFIX):
+            try:
+                status, headers, payload = self._ecs(environ, operation, body)
+            except SimError as exc:
+                status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
+                payload = dumps({"__type": exc.code, "message": exc.message})
+        else:
+            status, headers, payload = self._call_moto(environ, body)
+        if fault == "lost":
+            # Applied, but the response never arrives.
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise ConnectionResetError("paved sim: response dropped on purpose (fault 'lost')")
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    # ------------------------------------------------------------ ECS
+
+    def _backend(self, region: str):
+        from moto.ecs.models import ecs_backends
+        return ecs_backends[DEFAULT_ACCOUNT_ID][region]
+
+    def _images(self, region: str, task_definition: str) -> tuple[str, list[dict], bool]:
+        """(task-definition ARN, container images, fails its health checks?)."""
+        td = self._backend(region).describe_task_definition(task_definition)
+        images = [{"containerName": c["name"], "image": c["image"],
+                   "imageDigest": c["image"].rsplit("@", 1)[1] if "@" in c["image"] else ""}
+                  for c in td.container_definitions]
+        failing = any(self._release_fails(region, i["image"]) for i in images)
+        return td.arn, images, failing
+
+    def _release_fails(self, region: str, image: str) -> bool:
+        if not self.fail_versions:
+            return False
+        from moto.ecr.models import ecr_backends
+        rest, _, digest = image.partition("@")
+        name_part = rest.split("/", 1)[-1] if "/" in rest else rest
+        repo, _, tag = name_part.partition(":") if "@" not in image else (name_part.split(":")[0], "", "")
+        tags: set[str] = {tag} if tag else set()
+        repository = ecr_backends[DEFAULT_ACCOUNT_ID][region].repositories.get(repo)
+        if repository is not None and digest:
+            for img in repository.images:
+                if img.get_image_digest() == digest:
+                    tags.update(img.image_tags)
+        wanted = {v.lstrip("v") for v in self.fail_versions}
+        return any(t.lstrip("v") in wanted for t in tags)
+
+    def _ecs(self, environ: dict, operation: str, body: bytes) -> tuple[str, list, bytes]:
+        region = self._region(environ)
+        request = json.loads(body or b"{}")
+        model = self.model
+        ok = "200 OK"
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+        with model.lock:
+            if operation in MODEL_OPERATIONS:
+                return ok, headers, dumps(self._model_operation(operation, request))
+            if operation == "UpdateService":
+                svc = model.find_service(request.get("cluster", "default"), request.get("service", ""))
+                if svc is not None and svc.controller != "ECS" and "taskDefinition" in request:
+                    raise SimError("InvalidParameterException",
+                                   f"Unable to update task definition on services with a {svc.controller} "
+                                   "deployment controller.")
+            status, moto_headers, payload = self._call_moto(environ, body)
+            if not status.startswith("200"):
+                return status, moto_headers, payload
+            response = json.loads(payload)
+            if operation == "CreateService":
+                self._created(region, request, response["service"])
+                response["service"] = model.decorate_service(response["service"])
+            elif operation == "UpdateService":
+                self._updated(region, request, response["service"])
+                response["service"] = model.decorate_service(response["service"])
+            elif operation == "DescribeServices":
+                response["services"] = [model.decorate_service(s) for s in response.get("services", [])]
+            elif operation == "DeleteService":
+                model.services.pop(response["service"]["serviceArn"], None)
+            return status, moto_headers, dumps(response)
+
+    def _created(self, region: str, request: dict, service: dict) -> None:
+        config = {"maximumPercent": 200, "minimumHealthyPercent": 100, "strategy": "ROLLING",
+                  "deploymentCircuitBreaker": {"enable": False, "rollback": False}}
+        config.update(request.get("deploymentConfiguration") or {})
+        td_arn, images, failing = self._images(region, request["taskDefinition"])
+        svc = SimService(
+            arn=service["serviceArn"], name=service["serviceName"], cluster_arn=service["clusterArn"],
+            cluster_name=service["clusterArn"].rsplit("/", 1)[-1], region=region, account=DEFAULT_ACCOUNT_ID,
+            desired=int(request.get("desiredCount", 0) or 0), config=config,
+            controller=(request.get("deploymentController") or {}).get("type", "ECS"),
+            launch_type=request.get("launchType"), task_definition=td_arn)
+        self.model.service_created(svc, images, failing=failing)
+
+    def _updated(self, region: str, request: dict, service: dict) -> None:
+        model = self.model
+        svc = model.services.get(service["serviceArn"])
+        if svc is None:
+            return
+        changed = False
+        if "deploymentConfiguration" in request:
+            merged = dict(svc.config)
+            merged.update(request["deploymentConfiguration"])
+            changed = merged != svc.config
+            svc.config = merged
+        if request.get("desiredCount") is not None:
+            svc.desired = int(request["desiredCount"])
+        td_arn = svc.task_definition
+        if request.get("taskDefinition"):
+            td_arn = self._backend(region).describe_task_definition(request["taskDefinition"]).arn
+        if td_arn != svc.task_definition or request.get("forceNewDeployment") or changed:
+            _arn, images, failing = self._images(region, td_arn)
+            model.start_deployment(svc, td_arn, images, failing=failing)
+
+    def _model_operation(self, operation: str, request: dict) -> dict:
+        model = self.model
+        model.advance()
+        if operation == "ListServiceDeployments":
+            created = request.get("createdAt") or {}
+            found = model.list_deployments(request.get("cluster", "default"), request["service"],
+                                           request.get("status"), epoch(created.get("after")),
+                                           epoch(created.get("before")))
+            start = int(request.get("nextToken") or 0)
+            size = int(request.get("maxResults") or 20)
+            page = found[start:start + size]
+            out: dict = {"serviceDeployments": [d.brief() for d in page]}
+            if start + size < len(found):
+                out["nextToken"] = str(start + size)
+            return out
+        if operation == "DescribeServiceDeployments":
+            arns = request.get("serviceDeploymentArns") or []
+            if len(arns) > 20:
+                raise SimError("InvalidParameterException", "serviceDeploymentArns can have at most 20 items.")
+            found = [model.by_arn[a].describe() for a in arns if a in model.by_arn]
+            failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in model.by_arn]
+            return {"serviceDeployments": found, "failures": failures}
+        if operation == "StopServiceDeployment":
+            dep = model.stop(request["serviceDeploymentArn"], request.get("stopType", "ROLLBACK"))
+            return {"serviceDeploymentArn": dep.arn}
+        # DescribeServiceRevisions
+        arns = request.get("serviceRevisionArns") or []
+        if len(arns) > 20:
+            raise SimError("InvalidParameterException", "serviceRevisionArns can have at most 20 items.")
+        return {"serviceRevisions": [model.revisions[a].describe() for a in arns if a in model.revisions],
+                "failures": [{"arn": a, "reason": "MISSING"} for a in arns if a not in model.revisions]}
+
+    # ------------------------------------------------------------ admin
+
+    def _admin(self, environ, start_response, path: str):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        if path == "/_paved_sim/state":
+            with self.lock:
+                state = {"calls": self.calls, "faults": self.faults, "fail": sorted(self.fail_versions),
+                         "speed": self.model.speed}
+            return self._respond(start_response, "200 OK", dumps(state), "application/json")
+        if path == "/_paved_sim/fault":
+            with self.lock:
+                self.faults.setdefault(request["operation"], []).append([request["fault"], int(request.get("count", 1))])
+            return self._respond(start_response, "200 OK", b"{}", "application/json")
+        if path == "/_paved_sim/fail":
+            self.fail_versions = set(request.get("versions") or [])
+            return self._respond(start_response, "200 OK", b"{}", "application/json")
+        if path == "/_paved_sim/reset":
+            # Seeding calls this server over HTTP, so it runs in its own thread.
+            self.reset(request)
+            return self._respond(start_response, "200 OK", b"{}", "application/json")
+        return self._respond(start_response, "404 Not Found", b'{"message": "unknown admin route"}', "application/json")
+
+    def reset(self, request: dict) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with self.lock:
+            self.faults.clear()
+            self.calls.clear()
+            self.fail_versions = set(request.get("fail") or [])
+            if request.get("speed"):
+                self.model.speed = float(request["speed"])
+        self.model.reset()
+        moto_api_backend.reset()  # what POST /moto-api/reset does
+        if self.seeder is not None:
+            self.seeder(request.get("seed"))
+
+
+class SimServer:
+    """The simulator on a loopback port, serving in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0):
+        self.model = EcsModel(speed=speed)
+        self.app = SimApp(self.model)
+        self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self.host, self.port = self.server.server_address[:2]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "SimServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+def admin(endpoint: str, route: str, payload: dict | None = None, timeout: float = 60) -> dict:
+    """Call an admin route of a running simulator (tests and the demo use this)."""
+    data = json.dumps(payload or {}).encode()
+    request = urllib.request.Request(f"{endpoint}/_paved_sim/{route}", data=data if payload is not None else None,
+                                     method="POST" if payload is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
