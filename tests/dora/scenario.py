@@ -50,22 +50,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-try:
-    from paved_road.deploy.history import Deployment
-except ImportError:  # until i9's history API is merged  # pragma: no cover
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Deployment:  # type: ignore[no-redef]
-        id: str
-        release: str | None
-        digest: str | None
-        task_definition: str
-        strategy: str
-        status: str
-        started_at: datetime
-        finished_at: datetime | None
-        made_by: str
+from paved_road.deploy.history import Deployment
 
 SINCE = datetime(2026, 3, 1, tzinfo=timezone.utc)
 UNTIL = datetime(2026, 3, 31, tzinfo=timezone.utc)

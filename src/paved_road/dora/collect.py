@@ -194,7 +194,13 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         ecs = _client(clients, "ecs", target.region)
         if counter is not None:
             counter.hook(ecs)
-        found = ecs.describe_services(cluster=target.cluster, services=[target.service], include=["TAGS"])
+        try:
+            found = ecs.describe_services(cluster=target.cluster, services=[target.service], include=["TAGS"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+                report.error = f"cluster {target.cluster} not found"
+                return report
+            raise
         services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
             report.error = f"service {target.service} not found in cluster {target.cluster}"

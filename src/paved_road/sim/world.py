@@ -15,7 +15,7 @@ Seed format (every key optional except where noted):
         services:
           demo-service:
             repository: demo-service      # default: the service's name
-            environment: staging          # `environment` tag on the service
+            environment: staging          # `environment` tag on the service (null: no tag)
             strategy: ROLLING             # ROLLING | BLUE_GREEN | LINEAR | CANARY
             controller: ECS               # ECS | CODE_DEPLOY | EXTERNAL
             circuit_breaker: {enable: true, rollback: true}
@@ -196,7 +196,7 @@ class Seeder:
             "portMappings": [{"containerPort": 3000, "protocol": "tcp", "name": "http"}],
             "environment": [{"name": "OTEL_SERVICE_NAME", "value": name},
                             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://localhost:4318"},
-                            {"name": "DEPLOYMENT_ENVIRONMENT", "value": spec.get("environment", "staging")}],
+                            {"name": "DEPLOYMENT_ENVIRONMENT", "value": spec.get("environment") or "staging"}],
             "readonlyRootFilesystem": True, "user": "node",
             "healthCheck": {"command": ["CMD", "node", "src/healthcheck.js"], "interval": 10, "timeout": 5,
                             "retries": 3, "startPeriod": 10},
@@ -248,23 +248,29 @@ class Seeder:
             cluster=cluster, serviceName=name, taskDefinition=first_td, desiredCount=int(spec.get("desired_count", 2)),
             launchType="FARGATE", deploymentController={"type": spec.get("controller", "ECS")},
             deploymentConfiguration=config,
-            tags=[{"key": "environment", "value": str(spec.get("environment", "staging"))}],
+            # `environment: null` leaves the tag off (the cluster name then tells the environment).
+            tags=([] if "environment" in spec and spec["environment"] is None
+                  else [{"key": "environment", "value": str(spec.get("environment", "staging"))}]),
         )["service"]
         model = self.app.model
+        entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
+                               "started_at": "-1d", "finished_at": None}]
+        # Revisions are registered through the server before taking the model's lock
+        # (the request handler needs it too: registering under it deadlocks).
+        revisions = []
+        for i, entry in enumerate(entries):
+            if "release" not in entry:
+                raise SeedError(f"{where}.history[{i}]: needs a release")
+            revisions.append(first_td if i == 0 else self._register(
+                ecs, region, name, repo, str(entry["release"]), entry.get("made_by", "deploy"), spec))
         with model.lock:
             svc = model.services[created["serviceArn"]]
             for dep in svc.deployments:
                 model.by_arn.pop(dep.arn, None)
             svc.deployments.clear()
             svc.events.clear()
-            entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
-                                   "started_at": "-1d", "finished_at": None}]
-            for i, entry in enumerate(entries):
+            for i, (entry, td) in enumerate(zip(entries, revisions)):
                 field = f"{where}.history[{i}]"
-                if "release" not in entry:
-                    raise SeedError(f"{field}: needs a release")
-                td = first_td if i == 0 else self._register(ecs, region, name, repo, str(entry["release"]),
-                                                            entry.get("made_by", "deploy"), spec)
                 started = _when(entry.get("started_at", "-1d"), f"{field}.started_at")
                 finished = (_when(entry["finished_at"], f"{field}.finished_at") if entry.get("finished_at")
                             else started + timedelta(minutes=4))
