@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 help:
 	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
+	@echo "make demo-rollback   deploy, a circuit-breaker rollback and rollback --previous against paved sim"
 	@echo "make test   the whole test suite (what CI runs)"
 
 # checkov pins its own boto3 and cannot share the project's venv.
@@ -26,6 +27,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/paved demo
+
+# deploy, a circuit-breaker rollback and `paved rollback --previous`, against paved sim
+.PHONY: demo-rollback
+demo-rollback: $(STAMP)
+	$(BIN)/paved demo --rollback
 
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest

@@ -77,6 +77,9 @@ def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
+        from paved_road.sim.demo import run_rollback_demo
+        return run_rollback_demo(console)
     try:
         return run_demo(Path(args.workdir).resolve(), console)
     except BadAnswer as exc:
@@ -87,4 +90,6 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="generate demo-service and show its telemetry flowing")
     p.add_argument("--workdir", default="demo-output", help="scratch folder (recreated)")
+    p.add_argument("--rollback", action="store_true",
+                   help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
     p.set_defaults(func=run)

@@ -1,375 +1,320 @@
-"""`paved deploy` / `paved rollback` against moto in server mode.
+"""`paved deploy` / `rollback` / `history` against `paved sim`, the real CLI as a subprocess.
 
-moto does not run tasks: its services never reach runningCount == desiredCount
-and update_service does not touch the deployments list. Waiting and verification
-are therefore covered by rewriting DescribeServices responses at the boto3 layer
-(a botocore `after-call` event hook on the session the CLI uses), and plain moto
-is used with --no-wait. Throttling is injected one layer lower (`before-send`),
-inside botocore's retry loop, so the real retry/backoff path runs.
+Each test names the incident it covers (issue 9). The simulator runs ECS's
+deployment state machine (IN_PROGRESS -> SUCCESSFUL, circuit-breaker rollback,
+blue/green stages and bake time, StopServiceDeployment) on top of moto.
 """
 
 from __future__ import annotations
 
-import copy
 import os
+import signal
 import subprocess
+import time
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from sim_world import (CLUSTER, FAST, SERVICE, aws_env, make_world, paved_executable, ran, releases,
+                       service_seed)
 
-from aws_world import CLUSTER, FAMILY, REPO, SERVICE, paved_executable, run_paved
-from paved_road.deploy.ecs_deploy import READ_ONLY_KEYS, revision_name
-
-ROLLBACK = ("rollback", "--cluster", CLUSTER, "--service", SERVICE)
-DEPLOY = ("deploy", "--cluster", CLUSTER, "--service", SERVICE)
-FAST = ("--poll-interval", "0.05")
+REPO_SEED = {"demo-service": {"releases": releases("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.3.1")}}
 
 
-def comparable(td: dict) -> dict:
-    return {k: v for k, v in td.items() if k not in READ_ONLY_KEYS}
+def seeded(sim_endpoint, history=None, fail=None, speed=None, clusters=None, **spec):
+    seed = {"region": "us-east-1", "repositories": REPO_SEED,
+            "clusters": clusters or {CLUSTER: {"services": {SERVICE: service_seed(history, **spec)}}}}
+    kwargs = {"speed": speed} if speed else {}
+    return make_world(sim_endpoint, seed, fail, **kwargs)
 
 
-def tags_of(world, ref: str) -> list[dict]:
-    return sorted(world.ecs.describe_task_definition(taskDefinition=ref, include=["TAGS"]).get("tags", []),
-                  key=lambda t: t["key"])
+# ---------------------------------------------------------------- --previous comes from history
 
 
-def assert_only_app_image_changed(world, old: dict, new: dict, expected_image: str) -> None:
-    assert world.container(new)["image"] == expected_image
-    expected = copy.deepcopy(comparable(old))
-    world.container(expected)["image"] = expected_image
-    assert comparable(new) == expected  # sidecar, environment, secrets, roles, cpu/memory, platform
-    assert world.container(new, "otel-collector") == world.container(old, "otel-collector")
-    assert tags_of(world, new["taskDefinitionArn"]) == tags_of(world, old["taskDefinitionArn"])
-
-
-@pytest.fixture
-def unchanged(world):
-    """Assert after the test body that no revision was registered and the service was not touched."""
-    revisions, service_td = world.revisions(), world.service()["taskDefinition"]
-    yield
-    assert world.revisions() == revisions
-    assert world.service()["taskDefinition"] == service_td
-
-
-# ---------------------------------------------------------------- end to end on plain moto
-
-
-def test_rollback_previous_registers_a_copy_with_the_previous_release_digest(world, tmp_path):
-    old = world.task_definition()
-    summary = tmp_path / "summary.md"
-    result = subprocess.run([paved_executable(), *ROLLBACK, "--previous", "--no-wait"], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)})
-    assert result.returncode == 0, result.stderr
-
-    service = world.service()
-    assert revision_name(service["taskDefinition"]) == f"{FAMILY}:3"
-    new = world.task_definition()
-    assert_only_app_image_changed(world, old, new, f"{world.repo_uri}@{world.digests['1.1.0']}")
-    assert "from:      1.2.0 (checkout:2)" in result.stdout and "to:        1.1.0" in result.stdout
-    text = summary.read_text()
-    assert "1.2.0 → 1.1.0" in text and "`checkout:3`" in text and world.digests["1.1.0"] in text
-
-
-def test_rollback_to_a_named_release(world):
-    old = world.task_definition()
-    result = run_paved(*ROLLBACK, "--to", "1.0.0", "--no-wait")
+def test_previous_after_a_hotfix_is_the_release_that_ran_before_not_the_semver_previous(sim_endpoint):
+    """1.1.0 -> 1.3.0 -> rollback to 1.1.0 -> hotfix 1.3.1: --previous from 1.3.1 plans 1.1.0, never 1.3.0."""
+    world = seeded(sim_endpoint, history=[
+        ran("1.1.0", 5, made_by="terraform"), ran("1.3.0", 4), ran("1.1.0", 3, made_by="rollback"), ran("1.3.1", 2)])
+    result = world.rollback("--previous", "--dry-run")
     assert result.code == 0, result.err
-    assert_only_app_image_changed(world, old, world.task_definition(), f"{world.repo_uri}@{world.digests['1.0.0']}")
+    assert "from:      1.3.1" in result.out
+    assert "to:        1.1.0" in result.out
+    assert "1.3.0" not in result.out.split("to:", 1)[1].split("\n", 1)[0]
 
 
-def test_rollback_previous_twice_walks_back_release_by_release(world):
-    assert run_paved(*ROLLBACK, "--previous", "--no-wait").code == 0
-    assert run_paved(*ROLLBACK, "--previous", "--no-wait").code == 0
-    assert world.container(world.task_definition())["image"].endswith(world.digests["1.0.0"])
-    assert revision_name(world.service()["taskDefinition"]) == f"{FAMILY}:4"
+def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_endpoint):
+    """1.2.0 failed in staging (rolled back) and never ran in production: --previous in either skips it."""
+    world = seeded(sim_endpoint, clusters={
+        "demo-staging": {"services": {SERVICE: service_seed(
+            [ran("1.1.0", 6, made_by="terraform"), ran("1.2.0", 5, status="ROLLBACK_SUCCESSFUL"), ran("1.3.0", 4)])}},
+        "demo-production": {"services": {SERVICE: service_seed(
+            [ran("1.1.0", 6, made_by="terraform"), ran("1.3.0", 3)], environment="production")}},
+    })
+    for cluster in ("demo-staging", "demo-production"):
+        result = world.rollback("--previous", "--dry-run", cluster=cluster)
+        assert result.code == 0, result.err
+        assert "to:        1.1.0" in result.out, (cluster, result.out)
 
 
-def test_running_release_is_found_by_tag_too(world):
-    tagged = world.register_revision(f"{world.repo_uri}:1.2.0")
-    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=tagged)
-    result = run_paved(*ROLLBACK, "--previous", "--no-wait")
-    assert result.code == 0, result.err
-    assert world.container(world.task_definition())["image"] == f"{world.repo_uri}@{world.digests['1.1.0']}"
-
-
-def test_deploy_the_running_release_again_changes_nothing(world, unchanged):
-    result = run_paved(*DEPLOY, "--version", "v1.2.0")
-    assert result.code == 0, result.err
-    assert "already runs 1.2.0" in result.out
-
-
-def test_dry_run_prints_the_plan_and_changes_nothing(world, unchanged):
-    result = run_paved(*ROLLBACK, "--previous", "--dry-run")
-    assert result.code == 0, result.err
-    assert "from:      1.2.0 (checkout:2)" in result.out
-    assert f"image:     {world.repo_uri}@{world.digests['1.1.0']}" in result.out
-    assert "revision:  checkout:3" in result.out
-    assert "dry run" in result.out
-
-
-# ---------------------------------------------------------------- bad input: nothing changes
-
-
-def test_unknown_release_exits_3_and_changes_nothing(world, unchanged):
-    result = subprocess.run([paved_executable(), *ROLLBACK, "--to", "9.9.9"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 3
-    assert "release 9.9.9 not found in ECR repository 'checkout'" in result.stderr
-
-
-@pytest.mark.parametrize("version", ["1.2", "latest", "1.2.0.1", "01.2.0", "1.2.0-rc.1", "sha-3f1c2ab"])
-def test_malformed_version_exits_2_and_changes_nothing(world, unchanged, version):
-    result = run_paved(*ROLLBACK, "--to", version)
-    assert result.code == 2
-    assert "version must be SemVer X.Y.Z" in result.err and version in result.err
-
-
-def test_malformed_deploy_version_exits_2(world, unchanged):
-    result = run_paved(*DEPLOY, "--version", "banana")
-    assert result.code == 2 and "version must be SemVer" in result.err
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (("--cluster", "nope", "--service", SERVICE), "cluster 'nope' not found"),
-    (("--cluster", CLUSTER, "--service", "nope"), "service 'nope' not found in cluster 'paved-staging'"),
-    (("--cluster", CLUSTER, "--service", SERVICE, "--container", "web"),
-     "container 'web' not in task definition checkout:2; containers are: app, otel-collector"),
-    (("--cluster", CLUSTER, "--service", SERVICE, "--repository", "nope"), "ECR repository 'nope' not found"),
-])
-def test_missing_cluster_service_container_or_repository_exits_2(world, unchanged, args, message):
-    result = run_paved("rollback", *args, "--to", "1.1.0")
-    assert result.code == 2
-    assert message in result.err
-
-
-def test_release_lacking_the_service_architecture_exits_6(world, unchanged):
-    # The service runs on Fargate ARM64; 0.9.0 was built for amd64 only.
-    result = run_paved(*ROLLBACK, "--to", "0.9.0")
-    assert result.code == 6
-    assert "missing arm64" in result.err and "0.9.0" in result.err
-
-
-def test_previous_from_a_non_release_image_exits_3(world):
-    sha_build = world.register_revision(f"{world.repo_uri}:sha-9d8e7f6")
-    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=sha_build)
-    revisions = world.revisions()
-    result = run_paved(*ROLLBACK, "--previous")
+def test_previous_with_no_earlier_good_release_exits_3(world):
+    result = world.rollback("--previous")
     assert result.code == 3
-    assert "not a SemVer release" in result.err
+    assert "no release ran to completion" in result.err
+
+
+# ---------------------------------------------------------------- verification cannot be fooled
+
+
+def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(sim_endpoint):
+    world = seeded(sim_endpoint, fail=["1.3.0"])
+    result = world.deploy("1.3.0")
+    assert result.code == 4, result.out + result.err
+    assert "ROLLBACK_SUCCESSFUL" in result.err and "the service runs demo-service:1" in result.err
+    newest = world.history(cli=True)[0]
+    assert (newest["release"], newest["status"], newest["made_by"]) == ("1.3.0", "ROLLBACK_SUCCESSFUL", "deploy")
+    assert world.service()["taskDefinition"].endswith("demo-service:1")
+
+
+def test_rerun_of_a_failed_rollout_exits_4_not_nothing_to_do(sim_endpoint):
+    """deploy --no-wait, the rollout fails (breaker without rollback), deploy again: exit 4, no new deployment."""
+    world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": True, "rollback": False})
+    assert world.deploy("1.1.0", "--no-wait").code == 0
+    world.wait_for(lambda: world.history()[0]["status"] == "STOPPED")
+    before = len(world.history())
+    result = world.deploy("1.1.0")
+    assert result.code == 4, result.out + result.err
+    assert "ended STOPPED" in result.err
+    assert len(world.history()) == before
+
+
+def test_rerun_of_a_successful_deploy_verifies_it_and_force_starts_a_new_deployment(sim_endpoint):
+    world = seeded(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0
+    revisions, count = world.revisions(), len(world.history())
+    again = world.deploy("1.1.0")
+    assert again.code == 0 and "is SUCCESSFUL" in again.out
+    assert (world.revisions(), len(world.history())) == (revisions, count)
+
+    forced = world.deploy("1.1.0", "--force")
+    assert forced.code == 0, forced.err
+    history = world.history()
+    assert len(history) == count + 1 and history[0]["status"] == "SUCCESSFUL"
+    assert history[0]["task_definition"] == history[1]["task_definition"]  # same revision, new deployment
     assert world.revisions() == revisions
 
 
-@pytest.mark.parametrize("extra", [("--to", "1.1.0", "--previous"), ("--to", "1.1.0", "--timeout", "5", "--no-wait"), ()])
-def test_conflicting_or_missing_options_exit_2(world, unchanged, extra):
-    assert run_paved(*ROLLBACK, *extra).code == 2
+def test_blue_green_with_bake_time_succeeds_inside_the_wait(sim_endpoint):
+    """Bake time (1 min = 3 s at speed 20) is added to --timeout 1: a healthy deploy is not a timeout."""
+    world = seeded(sim_endpoint, strategy="BLUE_GREEN", bake_time_minutes=1)
+    result = world.deploy("1.1.0", "--timeout", "1")
+    assert result.code == 0, result.out + result.err
+    assert "BAKE_TIME" in result.out and "including 60s bake time" in result.out
+    assert result.seconds > 2.5  # it really waited out the bake
+    assert world.history()[0]["strategy"] == "BLUE_GREEN"
 
 
-def test_no_region_is_bad_input(world, unchanged, monkeypatch):
-    monkeypatch.delenv("AWS_REGION")
-    monkeypatch.delenv("AWS_DEFAULT_REGION")
-    result = run_paved(*ROLLBACK, "--previous")
-    assert result.code == 2 and "AWS_REGION" in result.err
-
-
-# ---------------------------------------------------------------- faults injected at the boto3 layer
-
-
-class _Raw:
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def stream(self, **_):
-        yield self.body
-
-
-def throttle_once(session, operation: str) -> list[str]:
-    """Answer the first attempt of `operation` with HTTP 400 ThrottlingException; record every attempt."""
-    attempts: list[str] = []
-
-    def before_send(request, **_):
-        attempts.append("throttled" if not attempts else "sent")
-        if attempts[-1] == "throttled":
-            body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
-            return AWSResponse(request.url, 400, {"x-amzn-RequestId": "throttle-test",
-                                                  "Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
-        return None
-
-    session.events.register(f"before-send.{operation}", before_send)
-    return attempts
-
-
-def test_throttling_is_retried_with_backoff(world, hooked_session):
-    ecr_attempts = throttle_once(hooked_session, "ecr.DescribeImages")
-    register_attempts = throttle_once(hooked_session, "ecs.RegisterTaskDefinition")
-    update_attempts = throttle_once(hooked_session, "ecs.UpdateService")
-    result = run_paved(*ROLLBACK, "--previous", "--no-wait")
-    assert result.code == 0, result.err
-    for attempts in (ecr_attempts, register_attempts, update_attempts):
-        assert attempts == ["throttled", "sent"]
-    # A retried register does not leave two revisions behind.
-    assert [revision_name(a) for a in world.revisions()] == ["checkout:1", "checkout:2", "checkout:3"]
-    assert revision_name(world.service()["taskDefinition"]) == "checkout:3"
-
-
-def deployment(task_definition: str, status: str, state: str, running: int, reason: str = "") -> dict:
-    return {"id": f"ecs-svc/{abs(hash((task_definition, status))) % 10**12}", "status": status,
-            "taskDefinition": task_definition, "desiredCount": 2, "runningCount": running,
-            "pendingCount": 2 - running, "failedTasks": 0 if state != "FAILED" else 3,
-            "rolloutState": state, "rolloutStateReason": reason or f"ECS deployment {state.lower()}."}
-
-
-def fake_rollout(session, world, steps):
-    """Rewrite DescribeServices once the service points at a new revision: steps[i](new, old) per poll."""
-    original = world.service()["taskDefinition"]
-    polls: list[int] = []
-
-    def after_call(parsed, **_):
-        service = parsed["services"][0]
-        if revision_name(service["taskDefinition"]) == revision_name(original):
-            return  # still planning: the service has not been updated
-        step = steps[min(len(polls), len(steps) - 1)]
-        polls.append(1)
-        service["deployments"] = step(service["taskDefinition"], original)
-        service["events"] = [{"id": f"event-{len(polls)}", "message": f"(service {SERVICE}) poll {len(polls)}"}]
-
-    session.events.register("after-call.ecs.DescribeServices", after_call)
-    return polls
-
-
-def test_deploy_waits_until_the_primary_deployment_is_completed(world, hooked_session, tmp_path, monkeypatch):
-    summary = tmp_path / "summary.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    polls = fake_rollout(hooked_session, world, [
-        lambda new, old: [deployment(new, "PRIMARY", "IN_PROGRESS", 0), deployment(old, "ACTIVE", "COMPLETED", 2)],
-        lambda new, old: [deployment(new, "PRIMARY", "IN_PROGRESS", 1), deployment(old, "ACTIVE", "COMPLETED", 1)],
-        lambda new, old: [deployment(new, "PRIMARY", "COMPLETED", 2)],
-    ])
-    result = run_paved(*DEPLOY, "--version", "1.0.0", "--timeout", "30", *FAST)
-    assert result.code == 0, result.err
-    assert len(polls) == 3
-    assert "checkout:3: IN_PROGRESS, running 0/2" in result.out
-    assert "checkout:3: IN_PROGRESS, running 1/2" in result.out
-    assert "deploy complete: checkout runs 1.0.0 on checkout:3" in result.out
-    text = summary.read_text()
-    assert "1.2.0 → 1.0.0" in text and "`checkout:3`" in text and world.digests["1.0.0"] in text and "COMPLETED" in text
-
-
-def test_circuit_breaker_rollback_fails_with_exit_4(world, hooked_session, tmp_path, monkeypatch):
-    summary = tmp_path / "summary.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    fake_rollout(hooked_session, world, [
-        lambda new, old: [deployment(new, "PRIMARY", "IN_PROGRESS", 0), deployment(old, "ACTIVE", "COMPLETED", 2)],
-        # The circuit breaker gave up on the new revision and rolls back to the old one,
-        # which ends "stable": the services_stable waiter would call this a success.
-        lambda new, old: [deployment(old, "PRIMARY", "COMPLETED", 2),
-                          deployment(new, "ACTIVE", "FAILED", 0, "ECS deployment circuit breaker: tasks failed to start.")],
-    ])
-    result = run_paved(*ROLLBACK, "--to", "1.1.0", "--timeout", "30", *FAST)
-    assert result.code == 4
-    assert "deployment of checkout:3 FAILED: ECS deployment circuit breaker: tasks failed to start." in result.err
-    assert "PRIMARY deployment now runs checkout:2" in result.err
-    assert "❌" in summary.read_text()
-
-
-def test_primary_on_another_revision_fails_with_exit_4(world, hooked_session):
-    fake_rollout(hooked_session, world, [
-        lambda new, old: [deployment(new, "PRIMARY", "IN_PROGRESS", 0)],
-        lambda new, old: [deployment(old, "PRIMARY", "IN_PROGRESS", 1)],
-    ])
-    result = run_paved(*ROLLBACK, "--previous", "--timeout", "30", *FAST)
-    assert result.code == 4
-    assert "the PRIMARY deployment runs checkout:2, not checkout:3" in result.err
-
-
-def test_rollout_that_never_completes_times_out_with_exit_5(world, hooked_session):
-    fake_rollout(hooked_session, world, [
-        lambda new, old: [deployment(new, "PRIMARY", "IN_PROGRESS", 1), deployment(old, "ACTIVE", "COMPLETED", 1)],
-    ])
-    result = run_paved(*ROLLBACK, "--previous", "--timeout", "0.5", *FAST)
+def test_rolling_deploy_that_outlives_the_timeout_exits_5_naming_the_breaker_state(sim_endpoint):
+    world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": False, "rollback": False})
+    result = world.deploy("1.1.0", "--timeout", "1")
     assert result.code == 5
-    assert "checkout:3 not COMPLETED after 0.5s" in result.err
+    assert "circuit breaker is OFF" in result.err
 
 
-def test_no_wait_against_plain_moto_does_not_verify(world):
-    result = run_paved(*DEPLOY, "--version", "1.1.0", "--no-wait")
+def test_desired_count_zero_is_reported_as_unverified(sim_endpoint):
+    world = seeded(sim_endpoint, desired_count=0)
+    result = world.deploy("1.1.0")
     assert result.code == 0, result.err
-    assert "--no-wait: rollout not verified" in result.out
-    assert revision_name(world.service()["taskDefinition"]) == "checkout:3"
+    assert "desiredCount is 0" in result.out and "health is unverified" in result.out
 
 
-def test_failed_update_service_leaves_no_new_revision_behind(world, hooked_session):
-    def deny(request, **_):
-        body = b'{"__type":"AccessDeniedException","message":"not authorized to perform ecs:UpdateService"}'
-        return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
-
-    hooked_session.events.register("before-send.ecs.UpdateService", deny)
-    active, service_td = world.revisions(), world.service()["taskDefinition"]
-    result = run_paved(*ROLLBACK, "--previous")
-    assert result.code == 1
-    assert "AWS UpdateService failed: AccessDeniedException" in result.err
-    assert world.revisions() == active  # checkout:3 was registered, then deregistered
-    assert world.service()["taskDefinition"] == service_td
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_code_deploy_and_external_controllers_are_refused_with_one_line(sim_endpoint, controller):
+    world = seeded(sim_endpoint, controller=controller)
+    result = world.deploy("1.1.0")
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and f"uses the {controller} deployment controller" in result.err
+    assert world.revisions() == ["demo-service:1"]
 
 
-def test_previous_from_the_oldest_release_exits_3(world):
-    oldest = world.register_revision(f"{world.repo_uri}@{world.digests['0.9.0']}")
-    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=oldest)
-    result = run_paved(*ROLLBACK, "--previous")
-    assert result.code == 3
-    assert "no release older than the running 0.9.0" in result.err
+# ---------------------------------------------------------------- the shape of the revision
 
 
-def test_aws_region_alone_is_enough(world, monkeypatch):
-    monkeypatch.delenv("AWS_DEFAULT_REGION")  # botocore itself only reads AWS_DEFAULT_REGION
-    result = run_paved(*ROLLBACK, "--previous", "--dry-run")
+def _terraform_registers(world, memory: str, env_value: str, made_by: str | None = "terraform") -> str:
+    td = world.task_definition("demo-service:1")
+    containers = td["containerDefinitions"]
+    for c in containers:
+        if c["name"] == "app":
+            c["environment"] = [e for e in c["environment"] if e["name"] != "FEATURE"] + [{"name": "FEATURE", "value": env_value}]
+    tags = [{"key": "paved:made-by", "value": made_by}] if made_by else []
+    return world.ecs.register_task_definition(
+        family=td["family"], containerDefinitions=containers, cpu=td["cpu"], memory=memory,
+        networkMode=td["networkMode"], requiresCompatibilities=td["requiresCompatibilities"],
+        runtimePlatform=td["runtimePlatform"], taskRoleArn=td["taskRoleArn"], executionRoleArn=td["executionRoleArn"],
+        **({"tags": tags} if tags else {}))["taskDefinition"]["taskDefinitionArn"]
+
+
+def test_rollback_restores_the_shape_that_ran_the_release_and_dry_run_shows_the_diff(sim_endpoint):
+    world = seeded(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0                         # demo-service:2, memory 1024
+    _terraform_registers(world, "2048", "on")                        # demo-service:3 (Terraform's new shape)
+    assert world.deploy("1.2.0").code == 0                         # demo-service:4, memory 2048, FEATURE=on
+    assert world.task_definition()["memory"] == "2048"
+
+    plan = world.rollback("--previous", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert "to:        1.1.0" in plan.out and "copy of demo-service:2" in plan.out
+    assert '-  "memory": "2048"' in plan.out and '+  "memory": "1024"' in plan.out
+    assert "FEATURE" in plan.out
+
+    result = world.rollback("--previous")
     assert result.code == 0, result.err
+    td = world.task_definition()
+    assert td["memory"] == "1024" and "FEATURE" not in {e["name"] for e in world.app(td)["environment"]}
+    assert world.app(td)["image"].endswith(world.digest("1.1.0"))
+    tags = world.tags(td["taskDefinitionArn"])
+    assert tags["paved:release"] == "1.1.0" and tags["paved:made-by"] == "rollback"
+    assert tags["paved:digest"] == world.digest("1.1.0")
 
 
-def test_without_runtime_platform_every_architecture_of_the_running_image_is_required(world):
-    # No cpuArchitecture (e.g. EC2 capacity with both kinds of instances): the running
-    # 1.2.0 index has amd64 and arm64, so the amd64-only 0.9.0 could not start everywhere.
-    mixed = world.register_revision(f"{world.repo_uri}@{world.digests['1.2.0']}", cpu_architecture=None)
-    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=mixed)
-    revisions = world.revisions()
-    result = run_paved(*ROLLBACK, "--to", "0.9.0")
-    assert result.code == 6
-    assert "service runs on amd64, arm64: missing arm64" in result.err
-    assert world.revisions() == revisions
-    assert run_paved(*ROLLBACK, "--to", "1.0.0", "--no-wait").code == 0
-
-
-# ---------------------------------------------------------------- Terraform-registered revisions
-
-
-def _terraform_registers_a_new_shape(world) -> dict:
-    """What `terraform apply` does after a memory change: a new revision with the seed image,
-    which the service is never pointed at (the module ignores task_definition changes)."""
-    arn = world.register_revision(f"{world.repo_uri}:seed")
-    td = world.task_definition(arn)
-    td = {k: v for k, v in td.items() if k not in READ_ONLY_KEYS}
-    td["memory"] = "2048"
-    arn = world.ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
-    return world.task_definition(arn)
-
-
-def test_deploy_carries_terraform_changes_live_on_the_latest_revision(world):
-    running = world.task_definition()
-    terraform = _terraform_registers_a_new_shape(world)
-    assert world.service()["taskDefinition"] == running["taskDefinitionArn"]
-
-    result = run_paved(*DEPLOY, "--version", "1.1.0", "--no-wait")
+def test_deploy_takes_terraforms_newest_revision_and_never_a_hand_registered_one(sim_endpoint):
+    world = seeded(sim_endpoint)
+    _terraform_registers(world, "2048", "terraform")                  # demo-service:2
+    _terraform_registers(world, "4096", "debug-by-hand", made_by=None)  # demo-service:3, by hand
+    result = world.deploy("1.1.0")
     assert result.code == 0, result.err
-    deployed = world.task_definition()
-    assert deployed["memory"] == "2048"  # Terraform's change went live with the deploy
-    assert_only_app_image_changed(world, terraform, deployed, f"{world.repo_uri}@{world.digests['1.1.0']}")
-    assert f"copy of {revision_name(terraform['taskDefinitionArn'])}" in result.out
+    assert "copy of demo-service:2: newest revision registered by Terraform" in result.out
+    td = world.task_definition()
+    assert td["taskDefinitionArn"].endswith("demo-service:4")
+    assert td["memory"] == "2048"
+    assert {"name": "FEATURE", "value": "terraform"} in world.app(td)["environment"]
+    assert world.tags(td["taskDefinitionArn"])["paved:made-by"] == "deploy"
 
 
-def test_rollback_copies_the_running_revision_not_a_newer_terraform_one(world):
-    running = world.task_definition()
-    _terraform_registers_a_new_shape(world)
-    result = run_paved(*ROLLBACK, "--previous", "--no-wait")
+# ---------------------------------------------------------------- --in-flight, --digest, downgrade
+
+
+def test_in_flight_rollback_stops_the_deployment_and_verifies_the_last_good_one(sim_endpoint):
+    world = seeded(sim_endpoint, speed=1)  # a rolling deployment takes 3 s
+    assert world.deploy("1.1.0", "--no-wait").code == 0
+    result = world.rollback("--in-flight")
+    assert result.code == 0, result.out + result.err
+    assert "ROLLBACK_SUCCESSFUL" in result.out and "runs 1.0.0 on demo-service:1 again" in result.out
+    assert world.history()[0]["status"] == "ROLLBACK_SUCCESSFUL"
+    assert world.service()["taskDefinition"].endswith("demo-service:1")
+
+
+def test_in_flight_without_a_deployment_in_progress_exits_2(world):
+    result = world.rollback("--in-flight")
+    assert result.code == 2 and "no deployment" in result.err
+
+
+def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):
+    assert world.deploy("1.1.0", "--digest", world.digest("1.1.0")).code == 0
+    moved = world.deploy("1.2.0", "--digest", world.digest("1.3.0"))
+    assert moved.code == 2 and "tag moved" in moved.err
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
+
+
+def test_deploy_refuses_a_downgrade_unless_allowed(world):
+    assert world.deploy("1.2.0").code == 0
+    refused = world.deploy("1.1.0")
+    assert refused.code == 2 and "paved rollback --to 1.1.0" in refused.err
+    assert world.deploy("1.1.0", "--allow-downgrade").code == 0
+
+
+# ---------------------------------------------------------------- no half states
+
+
+def test_lost_update_service_response_keeps_the_revision_and_verifies_it(world):
+    world.fault("UpdateService", "lost", count=2)
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+                         env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
+    assert result.code == 0, result.out + result.err
+    assert "ECS applied it" in result.out
+    assert world.calls("UpdateService") == 2
+    td = world.task_definition("demo-service:2")
+    assert td["status"] == "ACTIVE" and world.service()["taskDefinition"].endswith("demo-service:2")
+    assert "deploy complete" in result.out
+
+
+def test_sigint_between_register_and_update_leaves_no_orphan_and_says_where_the_service_is(world):
+    world.fault("UpdateService", "stall", seconds=4)
+    proc = subprocess.Popen([paved_executable(), "deploy", "--cluster", CLUSTER, "--service", SERVICE,
+                             "--version", "1.1.0", *FAST], env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    world.wait_for(lambda: world.calls("UpdateService") >= 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "still runs demo-service:1 unchanged; demo-service:2 was deregistered" in err
+    assert world.revisions() == ["demo-service:1"]
+    assert world.service()["taskDefinition"].endswith("demo-service:1")
+
+
+def test_throttling_is_retried_and_the_deploy_succeeds(world):
+    before = world.calls("RegisterTaskDefinition")
+    world.fault("DescribeServices", "throttle", count=3)
+    world.fault("RegisterTaskDefinition", "throttle", count=2)
+    result = world.deploy("1.1.0")
     assert result.code == 0, result.err
-    rolled_back = world.task_definition()
-    assert rolled_back["memory"] == running["memory"]
-    assert_only_app_image_changed(world, running, rolled_back, f"{world.repo_uri}@{world.digests['1.1.0']}")
+    assert world.calls("RegisterTaskDefinition") - before == 3  # two throttled, the third registered
+    assert world.revisions() == ["demo-service:1", "demo-service:2"]
+
+
+# ---------------------------------------------------------------- bad environment: exit 2, fast
+
+
+def test_bad_profile_exits_2_in_seconds(world, tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[profile real]\nregion = us-east-1\n")
+    env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
+    assert result.code == 2 and result.seconds < 5
+    assert result.err.strip() == f"error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
+
+
+def test_unknown_region_exits_2_in_seconds(world):
+    env = aws_env(world.endpoint, AWS_REGION="nowhere-1", AWS_DEFAULT_REGION="nowhere-1")
+    env.pop("AWS_ENDPOINT_URL")
+    result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", env=env)
+    assert result.code == 2 and result.seconds < 5, result.err
+    assert result.err.count("\n") == 1 and "region 'nowhere-1'" in result.err
+
+
+def test_simulator_not_running_exits_2_in_seconds(world):
+    env = aws_env("http://127.0.0.1:9")
+    result = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, env=env)
+    assert result.code == 2 and result.seconds < 5
+    assert "cannot reach http://127.0.0.1:9" in result.err
+
+
+# ---------------------------------------------------------------- bad input changes nothing
+
+
+@pytest.mark.parametrize("version", ["1.2", "latest", "01.2.0", "1.2.0-rc.1"])
+def test_malformed_version_exits_2(world, version):
+    result = world.rollback("--to", version)
+    assert result.code == 2 and "SemVer X.Y.Z" in result.err
+
+
+def test_unknown_release_exits_3_and_changes_nothing(world):
+    result = world.rollback("--to", "9.9.9")
+    assert result.code == 3 and "release 9.9.9 not found" in result.err
+    assert world.revisions() == ["demo-service:1"]
+
+
+def test_release_lacking_the_service_architecture_exits_6(sim_endpoint):
+    seed = {"repositories": {"demo-service": {"releases": [
+        {"version": "1.0.0"}, {"version": "1.1.0", "architectures": ["amd64"]}]}},
+        "clusters": {CLUSTER: {"services": {SERVICE: service_seed(architectures=["arm64"])}}}}
+    world = make_world(sim_endpoint, seed)
+    result = world.deploy("1.1.0")
+    assert result.code == 6 and "missing arm64" in result.err
+    assert world.revisions() == ["demo-service:1"]
+
+
+def test_history_lists_every_deployment_newest_first(sim_endpoint):
+    world = seeded(sim_endpoint, history=[ran("1.0.0", 3, made_by="terraform"), ran("1.1.0", 2), ran("1.2.0", 1)])
+    history = world.history(cli=True)
+    assert [(d["release"], d["made_by"], d["status"]) for d in history] == [
+        ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
+    table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
+    assert table.code == 0 and table.out.index("1.2.0") < table.out.index("1.1.0")

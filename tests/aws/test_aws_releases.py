@@ -1,38 +1,48 @@
-"""`paved releases` against moto: SemVer releases newest first, with digest and architectures."""
+"""`paved releases` against `paved sim`: SemVer releases newest first, with digest, architectures, push time."""
 
 from __future__ import annotations
 
 import json
-import subprocess
+from datetime import datetime, timedelta, timezone
 
-from aws_world import REPO, paved_executable, run_paved
+from sim_world import make_world
+
+SEED = {"repositories": {"checkout": {"releases": [
+    {"version": "0.9.0", "architectures": ["amd64"], "pushed_at": "2026-10-01T09:00:00Z"},
+    {"version": "1.0.0", "pushed_at": "-9d"},
+    {"version": "1.1.0", "pushed_at": "-5d"},
+    {"version": "1.2.0", "tags": ["1.2", "1", "sha-3f1c2ab"], "pushed_at": "-1d"},
+]}}}
 
 
-def test_releases_json_lists_semver_releases_newest_first_with_digests_and_architectures(world):
-    result = subprocess.run([paved_executable(), "releases", "--repository", REPO, "--format", "json"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    releases = json.loads(result.stdout)
-    # sha-only builds and the moving 1.2 / 1 tags are not releases.
+def test_releases_json_lists_semver_releases_newest_first_with_digests_and_architectures(sim_endpoint):
+    world = make_world(sim_endpoint, SEED)
+    result = world.paved("releases", "--repository", "checkout", "--format", "json")
+    assert result.code == 0, result.err
+    releases = json.loads(result.out)
+    # the moving 1.2 / 1 tags and sha tags are not releases
     assert [r["version"] for r in releases] == ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
-    assert {r["version"]: r["digest"] for r in releases} == {v: world.digests[v] for v in ("1.2.0", "1.1.0", "1.0.0", "0.9.0")}
     by_version = {r["version"]: r for r in releases}
+    assert by_version["1.2.0"]["digest"] == world.digest("1.2.0", "checkout")
     assert by_version["1.1.0"]["architectures"] == ["amd64", "arm64"]  # attestation manifests are not platforms
     assert by_version["0.9.0"]["architectures"] == ["amd64"]
     assert by_version["1.2.0"]["tags"] == ["1", "1.2", "1.2.0", "sha-3f1c2ab"]
+    # the seed's pushed_at is what ECR reports (paved dora reads it for lead time)
+    assert datetime.fromisoformat(by_version["0.9.0"]["pushed_at"]) == datetime(2026, 10, 1, 9, tzinfo=timezone.utc)
+    pushed = datetime.fromisoformat(by_version["1.0.0"]["pushed_at"])
+    assert abs(datetime.now(timezone.utc) - timedelta(days=9) - pushed) < timedelta(minutes=5)
 
 
-def test_releases_table_shows_one_row_per_release(world):
-    result = run_paved("releases", "--repository", REPO)
+def test_releases_table_shows_one_row_per_release(sim_endpoint):
+    world = make_world(sim_endpoint, SEED)
+    result = world.paved("releases", "--repository", "checkout")
     assert result.code == 0, result.err
     rows = [line for line in result.out.splitlines() if "sha256:" in line]
     assert [row.split()[1] for row in rows] == ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
-    assert world.digests["1.2.0"] in rows[0] and "amd64,arm64" in rows[0]
-    assert "amd64" in rows[3] and "arm64" not in rows[3]
-    assert "sha-9d8e7f6" not in result.out
+    assert "amd64,arm64" in rows[0] and "arm64" not in rows[3]
 
 
 def test_releases_of_a_missing_repository_is_bad_input(world):
-    result = run_paved("releases", "--repository", "nope")
+    result = world.paved("releases", "--repository", "nope")
     assert result.code == 2
     assert "ECR repository 'nope' not found" in result.err

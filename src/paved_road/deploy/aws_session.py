@@ -1,28 +1,51 @@
-"""boto3 clients built from the standard AWS environment.
+"""boto3 clients built from the standard AWS environment, failing fast on a bad one.
 
 Region, credentials, profile and endpoint come from wherever the AWS SDKs look
 for them (AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE, AWS_ENDPOINT_URL and the
 per-service AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_ECR, the OIDC web-identity
 variables set by configure-aws-credentials, ...), so the same command runs in a
-GitHub job, on a laptop and against moto.
+GitHub job, on a laptop and against `paved sim`.
 
 Throttling (ThrottlingException, TooManyRequests, ...) is retried with
 exponential backoff and full jitter (botocore's `standard` mode, capped at 20 s a
 wait) up to 10 attempts, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise.
-`adaptive` adds a client-side token bucket, which only pays off for clients that
-send many calls per second; these commands send a few dozen.
+
+A wrong environment must not look like a slow AWS: botocore retries connection
+errors with the same budget, so an unknown region (a DNS name that does not
+resolve) or no network took ~37 s and exited 1. `check_reachable()` therefore
+opens one TCP connection to the endpoint first (3 s), and connect timeouts are
+bounded; region, profile and credential problems exit 2 with one line.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+from urllib.parse import urlsplit
 
 import boto3
+from botocore import exceptions as bex
 from botocore.config import Config
 
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 10
 USER_AGENT_EXTRA = "paved-road"
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 30
+REACH_TIMEOUT = 3.0
+EXIT_BAD_INPUT = 2
+EXIT_UNEXPECTED = 1
+
+# Errors that mean "your credentials", not "AWS failed": exit 2.
+CREDENTIAL_ERROR_CODES = (
+    "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
+    "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "MissingAuthenticationToken",
+)
+
+
+class Unreachable(bex.BotoCoreError):
+    fmt = "{message}"
 
 
 def retry_config() -> Config:
@@ -31,12 +54,50 @@ def retry_config() -> Config:
         attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or DEFAULT_MAX_ATTEMPTS)
     except ValueError:
         attempts = DEFAULT_MAX_ATTEMPTS
-    return Config(retries={"mode": mode, "max_attempts": attempts}, user_agent_extra=USER_AGENT_EXTRA)
+    # total_max_attempts counts the first call too, as AWS_MAX_ATTEMPTS does (botocore max_attempts does not).
+    return Config(retries={"mode": mode, "total_max_attempts": attempts}, user_agent_extra=USER_AGENT_EXTRA,
+                  connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
 
 def boto3_session() -> boto3.session.Session:
-    """The session every client comes from (tests register botocore event hooks on it)."""
+    """The session every client comes from."""
     return boto3.session.Session()
+
+
+def explain(exc: Exception) -> tuple[str, int]:
+    """One line and an exit code for a botocore failure."""
+    if isinstance(exc, bex.ProfileNotFound):
+        return f"AWS profile '{exc.kwargs.get('profile')}' not found (AWS_PROFILE / --profile); check ~/.aws/config", EXIT_BAD_INPUT
+    if isinstance(exc, bex.NoRegionError):
+        return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", EXIT_BAD_INPUT
+    if isinstance(exc, bex.InvalidRegionError):
+        return f"invalid AWS region '{exc.kwargs.get('region_name')}'", EXIT_BAD_INPUT
+    if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
+        return "no AWS credentials found (environment, profile or web identity)", EXIT_BAD_INPUT
+    if isinstance(exc, (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError)):
+        return f"AWS credentials could not be loaded: {exc}", EXIT_BAD_INPUT
+    if isinstance(exc, Unreachable):
+        return str(exc), EXIT_BAD_INPUT
+    if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
+        return f"cannot reach AWS: {exc} (check AWS_REGION and the network)", EXIT_BAD_INPUT
+    return f"AWS call failed: {exc}", EXIT_UNEXPECTED
+
+
+def _connects(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection opens within `timeout` (DNS included), else why not."""
+    outcome: list[str | None] = []
+
+    def attempt():
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc.strerror or str(exc))
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout:g}s"
 
 
 class AwsClients:
@@ -53,6 +114,22 @@ class AwsClients:
         if key not in self._clients:
             self._clients[key] = self.session.client(service, region_name=key[1], config=retry_config())
         return self._clients[key]
+
+    def check_reachable(self, service: str = "ecs") -> None:
+        """Fail in seconds, with one line, when the endpoint cannot be reached or credentials are missing."""
+        client = self.client(service)
+        if self.session.get_credentials() is None:
+            raise bex.NoCredentialsError()
+        url = urlsplit(client.meta.endpoint_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        why = _connects(url.hostname or "", port, REACH_TIMEOUT)
+        if why is None:
+            return
+        known = self.session.get_available_regions(service) + self.session.get_available_regions(service, "aws-cn") \
+            + self.session.get_available_regions(service, "aws-us-gov")
+        if self.region not in known and "amazonaws.com" in (url.hostname or ""):
+            raise Unreachable(message=f"unknown AWS region '{self.region}': {url.hostname} does not answer ({why})")
+        raise Unreachable(message=f"cannot reach {client.meta.endpoint_url} for region '{self.region}' ({why})")
 
     @property
     def ecs(self):

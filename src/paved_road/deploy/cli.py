@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from paved_road.deploy import aws_session, ecs_deploy
 from paved_road.deploy import releases as ecr_releases
@@ -47,15 +47,15 @@ def _run(func, args) -> int:
         return _error(str(exc), exc.exit_code)
     except ecr_releases.BadVersion as exc:
         return _error(str(exc), EXIT_BAD_INPUT)
-    except NoRegionError:
-        return _error("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", EXIT_BAD_INPUT)
-    except NoCredentialsError:
-        return _error("no AWS credentials found in the environment", EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        return _error("interrupted; anything already started in ECS goes on (see paved history)", 130)
     except ClientError as exc:
         err = exc.response.get("Error", {})
-        return _error(f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}", EXIT_UNEXPECTED)
+        code = EXIT_BAD_INPUT if err.get("Code") in aws_session.CREDENTIAL_ERROR_CODES else EXIT_UNEXPECTED
+        return _error(f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}", code)
     except BotoCoreError as exc:
-        return _error(f"AWS call failed: {exc}", EXIT_UNEXPECTED)
+        message, code = aws_session.explain(exc)
+        return _error(message, code)
 
 
 # ---------------------------------------------------------------- releases
@@ -63,6 +63,7 @@ def _run(func, args) -> int:
 
 def releases_command(args) -> int:
     clients = aws_session.AwsClients()
+    clients.check_reachable("ecr")
     ecr = clients.ecr()
     try:
         releases = ecr_releases.list_releases(ecr, args.repository)
@@ -102,48 +103,135 @@ def _append(path_var: str, text: str) -> None:
             handle.write(text)
 
 
+def _sigterm_as_interrupt() -> None:
+    """CI cancellation sends SIGTERM (after SIGINT): handle both the same way, cleaning up first."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests calling main() from a thread)
+        pass
+
+
 def change_command(args) -> int:
     action = args.command
+    _sigterm_as_interrupt()
     clients = aws_session.AwsClients()
     version = args.version if action == "deploy" else args.to
     if version is not None:
         ecr_releases.parse_version(version)  # malformed input fails before any AWS call
+    clients.check_reachable("ecs")
     plan = ecs_deploy.plan_change(
         clients, action=action, cluster=args.cluster, service=args.service, container=args.container,
         repository=args.repository, version=version, previous=getattr(args, "previous", False),
+        digest=getattr(args, "digest", None), force=args.force,
+        allow_downgrade=getattr(args, "allow_downgrade", False), in_flight=getattr(args, "in_flight", False),
     )
     for line in plan.describe():
         say(line)
-    if plan.noop:
-        say(f"nothing to do: {args.service} already runs {plan.to_release.name}")
-        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="already running"))
-        return EXIT_OK
     if args.dry_run:
+        if plan.diff:
+            say("  task definition diff (running -> new):")
+            for line in plan.diff:
+                say(f"    {line}")
+        elif not plan.in_flight:
+            say("  task definition diff: none besides the tags")
         say("dry run: nothing registered, service unchanged")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
+    if plan.noop:
+        return verify_running(clients, plan, args)
 
-    registered = ecs_deploy.apply_plan(clients, plan)
-    revision = ecs_deploy.revision_name(registered)
-    say(f"registered {revision}; service {args.service} updated")
+    applied = ecs_deploy.apply_plan(clients, plan, say)
+    revision = ecs_deploy.revision_name(applied.revision) if not plan.in_flight else plan.in_flight.task_definition
+    if plan.in_flight:
+        say(f"stopping deployment {plan.in_flight.id.rsplit('/', 1)[-1]} with ROLLBACK")
+    elif applied.registered:
+        say(f"registered {revision}; service {args.service} updated")
+    else:
+        say(f"new deployment of {revision} started (--force)")
     _append("GITHUB_OUTPUT", f"revision={revision}\ndigest={plan.to_release.digest}\n"
                              f"from={plan.from_label}\nto={plan.to_release.name}\n")
     if args.no_wait:
         say("--no-wait: rollout not verified")
-        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result="started (not verified)"))
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision,
+                                                                   result="started (not verified)"))
         return EXIT_OK
-    say(f"waiting up to {args.timeout:g}s for the PRIMARY deployment to reach COMPLETED")
+    if plan.in_flight:
+        return _verify_in_flight(clients, plan, args)
+    say(f"waiting up to {args.timeout + plan.bake_seconds:g}s for the service deployment to finish"
+        + (f" (including {plan.bake_seconds:g}s bake time)" if plan.bake_seconds else ""))
     try:
-        result = ecs_deploy.wait_for_rollout(
-            clients.ecs, args.cluster, args.service, registered, timeout=args.timeout,
+        result = ecs_deploy.wait_for_deployment(
+            clients.ecs, plan, applied.revision, after=applied.started_after, timeout=args.timeout,
             poll_interval=args.poll_interval, progress=say)
     except DeployError as exc:
-        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result=f"❌ {exc}"))
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"❌ {exc}"))
         raise
-    say(f"{action} complete: {args.service} runs {plan.to_release.name} on {revision} "
-          f"({result.running}/{result.desired} tasks, rolloutState {result.rollout_state})")
-    _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=registered, result="✅ COMPLETED"))
+    tasks = f"{result.running}/{result.desired} tasks"
+    if plan.desired_count == 0:
+        tasks = "desiredCount 0: no task runs it, its health is unverified"
+    say(f"{action} complete: {args.service} runs {plan.to_release.name} on {revision} ({tasks}, {result.status})")
+    _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"✅ {result.status}"))
     return EXIT_OK
+
+
+def verify_running(clients, plan, args) -> int:
+    """The release already runs: the answer is whatever the deployment that put it there says."""
+    running = plan.running_deployment
+    name = plan.to_release.name
+    if running is None:
+        say(f"{args.service} already runs {name}; no recorded deployment put it there, so nothing more to verify")
+        return EXIT_OK
+    label = f"deployment {running.id.rsplit('/', 1)[-1]} ({running.task_definition})"
+    if running.succeeded:
+        say(f"nothing to do: {args.service} already runs {name}; {label} is SUCCESSFUL")
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="already running"))
+        return EXIT_OK
+    if running.in_flight and not args.no_wait:
+        say(f"{args.service} is already deploying {name}; following {label}")
+        result = ecs_deploy.wait_for_deployment(
+            clients.ecs, plan, plan.current_task_definition, after=None, timeout=args.timeout,
+            poll_interval=args.poll_interval, progress=say, deployment_arn=running.id)
+        say(f"{plan.action} complete: {args.service} runs {name} ({result.status})")
+        return EXIT_OK
+    if running.in_flight:
+        say(f"{args.service} is already deploying {name} ({label}, {running.status}); --no-wait: not verified")
+        return EXIT_OK
+    raise ecs_deploy.DeploymentFailed(
+        f"{args.service} runs {name} on {running.task_definition}, but {label} ended {running.status}; "
+        "redeploy with --force, or roll back")
+
+
+def _verify_in_flight(clients, plan, args) -> int:
+    stopped = plan.in_flight
+    say(f"waiting up to {args.timeout:g}s for ECS to roll {stopped.task_definition} back")
+    import time as _time
+    deadline = _time.monotonic() + args.timeout
+    last = None
+    while True:
+        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[stopped.id])["serviceDeployments"]
+        status = found[0]["status"] if found else "MISSING"
+        if status != last:
+            say(f"  {stopped.id.rsplit('/', 1)[-1]}: {status}")
+            last = status
+        if status == "ROLLBACK_SUCCESSFUL":
+            svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+            now = ecs_deploy.revision_name(svc["taskDefinition"])
+            good = plan.last_good
+            if good and now != good.task_definition:
+                raise ecs_deploy.DeploymentFailed(f"rollback finished but the service runs {now}, "
+                                                  f"not the last good {good.task_definition}")
+            say(f"rollback complete: {args.service} runs {good.release if good else '?'} on {now} again")
+            return EXIT_OK
+        if status in ("ROLLBACK_FAILED", "STOPPED", "SUCCESSFUL", "MISSING"):
+            raise ecs_deploy.DeploymentFailed(f"stopping {stopped.id.rsplit('/', 1)[-1]} ended {status}")
+        if _time.monotonic() > deadline:
+            raise ecs_deploy.DeploymentTimeout(f"rollback of {stopped.task_definition} still {status} after "
+                                               f"{args.timeout:g}s; it continues in ECS")
+        _time.sleep(args.poll_interval)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +245,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     wait.add_argument("--no-wait", action="store_true", help="return after update_service, without verifying")
     parser.add_argument("--poll-interval", type=_positive(float), default=DEFAULT_POLL_INTERVAL,
                         help=f"seconds between service polls while waiting (default: {DEFAULT_POLL_INTERVAL:g})")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and a task-definition diff; change nothing")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new deployment even if the release already runs (e.g. after rotating secrets)")
 
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in ecs_deploy.EXIT_CODES.items())
@@ -174,6 +264,9 @@ def register(subparsers) -> None:
                                    epilog=EPILOG, formatter_class=fmt)
     _common(deploy)
     deploy.add_argument("--version", required=True, help="release to deploy, SemVer X.Y.Z (leading v allowed)")
+    deploy.add_argument("--digest", help="deploy exactly this index digest (sha256:...); refuse if the tag moved")
+    deploy.add_argument("--allow-downgrade", action="store_true",
+                        help="allow a release older than the running one (normally: paved rollback)")
     deploy.set_defaults(func=lambda args: _run(change_command, args))
 
     rollback = subparsers.add_parser("rollback", help="roll an ECS service back to an earlier release and verify it",
@@ -181,7 +274,10 @@ def register(subparsers) -> None:
     _common(rollback)
     target = rollback.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
-    target.add_argument("--previous", action="store_true", help="the newest release older than the running one")
+    target.add_argument("--previous", action="store_true",
+                        help="the last release that ran to completion in this service before the current one")
+    target.add_argument("--in-flight", action="store_true",
+                        help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify")
     rollback.set_defaults(func=lambda args: _run(change_command, args))
     register_history(subparsers)
 
@@ -193,6 +289,7 @@ def history_command(args) -> int:
     from paved_road.deploy.history import service_history
 
     clients = aws_session.AwsClients()
+    clients.check_reachable("ecs")
     ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
     deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
     if args.json:

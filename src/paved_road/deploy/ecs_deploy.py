@@ -1,17 +1,24 @@
 """Deploy or roll back an ECS service to a release from ECR, then verify it.
 
-A change is a new task-definition revision copied from the one the service
-runs, with only the app container's image replaced by `<registry>/<repo>@<digest>`
-of the release (pinned by digest, so the revision keeps meaning the same image
-after tags move). Everything is validated before anything is written: a bad
-version, an unknown release, a missing cluster/service/container or a release
-lacking one of the service's architectures registers nothing and leaves the
-service alone.
+A change is a new task-definition revision with only the app container's image
+replaced by `<registry>/<repo>@<digest>` of the release (pinned by digest), tagged
+on creation with the release, its digest and who made it (paved:release,
+paved:digest, paved:made-by). Which revision it copies:
 
-After `update_service` the PRIMARY deployment is polled until it runs the new
-revision with rolloutState COMPLETED. A circuit-breaker rollback also ends
-"stable" (the services_stable waiter would report success), so FAILED rollouts
-and a PRIMARY deployment on another revision are failures.
+- deploy: the newest revision Terraform registered (paved:made-by = terraform),
+  the infrastructure's intent; never a revision registered by hand;
+- rollback: the revision that last ran the target release to completion in this
+  service (if still ACTIVE), so cpu/memory/env/sidecar go back with the code.
+
+`--previous` comes from the service's own deployment history (history.py): the
+last release that ran to completion before the current one, skipping releases
+whose deployment failed or that were rolled back.
+
+Everything is validated before anything is written. After update_service the
+service deployment it started is followed through DescribeServiceDeployments
+until it ends: SUCCESSFUL is success; ROLLBACK_*, STOPPED and FAILED are
+failures (exit 4). Accounts without those APIs fall back to the PRIMARY
+deployment's rolloutState.
 
 Exit codes (also in docs/deploy-and-rollback.md):
 """
@@ -19,14 +26,19 @@ Exit codes (also in docs/deploy-and-rollback.md):
 from __future__ import annotations
 
 import copy
+import difflib
+import json
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from paved_road.deploy import history
 from paved_road.deploy import releases as ecr_releases
+from paved_road.deploy.history import Deployment
 from paved_road.deploy.releases import Release
 
 EXIT_OK = 0
@@ -38,11 +50,13 @@ EXIT_TIMEOUT = 5
 EXIT_ARCHITECTURE_MISSING = 6
 
 EXIT_CODES = {
-    EXIT_OK: "success (also: already running that release, dry run, --no-wait after update_service)",
+    EXIT_OK: "success (also: the deployment that put the running release there SUCCEEDED, dry run, --no-wait after update_service)",
     EXIT_UNEXPECTED: "unexpected error (AWS error other than the cases below, bug)",
-    EXIT_BAD_INPUT: "bad input: malformed version, bad option, cluster/service/container/repository not found, no region or credentials",
-    EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to/--version unknown, --previous has no older release, running image is no release)",
-    EXIT_DEPLOYMENT_FAILED: "deployment failed or rolled back (rolloutState FAILED, circuit-breaker rollback, PRIMARY on another revision)",
+    EXIT_BAD_INPUT: "bad input: malformed version, bad option, cluster/service/container/repository not found, "
+                    "unsupported deployment controller, downgrade without --allow-downgrade, --digest mismatch, "
+                    "no/unknown region, bad profile or credentials, endpoint unreachable",
+    EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to/--version unknown, --previous has no earlier good release, running image is no release)",
+    EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
     EXIT_TIMEOUT: "timed out waiting for the rollout (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",
 }
@@ -80,6 +94,10 @@ class DeploymentTimeout(DeployError):
 
 class ArchitectureMissing(DeployError):
     exit_code = EXIT_ARCHITECTURE_MISSING
+
+
+class Interrupted(DeployError):
+    exit_code = 130
 
 
 # ---------------------------------------------------------------- image refs
@@ -128,6 +146,8 @@ def revision_name(task_definition_arn: str) -> str:
     return task_definition_arn.rsplit("/", 1)[-1]
 
 
+
+
 # ---------------------------------------------------------------- the plan
 
 
@@ -149,9 +169,20 @@ class Plan:
     service_architectures: list[str]
     new_task_definition: dict = field(repr=False, default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # The revision copied: the running one, except for a deploy when Terraform
-    # registered a newer one (see base_task_definition()).
-    base_task_definition: str = ""
+    base_task_definition: str = ""        # the revision whose shape is copied
+    base_reason: str = ""
+    strategy: str = "ROLLING"
+    bake_seconds: float = 0.0
+    desired_count: int = 0
+    breaker: dict = field(default_factory=dict)
+    alarms: dict = field(default_factory=dict)
+    force: bool = False
+    same_shape: bool = False
+    diff: list[str] = field(default_factory=list)
+    # the deployment that put the running revision there (re-runs verify it)
+    running_deployment: Deployment | None = None
+    in_flight: Deployment | None = None     # rollback --in-flight: the deployment to stop
+    last_good: Deployment | None = None
 
     @property
     def from_label(self) -> str:
@@ -161,24 +192,41 @@ class Plan:
 
     @property
     def noop(self) -> bool:
-        same_shape = self.base_task_definition in ("", self.current_task_definition)
-        return same_shape and self.from_digest is not None and self.from_digest == self.to_release.digest
+        """The service already runs this release in this shape: verify, do not redeploy."""
+        return (self.in_flight is None and not self.force and self.same_shape and self.from_digest is not None
+                and self.from_digest == self.to_release.digest)
 
     def describe(self) -> list[str]:
         lines = [
-            f"{self.action} {self.service} on cluster {self.cluster}",
+            f"{self.action} {self.service} on cluster {self.cluster} ({self.strategy}, desiredCount {self.desired_count})",
             f"  from:      {self.from_label} ({revision_name(self.current_task_definition)})",
             f"  to:        {self.to_release.name} (tag {self.to_release.tag})",
             f"  image:     {self.new_image}",
             f"  platforms: release {', '.join(self.to_release.architectures or ['unknown'])}; "
             f"service needs {', '.join(self.service_architectures)}",
         ]
-        if self.noop:
-            lines.append("  revision:  none, the service already runs this release")
+        if self.in_flight is not None:
+            lines.append(f"  stop:      in-flight deployment {self.in_flight.id.rsplit('/', 1)[-1]} "
+                         f"({self.in_flight.release or '?'} on {self.in_flight.task_definition}, {self.in_flight.status}) "
+                         "with StopServiceDeployment ROLLBACK")
+            if self.last_good:
+                lines.append(f"  back to:   {self.last_good.release} on {self.last_good.task_definition} "
+                             "(the last deployment that ran to completion)")
+        elif self.noop:
+            lines.append("  revision:  none, the service already runs this release; verifying the deployment that put it there")
+        elif self.force and self.same_shape and self.from_digest == self.to_release.digest:
+            lines.append(f"  revision:  none; --force starts a new deployment of {revision_name(self.current_task_definition)}")
         else:
-            base = self.base_task_definition or self.current_task_definition
-            lines.append(f"  revision:  {self.next_revision} (copy of {revision_name(base)}, "
-                         f"container '{self.container}' image replaced)")
+            lines.append(f"  revision:  {self.next_revision} (copy of {revision_name(self.base_task_definition)}: "
+                         f"{self.base_reason}; container '{self.container}' image set)")
+        breaker = ("on, rollback " + ("on" if self.breaker.get("rollback") else "OFF")) if self.breaker.get("enable") \
+            else "OFF (a failing release is retried until someone intervenes)"
+        lines.append(f"  breaker:   {breaker}")
+        if self.alarms.get("enable"):
+            lines.append(f"  alarms:    {', '.join(self.alarms.get('alarmNames', []))} "
+                         f"(rollback {'on' if self.alarms.get('rollback') else 'off'}; ECS bakes after steady state)")
+        if self.bake_seconds:
+            lines.append(f"  bake time: {self.bake_seconds / 60:g} min, added to the wait")
         lines += [f"  warning:   {w}" for w in self.warnings]
         return lines
 
@@ -208,17 +256,34 @@ def _next_revision(ecs, family: str) -> str:
     return f"{family}:{highest + 1}"
 
 
-def copy_task_definition(ecs, task_definition: dict, tags: list[dict], container: str, image: str) -> dict:
-    """register_task_definition arguments: the same definition with one container's image replaced."""
+def copy_task_definition(ecs, task_definition: dict, tags: list[dict], container: str, image: str,
+                         paved_tags: dict[str, str] | None = None) -> dict:
+    """register_task_definition arguments: the same definition with one container's image replaced.
+
+    The copy's tags are the source's user tags with the paved:* tags replaced
+    (tag-on-create needs ecs:TagResource as well as ecs:RegisterTaskDefinition).
+    """
     allowed = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape.members
     new = {k: copy.deepcopy(v) for k, v in task_definition.items() if k not in READ_ONLY_KEYS and k in allowed}
     for definition in new["containerDefinitions"]:
         if definition["name"] == container:
             definition["image"] = image
-    user_tags = [t for t in tags or [] if not t.get("key", "").startswith("aws:")]
+    user_tags = [t for t in tags or [] if not t.get("key", "").startswith(("aws:", "paved:"))]
+    user_tags += [{"key": k, "value": v} for k, v in (paved_tags or {}).items()]
     if user_tags:
         new["tags"] = user_tags
     return new
+
+
+def shape(task_definition: dict) -> dict:
+    """What a task definition runs, without read-only members and tags (for diffs and comparisons)."""
+    return {k: v for k, v in task_definition.items() if k not in READ_ONLY_KEYS and k != "tags"}
+
+
+def task_definition_diff(old: dict, new: dict, old_name: str, new_name: str) -> list[str]:
+    a = json.dumps(shape(old), indent=2, sort_keys=True, default=str).splitlines()
+    b = json.dumps(shape(new), indent=2, sort_keys=True, default=str).splitlines()
+    return list(difflib.unified_diff(a, b, old_name, new_name, n=1, lineterm=""))
 
 
 def service_architectures(task_definition: dict, running: Release | None) -> list[str]:
@@ -236,48 +301,96 @@ def service_architectures(task_definition: dict, running: Release | None) -> lis
     return ["amd64"]
 
 
-def base_task_definition(ecs, running: dict, tags: list[dict], container: str) -> tuple[dict, list[dict]]:
-    """The revision a deploy copies: the family's latest ACTIVE one.
+def terraform_revision(ecs, family: str, container: str, limit: int = 50) -> tuple[dict, list[dict]] | None:
+    """The newest ACTIVE revision of the family that Terraform registered (paved:made-by = terraform).
 
-    Terraform (terraform-modules/ecs-service) registers new revisions when the
-    task's shape changes (cpu, memory, env, secrets, sidecar) but never points
-    the service at them, so it cannot revert a deploy or a rollback. The next
-    deploy carries such a change live by copying the latest revision and
-    replacing only the app image. A rollback copies the running revision
-    instead: it changes the code back, not the infrastructure.
+    Terraform (terraform-modules/ecs-service) registers a revision when the
+    task's shape changes but does not point the service at it; a deploy carries
+    that shape live. Revisions registered by hand (no tag) or by paved are skipped.
     """
-    latest = ecs.describe_task_definition(taskDefinition=running["family"], include=["TAGS"])
-    if latest["taskDefinition"]["taskDefinitionArn"] == running["taskDefinitionArn"]:
-        return running, tags
-    names = [c["name"] for c in latest["taskDefinition"]["containerDefinitions"]]
-    if container not in names:
-        return running, tags
-    return latest["taskDefinition"], latest.get("tags", [])
+    paginator = ecs.get_paginator("list_task_definitions")
+    arns = [arn for page in paginator.paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
+            for arn in page.get("taskDefinitionArns", []) if revision_name(arn).rpartition(":")[0] == family]
+    arns.sort(key=lambda arn: int(revision_name(arn).rpartition(":")[2]), reverse=True)
+    for arn in arns[:limit]:
+        described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        tags = {t["key"]: t["value"] for t in described.get("tags", [])}
+        names = [c["name"] for c in described["taskDefinition"]["containerDefinitions"]]
+        if tags.get(history.TAG_MADE_BY) == "terraform" and container in names:
+            return described["taskDefinition"], described.get("tags", [])
+    return None
+
+
+def bad_releases(deployments: list[Deployment]) -> set[str]:
+    """Releases that failed in this service, or that a rollback moved away from (and not redeployed since)."""
+    bad: set[str] = set()
+    running: str | None = None
+    for d in sorted(deployments, key=lambda d: (d.started_at, d.id)):
+        if d.status in history.FAILED and d.release:
+            bad.add(d.release)
+        elif d.succeeded:
+            if d.made_by == "rollback" and running and running != d.release:
+                bad.add(running)
+            elif d.release:
+                bad.discard(d.release)
+            running = d.release
+    return bad
+
+
+def previous_good(deployments: list[Deployment], current: str | None) -> Deployment | None:
+    """`--previous`: the last release that ran to completion before the current one."""
+    bad = bad_releases(deployments)
+    newest_current = next((d for d in deployments if d.succeeded and d.release == current), None)
+    for d in deployments:  # newest first
+        if newest_current is not None and (d.started_at, d.id) >= (newest_current.started_at, newest_current.id):
+            continue
+        if d.succeeded and d.release and d.release != current and d.release not in bad:
+            return d
+    return None
+
+
+def _strategy(svc: dict) -> tuple[str, dict]:
+    config = svc.get("deploymentConfiguration") or {}
+    return config.get("strategy") or "ROLLING", config
+
+
+def bake_seconds(config: dict) -> float:
+    minutes = float(config.get("bakeTimeInMinutes") or 0)
+    minutes += float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes") or 0)
+    minutes += float((config.get("linearConfiguration") or {}).get("stepBakeTimeInMinutes") or 0)
+    return minutes * 60
 
 
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
-                repository: str | None = None, version: str | None = None, previous: bool = False) -> Plan:
+                repository: str | None = None, version: str | None = None, previous: bool = False,
+                digest: str | None = None, force: bool = False, allow_downgrade: bool = False,
+                in_flight: bool = False) -> Plan:
     """Everything deploy/rollback will do, computed with read-only calls."""
     wanted = ecr_releases.parse_version(version) if version is not None else None
-    if wanted is None and not previous:
-        raise BadInput("give a version (--to X.Y.Z) or --previous")
+    if wanted is None and not previous and not in_flight:
+        raise BadInput("give a version (--to X.Y.Z), --previous or --in-flight")
+    if digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise BadInput(f"--digest must be sha256:<64 hex digits> (got '{digest}')")
 
     ecs = clients.ecs
     svc = describe_service(ecs, cluster, service)
     controller = (svc.get("deploymentController") or {}).get("type", "ECS")
     if controller != "ECS":
-        raise BadInput(f"service '{service}' uses the {controller} deployment controller; only rolling (ECS) deployments are supported")
+        raise BadInput(f"service '{service}' uses the {controller} deployment controller; paved deploys ECS-controlled "
+                       "services only (ROLLING, BLUE_GREEN, LINEAR, CANARY); deploy it with its own controller")
+    strategy, config = _strategy(svc)
     described = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
-    task_definition, tags = described["taskDefinition"], described.get("tags", [])
-    containers = [c["name"] for c in task_definition["containerDefinitions"]]
+    running_td, running_tags = described["taskDefinition"], described.get("tags", [])
+    containers = [c["name"] for c in running_td["containerDefinitions"]]
     if container not in containers:
-        raise BadInput(f"container '{container}' not in task definition {revision_name(task_definition['taskDefinitionArn'])}; "
+        raise BadInput(f"container '{container}' not in task definition {revision_name(running_td['taskDefinitionArn'])}; "
                        f"containers are: {', '.join(containers)}")
-    current_image = next(c["image"] for c in task_definition["containerDefinitions"] if c["name"] == container)
+    current_image = next(c["image"] for c in running_td["containerDefinitions"] if c["name"] == container)
     running = ImageRef.parse(current_image)
-    running_task_definition = task_definition
-    if action == "deploy":
-        task_definition, tags = base_task_definition(ecs, task_definition, tags, container)
+    deployments = history.service_history(ecs, cluster, service, container=container)
+    running_rev = revision_name(running_td["taskDefinitionArn"])
+    running_deployment = next((d for d in deployments if d.task_definition == running_rev), None)
+    flight = next((d for d in deployments if d.in_flight), None)
 
     if repository:
         repo_name, registry_id, region = repository, None, None
@@ -294,26 +407,77 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     releases = ecr_releases.list_releases(ecr, repo_name, registry_id)
     from_release, from_digest = ecr_releases.release_for_image(
         ecr, repo_name, releases, running.tag, running.digest, registry_id)
+    current_name = from_release.name if from_release else None
+    warnings: list[str] = []
+    last_good = None
 
-    if previous:
-        if from_release is None:
+    if in_flight:
+        if flight is None:
+            raise BadInput(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
+        if flight.status not in ("PENDING", "IN_PROGRESS"):
+            raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
+        last_good = next((d for d in deployments if d.succeeded and d.started_at < flight.started_at), None)
+        if last_good is None:
+            raise VersionNotFound("no earlier deployment ran to completion, so there is nothing to roll back to")
+        target = ecr_releases.find_release(releases, ecr_releases.parse_version(last_good.release)) \
+            if last_good.release else None
+        if target is None:
+            raise VersionNotFound(f"the last good deployment runs {last_good.release or 'no release'}, "
+                                  f"which is not in '{repo_name}'")
+    elif previous:
+        if current_name is None:
             raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in '{repo_name}', "
                                   "so there is no previous one; use --to X.Y.Z")
-        target = ecr_releases.previous_release(releases, from_release.version)
+        good = previous_good(deployments, current_name)
+        if good is None:
+            raise VersionNotFound(f"no release ran to completion in '{service}' before the running {current_name} "
+                                  "(failed and rolled-back releases do not count); use --to X.Y.Z")
+        target = ecr_releases.find_release(releases, ecr_releases.parse_version(good.release))  # type: ignore[arg-type]
         if target is None:
-            raise VersionNotFound(f"no release older than the running {from_release.name} in '{repo_name}'")
+            raise VersionNotFound(f"release {good.release}, the last good one, is no longer in '{repo_name}'")
     else:
         target = ecr_releases.find_release(releases, wanted)
         if target is None:
             known = ", ".join(r.name for r in releases[:10]) or "none"
             raise VersionNotFound(f"release {ecr_releases.format_version(wanted)} not found in ECR repository "
                                   f"'{repo_name}'; newest releases: {known}")
+    if digest is not None and target.digest != digest:
+        raise BadInput(f"--digest {digest} does not match release {target.name}: tag {target.tag} in '{repo_name}' "
+                       f"now resolves to {target.digest}; the tag moved, refusing to deploy")
+    if (action == "deploy" and from_release is not None and target.version < from_release.version
+            and not allow_downgrade):
+        raise BadInput(f"{target.name} is older than the running {from_release.name}; going back is "
+                       f"`paved rollback --to {target.name}` (or pass --allow-downgrade)")
 
     ecr_releases.read_architectures(ecr, repo_name, [r for r in (target, from_release) if r], registry_id)
-    needed = service_architectures(task_definition, from_release)
-    warnings = []
-    if len(svc.get("deployments", [])) > 1:
-        warnings.append(f"{len(svc['deployments'])} deployments in progress; this change supersedes them")
+
+    # The shape to copy.
+    base_td, base_tags, base_reason = running_td, running_tags, "the running revision"
+    if action == "deploy":
+        found = terraform_revision(ecs, running_td["family"], container)
+        if found is not None:
+            base_td, base_tags = found
+            base_reason = "newest revision registered by Terraform"
+        else:
+            warnings.append("no ACTIVE revision tagged paved:made-by=terraform in the family; copying the running one")
+    elif not in_flight:
+        ran = next((d for d in deployments if d.succeeded and d.release == target.name), None)
+        if ran is not None:
+            try:
+                old = ecs.describe_task_definition(taskDefinition=ran.task_definition, include=["TAGS"])
+            except ClientError:
+                old = None
+            if old is not None and old["taskDefinition"].get("status") == "ACTIVE" \
+                    and container in [c["name"] for c in old["taskDefinition"]["containerDefinitions"]]:
+                base_td, base_tags = old["taskDefinition"], old.get("tags", [])
+                base_reason = f"the revision that last ran {target.name} successfully"
+            else:
+                warnings.append(f"{ran.task_definition}, which last ran {target.name}, is no longer ACTIVE; "
+                                "copying the running revision's shape")
+        else:
+            warnings.append(f"{target.name} never ran to completion in this service; copying the running revision's shape")
+
+    needed = service_architectures(base_td, from_release)
     if target.architectures:
         missing = [a for a in needed if a not in target.architectures]
         if missing:
@@ -322,42 +486,113 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                 f"{', '.join(needed)}: missing {', '.join(missing)}")
     else:
         warnings.append(f"release {target.name} is a single-platform manifest; its architecture was not checked")
+    if flight is not None and not in_flight:
+        warnings.append(f"deployment {flight.id.rsplit('/', 1)[-1]} ({flight.release or '?'}, {flight.status}) is in "
+                        "progress; this change supersedes it (or stop it: paved rollback --in-flight)")
+    desired = int(svc.get("desiredCount", 0))
+    if desired == 0:
+        warnings.append("desiredCount is 0: ECS reports success without starting a task, so nothing checks the release's health")
 
     new_image = f"{repo_uri}@{target.digest}"
-    new_td = copy_task_definition(ecs, task_definition, tags, container, new_image)
+    made_by = "deploy" if action == "deploy" else "rollback"
+    new_td = copy_task_definition(ecs, base_td, base_tags, container, new_image,
+                                  {history.TAG_RELEASE: target.name, history.TAG_DIGEST: target.digest,
+                                   history.TAG_MADE_BY: made_by})
+    same = shape(new_td) == shape({**running_td, "containerDefinitions": [
+        {**c, "image": new_image} if c["name"] == container else c for c in running_td["containerDefinitions"]]})
+    next_rev = _next_revision(ecs, base_td["family"])
+    diff = [] if in_flight else task_definition_diff(running_td, new_td, running_rev, next_rev)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
-        service_arn=svc["serviceArn"], current_task_definition=running_task_definition["taskDefinitionArn"],
-        base_task_definition=task_definition["taskDefinitionArn"],
+        service_arn=svc["serviceArn"], current_task_definition=running_td["taskDefinitionArn"],
+        base_task_definition=base_td["taskDefinitionArn"], base_reason=base_reason,
         current_image=current_image, repository=repo_name, from_release=from_release, from_digest=from_digest,
-        to_release=target, new_image=new_image, next_revision=_next_revision(ecs, task_definition["family"]),
+        to_release=target, new_image=new_image, next_revision=next_rev,
         service_architectures=needed, new_task_definition=new_td, warnings=warnings,
+        strategy=strategy, bake_seconds=bake_seconds(config), desired_count=desired,
+        breaker=config.get("deploymentCircuitBreaker") or {}, alarms=config.get("alarms") or {},
+        force=force, same_shape=same, diff=diff, running_deployment=running_deployment,
+        in_flight=flight if in_flight else None, last_good=last_good,
     )
 
 
-# ---------------------------------------------------------------- apply and verify
+# ---------------------------------------------------------------- apply
 
 
-def apply_plan(clients, plan: Plan) -> str:
-    """Register the new revision and point the service at it; returns its ARN."""
+@dataclass
+class Applied:
+    revision: str                 # task-definition ARN the service was pointed at
+    registered: bool              # a new revision was registered
+    started_after: datetime       # for finding the service deployment this started
+    note: str = ""
+
+
+def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
+    """Does the service (or any of its deployments) use `revision`? None when ECS cannot be read."""
+    try:
+        svc = describe_service(ecs, plan.cluster, plan.service)
+    except Exception:  # noqa: BLE001 - whatever the reason, we do not know
+        return None
+    used = {revision_name(svc.get("taskDefinition", ""))}
+    used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
+    return revision_name(revision) in used
+
+
+def _cleanup(ecs, plan: Plan, registered: str, reason: str) -> str:
+    """After an error or interrupt between register and update: learn the truth, then clean up."""
+    uses = _service_uses(ecs, plan, registered)
+    name = revision_name(registered)
+    if uses is True:
+        return f"ECS applied the update anyway: the service now deploys {name}; it was kept"
+    if uses is None:
+        return (f"could not re-read the service, so {name} was kept (it may be in use); check with "
+                f"paved history --cluster {plan.cluster} --service {plan.service}")
+    try:
+        ecs.deregister_task_definition(taskDefinition=registered)
+    except Exception:  # noqa: BLE001
+        return f"the service still runs {revision_name(plan.current_task_definition)}; {name} could not be deregistered"
+    return f"the service still runs {revision_name(plan.current_task_definition)} unchanged; {name} was deregistered"
+
+
+def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Applied:
+    """Register the new revision (if any) and point the service at it.
+
+    No half states: after any error or interrupt between register and update the
+    service is re-read; a revision a deployment uses is never deregistered.
+    """
     ecs = clients.ecs
+    started_after = datetime.now(timezone.utc) - timedelta(seconds=5)
+    if plan.in_flight is not None:
+        ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.id, stopType="ROLLBACK")
+        return Applied(plan.in_flight.id, False, started_after)
+    if plan.force and plan.same_shape and plan.from_digest == plan.to_release.digest:
+        ecs.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
+        return Applied(plan.current_task_definition, False, started_after)
     registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
     try:
-        ecs.update_service(cluster=plan.cluster, service=plan.service, taskDefinition=registered)
-    except Exception:
-        # No half state: a revision the service never used is not left behind.
-        try:
-            ecs.deregister_task_definition(taskDefinition=registered)
-        except ClientError:
-            pass
-        raise
-    return registered
+        ecs.update_service(cluster=plan.cluster, service=plan.service, taskDefinition=registered,
+                           forceNewDeployment=plan.force)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted between register and update: {_cleanup(ecs, plan, registered, 'interrupt')}") \
+            from None
+    except (ClientError, BotoCoreError) as exc:
+        uses = _service_uses(ecs, plan, registered)
+        if uses:
+            say(f"warning: update_service failed ({exc}), but ECS applied it: the service deploys "
+                f"{revision_name(registered)}; verifying that deployment")
+            return Applied(registered, True, started_after, "update_service response lost; ECS had applied it")
+        message = _cleanup(ecs, plan, registered, str(exc))
+        raise DeployError(f"update_service failed: {exc}; {message}") from None
+    return Applied(registered, True, started_after)
+
+
+# ---------------------------------------------------------------- verify
 
 
 @dataclass
 class RolloutResult:
     task_definition: str
-    rollout_state: str
+    status: str
     reason: str
     running: int
     desired: int
@@ -367,58 +602,121 @@ def _same_revision(a: str | None, b: str) -> bool:
     return a is not None and revision_name(a) == revision_name(b)
 
 
-def wait_for_rollout(ecs, cluster: str, service: str, task_definition: str, *, timeout: float,
-                     poll_interval: float = 15.0, progress: Callable[[str], None] = print,
-                     clock: Callable[[], float] = time.monotonic,
-                     sleep: Callable[[float], None] = time.sleep) -> RolloutResult:
-    """Poll until the PRIMARY deployment runs `task_definition` with rolloutState COMPLETED."""
+def find_deployment(ecs, cluster: str, service: str, revision: str, after: datetime | None) -> dict | None:
+    """The newest service deployment targeting `revision` (created after `after`), described."""
+    kwargs: dict = {"cluster": cluster, "service": service}
+    if after is not None:
+        kwargs["createdAt"] = {"after": after}
+    briefs = ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
+    if not briefs:
+        return None
+    described = ecs.describe_service_deployments(
+        serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs[:20]]).get("serviceDeployments", [])
+    targets = {d["targetServiceRevision"]["arn"] for d in described if d.get("targetServiceRevision")}
+    revisions = {r["serviceRevisionArn"]: r["taskDefinition"] for r in
+                 ecs.describe_service_revisions(serviceRevisionArns=list(targets)[:20]).get("serviceRevisions", [])} \
+        if targets else {}
+    matching = [d for d in described
+                if _same_revision(revisions.get((d.get("targetServiceRevision") or {}).get("arn", "")), revision)]
+    return max(matching, key=lambda d: d["createdAt"]) if matching else None
+
+
+def timeout_hint(plan: Plan) -> str:
+    breaker = plan.breaker
+    if breaker.get("enable") and breaker.get("rollback"):
+        return "the circuit breaker (rollback on) will roll it back if its tasks keep failing"
+    if breaker.get("enable"):
+        return "the circuit breaker is on with rollback OFF: a failing deployment stops and the service stays mixed"
+    if plan.alarms.get("enable"):
+        return "the circuit breaker is OFF; only the alarms can stop it"
+    return "the circuit breaker is OFF and no alarms are set: ECS keeps replacing failing tasks until someone stops it"
+
+
+def wait_for_deployment(ecs, plan: Plan, revision: str, *, after: datetime | None, timeout: float,
+                        poll_interval: float = 15.0, progress: Callable[[str], None] = print,
+                        deployment_arn: str | None = None,
+                        clock: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> RolloutResult:
+    """Follow the service deployment until it ends; SUCCESSFUL or an exception."""
     start = clock()
-    deadline = start + timeout
+    budget = timeout + plan.bake_seconds
+    deadline = start + budget
     last_line, last_print = None, start
     seen_events: set[str] = set()
     polls = 0
+    fallback = False
     while True:
         polls += 1
-        svc = describe_service(ecs, cluster, service)
-        deployments = svc.get("deployments", [])
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
-        ours = [d for d in deployments if _same_revision(d.get("taskDefinition"), task_definition)]
+        svc = describe_service(ecs, plan.cluster, plan.service)
         for event in reversed(svc.get("events", [])[:5]):
             if event.get("id") not in seen_events:
                 seen_events.add(event.get("id"))
                 if polls > 1:
                     progress(f"  event: {event.get('message')}")
-
-        failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
-        if failed:
-            now_primary = revision_name(primary["taskDefinition"]) if primary else "none"
-            raise DeploymentFailed(
-                f"deployment of {revision_name(task_definition)} FAILED: {failed[0].get('rolloutStateReason', 'no reason given')}; "
-                f"PRIMARY deployment now runs {now_primary}")
-        if primary is None or not _same_revision(primary.get("taskDefinition"), task_definition):
-            if ours or polls > 1:
-                now_primary = revision_name(primary["taskDefinition"]) if primary else "none"
+        deployment = None
+        if not fallback:
+            try:
+                if deployment_arn:
+                    found = ecs.describe_service_deployments(serviceDeploymentArns=[deployment_arn])
+                    deployment = (found.get("serviceDeployments") or [None])[0]
+                else:
+                    deployment = find_deployment(ecs, plan.cluster, plan.service, revision, after)
+                    if deployment is not None:
+                        deployment_arn = deployment["serviceDeploymentArn"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in history.FALLBACK_ERRORS:
+                    raise
+                fallback = True
+                progress("  (no service-deployment APIs here: verifying the PRIMARY deployment's rolloutState)")
+        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+        now_runs = revision_name(svc.get("taskDefinition", "")) or "nothing"
+        if deployment is not None:
+            status = deployment.get("status")
+            reason = deployment.get("statusReason", "")
+            target = deployment.get("targetServiceRevision") or {}
+            if status == "SUCCESSFUL":
+                return RolloutResult(revision, status, reason, target.get("runningTaskCount", 0),
+                                     target.get("requestedTaskCount", 0))
+            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED") and clock() < deadline:
+                pass  # already failed; wait for ECS to finish so the message says where the service ends
+            elif status in history.FAILED:
                 raise DeploymentFailed(
-                    f"the PRIMARY deployment runs {now_primary}, not {revision_name(task_definition)}: "
-                    "rolled back by the circuit breaker or replaced by another deployment")
+                    f"deployment of {revision_name(revision)} {status}"
+                    f"{': ' + reason if reason else ''}; the service runs {now_runs}")
+            stage = deployment.get("lifecycleStage")
+            breaker = deployment.get("deploymentCircuitBreaker") or {}
+            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+                stage = (deployment.get("rollback") or {}).get("reason") or stage
+            line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
+                    f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
+                    f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}")
+        elif fallback or polls > 3:
+            ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
+            failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
+            if failed:
+                raise DeploymentFailed(f"deployment of {revision_name(revision)} FAILED: "
+                                       f"{failed[0].get('rolloutStateReason', 'no reason given')}; the service runs {now_runs}")
+            if primary is None or not _same_revision(primary.get("taskDefinition"), revision):
+                raise DeploymentFailed(f"the PRIMARY deployment runs {now_runs}, not {revision_name(revision)}: "
+                                       "rolled back or replaced by another deployment")
+            if primary.get("rolloutState") == "COMPLETED":
+                return RolloutResult(revision, "COMPLETED", primary.get("rolloutStateReason", ""),
+                                     primary.get("runningCount", 0), primary.get("desiredCount", 0))
+            line = (f"{revision_name(revision)}: {primary.get('rolloutState') or 'unknown'}, "
+                    f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
         else:
-            state = primary.get("rolloutState")
-            running, desired = primary.get("runningCount", 0), primary.get("desiredCount", 0)
-            if state == "COMPLETED" or (state is None and len(deployments) == 1 and running == desired):
-                return RolloutResult(task_definition, state or "COMPLETED", primary.get("rolloutStateReason", ""),
-                                     running, desired)
-            line = (f"{revision_name(task_definition)}: {state or 'unknown'}, running {running}/{desired}, "
-                    f"pending {primary.get('pendingCount', 0)}, failed tasks {primary.get('failedTasks', 0)}, "
-                    f"{len(deployments)} deployment(s)")
-            # Print changes, and the same state again once a minute so a long wait shows it is alive.
-            if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
-                progress(f"[{clock() - start:5.0f}s] {line}")
-                last_line, last_print = line, clock()
+            line = f"{revision_name(revision)}: waiting for ECS to list the deployment"
+        if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
+            progress(f"[{clock() - start:5.0f}s] {line}")
+            last_line, last_print = line, clock()
         remaining = deadline - clock()
+        if remaining <= 0 and deployment is not None and deployment.get("status") in history.FAILED:
+            raise DeploymentFailed(f"deployment of {revision_name(revision)} {deployment.get('status')}: "
+                                   f"{deployment.get('statusReason', '')}; the service runs {now_runs}")
         if remaining <= 0:
             raise DeploymentTimeout(
-                f"{revision_name(task_definition)} not COMPLETED after {timeout:g}s (last: {last_line or 'no data'}); "
-                "the deployment continues in ECS, and the circuit breaker may still roll it back")
+                f"{revision_name(revision)} not finished after {budget:g}s (last: {last_line or 'no data'}); "
+                f"the deployment continues in ECS; {timeout_hint(plan)}")
         sleep(min(poll_interval, remaining))
 
 
@@ -445,4 +743,7 @@ def summary_markdown(plan: Plan, *, revision: str | None, result: str) -> str:
         *[f"| {k} | {v} |" for k, v in rows],
         "",
     ]
+    if plan.diff:
+        lines += ["<details><summary>task definition diff</summary>", "", "```diff", *plan.diff, "```", "",
+                  "</details>", ""]
     return "\n".join(lines) + "\n"

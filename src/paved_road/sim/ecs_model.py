@@ -123,7 +123,7 @@ class ServiceDeployment:
         desired = self.service.desired
         target_running = desired if self.rolled_out or self.status == "SUCCESSFUL" else (
             0 if self.failing else desired // 2)
-        if self.status.startswith("ROLLBACK") or self.status in ("STOPPED",):
+        if self.status.startswith("ROLLBACK") or self.status in ("STOPPED", "PENDING"):
             target_running = 0
         out = {
             "serviceDeploymentArn": self.arn, "serviceArn": self.service.arn, "clusterArn": self.service.cluster_arn,
@@ -345,8 +345,10 @@ class EcsModel:
                 failures = int(elapsed / self._seconds(TASK_FAIL))
                 if failures <= dep.failures:
                     return False
-                dep.failures, dep.updated_at = failures, at
                 breaker = dep.breaker
+                if breaker.get("enable"):
+                    failures = min(failures, dep.threshold)
+                dep.failures, dep.updated_at = failures, at
                 if breaker.get("enable") and dep.failures >= dep.threshold:
                     dep.breaker_status = "TRIGGERED"
                     reason = (f"ECS deployment circuit breaker: tasks failed to start "

@@ -9,23 +9,28 @@ DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
   POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X}  fresh world
-  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost", "count": N}
+  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall", "count": N,
+                            "seconds": S}
   POST /_paved_sim/fail    {"versions": ["1.3.0"]}   releases whose tasks fail their health checks
   GET  /_paved_sim/state   calls served, faults left
 
 Faults: `throttle` answers ThrottlingException (HTTP 400, as ECS does) without
 touching moto; `lost` lets moto apply the call and then drops the connection
 before any response byte, which is what a client sees when the response is
-lost after AWS applied the request (botocore: ConnectionClosedError / read timeout).
+lost after AWS applied the request (botocore: ConnectionClosedError / read timeout);
+`stall` holds the request for `seconds` and then drops it unapplied (a request
+that never reached ECS; tests interrupt the client meanwhile).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import socket
 import threading
+import time
 import urllib.request
 from datetime import datetime
 from typing import Any
@@ -60,6 +65,7 @@ class SimApp:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining], ...]
         self.calls: dict[str, int] = {}
+        self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
         self.seeder = seeder                          # callable(seed) run on reset
         self.lock = threading.RLock()
@@ -122,6 +128,9 @@ class SimApp:
         fault = self._take_fault(operation) if operation else None
         if fault == "throttle":
             return self._error(start_response, "ThrottlingException", "Rate exceeded")
+        if fault == "stall":
+            time.sleep(self.stall_seconds)
+            raise ConnectionResetError("paved sim: request dropped unapplied (fault 'stall')")
         if target.startswith(ECS_PREFIX):
             try:
                 status, headers, payload = self._ecs(environ, operation, body)
@@ -282,7 +291,11 @@ class SimApp:
             return self._respond(start_response, "200 OK", dumps(state), "application/json")
         if path == "/_paved_sim/fault":
             with self.lock:
+                if request.get("fault") not in ("throttle", "lost", "stall"):
+                    return self._respond(start_response, "400 Bad Request",
+                                         b'{"message": "fault: throttle, lost or stall"}', "application/json")
                 self.faults.setdefault(request["operation"], []).append([request["fault"], int(request.get("count", 1))])
+                self.stall_seconds = float(request.get("seconds", self.stall_seconds))
             return self._respond(start_response, "200 OK", b"{}", "application/json")
         if path == "/_paved_sim/fail":
             self.fail_versions = set(request.get("versions") or [])
@@ -312,6 +325,7 @@ class SimServer:
     """The simulator on a loopback port, serving in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0):
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
         self.model = EcsModel(speed=speed)
         self.app = SimApp(self.model)
         self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)

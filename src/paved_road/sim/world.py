@@ -252,28 +252,27 @@ class Seeder:
             tags=([] if "environment" in spec and spec["environment"] is None
                   else [{"key": "environment", "value": str(spec.get("environment", "staging"))}]),
         )["service"]
-        model = self.app.model
         entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
                                "started_at": "-1d", "finished_at": None}]
-        # Revisions are registered through the server before taking the model's lock
-        # (the request handler needs it too: registering under it deadlocks).
-        revisions = []
-        for i, entry in enumerate(entries):
-            if "release" not in entry:
-                raise SeedError(f"{where}.history[{i}]: needs a release")
-            revisions.append(first_td if i == 0 else self._register(
-                ecs, region, name, repo, str(entry["release"]), entry.get("made_by", "deploy"), spec))
+        planned = []
+        for i, entry in enumerate(entries):  # register first: the model lock is not held over HTTP calls
+            field = f"{where}.history[{i}]"
+            if not isinstance(entry, dict) or "release" not in entry:
+                raise SeedError(f"{field}: needs a release")
+            td = first_td if i == 0 else self._register(ecs, region, name, repo, str(entry["release"]),
+                                                        entry.get("made_by", "deploy"), spec)
+            started = _when(entry.get("started_at", "-1d"), f"{field}.started_at")
+            finished = (_when(entry["finished_at"], f"{field}.finished_at") if entry.get("finished_at")
+                        else started + timedelta(minutes=4))
+            planned.append((td, entry, started, finished))
+        model = self.app.model
         with model.lock:
             svc = model.services[created["serviceArn"]]
             for dep in svc.deployments:
                 model.by_arn.pop(dep.arn, None)
             svc.deployments.clear()
             svc.events.clear()
-            for i, (entry, td) in enumerate(zip(entries, revisions)):
-                field = f"{where}.history[{i}]"
-                started = _when(entry.get("started_at", "-1d"), f"{field}.started_at")
-                finished = (_when(entry["finished_at"], f"{field}.finished_at") if entry.get("finished_at")
-                            else started + timedelta(minutes=4))
+            for td, entry, started, finished in planned:
                 images = [{"containerName": "app", "image": "", "imageDigest": ""}]
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,

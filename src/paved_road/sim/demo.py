@@ -1,0 +1,79 @@
+"""`paved demo --rollback` (make demo-rollback): an incident on one machine.
+
+Starts `paved sim` in this process (the default world, release 1.3.0 broken),
+then runs the real commands a release engineer and an on-call engineer would:
+release 1.1.0 and 1.2.0, deploy the broken 1.3.0 and watch the circuit
+breaker roll it back (exit 4), then `paved rollback --previous` — printing
+`paved history` after each step.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from rich.console import Console
+
+CLUSTER, SERVICE = "demo", "demo-service"
+TARGET = ("--cluster", CLUSTER, "--service", SERVICE)
+
+
+def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
+    from paved_road import cli
+    from paved_road.sim.cli import exports
+    from paved_road.sim.server import SimServer
+    from paved_road.sim.world import Seeder
+
+    server = SimServer("127.0.0.1", 0, speed=speed).start()
+    server.app.seeder = Seeder(server.app, server.endpoint)
+    server.app.reset({"seed": None, "fail": ["1.3.0"], "speed": speed})
+    env = {"AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"}
+    saved = {k: os.environ.get(k) for k in [*env, "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
+    os.environ.update(env)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    codes: list[int] = []
+
+    def paved(*args: str) -> int:
+        console.print(f"[bold]$ paved {shlex.join(args)}[/bold]")
+        code = cli.main(list(args))
+        console.print(f"[dim](exit {code})[/dim]")
+        return code
+
+    def history() -> None:
+        paved("history", *TARGET)
+
+    try:
+        console.rule("0. paved sim: ECS and ECR on this machine (release 1.3.0 fails its health checks)")
+        for line in exports(server.endpoint, "us-east-1"):
+            console.print(f"  {line}")
+        history()
+        console.rule("1. release 1.1.0")
+        codes.append(paved("deploy", *TARGET, "--version", "1.1.0", "--poll-interval", "0.25"))
+        history()
+        console.rule("2. release 1.2.0")
+        codes.append(paved("deploy", *TARGET, "--version", "1.2.0", "--poll-interval", "0.25"))
+        history()
+        console.rule("3. deploy the broken 1.3.0: the circuit breaker rolls it back, paved exits 4")
+        codes.append(paved("deploy", *TARGET, "--version", "1.3.0", "--poll-interval", "0.25"))
+        history()
+        console.rule("4. on-call: 1.2.0 is suspect too; what would --previous do?")
+        codes.append(paved("rollback", *TARGET, "--previous", "--dry-run"))
+        console.rule("5. roll back to the last release that ran to completion before 1.2.0")
+        codes.append(paved("rollback", *TARGET, "--previous", "--poll-interval", "0.25"))
+        history()
+        from paved_road.deploy.aws_session import AwsClients
+        from paved_road.deploy.history import service_history
+        newest = service_history(AwsClients().ecs, CLUSTER, SERVICE)[0]
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    ok = codes == [0, 0, 4, 0, 0] and newest.release == "1.1.0" and newest.made_by == "rollback" and newest.succeeded
+    console.print("[green]demo ok: the broken release was rolled back by ECS, and --previous went to 1.1.0, "
+                  "the last release that ran to completion[/green]" if ok else f"[red]demo failed: exits {codes}[/red]")
+    return 0 if ok else 1

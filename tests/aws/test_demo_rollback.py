@@ -1,0 +1,22 @@
+"""`make demo-rollback` runs `paved demo --rollback`: the incident story end to end against paved sim."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from sim_world import paved_executable
+
+
+def test_demo_rollback_tells_the_story_end_to_end():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run([paved_executable(), "demo", "--rollback"], capture_output=True, text=True, timeout=300,
+                          env={**env, "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in out
+    broken = out.split("deploy the broken 1.3.0", 1)[1].split("on-call", 1)[0]
+    assert "ROLLBACK_SUCCESSFUL" in broken and "(exit 4)" in broken
+    assert "runs 1.1.0 on demo-service:5" in out
+    assert out.count("deployments of demo-service on demo, newest first") == 5
+    assert "demo ok" in out
