@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from sim_world import PAVED, Sim, catalog, scenario_seed
+from dora_sim_world import PAVED, Sim, catalog, scenario_seed
 
 WINDOW = ["--since", "2026-03-01", "--until", "2026-03-31"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from paved_road.dora import bands, metrics
 from paved_road.dora.gitlog import ReleaseRepo
-from scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
+from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +124,16 @@ def test_weekly_trend_buckets(orders_repo):
 ])
 def test_band_edges(fn, value, band):
     assert fn(value) == band
+
+
+def test_rollback_after_a_failed_deploy_blames_the_release_it_removed():
+    """The demo's story: 1.2.0 runs, 1.3.0 is rolled back by the circuit breaker (1.2.0 keeps
+    running), then `paved rollback` to 1.1.0 removes 1.2.0: both are failed changes."""
+    rows = [("1.1.0", "deploy", "SUCCESSFUL", "03-02 10:00", "03-02 10:10"),
+            ("1.2.0", "deploy", "SUCCESSFUL", "03-02 11:00", "03-02 11:10"),
+            ("1.3.0", "deploy", "ROLLBACK_SUCCESSFUL", "03-02 12:00", "03-02 12:20"),
+            ("1.1.0", "rollback", "SUCCESSFUL", "03-02 13:00", "03-02 13:05")]
+    out = metrics.compute(deployments(rows), SINCE, UNTIL).to_json()
+    assert out["change_failure_rate"]["reasons"] == {"followed-by-rollback": 1, "rolled-back-by-ecs": 1}
+    # 1.2.0: 11:00 -> rollback finished 13:05 = 7500 s; 1.3.0: 12:00 -> 12:20 = 1200 s; median 4350 s.
+    assert (out["time_to_restore"]["median_seconds"], out["time_to_restore"]["worst_seconds"]) == (4350, 7500)

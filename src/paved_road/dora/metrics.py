@@ -16,8 +16,8 @@ Definitions (docs/dora.md says the same for users):
   ended it ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED (circuit breaker, CloudWatch
   alarms, blue/green lifecycle hooks, or StopServiceDeployment ROLLBACK),
   STOPPED, or FAILED (the describe_services fallback's rolloutState); or when it
-  succeeded and the next deployment is a `paved rollback` started within
-  `rollback_window` of it finishing.
+  succeeded and what replaced it (the next deployment that reached SUCCESSFUL)
+  is a `paved rollback` started within `rollback_window` of it finishing.
 - **Time to restore**: from the failed change's start to the restoring deployment
   finishing: its own finish for ROLLBACK_SUCCESSFUL (ECS put the previous
   revision back), otherwise the next deployment that reached SUCCESSFUL (the
@@ -195,7 +195,9 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
         reason = None
         if d.status == SUCCESSFUL:
             m.successful.append(d)
-            nxt = finished[i + 1] if i + 1 < len(finished) else None
+            # What replaced this release in production: the next deployment that
+            # reached SUCCESSFUL (a failed one in between left this release running).
+            nxt = next((n for n in finished[i + 1:] if n.status == SUCCESSFUL), None)
             if (nxt is not None and _is_rollback(nxt) and d.finished_at is not None
                     and nxt.started_at - d.finished_at <= rollback_window):
                 reason = "followed-by-rollback"

@@ -137,7 +137,8 @@ def print_table(data: dict, console) -> None:
     from rich.table import Table
 
     w = data["window"]
-    table = Table(title=f"DORA metrics, {w['since'][:10]} .. {w['until'][:10]} ({w['days']:g} days)"
+    days = f"{w['days']:g} day" + ("" if w["days"] == 1 else "s")
+    table = Table(title=f"DORA metrics, {w['since'][:10]} .. {w['until'][:10]} ({days})"
                         + (f", environment {data['environment']}" if data["environment"] else ""))
     table.add_column("Service")
     table.add_column("Env")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from scenario import COMMITS, ORDERS, PAYMENTS, PAYMENTS_COMMITS, PAYMENTS_PUSHED, PUSHED, git_repo, t
+from dora_scenario import COMMITS, ORDERS, PAYMENTS, PAYMENTS_COMMITS, PAYMENTS_PUSHED, PUSHED, git_repo, t
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 REGION = "us-east-1"
