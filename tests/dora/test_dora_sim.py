@@ -116,3 +116,17 @@ def test_bad_input_exits_2_with_one_line(sim, args, message):
 def test_unknown_service_exits_2(sim):
     proc = dora(sim, "--cluster", "apps-production", "--service", "nope", check=2)
     assert "service nope not found in cluster apps-production" in proc.stderr
+
+
+def test_throttling_is_retried(sim, fleet):
+    """ThrottlingException from ECS (as the simulator injects it) is retried by the standard retry mode."""
+    from paved_road.sim.server import admin
+
+    before = admin(sim.endpoint, "state")["calls"].get("ListServiceDeployments", 0)
+    for operation in ("ListServiceDeployments", "DescribeServices"):
+        admin(sim.endpoint, "fault", {"operation": operation, "fault": "throttle", "count": 3})
+    out = json.loads(dora(sim, "--catalog", str(fleet), *WINDOW, "--format", "json").stdout)
+    assert_orders({s["name"]: s for s in out["services"]}["orders"]["metrics"])
+    state = admin(sim.endpoint, "state")
+    assert state["calls"]["ListServiceDeployments"] - before == 2 + 3  # orders, payments, and the 3 throttled
+    assert not any(f[1] for faults in state["faults"].values() for f in faults)
