@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from catalog_fleet import EXPECTED_DRIFT, LATEST, SERVICES
-from paved_road import catalog as cat
+from paved_road.fleet import catalog as cat
 from paved_road.cli import main
 
 PAVED = str(Path(sys.executable).with_name("paved"))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from catalog_fleet import DELTA_EDIT, LATEST, SERVICES
-from paved_road import fleet
+from paved_road.fleet import fleet
 from template_releases import NEW_DOC, git
 
 PAVED = str(Path(sys.executable).with_name("paved"))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from plumbum import local
 
-from paved_road.fleet import find_conflicts
+from paved_road.fleet.fleet import find_conflicts
 from template_releases import (
     DELETED_FILE,
     DOCKER_EDIT,
