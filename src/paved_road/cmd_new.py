@@ -8,6 +8,8 @@ and writes nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -130,8 +132,10 @@ def generate(dest: Path, answers: dict, template: str, vcs_ref: str | None = Non
 
     created = check_destination(dest)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # dirty-template and no-tag warnings are noise here
+        # dirty-template and no-tag notices are noise here; copier prints some
+        # of them itself, so quiet also means its stderr
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO() if quiet else sys.stderr):
+            warnings.simplefilter("ignore")
             copier.run_copy(
                 template, str(dest), data=answers, defaults=True, unsafe=True, quiet=quiet,
                 vcs_ref=vcs_ref, overwrite=True,
