@@ -158,3 +158,12 @@ def test_a_branch_is_rebuilt_when_main_moved_and_left_alone_when_it_has_team_com
 def test_fleet_conflicts_says_no_conflicts_when_there_are_none(fleet_root):
     proc = subprocess.run([PAVED, "fleet", "conflicts", str(fleet_root / "alpha")], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (0, f"no conflicts in {fleet_root / 'alpha'}\n")
+
+
+def test_a_service_recorded_at_a_commit_is_planned_for_update_not_a_crash(fleet_copy, fleet_template):
+    repo = fleet_copy / "charlie"
+    answers = repo / ".copier-answers.yml"
+    sha = git(fleet_template, "rev-parse", "v2.0.0^{commit}").strip()
+    answers.write_text(answers.read_text().replace("_commit: v2.0.0", f"_commit: {sha}"))
+    work, done = fleet.plan([repo])
+    assert done == [] and [(w["from_version"], w["to_version"]) for w in work] == [(sha, LATEST)]

@@ -103,6 +103,8 @@ CASES = [
          setup=lambda c: (_file("w/.paved-demo", "demo-service\n")(c), _file("w/mine.txt")(c))),
     # paved catalog
     Case("catalog-missing-path", lambda c: ["catalog", str(c.tmp / "nope")], 2, "no such file or directory"),
+    Case("catalog-path-is-a-file", lambda c: ["catalog", str(c.tmp / "f")], 2, "is a file; pass a service checkout",
+         setup=_file("f")),
     Case("catalog-bad-format", lambda c: ["catalog", str(c.tmp), "--format", "xml"], 2, "argument --format: invalid choice"),
     Case("catalog-output-dir-missing", lambda c: ["catalog", str(c.tmp), "-o", str(c.tmp / "no/dir/out.txt")], 2,
          "does not exist; create it or pass another path"),

@@ -247,9 +247,13 @@ def _load_remote(item: dict) -> ServiceStatus:
 def check_paths(paths: list[str | Path], what: str = "PATH") -> None:
     """Bad input, before any work: a path given on the command line that does not exist."""
     for raw in paths:
-        if not Path(raw).exists():
+        path = Path(raw)
+        if not path.exists():
             raise CatalogError(f"{what} {raw}: no such file or directory; pass a service checkout "
                                "or a directory holding them")
+        if not path.is_dir() and path.name != ANSWERS_FILE:
+            raise CatalogError(f"{what} {raw}: is a file; pass a service checkout, a directory holding them "
+                               f"or a {ANSWERS_FILE}")
 
 
 def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = None,

@@ -264,7 +264,8 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
             continue
         if to is not None and to not in tags:
             raise FleetError(f"--to must be one of the template's tags: {', '.join(tags) or 'none'} (got '{to}')")
-        if parse_version(s.current_version) >= parse_version(target):
+        current = parse_version(s.current_version)  # None: a commit, not a release; copier can update it
+        if current is not None and current >= parse_version(target):
             done.append(FleetResult(path=s.path, status=CURRENT, name=s.name,
                                     from_version=s.current_version, to_version=s.current_version))
             continue
