@@ -60,9 +60,11 @@ def check_conditional_answers(answers: dict, questions: dict) -> None:
         when = questions.get(key, {}).get("when")
         if not isinstance(when, str) or "{" not in when:
             continue
+        names = sorted(meta.find_undeclared_variables(env.parse(when)))
+        if any(n not in context for n in names):
+            continue  # depends on a computed value: copier decides
         if env.from_string(when).render(**context).strip().lower() in ("true", "1", "yes"):
             continue
-        names = sorted(meta.find_undeclared_variables(env.parse(when)))
         expr = when.strip().removeprefix("{{").removesuffix("}}").strip()
         now = ", ".join(f"{n}={context.get(n)}" for n in names)
         raise BadAnswer(f"{key} is only used when {expr} (here {now}); drop it or change "
@@ -79,7 +81,7 @@ def _check_type(key: str, value, question: dict):
     return value
 
 
-class Interrupted(BadAnswer):
+class Interrupted(KeyboardInterrupt):
     """Ctrl-C during generation; whatever was written has been removed."""
 
 
@@ -124,8 +126,8 @@ def _remove_generated(dest: Path, created: Path | None) -> None:
 
 
 def generate(dest: Path, answers: dict, template: str, vcs_ref: str | None = None, quiet: bool = True) -> Path:
-    """Render the template into `dest`; on bad input, an error or Ctrl-C raise
-    BadAnswer (Interrupted) having removed everything it wrote."""
+    """Render the template into `dest`; on bad input or an error raise
+    BadAnswer, on Ctrl-C Interrupted, having removed everything it wrote."""
     import warnings
 
     import copier

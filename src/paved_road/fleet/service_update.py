@@ -110,11 +110,12 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
                            "(the checkout was put back as it was)")
     top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
     prefix = _git(repo, "rev-parse", "--show-prefix").strip()
-    result.changed = sorted(line[3:].strip('"') for line in _git(repo, "status", "--porcelain", "-uall").splitlines())
-    changed_top = {prefix + c for c in result.changed}
+    # porcelain paths are relative to the repository root, whatever the cwd
+    changed_top = {line[3:].strip('"') for line in _git(repo, "status", "--porcelain", "-uall").splitlines()}
+    result.changed = sorted(c.removeprefix(prefix) for c in changed_top)
     result.conflicts = {
-        rel[len(prefix):]: conflict_hunks(top / rel)
-        for rel in find_conflicts(top) if rel in changed_top or rel.endswith(".rej")
+        rel.removeprefix(prefix): conflict_hunks(top / rel)
+        for rel in find_conflicts(top) if rel in changed_top
     }
     return result
 
