@@ -155,6 +155,20 @@ def test_a_branch_is_rebuilt_when_main_moved_and_left_alone_when_it_has_team_com
     assert git(bravo, "rev-parse", BRANCH).strip() == bravo_tip
 
 
+def test_a_branch_whose_update_commit_was_amended_is_never_rebuilt(fleet_run):
+    root, _, _, _ = fleet_run
+    delta = root / SERVICES["delta"][1]
+    git(delta, "checkout", "-q", BRANCH)
+    (delta / NEW_DOC).write_text("# resolved by the delta team\n")
+    git(delta, "commit", "-q", "-a", "--amend", "--no-edit")
+    git(delta, "checkout", "-q", "main")
+    git(delta, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    tip = git(delta, "rev-parse", BRANCH).strip()
+    (result,) = fleet.update_fleet([delta], jobs=1)
+    assert result.status == "pending" and "left as it is" in result.reason
+    assert git(delta, "rev-parse", BRANCH).strip() == tip
+
+
 def test_fleet_conflicts_says_no_conflicts_when_there_are_none(fleet_root):
     proc = subprocess.run([PAVED, "fleet", "conflicts", str(fleet_root / "alpha")], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (0, f"no conflicts in {fleet_root / 'alpha'}\n")

@@ -208,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "update", help="update services to a template release, one branch and commit each (safe to re-run)",
         description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve, 1 some failed, "
                     "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
-                    "(pending) or rebuilt when the base branch moved and it holds only paved's commit.",
+                    "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
     )
     u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")

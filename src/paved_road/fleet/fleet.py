@@ -66,7 +66,6 @@ UPDATED, CONFLICTS, FAILED, CURRENT = "updated", "conflicts", "failed", "current
 # A branch from an earlier run: left as it is (PENDING: its pull request waits)
 # or rebuilt on the base branch's new commits (REFRESHED). Re-running is safe.
 PENDING, REFRESHED = "pending", "refreshed"
-COMMIT_SUBJECT = "Update Paved Road template to "
 COPIER_UPDATE = ["-m", "copier", "update", "--trust", "--defaults", "--skip-answered", "--conflict", "inline"]
 
 
@@ -199,6 +198,9 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         if result.conflicts:
             message += "\n\nConflicts to resolve:\n" + "".join(f"- {c}\n" for c in result.conflicts)
         _git(repo, *_identity(repo), "commit", "-q", "--no-verify", "-m", message)
+        # Remember the commit paved made: a later run may rebuild the branch
+        # only while its tip is still exactly that commit (not amended, nothing added).
+        _git(repo, "update-ref", _made_ref(branch), "HEAD")
         _git(repo, "checkout", "-q", original)
         if work_branch != branch:
             _git(repo, "branch", "-q", "-f", branch, work_branch)
@@ -230,11 +232,16 @@ def _needs_refresh(repo: Path, original: str, branch: str, result: FleetResult) 
     if up_to_date:
         result.reason = "branch from an earlier run, unchanged: its pull request is waiting"
         return False
-    own = _git(repo, "log", "--format=%s", f"{original}..{branch}", check=False).splitlines()
-    if len(own) == 1 and own[0].startswith(COMMIT_SUBJECT):
+    made = _git(repo, "rev-parse", "-q", "--verify", _made_ref(branch), check=False).strip()
+    if made and made == _git(repo, "rev-parse", branch).strip():
         return True
-    result.reason = f"branch from an earlier run has {len(own)} commit(s) of its own: left as it is"
+    result.reason = "branch from an earlier run has changes or commit(s) of its own: left as it is"
     return False
+
+
+def _made_ref(branch: str) -> str:
+    """A local ref (never pushed by default) to the last commit paved made on `branch`."""
+    return f"refs/paved/made/{branch}"
 
 
 # ---------------------------------------------------------------------------
