@@ -169,6 +169,13 @@ def test_a_branch_whose_update_commit_was_amended_is_never_rebuilt(fleet_run):
     assert git(delta, "rev-parse", BRANCH).strip() == tip
 
 
+def test_format_json_is_the_same_as_json(fleet_root):
+    procs = [subprocess.run([PAVED, "fleet", "update", str(fleet_root / "alpha"), *flag], capture_output=True, text=True)
+             for flag in (["--json"], ["--format", "json"])]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert json.loads(procs[0].stdout) == json.loads(procs[1].stdout) != []
+
+
 def test_fleet_conflicts_says_no_conflicts_when_there_are_none(fleet_root):
     proc = subprocess.run([PAVED, "fleet", "conflicts", str(fleet_root / "alpha")], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (0, f"no conflicts in {fleet_root / 'alpha'}\n")

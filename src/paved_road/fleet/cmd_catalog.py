@@ -126,6 +126,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    args.json = args.json or args.format == "json"
     if args.jobs is not None and args.jobs < 1:
         print(f"paved fleet update: --jobs must be a positive integer (got {args.jobs})", file=sys.stderr)
         return 2
@@ -214,7 +215,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     u.add_argument("--jobs", "-j", type=int, metavar="N", help="services updated in parallel (default: CPU count)")
     u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
-    u.add_argument("--json", action="store_true", help="print results as JSON, no progress bar")
+    u.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: one line per service, full values (default); json: a list of results, no progress bar")
+    u.add_argument("--json", action="store_true", help="the same as --format json")
     u.set_defaults(func=run_fleet_update)
     c = fsub.add_parser(
         "conflicts", help="list files an update left with conflict markers or .rej files (exit 1 if any)",
