@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,8 +60,6 @@ def _check_output(output: str | None) -> str | None:
     parent = path.absolute().parent
     if not parent.is_dir():
         return f"-o {output}: directory {parent} does not exist; create it or pass another path"
-    import os
-
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"-o {output}: not writable; pass a path you can write to"
     return None
