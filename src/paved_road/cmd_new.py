@@ -179,7 +179,12 @@ def run(args: argparse.Namespace) -> int:
     except BadAnswer as exc:
         print(f"paved new: {exc}", file=sys.stderr)
         return EXIT_BAD_ANSWER
-    print(f"Generated {answers.get('service_name', 'service')} in {os.fspath(args.dest)}")
+    try:
+        recorded = yaml.safe_load((Path(args.dest) / ".copier-answers.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        recorded = {}
+    print(f"Generated {recorded.get('service_name') or answers.get('service_name', 'the service')} "
+          f"in {os.fspath(args.dest)}")
     return 0
 
 
