@@ -80,7 +80,7 @@ def targets_from_catalog(path: str, environment: str) -> list[Target]:
     `paved catalog --repos-file FILE`; entries may add `cluster:` / `service:`).
     Each service runs on `<ecs_cluster_prefix>-<environment>` as the service
     named `service_name`; its checkout is where lead time is read from."""
-    from paved_road import catalog as cat
+    from paved_road.fleet import catalog as cat
 
     p = Path(path)
     if not p.exists():
