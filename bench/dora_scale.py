@@ -1,12 +1,14 @@
 """`paved dora` over a fleet: 500 services x a year of deployment history in `paved sim`.
 
-    .venv/bin/python bench/dora_scale.py [--services 500] [--weeks 52] [--jobs 8] [--throttle 200]
+    .venv/bin/python bench/dora_scale.py [--services 500] [--weeks 52] [--every 2] [--jobs 8] [--throttle 20]
 
-Seeds `paved sim` with N services in cluster apps-production, each with a
-weekly release pushed to its ECR repository an hour before its deployment
-(finished 12 minutes after start); every 10th deployment is rolled back by the
-circuit breaker, every 13th is followed by a `paved rollback` 40 minutes
-later. Then runs `paved dora --catalog DIR --since <weeks>w --format json`
+Seeds `paved sim` with N services in cluster apps-production, each releasing
+every `--every` weeks (a release pushed to its ECR repository an hour before
+its deployment, finished 12 minutes after start); every 10th deployment is
+rolled back by the circuit breaker, every 13th is followed by a `paved
+rollback` 40 minutes later. Seeding goes through the simulator's API one call
+at a time (about 3 ECR calls per release, one RegisterTaskDefinition per
+deployment): 500 services x 26 releases take tens of minutes on 2 cores. Then runs `paved dora --catalog DIR --since <weeks>w --format json`
 (the real CLI) over a catalog of N checkouts (answers files only: git lead
 time is local work and not what this measures) and prints the wall time, the
 AWS calls per service (counted by the client, and served by the simulator
@@ -35,14 +37,14 @@ BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 
 
-def seed(services: int, weeks: int, end: datetime) -> dict:
+def seed(services: int, weeks: int, every: int, end: datetime) -> dict:
     repos, svcs = {}, {}
     start = end - timedelta(weeks=weeks)
     for s in range(services):
         name = f"svc-{s:03d}"
         releases, history = [], []
-        for w in range(weeks):
-            at = start + timedelta(weeks=w, hours=(s % 8) + 9)
+        for w in range(weeks // every):
+            at = start + timedelta(weeks=w * every, hours=(s % 8) + 9)
             version = f"1.{w}.0"
             releases.append({"version": version, "architectures": ["amd64"],
                              "pushed_at": (at - timedelta(hours=1)).isoformat()})
@@ -63,13 +65,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=500)
     ap.add_argument("--weeks", type=int, default=52)
+    ap.add_argument("--every", type=int, default=2, help="weeks between releases (default: 2)")
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--throttle", type=int, default=20, help="ThrottlingExceptions to inject (default: 20)")
     args = ap.parse_args()
     end = datetime.now(timezone.utc).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="bench-dora.") as tmp:
         tmp = Path(tmp)
-        (tmp / "seed.yml").write_text(yaml.safe_dump(seed(args.services, args.weeks, end), sort_keys=False))
+        (tmp / "seed.yml").write_text(yaml.safe_dump(seed(args.services, args.weeks, args.every, end), sort_keys=False))
         fleet = tmp / "fleet"
         for s in range(args.services):
             d = fleet / f"svc-{s:03d}"
@@ -114,7 +117,8 @@ def main() -> int:
         client_calls = [s["aws_calls"] for s in data["services"]]
         fleet_m = data["fleet"]["metrics"]
         n = len(data["services"])
-        print(f"paved dora --catalog ({n} services, {args.weeks} weeks, --jobs {args.jobs}): {elapsed:.1f} s, "
+        print(f"paved dora --catalog ({n} services, {args.weeks} weeks, a release every {args.every} weeks, "
+              f"--jobs {args.jobs}): {elapsed:.1f} s, "
               f"{elapsed / n * 1000:.0f} ms per service")
         print(f"AWS calls per service (client): mean {sum(client_calls) / n:.1f}, min {min(client_calls)}, max {max(client_calls)}")
         print(f"requests served by the simulator during the run: {sum(run_calls.values())} "

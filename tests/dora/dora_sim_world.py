@@ -82,18 +82,20 @@ class Sim:
             self.proc.kill()
 
 
-def answers(name: str) -> str:
-    return yaml.safe_dump({"_commit": "v1.0.0", "_src_path": "https://github.com/example/paved-road.git",
+def answers(name: str, template: Path) -> str:
+    return yaml.safe_dump({"_commit": "v1.0.0", "_src_path": str(template),
                            "service_name": name, "ecs_cluster_prefix": "apps", "aws_region": REGION})
 
 
 def catalog(root: Path) -> Path:
-    """Checkouts of orders and payments (git, fixed commit times) and legacy (answers only)."""
+    """Checkouts of orders and payments (git, fixed commit times) and legacy (answers only),
+    generated from a local template repository tagged v1.0.0 (what `paved catalog` compares with)."""
+    template = git_repo(root.parent / f"{root.name}-template", [("01-01 09:00", "v1.0.0")])
     for name, commits in (("orders", COMMITS), ("payments", PAYMENTS_COMMITS), ("legacy", None)):
         path = root / name
         if commits:
             git_repo(path, commits)
         else:
             path.mkdir(parents=True)
-        (path / ".copier-answers.yml").write_text(answers(name))
+        (path / ".copier-answers.yml").write_text(answers(name, template))
     return root

@@ -145,3 +145,54 @@ def test_screenshot(page):
     assert proc.returncode == 0, proc.stderr[-2000:]
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids = {}, set()
+        self._href = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("class") == "dora":
+            self._href = a["href"]
+
+    def handle_data(self, data):
+        if self._href and data.strip():
+            self.links[data.strip()] = self._href
+            self._href = None
+
+
+def test_catalog_links_each_service_to_its_dora_row(tmp_path):
+    """`paved dora --catalog DIR --format html` and `paved catalog DIR --format html --dora PAGE`
+    run together: every service measured has a link in the catalog page that lands on its row."""
+    from dora_sim_world import PAVED, Sim, catalog, scenario_seed
+
+    fleet = catalog(tmp_path / "fleet")
+    out = tmp_path / "site"
+    out.mkdir()
+    sim = Sim(scenario_seed(), tmp_path)
+    try:
+        proc = subprocess.run([PAVED, "dora", "--catalog", str(fleet), "--since", "2026-03-01", "--until", "2026-03-31",
+                               "--format", "html", "-o", str(out / "dora.html")], capture_output=True, text=True, env=sim.env)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        sim.stop()
+    proc = subprocess.run([PAVED, "catalog", str(fleet), "--format", "html", "--dora", "dora.html",
+                           "-o", str(out / "catalog.html")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    pages = {}
+    for name in ("catalog", "dora"):
+        dom = _Links()
+        dom.feed(_chromium(out, "--dump-dom", (out / f"{name}.html").as_uri()).stdout)
+        pages[name] = dom
+    links = pages["catalog"].links
+    assert links == {name: f"dora.html#dora-{name}" for name in ("legacy", "orders", "payments")}
+    # The measured services' links land on their rows (legacy is staging: not on a production page).
+    assert {"dora-orders", "dora-payments"} <= pages["dora"].ids and "dora-legacy" not in pages["dora"].ids
+    # Without --format html the option is refused, one line, exit 2.
+    proc = subprocess.run([PAVED, "catalog", str(fleet), "--dora", "dora.html"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--dora" in proc.stderr

@@ -438,8 +438,12 @@ def _esc(text) -> str:
     return str(escape("" if text is None else text))
 
 
-def render_html(catalog: dict) -> str:
+def render_html(catalog: dict, dora_page: str | None = None) -> str:
+    """The catalog page; with `dora_page`, each service's name links to its row
+    in that `paved dora` page."""
     import jinja2
+
+    from paved_road.dora.report import anchor
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
@@ -456,4 +460,6 @@ def render_html(catalog: dict) -> str:
         latest=latest,
         chart=Markup(versions_chart_svg(catalog["summary"]["versions"], chart_latest)),
         drifts=DRIFTS,
+        dora_page=dora_page,
+        dora_anchor=anchor,
     )

@@ -72,6 +72,10 @@ def run_catalog(args: argparse.Namespace) -> int:
     if problem:
         print(f"paved catalog: {problem}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
+    if args.dora and args.format != "html":
+        print(f"paved catalog: --dora links the html page to a `paved dora --format html` page; use --format html (got {args.format})",
+              file=sys.stderr)
+        return cat.EXIT_BAD_INPUT
     try:
         catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
     except cat.CatalogError as exc:
@@ -80,7 +84,7 @@ def run_catalog(args: argparse.Namespace) -> int:
     if args.format == "json":
         _write(args.output, json.dumps(cat.to_json(catalog), indent=2) + "\n")
     elif args.format == "html":
-        _write(args.output, cat.render_html(catalog))
+        _write(args.output, cat.render_html(catalog, dora_page=args.dora))
     elif args.format == "backstage":
         _write(args.output, cat.backstage_yaml(catalog))
     elif args.output or not _is_terminal(sys.stdout):
@@ -200,6 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="output format (default: table: rich on a terminal, plain full-width text in a pipe or file)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the output (any format) to FILE instead of stdout")
+    p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
+                   "`paved dora --format html` page (a URL, or a path relative to the catalog page)")
     p.set_defaults(func=run_catalog)
 
     f = subparsers.add_parser("fleet", help="operations over many services")
