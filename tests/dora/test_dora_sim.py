@@ -5,6 +5,7 @@ scenario's history of known timestamps: the numbers are the hand-computed ones
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -130,3 +131,14 @@ def test_throttling_is_retried(sim, fleet):
     state = admin(sim.endpoint, "state")
     assert state["calls"]["ListServiceDeployments"] - before == 2 + 3  # orders, payments, and the 3 throttled
     assert not any(f[1] for faults in state["faults"].values() for f in faults)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"AWS_PROFILE": "no-such-profile"}, "paved dora: AWS: The config profile (no-such-profile) could not be found"),
+    ({"AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}, "paved dora: AWS: Unable to locate credentials"),
+])
+def test_aws_environment_problems_exit_2_with_one_line(tmp_path, env, message):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s"], capture_output=True, text=True,
+                          env={**clean, "HOME": str(tmp_path), **env}, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == message

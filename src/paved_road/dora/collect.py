@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
+                                 PartialCredentialsError, ProfileNotFound)
 
 from paved_road.dora import metrics
 from paved_road.dora.gitlog import GitError, ReleaseRepo
@@ -247,6 +248,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
                                          pushed_at=pushed_at, rollback_window=rollback_window)
         if note:
             report.metrics.lead_time_note = note
+    except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
+        raise  # the same for every service: the command stops with one line (exit 2)
     except (ClientError, BotoCoreError) as exc:
         report.error = str(exc).splitlines()[0]
     finally:

@@ -94,7 +94,7 @@ def build_report(args, since, until, targets, rollback_window, clients=None, pro
 
 
 def run(args: argparse.Namespace) -> int:
-    from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFound
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             task = bar.add_task("", total=len(targets))
             rep = build_report(args, since, until, targets, rollback_window,
                                progress=lambda r: bar.update(task, advance=1, description=r.name))
-    except (NoRegionError, NoCredentialsError, ProfileNotFound) as exc:
+    except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
         return 2
     data = report.to_json(rep)
