@@ -216,7 +216,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         pushed_release: dict[str, datetime] = {}
         pushed_digest: dict[str, datetime] = {}
         repository, registry_id, region = _image_repository(ecs, svc["taskDefinition"], container)
-        repository = target.ecr_repository or repository
+        # The running image names the repository; the catalog's (service name) is the fallback.
+        repository = repository or target.ecr_repository
         report.ecr_repository = repository
         if repository:
             ecr = _client(clients, "ecr", region or target.region)
