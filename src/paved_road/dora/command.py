@@ -13,7 +13,7 @@ import re
 import sys
 from datetime import datetime, timedelta, timezone
 
-from paved_road.dora import collect, metrics, report
+from paved_road.dora import collect, report
 
 FORMATS = ("table", "json", "html")
 _SPAN = re.compile(r"^(\d+)([hdwy])$")
