@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
         from paved_road.sim.demo import run_rollback_demo
-        return run_rollback_demo(console)
+        return run_rollback_demo(console, speed=args.speed)
     workdir = Path(args.workdir).expanduser().resolve() if args.workdir else default_workdir()
     try:
         return run_demo(workdir, console)
@@ -166,4 +166,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "i.e. ~/.cache/paved-road/demo)")
     p.add_argument("--rollback", action="store_true",
                    help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
+    from paved_road.sim.cli import positive_speed
+    p.add_argument("--speed", type=positive_speed, default=4.0, help="with --rollback: the simulator's speed (default: 4)")
     p.set_defaults(func=run)

@@ -37,7 +37,10 @@ def paved_executable() -> str:
 
 
 def aws_env(endpoint: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT")}
+    # no AWS settings and no proxy from the caller: the simulator is on loopback, and the fail-fast checks
+    # (unknown region, unreachable endpoint) are about a direct connection
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.lower().endswith("_proxy")
+           and k not in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT")}
     env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
                 "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim", "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"})

@@ -7,10 +7,8 @@ blue/green stages and bake time, StopServiceDeployment) on top of moto.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 
 import pytest
 from sim_world import (CLUSTER, FAST, SERVICE, aws_env, make_world, paved_executable, ran, releases,
@@ -52,6 +50,15 @@ def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_
         result = world.rollback("--previous", "--dry-run", cluster=cluster)
         assert result.code == 0, result.err
         assert "to:        1.1.0" in result.out, (cluster, result.out)
+
+
+def test_previous_skips_a_release_that_a_rollback_moved_away_from(sim_endpoint):
+    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous from 1.1.0 is 1.0.0, not the rolled-back 1.2.0."""
+    world = seeded(sim_endpoint, history=[
+        ran("1.0.0", 5, made_by="terraform"), ran("1.1.0", 4), ran("1.2.0", 3), ran("1.1.0", 2, made_by="rollback")])
+    result = world.rollback("--previous", "--dry-run")
+    assert result.code == 0, result.err
+    assert "to:        1.0.0" in result.out
 
 
 def test_previous_with_no_earlier_good_release_exits_3(world):
@@ -134,6 +141,17 @@ def test_code_deploy_and_external_controllers_are_refused_with_one_line(sim_endp
     assert world.revisions() == ["demo-service:1"]
 
 
+def test_without_service_deployment_permissions_history_and_verification_fall_back(world):
+    """ListServiceDeployments denied: describe_services' deployments and the PRIMARY rolloutState still answer."""
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    result = world.deploy("1.1.0")
+    assert result.code == 0, result.out + result.err
+    assert "no service-deployment APIs here" in result.out
+    history = world.history(cli=True)
+    assert [(d["release"], d["status"]) for d in history] == [("1.1.0", "SUCCESSFUL")]
+    assert history[0]["id"].startswith("ecs-svc/")
+
+
 # ---------------------------------------------------------------- the shape of the revision
 
 
@@ -162,7 +180,8 @@ def test_rollback_restores_the_shape_that_ran_the_release_and_dry_run_shows_the_
     assert plan.code == 0, plan.err
     assert "to:        1.1.0" in plan.out and "copy of demo-service:2" in plan.out
     assert '-  "memory": "2048"' in plan.out and '+  "memory": "1024"' in plan.out
-    assert "FEATURE" in plan.out
+    assert '-          "name": "FEATURE",' in plan.out  # the variable goes; values are shown as hashes only
+    assert '"value": "on"' not in plan.out
 
     result = world.rollback("--previous")
     assert result.code == 0, result.err
@@ -204,6 +223,15 @@ def test_in_flight_rollback_stops_the_deployment_and_verifies_the_last_good_one(
 def test_in_flight_without_a_deployment_in_progress_exits_2(world):
     result = world.rollback("--in-flight")
     assert result.code == 2 and "no deployment" in result.err
+    assert world.rollback().code == 2  # none of --to / --previous / --in-flight
+
+
+def test_in_flight_with_to_stops_nothing_when_idle_and_rolls_back_as_asked(world):
+    assert world.deploy("1.1.0").code == 0
+    result = world.rollback("--to", "1.0.0", "--in-flight")
+    assert result.code == 0, result.out + result.err
+    assert "rolling back as usual" in result.out
+    assert world.history()[0]["release"] == "1.0.0"
 
 
 def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):
@@ -251,11 +279,11 @@ def test_sigint_between_register_and_update_leaves_no_orphan_and_says_where_the_
 
 def test_throttling_is_retried_and_the_deploy_succeeds(world):
     before = world.calls("RegisterTaskDefinition")
-    world.fault("DescribeServices", "throttle", count=3)
-    world.fault("RegisterTaskDefinition", "throttle", count=2)
+    world.fault("DescribeServices", "throttle", count=2)
+    world.fault("RegisterTaskDefinition", "throttle", count=1)
     result = world.deploy("1.1.0")
     assert result.code == 0, result.err
-    assert world.calls("RegisterTaskDefinition") - before == 3  # two throttled, the third registered
+    assert world.calls("RegisterTaskDefinition") - before == 2  # one throttled, the retry registered
     assert world.revisions() == ["demo-service:1", "demo-service:2"]
 
 
@@ -268,7 +296,7 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
     result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
     assert result.code == 2 and result.seconds < 5
-    assert result.err.strip() == f"error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
+    assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
 
 
 def test_unknown_region_exits_2_in_seconds(world):

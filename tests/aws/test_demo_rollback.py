@@ -10,7 +10,7 @@ from sim_world import paved_executable
 
 def test_demo_rollback_tells_the_story_end_to_end():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.run([paved_executable(), "demo", "--rollback"], capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([paved_executable(), "demo", "--rollback", "--speed", "20"], capture_output=True, text=True, timeout=300,
                           env={**env, "COLUMNS": "160"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout

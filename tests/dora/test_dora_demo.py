@@ -10,7 +10,7 @@ from dora_sim_world import PAVED
 
 def test_demo_rollback_prints_the_four_keys():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.run([PAVED, "demo", "--rollback"], capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([PAVED, "demo", "--rollback", "--speed", "20"], capture_output=True, text=True, timeout=300,
                           env={**env, "COLUMNS": "200"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     dora = proc.stdout.split("the four DORA keys", 1)[1]

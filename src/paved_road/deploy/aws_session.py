@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import urllib.request
 from urllib.parse import urlsplit
 
 import boto3
@@ -121,6 +122,8 @@ class AwsClients:
         if self.session.get_credentials() is None:
             raise bex.NoCredentialsError()
         url = urlsplit(client.meta.endpoint_url)
+        if urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
+            return  # behind a proxy a direct connection proves nothing; botocore goes through the proxy
         port = url.port or (443 if url.scheme == "https" else 80)
         why = _connects(url.hostname or "", port, REACH_TIMEOUT)
         if why is None:

@@ -120,15 +120,39 @@ def change_command(args) -> int:
     _sigterm_as_interrupt()
     clients = aws_session.AwsClients()
     version = args.version if action == "deploy" else args.to
+    previous = getattr(args, "previous", False)
     if version is not None:
         ecr_releases.parse_version(version)  # malformed input fails before any AWS call
+    if action == "rollback" and not (version or previous or args.in_flight):
+        return _error("give --to X.Y.Z, --previous or --in-flight", EXIT_BAD_INPUT)
     clients.check_reachable("ecs")
-    plan = ecs_deploy.plan_change(
-        clients, action=action, cluster=args.cluster, service=args.service, container=args.container,
-        repository=args.repository, version=version, previous=getattr(args, "previous", False),
-        digest=getattr(args, "digest", None), force=args.force,
-        allow_downgrade=getattr(args, "allow_downgrade", False), in_flight=getattr(args, "in_flight", False),
-    )
+    common = dict(action=action, cluster=args.cluster, service=args.service, container=args.container,
+                  repository=args.repository, digest=getattr(args, "digest", None), force=args.force,
+                  allow_downgrade=getattr(args, "allow_downgrade", False))
+    if getattr(args, "in_flight", False):
+        # --in-flight alone stops the deployment in progress; with --to / --previous it stops one if there is
+        # one (back to the last good release), then rolls back as asked if that is not where the service is.
+        try:
+            stop = ecs_deploy.plan_change(clients, **common, in_flight=True)
+        except ecs_deploy.NothingInFlight as exc:
+            if not (version or previous):
+                raise
+            say(f"{exc.args[0].split(';')[0]}: rolling back as usual")
+        else:
+            code = execute(clients, stop, args)
+            if code != EXIT_OK or previous or version is None or args.dry_run or args.no_wait:
+                if args.dry_run and version:
+                    say(f"then: roll back to {version} unless the last good release is {version}")
+                return code
+            if stop.to_release.name == ecr_releases.format_version(ecr_releases.parse_version(version)):
+                return code
+    plan = ecs_deploy.plan_change(clients, **common, version=version, previous=previous)
+    return execute(clients, plan, args)
+
+
+def execute(clients, plan, args) -> int:
+    """Print the plan, then apply and verify it (or stop at --dry-run)."""
+    action = plan.action
     for line in plan.describe():
         say(line)
     if args.dry_run:
@@ -165,7 +189,7 @@ def change_command(args) -> int:
         + (f" (including {plan.bake_seconds:g}s bake time)" if plan.bake_seconds else ""))
     try:
         result = ecs_deploy.wait_for_deployment(
-            clients.ecs, plan, applied.revision, after=applied.started_after, timeout=args.timeout,
+            clients.ecs, plan, applied.revision, exclude=applied.exclude, timeout=args.timeout,
             poll_interval=args.poll_interval, progress=say)
     except DeployError as exc:
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"❌ {exc}"))
@@ -193,7 +217,7 @@ def verify_running(clients, plan, args) -> int:
     if running.in_flight and not args.no_wait:
         say(f"{args.service} is already deploying {name}; following {label}")
         result = ecs_deploy.wait_for_deployment(
-            clients.ecs, plan, plan.current_task_definition, after=None, timeout=args.timeout,
+            clients.ecs, plan, plan.current_task_definition, timeout=args.timeout,
             poll_interval=args.poll_interval, progress=say, deployment_arn=running.id)
         say(f"{plan.action} complete: {args.service} runs {name} ({result.status})")
         return EXIT_OK
@@ -267,17 +291,18 @@ def register(subparsers) -> None:
     deploy.add_argument("--digest", help="deploy exactly this index digest (sha256:...); refuse if the tag moved")
     deploy.add_argument("--allow-downgrade", action="store_true",
                         help="allow a release older than the running one (normally: paved rollback)")
-    deploy.set_defaults(func=lambda args: _run(change_command, args))
+    deploy.set_defaults(func=lambda args: _run(change_command, args), in_flight=False)
 
     rollback = subparsers.add_parser("rollback", help="roll an ECS service back to an earlier release and verify it",
                                      epilog=EPILOG, formatter_class=fmt)
     _common(rollback)
-    target = rollback.add_mutually_exclusive_group(required=True)
+    target = rollback.add_mutually_exclusive_group()
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
     target.add_argument("--previous", action="store_true",
                         help="the last release that ran to completion in this service before the current one")
-    target.add_argument("--in-flight", action="store_true",
-                        help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify")
+    rollback.add_argument("--in-flight", action="store_true",
+                          help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
+                               "is back on the last good one; with --to/--previous, then roll back as asked")
     rollback.set_defaults(func=lambda args: _run(change_command, args))
     register_history(subparsers)
 

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,6 +59,7 @@ EXIT_CODES = {
     EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
     EXIT_TIMEOUT: "timed out waiting for the rollout (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",
+    130: "interrupted (Ctrl-C / SIGTERM); the message says what state the service is in",
 }
 __doc__ += "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items()) + "\n"
 
@@ -94,6 +95,10 @@ class DeploymentTimeout(DeployError):
 
 class ArchitectureMissing(DeployError):
     exit_code = EXIT_ARCHITECTURE_MISSING
+
+
+class NothingInFlight(BadInput):
+    """rollback --in-flight with no deployment in progress."""
 
 
 class Interrupted(DeployError):
@@ -280,9 +285,23 @@ def shape(task_definition: dict) -> dict:
     return {k: v for k, v in task_definition.items() if k not in READ_ONLY_KEYS and k != "tags"}
 
 
+def _masked(task_definition: dict) -> dict:
+    """Environment values replaced by a short hash: the diff shows that a value changed, not the value.
+
+    The diff goes to CI logs and job summaries; plain environment values are not
+    meant to be secret, but people put tokens there anyway.
+    """
+    masked = copy.deepcopy(shape(task_definition))
+    for container in masked.get("containerDefinitions", []):
+        for variable in container.get("environment", []):
+            digest = hashlib.sha256(str(variable.get("value", "")).encode()).hexdigest()[:12]
+            variable["value"] = f"<sha256:{digest}>"
+    return masked
+
+
 def task_definition_diff(old: dict, new: dict, old_name: str, new_name: str) -> list[str]:
-    a = json.dumps(shape(old), indent=2, sort_keys=True, default=str).splitlines()
-    b = json.dumps(shape(new), indent=2, sort_keys=True, default=str).splitlines()
+    a = json.dumps(_masked(old), indent=2, sort_keys=True, default=str).splitlines()
+    b = json.dumps(_masked(new), indent=2, sort_keys=True, default=str).splitlines()
     return list(difflib.unified_diff(a, b, old_name, new_name, n=1, lineterm=""))
 
 
@@ -318,34 +337,6 @@ def terraform_revision(ecs, family: str, container: str, limit: int = 50) -> tup
         names = [c["name"] for c in described["taskDefinition"]["containerDefinitions"]]
         if tags.get(history.TAG_MADE_BY) == "terraform" and container in names:
             return described["taskDefinition"], described.get("tags", [])
-    return None
-
-
-def bad_releases(deployments: list[Deployment]) -> set[str]:
-    """Releases that failed in this service, or that a rollback moved away from (and not redeployed since)."""
-    bad: set[str] = set()
-    running: str | None = None
-    for d in sorted(deployments, key=lambda d: (d.started_at, d.id)):
-        if d.status in history.FAILED and d.release:
-            bad.add(d.release)
-        elif d.succeeded:
-            if d.made_by == "rollback" and running and running != d.release:
-                bad.add(running)
-            elif d.release:
-                bad.discard(d.release)
-            running = d.release
-    return bad
-
-
-def previous_good(deployments: list[Deployment], current: str | None) -> Deployment | None:
-    """`--previous`: the last release that ran to completion before the current one."""
-    bad = bad_releases(deployments)
-    newest_current = next((d for d in deployments if d.succeeded and d.release == current), None)
-    for d in deployments:  # newest first
-        if newest_current is not None and (d.started_at, d.id) >= (newest_current.started_at, newest_current.id):
-            continue
-        if d.succeeded and d.release and d.release != current and d.release not in bad:
-            return d
     return None
 
 
@@ -413,7 +404,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
 
     if in_flight:
         if flight is None:
-            raise BadInput(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
+            raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
         if flight.status not in ("PENDING", "IN_PROGRESS"):
             raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
         last_good = next((d for d in deployments if d.succeeded and d.started_at < flight.started_at), None)
@@ -428,7 +419,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         if current_name is None:
             raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in '{repo_name}', "
                                   "so there is no previous one; use --to X.Y.Z")
-        good = previous_good(deployments, current_name)
+        good = history.previous_good(deployments, current_name)
         if good is None:
             raise VersionNotFound(f"no release ran to completion in '{service}' before the running {current_name} "
                                   "(failed and rolled-back releases do not count); use --to X.Y.Z")
@@ -489,6 +480,9 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     if flight is not None and not in_flight:
         warnings.append(f"deployment {flight.id.rsplit('/', 1)[-1]} ({flight.release or '?'}, {flight.status}) is in "
                         "progress; this change supersedes it (or stop it: paved rollback --in-flight)")
+    if (config.get("alarms") or {}).get("enable") and strategy == "ROLLING":
+        warnings.append("after steady state ECS watches the alarms for a bake period derived from their evaluation "
+                        "periods; allow for it in --timeout")
     desired = int(svc.get("desiredCount", 0))
     if desired == 0:
         warnings.append("desiredCount is 0: ECS reports success without starting a task, so nothing checks the release's health")
@@ -498,10 +492,11 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     new_td = copy_task_definition(ecs, base_td, base_tags, container, new_image,
                                   {history.TAG_RELEASE: target.name, history.TAG_DIGEST: target.digest,
                                    history.TAG_MADE_BY: made_by})
-    same = shape(new_td) == shape({**running_td, "containerDefinitions": [
-        {**c, "image": new_image} if c["name"] == container else c for c in running_td["containerDefinitions"]]})
+    # Compare like with like: the running revision as register input, with the new image.
+    running_copy = copy_task_definition(ecs, running_td, [], container, current_image)
+    same = shape(new_td) == shape(copy_task_definition(ecs, running_td, [], container, new_image))
     next_rev = _next_revision(ecs, base_td["family"])
-    diff = [] if in_flight else task_definition_diff(running_td, new_td, running_rev, next_rev)
+    diff = [] if in_flight else task_definition_diff(running_copy, new_td, running_rev, next_rev)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
         service_arn=svc["serviceArn"], current_task_definition=running_td["taskDefinitionArn"],
@@ -523,8 +518,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
 class Applied:
     revision: str                 # task-definition ARN the service was pointed at
     registered: bool              # a new revision was registered
-    started_after: datetime       # for finding the service deployment this started
     note: str = ""
+    exclude: set[str] = field(default_factory=set)   # deployments that existed before (--force)
 
 
 def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
@@ -536,6 +531,18 @@ def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
     used = {revision_name(svc.get("taskDefinition", ""))}
     used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
     return revision_name(revision) in used
+
+
+def _registered_by_us(ecs, plan: Plan) -> str | None:
+    """The revision an interrupted RegisterTaskDefinition may have created (same number, same digest tag)."""
+    try:
+        described = ecs.describe_task_definition(taskDefinition=plan.next_revision, include=["TAGS"])
+    except ClientError:
+        return None
+    tags = {t["key"]: t["value"] for t in described.get("tags", [])}
+    if tags.get(history.TAG_DIGEST) == plan.to_release.digest:
+        return described["taskDefinition"]["taskDefinitionArn"]
+    return None
 
 
 def _cleanup(ecs, plan: Plan, registered: str, reason: str) -> str:
@@ -561,14 +568,21 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
     service is re-read; a revision a deployment uses is never deregistered.
     """
     ecs = clients.ecs
-    started_after = datetime.now(timezone.utc) - timedelta(seconds=5)
     if plan.in_flight is not None:
         ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.id, stopType="ROLLBACK")
-        return Applied(plan.in_flight.id, False, started_after)
+        return Applied(plan.in_flight.id, False)
     if plan.force and plan.same_shape and plan.from_digest == plan.to_release.digest:
+        before = {d.id for d in history.service_history(ecs, plan.cluster, plan.service, container=plan.container)}
         ecs.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
-        return Applied(plan.current_task_definition, False, started_after)
-    registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
+        return Applied(plan.current_task_definition, False, exclude=before)
+    try:
+        registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
+    except KeyboardInterrupt:
+        # The request may have reached ECS: look for the revision it would have made, unused, and remove it.
+        orphan = _registered_by_us(ecs, plan)
+        note = _cleanup(ecs, plan, orphan, "interrupt") if orphan else \
+            f"nothing was registered; the service still runs {revision_name(plan.current_task_definition)}"
+        raise Interrupted(f"interrupted while registering: {note}") from None
     try:
         ecs.update_service(cluster=plan.cluster, service=plan.service, taskDefinition=registered,
                            forceNewDeployment=plan.force)
@@ -580,10 +594,10 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
         if uses:
             say(f"warning: update_service failed ({exc}), but ECS applied it: the service deploys "
                 f"{revision_name(registered)}; verifying that deployment")
-            return Applied(registered, True, started_after, "update_service response lost; ECS had applied it")
+            return Applied(registered, True, "update_service response lost; ECS had applied it")
         message = _cleanup(ecs, plan, registered, str(exc))
         raise DeployError(f"update_service failed: {exc}; {message}") from None
-    return Applied(registered, True, started_after)
+    return Applied(registered, True)
 
 
 # ---------------------------------------------------------------- verify
@@ -602,12 +616,14 @@ def _same_revision(a: str | None, b: str) -> bool:
     return a is not None and revision_name(a) == revision_name(b)
 
 
-def find_deployment(ecs, cluster: str, service: str, revision: str, after: datetime | None) -> dict | None:
-    """The newest service deployment targeting `revision` (created after `after`), described."""
+def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set[str] | None = None) -> dict | None:
+    """The newest service deployment targeting `revision` (not one of `exclude`), described.
+
+    No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
+    """
     kwargs: dict = {"cluster": cluster, "service": service}
-    if after is not None:
-        kwargs["createdAt"] = {"after": after}
-    briefs = ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
+    briefs = [b for b in ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
+              if b["serviceDeploymentArn"] not in (exclude or set())]
     if not briefs:
         return None
     described = ecs.describe_service_deployments(
@@ -632,7 +648,7 @@ def timeout_hint(plan: Plan) -> str:
     return "the circuit breaker is OFF and no alarms are set: ECS keeps replacing failing tasks until someone stops it"
 
 
-def wait_for_deployment(ecs, plan: Plan, revision: str, *, after: datetime | None, timeout: float,
+def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | None = None, timeout: float,
                         poll_interval: float = 15.0, progress: Callable[[str], None] = print,
                         deployment_arn: str | None = None,
                         clock: Callable[[], float] = time.monotonic,
@@ -660,7 +676,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, after: datetime | Non
                     found = ecs.describe_service_deployments(serviceDeploymentArns=[deployment_arn])
                     deployment = (found.get("serviceDeployments") or [None])[0]
                 else:
-                    deployment = find_deployment(ecs, plan.cluster, plan.service, revision, after)
+                    deployment = find_deployment(ecs, plan.cluster, plan.service, revision, exclude)
                     if deployment is not None:
                         deployment_arn = deployment["serviceDeploymentArn"]
             except ClientError as exc:

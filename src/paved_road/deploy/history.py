@@ -8,6 +8,11 @@ registers it with (tag-on-create: `paved:release`, `paved:digest`,
 `paved:made-by`); revisions without them (registered by hand, or by an older
 `paved`) fall back to the app image's tag.
 
+`previous_good()` is what `paved rollback --previous` (and anyone else asking
+"what ran well before this?") uses: the newest release that ran to completion
+before the current one, skipping releases whose deployment failed, was stopped
+or rolled back, or that a `paved rollback` moved away from.
+
 Accounts or regions without the service-deployment APIs (AccessDenied,
 UnsupportedFeature, an endpoint that does not know the operation) fall back to
 the deployments describe_services still lists (PRIMARY / ACTIVE, newest
@@ -180,18 +185,29 @@ def service_history(ecs, cluster: str, service: str, since: datetime | None = No
     return sorted(history, key=lambda d: (d.started_at, d.id), reverse=True)
 
 
-def last_good(history: list[Deployment], before: Deployment | None = None, *,
-              exclude_release: str | None = None) -> Deployment | None:
-    """The newest deployment that ran to completion (SUCCESSFUL), older than `before`.
+def bad_releases(deployments: list[Deployment]) -> set[str]:
+    """Releases that failed in this service, or that a rollback moved away from (and not redeployed since)."""
+    bad: set[str] = set()
+    running: str | None = None
+    for d in sorted(deployments, key=lambda d: (d.started_at, d.id)):
+        if d.status in FAILED and d.release:
+            bad.add(d.release)
+        elif d.succeeded:
+            if d.made_by == "rollback" and running and running != d.release:
+                bad.add(running)
+            if d.release:  # ran to completion (again): good from here on
+                bad.discard(d.release)
+            running = d.release
+    return bad
 
-    Deployments that failed, were stopped or were rolled back (by the circuit
-    breaker, alarms or StopServiceDeployment) never count: their release did
-    not prove itself in this service.
-    """
-    candidates = history
-    if before is not None:
-        candidates = [d for d in history if (d.started_at, d.id) < (before.started_at, before.id)]
-    for deployment in candidates:
-        if deployment.succeeded and deployment.release and deployment.release != exclude_release:
-            return deployment
+
+def previous_good(deployments: list[Deployment], current: str | None) -> Deployment | None:
+    """`--previous`: the last release that ran to completion before the current one."""
+    bad = bad_releases(deployments)
+    newest_current = next((d for d in deployments if d.succeeded and d.release == current), None)
+    for d in deployments:  # newest first
+        if newest_current is not None and (d.started_at, d.id) >= (newest_current.started_at, newest_current.id):
+            continue
+        if d.succeeded and d.release and d.release != current and d.release not in bad:
+            return d
     return None

@@ -13,7 +13,7 @@ import sys
 import threading
 
 
-def _speed(text: str) -> float:
+def positive_speed(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -83,10 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sim", help="run ECS and ECR locally (moto server plus ECS deployments) to try paved")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1; anything else exposes an unauthenticated AWS-like API)")
     p.add_argument("--port", type=int, default=5055, help="port (default: 5055; 0 picks a free one)")
     p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
-    p.add_argument("--speed", type=_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
+    p.add_argument("--speed", type=positive_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
   POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X}  fresh world
-  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall", "count": N,
+  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied", "count": N,
                             "seconds": S}
   POST /_paved_sim/fail    {"versions": ["1.3.0"]}   releases whose tasks fail their health checks
   GET  /_paved_sim/state   calls served, faults left
@@ -19,7 +19,8 @@ touching moto; `lost` lets moto apply the call and then drops the connection
 before any response byte, which is what a client sees when the response is
 lost after AWS applied the request (botocore: ConnectionClosedError / read timeout);
 `stall` holds the request for `seconds` and then drops it unapplied (a request
-that never reached ECS; tests interrupt the client meanwhile).
+that never reached ECS; tests interrupt the client meanwhile); `denied` answers
+AccessDeniedException (a role without that permission).
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ class SimApp:
         fault = self._take_fault(operation) if operation else None
         if fault == "throttle":
             return self._error(start_response, "ThrottlingException", "Rate exceeded")
+        if fault == "denied":  # an account or role without this API (e.g. no service-deployment permissions)
+            return self._error(start_response, "AccessDeniedException",
+                               f"User is not authorized to perform: ecs:{operation} (paved sim fault 'denied')")
         if fault == "stall":
             time.sleep(self.stall_seconds)
             raise ConnectionResetError("paved sim: request dropped unapplied (fault 'stall')")
@@ -171,9 +175,9 @@ class SimApp:
         if not self.fail_versions:
             return False
         from moto.ecr.models import ecr_backends
-        rest, _, digest = image.partition("@")
-        name_part = rest.split("/", 1)[-1] if "/" in rest else rest
-        repo, _, tag = name_part.partition(":") if "@" not in image else (name_part.split(":")[0], "", "")
+        rest, _, digest = image.partition("@")            # <registry>/<repo>[:tag][@digest]
+        path = rest.split("/", 1)[1] if "/" in rest else rest
+        repo, _, tag = path.partition(":")
         tags: set[str] = {tag} if tag else set()
         repository = ecr_backends[DEFAULT_ACCOUNT_ID][region].repositories.get(repo)
         if repository is not None and digest:
@@ -291,9 +295,9 @@ class SimApp:
             return self._respond(start_response, "200 OK", dumps(state), "application/json")
         if path == "/_paved_sim/fault":
             with self.lock:
-                if request.get("fault") not in ("throttle", "lost", "stall"):
+                if request.get("fault") not in ("throttle", "lost", "stall", "denied"):
                     return self._respond(start_response, "400 Bad Request",
-                                         b'{"message": "fault: throttle, lost or stall"}', "application/json")
+                                         b'{"message": "fault: throttle, lost, stall or denied"}', "application/json")
                 self.faults.setdefault(request["operation"], []).append([request["fault"], int(request.get("count", 1))])
                 self.stall_seconds = float(request.get("seconds", self.stall_seconds))
             return self._respond(start_response, "200 OK", b"{}", "application/json")

@@ -116,7 +116,17 @@ class Seeder:
         self.uris: dict[str, str] = {}
 
     def __call__(self, seed: dict | None) -> None:
-        seed = DEFAULT_SEED if seed is None else seed
+        from botocore.exceptions import ClientError, ParamValidationError
+        try:
+            self._seed(DEFAULT_SEED if seed is None else seed)
+        except (ClientError, ParamValidationError) as exc:
+            raise SeedError(f"the seed was refused by the ECS/ECR API: {' '.join(str(exc).split())}") from None
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            if isinstance(exc, SeedError):
+                raise
+            raise SeedError(f"malformed seed (see the format in paved_road/sim/world.py): {exc!r}") from None
+
+    def _seed(self, seed: dict) -> None:
         region = seed.get("region") or "us-east-1"
         session = boto3.session.Session(region_name=region, **SIM_CREDENTIALS)
         ecr = session.client("ecr", endpoint_url=self.endpoint)

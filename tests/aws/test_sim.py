@@ -1,0 +1,108 @@
+"""`paved sim` speaks the ECS API as AWS documents it: boto3 against the simulator, no paved code in between."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+from sim_world import CLUSTER, SERVICE, make_world, paved_executable, service_seed
+
+SEED = {"repositories": {"demo-service": {"releases": [{"version": "1.0.0"}, {"version": "1.1.0"}]}}}
+
+
+def _world(sim_endpoint, fail=None, speed=20, **spec):
+    seed = {**SEED, "clusters": {CLUSTER: {"services": {SERVICE: service_seed(**spec)}}}}
+    return make_world(sim_endpoint, seed, fail, speed=speed)
+
+
+def _register(world, version: str) -> str:
+    td = world.task_definition()
+    image = world.app(td)["image"].rsplit("@", 1)[0] + "@" + world.digest(version)
+    containers = [{**c, "image": image} if c["name"] == "app" else c for c in td["containerDefinitions"]]
+    keep = ("family", "cpu", "memory", "networkMode", "requiresCompatibilities", "runtimePlatform",
+            "taskRoleArn", "executionRoleArn")
+    return world.ecs.register_task_definition(containerDefinitions=containers, **{k: td[k] for k in keep})[
+        "taskDefinition"]["taskDefinitionArn"]
+
+
+def _newest(world) -> dict:
+    arn = world.ecs.list_service_deployments(cluster=CLUSTER, service=SERVICE)["serviceDeployments"][0][
+        "serviceDeploymentArn"]
+    return world.ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+
+
+def _until(world, statuses: set[str], timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        deployment = _newest(world)
+        if deployment["status"] in statuses:
+            return deployment
+        assert time.monotonic() < deadline, deployment["status"]
+        time.sleep(0.05)
+
+
+def test_circuit_breaker_rollback_as_describe_services_and_service_deployments_report_it(sim_endpoint):
+    world = _world(sim_endpoint, fail=["1.1.0"])
+    old = world.service()["taskDefinition"]
+    broken = _register(world, "1.1.0")
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=broken)
+
+    rolling_back = _until(world, {"ROLLBACK_IN_PROGRESS"})
+    deployments = world.service()["deployments"]
+    assert [(d["status"], d["taskDefinition"], d["rolloutState"]) for d in deployments] == [
+        ("PRIMARY", old, "IN_PROGRESS"), ("ACTIVE", broken, "FAILED")]
+    assert rolling_back["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
+    assert rolling_back["deploymentCircuitBreaker"]["failureCount"] == rolling_back["deploymentCircuitBreaker"]["threshold"] == 3
+
+    done = _until(world, {"ROLLBACK_SUCCESSFUL"})
+    assert done["finishedAt"] >= done["startedAt"]
+    revisions = world.ecs.describe_service_revisions(
+        serviceRevisionArns=[done["rollback"]["serviceRevisionArn"], done["targetServiceRevision"]["arn"]])
+    by_arn = {r["serviceRevisionArn"]: r["taskDefinition"] for r in revisions["serviceRevisions"]}
+    assert by_arn[done["rollback"]["serviceRevisionArn"]] == old
+    assert by_arn[done["targetServiceRevision"]["arn"]] == broken
+    service = world.service()
+    assert service["taskDefinition"] == old
+    assert [(d["status"], d["rolloutState"]) for d in service["deployments"]] == [("PRIMARY", "COMPLETED")]
+
+
+def test_blue_green_walks_the_documented_lifecycle_stages(sim_endpoint):
+    world = _world(sim_endpoint, speed=40, strategy="BLUE_GREEN", bake_time_minutes=1)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    stages = []
+    deadline = time.monotonic() + 20
+    while (deployment := _newest(world))["status"] != "SUCCESSFUL":
+        if deployment.get("lifecycleStage") and deployment["lifecycleStage"] not in stages:
+            stages.append(deployment["lifecycleStage"])
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # short stages may pass between two polls; what is seen comes in the order of the botocore model's enum
+    documented = world.ecs.meta.service_model.shape_for("ServiceDeploymentLifecycleStage").enum
+    assert stages == [s for s in documented if s in stages]
+    assert "BAKE_TIME" in stages
+    assert deployment["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
+
+
+def test_stop_service_deployment_rolls_back_and_refuses_a_finished_one(sim_endpoint):
+    world = _world(sim_endpoint, speed=1)
+    old = world.service()["taskDefinition"]
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    arn = _newest(world)["serviceDeploymentArn"]
+    world.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    assert _newest(world)["status"] == "ROLLBACK_REQUESTED"
+    _until(world, {"ROLLBACK_SUCCESSFUL"})
+    assert world.service()["taskDefinition"] == old
+    with pytest.raises(ClientError) as error:
+        world.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    assert error.value.response["Error"]["Code"] == "ConflictException"
+
+
+def test_a_seed_the_api_refuses_exits_2_with_one_line(tmp_path):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("clusters:\n  demo:\n    services:\n      api: {repository: nope}\n")
+    proc = subprocess.run([paved_executable(), "sim", "--port", "0", "--seed", str(seed)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "paved sim: clusters.demo.services.api.repository: 'nope' is not under repositories"
