@@ -5,9 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint clean help
+.PHONY: demo test lint clean help bootstrap
 
 help:
+	@echo "make bootstrap   .venv with paved and copier (every target does it on first use)"
 	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
 	@echo "make demo-rollback   deploy, a circuit-breaker rollback and rollback --previous against paved sim"
 	@echo "make test   the whole test suite (what CI runs)"
@@ -19,14 +20,20 @@ $(CHECKOV_STAMP):
 	.tools/checkov/bin/python -m pip install -q checkov==3.3.30
 	touch $@
 
+# Progress stays visible: a cold bootstrap downloads ~100 packages (about two
+# minutes); pip prints one line per package instead of staying silent.
 $(STAMP): pyproject.toml
+	@echo "==> bootstrapping $(VENV): pinned Python packages (first run only, about 2 minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip==25.3
-	$(BIN)/python -m pip install -q -e '.[test,sim]'
+	$(BIN)/python -m pip install --progress-bar off --upgrade pip==25.3
+	$(BIN)/python -m pip install --progress-bar off -e '.[test,sim]'
 	touch $@
+	@echo "==> $(VENV) ready: $(BIN)/paved and $(BIN)/copier (or: . $(VENV)/bin/activate)"
+
+bootstrap: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/paved demo
+	$(BIN)/paved demo --workdir demo-output
 
 # deploy, a circuit-breaker rollback and `paved rollback --previous`, against paved sim
 .PHONY: demo-rollback

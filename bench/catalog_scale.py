@@ -66,7 +66,7 @@ def main() -> int:
         assert data["summary"]["total"] == args.services, data["summary"]
         print(f"paved catalog: {args.services} services in {catalog_s:.2f} s "
               f"(exit {proc.returncode}, drift {data['summary']['drift']})")
-        from paved_road.catalog import build_catalog, to_json
+        from paved_road.fleet.catalog import build_catalog, to_json
 
         t0 = time.perf_counter()
         json.dumps(to_json(build_catalog([tmp / "fleet"])))

@@ -17,3 +17,12 @@ def test_paved_demo_shows_received_spans(tmp_path):
     assert "service exited with code 0" in out
     assert "demo ok: telemetry is flowing" in out
     assert (tmp_path / "demo" / "demo-service" / "package.json").is_file()
+    # sections in order: the spans are shown before the service is stopped
+    headings = [line for line in out.splitlines() if any(f"{n}. " in line for n in range(1, 7)) and "─" in line]
+    numbers = [int(h.strip("─ ")[0]) for h in headings]
+    assert numbers == [1, 2, 3, 4, 5, 6], headings
+    assert "spans received" in headings[4] and "stop" in headings[5]
+    # a second run replaces what the first created, and only that
+    again = subprocess.run(["paved", "demo", "--workdir", str(tmp_path / "demo")], capture_output=True,
+                           text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -4,7 +4,7 @@ Each feature lives in its own module that exposes `register(subparsers)`; the
 logic sits in plain functions that tests call directly.
 
 Exit codes shared by every command (see README "Exit codes"):
-  0 success, 1 unexpected failure, 2 bad input / usage, and command-specific
+  0 success, 1 unexpected failure, 2 bad input / usage, 130 interrupted, and command-specific
   codes documented by each command (deploy and rollback use 3-6).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from paved_road import __version__
@@ -27,13 +28,23 @@ COMMANDS = {
     "rollback": "paved_road.deploy.cli",
     "history": "paved_road.deploy.cli",
     "sim": "paved_road.sim.cli",
-    "catalog": "paved_road.cmd_catalog",
-    "fleet": "paved_road.cmd_catalog",
+    "catalog": "paved_road.fleet.cmd_catalog",
+    "fleet": "paved_road.fleet.cmd_catalog",
+    "update": "paved_road.fleet.service_update",
+    "dora": "paved_road.dora.command",
 }
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option and the fix, exit 2 (argparse
+    prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paved", description="Paved Road platform tooling.")
+    parser = _OneLineParser(prog="paved", description="Paved Road platform tooling.")
     parser.add_argument("--version", action="version", version=f"paved {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     words = [a for a in (argv or []) if not a.startswith("-")]
@@ -50,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        print(f"paved {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback; PAVED_DEBUG=1 shows it
+        if os.environ.get("PAVED_DEBUG"):
+            raise
+        print(f"paved {args.command}: unexpected error: {exc.__class__.__name__}: {exc} "
+              "(PAVED_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ and writes nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ import yaml
 from paved_road.template_source import default_template_source, load_questions
 
 EXIT_BAD_ANSWER = 2
+EXIT_INTERRUPTED = 130
 
 
 class BadAnswer(ValueError):
@@ -42,6 +45,32 @@ def parse_answers(pairs: list[str], questions: dict) -> dict:
     return answers
 
 
+def check_conditional_answers(answers: dict, questions: dict) -> None:
+    """Refuse an answer to a question its `when:` skips for these answers
+    (copier would drop it silently, e.g. runner_scale_set_prefix under
+    runner_mode=github-hosted)."""
+    import jinja2
+    from jinja2 import meta
+
+    env = jinja2.Environment()
+    plain_defaults = {k: q.get("default") for k, q in questions.items()
+                      if not (isinstance(q.get("default"), str) and "{{" in q["default"])}
+    context = {**plain_defaults, **answers}
+    for key in answers:
+        when = questions.get(key, {}).get("when")
+        if not isinstance(when, str) or "{" not in when:
+            continue
+        names = sorted(meta.find_undeclared_variables(env.parse(when)))
+        if any(n not in context for n in names):
+            continue  # depends on a computed value: copier decides
+        if env.from_string(when).render(**context).strip().lower() in ("true", "1", "yes"):
+            continue
+        expr = when.strip().removeprefix("{{").removesuffix("}}").strip()
+        now = ", ".join(f"{n}={context.get(n)}" for n in names)
+        raise BadAnswer(f"{key} is only used when {expr} (here {now}); drop it or change "
+                        + " / ".join(names))
+
+
 _TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "bool": (bool, "true or false")}
 
 
@@ -52,29 +81,81 @@ def _check_type(key: str, value, question: dict):
     return value
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during generation; whatever was written has been removed."""
+
+
+def check_destination(dest: Path) -> Path | None:
+    """Raise BadAnswer unless `dest` can be generated into; return the topmost
+    directory generation will create (None when `dest` exists, empty)."""
+    if dest.is_file() or (dest.exists() and not dest.is_dir()):
+        raise BadAnswer(f"destination '{dest}' is a file; pass a new or empty directory")
+    if dest.is_dir():
+        try:
+            if any(dest.iterdir()):
+                raise BadAnswer(f"destination '{dest}' exists and is not empty; pass a new or empty directory")
+        except PermissionError as exc:
+            raise BadAnswer(f"destination '{dest}' cannot be read (permission denied); pass a directory you own") from exc
+        if not os.access(dest, os.W_OK | os.X_OK):
+            raise BadAnswer(f"destination '{dest}' is not writable; pass a directory you can write to")
+        return None
+    created = dest
+    parent = dest.absolute().parent
+    while not parent.exists():
+        created, parent = parent, parent.parent
+    if not parent.is_dir():
+        raise BadAnswer(f"cannot create '{dest}': '{parent}' is a file; pass a path under a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadAnswer(f"cannot create '{dest}': '{parent}' is not writable; pass a path you can write to")
+    return created
+
+
+def _remove_generated(dest: Path, created: Path | None) -> None:
+    """Undo a failed or interrupted generation: remove what it created and
+    nothing else (`dest` was new, or empty before)."""
+    import shutil
+
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+    elif dest.is_dir():
+        for child in dest.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
 def generate(dest: Path, answers: dict, template: str, vcs_ref: str | None = None, quiet: bool = True) -> Path:
-    """Render the template into `dest`; raise BadAnswer without writing anything."""
+    """Render the template into `dest`; on bad input or an error raise
+    BadAnswer, on Ctrl-C Interrupted, having removed everything it wrote."""
     import warnings
 
     import copier
 
-    if dest.exists() and any(dest.iterdir()):
-        raise BadAnswer(f"destination '{dest}' exists and is not empty")
-    existed = dest.exists()
+    created = check_destination(dest)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # dirty-template and no-tag warnings are noise here
+        # dirty-template and no-tag notices are noise here; copier prints some
+        # of them itself, so quiet also means its stderr
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO() if quiet else sys.stderr):
+            warnings.simplefilter("ignore")
             copier.run_copy(
                 template, str(dest), data=answers, defaults=True, unsafe=True, quiet=quiet,
                 vcs_ref=vcs_ref, overwrite=True,
             )
+    except KeyboardInterrupt as exc:
+        _remove_generated(dest, created)
+        raise Interrupted(f"interrupted; nothing was left in '{dest}'") from exc
     except (ValueError, TypeError) as exc:
-        # copier removes a destination it created itself; an empty one we were
-        # given must also stay empty.
-        if existed and dest.exists():
-            for child in dest.iterdir():
-                raise BadAnswer(f"{_one_line(exc)} (and '{child}' was left behind)") from exc
+        _remove_generated(dest, created)
         raise BadAnswer(_one_line(exc)) from exc
+    except OSError as exc:
+        _remove_generated(dest, created)
+        where = exc.filename or dest
+        raise BadAnswer(f"cannot write '{where}': {exc.strerror or exc}; nothing was left behind, "
+                        "pass a writable destination") from exc
+    except BaseException:
+        _remove_generated(dest, created)
+        raise
     return dest
 
 
@@ -90,11 +171,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         questions = load_questions(template)
         answers = parse_answers(args.answer or [], questions)
+        check_conditional_answers(answers, questions)
         generate(Path(args.dest), answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
+    except Interrupted as exc:
+        print(f"paved new: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BadAnswer as exc:
         print(f"paved new: {exc}", file=sys.stderr)
         return EXIT_BAD_ANSWER
-    print(f"Generated {answers.get('service_name', 'service')} in {os.fspath(args.dest)}")
+    try:
+        recorded = yaml.safe_load((Path(args.dest) / ".copier-answers.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        recorded = {}
+    print(f"Generated {recorded.get('service_name') or answers.get('service_name', 'the service')} "
+          f"in {os.fspath(args.dest)}")
     return 0
 
 

@@ -5,8 +5,8 @@ the spans that arrived, and stop everything cleanly."""
 from __future__ import annotations
 
 import argparse
-import shutil
-import time
+import os
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -17,13 +17,77 @@ from paved_road.otel_sink import OtlpSink, span_table
 from paved_road.template_source import default_template_source
 
 
+MARKER = ".paved-demo"  # in the workdir: every path the demo created, one per line
+
+
+class DemoError(ValueError):
+    pass
+
+
+def default_workdir() -> Path:
+    """Not the current directory: the same place wherever `paved demo` runs."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "paved-road" / "demo"
+
+
+def _walk(root: Path) -> list[str]:
+    """Every file, symlink and directory under `root`, relative, deepest first."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        base = Path(dirpath)
+        out += [(base / n).relative_to(root).as_posix() for n in filenames + dirnames]
+    return out
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Make `workdir` ready: create it, accept it empty, or clear what an
+    earlier demo created there. Anything else is refused before a single file
+    is touched: the demo never deletes what it did not create."""
+    if workdir.exists() and not workdir.is_dir():
+        raise DemoError(f"--workdir {workdir} is a file; pass a new or empty directory")
+    if not workdir.exists():
+        workdir.mkdir(parents=True)
+    elif any(workdir.iterdir()):
+        marker = workdir / MARKER
+        if not marker.is_file():
+            raise DemoError(f"--workdir {workdir} is not empty and was not made by paved demo; "
+                            "pass a new or empty directory (nothing was deleted)")
+        ours = set(marker.read_text().splitlines())
+        present = _walk(workdir)
+        foreign = [rel for rel in present if rel != MARKER and rel not in ours]
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            raise DemoError(f"--workdir {workdir} holds files paved demo did not create ({foreign[-1]}{more}); "
+                            "move them or pass another --workdir (nothing was deleted)")
+        for rel in present:  # deepest first
+            path = workdir / rel
+            if rel == MARKER:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()
+    (workdir / MARKER).write_text("")
+
+
+def record_workdir(workdir: Path) -> None:
+    """Write down what the demo created, so the next run may remove exactly that."""
+    if workdir.is_dir():
+        (workdir / MARKER).write_text("".join(f"{rel}\n" for rel in _walk(workdir) if rel != MARKER))
+
+
 def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
     service_dir = workdir / "demo-service"
     runtime_dir = workdir / "runtime"
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    prepare_workdir(workdir)
+    console.print(f"working in {workdir}")
+    try:
+        return _run_demo(service_dir, runtime_dir, console, requests)
+    finally:
+        record_workdir(workdir)
 
+
+def _run_demo(service_dir: Path, runtime_dir: Path, console: Console, requests: int) -> int:
     console.rule("1. generate demo-service (copier copy, defaults)")
     generate(service_dir, {}, default_template_source(), vcs_ref="HEAD")
     console.print(f"generated {service_dir}")
@@ -34,6 +98,7 @@ def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
     console.print(f"Node {major} from the npm registry; CMD {stage.cmd}; NODE_OPTIONS {stage.env.get('NODE_OPTIONS')}")
 
     downstream = Downstream()
+    code = None
     with OtlpSink() as sink:
         console.rule("3. start it next to a local OTLP/HTTP receiver")
         svc = ServiceProcess(runtime_dir, stage, major, env={
@@ -52,15 +117,16 @@ def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
                 console.print(f"GET /healthz     -> {status} (health checks are not traced)")
             sink.wait_for(lambda r: len([s for s in r.spans if s["kind"] == "SERVER"]) >= requests, timeout=15)
             sink.wait_for(lambda r: r.metrics, timeout=5)
+
+            console.rule("5. spans received over OTLP/HTTP (protobuf)")
+            console.print(span_table(sink.received.spans))
         finally:
             console.rule("6. stop (SIGTERM: drain, flush telemetry, exit)")
             code, seconds = svc.terminate()
             console.print(f"service exited with code {code} in {seconds:.2f}s")
             downstream.close()
 
-        console.rule("5. spans received over OTLP/HTTP (protobuf)")
         received = sink.received
-        console.print(span_table(received.spans))
         metric_names = sorted({m["name"] for m in received.metrics})
         correlated = [r for r in received.logs if r["trace_id"]]
         console.print(f"metrics: {', '.join(metric_names) or 'none'}")
@@ -80,16 +146,24 @@ def run(args: argparse.Namespace) -> int:
     if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
         from paved_road.sim.demo import run_rollback_demo
         return run_rollback_demo(console, speed=args.speed)
+    workdir = Path(args.workdir).expanduser().resolve() if args.workdir else default_workdir()
     try:
-        return run_demo(Path(args.workdir).resolve(), console)
-    except BadAnswer as exc:
-        console.print(f"paved demo: {exc}")
+        return run_demo(workdir, console)
+    except (BadAnswer, DemoError) as exc:
+        print(f"paved demo: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"paved demo: cannot write {exc.filename or workdir}: {exc.strerror or exc}; "
+              "pass a writable --workdir", file=sys.stderr)
         return 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="generate demo-service and show its telemetry flowing")
-    p.add_argument("--workdir", default="demo-output", help="scratch folder (recreated)")
+    p.add_argument("--workdir", metavar="DIR",
+                   help="where demo-service is generated: a new or empty directory, or one an earlier demo "
+                        "made (only what that demo created is replaced) (default: $XDG_CACHE_HOME/paved-road/demo, "
+                        "i.e. ~/.cache/paved-road/demo)")
     p.add_argument("--rollback", action="store_true",
                    help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
     from paved_road.sim.cli import positive_speed

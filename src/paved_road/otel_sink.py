@@ -9,6 +9,7 @@ handled.
 from __future__ import annotations
 
 import argparse
+import errno
 import gzip
 import json
 import sys
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest, ExportLogsServiceResponse)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -98,6 +100,18 @@ def flatten(path: str, msg) -> tuple[str, list[dict]]:
     return "logs", out
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-request (a service stopping, a reset) is
+    normal for a receiver: drop that connection, keep serving, no traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        print(f"otel-sink: request from {client_address[0]} failed: {exc.__class__.__name__}: {exc}",
+              file=sys.stderr)
+
+
 class OtlpSink:
     """Start with `with OtlpSink() as sink:`; `sink.endpoint` is the base URL."""
 
@@ -129,17 +143,31 @@ class OtlpSink:
                     return b"".join(chunks)
                 return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
+            def _reply(self, code: int, message: str = "") -> None:
+                # OTLP/HTTP: a bad request gets 400 with a body; the client
+                # must not retry it (opentelemetry.io/docs/specs/otlp/#failures-1).
+                payload = message.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self):
-                body = self._body()
+                try:
+                    body = self._body()
+                except ValueError:
+                    self.close_connection = True
+                    return self._reply(400, "malformed chunked body")
                 encoding = self.headers.get("Content-Encoding", "")
                 if encoding == "gzip":
-                    body = gzip.decompress(body)
+                    try:
+                        body = gzip.decompress(body)
+                    except (OSError, EOFError) as exc:
+                        return self._reply(400, f"body is not valid gzip: {exc}")
                 types = SIGNALS.get(self.path.split("?")[0])
                 if types is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                    return self._reply(404, f"no OTLP signal at {self.path}; use /v1/traces, /v1/metrics or /v1/logs")
                 req_type, resp_type = types
                 if not decode:
                     with sink._cond:
@@ -153,11 +181,14 @@ class OtlpSink:
                     return
                 msg = req_type()
                 is_json = "json" in self.headers.get("Content-Type", "")
-                if is_json:
-                    json_format.Parse(body, msg, ignore_unknown_fields=True)
-                else:
-                    msg.ParseFromString(body)
-                kind, items = flatten(self.path, msg)
+                try:
+                    if is_json:
+                        json_format.Parse(body, msg, ignore_unknown_fields=True)
+                    else:
+                        msg.ParseFromString(body)
+                    kind, items = flatten(self.path, msg)
+                except (json_format.ParseError, DecodeError, ValueError, UnicodeDecodeError) as exc:
+                    return self._reply(400, f"not a valid {req_type.__name__}: {exc}")
                 with sink._cond:
                     getattr(sink.received, kind).extend(items)
                     sink.received.requests.append({
@@ -174,7 +205,7 @@ class OtlpSink:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _QuietServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -238,7 +269,18 @@ def span_table(spans: list[dict]):
 
 
 def run(args: argparse.Namespace) -> int:
-    out = open(args.jsonl, "a") if args.jsonl else None
+    try:
+        sink = OtlpSink(args.host, args.port, on_receive=lambda kind, items: on_receive(kind, items))
+    except OSError as exc:
+        reason = "is in use by another process" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
+        print(f"paved otel-sink: {args.host}:{args.port} {reason}; pick another with --port or --host", file=sys.stderr)
+        return 2
+    try:
+        out = open(args.jsonl, "a") if args.jsonl else None
+    except OSError as exc:
+        sink._server.server_close()
+        print(f"paved otel-sink: --jsonl {args.jsonl}: cannot write it ({exc.strerror or exc}); pass a writable file", file=sys.stderr)
+        return 2
 
     def on_receive(kind: str, items: list[dict]) -> None:
         for item in items:
@@ -253,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"metric {item['name']}")
         sys.stdout.flush()
 
-    sink = OtlpSink(args.host, args.port, on_receive=on_receive).start()
+    sink.start()
     print(f"OTLP/HTTP sink listening on http://{args.host}:{sink.port} (Ctrl-C to stop)", flush=True)
     try:
         while True:
@@ -267,9 +309,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535 (got '{raw}')")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("otel-sink", help="run a local OTLP/HTTP receiver that prints what arrives")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=4318)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1; 0.0.0.0 accepts other machines, e.g. containers)")
+    p.add_argument("--port", type=_port, default=4318,
+                   help="TCP port, 0-65535; 0 picks a free one (default: 4318, the OTLP/HTTP port)")
     p.add_argument("--jsonl", help="also append every decoded item to this JSON-lines file")
     p.set_defaults(func=run)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from catalog_fleet import DELTA_EDIT, LATEST, SERVICES
-from paved_road import fleet
+from paved_road.fleet import fleet
 from template_releases import NEW_DOC, git
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -115,3 +115,76 @@ def test_selected_target_version(fleet_copy):
         ("alpha", "current", "v2.1.1"), ("charlie", "updated", "v2.1.0")]
     answers = yaml.safe_load(git(fleet_copy / "charlie", "show", "paved/template-v2.1.0:.copier-answers.yml"))
     assert answers["_commit"] == "v2.1.0"
+
+
+def test_a_second_run_reports_branches_as_pending_never_as_errors(fleet_run):
+    root, _, first, _ = fleet_run
+    services = [str(root / SERVICES[n][1]) for n in ("alpha", "bravo", "charlie", "delta")]
+    heads = {n: git(root / SERVICES[n][1], "rev-parse", BRANCH).strip() for n in ("bravo", "charlie", "delta")}
+    proc = subprocess.run([PAVED, "fleet", "update", *services], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for name in ("bravo", "charlie", "delta"):
+        (line,) = [l for l in lines if l.startswith("pending") and f" {name} " in l]
+        assert f"on branch {BRANCH}" in line  # full branch name on one line: stdout is a pipe
+        assert git(root / SERVICES[name][1], "rev-parse", BRANCH).strip() == heads[name]
+    assert lines[-1] == ("4 services. Since the last run: 0 new update branch(es) (0 with conflicts), "
+                         "0 rebuilt on new commits. Unchanged: 3 pending from an earlier run, 1 current. 0 failed.")
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_branch_is_rebuilt_when_main_moved_and_left_alone_when_it_has_team_commits(fleet_run):
+    root, _, _, _ = fleet_run
+    charlie, bravo = root / SERVICES["charlie"][1], root / SERVICES["bravo"][1]
+    for repo in (charlie, bravo):
+        (repo / "src/extra.js").write_text("module.exports = 1\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "team work on main")
+    git(bravo, "checkout", "-q", BRANCH)
+    (bravo / "NOTES.md").write_text("resolved by the team\n")
+    git(bravo, "add", "-A")
+    git(bravo, "commit", "-qm", "team commit on the update branch")
+    git(bravo, "checkout", "-q", "main")
+    bravo_tip = git(bravo, "rev-parse", BRANCH).strip()
+    results = {r.name: r for r in fleet.update_fleet([charlie, bravo], jobs=1)}
+    assert results["charlie"].status == "refreshed"
+    assert git(charlie, "rev-parse", f"{BRANCH}~1").strip() == git(charlie, "rev-parse", "main").strip()
+    assert git(charlie, "show", f"{BRANCH}:src/extra.js") == "module.exports = 1\n"
+    assert "paved-refresh" not in git(charlie, "branch")
+    assert results["bravo"].status == "pending" and "commit(s) of its own" in results["bravo"].reason
+    assert git(bravo, "rev-parse", BRANCH).strip() == bravo_tip
+
+
+def test_a_branch_whose_update_commit_was_amended_is_never_rebuilt(fleet_run):
+    root, _, _, _ = fleet_run
+    delta = root / SERVICES["delta"][1]
+    git(delta, "checkout", "-q", BRANCH)
+    (delta / NEW_DOC).write_text("# resolved by the delta team\n")
+    git(delta, "commit", "-q", "-a", "--amend", "--no-edit")
+    git(delta, "checkout", "-q", "main")
+    git(delta, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    tip = git(delta, "rev-parse", BRANCH).strip()
+    (result,) = fleet.update_fleet([delta], jobs=1)
+    assert result.status == "pending" and "left as it is" in result.reason
+    assert git(delta, "rev-parse", BRANCH).strip() == tip
+
+
+def test_format_json_is_the_same_as_json(fleet_root):
+    procs = [subprocess.run([PAVED, "fleet", "update", str(fleet_root / "alpha"), *flag], capture_output=True, text=True)
+             for flag in (["--json"], ["--format", "json"])]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert json.loads(procs[0].stdout) == json.loads(procs[1].stdout) != []
+
+
+def test_fleet_conflicts_says_no_conflicts_when_there_are_none(fleet_root):
+    proc = subprocess.run([PAVED, "fleet", "conflicts", str(fleet_root / "alpha")], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (0, f"no conflicts in {fleet_root / 'alpha'}\n")
+
+
+def test_a_service_recorded_at_a_commit_is_planned_for_update_not_a_crash(fleet_copy, fleet_template):
+    repo = fleet_copy / "charlie"
+    answers = repo / ".copier-answers.yml"
+    sha = git(fleet_template, "rev-parse", "v2.0.0^{commit}").strip()
+    answers.write_text(answers.read_text().replace("_commit: v2.0.0", f"_commit: {sha}"))
+    work, done = fleet.plan([repo])
+    assert done == [] and [(w["from_version"], w["to_version"]) for w in work] == [(sha, LATEST)]

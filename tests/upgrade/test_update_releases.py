@@ -15,7 +15,7 @@ import pytest
 import yaml
 from plumbum import local
 
-from paved_road.fleet import find_conflicts
+from paved_road.fleet.fleet import find_conflicts
 from template_releases import (
     DELETED_FILE,
     DOCKER_EDIT,
@@ -132,7 +132,7 @@ def test_conflicting_edit_shows_markers_that_paved_reports(journey):
     rel = journey["edits"]["conflict"]
     assert journey["v1.1.0_conflicts"] == [rel]
     cli = journey["v1.1.0_cli"]
-    assert (cli.returncode, cli.stdout) == (1, f"{rel}\n")
+    assert (cli.returncode, cli.stdout) == (1, f"{rel}  1 hunk(s)\n")
     assert journey["v1.1.0_unmerged"] == [rel]
     text = journey["v1.1.0"][rel]
     # Nothing dropped: both the team's line and the template's line are there.

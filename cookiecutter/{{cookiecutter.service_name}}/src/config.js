@@ -34,7 +34,8 @@ function loadConfig (env = process.env) {
     port: integer(env, 'PORT', {{ http_port }}, { min: 1, max: 65535 }),
     logLevel,
     environment: env.DEPLOYMENT_ENVIRONMENT || 'development',
-    downstreamUrl: url(env, 'DOWNSTREAM_URL', 'http://127.0.0.1:8080/'),
+    // The example dependency's default port is never this service's own.
+    downstreamUrl: url(env, 'DOWNSTREAM_URL', 'http://127.0.0.1:{{ 8081 if http_port == 8080 else 8080 }}/'),
     downstreamTimeoutMs: integer(env, 'DOWNSTREAM_TIMEOUT_MS', 2000, { min: 1, max: 60000 }),
     // Well inside ECS's default stopTimeout of 30 s.
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, { min: 100, max: 120000 })

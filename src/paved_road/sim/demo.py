@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
+import tempfile
 
 from rich.console import Console
 
@@ -34,6 +36,20 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
     codes: list[int] = []
+    # demo-service's checkout: a commit and a vX.Y.Z tag per release, for `paved dora`'s lead time.
+    checkout = tempfile.TemporaryDirectory(prefix="paved-demo-checkout.")
+
+    who = {"GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
+           "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", checkout.name, *args], check=True, capture_output=True, env={**os.environ, **who})
+
+    def release(version: str) -> None:
+        git("commit", "-q", "--allow-empty", "-m", f"changes for {version}")
+        git("tag", f"v{version}")
+
+    git("init", "-q")
     poll = ("--poll-interval", f"{1 / speed:g}")
 
     def paved(*args: str) -> int:
@@ -50,13 +66,17 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         for line in exports(server.endpoint, "us-east-1"):
             console.print(f"  {line}")
         history()
+        release("1.0.0")
         console.rule("1. release 1.1.0")
+        release("1.1.0")
         codes.append(paved("deploy", *TARGET, "--version", "1.1.0", *poll))
         history()
         console.rule("2. release 1.2.0")
+        release("1.2.0")
         codes.append(paved("deploy", *TARGET, "--version", "1.2.0", *poll))
         history()
         console.rule("3. deploy the broken 1.3.0: the circuit breaker rolls it back, paved exits 4")
+        release("1.3.0")
         codes.append(paved("deploy", *TARGET, "--version", "1.3.0", *poll))
         history()
         console.rule("4. on-call: 1.2.0 is suspect too; what would --previous do?")
@@ -64,17 +84,20 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         console.rule("5. roll back to the last release that ran to completion before 1.2.0")
         codes.append(paved("rollback", *TARGET, "--previous", *poll))
         history()
+        console.rule("6. what the history says about delivery: the four DORA keys (paved dora)")
+        codes.append(paved("dora", *TARGET, "--since", "1d", "--repo", checkout.name))
         from paved_road.deploy.aws_session import AwsClients
         from paved_road.deploy.history import service_history
         newest = service_history(AwsClients().ecs, CLUSTER, SERVICE)[0]
     finally:
         server.stop()
+        checkout.cleanup()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    ok = codes == [0, 0, 4, 0, 0] and newest.release == "1.1.0" and newest.made_by == "rollback" and newest.succeeded
+    ok = codes == [0, 0, 4, 0, 0, 0] and newest.release == "1.1.0" and newest.made_by == "rollback" and newest.succeeded
     console.print("[green]demo ok: the broken release was rolled back by ECS, and --previous went to 1.1.0, "
                   "the last release that ran to completion[/green]" if ok else f"[red]demo failed: exits {codes}[/red]")
     return 0 if ok else 1

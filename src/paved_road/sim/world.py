@@ -15,7 +15,7 @@ Seed format (every key optional except where noted):
         services:
           demo-service:
             repository: demo-service      # default: the service's name
-            environment: staging          # `environment` tag on the service
+            environment: staging          # `environment` tag on the service (null: no tag)
             strategy: ROLLING             # ROLLING | BLUE_GREEN | LINEAR | CANARY
             controller: ECS               # ECS | CODE_DEPLOY | EXTERNAL
             circuit_breaker: {enable: true, rollback: true}
@@ -206,7 +206,7 @@ class Seeder:
             "portMappings": [{"containerPort": 3000, "protocol": "tcp", "name": "http"}],
             "environment": [{"name": "OTEL_SERVICE_NAME", "value": name},
                             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://localhost:4318"},
-                            {"name": "DEPLOYMENT_ENVIRONMENT", "value": spec.get("environment", "staging")}],
+                            {"name": "DEPLOYMENT_ENVIRONMENT", "value": spec.get("environment") or "staging"}],
             "readonlyRootFilesystem": True, "user": "node",
             "healthCheck": {"command": ["CMD", "node", "src/healthcheck.js"], "interval": 10, "timeout": 5,
                             "retries": 3, "startPeriod": 10},
@@ -258,7 +258,9 @@ class Seeder:
             cluster=cluster, serviceName=name, taskDefinition=first_td, desiredCount=int(spec.get("desired_count", 2)),
             launchType="FARGATE", deploymentController={"type": spec.get("controller", "ECS")},
             deploymentConfiguration=config,
-            tags=[{"key": "environment", "value": str(spec.get("environment", "staging"))}],
+            # `environment: null` leaves the tag off (the cluster name then tells the environment).
+            tags=([] if "environment" in spec and spec["environment"] is None
+                  else [{"key": "environment", "value": str(spec.get("environment", "staging"))}]),
         )["service"]
         entries = history or [{"release": first_release, "status": "SUCCESSFUL", "made_by": "terraform",
                                "started_at": "-1d", "finished_at": None}]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,17 @@ from typing import Callable
 CONFLICT_START = "<<<<<<< "
 CONFLICT_END = ">>>>>>> "
 _SKIP_DIRS = {".git", "node_modules"}
+
+
+def conflict_hunks(path: Path) -> int:
+    """Conflict hunks in one file: `<<<<<<< ` markers, or `@@` hunks of a .rej file."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return 0
+    if path.name.endswith(".rej"):
+        return sum(1 for line in lines if line.startswith(b"@@ "))
+    return sum(1 for line in lines if line.startswith(CONFLICT_START.encode()))
 
 
 def find_conflicts(root: Path) -> list[str]:
@@ -51,6 +63,50 @@ def find_conflicts(root: Path) -> list[str]:
 # Updating one service
 # ---------------------------------------------------------------------------
 UPDATED, CONFLICTS, FAILED, CURRENT = "updated", "conflicts", "failed", "current"
+# A branch from an earlier run: left as it is (PENDING: its pull request waits)
+# or rebuilt on the base branch's new commits (REFRESHED). Re-running is safe.
+PENDING, REFRESHED = "pending", "refreshed"
+COPIER_UPDATE = ["-m", "copier", "update", "--trust", "--defaults", "--skip-answered", "--conflict", "inline"]
+
+
+class Cancelled(RuntimeError):
+    """Ctrl-C: the copier run was stopped and the checkout put back."""
+
+
+def run_copier_update(repo: Path, vcs_ref: str | None = None,
+                      cancel: threading.Event | None = None) -> subprocess.CompletedProcess:
+    """`copier update` with the flags every paved update uses: --trust (the
+    template's migrations), --defaults --skip-answered (recorded answers are
+    kept, nothing is asked), inline conflict markers. Runs in its own session
+    so a terminal's Ctrl-C reaches paved only; paved then stops copier and
+    restores the checkout (Cancelled) instead of leaving a half-applied update."""
+    cmd = [sys.executable, *COPIER_UPDATE] + (["--vcs-ref", vcs_ref] if vcs_ref else [])
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted")
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def restore_checkout(repo: Path, branch: str) -> None:
+    """Back to `branch` with a clean tree (callers checked it was clean before)."""
+    _git(repo, "reset", "-q", "--hard", check=False)
+    _git(repo, "clean", "-q", "-fd", check=False)
+    _git(repo, "checkout", "-q", "-f", branch, check=False)
 
 
 @dataclass
@@ -93,7 +149,8 @@ def _last_line(text: str) -> str:
 
 
 def update_service(path: str | Path, to_version: str, from_version: str | None = None,
-                   name: str | None = None, branch: str | None = None) -> FleetResult:
+                   name: str | None = None, branch: str | None = None,
+                   cancel: threading.Event | None = None) -> FleetResult:
     """Update one checkout to `to_version` on a new branch and commit it.
 
     Leaves the checkout on its original branch in every case: the update is on
@@ -118,17 +175,18 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
     if not original:
         result.reason, result.branch = "detached HEAD: check out a branch first", None
         return result
+    work_branch = branch
     if _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).strip():
-        result.reason, result.branch = f"branch {branch} exists already", None
-        return result
+        if not _needs_refresh(repo, original, branch, result):
+            return result
+        work_branch = f"{branch}.paved-refresh"
+        _git(repo, "branch", "-q", "-D", work_branch, check=False)  # a leftover of a killed run
 
     try:
-        _git(repo, "checkout", "-q", "-b", branch)
-        proc = subprocess.run(
-            [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--skip-answered",
-             "--conflict", "inline", "--vcs-ref", to_version],
-            cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        )
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("interrupted")
+        _git(repo, "checkout", "-q", "-b", work_branch)
+        proc = run_copier_update(repo, to_version, cancel)
         if proc.returncode:
             raise _GitError(f"copier update exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
         changed = [line[3:] for line in _git(repo, "status", "--porcelain", "-uall").splitlines()]
@@ -140,16 +198,50 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         if result.conflicts:
             message += "\n\nConflicts to resolve:\n" + "".join(f"- {c}\n" for c in result.conflicts)
         _git(repo, *_identity(repo), "commit", "-q", "--no-verify", "-m", message)
+        # Remember the commit paved made: a later run may rebuild the branch
+        # only while its tip is still exactly that commit (not amended, nothing added).
+        _git(repo, "update-ref", _made_ref(branch), "HEAD")
         _git(repo, "checkout", "-q", original)
+        if work_branch != branch:
+            _git(repo, "branch", "-q", "-f", branch, work_branch)
+            _git(repo, "branch", "-q", "-D", work_branch)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, put the checkout back
-        _git(repo, "reset", "-q", "--hard", check=False)
-        _git(repo, "clean", "-q", "-fd", check=False)
-        _git(repo, "checkout", "-q", "-f", original, check=False)
-        _git(repo, "branch", "-q", "-D", branch, check=False)
-        result.reason, result.branch = str(exc) or exc.__class__.__name__, None
+        restore_checkout(repo, original)
+        _git(repo, "branch", "-q", "-D", work_branch, check=False)
+        result.reason = str(exc) or exc.__class__.__name__
+        result.branch = branch if work_branch != branch else None  # an earlier run's branch stays
         return result
-    result.status = CONFLICTS if result.conflicts else UPDATED
+    if work_branch != branch:
+        result.status = REFRESHED
+        result.reason = f"{original} moved on since the earlier run: branch rebuilt on it"
+    else:
+        result.status = CONFLICTS if result.conflicts else UPDATED
     return result
+
+
+def _needs_refresh(repo: Path, original: str, branch: str, result: FleetResult) -> bool:
+    """A branch for this target exists (an earlier run). True when it should be
+    rebuilt: it holds only paved's own commit and `original` has moved on.
+    Otherwise fill `result` as PENDING: the branch is left exactly as it is."""
+    result.status = PENDING
+    result.conflicts = sorted(
+        line.split(":", 1)[1] for line in
+        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", branch, "--", check=False).splitlines() if ":" in line)
+    up_to_date = subprocess.run(["git", "merge-base", "--is-ancestor", original, branch], cwd=repo,
+                                capture_output=True).returncode == 0
+    if up_to_date:
+        result.reason = "branch from an earlier run, unchanged: its pull request is waiting"
+        return False
+    made = _git(repo, "rev-parse", "-q", "--verify", _made_ref(branch), check=False).strip()
+    if made and made == _git(repo, "rev-parse", branch).strip():
+        return True
+    result.reason = "branch from an earlier run has changes or commit(s) of its own: left as it is"
+    return False
+
+
+def _made_ref(branch: str) -> str:
+    """A local ref (never pushed by default) to the last commit paved made on `branch`."""
+    return f"refs/paved/made/{branch}"
 
 
 # ---------------------------------------------------------------------------
@@ -161,7 +253,7 @@ class FleetError(ValueError):
 
 def plan(paths: list[str | Path], to: str | None = None, template: str | None = None) -> tuple[list[dict], list[FleetResult]]:
     """Which services to update to which version, and results for the rest."""
-    from paved_road.catalog import build_catalog, parse_version
+    from paved_road.fleet.catalog import build_catalog, parse_version
 
     if to is not None and parse_version(to) is None:
         raise FleetError(f"--to must be a release tag such as v1.2.0 (got '{to}')")
@@ -179,7 +271,8 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
             continue
         if to is not None and to not in tags:
             raise FleetError(f"--to must be one of the template's tags: {', '.join(tags) or 'none'} (got '{to}')")
-        if parse_version(s.current_version) >= parse_version(target):
+        current = parse_version(s.current_version)  # None: a commit, not a release; copier can update it
+        if current is not None and current >= parse_version(target):
             done.append(FleetResult(path=s.path, status=CURRENT, name=s.name,
                                     from_version=s.current_version, to_version=s.current_version))
             continue
@@ -187,16 +280,31 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
     return work, done
 
 
+class FleetInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a fleet update; `results` holds what finished (and what
+    was put back)."""
+
+    def __init__(self, results: list[FleetResult]):
+        super().__init__("interrupted")
+        self.results = results
+
+
 def update_fleet(paths: list[str | Path], to: str | None = None, jobs: int | None = None,
                  template: str | None = None,
                  on_result: Callable[[FleetResult], None] | None = None,
                  planned: tuple[list[dict], list[FleetResult]] | None = None) -> list[FleetResult]:
-    """Update every service behind `to` (default: its template's latest tag), `jobs` at a time."""
+    """Update every service behind `to` (default: its template's latest tag), `jobs` at a time.
+
+    On Ctrl-C, running copier processes are stopped, their checkouts put back
+    (branch, HEAD, clean tree), services not started are not touched, and
+    FleetInterrupted carries the results so far."""
     work, done = planned or plan(paths, to, template)
     results = list(done)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(update_service, **item): item for item in work}
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = {pool.submit(update_service, **item, cancel=cancel): item for item in work}
         for future in as_completed(futures):
             try:
                 res = future.result()
@@ -208,4 +316,12 @@ def update_fleet(paths: list[str | Path], to: str | None = None, jobs: int | Non
             results.append(res)
             if on_result:
                 on_result(res)
+    except KeyboardInterrupt:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        finished = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
+        seen = {id(r) for r in results}
+        results += [r for r in finished if id(r) not in seen]
+        raise FleetInterrupted(sorted(results, key=lambda r: (r.name or "~", r.path))) from None
+    pool.shutdown(wait=True)
     return sorted(results, key=lambda r: (r.name or "~", r.path))

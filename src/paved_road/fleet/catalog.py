@@ -29,7 +29,9 @@ from packaging.version import InvalidVersion, Version
 SCHEMA_VERSION = 1
 ANSWERS_FILE = ".copier-answers.yml"
 DRIFTS = ("none", "patch", "minor", "major", "unknown")
-EXIT_OK, EXIT_ERRORS, EXIT_BEHIND = 0, 1, 2
+# 2 is bad input for every paved command; "behind" is not an error, so it has
+# its own code (copier check-update uses 2 for it; we cannot: see README).
+EXIT_OK, EXIT_BAD_INPUT, EXIT_BEHIND, EXIT_UNREADABLE = 0, 2, 3, 4
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
@@ -54,6 +56,7 @@ class ServiceStatus:
     runner_mode: str | None = None
     node_major: int | None = None
     error: str | None = None
+    duplicate_of: list[str] = field(default_factory=list)  # other paths with the same service_name
 
     @property
     def behind(self) -> bool:
@@ -72,7 +75,8 @@ def find_answers_files(paths: list[str | Path], max_depth: int = 4) -> list[tupl
     A path that is itself a service yields that service; otherwise its
     subdirectories are searched (at most `max_depth` levels, skipping .git and
     node_modules). A path that does not exist or holds no service yields one
-    error entry, so the caller can report it and carry on.
+    error entry, so the caller can report it and carry on; a directory that
+    holds no service yields nothing (an empty fleet is not an error).
     """
     found: list[tuple[str, Path | None, str | None]] = []
     for raw in paths:
@@ -97,8 +101,6 @@ def find_answers_files(paths: list[str | Path], max_depth: int = 4) -> list[tupl
                 dirnames[:] = []
             else:
                 dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        if not hits:
-            found.append((str(raw), None, f"no {ANSWERS_FILE} found"))
         found.extend((str(h.parent), h, None) for h in sorted(hits))
     return found
 
@@ -242,13 +244,28 @@ def _load_remote(item: dict) -> ServiceStatus:
         return ServiceStatus(path=label, error=f"cannot fetch {ANSWERS_FILE}: {exc}")
 
 
+def check_paths(paths: list[str | Path], what: str = "PATH") -> None:
+    """Bad input, before any work: a path given on the command line that does not exist."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise CatalogError(f"{what} {raw}: no such file or directory; pass a service checkout "
+                               "or a directory holding them")
+        if not path.is_dir() and path.name != ANSWERS_FILE:
+            raise CatalogError(f"{what} {raw}: is a file; pass a service checkout, a directory holding them "
+                               f"or a {ANSWERS_FILE}")
+
+
 def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = None,
                   template: str | None = None, jobs: int = 8) -> dict:
     """Statuses of every service found, against the latest tag of its template.
 
     `template` overrides each service's recorded `_src_path` (e.g. the
     canonical URL when services were generated from mirrors or local paths).
+    A path in `paths` that does not exist is bad input (CatalogError); one in
+    a repos file becomes an entry with an error.
     """
+    check_paths(list(paths))
     entries = find_answers_files(list(paths))
     remote = []
     if repos_file:
@@ -281,6 +298,13 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
             continue
         status.latest_version = info["latest_version"]
         status.drift = drift(status.current_version, status.latest_version)
+    by_name: dict[str, list[ServiceStatus]] = {}
+    for status in statuses:
+        if status.name:
+            by_name.setdefault(status.name, []).append(status)
+    for same in by_name.values():
+        for status in same if len(same) > 1 else ():
+            status.duplicate_of = sorted(o.path for o in same if o is not status)
     statuses.sort(key=lambda s: (s.name or "~", s.path))
     return {
         "schema_version": SCHEMA_VERSION,
@@ -298,17 +322,55 @@ def summarize(statuses: list[ServiceStatus]) -> dict:
         "total": len(statuses),
         "behind": sum(1 for s in statuses if s.behind),
         "errors": sum(1 for s in statuses if s.error),
+        "duplicates": sorted({s.name for s in statuses if s.duplicate_of}),
         "drift": {d: drifts.get(d, 0) for d in DRIFTS},
         "versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) or Version("0"), kv[0]))),
     }
 
 
 def exit_code(catalog: dict) -> int:
-    """2 when any service is behind (like `copier check-update`), else 1 when
-    any service could not be read, else 0."""
-    if catalog["summary"]["behind"]:
-        return EXIT_BEHIND
-    return EXIT_ERRORS if catalog["summary"]["errors"] else EXIT_OK
+    """4 when an entry could not be read or two services share a name (the
+    catalog itself is wrong), else 3 when any service is behind, else 0."""
+    summary = catalog["summary"]
+    if summary["errors"] or summary["duplicates"]:
+        return EXIT_UNREADABLE
+    return EXIT_BEHIND if summary["behind"] else EXIT_OK
+
+
+COLUMNS = ("Service", "Owner", "System", "Template", "Version", "Latest", "Drift", "Arch", "Runner", "Node", "Path")
+
+
+def table_rows(catalog: dict) -> list[tuple[str, ...]]:
+    """One row per service, full values (the text and terminal tables share it)."""
+    rows = []
+    for s in catalog["services"]:
+        note = f"error: {s.error}" if s.error else ""
+        if s.duplicate_of:
+            note = (note + "; " if note else "") + "duplicate name, also at " + ", ".join(s.duplicate_of)
+        rows.append((s.name or "?", s.owner or "", s.system or "", s.template or "", s.current_version or "",
+                     s.latest_version or "", "error" if s.error else s.drift, ",".join(s.architectures),
+                     s.runner_mode or "", str(s.node_major or ""), s.path + (f"  ({note})" if note else "")))
+    return rows
+
+
+def summary_line(catalog: dict) -> str:
+    summary = catalog["summary"]
+    drifts = ", ".join(f"{v} {k}" for k, v in summary["drift"].items() if v)
+    line = f"{summary['total']} services: {summary['behind']} behind ({drifts or 'none'}), {summary['errors']} unreadable"
+    if summary["duplicates"]:
+        line += f", duplicate names: {', '.join(summary['duplicates'])}"
+    latest = {src: info["latest_version"] or "no release" for src, info in catalog["templates"].items()}
+    if latest:
+        line += "; latest " + ", ".join(f"{v} ({src})" for src, v in sorted(latest.items()))
+    return line
+
+
+def render_text(catalog: dict) -> str:
+    """Plain aligned columns, never truncated: for pipes, files and CI logs."""
+    rows = [COLUMNS, *table_rows(catalog)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+    lines = ["  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[-1]]).rstrip() for r in rows]
+    return "\n".join(lines) + "\n" + summary_line(catalog) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -376,19 +438,28 @@ def _esc(text) -> str:
     return str(escape("" if text is None else text))
 
 
-def render_html(catalog: dict) -> str:
+def render_html(catalog: dict, dora_page: str | None = None) -> str:
+    """The catalog page; with `dora_page`, each service's name links to its row
+    in that `paved dora` page."""
     import jinja2
+
+    from paved_road.dora.report import anchor
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
         keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
     )
-    latest = sorted({s.latest_version for s in catalog["services"] if s.latest_version}, key=parse_version)
+    latest = {src: info["latest_version"] for src, info in sorted(catalog["templates"].items())}
+    newest = [v for v in latest.values() if v]
+    # The chart marks a bar "current" only when every template agrees on it.
+    chart_latest = newest[0] if len(set(newest)) == 1 else None
     return env.get_template("catalog.html").render(
         catalog=catalog,
         services=catalog["services"],
         summary=catalog["summary"],
-        latest=latest[-1] if latest else None,
-        chart=Markup(versions_chart_svg(catalog["summary"]["versions"], latest[-1] if latest else None)),
+        latest=latest,
+        chart=Markup(versions_chart_svg(catalog["summary"]["versions"], chart_latest)),
         drifts=DRIFTS,
+        dora_page=dora_page,
+        dora_anchor=anchor,
     )

@@ -1,0 +1,280 @@
+"""Reading ECS, ECR and git for one service or a fleet, in parallel.
+
+Per service: DescribeServices (tags: `environment`; current revision), the
+current revision's app image (which ECR repository holds its releases),
+`paved_road.deploy.history.service_history` (ECS service deployments), ECR
+DescribeImages (push times) and the service checkout's tags and commits.
+Clients come from `paved_road.deploy.aws_session` (botocore standard retry
+mode: throttling is retried with backoff); services are read by a bounded
+thread pool sharing those clients (boto3 clients are thread-safe, sessions
+are not, so clients are created before the pool starts).
+
+ECS keeps service deployments for 90 days (created on or after 2024-10-25):
+a longer --since reaches back no further in a real account.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+import yaml
+from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
+                                 PartialCredentialsError, ProfileNotFound)
+
+from paved_road.dora import metrics
+from paved_road.dora.gitlog import GitError, ReleaseRepo
+from paved_road.dora.report import ServiceReport
+
+ENVIRONMENT_TAG = "environment"
+ENVIRONMENTS = ("staging", "production")
+# History read before the window too: which release ran before it, which
+# commits already reached production, and a rollback just after a deploy.
+HISTORY_CONTEXT = timedelta(days=30)
+DEFAULT_JOBS = 8
+
+
+class DoraInputError(ValueError):
+    """Bad input to the run as a whole (exit 2)."""
+
+
+@dataclass
+class Target:
+    """One service to measure."""
+    name: str
+    cluster: str
+    service: str
+    region: str | None = None
+    repo: str | None = None
+    ecr_repository: str | None = None
+    catalog_path: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------
+def environment_of(tags: dict[str, str], cluster: str) -> tuple[str | None, str | None]:
+    """(environment, where it came from): the service's `environment` tag, else
+    the cluster name's -staging / -production suffix (the template's
+    `<ecs_cluster_prefix>-<environment>` clusters)."""
+    for key, value in tags.items():
+        if key.lower() == ENVIRONMENT_TAG and value:
+            return value.strip().lower(), "tag"
+    name = cluster.rsplit("/", 1)[-1].lower()
+    for env in ENVIRONMENTS:
+        if name.endswith("-" + env):
+            return env, "cluster-name"
+    return None, None
+
+
+# ---------------------------------------------------------------------------
+# Targets from a catalog
+# ---------------------------------------------------------------------------
+def targets_from_catalog(path: str, environment: str) -> list[Target]:
+    """Services of a catalog: a directory of service checkouts (found by their
+    .copier-answers.yml, like `paved catalog DIR`) or a repos file (like
+    `paved catalog --repos-file FILE`; entries may add `cluster:` / `service:`).
+    Each service runs on `<ecs_cluster_prefix>-<environment>` as the service
+    named `service_name`; its checkout is where lead time is read from."""
+    from paved_road.fleet import catalog as cat
+
+    p = Path(path)
+    if not p.exists():
+        raise DoraInputError(f"--catalog {path}: no such file or directory")
+    entries: list[tuple[str, Path | None, str | None, dict]] = []
+    if p.is_dir():
+        entries = [(*e, {}) for e in cat.find_answers_files([p])]
+    else:
+        try:
+            items = cat.read_repos_file(p)
+        except cat.CatalogError as exc:
+            raise DoraInputError(str(exc).replace("--repos-file", "--catalog")) from exc
+        for item in items:
+            if not item.get("path"):
+                raise DoraInputError(f"--catalog {path}: entries need a local 'path' (a checkout, for its git history); got {item.get('url')!r}")
+            entries.extend((*e, item) for e in cat.find_answers_files([item["path"]]))
+    targets = []
+    for label, answers_file, error, item in entries:
+        if error or answers_file is None:
+            raise DoraInputError(f"--catalog {path}: {label}: {error}")
+        try:
+            answers = yaml.safe_load(answers_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise DoraInputError(f"--catalog {path}: {answers_file}: cannot read it ({exc.__class__.__name__})") from exc
+        name = answers.get("service_name") if isinstance(answers, dict) else None
+        if not name:
+            raise DoraInputError(f"--catalog {path}: {answers_file}: no service_name")
+        prefix = answers.get("ecs_cluster_prefix") or "apps"
+        targets.append(Target(
+            name=name, cluster=item.get("cluster") or f"{prefix}-{environment}", service=item.get("service") or name,
+            region=answers.get("aws_region"), repo=str(answers_file.parent),
+            ecr_repository=answers.get("ecr_repository") or name, catalog_path=label,
+        ))
+    return targets
+
+
+# ---------------------------------------------------------------------------
+# Counting AWS calls per service
+# ---------------------------------------------------------------------------
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(clients, name: str, region: str | None):
+    """A shared client, created under a lock (boto3 sessions are not thread-safe)."""
+    with _CLIENTS_LOCK:
+        return clients.client(name, region)
+
+
+class CallCounter:
+    """AWS API calls (not HTTP retries) made while measuring each service, via
+    botocore's before-call event on the shared clients."""
+
+    def __init__(self):
+        self.local = threading.local()
+        self.calls: Counter = Counter()
+        self.lock = threading.Lock()
+        self._hooked: set[int] = set()
+
+    def hook(self, client) -> None:
+        with self.lock:
+            if id(client) not in self._hooked:
+                client.meta.events.register("before-call", self._count)
+                self._hooked.add(id(client))
+
+    def _count(self, **_kw) -> None:
+        key = getattr(self.local, "key", None)
+        if key is not None:
+            with self.lock:
+                self.calls[key] += 1
+
+
+# ---------------------------------------------------------------------------
+# One service
+# ---------------------------------------------------------------------------
+def _image_repository(ecs, task_definition: str, container: str) -> tuple[str | None, str | None, str | None]:
+    """(repository, registry id, region) of the app container's image in a revision."""
+    from paved_road.deploy.ecs_deploy import ImageRef
+
+    td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    for c in td.get("containerDefinitions", []):
+        if c.get("name") == container:
+            ref = ImageRef.parse(c.get("image", ""))
+            return ref.repository, ref.ecr_registry_id, ref.ecr_region
+    return None, None, None
+
+
+def push_times(ecr, repository: str, registry_id: str | None) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """(release -> pushed_at, digest -> pushed_at) from ECR DescribeImages."""
+    from paved_road.deploy.releases import list_releases
+
+    by_release, by_digest = {}, {}
+    for r in list_releases(ecr, repository, registry_id):
+        if r.pushed_at is not None:
+            by_release[r.name] = r.pushed_at
+            by_digest[r.digest] = r.pushed_at
+    return by_release, by_digest
+
+
+def measure(clients, target: Target, since: datetime, until: datetime, *,
+            environment: str | None, container: str, rollback_window: timedelta,
+            counter: CallCounter | None = None) -> ServiceReport:
+    """Read one service and compute its metrics. AWS and git problems become the
+    service's `error` (or lead-time note), so one bad service does not stop a fleet."""
+    from paved_road.deploy.history import service_history
+
+    report = ServiceReport(name=target.name, cluster=target.cluster, service=target.service, region=target.region,
+                           repo=target.repo, ecr_repository=target.ecr_repository, catalog_path=target.catalog_path)
+    if counter is not None:
+        counter.local.key = (target.cluster, target.service)
+    try:
+        ecs = _client(clients, "ecs", target.region)
+        if counter is not None:
+            counter.hook(ecs)
+        try:
+            found = ecs.describe_services(cluster=target.cluster, services=[target.service], include=["TAGS"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+                report.error = f"cluster {target.cluster} not found"
+                return report
+            raise
+        services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            report.error = f"service {target.service} not found in cluster {target.cluster}"
+            return report
+        svc = services[0]
+        tags = {t["key"]: t.get("value", "") for t in svc.get("tags", [])}
+        report.environment, report.environment_source = environment_of(tags, target.cluster)
+        if environment is not None and report.environment != environment:
+            return report  # the caller lists it as skipped
+        history = service_history(ecs, target.cluster, target.service, since=since - HISTORY_CONTEXT,
+                                  container=container)
+        pushed_release: dict[str, datetime] = {}
+        pushed_digest: dict[str, datetime] = {}
+        repository, registry_id, region = _image_repository(ecs, svc["taskDefinition"], container)
+        # The running image names the repository; the catalog's (service name) is the fallback.
+        repository = repository or target.ecr_repository
+        report.ecr_repository = repository
+        if repository:
+            ecr = _client(clients, "ecr", region or target.region)
+            if counter is not None:
+                counter.hook(ecr)
+            try:
+                pushed_release, pushed_digest = push_times(ecr, repository, registry_id)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
+                    raise
+        commits = None
+        note = None
+        if target.repo:
+            try:
+                commits = ReleaseRepo(target.repo).commits
+            except GitError as exc:
+                note = f"cannot read the checkout: {exc}"
+
+        def pushed_at(d) -> datetime | None:
+            return pushed_digest.get(d.digest) if d.digest in pushed_digest else pushed_release.get(d.release)
+
+        def safe_commits(release, previous):
+            try:
+                return commits(release, previous)
+            except GitError:
+                return None
+
+        report.metrics = metrics.compute(history, since, until, commits=safe_commits if commits else None,
+                                         pushed_at=pushed_at, rollback_window=rollback_window)
+        if note:
+            report.metrics.lead_time_note = note
+    except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
+        raise  # the same for every service: the command stops with one line (exit 2)
+    except (ClientError, BotoCoreError) as exc:
+        report.error = str(exc).splitlines()[0]
+    finally:
+        if counter is not None:
+            report.aws_calls = counter.calls[(target.cluster, target.service)]
+            counter.local.key = None
+    return report
+
+
+def measure_all(clients, targets: list[Target], since: datetime, until: datetime, *,
+                environment: str | None, container: str = "app",
+                rollback_window: timedelta = metrics.DEFAULT_ROLLBACK_WINDOW, jobs: int = DEFAULT_JOBS,
+                on_done: Callable[[ServiceReport], None] | None = None) -> list[ServiceReport]:
+    counter = CallCounter()
+    # Create (and hook) every client in this thread before the pool starts.
+    for region in dict.fromkeys(t.region for t in targets):
+        counter.hook(_client(clients, "ecs", region))
+
+    def one(target: Target) -> ServiceReport:
+        result = measure(clients, target, since, until, environment=environment, container=container,
+                         rollback_window=rollback_window, counter=counter)
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, targets))

@@ -1,0 +1,166 @@
+"""`paved dora`: the command layer (parse, print). Logic: collect.py, metrics.py, report.py.
+
+Exit codes: 0 every service measured; 1 some services of a fleet could not be
+read (the output says which) or an unexpected error; 2 bad input (options,
+--since/--until, catalog, the named service not found, no region/credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+
+from paved_road.dora import collect, report
+
+FORMATS = ("table", "json", "html")
+_SPAN = re.compile(r"^(\d+)([hdwy])$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
+
+
+class BadOption(ValueError):
+    pass
+
+
+def parse_span(text: str, option: str) -> timedelta:
+    match = _SPAN.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise BadOption(f"{option} must be a positive span like 24h, 30d, 12w or 1y (got '{text}')")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_time(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadOption(f"{option} must be an ISO 8601 date or time such as 2026-03-01 or 2026-03-01T12:00:00Z (got '{text}')") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def window(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    end = parse_time(until, "--until") if until else (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    if _SPAN.match(since.strip()):
+        start = end - parse_span(since, "--since")
+    else:
+        try:
+            start = parse_time(since, "--since")
+        except BadOption:
+            raise BadOption(f"--since must be a span like 30d, 12w or 1y, or an ISO 8601 date such as 2026-03-01 (got '{since}')") from None
+    if start >= end:
+        raise BadOption(f"--since must be before --until (got {start.isoformat()} .. {end.isoformat()})")
+    return start, end
+
+
+def _targets(args) -> list[collect.Target]:
+    if args.catalog and (args.cluster or args.service):
+        raise BadOption("give either --cluster and --service, or --catalog, not both")
+    if args.catalog:
+        if args.repo:
+            raise BadOption("--repo names one service's checkout; with --catalog each service's own path is used")
+        return collect.targets_from_catalog(args.catalog, args.environment)
+    if not (args.cluster and args.service):
+        raise BadOption("name a service with --cluster C --service S, or a fleet with --catalog FILE-or-DIR")
+    return [collect.Target(name=args.service, cluster=args.cluster, service=args.service, repo=args.repo)]
+
+
+def prepare(args) -> tuple[datetime, datetime, list[collect.Target], timedelta]:
+    """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
+    since, until = window(args.since, args.until)
+    if args.jobs < 1:
+        raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
+    rollback_window = parse_span(args.rollback_window, "--rollback-window")
+    return since, until, _targets(args), rollback_window
+
+
+def build_report(args, since, until, targets, rollback_window, clients=None, progress=None) -> report.Report:
+    if clients is None:
+        from paved_road.deploy.aws_session import AwsClients
+        clients = AwsClients()
+    environment = args.environment if args.catalog else None  # one named service: all its deployments count
+    results = collect.measure_all(
+        clients, targets, since, until, environment=environment,
+        container=args.container, rollback_window=rollback_window, jobs=args.jobs, on_done=progress,
+    )
+    rep = report.Report(since=since, until=until, environment=environment, rollback_window=rollback_window)
+    for r in results:
+        if r.error is None and r.metrics is None:
+            rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
+                                "environment_source": r.environment_source})
+        else:
+            rep.services.append(r)
+    return rep
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    try:
+        since, until, targets, rollback_window = prepare(args)
+    except (BadOption, collect.DoraInputError) as exc:
+        print(f"paved dora: {exc}", file=sys.stderr)
+        return 2
+    err = Console(stderr=True)
+    try:
+        # A progress bar only on a terminal: CI logs and pipes get none.
+        with Progress(TextColumn("reading ECS, ECR, git"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.description}"), console=err, disable=not err.is_terminal,
+                      transient=True) as bar:
+            task = bar.add_task("", total=len(targets))
+            rep = build_report(args, since, until, targets, rollback_window,
+                               progress=lambda r: bar.update(task, advance=1, description=r.name))
+    except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
+        print(f"paved dora: AWS: {exc}", file=sys.stderr)
+        return 2
+    data = report.to_json(rep)
+    if args.format == "json":
+        out = json.dumps(data, indent=2) + "\n"
+    elif args.format == "html":
+        out = report.render_html(data)
+    else:
+        out = None
+    if out is not None:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(out)
+        else:
+            sys.stdout.write(out)
+    else:
+        report.print_table(data, Console())
+    for s in rep.services:
+        if s.error:
+            print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
+    if not args.catalog and rep.services and rep.services[0].error:
+        return 2
+    return 1 if any(s.error for s in rep.services) else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "dora", help="the four DORA delivery metrics per service and for the fleet, from ECS, ECR and git",
+        description="Deployment frequency, lead time for changes, change failure rate and time to restore "
+                    "(plus release build-to-production and rollback duration) from ECS service deployments, "
+                    "ECR push times and the services' git tags. Definitions: docs/dora.md. "
+                    "Exit 0 ok, 1 some services unreadable, 2 bad input.",
+    )
+    p.add_argument("--cluster", metavar="C", help="ECS cluster of the one service to measure")
+    p.add_argument("--service", metavar="S", help="ECS service to measure (all of its deployments count)")
+    p.add_argument("--catalog", metavar="FILE-or-DIR",
+                   help="a fleet: directory of service checkouts or a repos file, as for `paved catalog`")
+    p.add_argument("--since", default="30d", metavar="SPAN-or-DATE", help="window start: 30d, 12w, 1y or an ISO date (default: 30d)")
+    p.add_argument("--until", metavar="DATE", help="window end, ISO date or time (default: now)")
+    p.add_argument("--environment", default="production", metavar="ENV",
+                   help="with --catalog: measure services of this environment (service tag `environment`, "
+                        "else the cluster name's -staging/-production suffix; default: production)")
+    p.add_argument("--repo", metavar="PATH", help="the service's git checkout, for lead time (release tags vX.Y.Z)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write json/html to FILE instead of stdout")
+    p.add_argument("--jobs", "-j", type=int, default=collect.DEFAULT_JOBS, metavar="N",
+                   help=f"services read in parallel (default: {collect.DEFAULT_JOBS})")
+    p.add_argument("--rollback-window", default="24h", metavar="SPAN",
+                   help="a deploy followed by `paved rollback` within this span counts as failed (default: 24h)")
+    p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
+    p.set_defaults(func=run)

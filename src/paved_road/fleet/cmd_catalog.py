@@ -1,0 +1,232 @@
+"""`paved catalog`, `paved fleet update` and `paved fleet conflicts`: the command layer (parse, print).
+
+Logic lives in paved_road.fleet.catalog and paved_road.fleet.fleet. Output
+adapts to where it goes: a rich table on a terminal; plain text with full
+values (never cut to 80 columns) in a pipe, a file or a CI log; JSON on request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from paved_road.fleet import catalog as cat
+from paved_road.fleet import fleet
+
+FORMATS = ("table", "json", "html", "backstage")
+DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
+               "error": "bold red"}
+STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
+                "pending": "cyan", "refreshed": "green"}
+
+
+def _is_terminal(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _rich_table(catalog: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Paved Road services")
+    for col in cat.COLUMNS:
+        table.add_column(col, overflow="fold")
+    for row in cat.table_rows(catalog):
+        drift = row[6]
+        table.add_row(*row[:6], f"[{DRIFT_STYLE[drift]}]{drift}[/]", *row[7:])
+    console = Console()
+    console.print(table)
+    console.print(cat.summary_line(catalog), highlight=False, soft_wrap=True)
+
+
+def _write(output: str | None, text: str) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _check_output(output: str | None) -> str | None:
+    """One line for an -o FILE that cannot be written, before any work."""
+    if not output:
+        return None
+    path = Path(output)
+    if path.is_dir():
+        return f"-o {output}: is a directory; pass a file path"
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        return f"-o {output}: directory {parent} does not exist; create it or pass another path"
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"-o {output}: not writable; pass a path you can write to"
+    return None
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    if not args.paths and not args.repos_file:
+        args.paths = ["."]
+    problem = _check_output(args.output)
+    if problem:
+        print(f"paved catalog: {problem}", file=sys.stderr)
+        return cat.EXIT_BAD_INPUT
+    if args.dora and args.format != "html":
+        print(f"paved catalog: --dora links the html page to a `paved dora --format html` page; use --format html (got {args.format})",
+              file=sys.stderr)
+        return cat.EXIT_BAD_INPUT
+    try:
+        catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
+    except cat.CatalogError as exc:
+        print(f"paved catalog: {exc}", file=sys.stderr)
+        return cat.EXIT_BAD_INPUT
+    if args.format == "json":
+        _write(args.output, json.dumps(cat.to_json(catalog), indent=2) + "\n")
+    elif args.format == "html":
+        _write(args.output, cat.render_html(catalog, dora_page=args.dora))
+    elif args.format == "backstage":
+        _write(args.output, cat.backstage_yaml(catalog))
+    elif args.output or not _is_terminal(sys.stdout):
+        _write(args.output, cat.render_text(catalog))
+    else:
+        _rich_table(catalog)
+    for s in catalog["services"]:
+        if s.error:
+            print(f"paved catalog: {s.path}: {s.error}", file=sys.stderr)
+    for name in catalog["summary"]["duplicates"]:
+        paths = [s.path for s in catalog["services"] if s.name == name]
+        print(f"paved catalog: service name '{name}' is used by {len(paths)} checkouts: {', '.join(paths)}; "
+              "rename one (service_name in its .copier-answers.yml) or drop the copy", file=sys.stderr)
+    if args.output:
+        print(f"paved catalog: wrote {args.format} to {args.output} ({cat.summary_line(catalog)})", file=sys.stderr)
+    return cat.exit_code(catalog)
+
+
+def _result_line(r: fleet.FleetResult, rich: bool) -> str:
+    status = f"[{STATUS_STYLE[r.status]}]{r.status:9}[/]" if rich else f"{r.status:9}"
+    line = f"{status} {r.name or '?'}  {r.path}"
+    if r.status in (fleet.UPDATED, fleet.CONFLICTS, fleet.REFRESHED, fleet.PENDING):
+        line += f"  {r.from_version} -> {r.to_version} on branch {r.branch}"
+    if r.conflicts:
+        line += "\n           conflicts: " + ", ".join(r.conflicts)
+    if r.reason:
+        line += f"\n           reason: {r.reason}"
+    return line
+
+
+def summary(results: list[fleet.FleetResult]) -> str:
+    """What this run changed, against the branches earlier runs left."""
+    count = {s: sum(1 for r in results if r.status == s) for s in STATUS_STYLE}
+    new = count["updated"] + count["conflicts"]
+    return (f"{len(results)} services. Since the last run: {new} new update branch(es) "
+            f"({count['conflicts']} with conflicts), {count['refreshed']} rebuilt on new commits. "
+            f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current. "
+            f"{count['failed']} failed.")
+
+
+def run_fleet_update(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    args.json = args.json or args.format == "json"
+    if args.jobs is not None and args.jobs < 1:
+        print(f"paved fleet update: --jobs must be a positive integer (got {args.jobs})", file=sys.stderr)
+        return 2
+    try:
+        planned = fleet.plan(args.paths or ["."], args.to, args.template)
+    except (fleet.FleetError, cat.CatalogError) as exc:
+        print(f"paved fleet update: {exc}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    interrupted = False
+    with Progress(TextColumn("updating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console,
+                  disable=args.json or not _is_terminal(sys.stderr)) as progress:
+        task = progress.add_task("", total=len(planned[0]))
+
+        def advance(res: fleet.FleetResult) -> None:
+            progress.update(task, advance=1, description=f"{res.name or res.path}: {res.status}")
+
+        try:
+            results = fleet.update_fleet(args.paths or ["."], to=args.to, jobs=args.jobs,
+                                         template=args.template, on_result=advance, planned=planned)
+        except fleet.FleetInterrupted as exc:
+            results, interrupted = exc.results, True
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        rich = _is_terminal(sys.stdout)
+        out = Console(soft_wrap=True) if rich else None
+        for r in results:
+            if out:
+                out.print(_result_line(r, True), highlight=False)
+            else:
+                print(_result_line(r, False))
+        print(summary(results))
+    if interrupted:
+        print("paved fleet update: interrupted; services being updated were put back as they were "
+              "(branch, HEAD, clean tree); finished ones keep their branches; run it again to continue",
+              file=sys.stderr)
+        return 130
+    if any(r.status == fleet.FAILED for r in results):
+        return 1
+    return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
+
+
+def run_fleet_conflicts(args: argparse.Namespace) -> int:
+    paths = args.paths or ["."]
+    for path in paths:
+        if not Path(path).is_dir():
+            print(f"paved fleet conflicts: {path}: no such directory; pass a service checkout", file=sys.stderr)
+            return 2
+    found = 0
+    for path in paths:
+        for rel in fleet.find_conflicts(path):
+            found += 1
+            hunks = fleet.conflict_hunks(Path(path) / rel)
+            print(f"{path.rstrip('/')}/{rel}" if len(paths) > 1 else rel, f"{hunks} hunk(s)", sep="  ")
+    if not found:
+        print(f"no conflicts in {', '.join(paths)}")
+    return 1 if found else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "catalog", help="where every service stands against the template (exit 3 when any is behind)",
+        description="Find services by their .copier-answers.yml and compare their template version "
+                    "with the latest release tag of their template (read once with git ls-remote). "
+                    "Exit 0 all current, 3 some behind, 4 some unreadable or duplicate names, 2 bad input.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
+    p.add_argument("--repos-file", metavar="FILE", help="YAML list of service repositories: paths or git URLs")
+    p.add_argument("--template", metavar="URL", help="template git URL to compare against (default: each service's _src_path)")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="output format (default: table: rich on a terminal, plain full-width text in a pipe or file)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the output (any format) to FILE instead of stdout")
+    p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
+                   "`paved dora --format html` page (a URL, or a path relative to the catalog page)")
+    p.set_defaults(func=run_catalog)
+
+    f = subparsers.add_parser("fleet", help="operations over many services")
+    fsub = f.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND", required=True)
+    u = fsub.add_parser(
+        "update", help="update services to a template release, one branch and commit each (safe to re-run)",
+        description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve, 1 some failed, "
+                    "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
+                    "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
+    )
+    u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
+    u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
+    u.add_argument("--jobs", "-j", type=int, metavar="N", help="services updated in parallel (default: CPU count)")
+    u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
+    u.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: one line per service, full values (default); json: a list of results, no progress bar")
+    u.add_argument("--json", action="store_true", help="the same as --format json")
+    u.set_defaults(func=run_fleet_update)
+    c = fsub.add_parser(
+        "conflicts", help="list files an update left with conflict markers or .rej files (exit 1 if any)",
+        description="One line per file with its number of conflict hunks; 'no conflicts' and exit 0 when none.",
+    )
+    c.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts (default: .)")
+    c.set_defaults(func=run_fleet_conflicts)

@@ -1,0 +1,73 @@
+"""`paved demo` writes only into a directory it created or an empty one, and
+deletes only what an earlier demo created there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paved_road.demo import MARKER, DemoError, default_workdir, prepare_workdir, record_workdir
+
+PAVED = str(Path(sys.executable).with_name("paved"))
+
+
+def _fake_demo_run(workdir: Path) -> None:
+    """What a demo leaves: the generated service and the runtime copy, recorded."""
+    prepare_workdir(workdir)
+    (workdir / "demo-service/src").mkdir(parents=True)
+    (workdir / "demo-service/src/app.js").write_text("// generated\n")
+    (workdir / "runtime/node_modules/x").mkdir(parents=True)
+    (workdir / "runtime/node_modules/x/index.js").write_text("")
+    record_workdir(workdir)
+
+
+def test_a_new_directory_is_created_and_recorded(tmp_path):
+    workdir = tmp_path / "a" / "b"
+    _fake_demo_run(workdir)
+    assert sorted((workdir / MARKER).read_text().splitlines()) == [
+        "demo-service", "demo-service/src", "demo-service/src/app.js",
+        "runtime", "runtime/node_modules", "runtime/node_modules/x", "runtime/node_modules/x/index.js"]
+
+
+def test_a_second_run_replaces_only_what_the_first_created(tmp_path):
+    _fake_demo_run(tmp_path / "w")
+    prepare_workdir(tmp_path / "w")
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [MARKER]
+
+
+@pytest.mark.parametrize("where", ["top.txt", "demo-service/src/mine.js", "runtime/notes/today.md"])
+def test_a_file_the_demo_did_not_create_stops_it_before_anything_is_deleted(tmp_path, where):
+    workdir = tmp_path / "w"
+    _fake_demo_run(workdir)
+    (workdir / where).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / where).write_text("mine\n")
+    before = sorted(str(p) for p in workdir.rglob("*"))
+    with pytest.raises(DemoError, match=r"holds files paved demo did not create .*nothing was deleted"):
+        prepare_workdir(workdir)
+    assert sorted(str(p) for p in workdir.rglob("*")) == before
+    assert (workdir / "demo-service/src/app.js").read_text() == "// generated\n"
+
+
+def test_an_empty_directory_is_used_as_it_is(tmp_path):
+    prepare_workdir(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [MARKER]
+
+
+def test_default_workdir_does_not_depend_on_the_current_directory(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "from paved_road.demo import default_workdir; print(default_workdir())"
+    outs = {subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                           text=True).stdout.strip() for cwd in (tmp_path, "/")}
+    assert outs == {str(tmp_path / "cache" / "paved-road" / "demo")}
+    assert default_workdir().is_absolute()
+    help_text = " ".join(subprocess.run([PAVED, "demo", "--help"], capture_output=True, text=True).stdout.split())
+    assert "~/.cache/paved-road/demo" in help_text
+
+
+def test_make_demo_uses_the_git_ignored_demo_output(repo_root):
+    assert "$(BIN)/paved demo --workdir demo-output" in (repo_root / "Makefile").read_text()
+    assert "/demo-output/" in (repo_root / ".gitignore").read_text().splitlines()

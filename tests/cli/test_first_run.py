@@ -1,0 +1,79 @@
+"""A new user's first steps: the README's commands as written, visible
+bootstrap progress, one exit-code table for every command, safe defaults in
+what `paved new` generates."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paved_road.cli import COMMANDS
+
+
+def _sh_blocks(text: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+
+
+def test_the_readme_first_commands_work_as_written(repo_root, tmp_path):
+    readme = (repo_root / "README.md").read_text()
+    block = next(b for b in _sh_blocks(readme) if "make bootstrap" in b)
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines[0].split("#")[0].strip() == "make bootstrap"
+    # `make bootstrap` is what made this .venv; the rest runs verbatim in a fresh directory.
+    assert subprocess.run(["make", "-n", "bootstrap"], cwd=repo_root, capture_output=True).returncode == 0
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PAVED_TEMPLATE")}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # no paved, no copier: activation must provide them
+    script = "set -e\n" + "\n".join(lines[1:]) + "\ncommand -v copier\n"
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "my-service" / ".copier-answers.yml").is_file()
+    assert "orders" in proc.stdout and proc.stdout.rstrip().endswith("/bin/copier")
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_cold_bootstrap_shows_progress(repo_root):
+    """Every recipe line of the bootstrap, as make would run it on a fresh clone."""
+    recipe = subprocess.run(["make", "-n", "-B", ".venv/.installed-stamp"], cwd=repo_root, capture_output=True,
+                            text=True).stdout
+    assert "==> bootstrapping .venv" in recipe and "about 2 minutes" in recipe
+    pip_lines = [line for line in recipe.splitlines() if "pip install" in line]
+    assert pip_lines and all(" -q" not in line for line in pip_lines), pip_lines
+
+
+def _exit_table(readme: str) -> str:
+    return readme.split("### Exit codes", 1)[1].split("\n## ", 1)[0]
+
+
+def test_one_exit_code_table_covers_every_command(repo_root):
+    table = _exit_table((repo_root / "README.md").read_text())
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = {name.strip() for row in rows for name in re.findall(r"`([a-z -]+)`", row.split("|")[1])}
+    commands = (set(COMMANDS) - {"fleet"}) | {"fleet update", "fleet conflicts"}
+    assert commands <= documented, commands - documented
+    assert "130" in table and "PAVED_DEBUG" in table
+    catalog_row = next(r for r in rows if r.startswith("| `catalog`"))
+    assert "**3** some services behind" in catalog_row  # distinct from 2, bad input
+
+
+def test_readme_command_table_lists_fleet_conflicts(repo_root):
+    readme = (repo_root / "README.md").read_text()
+    commands = readme.split("## The `paved` CLI", 1)[1].split("### Exit codes", 1)[0]
+    assert "`paved fleet conflicts [PATH ...]`" in commands and "`paved update [PATH]`" in commands
+
+
+@pytest.mark.parametrize("port", [8080, 3000])
+def test_downstream_url_never_defaults_to_the_service_itself(port, tmp_path, node24_env):
+    dest = tmp_path / f"svc-{port}"
+    subprocess.run(["paved", "new", str(dest), "-a", f"http_port={port}"], check=True, capture_output=True)
+    code = "const c = require('./src/config').loadConfig({}); console.log(c.port, new URL(c.downstreamUrl).port)"
+    out = subprocess.run(["node", "-e", code], cwd=dest, env=node24_env, capture_output=True, text=True, check=True)
+    own, downstream = out.stdout.split()
+    assert int(own) == port and downstream != own
+    readme = (dest / "README.md").read_text()
+    assert f"`http://127.0.0.1:{downstream}/`" in readme

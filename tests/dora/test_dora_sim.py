@@ -1,0 +1,144 @@
+"""`paved dora` (the real CLI, a subprocess) against `paved sim` seeded with the
+scenario's history of known timestamps: the numbers are the hand-computed ones
+(scenario.py), for one service and for a fleet read through a catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from dora_sim_world import PAVED, Sim, catalog, scenario_seed
+
+WINDOW = ["--since", "2026-03-01", "--until", "2026-03-31"]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    server = Sim(scenario_seed(), tmp_path_factory.mktemp("sim"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    return catalog(tmp_path_factory.mktemp("catalog"))
+
+
+def dora(sim, *args, check=0):
+    proc = subprocess.run([PAVED, "dora", *args], capture_output=True, text=True,
+                          env={**sim.env, "COLUMNS": "220"}, timeout=300)
+    assert proc.returncode == check, proc.stderr
+    return proc
+
+
+def assert_orders(m: dict) -> None:
+    assert (m["deployment_frequency"]["successful"], m["deployment_frequency"]["deployments"]) == (5, 6)
+    assert m["deployment_frequency"]["per_week"] == pytest.approx(7 / 6, abs=1e-6)
+    assert (m["lead_time"]["median_seconds"], m["lead_time"]["p90_seconds"], m["lead_time"]["commits"]) == (45600, 173700, 8)
+    assert (m["change_failure_rate"]["failed"], m["change_failure_rate"]["deployments"]) == (2, 6)
+    assert m["change_failure_rate"]["reasons"] == {"followed-by-rollback": 1, "rolled-back-by-ecs": 1}
+    assert (m["time_to_restore"]["median_seconds"], m["time_to_restore"]["worst_seconds"]) == (2850, 3900)
+    assert m["build_to_production"] == {"releases": 5, "median_seconds": 1800, "worst_seconds": 4200}
+    assert m["rollback_duration"]["paved_rollback"]["median_seconds"] == 300
+    bands = {k: m[k]["band"] for k in ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore")}
+    assert bands == {"deployment_frequency": "high", "lead_time": "elite", "change_failure_rate": "low",
+                     "time_to_restore": "elite"}
+
+
+def test_one_service(sim, fleet):
+    out = json.loads(dora(sim, "--cluster", "apps-production", "--service", "orders", "--repo", str(fleet / "orders"),
+                          *WINDOW, "--format", "json").stdout)
+    assert out["schema_version"] == 1 and out["environment"] is None
+    [svc] = out["services"]
+    assert (svc["environment"], svc["environment_source"], svc["ecr_repository"]) == ("production", "tag", "orders")
+    assert_orders(svc["metrics"])
+    assert svc["aws_calls"] > 0
+
+
+def test_one_service_counts_whatever_its_environment(sim):
+    """--cluster/--service: the staging-tagged service is measured, not filtered out."""
+    out = json.loads(dora(sim, "--cluster", "apps-production", "--service", "legacy", *WINDOW, "--format", "json").stdout)
+    [svc] = out["services"]
+    assert svc["environment"] == "staging"
+    assert svc["metrics"]["deployment_frequency"]["successful"] == 1
+
+
+def test_fleet_from_a_catalog(sim, fleet):
+    out = json.loads(dora(sim, "--catalog", str(fleet), *WINDOW, "--format", "json").stdout)
+    assert out["environment"] == "production"
+    by_name = {s["name"]: s for s in out["services"]}
+    assert set(by_name) == {"orders", "payments"}
+    assert out["skipped"] == [{"name": "legacy", "cluster": "apps-production", "environment": "staging",
+                               "environment_source": "tag"}]
+    assert_orders(by_name["orders"]["metrics"])
+    payments = by_name["payments"]
+    assert (payments["environment"], payments["environment_source"]) == ("production", "cluster-name")
+    assert payments["metrics"]["deployment_frequency"]["deployments"] == 0
+    assert payments["metrics"]["change_failure_rate"]["rate"] is None
+    fleet_m = out["fleet"]["metrics"]
+    assert fleet_m["deployment_frequency"]["per_service_per_day"] == pytest.approx(5 / 60, abs=1e-6)
+    assert fleet_m["deployment_frequency"]["band"] == "medium"
+    assert (fleet_m["change_failure_rate"]["failed"], fleet_m["change_failure_rate"]["deployments"]) == (2, 6)
+    assert fleet_m["lead_time"]["median_seconds"] == 45600
+    assert fleet_m["time_to_restore"]["median_seconds"] == 2850
+
+
+def test_staging_run_of_the_catalog(sim, fleet):
+    """--environment staging looks in apps-staging, which does not exist: each service is an error, exit 1."""
+    proc = dora(sim, "--catalog", str(fleet), *WINDOW, "--environment", "staging", "--format", "json", check=1)
+    out = json.loads(proc.stdout)
+    assert {s["name"]: s["error"] for s in out["services"]}["orders"] == "cluster apps-staging not found"
+    assert "apps-staging/orders" in proc.stderr
+
+
+def test_table_on_a_terminal_less_run(sim, fleet):
+    proc = dora(sim, "--catalog", str(fleet), *WINDOW)
+    assert "orders" in proc.stdout and "12h40m (p90 2.0d)" in proc.stdout and "33.3% (2/6)" in proc.stdout
+    assert "fleet (2)" in proc.stdout
+    assert "reading ECS" not in proc.stderr  # no progress bar off a terminal
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "soon", "--cluster", "c", "--service", "s"], "--since must be a span like 30d"),
+    (["--cluster", "c"], "name a service with --cluster C --service S"),
+    (["--catalog", "nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or --catalog"),
+    (["--catalog", "nowhere"], "--catalog nowhere: no such file or directory"),
+    (["--cluster", "c", "--service", "s", "--rollback-window", "0h"], "--rollback-window must be a positive span"),
+])
+def test_bad_input_exits_2_with_one_line(sim, args, message):
+    proc = dora(sim, *args, check=2)
+    assert proc.stderr.strip().splitlines() == [f"paved dora: {proc.stderr.split('paved dora: ', 1)[1].strip()}"]
+    assert message in proc.stderr
+
+
+def test_unknown_service_exits_2(sim):
+    proc = dora(sim, "--cluster", "apps-production", "--service", "nope", check=2)
+    assert "service nope not found in cluster apps-production" in proc.stderr
+
+
+def test_throttling_is_retried(sim, fleet):
+    """ThrottlingException from ECS (as the simulator injects it) is retried by the standard retry mode."""
+    from paved_road.sim.server import admin
+
+    before = admin(sim.endpoint, "state")["calls"].get("ListServiceDeployments", 0)
+    for operation in ("ListServiceDeployments", "DescribeServices"):
+        admin(sim.endpoint, "fault", {"operation": operation, "fault": "throttle", "count": 3})
+    out = json.loads(dora(sim, "--catalog", str(fleet), *WINDOW, "--format", "json").stdout)
+    assert_orders({s["name"]: s for s in out["services"]}["orders"]["metrics"])
+    state = admin(sim.endpoint, "state")
+    assert state["calls"]["ListServiceDeployments"] - before == 2 + 3  # orders, payments, and the 3 throttled
+    assert not any(f[1] for faults in state["faults"].values() for f in faults)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"AWS_PROFILE": "no-such-profile"}, "paved dora: AWS: The config profile (no-such-profile) could not be found"),
+    ({"AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}, "paved dora: AWS: Unable to locate credentials"),
+])
+def test_aws_environment_problems_exit_2_with_one_line(tmp_path, env, message):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s"], capture_output=True, text=True,
+                          env={**clean, "HOME": str(tmp_path), **env}, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == message

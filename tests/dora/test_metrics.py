@@ -1,0 +1,139 @@
+"""The four keys (and build-to-production, rollback duration) asserted exactly
+for the hand-computed scenario in scenario.py: Deployment records and a git
+repository with fixed commit times."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from paved_road.dora import bands, metrics
+from paved_road.dora.gitlog import ReleaseRepo
+from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
+
+
+@pytest.fixture(scope="module")
+def orders_repo(tmp_path_factory):
+    return ReleaseRepo(git_repo(tmp_path_factory.mktemp("orders") / "orders"))
+
+
+def _orders(repo, **kw):
+    return metrics.compute(deployments(ORDERS), SINCE, UNTIL, commits=repo.commits,
+                           pushed_at=lambda d: t(PUSHED[d.release]), **kw).to_json()
+
+
+def test_deployment_frequency_counts_successful_changes_not_rollbacks(orders_repo):
+    f = _orders(orders_repo)["deployment_frequency"]
+    assert (f["deployments"], f["successful"]) == (6, 5)
+    assert f["per_day"] == pytest.approx(5 / 30, abs=1e-6)
+    assert f["per_week"] == pytest.approx(7 * 5 / 30, abs=1e-6)
+    assert f["band"] == "high"
+
+
+def test_change_failure_rate_counts_circuit_breaker_and_manual_rollback(orders_repo):
+    cfr = _orders(orders_repo)["change_failure_rate"]
+    assert (cfr["failed"], cfr["deployments"]) == (2, 6)
+    assert cfr["rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert cfr["reasons"] == {"followed-by-rollback": 1, "rolled-back-by-ecs": 1}
+    assert cfr["band"] == "low"
+
+
+def test_time_to_restore_median_and_worst(orders_repo):
+    ttr = _orders(orders_repo)["time_to_restore"]
+    assert (ttr["restored"], ttr["unrestored"]) == (2, 0)
+    assert ttr["median_seconds"] == 2850 and ttr["worst_seconds"] == 3900
+    assert ttr["band"] == "elite"
+
+
+def test_lead_time_per_commit_to_first_production_deployment(orders_repo):
+    m = metrics.compute(deployments(ORDERS), SINCE, UNTIL, commits=orders_repo.commits)
+    per_release = sorted((release, seconds) for _, release, seconds, _ in m.lead_times)
+    assert per_release == [("1.1.0", 8400), ("1.1.0", 91200), ("1.2.1", 8100), ("1.2.1", 173700),
+                           ("1.3.0", 11400), ("1.3.0", 79800), ("1.3.1", 4320), ("1.4.0", 87000)]
+    lt = m.to_json()["lead_time"]
+    assert lt["commits"] == 8 and lt["median_seconds"] == 45600 and lt["p90_seconds"] == 173700
+    assert lt["band"] == "elite" and lt["note"] is None
+
+
+def test_build_to_production_and_rollback_durations(orders_repo):
+    out = _orders(orders_repo)
+    assert out["build_to_production"] == {"releases": 5, "median_seconds": 1800, "worst_seconds": 4200}
+    assert out["rollback_duration"] == {
+        "paved_rollback": {"count": 1, "median_seconds": 300, "worst_seconds": 300},
+        "automatic": {"count": 1, "median_seconds": 1800, "worst_seconds": 1800},
+    }
+
+
+def test_service_without_deployments_in_the_window():
+    out = metrics.compute(deployments(PAYMENTS, "payments"), SINCE, UNTIL).to_json()
+    assert out["deployment_frequency"]["deployments"] == 0
+    assert out["deployment_frequency"]["per_day"] == 0 and out["deployment_frequency"]["band"] == "low"
+    assert out["change_failure_rate"]["rate"] is None and out["change_failure_rate"]["band"] is None
+    assert out["time_to_restore"]["median_seconds"] is None and out["time_to_restore"]["band"] is None
+    assert out["lead_time"]["median_seconds"] is None
+    assert "no git checkout" in out["lead_time"]["note"]
+
+
+def test_fleet_combines_services(orders_repo):
+    orders = metrics.compute(deployments(ORDERS), SINCE, UNTIL, commits=orders_repo.commits)
+    payments = metrics.compute(deployments(PAYMENTS, "payments"), SINCE, UNTIL)
+    fleet = metrics.fleet_json([orders, payments], SINCE, UNTIL)
+    assert fleet["deployment_frequency"]["deployments"] == 6
+    assert fleet["deployment_frequency"]["per_service_per_day"] == pytest.approx(5 / 60, abs=1e-6)
+    assert fleet["deployment_frequency"]["band"] == "medium"
+    assert fleet["change_failure_rate"]["rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert fleet["lead_time"]["median_seconds"] == 45600
+    assert fleet["time_to_restore"]["median_seconds"] == 2850
+
+
+def test_a_rollback_later_than_the_window_is_not_blamed_on_the_deploy(orders_repo):
+    """With a 30-minute rollback window, D4's rollback 50 minutes later is a separate event."""
+    cfr = _orders(orders_repo, rollback_window=timedelta(minutes=30))["change_failure_rate"]
+    assert (cfr["failed"], cfr["reasons"]) == (1, {"rolled-back-by-ecs": 1})
+
+
+def test_unrestored_failure_and_in_flight_deployment():
+    rows = [("1.0.0", "deploy", "SUCCESSFUL", "03-01 10:00", "03-01 10:10"),
+            ("1.1.0", "deploy", "ROLLBACK_FAILED", "03-29 10:00", "03-29 11:00"),
+            ("1.1.1", "deploy", "IN_PROGRESS", "03-30 10:00", None)]
+    out = metrics.compute(deployments(rows), SINCE, UNTIL).to_json()
+    assert out["change_failure_rate"]["failed"] == 1 and out["change_failure_rate"]["deployments"] == 2
+    assert out["time_to_restore"] == {"restored": 0, "unrestored": 1, "median_seconds": None,
+                                      "worst_seconds": None, "band": None}
+    assert out["in_progress"] == 1
+
+
+def test_weekly_trend_buckets(orders_repo):
+    m = metrics.compute(deployments(ORDERS), SINCE, UNTIL, commits=orders_repo.commits)
+    trend = metrics.trend(m, metrics.trend_step(SINCE, UNTIL))
+    assert [(b["deployments"], b["successful"], b["failed"]) for b in trend] == [
+        (3, 2, 1), (2, 2, 1), (0, 0, 0), (1, 1, 0), (0, 0, 0)]
+    assert [b["lead_time_median_seconds"] for b in trend] == [(8400 + 91200) / 2, 11400, None, 87000, None]
+    assert [b["time_to_restore_median_seconds"] for b in trend] == [1800, 3900, None, None, None]
+
+
+@pytest.mark.parametrize(("fn", "value", "band"), [
+    (bands.lead_time_band, 86400, "elite"), (bands.lead_time_band, 86401, "high"),
+    (bands.lead_time_band, 31 * 86400, "low"),
+    (bands.restore_band, 3600, "elite"), (bands.restore_band, 8 * 86400, "low"),
+    (bands.failure_rate_band, 0.05, "elite"), (bands.failure_rate_band, 0.15, "medium"),
+    (bands.failure_rate_band, 0.16, "low"),
+    (bands.frequency_band, 1.0, "elite"), (bands.frequency_band, 1 / 7, "high"),
+    (bands.frequency_band, 1 / 30, "medium"), (bands.frequency_band, 0.03, "low"),
+])
+def test_band_edges(fn, value, band):
+    assert fn(value) == band
+
+
+def test_rollback_after_a_failed_deploy_blames_the_release_it_removed():
+    """The demo's story: 1.2.0 runs, 1.3.0 is rolled back by the circuit breaker (1.2.0 keeps
+    running), then `paved rollback` to 1.1.0 removes 1.2.0: both are failed changes."""
+    rows = [("1.1.0", "deploy", "SUCCESSFUL", "03-02 10:00", "03-02 10:10"),
+            ("1.2.0", "deploy", "SUCCESSFUL", "03-02 11:00", "03-02 11:10"),
+            ("1.3.0", "deploy", "ROLLBACK_SUCCESSFUL", "03-02 12:00", "03-02 12:20"),
+            ("1.1.0", "rollback", "SUCCESSFUL", "03-02 13:00", "03-02 13:05")]
+    out = metrics.compute(deployments(rows), SINCE, UNTIL).to_json()
+    assert out["change_failure_rate"]["reasons"] == {"followed-by-rollback": 1, "rolled-back-by-ecs": 1}
+    # 1.2.0: 11:00 -> rollback finished 13:05 = 7500 s; 1.3.0: 12:00 -> 12:20 = 1200 s; median 4350 s.
+    assert (out["time_to_restore"]["median_seconds"], out["time_to_restore"]["worst_seconds"]) == (4350, 7500)
