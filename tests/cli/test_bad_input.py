@@ -200,3 +200,17 @@ def test_bad_input_is_one_line_a_documented_exit_code_and_changes_nothing(case, 
     assert after == before, "the command changed files it was pointed at"
     if ctx.service:
         assert git(ctx.service, "show-ref") == refs
+
+
+def test_untracked_files_hidden_by_git_config_still_count_as_uncommitted(service_v1, tmp_path):
+    """status.showUntrackedFiles=no hides them from `git status`; the update must still refuse,
+    or its clean-up after a failure would delete them."""
+    service = tmp_path / "orders"
+    shutil.copytree(service_v1, service, symlinks=True)
+    git(service, "config", "status.showUntrackedFiles", "no")
+    (service / "notes.txt").write_text("mine\n")
+    for argv in (["update", str(service)], ["fleet", "update", str(service), "--json"]):
+        proc = subprocess.run([PAVED, *argv], capture_output=True, text=True, timeout=120)
+        assert "uncommitted changes" in proc.stderr + proc.stdout, proc.stdout + proc.stderr
+        assert proc.returncode in (1, 2)
+    assert (service / "notes.txt").read_text() == "mine\n"

@@ -83,8 +83,9 @@ def test_ctrl_c_in_paved_update_puts_the_checkout_back(service_v1, tmp_path):
     shutil.copytree(service_v1, service, symlinks=True)
     before = _state(service)
     proc = _start("update", "--to", "v2.0.0", cwd=service)
-    # copier's before-migration has run once the answers file is rewritten or files change: wait for any change
-    _wait_until(lambda: git(service, "status", "--porcelain") != "", proc=proc)
+    # Wait for copier's first change to the checkout. --no-optional-locks: a
+    # plain `git status` takes index.lock and would break the migration's `git mv`.
+    _wait_until(lambda: git(service, "--no-optional-locks", "status", "--porcelain") != "", proc=proc)
     code, _, err = _interrupt(proc)
     assert code == 130, err
     assert err.strip().splitlines() == ["paved update: interrupted; . is back as it was (nothing changed)"]

@@ -103,7 +103,9 @@ def run_copier_update(repo: Path, vcs_ref: str | None = None,
 
 
 def restore_checkout(repo: Path, branch: str) -> None:
-    """Back to `branch` with a clean tree (callers checked it was clean before)."""
+    """Back to `branch` with a clean tree. Callers checked it was clean before
+    with --untracked-files=all (a user's status.showUntrackedFiles=no must not
+    hide files that `git clean` would then delete)."""
     _git(repo, "reset", "-q", "--hard", check=False)
     _git(repo, "clean", "-q", "-fd", check=False)
     _git(repo, "checkout", "-q", "-f", branch, check=False)
@@ -168,7 +170,7 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
     except (_GitError, OSError) as exc:
         result.reason, result.branch = f"not a git checkout ({exc})", None
         return result
-    if _git(repo, "status", "--porcelain").strip():
+    if _git(repo, "status", "--porcelain", "--untracked-files=all").strip():
         result.reason, result.branch = "uncommitted changes: commit or stash them first", None
         return result
     original = _git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).strip()

@@ -70,7 +70,7 @@ def check_preconditions(repo: Path, to: str | None) -> tuple[str, str | None, st
     except (_GitError, OSError) as exc:
         raise UpdateError(f"{repo}: not a git repository; copier update needs one (git init && git add -A "
                           "&& git commit)") from exc
-    if _git(repo, "status", "--porcelain").strip():
+    if _git(repo, "status", "--porcelain", "--untracked-files=all").strip():
         raise UpdateError(f"{repo}: uncommitted changes; commit or stash them first "
                           "(the update must be reviewable as its own diff)")
     branch = _git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).strip()
