@@ -64,7 +64,11 @@ def cookiecutter_json(config: dict, questions: dict, copy_only: list[str]) -> di
         if q.get("multiselect"):
             out[name] = ",".join(default or [])
         elif values:
-            out[name] = [default, *[v for v in values if v != default]]  # cookiecutter's default is the first
+            # cookiecutter's default is the first choice. Command-line values
+            # (`cookiecutter ... node_major=22`) arrive as strings and must be
+            # one of the choices, so every choice is a string here; the
+            # preamble turns it back into copier's type.
+            out[name] = [str(v) for v in [default, *[v for v in values if v != default]]]
         elif isinstance(default, str):
             out[name] = _to_cookiecutter_ns(default, set(asked))
         else:
@@ -102,12 +106,23 @@ def preamble(questions: dict) -> str:
             parts.append(f"{{% set {name} = {json.dumps(default)} %}}")
         else:
             parts.append(f"{{% set {name} %}}{default}{{% endset %}}")
-    parts.append("{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}")
+    # The release the service is rendered from: cookiecutter's --checkout, or
+    # the commit cruft renders (cruft puts `_commit` in the context, not
+    # `_checkout`). Without either the pre-generation hook stops (REF_CHECK).
+    parts.append(f"{{% set _copier_answers = {{'_commit': {REF}}} %}}")
     return "".join(parts)
 
 
+REF = "(cookiecutter.get('_checkout') or cookiecutter.get('_commit') or '')"
+REF_CHECK = (
+    f"{{% if not {REF} %}}the template must be rendered at a release tag, which the service records as its "
+    "template version: cookiecutter <template git URL> --directory cookiecutter --checkout vX.Y.Z "
+    "(or cruft create ... --checkout vX.Y.Z){% endif %}"
+)
+
+
 def validators_hook(questions: dict, head: str) -> str:
-    checks = []
+    checks = [REF_CHECK]
     for name, q in questions.items():
         if _is_computed(q) or not q.get("validator"):
             continue
