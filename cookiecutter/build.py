@@ -79,6 +79,16 @@ def cookiecutter_json(config: dict, questions: dict, copy_only: list[str]) -> di
     return out
 
 
+def _yaml_expression(default) -> str | None:
+    """`{{ EXPR | to_json }}` (a computed yaml value) -> EXPR, so cookiecutter gets the value, not its text."""
+    if not isinstance(default, str):
+        return None
+    match = re.fullmatch(r"\{\{(.*)\|\s*to_json\s*\}\}", default.strip(), re.S)
+    if not match:
+        raise SystemExit(f"cookiecutter/build.py: a computed yaml value must be '{{{{ EXPR | to_json }}}}' (got {default!r})")
+    return " ".join(match.group(1).split())
+
+
 def preamble(questions: dict) -> str:
     """`{% set %}` tags (no newline, so the file's bytes are unchanged) giving copier's context."""
     parts = []
@@ -102,7 +112,10 @@ def preamble(questions: dict) -> str:
         if not _is_computed(q):
             continue
         default = q.get("default")
-        if q.get("type") == "yaml" or not isinstance(default, str):
+        expr = _yaml_expression(default) if q.get("type") == "yaml" else None
+        if expr:
+            parts.append(f"{{% set {name} = ({expr}) %}}")
+        elif q.get("type") == "yaml" or not isinstance(default, str):
             parts.append(f"{{% set {name} = {json.dumps(default)} %}}")
         else:
             parts.append(f"{{% set {name} %}}{default}{{% endset %}}")

@@ -2,33 +2,76 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).parent / "upgrade"))
+from template_releases import git, init_template_repo  # noqa: E402
+
+TEMPLATE_URL = "https://git.example.com/platform/paved-road.git"
+# The answers only the team knows; without them `paved new` refuses (see test_placeholders_*).
+REAL = ["-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders",
+        "-a", f"paved_road_git_url={TEMPLATE_URL}"]
 
 
 def paved(*args, cwd=None):
     return subprocess.run(["paved", *args], capture_output=True, text=True, cwd=cwd)
 
 
+def answers_of(service: Path) -> dict:
+    return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
 def test_generates_a_service_with_answers(tmp_path):
     dest = tmp_path / "billing"
     proc = paved("new", str(dest), "-a", "service_name=billing", "-a", "architectures=arm64",
-                 "-a", "http_port=8080")
+                 "-a", "http_port=8080", "-a", "node_major=22", "-a", "trace_sample_ratio=0.5", *REAL)
     assert proc.returncode == 0, proc.stderr
-    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    answers = answers_of(dest)
     assert answers["service_name"] == "billing"
     assert answers["architectures"] == ["arm64"]
     assert answers["http_port"] == 8080
+    assert answers["node_major"] == 22 and (dest / ".nvmrc").read_text().startswith("22.")
+    assert answers["trace_sample_ratio"] == 0.5
+    assert "_placeholders" not in answers
+    # The template's canonical URL, not this checkout's path, is where updates come from.
+    assert answers["_src_path"] == TEMPLATE_URL
     assert (dest / "src" / "telemetry.js").is_file()
+
+
+@pytest.mark.parametrize(("answer", "key", "expected"), [
+    ("aws_account_id=012345670123", "aws_account_id", "012345670123"),  # not octal 1402433619
+    ("description=Orders API: takes orders", "description", "Orders API: takes orders"),  # not a mapping
+    ("description=orders #1", "description", "orders #1"),  # not a YAML comment
+    ("description=yes", "description", "yes"),  # not True
+])
+def test_string_answers_arrive_exactly_as_typed(tmp_path, answer, key, expected):
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), *REAL, "-a", answer)
+    assert proc.returncode == 0, proc.stderr
+    assert answers_of(dest)[key] == expected
+    if key == "aws_account_id":
+        assert f'aws_account_id        = "{expected}"' in (dest / "infra/environments/production.tfvars").read_text()
+    else:
+        info = yaml.safe_load((dest / "catalog-info.yaml").read_text())
+        assert info["metadata"]["description"] == expected
 
 
 @pytest.mark.parametrize(("answer", "expected"), [
     ("http_port=80", "http_port must be an integer from 1024 to 65535 (got '80')"),
     ("http_port=abc", "http_port must be an integer (got 'abc')"),
+    ("http_port=8080.5", "http_port must be an integer (got '8080.5')"),
+    ("trace_sample_ratio=nan", "trace_sample_ratio must be a number (got 'nan')"),
     ("node_major=20", "'node_major': 20 is not in [24, 22]"),
     ("architectures=[sparc]", "'architectures': 'sparc' is not in ['amd64', 'arm64']"),
+    ("aws_account_id=1234", "aws_account_id must be exactly 12 digits (got '1234')"),
     ("colour=blue", "unknown question 'colour'; questions are: architectures,"),
     ("service_name", "--answer must look like key=value"),
 ])
@@ -40,3 +83,85 @@ def test_bad_answer_is_one_clean_line_exit_2_and_nothing_written(tmp_path, answe
     assert len(lines) == 1 and expected in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not dest.exists()
+
+
+# ---------------------------------------------------------------------------
+# Placeholders: demo values never pass silently into a real service
+# ---------------------------------------------------------------------------
+def test_placeholders_are_refused_without_demo_and_nothing_is_left(tmp_path):
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "-a", "service_name=orders", "-a", "aws_account_id=210987654321")
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
+    assert lines == ["paved new: github_repository, paved_road_git_url "
+                     "('https://paved-road.invalid/paved-road.git') still carry the template's demo values: "
+                     "give real ones with -a github_repository=... -a paved_road_git_url=..., "
+                     "or pass --demo for a service that will not deploy"], proc.stderr
+    assert not dest.exists()
+
+
+def test_demo_service_carries_its_placeholders_visibly(tmp_path):
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--demo")
+    assert proc.returncode == 0, proc.stderr
+    # Only a local path is known for this checkout: said once, on stderr.
+    assert [line for line in proc.stderr.splitlines() if "only a local path is known" in line], proc.stderr
+    answers = answers_of(dest)
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    info = yaml.safe_load((dest / "catalog-info.yaml").read_text())
+    assert info["metadata"]["annotations"]["paved-road.dev/placeholders"] == \
+        "aws_account_id,github_repository,paved_road_git_url"
+    # The demo template URL can never resolve (RFC 2606 .invalid), so nothing installs from a stranger's repository.
+    deploy = (dest / ".github/workflows/deploy.yml").read_text()
+    assert "git+https://paved-road.invalid/paved-road.git@" in deploy
+    assert "github.com/acme" not in deploy
+
+
+# ---------------------------------------------------------------------------
+# The canonical template URL, from a URL or from a local clone
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def served_template(tmp_path_factory):
+    """This working tree as a template tagged v1.0.0, served over git's dumb HTTP protocol on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("served")
+    work = init_template_repo(root / "work")
+    bare = root / "www" / "paved-road.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    git(bare, "update-server-info")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root / "www"))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield work, f"http://127.0.0.1:{server.server_address[1]}/paved-road.git"
+    server.shutdown()
+
+
+def test_new_from_a_template_url_records_that_url(served_template, tmp_path):
+    _, url = served_template
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", url, "-a", "service_name=orders", "-a", "node_major=22",
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+    assert proc.returncode == 0, proc.stderr
+    answers = answers_of(dest)
+    assert answers["_src_path"] == url and answers["paved_road_git_url"] == url
+    assert answers["_commit"] == "v1.0.0" and answers["node_major"] == 22
+    assert f"git::{url}//terraform-modules/ecs-service?ref=v1.0.0" in (dest / "infra/main.tf").read_text()
+
+
+def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template, tmp_path):
+    _, url = served_template
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", url, str(clone)], check=True)
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", str(clone), "--vcs-ref", "v1.0.0", "-a", "service_name=orders",
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+    assert proc.returncode == 0, proc.stderr
+    answers = answers_of(dest)
+    assert answers["_src_path"] == url, "a local path here is what Renovate rejects as 'Invalid url'"
+    # ... and copier itself updates from it.
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "generated")
+    update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
+                             "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=dest, capture_output=True, text=True)
+    assert update.returncode == 0, update.stderr
