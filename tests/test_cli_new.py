@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -115,6 +116,12 @@ def test_demo_service_carries_its_placeholders_visibly(tmp_path):
     deploy = (dest / ".github/workflows/deploy.yml").read_text()
     assert "git+https://paved-road.invalid/paved-road.git@" in deploy
     assert "github.com/acme" not in deploy
+    # ... and the platform's fleet view flags it.
+    catalog = paved("catalog", str(dest), "--format", "json")
+    assert catalog.returncode in (0, 2), catalog.stderr
+    [service] = json.loads(catalog.stdout)["services"]
+    assert service["placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    assert json.loads(catalog.stdout)["summary"]["placeholders"] == 1
 
 
 # ---------------------------------------------------------------------------

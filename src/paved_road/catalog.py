@@ -53,6 +53,8 @@ class ServiceStatus:
     architectures: list[str] = field(default_factory=list)
     runner_mode: str | None = None
     node_major: int | None = None
+    # Answers still carrying the template's demo values (`_placeholders`): not deployable.
+    placeholders: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -214,6 +216,8 @@ def status_from_answers(label: str, text: str) -> ServiceStatus:
     archs = answers.get("architectures") or []
     status.architectures = [archs] if isinstance(archs, str) else list(archs)
     status.runner_mode = answers.get("runner_mode")
+    demo = answers.get("_placeholders") or []
+    status.placeholders = [str(d) for d in demo] if isinstance(demo, list) else [str(demo)]
     try:
         status.node_major = int(answers["node_major"]) if answers.get("node_major") is not None else None
     except (TypeError, ValueError):
@@ -298,6 +302,7 @@ def summarize(statuses: list[ServiceStatus]) -> dict:
         "total": len(statuses),
         "behind": sum(1 for s in statuses if s.behind),
         "errors": sum(1 for s in statuses if s.error),
+        "placeholders": sum(1 for s in statuses if s.placeholders and not s.error),
         "drift": {d: drifts.get(d, 0) for d in DRIFTS},
         "versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) or Version("0"), kv[0]))),
     }
@@ -333,6 +338,8 @@ def to_backstage(catalog: dict) -> list[dict]:
             "paved-road.dev/runner-mode": s.runner_mode or "",
             "backstage.io/source-template": "template:default/paved-road",
         }
+        if s.placeholders:
+            annotations["paved-road.dev/placeholders"] = ",".join(s.placeholders)
         spec = {"type": "service", "lifecycle": "production", "owner": s.owner or "unknown"}
         if s.system:
             spec["system"] = s.system

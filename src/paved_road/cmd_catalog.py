@@ -29,14 +29,16 @@ def _print_table(catalog: dict) -> None:
             table.add_row(s.name or "?", s.owner or "", s.system or "", s.current_version or "", "",
                           "[bold red]error[/]", "", "", "", f"{s.path}\n[red]{s.error}[/]")
             continue
+        demo = f"\n[yellow]demo values: {', '.join(s.placeholders)}[/]" if s.placeholders else ""
         table.add_row(s.name or "?", s.owner or "", s.system or "", s.current_version, s.latest_version or "",
                       f"[{DRIFT_STYLE[s.drift]}]{s.drift}[/]", ",".join(s.architectures), s.runner_mode or "",
-                      str(s.node_major or ""), s.path)
+                      str(s.node_major or ""), s.path + demo)
     console = Console()
     console.print(table)
     summary = catalog["summary"]
     drift = ", ".join(f"{v} {k}" for k, v in summary["drift"].items() if v)
-    console.print(f"{summary['total']} services: {summary['behind']} behind ({drift or 'none'}), {summary['errors']} unreadable")
+    console.print(f"{summary['total']} services: {summary['behind']} behind ({drift or 'none'}), {summary['errors']} unreadable"
+                  + (f", {summary['placeholders']} still carrying demo values" if summary.get("placeholders") else ""))
 
 
 def run_catalog(args: argparse.Namespace) -> int:
