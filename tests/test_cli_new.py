@@ -172,3 +172,29 @@ def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template,
     update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
                              "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=dest, capture_output=True, text=True)
     assert update.returncode == 0, update.stderr
+
+
+def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placeholders(served_template, tmp_path):
+    """Without paved: `copier copy PATH -d paved_road_git_url=URL` records URL; giving the real answers
+    later with `copier update -d ...` removes every trace of the demo values."""
+    work, url = served_template
+    copier = str(Path(sys.executable).with_name("copier"))
+    dest = tmp_path / "svc"
+    proc = subprocess.run([copier, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", f"paved_road_git_url={url}",
+                           str(work), str(dest)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: aws_account_id, github_repository still carry the template's demo values" in proc.stdout + proc.stderr
+    answers = answers_of(dest)
+    assert answers["_src_path"] == url
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository"]
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "generated")
+    proc = subprocess.run([copier, "update", "--trust", "--defaults", "--skip-answered", "--vcs-ref", "v1.0.0",
+                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders"],
+                          cwd=dest, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    answers = answers_of(dest)
+    assert "_placeholders" not in answers and answers["aws_account_id"] == "012345670123"
+    assert answers["_src_path"] == url
+    assert "paved-road.dev/placeholders" not in (dest / "catalog-info.yaml").read_text()
