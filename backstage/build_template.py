@@ -117,6 +117,8 @@ def _untranslated(name: str, validator: str) -> str:
     for known in (r"regex_search\('(?:[^'\\]|\\.)*'\)", r"\bnot in\s+(\[[^\]]*\]|\w+)", r"reject\('in', \[[^\]]*\]\)",
                   r"'\\n' in \w+"):
         rest = re.sub(known, "", rest)
+    if len(re.findall(r"regex_search\(", validator)) > 1:
+        return "more than one regex_search"  # the form's pattern would carry only the first
     return rest if re.search(r"'[^']*' in |--", rest) else ""
 
 

@@ -198,3 +198,29 @@ def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placehol
     assert "_placeholders" not in answers and answers["aws_account_id"] == "012345670123"
     assert answers["_src_path"] == url
     assert "paved-road.dev/placeholders" not in (dest / "catalog-info.yaml").read_text()
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("no/such/dir", "--template must be a template directory or git URL (got 'no/such/dir')"),
+    ("http://127.0.0.1:9/paved-road.git", "--template http://127.0.0.1:9/paved-road.git: cannot read the template"),
+])
+def test_bad_template_is_one_clean_line(tmp_path, template, expected):
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", template, *REAL)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not dest.exists()
+
+
+def test_credentials_in_a_clones_origin_are_never_recorded(tmp_path):
+    from paved_road.template_source import canonical_url
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "init", "-q", str(clone))
+    git(clone, "remote", "add", "origin", "https://ci-bot:ghp_s3cret@git.example.com/platform/paved-road.git")
+    assert canonical_url(clone) == "https://git.example.com/platform/paved-road.git"
+    assert canonical_url("https://x-token@github.com/platform/paved-road.git") == \
+        "https://github.com/platform/paved-road.git"
+    assert canonical_url("gh:platform/paved-road") == "https://github.com/platform/paved-road.git"
+    assert canonical_url(tmp_path) is None  # a plain directory: only a local path is known

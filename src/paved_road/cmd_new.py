@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
-from paved_road.template_source import canonical_url, default_template_source, load_config, questions_of
+from paved_road.template_source import canonical_url, default_template_source, is_local, load_config, questions_of
 
 EXIT_BAD_ANSWER = 2
 
@@ -129,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
     template = args.template or default_template_source()
     dest = Path(args.dest)
     try:
-        config = load_config(template, args.vcs_ref)
-        if not config:
-            raise BadAnswer(f"--template {template}: no copier.yml there")
+        config = _template_config(template, args.vcs_ref)
         answers = parse_answers(args.answer or [], questions_of(config))
         if "paved_road_git_url" in config and "paved_road_git_url" not in answers:
             url = canonical_url(template)
@@ -150,6 +149,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_ANSWER
     print(f"Generated {answers.get('service_name', 'service')} in {os.fspath(args.dest)}")
     return 0
+
+
+def _template_config(template: str, vcs_ref: str | None) -> dict:
+    if not is_local(template) and not re.match(r"^(git\+|gh:|gl:|https?://|ssh://|git@|file://)", template):
+        raise BadAnswer(f"--template must be a template directory or git URL (got '{template}')")
+    try:
+        config = load_config(template, vcs_ref)
+    except Exception as exc:  # git/copier failures (unreachable URL, unknown ref) as one line
+        raise BadAnswer(f"--template {template}: cannot read the template ({_one_line(exc)})") from exc
+    if not config:
+        raise BadAnswer(f"--template {template}: no copier.yml there")
+    return config
 
 
 def refuse_placeholders(dest: Path, existed: bool, config: dict) -> None:

@@ -16,6 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # https, ssh, scp-like git@, or http on loopback (test servers). Kept in step
 # with copier.yml's paved_road_git_url validator.
 REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])\S+$")
+# user[:token]@ in an http(s) URL: never recorded (it would land in the answers file and the workflows).
+_CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 
 
 def default_template_source() -> str:
@@ -74,10 +76,10 @@ def canonical_url(template: str | Path) -> str | None:
             text = base + text[len(alias):].lstrip("/")
             text += "" if text.endswith(".git") else ".git"
     if REMOTE_URL.match(text):
-        return text
+        return _CREDENTIALS.sub(r"\1", text)
     if not is_local(template):
         return None
     proc = subprocess.run(["git", "-C", str(Path(template).expanduser()), "remote", "get-url", "origin"],
                           capture_output=True, text=True)
     origin = proc.stdout.strip()
-    return origin if proc.returncode == 0 and REMOTE_URL.match(origin) else None
+    return _CREDENTIALS.sub(r"\1", origin) if proc.returncode == 0 and REMOTE_URL.match(origin) else None

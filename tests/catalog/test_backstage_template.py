@@ -157,7 +157,7 @@ PROBES = {
             "acme/orders", "Shop/orders.api", "shop//x", "shop/", "012345670123", "12345678901", "1234567890123",
             "arn:aws:iam::210987654321:role/ci", "arn:aws:iam::2109:role/ci", "eu-west-1", "mars-1",
             "https://git.example.com/p.git", "http://example.com/p.git", "http://127.0.0.1:8080/p.git",
-            "git@github.com:shop/p.git", "not a url", "team-orders/default", "Team/Default",
+            "git@github.com:shop/p.git", "not a url", "https://ci:s3cret@git.example.com/p.git", "team-orders/default", "Team/Default",
             "github-hosted", "self-hosted", "build-cloud", "emulated", "cloud"],
     "int": [20, 22, 24, 80, 1023, 1024, 3000, 65535, 65536],
     "float": [-0.1, 0.0, 0.25, 1.0, 1.5],
