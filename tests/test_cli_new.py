@@ -224,3 +224,12 @@ def test_credentials_in_a_clones_origin_are_never_recorded(tmp_path):
         "https://github.com/platform/paved-road.git"
     assert canonical_url("gh:platform/paved-road") == "https://github.com/platform/paved-road.git"
     assert canonical_url(tmp_path) is None  # a plain directory: only a local path is known
+
+
+def test_a_relative_template_path_is_recorded_absolute(tmp_path):
+    import os
+
+    repo_root = Path(__file__).resolve().parents[1]
+    proc = paved("new", "svc", "--demo", "--template", os.path.relpath(repo_root, tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert answers_of(tmp_path / "svc")["_src_path"] == str(repo_root)

@@ -2,7 +2,10 @@
 
 Copier prints a Python traceback for a bad `-d` value; this wrapper turns any
 bad answer into one line that names the question and what it allows, exits 2
-and writes nothing.
+and writes nothing. `-a key=value` values are taken as typed and converted only
+by the question's type. The service records the template's canonical git URL
+(`--template URL`, or a local clone's `origin`); the template's demo values
+(copier.yml `placeholder_values`) are refused unless `--demo`.
 """
 
 from __future__ import annotations
@@ -131,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     try:
         config = _template_config(template, args.vcs_ref)
+        if is_local(template):  # copier records a relative path as typed, which breaks updates elsewhere
+            template = str(Path(template).expanduser().resolve())
         answers = parse_answers(args.answer or [], questions_of(config))
         if "paved_road_git_url" in config and "paved_road_git_url" not in answers:
             url = canonical_url(template)
