@@ -89,9 +89,17 @@ def test_bad_answer_is_one_clean_line_exit_2_and_nothing_written(tmp_path, answe
 # ---------------------------------------------------------------------------
 # Placeholders: demo values never pass silently into a real service
 # ---------------------------------------------------------------------------
-def test_placeholders_are_refused_without_demo_and_nothing_is_left(tmp_path):
+@pytest.fixture(scope="module")
+def template_without_origin(tmp_path_factory):
+    """This working tree as a template repository with no `origin`: where only a local path is known.
+    (This checkout itself may have one, as a CI clone does, which `paved new` would rightly record.)"""
+    return init_template_repo(tmp_path_factory.mktemp("no-origin") / "paved-road")
+
+
+def test_placeholders_are_refused_without_demo_and_nothing_is_left(template_without_origin, tmp_path):
     dest = tmp_path / "svc"
-    proc = paved("new", str(dest), "-a", "service_name=orders", "-a", "aws_account_id=210987654321")
+    proc = paved("new", str(dest), "--template", str(template_without_origin),
+                 "-a", "service_name=orders", "-a", "aws_account_id=210987654321")
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
     assert lines == ["paved new: github_repository, paved_road_git_url "
@@ -101,9 +109,9 @@ def test_placeholders_are_refused_without_demo_and_nothing_is_left(tmp_path):
     assert not dest.exists()
 
 
-def test_demo_service_carries_its_placeholders_visibly(tmp_path):
+def test_demo_service_carries_its_placeholders_visibly(template_without_origin, tmp_path):
     dest = tmp_path / "svc"
-    proc = paved("new", str(dest), "--demo")
+    proc = paved("new", str(dest), "--demo", "--template", str(template_without_origin))
     assert proc.returncode == 0, proc.stderr
     # Only a local path is known for this checkout: said once, on stderr.
     assert [line for line in proc.stderr.splitlines() if "only a local path is known" in line], proc.stderr
@@ -226,10 +234,46 @@ def test_credentials_in_a_clones_origin_are_never_recorded(tmp_path):
     assert canonical_url(tmp_path) is None  # a plain directory: only a local path is known
 
 
-def test_a_relative_template_path_is_recorded_absolute(tmp_path):
+def test_a_relative_template_path_is_recorded_absolute(template_without_origin, tmp_path):
     import os
 
-    repo_root = Path(__file__).resolve().parents[1]
-    proc = paved("new", "svc", "--demo", "--template", os.path.relpath(repo_root, tmp_path), cwd=tmp_path)
+    proc = paved("new", "svc", "--demo", "--template", os.path.relpath(template_without_origin, tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert answers_of(tmp_path / "svc")["_src_path"] == str(repo_root)
+    assert answers_of(tmp_path / "svc")["_src_path"] == str(template_without_origin.resolve())
+
+
+@pytest.mark.parametrize("former", ["https://github.com/acme/paved-road.git", "git@github.com:Acme/paved-road.git"])
+def test_a_template_url_under_the_demo_owner_is_a_demo_value_never_the_update_source(tmp_path, former):
+    """Services made before the `.invalid` demo URL carry github.com/acme/paved-road.git: on their next
+    `copier update` it must not become `_src_path` (a stranger's repository, whose migrations run with --trust)."""
+    repo_root = Path(__file__).resolve().parents[1]
+    dest = tmp_path / "svc"
+    proc = subprocess.run([str(Path(sys.executable).with_name("copier")), "copy", "--trust", "--defaults",
+                           "-d", f"paved_road_git_url={former}", "-d", "aws_account_id=210987654321",
+                           "-d", "github_repository=shop/orders", str(repo_root), str(dest)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    answers = answers_of(dest)
+    assert answers["_placeholders"] == ["paved_road_git_url"]
+    assert "acme" not in answers["_src_path"].lower()
+    assert "WARNING: paved_road_git_url still carry the template's demo values" in proc.stdout + proc.stderr
+
+
+def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path):
+    """`copier copy https://bot:TOKEN@host/paved-road.git` (a CI job's first clone): copier records the URL
+    as given; the service must not carry the token anywhere."""
+    _, url = served_template
+    with_token = url.replace("http://", "http://ci-bot:ghp_s3cret@")
+    dest = tmp_path / "svc"
+    proc = subprocess.run([str(Path(sys.executable).with_name("copier")), "copy", "--trust", "--defaults",
+                           "--vcs-ref", "v1.0.0", "-d", "aws_account_id=210987654321",
+                           "-d", "github_repository=shop/orders", with_token, str(dest)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert answers_of(dest)["_src_path"] == url
+    leaked = [str(p) for p in dest.rglob("*") if p.is_file() and b"ghp_s3cret" in p.read_bytes()]
+    assert leaked == []
+    # paved new says the same for an unreachable one, without the token.
+    proc = paved("new", str(tmp_path / "other"), "--template", "http://ci-bot:ghp_s3cret@127.0.0.1:9/x.git", *REAL)
+    assert proc.returncode == 2 and "ghp_s3cret" not in proc.stderr + proc.stdout
+    assert "Failed to connect" in proc.stderr or "unable to access" in proc.stderr, proc.stderr

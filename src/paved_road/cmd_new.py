@@ -20,7 +20,14 @@ from pathlib import Path
 
 import yaml
 
-from paved_road.template_source import canonical_url, default_template_source, is_local, load_config, questions_of
+from paved_road.template_source import (
+    canonical_url,
+    default_template_source,
+    is_local,
+    load_config,
+    questions_of,
+    without_credentials,
+)
 
 EXIT_BAD_ANSWER = 2
 
@@ -162,9 +169,13 @@ def _template_config(template: str, vcs_ref: str | None) -> dict:
     try:
         config = load_config(template, vcs_ref)
     except Exception as exc:  # git/copier failures (unreachable URL, unknown ref) as one line
-        raise BadAnswer(f"--template {template}: cannot read the template ({_one_line(exc)})") from exc
+        # git's own last line says why (plumbum's first line is only "Unexpected exit code: 128");
+        # a token in the URL never reaches the terminal or a CI log.
+        said = [line.strip() for line in str(getattr(exc, "stderr", "") or "").splitlines() if line.strip()]
+        why = said[-1] if said else _one_line(exc)
+        raise BadAnswer(without_credentials(f"--template {template}: cannot read the template ({why})")) from exc
     if not config:
-        raise BadAnswer(f"--template {template}: no copier.yml there")
+        raise BadAnswer(without_credentials(f"--template {template}: no copier.yml there"))
     return config
 
 
@@ -181,8 +192,8 @@ def refuse_placeholders(dest: Path, existed: bool, config: dict) -> None:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     else:
         shutil.rmtree(dest)
-    demo = (config.get("placeholder_values") or {}).get("default") or {}
-    shown = ", ".join(f"{n} ('{demo[n]}')" if n in demo else n for n in names)
+    shown = ", ".join(f"{n} ('{answers[n]}')" if n in ("aws_account_id", "paved_road_git_url") and n in answers
+                      else n for n in names)
     raise BadAnswer(f"{shown} still carry the template's demo values: give real ones with "
                     f"{' '.join(f'-a {n}=...' for n in names)}, or pass --demo for a service that will not deploy")
 

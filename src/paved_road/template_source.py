@@ -30,6 +30,11 @@ def default_template_source() -> str:
     raise SystemExit("paved: no template found; pass --template or set PAVED_TEMPLATE")
 
 
+def without_credentials(text: str) -> str:
+    """`text` with the user[:token]@ of any http(s) URL in it removed (for messages and records)."""
+    return re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+
+
 def is_local(template: str | Path) -> bool:
     return Path(template).expanduser().is_dir()
 
