@@ -163,6 +163,21 @@ def post_gen_hook(conditional: list[tuple[str, str]], head: str) -> str:
         f'REMOVE = r"""{head}\n{removals}"""\n\n'
         "for rel in REMOVE.split():\n"
         "    Path(rel).unlink(missing_ok=True)\n"
+        + _demo_warning(head)
+    )
+
+
+def _demo_warning(head: str) -> str:
+    """copier's _message_after_copy for demo values, for cookiecutter and cruft (which have no --demo):
+    the service is generated, and says on stderr that it cannot deploy yet."""
+    return (
+        "\n# copier.yml's placeholders: answers still carrying the template's demo values.\n"
+        "import sys  # noqa: E402\n\n"
+        f'DEMO = r"""{head}{{{{ placeholders | join(\' \') }}}}""".split()\n'
+        "if DEMO:\n"
+        "    print(f\"paved-road: WARNING: {', '.join(DEMO)} still carry the template's demo values: this service \"\n"
+        "          f\"cannot deploy; give the real ones: {' '.join(n + '=...' for n in DEMO)} \"\n"
+        "          \"(cookiecutter/cruft create), or cruft update --variables-to-update '{...}'\", file=sys.stderr)\n"
     )
 
 

@@ -149,8 +149,12 @@ def test_cookiecutter_cli_takes_every_choice_from_the_command_line(both_template
     out = tmp_path / "out"
     proc = _cli(tmp_path, "cookiecutter", "git+" + both_templates.as_uri(), "--checkout", "v1.0.0",
                 "--directory", "cookiecutter", "--no-input", "-o", str(out),
-                "service_name=orders", *(f"{k}={v}" for k, v in answers.items()))
+                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders",
+                "paved_road_git_url=https://git.example.com/platform/paved-road.git",
+                *(f"{k}={v}" for k, v in answers.items()))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "demo values" not in proc.stderr, proc.stderr  # real answers: no warning
+    assert 'aws_account_id        = "012345670123"' in (out / "orders/infra/environments/staging.tfvars").read_text()
     service = out / "orders"
     assert (service / ".nvmrc").read_text().startswith(f"{answers['node_major']}.")
     assert f'paved-road.dev/node-major: "{answers["node_major"]}"' in (service / "catalog-info.yaml").read_text()
@@ -186,6 +190,9 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
                 "--no-input", "--output-dir", str(tmp_path), "--extra-context",
                 json.dumps({"service_name": "orders", "node_major": "22", "runner_mode": "self-hosted"}))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # The defaults' demo values: generated, but said loudly (cookiecutter and cruft have no --demo).
+    assert "paved-road: WARNING: aws_account_id, github_repository, paved_road_git_url still carry the " \
+           "template's demo values: this service cannot deploy" in proc.stderr, proc.stderr
     service = tmp_path / "orders"
     state = json.loads((service / ".cruft.json").read_text())
     assert state["commit"] == v1 and state["context"]["cookiecutter"]["node_major"] == "22"
