@@ -129,8 +129,16 @@ def _refuse_placeholder(name: str, prop: dict, config: dict) -> None:
         if prop.get("default") == demo[name]:
             del prop["default"]
         prop["not"] = {"const": demo[name]}
-    if name == "github_repository" and "github_owner" in demo:
-        prop["not"] = {"pattern": f"^{re.escape(demo['github_owner'])}/"}
+    owner = _any_case(re.escape(demo.get("github_owner", "")))
+    if name == "github_repository" and owner:
+        prop["not"] = {"pattern": f"^{owner}/"}
+    if name == "paved_road_git_url" and owner:  # copier.yml's placeholders: the demo owner's template URL
+        prop["not"] = {"anyOf": [prop["not"], {"pattern": f"^(https://|ssh://git@|git@)[Gg][Ii][Tt][Hh][Uu][Bb]\\.[Cc][Oo][Mm][:/]{owner}/"}]}
+
+
+def _any_case(pattern: str) -> str:
+    """JSON schema patterns have no flags: `acme` -> `[Aa][Cc][Mm][Ee]` (copier compares lowercased)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in pattern)
 
 
 def templated_default(q: dict) -> bool:

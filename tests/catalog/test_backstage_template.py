@@ -200,7 +200,7 @@ def test_form_rejects_exactly_what_copier_rejects(copier_validate, name):
     probes = PROBES[kind] + ([QUESTIONS[name]["default"]] if "{{" not in str(QUESTIONS[name]["default"]) else [])
     disagree = []
     for value in probes:
-        if value in PLACEHOLDERS.values() or (name == "github_repository" and str(value).startswith("acme/")):
+        if value in PLACEHOLDERS.values() or (name == "github_repository" and str(value).lower().startswith("acme/")):
             continue  # the form is stricter on demo values on purpose (test below)
         copier_ok = copier_validate(name, value) == ""
         if copier_ok != _form_accepts(name, value):
@@ -211,7 +211,11 @@ def test_form_rejects_exactly_what_copier_rejects(copier_validate, name):
 def test_form_rejects_the_demo_values(copier_validate):
     for name, value in (("aws_account_id", PLACEHOLDERS["aws_account_id"]),
                         ("paved_road_git_url", PLACEHOLDERS["paved_road_git_url"]),
-                        ("github_repository", f"{PLACEHOLDERS['github_owner']}/orders")):
+                        ("github_repository", f"{PLACEHOLDERS['github_owner']}/orders"),
+                        ("github_repository", f"{PLACEHOLDERS['github_owner'].title()}/orders"),
+                        # the former default: a stranger's repository, never the template services update from
+                        ("paved_road_git_url", f"https://github.com/{PLACEHOLDERS['github_owner']}/paved-road.git"),
+                        ("paved_road_git_url", f"git@github.com:{PLACEHOLDERS['github_owner']}/paved-road.git")):
         assert copier_validate(name, value) == ""  # valid for copier (demo and tests), so
         assert not _form_accepts(name, value), name  # the form must not offer or accept it
         assert "default" not in _properties()[name], name
