@@ -277,3 +277,36 @@ def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path
     proc = paved("new", str(tmp_path / "other"), "--template", "http://ci-bot:ghp_s3cret@127.0.0.1:9/x.git", *REAL)
     assert proc.returncode == 2 and "ghp_s3cret" not in proc.stderr + proc.stdout
     assert "Failed to connect" in proc.stderr or "unable to access" in proc.stderr, proc.stderr
+
+
+def test_a_clones_origin_without_git_suffix_is_recorded_as_a_url_copier_updates_from(served_template, tmp_path):
+    """A self-hosted server's usual origin, https://git.corp/platform/paved-road, is no git URL to copier when
+    read back from `_src_path` (copier._vcs.get_repo wants `.git` outside GitHub/GitLab): record it with `.git`."""
+    _, url = served_template
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", url, str(clone)], check=True)
+    git(clone, "remote", "set-url", "origin", url.removesuffix(".git"))
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", str(clone), "--vcs-ref", "v1.0.0", "-a", "service_name=orders",
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+    assert proc.returncode == 0, proc.stderr
+    assert "only a local path" not in proc.stderr
+    assert answers_of(dest)["_src_path"] == url
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "generated")
+    update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
+                             "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=tmp_path / "svc", capture_output=True,
+                            text=True)
+    assert update.returncode == 0, update.stderr
+
+
+def test_a_template_url_copier_cannot_update_from_is_said(template_without_origin, tmp_path):
+    """A file:// template URL is valid, but copier keeps the local `_src_path`: paved new says so, not only --demo."""
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", str(template_without_origin), "-a", "aws_account_id=210987654321",
+                 "-a", "github_repository=shop/orders", "-a", f"paved_road_git_url={template_without_origin.as_uri()}")
+    assert proc.returncode == 0, proc.stderr
+    assert answers_of(dest)["_src_path"] == str(template_without_origin)
+    [warning] = [line for line in proc.stderr.splitlines() if "only a local path is known" in line]
+    assert warning.startswith("paved new: warning:")

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from paved_road.template_source import (
+    REMOTE_URL,
     canonical_url,
     default_template_source,
     is_local,
@@ -148,14 +149,16 @@ def run(args: argparse.Namespace) -> int:
             url = canonical_url(template)
             if url:
                 answers["paved_road_git_url"] = url
-            elif args.demo:
-                print(f"paved new: warning: only a local path is known for the template ({template}); the service "
-                      "records it as _src_path, which copier update elsewhere and Renovate cannot use: pass "
-                      "-a paved_road_git_url=<template git URL> or --template <URL>", file=sys.stderr)
         existed = dest.exists()
         generate(dest, answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
         if not args.demo:
             refuse_placeholders(dest, existed, config)
+        recorded = str((yaml.safe_load((dest / ".copier-answers.yml").read_text()) or {}).get("_src_path", ""))
+        if recorded and not REMOTE_URL.match(recorded):
+            # e.g. a file:// template URL, or no URL known with --demo (copier's own warning is quiet here)
+            print(f"paved new: warning: only a local path is known for the template ({recorded}); the service "
+                  "records it as _src_path, which copier update elsewhere and Renovate cannot use: pass "
+                  "-a paved_road_git_url=<template git URL ending in .git> or --template <URL>", file=sys.stderr)
     except BadAnswer as exc:
         print(f"paved new: {exc}", file=sys.stderr)
         return EXIT_BAD_ANSWER

@@ -80,11 +80,21 @@ def canonical_url(template: str | Path) -> str | None:
         if text.startswith(alias):
             text = base + text[len(alias):].lstrip("/")
             text += "" if text.endswith(".git") else ".git"
-    if REMOTE_URL.match(text):
-        return _CREDENTIALS.sub(r"\1", text)
-    if not is_local(template):
-        return None
-    proc = subprocess.run(["git", "-C", str(Path(template).expanduser()), "remote", "get-url", "origin"],
-                          capture_output=True, text=True)
-    origin = proc.stdout.strip()
-    return _CREDENTIALS.sub(r"\1", origin) if proc.returncode == 0 and REMOTE_URL.match(origin) else None
+    if not REMOTE_URL.match(text):
+        if not is_local(template):
+            return None
+        proc = subprocess.run(["git", "-C", str(Path(template).expanduser()), "remote", "get-url", "origin"],
+                              capture_output=True, text=True)
+        text = proc.stdout.strip()
+        if proc.returncode or not REMOTE_URL.match(text):
+            return None
+    return _as_git_url(_CREDENTIALS.sub(r"\1", text))
+
+
+def _as_git_url(url: str) -> str:
+    """A URL copier recognises as git when read back from `_src_path` (copier._vcs.get_repo: a `.git`
+    suffix, `git@`, or GitHub/GitLab https), so `https://git.corp/platform/paved-road` (a clone's usual
+    origin on a self-hosted server) gets its `.git`, which git servers accept for the same repository."""
+    if url.endswith(".git") or url.startswith("git@"):
+        return url
+    return url.rstrip("/") + ".git"
