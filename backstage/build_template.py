@@ -96,9 +96,49 @@ def to_property(name: str, q: dict, config: dict) -> dict:
     member = re.search(rf"\b{name}\s+not in\s+(\w+)", validator)
     if member and isinstance((config.get(member.group(1)) or {}).get("default"), list):
         prop["enum"] = config[member.group(1)]["default"]
-    if name == "description":
-        prop["maxLength"] = 200
+    longest = re.search(rf"\b{name}\s*\|\s*length\s*>\s*(\d+)", validator)
+    if longest:
+        prop["maxLength"] = int(longest.group(1))
+    if re.search(rf"\b{name}\s*\|\s*trim\s*\|\s*length\s*==\s*0", validator):
+        # "not blank" (and, when the validator says so, "one line")
+        prop["pattern"] = r"^[^\n]*\S[^\n]*$" if f"'\\n' in {name}" in validator else r"\S"
+    if _untranslated(name, validator):
+        raise SystemExit(f"backstage/build_template.py: cannot express the {name} validator as JSON schema; "
+                         "write it as one regex_search")
+    _refuse_placeholder(name, prop, config)
     return prop
+
+
+def _untranslated(name: str, validator: str) -> str:
+    """What is left of a validator's condition after removing what the form expresses:
+    a check such as `'--' in name` left here would let the form accept what copier rejects."""
+    cond = re.match(r"\s*\{%\s*if\s+(.*?)\s*%\}", validator, re.S)
+    rest = cond.group(1) if cond else ""
+    for known in (r"regex_search\('(?:[^'\\]|\\.)*'\)", r"\bnot in\s+(\[[^\]]*\]|\w+)", r"reject\('in', \[[^\]]*\]\)",
+                  r"'\\n' in \w+"):
+        rest = re.sub(known, "", rest)
+    if len(re.findall(r"regex_search\(", validator)) > 1:
+        return "more than one regex_search"  # the form's pattern would carry only the first
+    return rest if re.search(r"'[^']*' in |--", rest) else ""
+
+
+def _refuse_placeholder(name: str, prop: dict, config: dict) -> None:
+    """copier.yml's demo values (placeholder_values) are no default in the form and never accepted there."""
+    demo = (config.get("placeholder_values") or {}).get("default") or {}
+    if name in demo:
+        if prop.get("default") == demo[name]:
+            del prop["default"]
+        prop["not"] = {"const": demo[name]}
+    owner = _any_case(re.escape(demo.get("github_owner", "")))
+    if name == "github_repository" and owner:
+        prop["not"] = {"pattern": f"^{owner}/"}
+    if name == "paved_road_git_url" and owner:  # copier.yml's placeholders: the demo owner's template URL
+        prop["not"] = {"anyOf": [prop["not"], {"pattern": f"^(https://|ssh://git@|git@)[Gg][Ii][Tt][Hh][Uu][Bb]\\.[Cc][Oo][Mm][:/]{owner}/"}]}
+
+
+def _any_case(pattern: str) -> str:
+    """JSON schema patterns have no flags: `acme` -> `[Aa][Cc][Mm][Ee]` (copier compares lowercased)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in pattern)
 
 
 def templated_default(q: dict) -> bool:

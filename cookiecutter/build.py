@@ -64,7 +64,11 @@ def cookiecutter_json(config: dict, questions: dict, copy_only: list[str]) -> di
         if q.get("multiselect"):
             out[name] = ",".join(default or [])
         elif values:
-            out[name] = [default, *[v for v in values if v != default]]  # cookiecutter's default is the first
+            # cookiecutter's default is the first choice. Command-line values
+            # (`cookiecutter ... node_major=22`) arrive as strings and must be
+            # one of the choices, so every choice is a string here; the
+            # preamble turns it back into copier's type.
+            out[name] = [str(v) for v in [default, *[v for v in values if v != default]]]
         elif isinstance(default, str):
             out[name] = _to_cookiecutter_ns(default, set(asked))
         else:
@@ -73,6 +77,16 @@ def cookiecutter_json(config: dict, questions: dict, copy_only: list[str]) -> di
     out["_extensions"] = EXTENSIONS
     out["__prompts__"] = {name: q.get("help", name) for name, q in asked.items()}
     return out
+
+
+def _yaml_expression(default) -> str | None:
+    """`{{ EXPR | to_json }}` (a computed yaml value) -> EXPR, so cookiecutter gets the value, not its text."""
+    if not isinstance(default, str):
+        return None
+    match = re.fullmatch(r"\{\{(.*)\|\s*to_json\s*\}\}", default.strip(), re.S)
+    if not match:
+        raise SystemExit(f"cookiecutter/build.py: a computed yaml value must be '{{{{ EXPR | to_json }}}}' (got {default!r})")
+    return " ".join(match.group(1).split())
 
 
 def preamble(questions: dict) -> str:
@@ -98,16 +112,30 @@ def preamble(questions: dict) -> str:
         if not _is_computed(q):
             continue
         default = q.get("default")
-        if q.get("type") == "yaml" or not isinstance(default, str):
+        expr = _yaml_expression(default) if q.get("type") == "yaml" else None
+        if expr:
+            parts.append(f"{{% set {name} = ({expr}) %}}")
+        elif q.get("type") == "yaml" or not isinstance(default, str):
             parts.append(f"{{% set {name} = {json.dumps(default)} %}}")
         else:
             parts.append(f"{{% set {name} %}}{default}{{% endset %}}")
-    parts.append("{% set _copier_answers = {'_commit': cookiecutter._checkout or 'unknown'} %}")
+    # The release the service is rendered from: cookiecutter's --checkout, or
+    # the commit cruft renders (cruft puts `_commit` in the context, not
+    # `_checkout`). Without either the pre-generation hook stops (REF_CHECK).
+    parts.append(f"{{% set _copier_answers = {{'_commit': {REF}}} %}}")
     return "".join(parts)
 
 
+REF = "(cookiecutter.get('_checkout') or cookiecutter.get('_commit') or '')"
+REF_CHECK = (
+    f"{{% if not {REF} %}}the template must be rendered at a release tag, which the service records as its "
+    "template version: cookiecutter <template git URL> --directory cookiecutter --checkout vX.Y.Z "
+    "(or cruft create ... --checkout vX.Y.Z){% endif %}"
+)
+
+
 def validators_hook(questions: dict, head: str) -> str:
-    checks = []
+    checks = [REF_CHECK]
     for name, q in questions.items():
         if _is_computed(q) or not q.get("validator"):
             continue
@@ -135,6 +163,21 @@ def post_gen_hook(conditional: list[tuple[str, str]], head: str) -> str:
         f'REMOVE = r"""{head}\n{removals}"""\n\n'
         "for rel in REMOVE.split():\n"
         "    Path(rel).unlink(missing_ok=True)\n"
+        + _demo_warning(head)
+    )
+
+
+def _demo_warning(head: str) -> str:
+    """copier's _message_after_copy for demo values, for cookiecutter and cruft (which have no --demo):
+    the service is generated, and says on stderr that it cannot deploy yet."""
+    return (
+        "\n# copier.yml's placeholders: answers still carrying the template's demo values.\n"
+        "import sys  # noqa: E402\n\n"
+        f'DEMO = r"""{head}{{{{ placeholders | join(\' \') }}}}""".split()\n'
+        "if DEMO:\n"
+        "    print(f\"paved-road: WARNING: {', '.join(DEMO)} still carry the template's demo values: this service \"\n"
+        "          f\"cannot deploy; give the real ones: {' '.join(n + '=...' for n in DEMO)} \"\n"
+        "          \"(cookiecutter/cruft create), or cruft update --variables-to-update '{...}'\", file=sys.stderr)\n"
     )
 
 

@@ -12,16 +12,37 @@
  *   copier copy --trust --defaults --quiet [--vcs-ref REF] --data-file <values.yml> URL <workspace>/<targetPath>
  * which is what tests/catalog/test_backstage_template.py runs with the form's
  * values. `--trust` because the template has migrations (copier "unsafe").
+ * When copier fails, the task fails with copier's message as one line (for a
+ * bad answer: the validator's message naming the field), not a traceback;
+ * the full output stays in the task log.
  */
 import { createBackendModule } from '@backstage/backend-plugin-api';
 import {
   createTemplateAction,
-  executeShellCommand,
   scaffolderActionsExtensionPoint,
 } from '@backstage/plugin-scaffolder-node';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { copierErrorLine } from './copierError';
+
+/** Run copier; resolve on exit 0, else reject with copier's message as one line. */
+function runCopier(args: string[], logger: { info(msg: string): void }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('copier', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => logger.info(chunk.toString().trimEnd()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      logger.info(chunk.toString().trimEnd());
+    });
+    child.on('error', (err) => reject(new Error(`copier could not start: ${err.message}`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`copier: ${copierErrorLine(stderr, code)}`)),
+    );
+  });
+}
 
 export function createCopierAction() {
   return createTemplateAction({
@@ -52,7 +73,7 @@ export function createCopierAction() {
       if (ctx.input.ref) args.push('--vcs-ref', ctx.input.ref);
       args.push('--data-file', dataFile, ctx.input.url, target);
       try {
-        await executeShellCommand({ command: 'copier', args, logger: ctx.logger });
+        await runCopier(args, ctx.logger);
       } finally {
         await fs.rm(dir, { recursive: true, force: true });
       }

@@ -2,7 +2,10 @@
 
 Copier prints a Python traceback for a bad `-d` value; this wrapper turns any
 bad answer into one line that names the question and what it allows, exits 2
-and writes nothing.
+and writes nothing. `-a key=value` values are taken as typed and converted only
+by the question's type. The service records the template's canonical git URL
+(`--template URL`, or a local clone's `origin`); the template's demo values
+(copier.yml `placeholder_values`) are refused unless `--demo`.
 """
 
 from __future__ import annotations
@@ -10,13 +13,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
-from paved_road.template_source import default_template_source, load_questions
+from paved_road.template_source import (
+    REMOTE_URL,
+    canonical_url,
+    default_template_source,
+    is_local,
+    load_config,
+    questions_of,
+    without_credentials,
+)
 
 EXIT_BAD_ANSWER = 2
 EXIT_INTERRUPTED = 130
@@ -27,6 +41,9 @@ class BadAnswer(ValueError):
 
 
 def parse_answers(pairs: list[str], questions: dict) -> dict:
+    """`key=value` pairs -> answers. The value is taken exactly as typed and
+    converted only by the question's declared type, as `copier -d` does: a str
+    question gets the string untouched (`012345670123`, `yes`, `a: b`, `#1`)."""
     answers: dict = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -36,12 +53,7 @@ def parse_answers(pairs: list[str], questions: dict) -> dict:
         if key not in questions:
             allowed = ", ".join(sorted(questions))
             raise BadAnswer(f"unknown question '{key}'; questions are: {allowed}")
-        # YAML parsing gives lists (architectures=[arm64]) and numbers; a
-        # comma-separated value is also accepted for multiselect questions.
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        if questions[key].get("multiselect") and isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        answers[key] = _check_type(key, value, questions[key])
+        answers[key] = convert(key, raw, questions[key])
     return answers
 
 
@@ -71,14 +83,54 @@ def check_conditional_answers(answers: dict, questions: dict) -> None:
                         + " / ".join(names))
 
 
-_TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "bool": (bool, "true or false")}
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
 
 
-def _check_type(key: str, value, question: dict):
-    expected = _TYPES.get(question.get("type", "str"))
-    if expected and (not isinstance(value, expected[0]) or (expected[0] is int and isinstance(value, bool))):
-        raise BadAnswer(f"{key} must be {expected[1]} (got '{value}')")
-    return value
+def convert(key: str, raw: str, question: dict):
+    """One answer from its command-line text, by the question's `type` (copier's types)."""
+    if question.get("multiselect"):
+        text = raw.strip()
+        if text.startswith("["):  # a YAML flow list, [amd64, arm64]
+            try:
+                items = yaml.safe_load(text)
+            except yaml.YAMLError:
+                items = None
+            if not isinstance(items, list):
+                raise BadAnswer(f"{key} must be a comma-separated list or [a, b] (got '{raw}')")
+            items = ["" if i is None else str(i) for i in items]
+        else:
+            items = text.split(",")
+        return [_scalar(key, item.strip(), question) for item in items if item.strip()]
+    return _scalar(key, raw, question)
+
+
+def _scalar(key: str, raw: str, question: dict):
+    kind = question.get("type", "str")
+    if kind == "int":
+        try:
+            return int(raw.strip(), 10)
+        except ValueError:
+            raise BadAnswer(f"{key} must be an integer (got '{raw}')") from None
+    if kind == "float":
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise BadAnswer(f"{key} must be a number (got '{raw}')")
+        return value
+    if kind == "bool":
+        word = raw.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise BadAnswer(f"{key} must be true or false (got '{raw}')")
+    if kind in ("yaml", "json"):
+        try:
+            return yaml.safe_load(raw)  # JSON is YAML
+        except yaml.YAMLError:
+            raise BadAnswer(f"{key} must be {kind.upper()} (got '{raw}')") from None
+    return raw
 
 
 class Interrupted(KeyboardInterrupt):
@@ -168,11 +220,28 @@ def _one_line(exc: Exception) -> str:
 
 def run(args: argparse.Namespace) -> int:
     template = args.template or default_template_source()
+    dest = Path(args.dest)
     try:
-        questions = load_questions(template)
+        config = _template_config(template, args.vcs_ref)
+        if is_local(template):  # copier records a relative path as typed, which breaks updates elsewhere
+            template = str(Path(template).expanduser().resolve())
+        questions = questions_of(config)
         answers = parse_answers(args.answer or [], questions)
         check_conditional_answers(answers, questions)
-        generate(Path(args.dest), answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
+        if "paved_road_git_url" in config and "paved_road_git_url" not in answers:
+            url = canonical_url(template)
+            if url:
+                answers["paved_road_git_url"] = url
+        existed = dest.exists()
+        generate(dest, answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
+        if not args.demo:
+            refuse_placeholders(dest, existed, config)
+        recorded = str((yaml.safe_load((dest / ".copier-answers.yml").read_text()) or {}).get("_src_path", ""))
+        if recorded and not REMOTE_URL.match(recorded):
+            # e.g. a file:// template URL, or no URL known with --demo (copier's own warning is quiet here)
+            print(f"paved new: warning: only a local path is known for the template ({recorded}); the service "
+                  "records it as _src_path, which copier update elsewhere and Renovate cannot use: pass "
+                  "-a paved_road_git_url=<template git URL ending in .git> or --template <URL>", file=sys.stderr)
     except Interrupted as exc:
         print(f"paved new: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -188,12 +257,51 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template_config(template: str, vcs_ref: str | None) -> dict:
+    if not is_local(template) and not re.match(r"^(git\+|gh:|gl:|https?://|ssh://|git@|file://)", template):
+        raise BadAnswer(f"--template must be a template directory or git URL (got '{template}')")
+    try:
+        config = load_config(template, vcs_ref)
+    except Exception as exc:  # git/copier failures (unreachable URL, unknown ref) as one line
+        # git's own last line says why (plumbum's first line is only "Unexpected exit code: 128");
+        # a token in the URL never reaches the terminal or a CI log.
+        said = [line.strip() for line in str(getattr(exc, "stderr", "") or "").splitlines() if line.strip()]
+        why = said[-1] if said else _one_line(exc)
+        raise BadAnswer(without_credentials(f"--template {template}: cannot read the template ({why})")) from exc
+    if not config:
+        raise BadAnswer(without_credentials(f"--template {template}: no copier.yml there"))
+    return config
+
+
+def refuse_placeholders(dest: Path, existed: bool, config: dict) -> None:
+    """A service still carrying the template's demo values (copier.yml's
+    `placeholders`, recorded as `_placeholders`) is removed again: without
+    --demo, `paved new` makes only services that can deploy."""
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text()) or {}
+    names = answers.get("_placeholders") or []
+    if not names:
+        return
+    if existed:
+        for child in dest.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    else:
+        shutil.rmtree(dest)
+    shown = ", ".join(f"{n} ('{answers[n]}')" if n in ("aws_account_id", "paved_road_git_url") and n in answers
+                      else n for n in names)
+    raise BadAnswer(f"{shown} still carry the template's demo values: give real ones with "
+                    f"{' '.join(f'-a {n}=...' for n in names)}, or pass --demo for a service that will not deploy")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("new", help="generate a new service from the template")
     p.add_argument("dest", help="destination directory (must not exist or be empty)")
     p.add_argument("--answer", "-a", action="append", metavar="KEY=VALUE",
                    help="answer a question (repeatable); unanswered questions take their defaults")
-    p.add_argument("--template", help="template git URL or path (default: this checkout, or $PAVED_TEMPLATE)")
+    p.add_argument("--template", help="template git URL or path (default: this checkout, or $PAVED_TEMPLATE); "
+                   "the service records the template's git URL (this URL, or a local clone's origin)")
+    p.add_argument("--demo", action="store_true",
+                   help="allow the template's demo values (AWS account, GitHub repository, template URL): "
+                        "for trying the template, never for a service that deploys")
     p.add_argument("--vcs-ref", help="template tag or commit to render (default: the latest tag)")
     p.add_argument("--verbose", action="store_true", help="show copier's output")
     p.set_defaults(func=run)

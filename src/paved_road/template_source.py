@@ -1,13 +1,23 @@
-"""Where the template lives and what it asks."""
+"""Where the template lives, what it asks, and its canonical git URL."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import warnings
 from pathlib import Path
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# A URL other machines can fetch the template from (CI runners, Renovate):
+# https, ssh, scp-like git@, or http on loopback (test servers). Kept in step
+# with copier.yml's paved_road_git_url validator.
+REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])\S+$")
+# user[:token]@ in an http(s) URL: never recorded (it would land in the answers file and the workflows).
+_CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 
 
 def default_template_source() -> str:
@@ -20,14 +30,71 @@ def default_template_source() -> str:
     raise SystemExit("paved: no template found; pass --template or set PAVED_TEMPLATE")
 
 
-def load_questions(template: str | Path) -> dict[str, dict]:
-    """The askable questions of copier.yml (settings and computed values excluded)."""
-    path = Path(template) / "copier.yml"
-    if not path.is_file():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
+def without_credentials(text: str) -> str:
+    """`text` with the user[:token]@ of any http(s) URL in it removed (for messages and records)."""
+    return re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+
+
+def is_local(template: str | Path) -> bool:
+    return Path(template).expanduser().is_dir()
+
+
+def load_config(template: str | Path, vcs_ref: str | None = None) -> dict:
+    """copier.yml of the template: read in place for a local directory, else
+    through copier's own clone of the URL at `vcs_ref` (default: its latest tag)."""
+    if is_local(template):
+        path = Path(template).expanduser() / "copier.yml"
+        return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    from copier._template import Template  # copier is pinned; this is how copier itself reads a template
+
+    tpl = Template(url=str(template), ref=vcs_ref)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return {**tpl.config_data, **tpl.questions_data}
+    finally:
+        tpl._cleanup()
+
+
+def questions_of(config: dict) -> dict[str, dict]:
+    """The askable questions of a copier.yml (settings and computed values excluded)."""
     return {
         k: (v if isinstance(v, dict) else {"default": v})
-        for k, v in data.items()
+        for k, v in config.items()
         if not k.startswith("_") and not (isinstance(v, dict) and v.get("when") is False)
     }
+
+
+def load_questions(template: str | Path, vcs_ref: str | None = None) -> dict[str, dict]:
+    return questions_of(load_config(template, vcs_ref))
+
+
+def canonical_url(template: str | Path) -> str | None:
+    """The git URL services should record for `template`: the template itself
+    when it is a remote URL, else the `origin` remote of a local clone; None
+    when only a local path is known."""
+    text = str(template)
+    if text.startswith("git+"):
+        text = text[4:]
+    for alias, base in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
+        if text.startswith(alias):
+            text = base + text[len(alias):].lstrip("/")
+            text += "" if text.endswith(".git") else ".git"
+    if not REMOTE_URL.match(text):
+        if not is_local(template):
+            return None
+        proc = subprocess.run(["git", "-C", str(Path(template).expanduser()), "remote", "get-url", "origin"],
+                              capture_output=True, text=True)
+        text = proc.stdout.strip()
+        if proc.returncode or not REMOTE_URL.match(text):
+            return None
+    return _as_git_url(_CREDENTIALS.sub(r"\1", text))
+
+
+def _as_git_url(url: str) -> str:
+    """A URL copier recognises as git when read back from `_src_path` (copier._vcs.get_repo: a `.git`
+    suffix, `git@`, or GitHub/GitLab https), so `https://git.corp/platform/paved-road` (a clone's usual
+    origin on a self-hosted server) gets its `.git`, which git servers accept for the same repository."""
+    if url.endswith(".git") or url.startswith("git@"):
+        return url
+    return url.rstrip("/") + ".git"

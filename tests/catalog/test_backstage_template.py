@@ -26,6 +26,7 @@ def _builder():
 builder = _builder()
 TEMPLATE = yaml.safe_load((REPO_ROOT / "backstage" / "template.yaml").read_text())
 QUESTIONS = builder.askable(builder.load_copier())
+PLACEHOLDERS = builder.load_copier()["placeholder_values"]["default"]
 
 
 def _properties() -> dict[str, dict]:
@@ -65,8 +66,8 @@ def test_parameters_mirror_the_questions():
         elif choices and not q.get("multiselect"):
             assert prop["enum"] == choices, name
         default = q.get("default")
-        if isinstance(default, str) and "{{" in default:
-            assert "default" not in prop, name
+        if (isinstance(default, str) and "{{" in default) or default in PLACEHOLDERS.values():
+            assert "default" not in prop, name  # computed, or a demo value only the team can replace
         else:
             assert prop["default"] == default, name
         assert prop["description"] == q["help"], name
@@ -93,8 +94,10 @@ def _page_schema(page: dict) -> dict:
 
 
 FORM = {  # what a user types where the form has no default
-    "github_repository": "acme/orders",
-    "ci_role_arn": "arn:aws:iam::123456789012:role/ci-orders",
+    "aws_account_id": "210987654321",
+    "github_repository": "shop/orders",
+    "ci_role_arn": "arn:aws:iam::210987654321:role/ci-orders",
+    "paved_road_git_url": "https://git.example.com/platform/paved-road.git",
     "runner_mode": "self-hosted",
     "architectures": ["arm64"],
     "system": "",
@@ -140,4 +143,101 @@ def test_copier_step_generates_the_service(fleet_template, tmp_path):
         assert answers[name] == value, name
     info = yaml.safe_load((dst / "catalog-info.yaml").read_text())
     assert info["metadata"]["annotations"]["paved-road.dev/template-version"] == "v1.0.0"
-    assert info["metadata"]["annotations"]["github.com/project-slug"] == "acme/orders"
+    assert info["metadata"]["annotations"]["github.com/project-slug"] == "shop/orders"
+    assert "paved-road.dev/placeholders" not in info["metadata"]["annotations"]
+    assert answers["_src_path"] == FORM["paved_road_git_url"]  # the canonical URL, not the path copied from
+
+
+# ---------------------------------------------------------------------------
+# The form and copier's validators agree (defect: the form took `my--svc`)
+# ---------------------------------------------------------------------------
+PROBES = {
+    "str": ["my--svc", "my-svc", "-svc", "svc-", "Orders_API", "orders", "a", "ab", "a" * 32, "a" * 33, "a--b",
+            "team a", "", "   ", "one\ntwo", "x" * 200, "x" * 201, "shop", "ci-runners", "apps", "Apps_2", "9apps",
+            "acme/orders", "Shop/orders.api", "shop//x", "shop/", "012345670123", "12345678901", "1234567890123",
+            "arn:aws:iam::210987654321:role/ci", "arn:aws:iam::2109:role/ci", "eu-west-1", "mars-1",
+            "https://git.example.com/p.git", "http://example.com/p.git", "http://127.0.0.1:8080/p.git",
+            "git@github.com:shop/p.git", "not a url", "https://ci:s3cret@git.example.com/p.git", "team-orders/default", "Team/Default",
+            "github-hosted", "self-hosted", "build-cloud", "emulated", "cloud"],
+    "int": [20, 22, 24, 80, 1023, 1024, 3000, 65535, 65536],
+    "float": [-0.1, 0.0, 0.25, 1.0, 1.5],
+}
+
+
+@pytest.fixture(scope="module")
+def copier_validate(fleet_template, tmp_path_factory):
+    """copier's verdict on one answer: its validator rendered by copier's own Jinja environment
+    (the filters and extensions copier renders copier.yml with); '' means accepted."""
+    import warnings
+
+    from copier._main import Worker
+
+    config = builder.load_copier()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        worker = Worker(src_path=str(fleet_template), dst_path=tmp_path_factory.mktemp("w"), vcs_ref="v1.0.0")
+        env = worker.jinja_env
+    computed = {k: v.get("default") for k, v in config.items()
+                if isinstance(v, dict) and v.get("when") is False and not isinstance(v.get("default"), str)}
+
+    def validate(name: str, value) -> str:
+        return env.from_string(QUESTIONS[name]["validator"]).render(**computed, **{name: value}).strip()
+
+    return validate
+
+
+def _form_accepts(name: str, value) -> bool:
+    try:
+        jsonschema.validate(value, _properties()[name])
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", [n for n, q in QUESTIONS.items() if q.get("validator") and not q.get("multiselect")])
+def test_form_rejects_exactly_what_copier_rejects(copier_validate, name):
+    kind = QUESTIONS[name].get("type", "str")
+    probes = PROBES[kind] + ([QUESTIONS[name]["default"]] if "{{" not in str(QUESTIONS[name]["default"]) else [])
+    disagree = []
+    for value in probes:
+        if value in PLACEHOLDERS.values() or (name == "github_repository" and str(value).lower().startswith("acme/")):
+            continue  # the form is stricter on demo values on purpose (test below)
+        copier_ok = copier_validate(name, value) == ""
+        if copier_ok != _form_accepts(name, value):
+            disagree.append((value, "copier accepts" if copier_ok else "copier rejects"))
+    assert disagree == [], name
+
+
+def test_form_rejects_the_demo_values(copier_validate):
+    for name, value in (("aws_account_id", PLACEHOLDERS["aws_account_id"]),
+                        ("paved_road_git_url", PLACEHOLDERS["paved_road_git_url"]),
+                        ("github_repository", f"{PLACEHOLDERS['github_owner']}/orders"),
+                        ("github_repository", f"{PLACEHOLDERS['github_owner'].title()}/orders"),
+                        # the former default: a stranger's repository, never the template services update from
+                        ("paved_road_git_url", f"https://github.com/{PLACEHOLDERS['github_owner']}/paved-road.git"),
+                        ("paved_road_git_url", f"git@github.com:{PLACEHOLDERS['github_owner']}/paved-road.git")):
+        assert copier_validate(name, value) == ""  # valid for copier (demo and tests), so
+        assert not _form_accepts(name, value), name  # the form must not offer or accept it
+        assert "default" not in _properties()[name], name
+
+
+def test_bad_name_fails_the_copier_step_with_copiers_message_as_one_line(fleet_template, tmp_path, node24_env):
+    """`my--svc`: the form refuses it; if it reaches copier anyway (an older form, an API call), the
+    scaffolder task fails with copier's validator message as one line, not a Python traceback."""
+    assert not _form_accepts("service_name", "my--svc")
+    data = tmp_path / "values.json"
+    data.write_text(json.dumps({**_form_values(), "service_name": "my--svc"}))
+    proc = subprocess.run(
+        [COPIER, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", "v1.0.0", "--data-file", str(data),
+         str(fleet_template), str(tmp_path / "svc")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr  # what the task log showed before
+    script = ("import {copierErrorLine} from './backstage/actions/copierError.ts';"
+              "let s = ''; process.stdin.on('data', (d) => s += d);"
+              "process.stdin.on('end', () => process.stdout.write(copierErrorLine(s, 1)));")
+    node = subprocess.run(["node", "--input-type=module", "-e", script], input=proc.stderr, cwd=REPO_ROOT,
+                          capture_output=True, text=True, env=node24_env, timeout=60)
+    assert node.returncode == 0, node.stderr
+    assert node.stdout == ("service_name must be 2-32 characters of lowercase letters, digits and single hyphens, "
+                           "start with a letter and not end with a hyphen (got 'my--svc')")
+    action = (REPO_ROOT / "backstage/actions/copier.ts").read_text()
+    assert "reject(new Error(`copier: ${copierErrorLine(stderr, code)}`))" in action

@@ -112,11 +112,11 @@ def test_json_schema_is_stable(catalog_json):
     _, data, _ = catalog_json
     assert data["schema_version"] == cat.SCHEMA_VERSION == 1
     assert set(data) == {"schema_version", "generated_at", "templates", "summary", "services"}
-    assert set(data["summary"]) == {"total", "behind", "errors", "drift", "versions", "duplicates"}
+    assert set(data["summary"]) == {"total", "behind", "errors", "placeholders", "drift", "versions", "duplicates"}
     assert list(data["summary"]["drift"]) == ["none", "patch", "minor", "major", "unknown"]
     assert set(data["services"][0]) == {
         "path", "name", "owner", "system", "template", "current_version", "latest_version", "drift",
-        "architectures", "runner_mode", "node_major", "error", "behind", "duplicate_of",
+        "architectures", "runner_mode", "node_major", "placeholders", "error", "behind", "duplicate_of",
     }
     (template,) = data["templates"].values()
     assert template["tags"] == ["v1.0.0", "v1.1.0", "v2.0.0", "v2.1.0", "v2.1.1"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -36,7 +39,7 @@ def test_cookiecutter_template_is_generated_from_the_copier_template():
 
 @pytest.fixture(scope="module")
 def both_templates(fleet_template, tmp_path_factory):
-    """v1.0.0 of the template with cookiecutter/ built from it, tagged again.
+    """v1.0.0 and v1.1.0 of the template, each with cookiecutter/ built from it and tagged again.
 
     Built here rather than taken from the committed cookiecutter/, so these
     tests check the generator even while cookiecutter/ is stale (the test
@@ -45,11 +48,15 @@ def both_templates(fleet_template, tmp_path_factory):
 
     repo = tmp_path_factory.mktemp("both") / "paved-road"
     repo.mkdir()
-    archive = subprocess.run(["git", "archive", "v1.0.0"], cwd=fleet_template, capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
-    _builder().build(repo, repo / "cookiecutter")
     git(repo, "init", "-q", "-b", "main")
-    commit_and_tag(repo, "v1.0.0", "v1.0.0 with cookiecutter/")
+    for tag in ("v1.0.0", "v1.1.0"):
+        for child in repo.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        archive = subprocess.run(["git", "archive", tag], cwd=fleet_template, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+        _builder().build(repo, repo / "cookiecutter")
+        commit_and_tag(repo, tag, f"{tag} with cookiecutter/")
     return repo
 
 
@@ -74,7 +81,8 @@ def test_copier_and_cookiecutter_render_identical_trees(both_templates, tmp_path
         warnings.simplefilter("ignore")
         copier.run_copy(str(both_templates), str(tmp_path / "copier"), data=answers, vcs_ref="v1.0.0",
                         defaults=True, unsafe=True, quiet=True)
-    context = {k: ",".join(v) if isinstance(v, list) else v for k, v in answers.items()}
+    # What a command line gives: strings (node_major=22), lists as comma-separated values.
+    context = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in answers.items()}
     out = cookiecutter(
         "git+" + both_templates.as_uri(), checkout="v1.0.0", directory="cookiecutter", no_input=True,
         extra_context=context, output_dir=str(tmp_path / "cc"),
@@ -100,3 +108,115 @@ def test_cookiecutter_rejects_what_copier_rejects(both_templates, tmp_path):
             default_config={"cookiecutters_dir": str(tmp_path / "cache"), "replay_dir": str(tmp_path / "replay")},
         )
     assert not (tmp_path / "cc" / "demo-service").exists()
+
+
+# ---------------------------------------------------------------------------
+# The real command lines: cookiecutter and cruft as subprocesses
+# ---------------------------------------------------------------------------
+BIN = Path(sys.executable).parent
+
+
+def _isolated(tmp_path: Path) -> dict[str, str]:
+    """An environment whose cookiecutter config (clone cache, replay files) lives under tmp_path."""
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(f"cookiecutters_dir: {tmp_path / 'cc-cache'}\nreplay_dir: {tmp_path / 'cc-replay'}\n")
+    return {**os.environ, "COOKIECUTTER_CONFIG": str(config), "HOME": str(tmp_path)}
+
+
+def _cli(tmp_path: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
+                          env=_isolated(tmp_path), cwd=cwd, timeout=300)
+
+
+def _choice_rounds() -> list[dict[str, str]]:
+    """Every value of every choice question, spread over as few renders as possible."""
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    choices = {}
+    for name, q in config.items():
+        if isinstance(q, dict) and q.get("choices") and not q.get("multiselect"):
+            values = q["choices"]
+            choices[name] = list(values.values()) if isinstance(values, dict) else list(values)
+    assert {"node_major", "runner_mode"} <= set(choices)
+    rounds = max(len(v) for v in choices.values())
+    return [{name: str(values[i % len(values)]) for name, values in choices.items()} for i in range(rounds)]
+
+
+@pytest.mark.parametrize("answers", _choice_rounds(), ids=lambda a: "-".join(a.values()))
+def test_cookiecutter_cli_takes_every_choice_from_the_command_line(both_templates, tmp_path, answers):
+    """`cookiecutter URL --no-input node_major=22` passes the value as a string; every choice must accept it."""
+    out = tmp_path / "out"
+    proc = _cli(tmp_path, "cookiecutter", "git+" + both_templates.as_uri(), "--checkout", "v1.0.0",
+                "--directory", "cookiecutter", "--no-input", "-o", str(out),
+                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders",
+                "paved_road_git_url=https://git.example.com/platform/paved-road.git",
+                *(f"{k}={v}" for k, v in answers.items()))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "demo values" not in proc.stderr, proc.stderr  # real answers: no warning
+    assert 'aws_account_id        = "012345670123"' in (out / "orders/infra/environments/staging.tfvars").read_text()
+    service = out / "orders"
+    assert (service / ".nvmrc").read_text().startswith(f"{answers['node_major']}.")
+    assert f'paved-road.dev/node-major: "{answers["node_major"]}"' in (service / "catalog-info.yaml").read_text()
+    assert f"({answers['runner_mode']})" in (service / ".github/workflows/ci.yml").read_text()
+    assert (service / ".github/actionlint.yaml").exists() == (answers["runner_mode"] == "self-hosted")
+
+
+def test_cookiecutter_without_a_release_ref_fails_with_one_clear_line(both_templates, tmp_path):
+    """A plain directory (no --checkout) cannot say which release it is: stop, write nothing."""
+    checkout = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(both_templates), str(checkout)], check=True)
+    out = tmp_path / "out"
+    proc = _cli(tmp_path, "cookiecutter", str(checkout), "--directory", "cookiecutter", "--no-input",
+                "-o", str(out), "service_name=orders")
+    assert proc.returncode != 0
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("paved-road:")]
+    assert ours == ["paved-road: the template must be rendered at a release tag, which the service records as its "
+                    "template version: cookiecutter <template git URL> --directory cookiecutter --checkout vX.Y.Z "
+                    "(or cruft create ... --checkout vX.Y.Z)"], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "orders").exists()
+
+
+def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_path):
+    """cruft is the cookiecutter world's `copier update`: create at v1.0.0, see v1.1.0 is newer, update to it."""
+    from template_releases import NEW_DOC, git
+
+    url = both_templates.as_uri()
+    v1 = git(both_templates, "rev-parse", "v1.0.0^{commit}").strip()
+    v11 = git(both_templates, "rev-parse", "v1.1.0^{commit}").strip()
+
+    proc = _cli(tmp_path, "cruft", "create", url, "--directory", "cookiecutter", "--checkout", "v1.0.0",
+                "--no-input", "--output-dir", str(tmp_path), "--extra-context",
+                json.dumps({"service_name": "orders", "node_major": "22", "runner_mode": "self-hosted"}))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The defaults' demo values: generated, but said loudly (cookiecutter and cruft have no --demo).
+    assert "paved-road: WARNING: aws_account_id, github_repository, paved_road_git_url still carry the " \
+           "template's demo values: this service cannot deploy" in proc.stderr, proc.stderr
+    service = tmp_path / "orders"
+    state = json.loads((service / ".cruft.json").read_text())
+    assert state["commit"] == v1 and state["context"]["cookiecutter"]["node_major"] == "22"
+    # cruft renders at a commit; the service records it where copier records the tag.
+    assert f'template-version: "{v1}"' in (service / "catalog-info.yaml").read_text()
+    assert not (service / NEW_DOC).exists()
+    git(service, "init", "-q", "-b", "main")
+    git(service, "add", "-A")
+    git(service, "commit", "-q", "-m", "generated with cruft")
+
+    check = _cli(tmp_path, "cruft", "check", "--checkout", "v1.1.0", cwd=service)
+    assert check.returncode == 1, check.stdout + check.stderr
+    diff = _cli(tmp_path, "cruft", "diff", "--checkout", "v1.1.0", "--exit-code", cwd=service)
+    assert diff.returncode == 1 and "Paved Road template v1.1" in diff.stdout, diff.stdout + diff.stderr
+
+    update = _cli(tmp_path, "cruft", "update", "--checkout", "v1.1.0", "--skip-apply-ask", "--allow-untracked-files",
+                  cwd=service)
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert json.loads((service / ".cruft.json").read_text())["commit"] == v11
+    assert (service / NEW_DOC).read_text().startswith("# orders on call")
+    assert f'template-version: "{v11}"' in (service / "catalog-info.yaml").read_text()
+    assert (service / ".nvmrc").read_text().startswith("22.")
+    assert not list(service.rglob("*.rej"))
+    git(service, "add", "-A")
+    git(service, "commit", "-q", "-m", "cruft update to v1.1.0")
+    check = _cli(tmp_path, "cruft", "check", "--checkout", "v1.1.0", cwd=service)
+    assert check.returncode == 0, check.stdout + check.stderr

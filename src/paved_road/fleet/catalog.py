@@ -55,6 +55,8 @@ class ServiceStatus:
     architectures: list[str] = field(default_factory=list)
     runner_mode: str | None = None
     node_major: int | None = None
+    # Answers still carrying the template's demo values (`_placeholders`): not deployable.
+    placeholders: list[str] = field(default_factory=list)
     error: str | None = None
     duplicate_of: list[str] = field(default_factory=list)  # other paths with the same service_name
 
@@ -216,6 +218,8 @@ def status_from_answers(label: str, text: str) -> ServiceStatus:
     archs = answers.get("architectures") or []
     status.architectures = [archs] if isinstance(archs, str) else list(archs)
     status.runner_mode = answers.get("runner_mode")
+    demo = answers.get("_placeholders") or []
+    status.placeholders = [str(d) for d in demo] if isinstance(demo, list) else [str(demo)]
     try:
         status.node_major = int(answers["node_major"]) if answers.get("node_major") is not None else None
     except (TypeError, ValueError):
@@ -323,6 +327,7 @@ def summarize(statuses: list[ServiceStatus]) -> dict:
         "behind": sum(1 for s in statuses if s.behind),
         "errors": sum(1 for s in statuses if s.error),
         "duplicates": sorted({s.name for s in statuses if s.duplicate_of}),
+        "placeholders": sum(1 for s in statuses if s.placeholders and not s.error),
         "drift": {d: drifts.get(d, 0) for d in DRIFTS},
         "versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) or Version("0"), kv[0]))),
     }
@@ -347,6 +352,8 @@ def table_rows(catalog: dict) -> list[tuple[str, ...]]:
         note = f"error: {s.error}" if s.error else ""
         if s.duplicate_of:
             note = (note + "; " if note else "") + "duplicate name, also at " + ", ".join(s.duplicate_of)
+        if s.placeholders and not s.error:
+            note = (note + "; " if note else "") + "demo values: " + ", ".join(s.placeholders)
         rows.append((s.name or "?", s.owner or "", s.system or "", s.template or "", s.current_version or "",
                      s.latest_version or "", "error" if s.error else s.drift, ",".join(s.architectures),
                      s.runner_mode or "", str(s.node_major or ""), s.path + (f"  ({note})" if note else "")))
@@ -359,6 +366,8 @@ def summary_line(catalog: dict) -> str:
     line = f"{summary['total']} services: {summary['behind']} behind ({drifts or 'none'}), {summary['errors']} unreadable"
     if summary["duplicates"]:
         line += f", duplicate names: {', '.join(summary['duplicates'])}"
+    if summary.get("placeholders"):
+        line += f", {summary['placeholders']} still carrying demo values"
     latest = {src: info["latest_version"] or "no release" for src, info in catalog["templates"].items()}
     if latest:
         line += "; latest " + ", ".join(f"{v} ({src})" for src, v in sorted(latest.items()))
@@ -395,6 +404,8 @@ def to_backstage(catalog: dict) -> list[dict]:
             "paved-road.dev/runner-mode": s.runner_mode or "",
             "backstage.io/source-template": "template:default/paved-road",
         }
+        if s.placeholders:
+            annotations["paved-road.dev/placeholders"] = ",".join(s.placeholders)
         spec = {"type": "service", "lifecycle": "production", "owner": s.owner or "unknown"}
         if s.system:
             spec["system"] = s.system
