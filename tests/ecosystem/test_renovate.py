@@ -122,3 +122,13 @@ def test_template_update_settings_resolve_for_copier_only(renovate_branch):
     assert copier["groupName"] == "Paved Road template"
     npm = _resolved(result, "npm", "package.json")
     assert npm and all(r["ignoreScripts"] is True for r in npm)
+
+
+def test_the_generated_config_passes_renovates_own_validator(url_service, renovate_root, renovate_env):
+    """`renovate-config-validator --strict` in the service: it finds .github/renovate.json as a repository
+    config and rejects unknown options or options in the wrong place."""
+    proc = subprocess.run(["node", str(renovate_root / "dist" / "config-validator.js"), "--strict"],
+                          cwd=url_service, env={**renovate_env, "LOG_FORMAT": "pretty", "LOG_LEVEL": "info"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Validating .github/renovate.json" in proc.stdout + proc.stderr
