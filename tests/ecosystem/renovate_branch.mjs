@@ -2,6 +2,9 @@
 // part of a branch update that its local platform skips (`--platform=local`
 // stops after the lookup), the way lib/workers/repository/update/branch/
 // get-updated.ts does it for a branch:
+//   - turn the CLI's lookup results (its report's packageFiles) into the
+//     branches it would open (workers/repository/updates/branchify.ts; the
+//     report itself lists branches only after a non-dry run);
 //   - resolve the repository config (defaults <- .github/renovate.json, presets
 //     resolved) and apply its packageRules to each dependency given;
 //   - clone the repository, run the copier manager's updateArtifacts (the
@@ -28,6 +31,7 @@ const packageCache = await mod('util/cache/package/index.js');
 const git = await mod('util/git/index.js');
 const copier = await mod('modules/manager/copier/artifacts.js');
 const { doAutoReplace } = await mod('workers/repository/update/branch/auto-replace.js');
+const { branchifyUpgrades } = await mod('workers/repository/updates/branchify.js');
 
 // The admin (global) config, as a self-hosted Renovate gets it.
 GlobalConfig.set({ ...req.globalConfig, localDir: req.localDir, cacheDir: req.cacheDir, binarySource: 'global' });
@@ -56,10 +60,22 @@ for (const dep of req.resolve ?? []) {
   });
 }
 
+mkdirSync(req.localDir, { recursive: true });
+await git.initRepo({ url: req.repoUrl, defaultBranch: 'main' });
+await git.syncGit();
+
+if (req.packageFiles) {
+  const { branches } = await branchifyUpgrades({ ...repoConfig, repoIsOnboarded: true, errors: [], warnings: [] }, req.packageFiles);
+  result.branches = branches.map((b) => ({
+    branchName: b.branchName,
+    upgrades: b.upgrades.map((u) => ({
+      manager: u.manager, packageFile: u.packageFile, depName: u.depName,
+      newValue: u.newValue ?? null, newDigest: u.newDigest ?? null, updateType: u.updateType,
+    })),
+  }));
+}
+
 if (req.copierDep) {
-  mkdirSync(req.localDir, { recursive: true });
-  await git.initRepo({ url: req.repoUrl, defaultBranch: 'main' });
-  await git.syncGit();
   const config = await resolve({ ...req.copierDep, manager: 'copier' });
   result.copierIgnoreScripts = config.ignoreScripts;
   result.copier = await copier.updateArtifacts({

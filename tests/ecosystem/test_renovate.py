@@ -20,15 +20,17 @@ from conftest import NEWER_NODE_DIGEST, NEWER_NODE_TAG, package_files
 pytestmark = pytest.mark.slow
 
 
-def _branches(report: dict) -> dict[str, list[tuple[str, str, str]]]:
-    """{branch Renovate would open: [(manager, package file, dependency -> new value)]}."""
-    branches: dict[str, list] = {}
-    for manager, files in report["packageFiles"].items():
-        for pf in files:
-            for dep in pf["deps"]:
-                for update in dep.get("updates", []):
-                    branches.setdefault(update["branchName"], []).append(
-                        (manager, pf["packageFile"], f"{dep['depName']} -> {update.get('newValue')}"))
+def _branches(renovate_lookup, renovate_branch) -> dict[str, list[tuple[str, str, str]]]:
+    """{branch Renovate would open: [(manager, package file, "dependency -> new value")]}.
+
+    Renovate's own branchify on the CLI's lookup results; the count must match the CLI's log.
+    """
+    _, lookup_log = renovate_lookup
+    result, _, _ = renovate_branch
+    branches = {b["branchName"]: sorted((u["manager"], u["packageFile"], f"{u['depName']} -> {u['newValue']}")
+                                        for u in b["upgrades"]) for b in result["branches"]}
+    [returned] = [r["msg"] for r in lookup_log if re.fullmatch(r"Returning \d+ branch\(es\)", r.get("msg", ""))]
+    assert returned == f"Returning {len(branches)} branch(es)", (returned, sorted(branches))
     return branches
 
 
@@ -37,25 +39,27 @@ def _resolved(result: dict, manager: str, package_file: str | None = None) -> li
             if r["manager"] == manager and (package_file is None or r["packageFile"] == package_file)]
 
 
-def test_renovate_proposes_exactly_one_template_update(renovate_lookup, template_url):
+def test_renovate_proposes_exactly_one_template_update(renovate_lookup, renovate_branch, template_url):
     """One pull request for the template, straight to the newest release (not one per major)."""
     report, _ = renovate_lookup
     [(answers_file, [template])] = package_files(report, "copier").items()
     assert answers_file == ".copier-answers.yml"
     assert (template["depName"], template["currentValue"]) == (template_url, "v1.0.0")
-    copier_branches = {name: ups for name, ups in _branches(report).items() if any(m == "copier" for m, _, _ in ups)}
+    copier_branches = {name: ups for name, ups in _branches(renovate_lookup, renovate_branch).items()
+                       if any(m == "copier" for m, _, _ in ups)}
     assert copier_branches == {
         "renovate/paved-road-template": [("copier", ".copier-answers.yml", f"{template_url} -> v2.0.0")]
     }
 
 
-def test_template_module_refs_are_not_a_second_pull_request(renovate_lookup):
+def test_template_module_refs_are_not_a_second_pull_request(renovate_lookup, renovate_branch):
     """Renovate finds the template's two modules (served on 127.0.0.1, so their lookup would succeed)
     and leaves their ?ref= to the copier update, which moves it with _commit."""
     report, _ = renovate_lookup
     modules = [d for d in package_files(report, "terraform")["infra/main.tf"] if d.get("depType") == "module"]
     assert len(modules) == 2 and all(d["currentValue"] == "v1.0.0" for d in modules)
-    proposed = {name: ups for name, ups in _branches(report).items() if any(m == "terraform" for m, _, _ in ups)}
+    proposed = {name: ups for name, ups in _branches(renovate_lookup, renovate_branch).items()
+                if any(m == "terraform" for m, _, _ in ups)}
     assert proposed == {}
     assert all(d.get("skipReason") == "disabled" for d in modules), modules
 
@@ -100,6 +104,26 @@ def test_renovate_bumps_and_pins_the_node_base_image(renovate_lookup, renovate_b
     assert [r["groupName"] for r in nvm] == ["Node.js"]
     engines = [r for r in _resolved(result, "npm", "package.json") if r["depType"] == "engines"]
     assert engines and all(r["rangeStrategy"] != "pin" for r in engines)
+
+
+def test_one_node_pull_request_moves_nvmrc_and_both_from_lines(renovate_lookup, renovate_branch):
+    """Single-sourced Node: the real lookup (release index and image registry on 127.0.0.1) proposes
+    one "Node.js" branch with .nvmrc and both FROM lines at the new patch, digest-pinned."""
+    report, _ = renovate_lookup
+    node_branches = {name: ups for name, ups in _branches(renovate_lookup, renovate_branch).items()
+                     if any(dep.startswith("node ->") for _, _, dep in ups)}
+    assert set(node_branches) == {"renovate/node.js"}, node_branches
+    assert node_branches["renovate/node.js"] == sorted(
+        [("dockerfile", "Dockerfile", f"node -> {NEWER_NODE_TAG}")] * 2 + [("nvm", ".nvmrc", "node -> 24.21.1")])
+    for dep in (d for d in package_files(report, "dockerfile")["Dockerfile"] if d["depName"] == "node"):
+        [bump] = [u for u in dep["updates"] if u["newValue"] == NEWER_NODE_TAG]
+        assert bump["newDigest"] == NEWER_NODE_DIGEST and bump["branchName"] == "renovate/node.js"
+    # The new LTS major the registries offer is the template's decision (node_major), not a Renovate branch.
+    offered = {u["newValue"] for m in ("nvm", "dockerfile") for pf in report["packageFiles"][m]
+               for d in pf["deps"] if d["depName"] == "node" for u in d.get("updates", [])}
+    assert {"26.1.0", "26.1.0-bookworm-slim"} <= offered  # the lookup saw it ...
+    proposed = [dep for ups in _branches(renovate_lookup, renovate_branch).values() for _, _, dep in ups]
+    assert not [dep for dep in proposed if dep.startswith("node -> ") and "26." in dep], proposed  # ... and left it
 
 
 def test_renovate_manages_the_compose_images(renovate_lookup, renovate_branch, url_service):
