@@ -35,8 +35,10 @@ GLOBAL_CONFIG = {"allowScripts": True}
 OFFLINE_HOSTS = ["registry.npmjs.org", "github.com", "api.github.com", "index.docker.io", "docker.io",
                  "hub.docker.com", "public.ecr.aws", "nodejs.org", "registry.terraform.io",
                  "releases.hashicorp.com"]
-OFFLINE_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-               "NO_PROXY": "127.0.0.1,localhost", "LOG_LEVEL": "debug", "LOG_FORMAT": "json"}
+_DEAD_PROXY = "http://127.0.0.1:9"
+OFFLINE_ENV = {**{k: _DEAD_PROXY for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+               "LOG_LEVEL": "debug", "LOG_FORMAT": "json"}
 
 
 def log_records(text: str) -> list[dict]:
