@@ -18,6 +18,8 @@ import yaml
 
 import npm_tools
 
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = {"node24": {}, "node22": {"service_name": "orders-api", "node_major": 22, "http_port": 8081}}
 
