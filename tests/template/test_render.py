@@ -52,7 +52,10 @@ def test_defaults_package_and_runtime(default_service):
     # Only the instrumentations the service uses, never the all-in-one package.
     assert "@opentelemetry/auto-instrumentations-node" not in json.dumps(lock)
     dockerfile = (default_service / "Dockerfile").read_text()
-    assert "ARG NODE_VERSION=24.21.0" in dockerfile
+    # Literal base images (no build arg), so Renovate's dockerfile manager can bump them.
+    assert [l for l in dockerfile.splitlines() if l.startswith("FROM node")] == [
+        "FROM node:24.21.0-bookworm-slim AS deps", "FROM node:24.21.0-bookworm-slim AS runtime"]
+    assert "ARG NODE_VERSION" not in dockerfile
     assert (default_service / ".nvmrc").read_text().strip() == "24.21.0"
     assert "const DEFAULT_SAMPLE_RATIO = 1.0" in (default_service / "src/telemetry.js").read_text()
 
@@ -61,7 +64,7 @@ def test_variant_renders_its_answers(variant_service):
     pkg = json.loads((variant_service / "package.json").read_text())
     assert pkg["name"] == "orders-api"
     assert pkg["engines"]["node"] == ">=22.0.0 <23.0.0"
-    assert "ARG NODE_VERSION=22.23.3" in (variant_service / "Dockerfile").read_text()
+    assert "FROM node:22.23.3-bookworm-slim AS runtime" in (variant_service / "Dockerfile").read_text()
     assert "EXPOSE 8081" in (variant_service / "Dockerfile").read_text()
     assert "'PORT', 8081" in (variant_service / "src/config.js").read_text()
     assert "const DEFAULT_SAMPLE_RATIO = 0.25" in (variant_service / "src/telemetry.js").read_text()
