@@ -61,32 +61,108 @@ locals {
     memory_spike_limit_mib = floor(var.collector.memory * 0.2)
   })
 
-  container_definitions = templatefile("${path.module}/templates/container-definitions.json.tftpl", {
-    app_image                      = var.image
-    app_cpu                        = var.cpu - var.collector.cpu
-    app_memory_reservation         = var.memory - var.collector.memory
-    app_user                       = var.app_user
-    stop_timeout                   = var.stop_timeout
-    container_port                 = var.container_port
-    health_check_start_period      = var.health_check_start_period
-    app_environment                = [for k in sort(keys(var.environment_variables)) : { name = k, value = var.environment_variables[k] }]
-    app_secrets                    = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
-    service_name                   = var.name
-    service_version                = var.service_version
-    environment                    = var.environment
-    trace_sample_ratio             = var.trace_sample_ratio
-    region                         = local.region
-    app_log_group                  = local.log_groups.app
-    collector_log_group            = local.log_groups.collector
-    collector_image                = local.collector.image
-    collector_cpu                  = var.collector.cpu
-    collector_memory               = var.collector.memory
-    collector_command              = local.collector.command
-    collector_config_env           = local.collector.config_env
-    collector_config_parameter_arn = aws_ssm_parameter.collector_config.arn
-    collector_health_check         = local.collector.health_check
-    collector_dependency_condition = local.collector.depends_condition
-  })
+  # Environment the module sets itself: environment_variables and secrets may
+  # not use these names (variables.tf lists them for the validation; a test
+  # keeps both lists equal).
+  module_environment = {
+    OTEL_SERVICE_NAME           = var.name
+    OTEL_RESOURCE_ATTRIBUTES    = "service.version=${var.service_version},deployment.environment.name=${var.environment}"
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
+    OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+    OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
+    OTEL_TRACES_SAMPLER_ARG     = tostring(var.trace_sample_ratio)
+    PORT                        = tostring(var.container_port)
+    SERVICE_VERSION             = var.service_version
+    DEPLOYMENT_ENVIRONMENT      = var.environment
+  }
+  app_environment = merge(var.environment_variables, local.module_environment)
+
+  # Container definitions are HCL values passed through jsonencode(), so every
+  # interpolated value is JSON-escaped (quotes, backslashes, control
+  # characters); ECS camelCase keys as in the RegisterTaskDefinition API.
+  app_container = {
+    name                   = "app"
+    image                  = var.image
+    essential              = true
+    cpu                    = var.cpu - var.collector.cpu
+    memoryReservation      = var.memory - var.collector.memory
+    user                   = var.app_user
+    readonlyRootFilesystem = true
+    stopTimeout            = var.stop_timeout
+    portMappings = [{
+      name          = "http"
+      containerPort = var.container_port
+      hostPort      = var.container_port
+      protocol      = "tcp"
+      appProtocol   = "http"
+    }]
+    healthCheck = {
+      command     = ["CMD", "node", "src/healthcheck.js"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = var.health_check_start_period
+    }
+    mountPoints = [for v in local.app_volumes : { sourceVolume = v.name, containerPath = v.path, readOnly = false }]
+    environment = [for k in sort(keys(local.app_environment)) : { name = k, value = local.app_environment[k] }]
+    secrets     = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
+    dependsOn   = [{ containerName = "otel-collector", condition = local.collector.depends_condition }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = local.log_groups.app
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "app"
+        mode                  = "non-blocking"
+        max-buffer-size       = "4m"
+      }
+    }
+  }
+
+  collector_container = merge(
+    {
+      name                   = "otel-collector"
+      image                  = local.collector.image
+      essential              = true
+      cpu                    = var.collector.cpu
+      memory                 = var.collector.memory
+      readonlyRootFilesystem = true
+      command                = local.collector.command
+      secrets                = [{ name = local.collector.config_env, valueFrom = aws_ssm_parameter.collector_config.arn }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = local.log_groups.collector
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "otel-collector"
+        }
+      }
+    },
+    !local.collector.health_check ? {} : {
+      healthCheck = {
+        command     = ["CMD", "/healthcheck"]
+        interval    = 10
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+    },
+  )
+
+  container_definitions = jsonencode([local.app_container, local.collector_container])
+
+  # Task-scoped volumes the app writes to; the root filesystem stays read-only.
+  # ECS Exec runs the SSM agent inside the app container, and the agent needs
+  # writable /managed-agents, /var/lib/amazon/ssm and /var/log/amazon/ssm
+  # (aws/containers-roadmap#1359), so those are volumes when Exec is on.
+  app_volumes = concat(
+    [{ name = "tmp", path = "/tmp" }],
+    !var.enable_execute_command ? [] : [
+      { name = "ssm-managed-agents", path = "/managed-agents" },
+      { name = "ssm-agent-state", path = "/var/lib/amazon/ssm" },
+      { name = "ssm-agent-logs", path = "/var/log/amazon/ssm" },
+    ],
+  )
 
   # Secrets Manager valueFrom may carry :json-key:stage:version after the
   # secret ARN; IAM wants the secret ARN itself.
@@ -157,15 +233,19 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = local.cpu_architecture
   }
 
-  # The app's root filesystem is read-only; /tmp is this task-scoped volume.
-  volume {
-    name = "tmp"
+  # The app's root filesystem is read-only; these task-scoped volumes are
+  # its writable paths (local.app_volumes).
+  dynamic "volume" {
+    for_each = local.app_volumes
+    content {
+      name = volume.value.name
+    }
   }
 
   # Older revisions stay ACTIVE: rollback points the service at them.
   skip_destroy = true
 
-  tags = local.tags
+  tags = merge(local.tags, { "paved:made-by" = "terraform" })
 
   lifecycle {
     precondition {
@@ -175,6 +255,10 @@ resource "aws_ecs_task_definition" "this" {
     precondition {
       condition     = var.cpu > var.collector.cpu && var.memory > var.collector.memory
       error_message = "The task's cpu and memory must exceed what the collector sidecar reserves."
+    }
+    precondition {
+      condition     = length(setintersection(keys(var.environment_variables), keys(var.secrets))) == 0
+      error_message = "A name is both in environment_variables and in secrets: ${join(", ", setintersection(keys(var.environment_variables), keys(var.secrets)))}."
     }
   }
 }

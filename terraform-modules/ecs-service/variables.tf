@@ -158,19 +158,25 @@ variable "trace_sample_ratio" {
 }
 
 variable "environment_variables" {
-  description = "Extra plain environment variables for the app container (OTEL_* and SERVICE_VERSION are set by the module)"
+  description = "Extra plain environment variables for the app container; the names the module sets itself (OTEL_*, PORT, SERVICE_VERSION, DEPLOYMENT_ENVIRONMENT) are refused"
   type        = map(string)
   default     = {}
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.environment_variables) : !startswith(k, "OTEL_") && can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
-    error_message = "environment_variables keys must be environment variable names and must not start with OTEL_ (the module sets those)."
+    condition     = alltrue([for k in keys(var.environment_variables) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
+    error_message = "environment_variables keys must be environment variable names (letters, digits, underscores; not starting with a digit)."
+  }
+
+  # Keep in sync with local.module_environment (tests/terraform checks it).
+  validation {
+    condition     = alltrue([for k in keys(var.environment_variables) : !startswith(k, "OTEL_") && !contains(["PORT", "SERVICE_VERSION", "DEPLOYMENT_ENVIRONMENT"], k)])
+    error_message = "environment_variables must not set OTEL_*, PORT, SERVICE_VERSION or DEPLOYMENT_ENVIRONMENT: the module sets them."
   }
 }
 
 variable "secrets" {
-  description = "Secrets for the app container: environment variable name => ARN of an SSM parameter or a Secrets Manager secret (optionally with :json-key:version-stage:version-id)"
+  description = "Secrets for the app container: environment variable name => ARN of an SSM parameter or a Secrets Manager secret (optionally with :json-key:version-stage:version-id); the module's own names are refused as for environment_variables"
   type        = map(string)
   default     = {}
   nullable    = false
@@ -178,6 +184,11 @@ variable "secrets" {
   validation {
     condition     = alltrue([for v in values(var.secrets) : can(regex("^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+)$", v))])
     error_message = "secrets values must be ARNs of SSM parameters (arn:aws:ssm:...:parameter/NAME) or Secrets Manager secrets (arn:aws:secretsmanager:...:secret:NAME)."
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.secrets) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !startswith(k, "OTEL_") && !contains(["PORT", "SERVICE_VERSION", "DEPLOYMENT_ENVIRONMENT"], k)])
+    error_message = "secrets keys must be environment variable names other than OTEL_*, PORT, SERVICE_VERSION and DEPLOYMENT_ENVIRONMENT (the module sets those)."
   }
 }
 

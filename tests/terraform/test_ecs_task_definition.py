@@ -1,95 +1,98 @@
-"""The ecs-service module's container definitions, produced offline.
+"""The ecs-service module's task definition, produced offline.
 
-The module renders templates/container-definitions.json.tftpl with
-templatefile(); this suite renders the same file with the values the module
-computes for each example, validates the task definition against botocore's
-RegisterTaskDefinition model (enums included) and registers it in moto.
+tests/terraform/hcl_eval.py evaluates the module the way `terraform plan`
+would (variables with their types and defaults, locals, the
+aws_ecs_task_definition arguments) for each example, and for the examples
+with tricky values (quotes, backslashes, control characters, unicode) in
+every free-text input. The result, mapped onto the RegisterTaskDefinition
+request the AWS provider sends, is validated against botocore's model (enums
+included) and registered in moto.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 
 import boto3
 import botocore.session
 import pytest
 from botocore.validate import validate_parameters
 
-from tfhelpers import MODULES_DIR, blocks, load_hcl, module_locals, render_tftpl, template_variables, templatefile_calls, variable_defaults
+from hcl_eval import Module, module_call_arguments
+from tfhelpers import MODULES_DIR
 
 MODULE = MODULES_DIR / "ecs-service"
-TEMPLATE = MODULE / "templates" / "container-definitions.json.tftpl"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 EXAMPLES = sorted(p.name for p in (MODULE / "examples").iterdir())
 
-# Optional attributes of var.collector as variables.tf declares them.
-COLLECTOR_DEFAULTS = {"distribution": "adot", "cpu": 128, "memory": 256}
+# Values that break a string template: quotes, backslashes, a JSON-looking
+# fragment, control characters, HTML-sensitive and non-ASCII characters.
+TRICKY = 'say "hi" \\ C:\\path\\ {"x": 1}\n\t </script>&amp; naïve — ✓ 😀'
+TRICKY_INPUTS = {
+    "service_version": '1.0.0+build."quoted"\\ü',
+    "environment_variables": {"GREETING": TRICKY, "EMPTY": "", "JSON": '{"a":["b","c"]}'},
+    "secrets": {"TOKEN": f'arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/svc/"odd"\\name-ü'},
+    "app_user": "1000:1000",
+}
 
 
 def example_arguments(example: str) -> dict:
-    """The module block's arguments in examples/<example>, over the variables' defaults."""
-    (name, module), = blocks(load_hcl(MODULE / "examples" / example / "main.tf"), "module")
-    args = {k: v for k, v in module.items() if k != "source"}
-    merged = {**variable_defaults(MODULE), **args}
-    merged["collector"] = {**COLLECTOR_DEFAULTS, **(args.get("collector") or {})}
-    return merged
+    """The module block's arguments in examples/<example> (what the example passes)."""
+    return module_call_arguments(MODULE / "examples" / example / "main.tf")
 
 
-def template_inputs(args: dict, collector_config_parameter_arn: str) -> dict:
-    """What main.tf passes to templatefile(), computed the way main.tf computes it."""
-    collector = module_locals(MODULE)["collector_distributions"][args["collector"]["distribution"]]
+def known_values(args: dict) -> dict:
+    """What the provider reports after apply, for the references the task definition makes."""
+    family = f"{args['name']}-{args['environment']}"
     prefix = f"/ecs/{args['name']}/{args['environment']}"
     return {
-        "app_image": args["image"],
-        "app_cpu": args["cpu"] - args["collector"]["cpu"],
-        "app_memory_reservation": args["memory"] - args["collector"]["memory"],
-        "app_user": args["app_user"],
-        "stop_timeout": args["stop_timeout"],
-        "container_port": args["container_port"],
-        "health_check_start_period": args["health_check_start_period"],
-        "app_environment": [{"name": k, "value": args["environment_variables"][k]} for k in sorted(args["environment_variables"])],
-        "app_secrets": [{"name": k, "valueFrom": args["secrets"][k]} for k in sorted(args["secrets"])],
-        "service_name": args["name"],
-        "service_version": args["service_version"],
-        "environment": args["environment"],
-        "trace_sample_ratio": args["trace_sample_ratio"],
-        "region": REGION,
-        "app_log_group": f"{prefix}/app",
-        "collector_log_group": f"{prefix}/otel-collector",
-        "collector_image": collector["image"],
-        "collector_cpu": args["collector"]["cpu"],
-        "collector_memory": args["collector"]["memory"],
-        "collector_command": collector["command"],
-        "collector_config_env": collector["config_env"],
-        "collector_config_parameter_arn": collector_config_parameter_arn,
-        "collector_health_check": collector["health_check"],
-        "collector_dependency_condition": collector["depends_condition"],
-    }
-
-
-def task_definition(example: str) -> dict:
-    args = example_arguments(example)
-    family = f"{args['name']}-{args['environment']}"
-    parameter_arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/ecs/{args['name']}/{args['environment']}/otel-collector-config"
-    rendered = render_tftpl(TEMPLATE.read_text(), template_inputs(args, parameter_arn))
-    return {
-        "family": family,
-        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task",
-        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution",
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": ["FARGATE"],
-        "cpu": str(args["cpu"]),
-        "memory": str(args["memory"]),
-        "runtimePlatform": {
-            "operatingSystemFamily": "LINUX",
-            "cpuArchitecture": "ARM64" if "arm64" in args["architectures"] else "X86_64",
+        "data.aws_region.current": {"region": REGION},
+        "data.aws_caller_identity.current": {"account_id": ACCOUNT},
+        "data.aws_partition.current": {"partition": "aws"},
+        "aws_ssm_parameter.collector_config": {"arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{prefix}/otel-collector-config"},
+        "aws_iam_role.execution": {"arn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution"},
+        "aws_iam_role.task": {"arn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task"},
+        "aws_cloudwatch_log_group.this": {
+            k: {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{prefix}/{k}"} for k in ("app", "collector", "metrics", "otlp_logs")
         },
-        "volumes": [{"name": "tmp"}],
-        "containerDefinitions": json.loads(rendered),
     }
+
+
+def module_for(example: str, **overrides) -> Module:
+    args = {**example_arguments(example), **overrides}
+    return Module(MODULE, args, known_values(args))
+
+
+def register_request(module: Module) -> dict:
+    """aws_ecs_task_definition.this as the provider sends it to RegisterTaskDefinition."""
+    td = module.resource_arguments("aws_ecs_task_definition.this")
+    (platform,) = td["runtime_platform"]
+    request = {
+        "family": td["family"],
+        "taskRoleArn": td["task_role_arn"],
+        "executionRoleArn": td["execution_role_arn"],
+        "networkMode": td["network_mode"],
+        "requiresCompatibilities": td["requires_compatibilities"],
+        "cpu": str(td["cpu"]),
+        "memory": str(td["memory"]),
+        "runtimePlatform": {"operatingSystemFamily": platform["operating_system_family"], "cpuArchitecture": platform["cpu_architecture"]},
+        "volumes": [{"name": v["name"]} for v in td.get("volume", [])],
+        "containerDefinitions": json.loads(td["container_definitions"]),
+        "tags": [{"key": k, "value": v} for k, v in sorted(td["tags"].items())],
+    }
+    for storage in td.get("ephemeral_storage", []):
+        request["ephemeralStorage"] = {"sizeInGiB": storage["size_in_gib"]}
+    return request
+
+
+def task_definition(example: str, **overrides) -> dict:
+    return register_request(module_for(example, **overrides))
+
+
+CASES = [(e, {}) for e in EXAMPLES] + [(e, TRICKY_INPUTS) for e in EXAMPLES]
+CASE_IDS = [e for e in EXAMPLES] + [f"{e}-tricky" for e in EXAMPLES]
 
 
 def enum_violations(value, shape, path="") -> list[str]:
@@ -116,17 +119,62 @@ def register_shape():
     return model.operation_model("RegisterTaskDefinition").input_shape
 
 
-def test_module_and_render_agree_on_variable_names():
-    passed = templatefile_calls(MODULE)["container-definitions.json.tftpl"]
-    read = template_variables(TEMPLATE.read_text())
-    assert passed == read, f"main.tf passes {sorted(passed - read)} unused; template reads {sorted(read - passed)} not passed"
-    args = example_arguments("minimal")
-    assert set(template_inputs(args, "arn")) == passed
+def test_examples_pass_the_module_validations_and_preconditions():
+    for example in EXAMPLES:
+        module = module_for(example)
+        assert module.validation_errors() == [], example
+        assert module.precondition_errors() == [], example
+        tricky = module_for(example, **TRICKY_INPUTS)
+        assert tricky.validation_errors() == [], example
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_task_definition_matches_the_register_model_including_enums(example, register_shape):
-    td = task_definition(example)
+def test_every_value_survives_json_escaping():
+    """The JSON ECS receives decodes back to exactly the inputs, whatever characters they hold."""
+    td = task_definition("complete", **TRICKY_INPUTS)
+    app = td["containerDefinitions"][0]
+    env = {e["name"]: e["value"] for e in app["environment"]}
+    for name, value in TRICKY_INPUTS["environment_variables"].items():
+        assert env[name] == value
+    assert env["SERVICE_VERSION"] == TRICKY_INPUTS["service_version"]
+    assert f"service.version={TRICKY_INPUTS['service_version']}," in env["OTEL_RESOURCE_ATTRIBUTES"]
+    assert {s["name"]: s["valueFrom"] for s in app["secrets"]}["TOKEN"] == TRICKY_INPUTS["secrets"]["TOKEN"]
+    raw = module_for("complete", **TRICKY_INPUTS).resource_arguments("aws_ecs_task_definition.this")["container_definitions"]
+    assert "</script>" not in raw and "\\u003c/script\\u003e" in raw  # jsonencode escapes like Go's encoding/json
+
+
+@pytest.mark.parametrize("name", ["PORT", "SERVICE_VERSION", "DEPLOYMENT_ENVIRONMENT", "OTEL_SERVICE_NAME", "OTEL_ANYTHING"])
+def test_names_the_module_sets_are_refused_as_env_and_secrets(name):
+    env = module_for("minimal", environment_variables={name: "x"})
+    assert any("must not set OTEL_*, PORT" in e for e in env.validation_errors())
+    secret = module_for("minimal", secrets={name: f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x"})
+    assert any("secrets keys must be" in e for e in secret.validation_errors())
+
+
+def test_reserved_names_match_what_the_module_sets():
+    """The validation's list is exactly the environment the module writes (minus the OTEL_ prefix rule)."""
+    module = module_for("minimal")
+    set_by_module = set(module.local["module_environment"])
+    for name in set_by_module:
+        assert module_for("minimal", environment_variables={name: "x"}).validation_errors(), name
+    assert {n for n in set_by_module if not n.startswith("OTEL_")} == {"PORT", "SERVICE_VERSION", "DEPLOYMENT_ENVIRONMENT"}
+    assert module_for("minimal", environment_variables={"APP_PORT": "1", "OTELX": "2"}).validation_errors() == []
+
+
+def test_a_name_in_both_env_and_secrets_fails_the_plan():
+    module = module_for("minimal", environment_variables={"TOKEN": "a"},
+                        secrets={"TOKEN": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x"})
+    assert any("both in environment_variables and in secrets: TOKEN" in e for e in module.precondition_errors())
+
+
+def test_task_definition_is_tagged_made_by_terraform():
+    tags = {t["key"]: t["value"] for t in task_definition("complete")["tags"]}
+    assert tags["paved:made-by"] == "terraform"
+    assert tags["team"] == "checkout"
+
+
+@pytest.mark.parametrize(("example", "overrides"), CASES, ids=CASE_IDS)
+def test_task_definition_matches_the_register_model_including_enums(example, overrides, register_shape):
+    td = task_definition(example, **overrides)
     validate_parameters(td, register_shape)  # raises ParamValidationError
     assert enum_violations(td, register_shape) == []
 
@@ -139,10 +187,11 @@ def test_enum_check_catches_what_validate_parameters_lets_through(register_shape
     assert len(enum_violations(td, register_shape)) == 2
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_app_container_runs_hardened_and_talks_to_the_sidecar(example):
-    td = task_definition(example)
-    args = example_arguments(example)
+@pytest.mark.parametrize(("example", "overrides"), CASES, ids=CASE_IDS)
+def test_app_container_runs_hardened_and_talks_to_the_sidecar(example, overrides):
+    module = module_for(example, **overrides)
+    td = register_request(module)
+    args = {name: module.var[name] for name in module.variables}
     app, collector = td["containerDefinitions"]
     assert (app["name"], collector["name"]) == ("app", "otel-collector")
     assert app["image"] == args["image"]
@@ -170,8 +219,9 @@ def test_app_container_runs_hardened_and_talks_to_the_sidecar(example):
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_collector_sidecar_gets_its_config_from_ssm(example):
-    td = task_definition(example)
-    args = example_arguments(example)
+    module = module_for(example)
+    td = register_request(module)
+    args = {name: module.var[name] for name in module.variables}
     app, collector = td["containerDefinitions"]
     assert collector["essential"] is True
     assert ":" in collector["image"] and not collector["image"].endswith(":latest")
@@ -192,8 +242,7 @@ def test_collector_sidecar_gets_its_config_from_ssm(example):
 
 def test_fargate_size_table_matches_aws():
     """main.tf's table of valid cpu/memory pairs, against Fargate's published rules."""
-    table = module_locals(MODULE)["fargate_memory_options"]
-    # hcl2 keeps comprehensions as expressions: evaluate the range() forms here.
+    table = module_for("minimal").local["fargate_memory_options"]
     expected = {
         256: [512, 1024, 2048],
         512: [gb * 1024 for gb in range(1, 5)],
@@ -203,18 +252,13 @@ def test_fargate_size_table_matches_aws():
         8192: [gb * 1024 for gb in range(16, 61, 4)],
         16384: [gb * 1024 for gb in range(32, 121, 8)],
     }
-    assert sorted(int(k) for k in table) == sorted(expected)
-    for cpu, expr in table.items():
-        if isinstance(expr, list):
-            assert expr == expected[int(cpu)]
-            continue
-        start, stop, *step = (int(n) for n in re.search(r"range\(([^)]*)\)", expr).group(1).split(","))
-        assert [gb * 1024 for gb in range(start, stop, *step)] == expected[int(cpu)], cpu
+    assert {int(k): v for k, v in table.items()} == expected
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_examples_use_a_valid_fargate_size(example):
-    args = example_arguments(example)
+    module = module_for(example)
+    args = {"cpu": module.var["cpu"], "memory": module.var["memory"]}
     table = {256: [512, 1024, 2048], 512: [1024, 2048, 3072, 4096]} | {
         cpu: [gb * 1024 for gb in range(cpu // 512, cpu // 128 + 1)] for cpu in (1024, 2048, 4096)
     }
@@ -222,16 +266,17 @@ def test_examples_use_a_valid_fargate_size(example):
         assert args["memory"] in table[args["cpu"]], (args["cpu"], args["memory"])
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_task_definition_registers_in_moto(example, moto_endpoint):
+@pytest.mark.parametrize(("example", "overrides"), CASES, ids=CASE_IDS)
+def test_task_definition_registers_in_moto(example, overrides, moto_endpoint):
     ecs = boto3.client("ecs", region_name=REGION, endpoint_url=moto_endpoint,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    td = task_definition(example)
+    td = task_definition(example, **overrides)
     registered = ecs.register_task_definition(**td)["taskDefinition"]
     described = ecs.describe_task_definition(taskDefinition=registered["taskDefinitionArn"])["taskDefinition"]
     assert described["family"] == td["family"]
     assert described["runtimePlatform"] == td["runtimePlatform"]
     assert [c["name"] for c in described["containerDefinitions"]] == ["app", "otel-collector"]
     app = described["containerDefinitions"][0]
+    assert app["environment"] == td["containerDefinitions"][0]["environment"]
     assert app["healthCheck"]["command"] == ["CMD", "node", "src/healthcheck.js"]
     assert app["dependsOn"][0]["containerName"] == "otel-collector"
