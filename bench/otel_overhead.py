@@ -49,8 +49,9 @@ AUTOCANNON = "autocannon@8.0.0"
 NAIVE_PACKAGE = "@opentelemetry/auto-instrumentations-node@0.82.0"
 NAIVE_PRELOAD = "--require @opentelemetry/auto-instrumentations-node/register"
 TOOLS = REPO / ".cache" / "npm-tools"
-# The production default root sampling ratio (copier.yml `trace_sample_ratio`'s
-# production default; see PRODUCTION_RATIO note in the report).
+# Root sampling ratio measured as "production default". The template's own
+# default (copier.yml trace_sample_ratio) is 1.0, all traces; 0.1 is the usual
+# production choice, set per environment in infra/environments/*.tfvars.
 PRODUCTION_RATIO = 0.1
 
 DOWNSTREAM_JS = textwrap.dedent("""
@@ -111,13 +112,15 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def startup(setup: Setup, times: int) -> float:
-    seconds = []
+def startups(setups: list[Setup], times: int) -> dict[str, list[float]]:
+    """Seconds from spawn to the first /healthz answer, setups interleaved."""
+    seconds: dict[str, list[float]] = {s.name: [] for s in setups}
     for _ in range(times):
-        svc = setup.start()
-        seconds.append(svc.wait_ready())
-        svc.terminate()
-    return median(seconds)
+        for s in setups:
+            svc = s.start()
+            seconds[s.name].append(svc.wait_ready())
+            svc.terminate()
+    return seconds
 
 
 def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, int]:
@@ -169,6 +172,7 @@ def main() -> int:
     parser.add_argument("--example-requests", type=int, default=4000)
     parser.add_argument("--healthz-requests", type=int, default=15000)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
     parser.add_argument("--production-ratio", type=float, default=PRODUCTION_RATIO,
                         help="root sampling ratio of the production default (default %(default)s)")
     parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
@@ -207,7 +211,11 @@ def main() -> int:
                     setups += [
                         Setup("ours+otlplogs", app, stage, dict(base, OTEL_LOGS_EXPORTER="otlp"), None),
                         Setup("ours+off", app, stage, dict(base, OTEL_TRACES_SAMPLER="always_off"), None),
+                        Setup("ours+cache", app, stage, dict(base, NODE_COMPILE_CACHE=str(tmp / "ccache")), None),
                     ]
+                    warm = setups[-1].start()  # fills the compile cache
+                    warm.wait_ready()
+                    warm.terminate()
                 if args.profile:
                     profile(next(s for s in setups if s.name == args.profile), args, env24, tmp)
                     return 0
@@ -220,8 +228,10 @@ def main() -> int:
 
 def run(setups: list[Setup], args, tool_env, sink) -> dict:
     results = {s.name: {} for s in setups}
-    for s in setups:
-        results[s.name]["startup_s"] = startup(s, 5)
+    for name, values in startups(setups, args.startups).items():
+        results[name]["startup_s"] = median(values)
+        results[name]["startup_all"] = [round(v, 3) for v in values]
+    rss: dict[str, list[float]] = {s.name: [] for s in setups}
     running = {s.name: s.start() for s in setups}
     try:
         for s in setups:
@@ -236,17 +246,22 @@ def run(setups: list[Setup], args, tool_env, sink) -> dict:
                                                  args.connections, tool_env, svc.proc.pid))
                 s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
                                                  args.connections, tool_env, svc.proc.pid))
+                rss[s.name].append(rss_mb(svc.proc.pid))
         for s in setups:
-            results[s.name]["rss_mb"] = rss_mb(running[s.name].proc.pid)
+            results[s.name]["rss_mb"] = median(rss[s.name])
     finally:
         for svc in running.values():
             svc.terminate()
             svc.kill()
+    bare = setups[0]
     for s in setups:
         r = results[s.name]
         for route in ("example", "healthz"):
             r[route] = {k: median([x[k] for x in s.samples[route]]) for k in ("cpu_us", "rps", "p99", "errors")}
             r[route]["cpu_us_all"] = [round(x["cpu_us"]) for x in s.samples[route]]
+            # Paired with bare's load of the same repeat, which ran seconds apart.
+            r[route]["ratio"] = median([x["cpu_us"] / b["cpu_us"]
+                                        for x, b in zip(s.samples[route], bare.samples[route])])
         r["exit_code"], r["exit_s"], r["flushed"] = exit_with_flush(s, sink)
     return results
 
@@ -260,7 +275,7 @@ def report(results: dict, args) -> None:
           f"{'start-up':>18}{'RSS MB':>14}{'SIGTERM->exit':>22}")
 
     def ratio(r, route):
-        return r[route]["cpu_us"] / bare[route]["cpu_us"]
+        return r[route]["ratio"]
 
     for name, r in results.items():
         print(f"{name:<14}{r['example']['cpu_us']:>10.0f} us ({ratio(r, 'example'):4.2f}x){r['example']['rps']:>8.0f}"
@@ -281,15 +296,17 @@ def report(results: dict, args) -> None:
         ("RSS <= +30 MB", ours["rss_mb"] - bare["rss_mb"] <= 30),
         ("SIGTERM -> exit <= 1 s, rc 0, spans flushed",
          ours["exit_s"] <= 1 and ours["exit_code"] == 0 and ours["flushed"] > 0),
-        ("better than naive: /api/example CPU/req at 100%", ours["example"]["cpu_us"] < naive["example"]["cpu_us"]),
+        ("better than naive: /api/example CPU/req at 100%", ratio(ours, "example") < ratio(naive, "example")),
         ("better than naive: /api/example CPU/req at the production default",
-         prod["example"]["cpu_us"] < naive_prod["example"]["cpu_us"]),
-        ("better than naive: /healthz CPU/req", ours["healthz"]["cpu_us"] < naive["healthz"]["cpu_us"]),
+         ratio(prod, "example") < ratio(naive_prod, "example")),
+        ("better than naive: /healthz CPU/req", ratio(ours, "healthz") < ratio(naive, "healthz")),
         ("better than naive: start-up", ours["startup_s"] < naive["startup_s"]),
         ("better than naive: RSS", ours["rss_mb"] < naive["rss_mb"]),
+        # The naive preload's own SIGTERM handler flushes asynchronously; the app's
+        # exit wins, so the last spans are lost (flush=0), or it never exits.
         ("better than naive: SIGTERM -> exit with flush",
-         ours["flushed"] > 0 and ours["exit_code"] == 0 and
-         (naive["exit_code"] is None or ours["exit_s"] <= naive["exit_s"])),
+         ours["flushed"] > 0 and ours["exit_code"] == 0 and ours["exit_s"] <= 1 and
+         (naive["exit_code"] is None or naive["flushed"] == 0 or ours["exit_s"] <= naive["exit_s"])),
     ]
     print()
     for label, ok in targets:
