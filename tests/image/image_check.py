@@ -46,7 +46,7 @@ RELEASE = "3.4.5"
 MB = 1_000_000
 
 # What /app in the runtime image may hold: the code that runs and its manifest.
-APP_ALLOWED = {"package.json", "package-lock.json", "node_modules", "src"}
+APP_ALLOWED = {"package.json", "package-lock.json", "node_modules", "src", "compile-cache"}
 
 
 def free_port() -> int:

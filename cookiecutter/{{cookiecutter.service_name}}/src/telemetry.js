@@ -101,11 +101,14 @@ function buildDetectors () {
 }
 
 // The OTLP exporters pull in protobuf serialisation, the biggest share of the
-// SDK's start-up time. They are loaded on their first export (the first batch,
-// seconds after start-up), not before the first request can be served.
+// SDK's start-up time. They are loaded after start-up (first export, or a
+// second after start), not before the first request can be served, and not
+// at SIGTERM, when loading them would delay the final flush.
+const WARM_EXPORTERS_AFTER_MS = 1000
 function lazyExporter (load) {
   let real
   const get = () => (real ??= load())
+  setTimeout(get, WARM_EXPORTERS_AFTER_MS).unref()
   return {
     export: (items, done) => get().export(items, done),
     forceFlush: () => (real ? real.forceFlush() : Promise.resolve()),
