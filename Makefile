@@ -57,6 +57,7 @@ image-check: $(STAMP)
 # template/: regenerate them after any change there (tests fail when stale).
 .PHONY: generated
 generated: $(STAMP)
+	$(BIN)/python scripts/render_local_collector.py
 	$(BIN)/python cookiecutter/build.py
 	$(BIN)/python backstage/build_template.py
 	$(BIN)/python scripts/terraform_docs.py

@@ -1,17 +1,27 @@
 """Telemetry overhead on one generated service: bare vs our bootstrap vs the naive preload.
 
-Run by hand:  .venv/bin/python bench/otel_overhead.py [--duration 6] [--connections 20]
+Run by hand:  .venv/bin/python bench/otel_overhead.py [--repeats 3] [--variants]
 
-All three setups run the same generated service, started as its image's
-runtime stage starts it (production dependencies, CMD, ENV), on the pinned
-Node, in one run, under the same autocannon load on loopback:
-  bare   no preload (NODE_OPTIONS removed)
-  ours   the template's src/telemetry.js (http, undici, fastify, pino), 100% sampled
-  naive  --require @opentelemetry/auto-instrumentations-node/register (every package)
-Targets for ours vs bare: /api/example rps >= 0.85x, /healthz rps >= 0.9x,
-start-up <= +150 ms, RSS <= +30 MB, exit within 1 s of SIGTERM with spans flushed.
-Both cores are shared by the service, the load generator, the downstream stub
-and the OTLP receiver: read the ratios, not the absolute numbers.
+Every setup runs the same generated service, started as its image's runtime
+stage starts it (production dependencies, CMD, ENV), on the pinned Node, all
+in one run against the same downstream stub and OTLP receiver:
+  bare         no preload (NODE_OPTIONS removed)
+  ours         the template's src/telemetry.js, 100% sampled
+  ours@prod    the same at the production default ratio (--production-ratio)
+  naive        --require @opentelemetry/auto-instrumentations-node/register, 100%
+  naive@prod   the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio at that ratio
+  --variants adds the options the defaults were chosen against:
+  ours+otlplogs  OTLP log export on as well (OTEL_LOGS_EXPORTER=otlp)
+  ours+off       sampling always_off: the cost of the instrumentation wrappers alone
+  ours-cache     without the image's compile cache (NODE_COMPILE_CACHE)
+
+The main figure is CPU per request of the service process (utime+stime from
+/proc at a fixed request count), not requests per second: both cores are shared
+by the service, the load generator, the stubs and other work on the machine,
+which moves rps a lot and CPU per request little. All setups run side by side
+and each repeat measures them in turn, so drift hits all of them alike; the
+median of the repeats is reported. --profile SETUP writes a V8 CPU profile of
+that setup's /api/example load and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -25,19 +35,25 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from paved_road.cmd_new import generate  # noqa: E402
-from paved_road.local_run import ServiceProcess, free_port, prepare_runtime  # noqa: E402
+from paved_road.local_run import ServiceProcess, free_port, prepare_runtime, runtime_env  # noqa: E402
 from paved_road.node_toolchain import node_env  # noqa: E402
 from paved_road.otel_sink import OtlpSink  # noqa: E402
 
 AUTOCANNON = "autocannon@8.0.0"
 NAIVE_PACKAGE = "@opentelemetry/auto-instrumentations-node@0.82.0"
+NAIVE_PRELOAD = "--require @opentelemetry/auto-instrumentations-node/register"
 TOOLS = REPO / ".cache" / "npm-tools"
+# Root sampling ratio measured as "production default". The template's own
+# default (copier.yml trace_sample_ratio) is 1.0, all traces; 0.1 is the usual
+# production choice, set per environment in infra/environments/*.tfvars.
+PRODUCTION_RATIO = 0.1
 
 DOWNSTREAM_JS = textwrap.dedent("""
     const http = require('node:http')
@@ -62,108 +78,243 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the service process: CPU per request is steadier than
-    requests per second when other work shares the two cores."""
+    """utime + stime of the service process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(url: str, duration: int, connections: int, env: dict, pid: int | None = None) -> dict:
+def load(url: str, amount: int, connections: int, env: dict, pid: int) -> dict:
+    """A fixed number of requests; CPU per request of the service process."""
     cli = npm_tool(AUTOCANNON, env) / "autocannon.js"
-    cpu0 = cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-d", str(duration), url],
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-a", str(amount), url],
                          env=env, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu0
     data = json.loads(out)
     total = data["requests"]["total"] or 1
-    cpu_us = (cpu_seconds(pid) - cpu0) / total * 1e6 if pid else float("nan")
-    return {"rps": data["requests"]["average"], "p50": data["latency"]["p50"],
-            "p99": data["latency"]["p99"], "errors": data["errors"] + data["non2xx"], "cpu_us": cpu_us}
+    return {"rps": data["requests"]["average"], "p99": data["latency"]["p99"],
+            "errors": data["errors"] + data["non2xx"], "cpu_us": cpu / total * 1e6}
 
 
-def measure(name, runtime_dir, stage, env, node_options, args, sink) -> dict:
-    starts = []
-    for _ in range(3):
-        svc = ServiceProcess(runtime_dir, stage, 24, env=env, node_options=node_options,
-                             preload=node_options != "")
-        starts.append(svc.wait_ready())
-        svc.terminate()
-    svc = ServiceProcess(runtime_dir, stage, 24, env=env, node_options=node_options, preload=node_options != "")
+class Setup:
+    def __init__(self, name, runtime_dir, stage, env, node_options):
+        self.name, self.runtime_dir, self.stage = name, runtime_dir, stage
+        self.env, self.node_options = env, node_options
+        self.samples: dict[str, list[dict]] = {"example": [], "healthz": []}
+
+    def start(self, extra_options: str = "") -> ServiceProcess:
+        options = self.node_options if self.node_options is not None else \
+            runtime_env(self.runtime_dir, self.stage, 24)["NODE_OPTIONS"]
+        options = f"{options} {extra_options}".strip()
+        return ServiceProcess(self.runtime_dir, self.stage, 24, env=self.env, node_options=options)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def startups(setups: list[Setup], times: int) -> dict[str, list[float]]:
+    """Seconds from spawn to the first /healthz answer, setups interleaved."""
+    seconds: dict[str, list[float]] = {s.name: [] for s in setups}
+    for attempt in range(times + 1):
+        for s in setups:
+            svc = s.start()
+            ready = svc.wait_ready()
+            svc.terminate()
+            if attempt:  # the first start fills the compile cache the image ships pre-built
+                seconds[s.name].append(ready)
+    return seconds
+
+
+def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, int]:
+    """SIGTERM right after a traced request whose spans still sit in the batch processor."""
+    svc = setup.start()
     svc.wait_ready()
-    tool_env = node_env(24)
-    load(svc.base_url + "/api/example", 2, args.connections, tool_env)  # warm-up
-    example = load(svc.base_url + "/api/example", args.duration, args.connections, tool_env, svc.proc.pid)
-    health = load(svc.base_url + "/healthz", args.duration, args.connections, tool_env, svc.proc.pid)
-    rss = rss_mb(svc.proc.pid)
-    def trace_posts():
-        return len([r for r in sink.received.requests if r["path"] == "/v1/traces"])
-    time.sleep(0.2)
-    svc.get("/api/example")  # spans still queued in the batch processor at SIGTERM
-    before = trace_posts()
-    code, exit_s = svc.terminate()
-    flushed = trace_posts() - before  # trace exports sent during shutdown (bare: none)
-    return {"setup": name, "startup_s": statistics.median(starts), "example": example, "healthz": health,
-            "rss_mb": rss, "exit_s": exit_s, "exit_code": code, "trace_exports_at_exit": flushed}
+    time.sleep(2)  # a task that has been up a moment, not one killed while starting
+    svc.get("/api/example")
+    time.sleep(0.1)
+    before = len([r for r in sink.received.requests if r["path"] == "/v1/traces"])
+    code, seconds = svc.terminate()
+    svc.kill()
+    flushed = len([r for r in sink.received.requests if r["path"] == "/v1/traces"]) - before
+    return code, seconds, flushed
+
+
+def profile(setup: Setup, args, tool_env, tmp: Path) -> None:
+    """V8 CPU profile of the /api/example load: self time by package."""
+    prof_dir = tmp / "prof"
+    svc = setup.start(f"--cpu-prof --cpu-prof-dir={prof_dir}")
+    svc.wait_ready()
+    load(svc.base_url + "/api/example", args.example_requests, args.connections, tool_env, svc.proc.pid)
+    svc.terminate()
+    prof = json.loads(next(prof_dir.glob("*.cpuprofile")).read_text())
+    nodes = {n["id"]: n for n in prof["nodes"]}
+    deltas = prof["timeDeltas"]
+    by = Counter()
+    for sample, dt in zip(prof["samples"], deltas):
+        url = nodes[sample]["callFrame"]["url"]
+        name = nodes[sample]["callFrame"]["functionName"]
+        if "node_modules/" in url:
+            part = url.split("node_modules/")[-1].split("/")
+            key = "/".join(part[:2]) if part[0].startswith("@") else part[0]
+        elif url.startswith("node:"):
+            key = url
+        elif url:
+            key = "service " + Path(url).name
+        else:
+            key = f"({name or 'native'})"
+        by[key] += dt
+    total = sum(by.values()) or 1
+    print(f"\nCPU profile of {setup.name}, /api/example, self time by origin:")
+    for key, us in by.most_common(18):
+        print(f"  {us / total * 100:5.1f}%  {key}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=6)
-    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--example-requests", type=int, default=4000)
+    parser.add_argument("--healthz-requests", type=int, default=15000)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
+    parser.add_argument("--production-ratio", type=float, default=PRODUCTION_RATIO,
+                        help="root sampling ratio of the production default (default %(default)s)")
+    parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
+    parser.add_argument("--profile", metavar="SETUP", help="CPU-profile this setup's /api/example load")
     args = parser.parse_args()
 
     env24 = node_env(24)
+    ratio = str(args.production_ratio)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        generate(tmp / "svc", {}, str(REPO), vcs_ref="HEAD")
-        stage = prepare_runtime(tmp / "svc", tmp / "app")
+        generate(tmp / "svc", {"trace_sample_ratio": 1.0}, str(REPO), vcs_ref="HEAD")
+        stage = prepare_runtime(tmp / "svc", tmp / "app", build_args={"SERVICE_VERSION": "1.2.3"})
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-save", NAIVE_PACKAGE],
                        cwd=tmp / "app", env=env24, check=True, stdout=subprocess.DEVNULL)
         (tmp / "downstream.js").write_text(DOWNSTREAM_JS)
         port = free_port()
         downstream = subprocess.Popen(["node", str(tmp / "downstream.js"), str(port)], env=env24)
         time.sleep(0.5)
-        results = []
         try:
             with OtlpSink(decode=False) as sink:
-                env = {"DOWNSTREAM_URL": f"http://127.0.0.1:{port}/", "LOG_LEVEL": "info",
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER_ARG": "1.0"}
-                naive_env = dict(env, OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="otlp",
-                                 OTEL_LOGS_EXPORTER="otlp", OTEL_SERVICE_NAME="demo-service")
-                results.append(measure("bare", tmp / "app", stage, env, "", args, sink))
-                results.append(measure("ours", tmp / "app", stage, env, None, args, sink))
-                results.append(measure("naive", tmp / "app", stage, naive_env,
-                                       "--require @opentelemetry/auto-instrumentations-node/register", args, sink))
+                base = {"DOWNSTREAM_URL": f"http://127.0.0.1:{port}/", "LOG_LEVEL": "info",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
+                naive = dict(base, OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="otlp",
+                             OTEL_LOGS_EXPORTER="otlp", OTEL_SERVICE_NAME="demo-service")
+                sampled = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
+                app = tmp / "app"
+                setups = [
+                    Setup("bare", app, stage, base, ""),
+                    Setup("ours", app, stage, dict(base, OTEL_TRACES_SAMPLER_ARG="1.0"), None),
+                    Setup("ours@prod", app, stage, dict(base, OTEL_TRACES_SAMPLER_ARG=ratio), None),
+                    Setup("naive", app, stage, naive, NAIVE_PRELOAD),
+                    Setup("naive@prod", app, stage, dict(naive, **sampled, OTEL_TRACES_SAMPLER_ARG=ratio),
+                          NAIVE_PRELOAD),
+                ]
+                if args.variants:
+                    setups += [
+                        Setup("ours+otlplogs", app, stage, dict(base, OTEL_LOGS_EXPORTER="otlp"), None),
+                        Setup("ours+off", app, stage, dict(base, OTEL_TRACES_SAMPLER="always_off"), None),
+                        Setup("ours-cache", app, stage, dict(base, NODE_DISABLE_COMPILE_CACHE="1"), None),
+                    ]
+                if args.profile:
+                    profile(next(s for s in setups if s.name == args.profile), args, env24, tmp)
+                    return 0
+                results = run(setups, args, env24, sink)
         finally:
             downstream.terminate()
+    report(results, args)
+    return 0
 
-    bare = results[0]
-    print(f"\nload: autocannon -c {args.connections} -d {args.duration}s per route; Node 24.21.0; 2 cores shared\n")
-    head = f"{'setup':<6} {'/api/example rps':>18} {'p50/p99 ms':>11} {'/healthz rps':>16} {'p50/p99 ms':>11} " \
-           f"{'start-up':>15} {'RSS MB':>13} {'SIGTERM->exit':>14}"
-    print(head)
-    for r in results:
-        ex, hz = r["example"], r["healthz"]
-        print(f"{r['setup']:<6} {ex['rps']:>8.0f} ({ex['rps'] / bare['example']['rps']:4.2f}x) "
-              f"{ex['p50']:>5}/{ex['p99']:<5} {hz['rps']:>7.0f} ({hz['rps'] / bare['healthz']['rps']:4.2f}x) "
-              f"{hz['p50']:>5}/{hz['p99']:<5} {r['startup_s']:>6.2f}s ({(r['startup_s'] - bare['startup_s']) * 1000:+5.0f}ms) "
-              f"{r['rss_mb']:>6.0f} ({r['rss_mb'] - bare['rss_mb']:+4.0f}) "
-              f"{r['exit_s']:>6.2f}s rc={r['exit_code']} flush={r['trace_exports_at_exit']}")
-    ours = results[1]
+
+def run(setups: list[Setup], args, tool_env, sink) -> dict:
+    results = {s.name: {} for s in setups}
+    for name, values in startups(setups, args.startups).items():
+        results[name]["startup_s"] = median(values)
+        results[name]["startup_all"] = [round(v, 3) for v in values]
+    rss: dict[str, list[float]] = {s.name: [] for s in setups}
+    running = {s.name: s.start() for s in setups}
+    try:
+        for s in setups:
+            svc = running[s.name]
+            svc.wait_ready()
+            load(svc.base_url + "/api/example", 1500, args.connections, tool_env, svc.proc.pid)  # warm-up
+            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
+        for _ in range(args.repeats):
+            for s in setups:  # interleaved: machine drift hits every setup alike
+                svc = running[s.name]
+                s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
+                                                 args.connections, tool_env, svc.proc.pid))
+                s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
+                                                 args.connections, tool_env, svc.proc.pid))
+                rss[s.name].append(rss_mb(svc.proc.pid))
+        for s in setups:
+            results[s.name]["rss_mb"] = median(rss[s.name])
+    finally:
+        for svc in running.values():
+            svc.terminate()
+            svc.kill()
+    bare = setups[0]
+    for s in setups:
+        r = results[s.name]
+        for route in ("example", "healthz"):
+            r[route] = {k: median([x[k] for x in s.samples[route]]) for k in ("cpu_us", "rps", "p99", "errors")}
+            r[route]["cpu_us_all"] = [round(x["cpu_us"]) for x in s.samples[route]]
+            # Paired with bare's load of the same repeat, which ran seconds apart.
+            r[route]["ratio"] = median([x["cpu_us"] / b["cpu_us"]
+                                        for x, b in zip(s.samples[route], bare.samples[route])])
+        r["exit_code"], r["exit_s"], r["flushed"] = exit_with_flush(s, sink)
+    return results
+
+
+def report(results: dict, args) -> None:
+    bare = results["bare"]
+    print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example and "
+          f"{args.healthz_requests} on /healthz per repeat, {args.repeats} repeats (median); "
+          f"production default sampling {args.production_ratio}; 2 shared cores\n")
+    print(f"{'setup':<14}{'/api/example CPU/req':>24}{'rps':>8}{'/healthz CPU/req':>22}{'rps':>8}"
+          f"{'start-up':>18}{'RSS MB':>14}{'SIGTERM->exit':>22}")
+
+    def ratio(r, route):
+        return r[route]["ratio"]
+
+    for name, r in results.items():
+        print(f"{name:<14}{r['example']['cpu_us']:>10.0f} us ({ratio(r, 'example'):4.2f}x){r['example']['rps']:>8.0f}"
+              f"{r['healthz']['cpu_us']:>10.0f} us ({ratio(r, 'healthz'):4.2f}x){r['healthz']['rps']:>8.0f}"
+              f"{r['startup_s']:>8.2f}s ({(r['startup_s'] - bare['startup_s']) * 1000:+5.0f}ms)"
+              f"{r['rss_mb']:>7.0f} ({r['rss_mb'] - bare['rss_mb']:+4.0f})"
+              f"{r['exit_s']:>7.2f}s rc={r['exit_code']} flush={r['flushed']}")
+    print("\nCPU per request of each repeat (us): " + "; ".join(
+        f"{n} {r['example']['cpu_us_all']} / {r['healthz']['cpu_us_all']}" for n, r in results.items()))
+
+    ours, prod, naive, naive_prod = (results[k] for k in ("ours", "ours@prod", "naive", "naive@prod"))
     targets = [
-        ("/api/example rps >= 0.85x bare", ours["example"]["rps"] / bare["example"]["rps"] >= 0.85),
-        ("/healthz rps >= 0.9x bare", ours["healthz"]["rps"] / bare["healthz"]["rps"] >= 0.9),
-        ("start-up <= +150 ms", ours["startup_s"] - bare["startup_s"] <= 0.150),
+        ("/api/example CPU/req <= 1.5x bare at 100% sampling", ratio(ours, "example") <= 1.5),
+        (f"/api/example CPU/req <= 1.3x bare at the production default ({args.production_ratio})",
+         ratio(prod, "example") <= 1.3),
+        ("/healthz CPU/req <= 1.1x bare", ratio(ours, "healthz") <= 1.1),
+        ("start-up <= +100 ms", ours["startup_s"] - bare["startup_s"] <= 0.100),
         ("RSS <= +30 MB", ours["rss_mb"] - bare["rss_mb"] <= 30),
-        ("exit within 1 s of SIGTERM, rc 0", ours["exit_s"] <= 1 and ours["exit_code"] == 0),
+        ("SIGTERM -> exit <= 1 s, rc 0, spans flushed",
+         ours["exit_s"] <= 1 and ours["exit_code"] == 0 and ours["flushed"] > 0),
+        ("better than naive: /api/example CPU/req at 100%", ratio(ours, "example") < ratio(naive, "example")),
+        ("better than naive: /api/example CPU/req at the production default",
+         ratio(prod, "example") < ratio(naive_prod, "example")),
+        ("better than naive: /healthz CPU/req", ratio(ours, "healthz") < ratio(naive, "healthz")),
+        ("better than naive: start-up", ours["startup_s"] < naive["startup_s"]),
+        ("better than naive: RSS", ours["rss_mb"] < naive["rss_mb"]),
+        # The naive preload's own SIGTERM handler flushes asynchronously; the app's
+        # exit wins, so the last spans are lost (flush=0), or it never exits.
+        ("better than naive: SIGTERM -> exit with flush",
+         ours["flushed"] > 0 and ours["exit_code"] == 0 and ours["exit_s"] <= 1 and
+         (naive["exit_code"] is None or naive["flushed"] == 0 or ours["exit_s"] <= naive["exit_s"])),
     ]
-    print(f"\nCPU per request (service process, us): " + "; ".join(
-        f"{r['setup']} /api/example {r['example']['cpu_us']:.0f} ({r['example']['cpu_us'] / bare['example']['cpu_us']:.2f}x), "
-        f"/healthz {r['healthz']['cpu_us']:.0f} ({r['healthz']['cpu_us'] / bare['healthz']['cpu_us']:.2f}x)" for r in results))
     print()
     for label, ok in targets:
         print(f"  [{'met' if ok else 'MISSED'}] {label}")
-    print(json.dumps(results, indent=1), file=open(REPO / ".cache" / "otel_overhead.json", "w"))
-    return 0
+    out = REPO / ".cache" / "otel_overhead.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

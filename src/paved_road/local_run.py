@@ -33,17 +33,24 @@ class RuntimeStage:
     copies: list[str] = field(default_factory=list)  # paths copied from the build context
 
 
-def parse_runtime_stage(dockerfile: Path) -> RuntimeStage:
-    """ENV, WORKDIR, CMD and plain COPY sources of the Dockerfile's last stage."""
+def parse_runtime_stage(dockerfile: Path, build_args: dict[str, str] | None = None) -> RuntimeStage:
+    """ENV, WORKDIR, CMD and plain COPY sources of the Dockerfile's last stage.
+    `ARG NAME=default` in that stage takes `build_args[NAME]` (like --build-arg)
+    and `${NAME}` in a later ENV value is replaced by it, as the builder does."""
     text = dockerfile.read_text().replace("\\\n", " ")
     last = re.split(r"^FROM .*$", text, flags=re.M)[-1]
     stage = RuntimeStage(workdir="/", env={}, cmd=[])
+    args: dict[str, str] = {}
     for line in last.splitlines():
         line = line.strip()
-        if line.startswith("ENV "):
+        if line.startswith("ARG "):
+            name, _, default = line[4:].strip().partition("=")
+            args[name] = (build_args or {}).get(name, shlex.split(default)[0] if default.strip() else "")
+        elif line.startswith("ENV "):
             for token in shlex.split(line[4:]):
                 key, _, value = token.partition("=")
-                stage.env[key] = value
+                stage.env[key] = re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                                        lambda m: args.get(m[1] or m[2], stage.env.get(m[1] or m[2], "")), value)
         elif line.startswith("WORKDIR "):
             stage.workdir = line.split(None, 1)[1]
         elif line.startswith("CMD "):
@@ -66,9 +73,9 @@ def install(service_dir: Path, *, production_only: bool, env: dict[str, str] | N
                    stdout=subprocess.DEVNULL)
 
 
-def prepare_runtime(service_dir: Path, runtime_dir: Path) -> RuntimeStage:
+def prepare_runtime(service_dir: Path, runtime_dir: Path, build_args: dict[str, str] | None = None) -> RuntimeStage:
     """Lay out `runtime_dir` like the image's WORKDIR: copied files plus production deps."""
-    stage = parse_runtime_stage(service_dir / "Dockerfile")
+    stage = parse_runtime_stage(service_dir / "Dockerfile", build_args)
     runtime_dir.mkdir(parents=True, exist_ok=True)
     for rel in stage.copies + ["package-lock.json"]:
         src = service_dir / rel

@@ -51,9 +51,19 @@ locals {
     otlp_logs = "${local.log_group_prefix}/otel-logs"
   }
 
+  # The collector config rides in the collector container's environment, so
+  # it is part of the task definition: changing it registers a new revision,
+  # and deploying or rolling back to a revision runs that revision's config.
   collector_config = templatefile("${path.module}/templates/otel-collector-config.yaml.tftpl", {
+    listen_address         = "127.0.0.1"
+    aws_exporters          = true
+    local_exporters        = false
+    traces_exporters       = "awsxray"
+    metrics_exporters      = "awsemf"
+    logs_exporters         = "awscloudwatchlogs"
     region                 = local.region
     service_name           = var.name
+    environment            = var.environment
     metrics_namespace      = coalesce(var.metrics_namespace, "ECS/${var.name}")
     metrics_log_group      = local.log_groups.metrics
     otlp_logs_log_group    = local.log_groups.otlp_logs
@@ -66,13 +76,14 @@ locals {
   # keeps both lists equal).
   module_environment = {
     OTEL_SERVICE_NAME           = var.name
-    OTEL_RESOURCE_ATTRIBUTES    = "service.version=${var.service_version},deployment.environment.name=${var.environment}"
+    # service.version is not set here: the image carries its release
+    # (SERVICE_VERSION build arg), so a rollback reports the version it runs.
+    OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
     OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
     OTEL_TRACES_SAMPLER_ARG     = tostring(var.trace_sample_ratio)
     PORT                        = tostring(var.container_port)
-    SERVICE_VERSION             = var.service_version
     DEPLOYMENT_ENVIRONMENT      = var.environment
   }
   app_environment = merge(var.environment_variables, local.module_environment)
@@ -128,7 +139,7 @@ locals {
       memory                 = var.collector.memory
       readonlyRootFilesystem = true
       command                = local.collector.command
-      secrets                = [{ name = local.collector.config_env, valueFrom = aws_ssm_parameter.collector_config.arn }]
+      environment            = [{ name = local.collector.config_env, value = local.collector_config }]
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -230,21 +241,6 @@ resource "aws_cloudwatch_log_group" "this" {
   name              = each.value
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
-
-  tags = local.tags
-}
-
-################################################################################
-# Collector configuration
-################################################################################
-
-resource "aws_ssm_parameter" "collector_config" {
-  # checkov:skip=CKV2_AWS_34:The collector configuration holds no secret (it names log groups and a region); a String parameter is enough.
-  name        = "/ecs/${var.name}/${var.environment}/otel-collector-config"
-  description = "OpenTelemetry Collector configuration of ${local.full_name} (rendered by Terraform)"
-  type        = "String"
-  tier        = length(local.collector_config) > 4096 ? "Advanced" : "Standard"
-  value       = local.collector_config
 
   tags = local.tags
 }
@@ -568,10 +564,13 @@ data "aws_iam_policy_document" "execution" {
     resources = [for k in ["app", "collector"] : "${aws_cloudwatch_log_group.this[k].arn}:log-stream:*"]
   }
 
-  statement {
-    sid       = "ReadSsmParameters"
-    actions   = ["ssm:GetParameters"]
-    resources = concat([aws_ssm_parameter.collector_config.arn], local.ssm_secret_arns)
+  dynamic "statement" {
+    for_each = length(local.ssm_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadSsmParameters"
+      actions   = ["ssm:GetParameters"]
+      resources = local.ssm_secret_arns
+    }
   }
 
   dynamic "statement" {

@@ -28,11 +28,6 @@ output "collector_config" {
   value       = local.collector_config
 }
 
-output "collector_config_parameter_arn" {
-  description = "ARN of the SSM parameter holding the collector configuration"
-  value       = aws_ssm_parameter.collector_config.arn
-}
-
 output "log_group_names" {
   description = "CloudWatch log groups by purpose: app, collector, metrics (EMF), otlp_logs"
   value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }

@@ -22,12 +22,6 @@ variable "environment" {
   }
 }
 
-variable "service_version" {
-  description = "Version reported as service.version by the first task-definition revision; CI deploys set their own"
-  type        = string
-  default     = "0.0.0"
-}
-
 variable "tags" {
   description = "Tags for every resource (ECS propagates the service's tags to its tasks)"
   type        = map(string)

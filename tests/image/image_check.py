@@ -41,10 +41,12 @@ from paved_road.otel_sink import OtlpSink  # noqa: E402
 
 CASE_STUDY_DOCKERFILE = HERE / "fixtures" / "Dockerfile.case-study"
 SERVICE_NAME = "image-check-svc"
+# What CI passes for a release tag: --build-arg SERVICE_VERSION=X.Y.Z.
+RELEASE = "3.4.5"
 MB = 1_000_000
 
 # What /app in the runtime image may hold: the code that runs and its manifest.
-APP_ALLOWED = {"package.json", "package-lock.json", "node_modules", "src"}
+APP_ALLOWED = {"package.json", "package-lock.json", "node_modules", "src", "compile-cache"}
 
 
 def free_port() -> int:
@@ -102,7 +104,7 @@ def build_both(service: Path, buildah: Buildah, work: Path) -> tuple[Built, Buil
     base = image_base.image_name(major)
     with ThreadPoolExecutor(max_workers=2) as pool:
         ours = pool.submit(build, service, f"localhost/{SERVICE_NAME}:image-check", base, buildah,
-                           work / "build-service.log")
+                           work / "build-service.log", extra=["--build-arg", f"SERVICE_VERSION={RELEASE}"])
         theirs = pool.submit(build, service, f"localhost/{SERVICE_NAME}:case-study", base, buildah,
                              work / "build-case-study.log", CASE_STUDY_DOCKERFILE,
                              extra=["--build-arg", f"NODE_VERSION={image_base.NODE_VERSIONS[major]}"])
@@ -187,6 +189,7 @@ class RunResult:
     responses: dict[str, tuple[int, str]]
     status: dict[str, str]
     spans: list[dict]
+    metrics: list[dict]
     downstream_traceparents: list[str]
     stop_exit_code: int | None
     stop_seconds: float | None
@@ -224,7 +227,8 @@ def run_image(tag: str, info: ImageInfo, buildah: Buildah, work: Path,
     with OtlpSink() as sink:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "DOWNSTREAM_URL": stub.url,
                # Export within half a second instead of the default five.
-               "OTEL_BSP_SCHEDULE_DELAY": "500", "DEPLOYMENT_ENVIRONMENT": "image-check"}
+               "OTEL_BSP_SCHEDULE_DELAY": "500", "OTEL_METRIC_EXPORT_INTERVAL": "500",
+               "DEPLOYMENT_ENVIRONMENT": "image-check"}
         t0 = time.monotonic()
         running = image_run.start(tag, env=env, buildah=buildah, log_dir=work / "run", info=info)
         try:
@@ -257,15 +261,17 @@ def run_image(tag: str, info: ImageInfo, buildah: Buildah, work: Path,
                         if any(s["kind"] == "SERVER" for s in t) and any(s["kind"] == "CLIENT" for s in t)]
 
             sink.wait_for(server_and_client, timeout=15)
+            sink.wait_for(lambda r: [m for m in r.metrics if m["name"] == "http.server.request.duration"], timeout=15)
             # The tmpfs as the container's process sees it.
             tmp_written = sorted(p.name for p in Path(f"/proc/{running.pid}/root/tmp").iterdir())
             running.terminate(timeout=stop_wait)
             still_running = running.proc.poll() is None
             spans = list(sink.received.spans)
+            metrics = list(sink.received.metrics)
         finally:
             running.close()
             stub.close()
-    return RunResult(started_seconds=started, responses=responses, status=status, spans=spans,
+    return RunResult(started_seconds=started, responses=responses, status=status, spans=spans, metrics=metrics,
                      downstream_traceparents=list(stub.traceparents),
                      stop_exit_code=running.exit_code, stop_seconds=running.stop_seconds,
                      still_running_after_stop=still_running, tmp_written=tmp_written,

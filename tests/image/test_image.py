@@ -9,6 +9,7 @@ prints the measured figures.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -81,6 +82,24 @@ def test_image_answers_and_its_spans_reach_the_collector(report):
     assert servers[0]["resource"]["service.name"] == image_check.SERVICE_NAME
     # Probes are not traced.
     assert not [s for s in run.spans if "/healthz" in s["name"] or "/readyz" in s["name"]]
+
+
+def test_image_reports_the_release_it_was_built_for(report):
+    """Built with --build-arg SERVICE_VERSION=3.4.5 (as CI does for tag v3.4.5):
+    spans, metrics and log lines carry 3.4.5, not package.json's 0.1.0."""
+    assert report.service.info.env["SERVICE_VERSION"] == image_check.RELEASE
+    run = report.run
+    assert {s["resource"]["service.version"] for s in run.spans} == {image_check.RELEASE}
+    assert run.metrics and {m["resource"]["service.version"] for m in run.metrics} == {image_check.RELEASE}
+    logged = []
+    for line in run.output.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "msg" in record:
+            logged.append(record)
+    assert logged and {line.get("service.version") for line in logged} == {image_check.RELEASE}
 
 
 def test_process_runs_as_non_root(report):

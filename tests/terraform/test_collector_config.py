@@ -1,14 +1,19 @@
-"""The collector configuration the ecs-service module stores in SSM."""
+"""The collector configuration the ecs-service module puts in the task definition,
+and the generated service's local (compose) config rendered from the same file."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tfhelpers import MODULES_DIR, module_locals, render_tftpl, template_variables, templatefile_calls
+from tfhelpers import MODULES_DIR, REPO_ROOT, module_locals, render_tftpl, template_variables, templatefile_calls
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import render_local_collector  # noqa: E402
 
 MODULE = MODULES_DIR / "ecs-service"
 TEMPLATE = MODULE / "templates" / "otel-collector-config.yaml.tftpl"
@@ -16,8 +21,15 @@ COMPONENTS = json.loads((Path(__file__).parent / "data" / "collector_components.
 KINDS = {"receivers": "receivers", "processors": "processors", "exporters": "exporters"}
 
 INPUTS = {
+    "listen_address": "127.0.0.1",
+    "aws_exporters": True,
+    "local_exporters": False,
+    "traces_exporters": "awsxray",
+    "metrics_exporters": "awsemf",
+    "logs_exporters": "awscloudwatchlogs",
     "region": "eu-west-1",
     "service_name": "demo-service",
+    "environment": "staging",
     "metrics_namespace": "ECS/demo-service",
     "metrics_log_group": "/ecs/demo-service/staging/otel-metrics",
     "otlp_logs_log_group": "/ecs/demo-service/staging/otel-logs",
@@ -87,3 +99,34 @@ def test_every_component_exists_in_the_distribution(config, distribution):
 def test_memory_limiter_leaves_headroom_below_the_container_limit(config):
     limiter = config["processors"]["memory_limiter"]
     assert limiter["limit_mib"] < 256 and limiter["spike_limit_mib"] < limiter["limit_mib"]
+
+
+def test_one_log_stream_per_task(config):
+    # awsemf and awscloudwatchlogs replace {TaskId} with the task's id (aws.ecs.task.id).
+    assert config["exporters"]["awsemf"]["log_stream_name"] == "{TaskId}"
+    assert config["exporters"]["awscloudwatchlogs"]["log_stream_name"] == "{TaskId}"
+
+
+def test_resource_attributes_stay_resource_attributes(config):
+    emf = config["exporters"]["awsemf"]
+    assert emf["resource_to_telemetry_conversion"]["enabled"] is False
+    assert emf["dimension_rollup_option"] == "NoDimensionRollup"  # no extra rolled-up series
+    # Only the two constants of this sidecar are copied onto metric data points.
+    actions = config["processors"]["attributes/dimensions"]["actions"]
+    assert {(a["key"], a["value"]) for a in actions} == {
+        ("service.name", INPUTS["service_name"]), ("deployment.environment.name", INPUTS["environment"])}
+    assert "attributes/dimensions" in config["service"]["pipelines"]["metrics"]["processors"]
+
+
+def test_local_compose_config_is_rendered_from_the_same_source():
+    target = render_local_collector.TARGET
+    assert target.read_text() == render_local_collector.render(), "stale: run `make generated`"
+    local = yaml.safe_load(target.read_text().replace("{{ service_name }}", "demo-service"))
+    ecs = yaml.safe_load(render_tftpl(TEMPLATE.read_text(), INPUTS))
+    # Same receivers (on all interfaces for compose), processors and pipeline shape; local exporters.
+    assert local["processors"]["attributes/dimensions"]["actions"][1]["value"] == "local"
+    for name, pipeline in local["service"]["pipelines"].items():
+        assert pipeline["processors"] == ecs["service"]["pipelines"][name]["processors"]
+        assert pipeline["receivers"] == ecs["service"]["pipelines"][name]["receivers"]
+    assert set(local["exporters"]) == {"otlp/jaeger", "debug"}
+    assert local["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"

@@ -15,6 +15,7 @@ import copy
 import json
 
 import boto3
+import yaml
 import botocore.session
 import pytest
 from botocore.validate import validate_parameters
@@ -31,7 +32,6 @@ EXAMPLES = sorted(p.name for p in (MODULE / "examples").iterdir())
 # fragment, control characters, HTML-sensitive and non-ASCII characters.
 TRICKY = 'say "hi" \\ C:\\path\\ {"x": 1}\n\t </script>&amp; naïve — ✓ 😀'
 TRICKY_INPUTS = {
-    "service_version": '1.0.0+build."quoted"\\ü',
     "environment_variables": {"GREETING": TRICKY, "EMPTY": "", "JSON": '{"a":["b","c"]}'},
     "secrets": {"TOKEN": f'arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/svc/"odd"\\name-ü'},
     "app_user": "1000:1000",
@@ -51,7 +51,6 @@ def known_values(args: dict) -> dict:
         "data.aws_region.current": {"region": REGION},
         "data.aws_caller_identity.current": {"account_id": ACCOUNT},
         "data.aws_partition.current": {"partition": "aws"},
-        "aws_ssm_parameter.collector_config": {"arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{prefix}/otel-collector-config"},
         "aws_iam_role.execution": {"arn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution"},
         "aws_iam_role.task": {"arn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task"},
         "aws_cloudwatch_log_group.this": {
@@ -135,8 +134,6 @@ def test_every_value_survives_json_escaping():
     env = {e["name"]: e["value"] for e in app["environment"]}
     for name, value in TRICKY_INPUTS["environment_variables"].items():
         assert env[name] == value
-    assert env["SERVICE_VERSION"] == TRICKY_INPUTS["service_version"]
-    assert f"service.version={TRICKY_INPUTS['service_version']}," in env["OTEL_RESOURCE_ATTRIBUTES"]
     assert {s["name"]: s["valueFrom"] for s in app["secrets"]}["TOKEN"] == TRICKY_INPUTS["secrets"]["TOKEN"]
     raw = module_for("complete", **TRICKY_INPUTS).resource_arguments("aws_ecs_task_definition.this")["container_definitions"]
     assert "</script>" not in raw and "\\u003c/script\\u003e" in raw  # jsonencode escapes like Go's encoding/json
@@ -154,9 +151,10 @@ def test_reserved_names_match_what_the_module_sets():
     """The validation's list is exactly the environment the module writes (minus the OTEL_ prefix rule)."""
     module = module_for("minimal")
     set_by_module = set(module.local["module_environment"])
-    for name in set_by_module:
+    for name in set_by_module | {"SERVICE_VERSION"}:
         assert module_for("minimal", environment_variables={name: "x"}).validation_errors(), name
-    assert {n for n in set_by_module if not n.startswith("OTEL_")} == {"PORT", "SERVICE_VERSION", "DEPLOYMENT_ENVIRONMENT"}
+    # SERVICE_VERSION is refused but not set: the image carries its release.
+    assert {n for n in set_by_module if not n.startswith("OTEL_")} == {"PORT", "DEPLOYMENT_ENVIRONMENT"}
     assert module_for("minimal", environment_variables={"APP_PORT": "1", "OTELX": "2"}).validation_errors() == []
 
 
@@ -205,7 +203,8 @@ def test_app_container_runs_hardened_and_talks_to_the_sidecar(example, overrides
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     assert env["OTEL_SERVICE_NAME"] == args["name"]
-    assert f"service.version={args['service_version']}" in env["OTEL_RESOURCE_ATTRIBUTES"]
+    # No service.version override: the image's SERVICE_VERSION is what telemetry reports.
+    assert "SERVICE_VERSION" not in env and "service.version" not in env["OTEL_RESOURCE_ATTRIBUTES"]
     assert f"deployment.environment.name={args['environment']}" in env["OTEL_RESOURCE_ATTRIBUTES"]
     assert float(env["OTEL_TRACES_SAMPLER_ARG"]) == args["trace_sample_ratio"]
     for name, value in args["environment_variables"].items():
@@ -218,65 +217,52 @@ def test_app_container_runs_hardened_and_talks_to_the_sidecar(example, overrides
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
-def test_collector_sidecar_gets_its_config_from_ssm(example):
+def test_collector_sidecar_carries_its_config_in_the_task_definition(example):
     module = module_for(example)
     td = register_request(module)
     args = {name: module.var[name] for name in module.variables}
     app, collector = td["containerDefinitions"]
     assert collector["essential"] is True
     assert ":" in collector["image"] and not collector["image"].endswith(":latest")
-    (secret,) = collector["secrets"]
-    assert secret["valueFrom"].endswith(f"/ecs/{args['name']}/{args['environment']}/otel-collector-config")
+    assert "secrets" not in collector  # no SSM parameter a task reads at start
+    (config,) = collector["environment"]
+    assert config["value"] == module.local["collector_config"]
+    assert yaml.safe_load(config["value"])["exporters"]["awsemf"]["namespace"]
     if args["collector"]["distribution"] == "adot":
         assert collector["image"] == "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
-        assert secret["name"] == "AOT_CONFIG_CONTENT"
+        assert config["name"] == "AOT_CONFIG_CONTENT"
         assert collector["healthCheck"]["command"] == ["CMD", "/healthcheck"]
         assert app["dependsOn"] == [{"containerName": "otel-collector", "condition": "HEALTHY"}]
     else:
         assert collector["image"] == "otel/opentelemetry-collector-contrib:0.159.0"
-        assert collector["command"] == [f"--config=env:{secret['name']}"]
-        # No shell and no health-check binary in that image: the app waits for START.
-        assert "healthCheck" not in collector
-        assert app["dependsOn"] == [{"containerName": "otel-collector", "condition": "START"}]
+        assert collector["command"] == [f"--config=env:{config['name']}"]
 
 
-def test_fargate_size_table_matches_aws():
-    """main.tf's table of valid cpu/memory pairs, against Fargate's published rules."""
-    table = module_for("minimal").local["fargate_memory_options"]
-    expected = {
-        256: [512, 1024, 2048],
-        512: [gb * 1024 for gb in range(1, 5)],
-        1024: [gb * 1024 for gb in range(2, 9)],
-        2048: [gb * 1024 for gb in range(4, 17)],
-        4096: [gb * 1024 for gb in range(8, 31)],
-        8192: [gb * 1024 for gb in range(16, 61, 4)],
-        16384: [gb * 1024 for gb in range(32, 121, 8)],
-    }
-    assert {int(k): v for k, v in table.items()} == expected
-
-
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_examples_use_a_valid_fargate_size(example):
-    module = module_for(example)
-    args = {"cpu": module.var["cpu"], "memory": module.var["memory"]}
-    table = {256: [512, 1024, 2048], 512: [1024, 2048, 3072, 4096]} | {
-        cpu: [gb * 1024 for gb in range(cpu // 512, cpu // 128 + 1)] for cpu in (1024, 2048, 4096)
-    }
-    if args["cpu"] in table:
-        assert args["memory"] in table[args["cpu"]], (args["cpu"], args["memory"])
-
-
-@pytest.mark.parametrize(("example", "overrides"), CASES, ids=CASE_IDS)
-def test_task_definition_registers_in_moto(example, overrides, moto_endpoint):
+def test_a_collector_config_change_is_a_new_revision_and_a_rollback_reverts_it(moto_endpoint):
+    """Registered in moto like Terraform does: the changed config makes a new
+    revision; pointing the service back at the earlier revision (what a
+    rollback does) runs the earlier config, with no SSM state left behind."""
     ecs = boto3.client("ecs", region_name=REGION, endpoint_url=moto_endpoint,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    td = task_definition(example, **overrides)
-    registered = ecs.register_task_definition(**td)["taskDefinition"]
-    described = ecs.describe_task_definition(taskDefinition=registered["taskDefinitionArn"])["taskDefinition"]
-    assert described["family"] == td["family"]
-    assert described["runtimePlatform"] == td["runtimePlatform"]
-    assert [c["name"] for c in described["containerDefinitions"]] == ["app", "otel-collector"]
-    app = described["containerDefinitions"][0]
-    assert app["environment"] == td["containerDefinitions"][0]["environment"]
-    assert app["healthCheck"]["command"] == ["CMD", "node", "src/healthcheck.js"]
-    assert app["dependsOn"][0]["containerName"] == "otel-collector"
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    before = task_definition("minimal")
+    after = task_definition("minimal", metrics_namespace="Checkout/Orders")
+    assert before["containerDefinitions"][0] == after["containerDefinitions"][0]  # the app is untouched
+    assert before["containerDefinitions"][1] != after["containerDefinitions"][1]
+    first = ecs.register_task_definition(**before)["taskDefinition"]
+    second = ecs.register_task_definition(**after)["taskDefinition"]
+    assert second["revision"] == first["revision"] + 1
+
+    def namespace(task_def_arn):
+        td = ecs.describe_task_definition(taskDefinition=task_def_arn)["taskDefinition"]
+        collector = next(c for c in td["containerDefinitions"] if c["name"] == "otel-collector")
+        config = {e["name"]: e["value"] for e in collector["environment"]}["AOT_CONFIG_CONTENT"]
+        return yaml.safe_load(config)["exporters"]["awsemf"]["namespace"]
+
+    ecs.create_cluster(clusterName="config-travels")
+    ecs.create_service(cluster="config-travels", serviceName="svc", taskDefinition=second["taskDefinitionArn"],
+                       desiredCount=1)
+    assert namespace(second["taskDefinitionArn"]) == "Checkout/Orders"
+    # Roll back: the service runs the earlier revision, and with it the earlier collector config.
+    ecs.update_service(cluster="config-travels", service="svc", taskDefinition=first["taskDefinitionArn"])
+    (service,) = ecs.describe_services(cluster="config-travels", services=["svc"])["services"]
+    assert namespace(service["taskDefinition"]) == "ECS/" + module_for("minimal").var["name"]

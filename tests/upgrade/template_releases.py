@@ -113,9 +113,10 @@ def release_v2(repo: Path) -> None:
     registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
     # ... and a generated file moves; every reference to it follows.
     old_path, new_path = MOVED_FILE
-    src = repo / "template" / old_path
+    suffix = "" if (repo / "template" / old_path).exists() else ".jinja"  # rendered from a .jinja source
+    src = repo / "template" / (old_path + suffix)
     assert src.exists(), f"{src} is gone; pick another file for the v2.0.0 move"
-    src.rename(repo / "template" / new_path)
+    src.rename(repo / "template" / (new_path + suffix))
     for path in sorted((repo / "template").rglob("*")):
         if path.is_file() and old_path in (text := path.read_text(errors="ignore")):
             path.write_text(text.replace(old_path, new_path))

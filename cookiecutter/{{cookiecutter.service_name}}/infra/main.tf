@@ -86,7 +86,6 @@ module "service" {
 
   name               = var.service_name
   environment        = var.environment
-  service_version    = var.initial_image_tag
   cluster_arn        = local.cluster_arn
   architectures      = var.architectures
   cpu                = var.cpu

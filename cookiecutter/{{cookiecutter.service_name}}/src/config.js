@@ -22,6 +22,15 @@ function url (env, name, fallback) {
   }
 }
 
+// The release this process runs: the image build bakes it in (Dockerfile
+// ARG/ENV SERVICE_VERSION, set by CI from the release tag); outside an image
+// it is package.json's version. Telemetry reports it as service.version and
+// every log line carries it, so a rollback shows the version rolled back to.
+function serviceVersion (env = process.env) {
+  const fromImage = (env.SERVICE_VERSION || '').trim()
+  return fromImage || require('../package.json').version
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 function loadConfig (env = process.env) {
@@ -34,6 +43,7 @@ function loadConfig (env = process.env) {
     port: integer(env, 'PORT', {{ http_port }}, { min: 1, max: 65535 }),
     logLevel,
     environment: env.DEPLOYMENT_ENVIRONMENT || 'development',
+    serviceVersion: serviceVersion(env),
     // The example dependency's default port is never this service's own.
     downstreamUrl: url(env, 'DOWNSTREAM_URL', 'http://127.0.0.1:{{ 8081 if http_port == 8080 else 8080 }}/'),
     downstreamTimeoutMs: integer(env, 'DOWNSTREAM_TIMEOUT_MS', 2000, { min: 1, max: 60000 }),
@@ -42,4 +52,4 @@ function loadConfig (env = process.env) {
   })
 }
 
-module.exports = { loadConfig }
+module.exports = { loadConfig, serviceVersion }

@@ -16,3 +16,8 @@ test('bad values name the variable and what is allowed', () => {
   assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of/)
   assert.throws(() => loadConfig({ DOWNSTREAM_URL: 'not a url' }), /DOWNSTREAM_URL must be an absolute/)
 })
+
+test('the release comes from the image (SERVICE_VERSION), else from package.json', () => {
+  assert.equal(loadConfig({ SERVICE_VERSION: '2.3.4' }).serviceVersion, '2.3.4')
+  assert.equal(loadConfig({}).serviceVersion, require('../package.json').version)
+})

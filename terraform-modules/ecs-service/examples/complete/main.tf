@@ -17,7 +17,6 @@ module "ecs_service" {
 
   name            = "orders"
   environment     = "staging"
-  service_version = "1.4.2"
   cluster_arn     = "arn:aws:ecs:eu-west-1:123456789012:cluster/apps-staging"
   architectures   = ["amd64", "arm64"]
   cpu             = 1024
