@@ -94,7 +94,6 @@ def _page_schema(page: dict) -> dict:
 
 FORM = {  # what a user types where the form has no default
     "github_repository": "acme/orders",
-    "ci_role_arn": "arn:aws:iam::123456789012:role/ci-orders",
     "runner_mode": "self-hosted",
     "architectures": ["arm64"],
     "system": "",
