@@ -156,8 +156,18 @@ data "aws_iam_policy_document" "deploy" {
     ]
   }
 
-  # RegisterTaskDefinition, DescribeTaskDefinition and ListTaskDefinitions
-  # have no resource-level permissions (Service Authorization Reference).
+  statement {
+    sid     = "ReadItsServiceRevisions"
+    actions = ["ecs:DescribeServiceRevisions"]
+    resources = [
+      "${local.deploy_targets[each.key].arn_prefix}:service-revision/${local.deploy_targets[each.key].cluster}/${local.deploy_targets[each.key].service}/*",
+    ]
+  }
+
+  # These task-definition calls have no resource-level permissions (Service
+  # Authorization Reference). No DeregisterTaskDefinition: with "*" it would
+  # reach every family in the account; the CLI's clean-up of an unused revision
+  # after a failed update then just reports that it kept it.
   statement {
     sid       = "RegisterRevisions"
     actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
@@ -200,7 +210,7 @@ data "aws_iam_policy_document" "deploy" {
   # deploy verifies; no push.
   statement {
     sid       = "EcrReadServiceRepository"
-    actions   = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer", "ecr:ListImages"]
+    actions   = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:GetDownloadUrlForLayer", "ecr:ListImages"]
     resources = [each.value.ecr_repository_arn]
   }
 }

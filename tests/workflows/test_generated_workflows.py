@@ -305,6 +305,7 @@ def _run_validation(workflow: dict, job: str, tmp_path, **env) -> tuple[int, str
     ("10.0.12", "staging", "10.0.12", None),
     ("previous", "production", "previous", None),
     ("", "staging", "previous", None),
+    ("in-flight", "production", "in-flight", None),
     ("1.1", "staging", None, "version"),
     ("01.1.0", "staging", None, "version"),
     ("1.1.0-rc.1", "staging", None, "version"),

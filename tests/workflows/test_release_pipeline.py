@@ -400,3 +400,26 @@ def test_a_release_publishes_only_immutable_x_y_z_tags(cid, services):
     creates = [line.strip() for s in ci["jobs"]["merge"]["steps"] for line in s.get("run", "").splitlines()
                if "imagetools create" in line]
     assert creates == ['docker buildx imagetools create --tag "$ref" "${sources[@]}"']
+
+
+# ------------------------------------------------------------------ least privilege of the roles
+
+
+def test_each_role_may_do_only_its_stage():
+    main = _load(MODULE / "main.tf")
+    documents = _blocks(main, "data", "aws_iam_policy_document")
+    publish = {a for st in documents["publish"]["statement"] for a in st["actions"]}
+    deploy = {a for st in documents["deploy"]["statement"] for a in st["actions"]}
+    assert publish == {"ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                       "ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer",
+                       "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}
+    assert not {a for a in deploy if a.startswith("ecr:")} & {"ecr:PutImage", "ecr:InitiateLayerUpload",
+                                                            "ecr:BatchDeleteImage", "ecr:DeleteRepository"}
+    assert {a.split(":")[0] for a in deploy} == {"ecs", "ecr", "iam"}
+    by_sid = {st["sid"]: st for st in documents["deploy"]["statement"]}
+    assert by_sid["PassOnlyItsTaskRoles"]["actions"] == ["iam:PassRole"]
+    assert by_sid["PassOnlyItsTaskRoles"]["condition"][0]["values"] == ["ecs-tasks.amazonaws.com"]
+    assert by_sid["TagItsRevisionsOnCreate"]["condition"][0] == {
+        "test": "StringEquals", "variable": "ecs:CreateAction", "values": ["RegisterTaskDefinition"]}
+    assert by_sid["UpdateTheService"]["resources"] == ["${each.value.ecs_service_arn}"]
+    assert "ecs:DeregisterTaskDefinition" not in deploy and "ecs:DeleteService" not in deploy

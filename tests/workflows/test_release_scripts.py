@@ -346,7 +346,7 @@ def test_a_complete_release_summarises_its_index(services, world):
     assert result["outputs"] == {"digest": index, "release": "true"}
     assert f"| index digest | `{index}` |" in result["summary"]
     [platforms] = [line for line in result["summary"].splitlines() if line.startswith("| platforms |")]
-    assert sorted(platforms.split(" | ")[1].split()) == ["linux/amd64", "linux/arm64"]
+    assert sorted(platforms.strip("| ").split(" | ")[1].split()) == ["linux/amd64", "linux/arm64"]
 
 
 @pytest.mark.parametrize("version, release", [("1.2.0", "true"), ("1.3.0-rc.1", "false"), ("10.20.30", "true")])
@@ -454,7 +454,8 @@ def test_a_deploy_refuses_to_start_while_a_rollback_of_its_environment_runs(serv
         assert result["code"] == 0, result["output"]
 
 
-@pytest.mark.parametrize("target, expected", [("previous", ["--previous"]), ("1.1.0", ["--to", "1.1.0"])])
+@pytest.mark.parametrize("target, expected", [("previous", ["--previous"]), ("in-flight", ["--in-flight"]),
+                                              ("1.1.0", ["--to", "1.1.0"])])
 def test_rollback_offers_previous_or_a_version(services, world, target, expected):
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
     path = world.tmp / "bin" / "paved"
