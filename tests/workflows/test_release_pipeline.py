@@ -423,3 +423,31 @@ def test_each_role_may_do_only_its_stage():
         "test": "StringEquals", "variable": "ecs:CreateAction", "values": ["RegisterTaskDefinition"]}
     assert by_sid["UpdateTheService"]["resources"] == ["${each.value.ecs_service_arn}"]
     assert "ecs:DeregisterTaskDefinition" not in deploy and "ecs:DeleteService" not in deploy
+
+
+# ------------------------------------------------------------------ 2. the runner group
+
+
+def test_self_hosted_runners_join_a_group_restricted_to_selected_workflows_and_private_repositories():
+    """A pull request runs its own copy of ci.yml, so only the runner group can
+    keep forks off the scale sets: the module creates it restricted to selected
+    repositories and workflows, public repositories refused, never `default`."""
+    arc = REPO_ROOT / "terraform-modules" / "arc-runner-scale-sets"
+    main = _load(arc / "main.tf")
+    [group] = _blocks(main, "resource", "github_actions_runner_group").values()
+    assert group["restricted_to_workflows"] is True and group["allows_public_repositories"] is False
+    assert group["visibility"] == "selected"
+    assert group["selected_workflows"] == "${var.runner_group.selected_workflows}"
+    assert group["selected_repository_ids"] == "${var.runner_group.selected_repository_ids}"
+    scale_set = _blocks(main, "resource", "helm_release")["scale_set"]
+    assert "runnerGroup = github_actions_runner_group.this.name" in str(scale_set["values"]).replace('"', "")
+    for module in ("arc-runner-scale-sets", "github-runners-eks", "github-runners-aks"):
+        variables = {n: b for block in _load(REPO_ROOT / "terraform-modules" / module / "variables.tf")["variable"]
+                     for n, b in block.items()}
+        runner_group = variables["runner_group"]
+        assert "default" not in runner_group, f"{module}: the runner group must be chosen, not defaulted"
+        conditions = " ".join(v["condition"] for v in runner_group["validation"])
+        assert 'lower(var.runner_group.name) != "default"' in conditions
+        workflow_pattern = re.search(r'regex\("(.+?)", w\)', conditions).group(1).replace("\\\\", "\\")
+        assert re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml@refs/tags/v*")
+        assert not re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml")  # a ref is required
