@@ -30,7 +30,7 @@ PAGES = [
     ("Runtime and build", "Node.js, the HTTP port, CPU architectures and where images are built",
      ["node_major", "http_port", "architectures", "runner_mode", "trace_sample_ratio"]),
     ("AWS and GitHub", "Where the service runs and where its code lives",
-     ["aws_region", "aws_account_id", "github_repository", "ci_role_arn", "ecs_cluster_prefix", "paved_road_git_url"]),
+     ["aws_region", "aws_account_id", "github_repository", "ecs_cluster_prefix", "paved_road_git_url"]),
 ]
 TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 _WHEN = re.compile(r"^\{\{\s*(\w+)\s*==\s*'([^']*)'\s*\}\}$")

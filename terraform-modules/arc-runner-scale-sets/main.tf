@@ -5,6 +5,22 @@ locals {
 }
 
 ################################################################################
+# The runner group: a pull request runs its own copy of the workflow, so no
+# `if:` in a workflow can keep it off these runners. The group can: only the
+# selected repositories and, in them, only the selected workflows at the given
+# refs get a runner; public repositories (any fork) never.
+################################################################################
+
+resource "github_actions_runner_group" "this" {
+  name                       = var.runner_group.name
+  visibility                 = "selected"
+  selected_repository_ids    = var.runner_group.selected_repository_ids
+  restricted_to_workflows    = true
+  selected_workflows         = var.runner_group.selected_workflows
+  allows_public_repositories = false
+}
+
+################################################################################
 # actions-runner-controller and one runner scale set per architecture
 ################################################################################
 
@@ -46,7 +62,7 @@ resource "helm_release" "scale_set" {
     # key): the credentials never pass through Terraform.
     githubConfigSecret = var.github_app_secret_name
     runnerScaleSetName = each.value
-    runnerGroup        = var.runner_group
+    runnerGroup        = github_actions_runner_group.this.name
     minRunners         = var.min_runners
     maxRunners         = var.max_runners
     controllerServiceAccount = {

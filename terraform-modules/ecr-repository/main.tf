@@ -6,8 +6,18 @@ resource "aws_ecr_repository" "this" {
   name = var.name
 
   # A released tag never moves: an old task-definition revision pulls exactly
-  # the image it was deployed with.
-  image_tag_mutability = "IMMUTABLE"
+  # the image it was deployed with. Only the tags that are pointers by design
+  # (the release builds' cache, buildcache-<arch>) may be overwritten.
+  image_tag_mutability = length(var.mutable_tag_filters) > 0 ? "IMMUTABLE_WITH_EXCLUSION" : "IMMUTABLE"
+
+  dynamic "image_tag_mutability_exclusion_filter" {
+    for_each = var.mutable_tag_filters
+
+    content {
+      filter      = image_tag_mutability_exclusion_filter.value
+      filter_type = "WILDCARD"
+    }
+  }
   force_delete         = var.force_delete
 
   image_scanning_configuration {

@@ -47,6 +47,18 @@ variable "sha_expire_days" {
   }
 }
 
+variable "mutable_tag_filters" {
+  description = "Wildcard filters of the only tags that may be overwritten (IMMUTABLE_WITH_EXCLUSION); the default is the CI build cache. Empty makes every tag immutable"
+  type        = list(string)
+  default     = ["buildcache-*"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.mutable_tag_filters) <= 5 && alltrue([for f in var.mutable_tag_filters : can(regex("^[A-Za-uw-z][0-9A-Za-z._-]*\\*?$", f)) && length(f) <= 128])
+    error_message = "mutable_tag_filters takes at most 5 filters, each a literal prefix starting with a letter other than v and an optional trailing *, so no filter can ever match a release tag (X.Y.Z, vX.Y.Z) or its X.Y.Z-<arch> images."
+  }
+}
+
 variable "push_principal_arns" {
   description = "IAM roles allowed to push (the CI role assumed through GitHub OIDC); pulls stay with each account's own IAM"
   type        = list(string)

@@ -81,9 +81,28 @@ variable "github_app_secret_name" {
 }
 
 variable "runner_group" {
-  description = "GitHub runner group the scale sets join (null: default; restrict it to the repositories that may use these runners)"
-  type        = string
-  default     = null
+  description = "GitHub organization runner group created for the scale sets (arc-runner-scale-sets): only the selected repositories (IDs) and, in them, only the selected workflows (OWNER/REPO/.github/workflows/FILE@REF, e.g. the release workflow on tags) may use the runners; public repositories never"
+  type = object({
+    name                    = string
+    selected_repository_ids = list(number)
+    selected_workflows      = list(string)
+  })
+  nullable = false
+
+  validation {
+    condition     = var.runner_group.name != "" && lower(var.runner_group.name) != "default"
+    error_message = "runner_group.name must name a dedicated group, not the organization's default group (every repository may use that one)."
+  }
+
+  validation {
+    condition     = length(var.runner_group.selected_repository_ids) > 0 && length(var.runner_group.selected_workflows) > 0
+    error_message = "runner_group needs at least one selected repository ID and one selected workflow."
+  }
+
+  validation {
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
+  }
 }
 
 variable "max_runners" {

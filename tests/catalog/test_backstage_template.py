@@ -96,7 +96,6 @@ def _page_schema(page: dict) -> dict:
 FORM = {  # what a user types where the form has no default
     "aws_account_id": "210987654321",
     "github_repository": "shop/orders",
-    "ci_role_arn": "arn:aws:iam::210987654321:role/ci-orders",
     "paved_road_git_url": "https://git.example.com/platform/paved-road.git",
     "runner_mode": "self-hosted",
     "architectures": ["arm64"],

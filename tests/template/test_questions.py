@@ -32,7 +32,6 @@ BAD_ANSWERS = [
     ("aws_account_id", "12345", "exactly 12 digits"),
     ("aws_account_id", "12345678901a", "exactly 12 digits"),
     ("github_repository", "no-slash", "OWNER/NAME"),
-    ("ci_role_arn", "arn:aws:iam::123:user/x", "IAM role ARN"),
     ("ecs_cluster_prefix", "9apps", "starting with a letter"),
     ("trace_sample_ratio", 1.5, "from 0 to 1"),
     ("trace_sample_ratio", -0.1, "from 0 to 1"),

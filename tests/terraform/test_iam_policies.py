@@ -13,6 +13,7 @@ STAR_RESOURCE_ALLOWED = {
     "xray:GetSamplingRules", "xray:GetSamplingStatisticSummaries", "xray:GetSamplingTargets",
     "xray:PutTelemetryRecords", "xray:PutTraceSegments",
     "ecr:GetAuthorizationToken",
+    "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition",
     "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
     "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
 }

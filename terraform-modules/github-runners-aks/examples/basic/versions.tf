@@ -10,5 +10,9 @@ terraform {
       source  = "hashicorp/helm"
       version = "~> 3.0"
     }
+    github = {
+      source  = "integrations/github"
+      version = "~> 6.0"
+    }
   }
 }

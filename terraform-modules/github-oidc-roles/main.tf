@@ -1,0 +1,224 @@
+# Three identities for one service's GitHub Actions, each assumable only from
+# one GitHub environment (OIDC subject repo:OWNER/NAME:environment:ENV):
+#   <prefix>-publish     release jobs: push images to one ECR repository
+#   <prefix>-staging     deploy/rollback jobs bound to environment staging
+#   <prefix>-production  deploy/rollback jobs bound to environment production
+# A job bound to an environment presents that environment's subject and no
+# other, so nothing outside the production environment (and its protection
+# rules) can assume the production role. See README.md for the GitHub side.
+
+locals {
+  oidc_host       = "token.actions.githubusercontent.com"
+  publish_subject = "repo:${var.github_repository}:environment:${var.publish_environment}"
+  deploy_subjects = { for env in keys(var.deploy) : env => "repo:${var.github_repository}:environment:${env}" }
+
+  # arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE
+  deploy_targets = { for env, d in var.deploy : env => {
+    arn_prefix = join(":", slice(split(":", d.ecs_service_arn), 0, 5))
+    cluster    = split("/", d.ecs_service_arn)[1]
+    service    = split("/", d.ecs_service_arn)[2]
+  } }
+}
+
+################################################################################
+# Trust: one GitHub environment per role
+################################################################################
+
+data "aws_iam_policy_document" "publish_trust" {
+  count = var.publish == null ? 0 : 1
+
+  statement {
+    sid     = "GitHubReleaseEnvironment"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = [local.publish_subject]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "deploy_trust" {
+  for_each = var.deploy
+
+  statement {
+    sid     = "GitHubDeployEnvironment"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = [local.deploy_subjects[each.key]]
+    }
+  }
+}
+
+################################################################################
+# Publish role: push to one repository (no delete, no other repository)
+################################################################################
+
+resource "aws_iam_role" "publish" {
+  count = var.publish == null ? 0 : 1
+
+  name                 = "${var.name_prefix}-publish"
+  description          = "GitHub Actions ${var.github_repository}, environment ${var.publish_environment}: push release images"
+  assume_role_policy   = data.aws_iam_policy_document.publish_trust[0].json
+  max_session_duration = var.max_session_duration
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "publish" {
+  count = var.publish == null ? 0 : 1
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "EcrPushServiceRepository"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [var.publish.ecr_repository_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "publish" {
+  count = var.publish == null ? 0 : 1
+
+  name   = "publish-images"
+  role   = aws_iam_role.publish[0].id
+  policy = data.aws_iam_policy_document.publish[0].json
+}
+
+################################################################################
+# Deploy roles: one ECS service, its task-definition family, its task roles
+################################################################################
+
+resource "aws_iam_role" "deploy" {
+  for_each = var.deploy
+
+  name                 = "${var.name_prefix}-${each.key}"
+  description          = "GitHub Actions ${var.github_repository}, environment ${each.key}: deploy and roll back ${local.deploy_targets[each.key].service}"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[each.key].json
+  max_session_duration = var.max_session_duration
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "deploy" {
+  for_each = var.deploy
+
+  statement {
+    sid       = "UpdateTheService"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService", "ecs:ListServiceDeployments"]
+    resources = [each.value.ecs_service_arn]
+  }
+
+  statement {
+    sid     = "FollowAndStopItsDeployments"
+    actions = ["ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"]
+    resources = [
+      "${local.deploy_targets[each.key].arn_prefix}:service-deployment/${local.deploy_targets[each.key].cluster}/${local.deploy_targets[each.key].service}/*",
+    ]
+  }
+
+  statement {
+    sid     = "ReadItsServiceRevisions"
+    actions = ["ecs:DescribeServiceRevisions"]
+    resources = [
+      "${local.deploy_targets[each.key].arn_prefix}:service-revision/${local.deploy_targets[each.key].cluster}/${local.deploy_targets[each.key].service}/*",
+    ]
+  }
+
+  # These task-definition calls have no resource-level permissions (Service
+  # Authorization Reference). No DeregisterTaskDefinition: with "*" it would
+  # reach every family in the account; the CLI's clean-up of an unused revision
+  # after a failed update then just reports that it kept it.
+  statement {
+    sid       = "RegisterRevisions"
+    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+  }
+
+  # Tag-on-create of a revision (paved:release, paved:digest, paved:made-by)
+  # needs TagResource; only while registering, only in its own family.
+  statement {
+    sid       = "TagItsRevisionsOnCreate"
+    actions   = ["ecs:TagResource"]
+    resources = ["${local.deploy_targets[each.key].arn_prefix}:task-definition/${each.value.task_definition_family}:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+
+  statement {
+    sid       = "PassOnlyItsTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = each.value.pass_role_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  # Resolve releases to digests and fetch the manifests whose attestation the
+  # deploy verifies; no push.
+  statement {
+    sid       = "EcrReadServiceRepository"
+    actions   = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:GetDownloadUrlForLayer", "ecr:ListImages"]
+    resources = [each.value.ecr_repository_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  for_each = var.deploy
+
+  name   = "deploy-${each.key}"
+  role   = aws_iam_role.deploy[each.key].id
+  policy = data.aws_iam_policy_document.deploy[each.key].json
+}
