@@ -468,6 +468,14 @@ resource "aws_ecs_service" "this" {
       ]))
       error_message = "deployment_strategy BLUE_GREEN needs load_balancers, each with alternate_target_group_arn, production_listener_rule_arn and role_arn."
     }
+    # Blue/green registers each new revision's tasks in the other target group
+    # of the pair, so production traffic alternates between the two; a
+    # requests-per-target policy names one group and would read an idle one
+    # after every other deployment (and scale in under load).
+    precondition {
+      condition     = var.deployment_strategy == "ROLLING" || !anytrue([for lb in values(var.load_balancers) : lb.scale_on_requests])
+      error_message = "load_balancers[*].scale_on_requests needs deployment_strategy ROLLING: BLUE_GREEN alternates traffic between the two target groups, so requests per target would be read from an idle one."
+    }
   }
 }
 

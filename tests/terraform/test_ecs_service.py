@@ -175,6 +175,22 @@ def test_blue_green_without_its_listener_wiring_fails_the_plan():
     assert any("deployment_strategy must be one of" in e for e in module_for("minimal", deployment_strategy="CANARY").validation_errors())
 
 
+def test_blue_green_refuses_a_requests_per_target_policy_on_one_of_its_alternating_groups():
+    """ECS registers each blue/green revision in the other group of the pair:
+    a policy on one group would read an idle group after every other deploy."""
+    from test_ecs_task_definition import example_arguments
+
+    wiring = example_arguments("blue-green")["load_balancers"]
+    with_requests = {k: {**lb, "scale_on_requests": True} for k, lb in wiring.items()}
+    module = module_for("blue-green", load_balancers=with_requests, autoscaling={})
+    assert module.validation_errors() == []
+    assert any("scale_on_requests needs deployment_strategy ROLLING" in e for e in module.precondition_errors())
+    # The same wiring without the request policy, or under ROLLING, plans.
+    assert module_for("blue-green", autoscaling={}).precondition_errors() == []
+    rolling = module_for("blue-green", load_balancers=with_requests, autoscaling={}, deployment_strategy="ROLLING")
+    assert not any("scale_on_requests" in e for e in rolling.precondition_errors())
+
+
 @pytest.mark.parametrize(("inputs", "message"), [
     ({"capacity_provider_strategy": [{"capacity_provider": "EC2"}]}, "must be FARGATE or FARGATE_SPOT"),
     ({"capacity_provider_strategy": [{"capacity_provider": "FARGATE", "base": 1}, {"capacity_provider": "FARGATE_SPOT", "base": 1}]}, "a base on at most one provider"),
