@@ -118,6 +118,27 @@ def test_blue_green_with_bake_time_succeeds_inside_the_wait(sim_endpoint):
     assert world.history()[0]["strategy"] == "BLUE_GREEN"
 
 
+@pytest.mark.parametrize("strategy, extra, minutes", [
+    ("LINEAR", {}, 54 + 1),                                              # defaults: 10% steps, 6 min after 9 of them
+    ("LINEAR", {"linear": {"stepPercent": 11, "stepBakeTimeInMinutes": 2}}, 9 * 2 + 1),   # floor(100/11) step bakes
+    ("CANARY", {}, 10 + 1),                                              # canary bake defaults to 10 min
+])
+def test_linear_and_canary_step_bakes_count_in_the_wait(sim_endpoint, strategy, extra, minutes):
+    """A healthy LINEAR deploy with ECS's defaults bakes 54 min between shifts: the wait must allow for all of it."""
+    world = seeded(sim_endpoint, strategy=strategy, bake_time_minutes=1, **extra)
+    plan = world.deploy("1.1.0", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert f"bake time: {minutes:g} min, added to the wait" in plan.out
+
+
+def test_linear_deploy_waits_out_every_step_bake(sim_endpoint):
+    world = seeded(sim_endpoint, speed=60, strategy="LINEAR", bake_time_minutes=0,
+                   linear={"stepPercent": 25, "stepBakeTimeInMinutes": 1})   # 3 step bakes: 3 s at speed 60
+    result = world.deploy("1.1.0", "--timeout", "1")
+    assert result.code == 0, result.out + result.err
+    assert "including 180s bake time" in result.out and result.seconds > 2.5
+
+
 def test_rolling_deploy_that_outlives_the_timeout_exits_5_naming_the_breaker_state(sim_endpoint):
     world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": False, "rollback": False})
     result = world.deploy("1.1.0", "--timeout", "1")

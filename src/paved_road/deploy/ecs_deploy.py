@@ -29,6 +29,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -345,10 +346,34 @@ def _strategy(svc: dict) -> tuple[str, dict]:
     return config.get("strategy") or "ROLLING", config
 
 
+def linear_steps(step_percent: float) -> int:
+    """Traffic shifts of a LINEAR deployment that are followed by a step bake (none after the one reaching 100%).
+
+    AWS::ECS::Service LinearConfiguration: 100 / stepPercent - 1 when it divides evenly, else floor(100 / stepPercent).
+    """
+    exact = 100.0 / step_percent
+    return int(round(exact)) - 1 if abs(exact - round(exact)) < 1e-9 else math.floor(exact)
+
+
 def bake_seconds(config: dict) -> float:
+    """How long ECS deliberately waits inside a healthy deployment of this strategy.
+
+    BLUE_GREEN: bakeTimeInMinutes. CANARY: + canaryBakeTimeInMinutes (default 10).
+    LINEAR: + stepBakeTimeInMinutes (default 6) after every shift but the last
+    (stepPercent default 10, so 9 step bakes: 54 minutes by default).
+    (API_CanaryConfiguration / API_LinearConfiguration in the ECS API reference.)
+    """
+    strategy = config.get("strategy") or "ROLLING"
+    if strategy == "ROLLING":
+        return 0.0
     minutes = float(config.get("bakeTimeInMinutes") or 0)
-    minutes += float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes") or 0)
-    minutes += float((config.get("linearConfiguration") or {}).get("stepBakeTimeInMinutes") or 0)
+    if strategy == "CANARY":
+        canary = config.get("canaryConfiguration") or {}
+        minutes += float(canary.get("canaryBakeTimeInMinutes", 10) or 0)
+    elif strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        step_bake = float(linear.get("stepBakeTimeInMinutes", 6) or 0)
+        minutes += step_bake * linear_steps(float(linear.get("stepPercent") or 10.0))
     return minutes * 60
 
 
