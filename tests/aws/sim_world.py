@@ -114,8 +114,9 @@ class World:
             return json.loads(result.out)
         return [d.as_dict() for d in service_history(self.ecs, cluster, service)]
 
-    def fault(self, operation: str, fault: str, count: int = 1, seconds: float = 5) -> None:
-        admin(self.endpoint, "fault", {"operation": operation, "fault": fault, "count": count, "seconds": seconds})
+    def fault(self, operation: str, fault: str, count: int = 1, seconds: float = 5, after: str | None = None) -> None:
+        admin(self.endpoint, "fault", {"operation": operation, "fault": fault, "count": count, "seconds": seconds,
+                                       "after": after})
 
     def fail(self, *versions: str) -> None:
         admin(self.endpoint, "fail", {"versions": list(versions)})

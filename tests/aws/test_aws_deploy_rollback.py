@@ -292,6 +292,18 @@ def test_lost_update_service_response_keeps_the_revision_and_verifies_it(world):
     assert "deploy complete" in result.out
 
 
+def test_lost_response_then_a_stale_read_never_deregisters_the_revision_ecs_now_deploys(world):
+    """ECS applied the update, the response was lost, and the next reads still show the old service."""
+    world.fault("UpdateService", "lost", count=2)
+    world.fault("DescribeServices", "stale", count=2, after="UpdateService")
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+                         env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
+    assert result.code == 0, result.out + result.err
+    assert "ECS applied it" in result.out and "deregistered" not in result.out + result.err
+    assert world.task_definition("demo-service:2")["status"] == "ACTIVE"
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
+
+
 def test_sigint_between_register_and_update_leaves_no_orphan_and_says_where_the_service_is(world):
     world.fault("UpdateService", "stall", seconds=4)
     proc = subprocess.Popen([paved_executable(), "deploy", "--cluster", CLUSTER, "--service", SERVICE,

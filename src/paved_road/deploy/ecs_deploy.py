@@ -547,15 +547,28 @@ class Applied:
     exclude: set[str] = field(default_factory=set)   # deployments that existed before (--force)
 
 
-def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
-    """Does the service (or any of its deployments) use `revision`? None when ECS cannot be read."""
-    try:
-        svc = describe_service(ecs, plan.cluster, plan.service)
-    except Exception:  # noqa: BLE001 - whatever the reason, we do not know
-        return None
-    used = {revision_name(svc.get("taskDefinition", ""))}
-    used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
-    return revision_name(revision) in used
+# Re-reads before concluding an update did not apply: the ECS API is eventually consistent, so the first
+# DescribeServices after an UpdateService may not show it yet (API_RunTask.html, "eventual consistency").
+SETTLE_READS = (1.0, 2.0)
+
+
+def _service_uses(ecs, plan: Plan, revision: str, sleep: Callable[[float], None] = time.sleep) -> bool | None:
+    """Does the service (or any of its deployments) use `revision`? None when ECS cannot be read.
+
+    "Yes" is believed at once; "no" only after the settle re-reads also say no.
+    """
+    for delay in (0.0, *SETTLE_READS):
+        if delay:
+            sleep(delay)
+        try:
+            svc = describe_service(ecs, plan.cluster, plan.service)
+        except Exception:  # noqa: BLE001 - whatever the reason, we do not know
+            return None
+        used = {revision_name(svc.get("taskDefinition", ""))}
+        used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
+        if revision_name(revision) in used:
+            return True
+    return False
 
 
 def _registered_by_us(ecs, plan: Plan) -> str | None:
