@@ -17,10 +17,12 @@ from sim_world import (CLUSTER, FAST, SERVICE, aws_env, make_world, paved_execut
 REPO_SEED = {"demo-service": {"releases": releases("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.3.1")}}
 
 
-def seeded(sim_endpoint, history=None, fail=None, speed=None, clusters=None, **spec):
+def seeded(sim_endpoint, history=None, fail=None, speed=None, clusters=None, list_order=None, **spec):
     seed = {"region": "us-east-1", "repositories": REPO_SEED,
             "clusters": clusters or {CLUSTER: {"services": {SERVICE: service_seed(history, **spec)}}}}
-    kwargs = {"speed": speed} if speed else {}
+    kwargs: dict = {"speed": speed} if speed else {}
+    if list_order:
+        kwargs["list_order"] = list_order
     return make_world(sim_endpoint, seed, fail, **kwargs)
 
 
@@ -137,6 +139,16 @@ def test_linear_deploy_waits_out_every_step_bake(sim_endpoint):
     result = world.deploy("1.1.0", "--timeout", "1")
     assert result.code == 0, result.out + result.err
     assert "including 180s bake time" in result.out and result.seconds > 2.5
+
+
+def test_verification_finds_its_deployment_behind_a_long_history_in_any_list_order(sim_endpoint):
+    """90 days of deployments, listed oldest first (ECS documents no order): the new one is found, not guessed."""
+    past = [ran("1.0.0" if i % 2 else "1.1.0", days_ago=30 - i) for i in range(25)]
+    world = seeded(sim_endpoint, history=past, list_order="oldest-first")
+    result = world.deploy("1.2.0")
+    assert result.code == 0, result.out + result.err
+    assert "no service-deployment APIs" not in result.out and "waiting for ECS to list" not in result.out
+    assert result.out.rstrip().endswith("SUCCESSFUL)")
 
 
 def test_rolling_deploy_that_outlives_the_timeout_exits_5_naming_the_breaker_state(sim_endpoint):

@@ -657,22 +657,34 @@ def _same_revision(a: str | None, b: str) -> bool:
 def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set[str] | None = None) -> dict | None:
     """The newest service deployment targeting `revision` (not one of `exclude`), described.
 
+    ListServiceDeployments documents no order and answers 20 at a time, while ECS keeps 90 days of a
+    service's deployments; so the one just started is looked for among those in flight first (every
+    page: usually one entry), then on the first page of all of them (one that already ended).
     No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
     """
-    kwargs: dict = {"cluster": cluster, "service": service}
-    briefs = [b for b in ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
-              if b["serviceDeploymentArn"] not in (exclude or set())]
-    if not briefs:
-        return None
-    described = ecs.describe_service_deployments(
-        serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs[:20]]).get("serviceDeployments", [])
-    targets = {d["targetServiceRevision"]["arn"] for d in described if d.get("targetServiceRevision")}
-    revisions = {r["serviceRevisionArn"]: r["taskDefinition"] for r in
-                 ecs.describe_service_revisions(serviceRevisionArns=list(targets)[:20]).get("serviceRevisions", [])} \
-        if targets else {}
-    matching = [d for d in described
-                if _same_revision(revisions.get((d.get("targetServiceRevision") or {}).get("arn", "")), revision)]
-    return max(matching, key=lambda d: d["createdAt"]) if matching else None
+    for statuses in (list(history.IN_FLIGHT), None):
+        kwargs: dict = {"cluster": cluster, "service": service}
+        if statuses:
+            kwargs["status"] = statuses
+        briefs: list[dict] = []
+        while True:
+            page = ecs.list_service_deployments(**kwargs)
+            briefs += [b for b in page.get("serviceDeployments", [])
+                       if b["serviceDeploymentArn"] not in (exclude or set())]
+            if statuses is None or not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        targets = list(dict.fromkeys(b["targetServiceRevisionArn"] for b in briefs if b.get("targetServiceRevisionArn")))
+        task_definitions = history.revision_task_definitions(ecs, targets)
+        arns = [b["serviceDeploymentArn"] for b in briefs
+                if _same_revision(task_definitions.get(b.get("targetServiceRevisionArn", "")), revision)]
+        described: list[dict] = []
+        for first in range(0, len(arns), 20):  # DescribeServiceDeployments takes up to 20 ARNs
+            described += ecs.describe_service_deployments(serviceDeploymentArns=arns[first:first + 20]).get(
+                "serviceDeployments", [])
+        if described:
+            return max(described, key=lambda d: d["createdAt"])
+    return None
 
 
 def timeout_hint(plan: Plan) -> str:

@@ -8,7 +8,8 @@ UpdateService go to moto first and then start a deployment in the model;
 DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
-  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X}  fresh world
+  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X, "list_order": "oldest-first"}
+                           fresh world (ListServiceDeployments documents no order: clients must not rely on one)
   POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied" | "stale",
                             "count": N, "seconds": S, "after": "UpdateService"}
   POST /_paved_sim/fail    {"versions": ["1.3.0"]}   releases whose tasks fail their health checks
@@ -74,6 +75,7 @@ class SimApp:
         self.calls: dict[str, int] = {}
         self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
+        self.oldest_first = False                     # ListServiceDeployments order
         self.seeder = seeder                          # callable(seed) run on reset
         self.lock = threading.RLock()
 
@@ -274,6 +276,8 @@ class SimApp:
                                            epoch(created.get("before")))
             start = int(request.get("nextToken") or 0)
             size = int(request.get("maxResults") or 20)
+            if self.oldest_first:
+                found = list(reversed(found))
             page = found[start:start + size]
             out: dict = {"serviceDeployments": [d.brief() for d in page]}
             if start + size < len(found):
@@ -333,6 +337,7 @@ class SimApp:
             self.calls.clear()
             self.served.clear()
             self.fail_versions = set(request.get("fail") or [])
+            self.oldest_first = request.get("list_order") == "oldest-first"
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
