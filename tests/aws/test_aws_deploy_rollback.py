@@ -352,8 +352,10 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
 
 
-def test_unknown_region_exits_2_in_seconds(world):
-    env = aws_env(world.endpoint, AWS_REGION="nowhere-1", AWS_DEFAULT_REGION="nowhere-1")
+@pytest.mark.parametrize("proxy_env", [{}, {"NO_PROXY": "169.254.169.254,localhost"}])
+def test_unknown_region_exits_2_in_seconds(world, proxy_env):
+    """NO_PROXY without a proxy (set on many runners) must not switch the fast check off."""
+    env = aws_env(world.endpoint, AWS_REGION="nowhere-1", AWS_DEFAULT_REGION="nowhere-1", **proxy_env)
     env.pop("AWS_ENDPOINT_URL")
     result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", env=env)
     assert result.code == 2 and result.seconds < 5, result.err
