@@ -120,37 +120,6 @@ def test_blue_green_with_bake_time_succeeds_inside_the_wait(sim_endpoint):
     assert world.history()[0]["strategy"] == "BLUE_GREEN"
 
 
-@pytest.mark.parametrize("strategy, extra, minutes", [
-    ("LINEAR", {}, 54 + 1),                                              # defaults: 10% steps, 6 min after 9 of them
-    ("LINEAR", {"linear": {"stepPercent": 11, "stepBakeTimeInMinutes": 2}}, 9 * 2 + 1),   # floor(100/11) step bakes
-    ("CANARY", {}, 10 + 1),                                              # canary bake defaults to 10 min
-])
-def test_linear_and_canary_step_bakes_count_in_the_wait(sim_endpoint, strategy, extra, minutes):
-    """A healthy LINEAR deploy with ECS's defaults bakes 54 min between shifts: the wait must allow for all of it."""
-    world = seeded(sim_endpoint, strategy=strategy, bake_time_minutes=1, **extra)
-    plan = world.deploy("1.1.0", "--dry-run")
-    assert plan.code == 0, plan.err
-    assert f"bake time: {minutes:g} min, added to the wait" in plan.out
-
-
-def test_linear_deploy_waits_out_every_step_bake(sim_endpoint):
-    world = seeded(sim_endpoint, speed=60, strategy="LINEAR", bake_time_minutes=0,
-                   linear={"stepPercent": 25, "stepBakeTimeInMinutes": 1})   # 3 step bakes: 3 s at speed 60
-    result = world.deploy("1.1.0", "--timeout", "1")
-    assert result.code == 0, result.out + result.err
-    assert "including 180s bake time" in result.out and result.seconds > 2.5
-
-
-def test_verification_finds_its_deployment_behind_a_long_history_in_any_list_order(sim_endpoint):
-    """90 days of deployments, listed oldest first (ECS documents no order): the new one is found, not guessed."""
-    past = [ran("1.0.0" if i % 2 else "1.1.0", days_ago=30 - i) for i in range(25)]
-    world = seeded(sim_endpoint, history=past, list_order="oldest-first")
-    result = world.deploy("1.2.0")
-    assert result.code == 0, result.out + result.err
-    assert "no service-deployment APIs" not in result.out and "waiting for ECS to list" not in result.out
-    assert result.out.rstrip().endswith("SUCCESSFUL)")
-
-
 def test_rolling_deploy_that_outlives_the_timeout_exits_5_naming_the_breaker_state(sim_endpoint):
     world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": False, "rollback": False})
     result = world.deploy("1.1.0", "--timeout", "1")
@@ -304,18 +273,6 @@ def test_lost_update_service_response_keeps_the_revision_and_verifies_it(world):
     assert "deploy complete" in result.out
 
 
-def test_lost_response_then_a_stale_read_never_deregisters_the_revision_ecs_now_deploys(world):
-    """ECS applied the update, the response was lost, and the next reads still show the old service."""
-    world.fault("UpdateService", "lost", count=2)
-    world.fault("DescribeServices", "stale", count=2, after="UpdateService")
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
-                         env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
-    assert result.code == 0, result.out + result.err
-    assert "ECS applied it" in result.out and "deregistered" not in result.out + result.err
-    assert world.task_definition("demo-service:2")["status"] == "ACTIVE"
-    assert world.service()["taskDefinition"].endswith("demo-service:2")
-
-
 def test_sigint_between_register_and_update_leaves_no_orphan_and_says_where_the_service_is(world):
     world.fault("UpdateService", "stall", seconds=4)
     proc = subprocess.Popen([paved_executable(), "deploy", "--cluster", CLUSTER, "--service", SERVICE,
@@ -401,3 +358,49 @@ def test_history_lists_every_deployment_newest_first(sim_endpoint):
         ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
     table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
     assert table.code == 0 and table.out.index("1.2.0") < table.out.index("1.1.0")
+
+
+# ---------------------------------------------------------------- review fixes (after the suite above)
+
+
+@pytest.mark.parametrize("strategy, extra, minutes", [
+    ("LINEAR", {}, 54 + 1),                                              # defaults: 10% steps, 6 min after 9 of them
+    ("LINEAR", {"linear": {"stepPercent": 11, "stepBakeTimeInMinutes": 2}}, 9 * 2 + 1),   # floor(100/11) step bakes
+    ("CANARY", {}, 10 + 1),                                              # canary bake defaults to 10 min
+])
+def test_linear_and_canary_step_bakes_count_in_the_wait(sim_endpoint, strategy, extra, minutes):
+    """A healthy LINEAR deploy with ECS's defaults bakes 54 min between shifts: the wait must allow for all of it."""
+    world = seeded(sim_endpoint, strategy=strategy, bake_time_minutes=1, **extra)
+    plan = world.deploy("1.1.0", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert f"bake time: {minutes:g} min, added to the wait" in plan.out
+
+
+def test_linear_deploy_waits_out_every_step_bake(sim_endpoint):
+    world = seeded(sim_endpoint, speed=60, strategy="LINEAR", bake_time_minutes=0,
+                   linear={"stepPercent": 25, "stepBakeTimeInMinutes": 1})   # 3 step bakes: 3 s at speed 60
+    result = world.deploy("1.1.0", "--timeout", "1")
+    assert result.code == 0, result.out + result.err
+    assert "including 180s bake time" in result.out and result.seconds > 2.5
+
+
+def test_verification_finds_its_deployment_behind_a_long_history_in_any_list_order(sim_endpoint):
+    """90 days of deployments, listed oldest first (ECS documents no order): the new one is found, not guessed."""
+    past = [ran("1.0.0" if i % 2 else "1.1.0", days_ago=30 - i) for i in range(25)]
+    world = seeded(sim_endpoint, history=past, list_order="oldest-first")
+    result = world.deploy("1.2.0")
+    assert result.code == 0, result.out + result.err
+    assert "no service-deployment APIs" not in result.out and "waiting for ECS to list" not in result.out
+    assert result.out.rstrip().endswith("SUCCESSFUL)")
+
+
+def test_lost_response_then_a_stale_read_never_deregisters_the_revision_ecs_now_deploys(world):
+    """ECS applied the update, the response was lost, and the next reads still show the old service."""
+    world.fault("UpdateService", "lost", count=2)
+    world.fault("DescribeServices", "stale", count=2, after="UpdateService")
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+                         env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
+    assert result.code == 0, result.out + result.err
+    assert "ECS applied it" in result.out and "deregistered" not in result.out + result.err
+    assert world.task_definition("demo-service:2")["status"] == "ACTIVE"
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
