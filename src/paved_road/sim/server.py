@@ -166,8 +166,9 @@ class SimApp:
             raise ConnectionResetError("paved sim: response dropped on purpose (fault 'lost')")
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers = [*headers, ("Content-Length", str(len(payload)))]
-        if operation == "DescribeServices" and status.startswith("200"):
-            self.served[(operation, body)] = (status, headers, payload)
+        if operation == "DescribeServices" and status.startswith("200") and \
+                any(f[0] == "stale" for f in self.faults.get(operation, [])):
+            self.served[(operation, body)] = (status, list(headers), payload)  # only while a 'stale' is queued
         start_response(status, headers)
         return [payload]
 
