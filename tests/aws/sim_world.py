@@ -114,8 +114,9 @@ class World:
             return json.loads(result.out)
         return [d.as_dict() for d in service_history(self.ecs, cluster, service)]
 
-    def fault(self, operation: str, fault: str, count: int = 1, seconds: float = 5) -> None:
-        admin(self.endpoint, "fault", {"operation": operation, "fault": fault, "count": count, "seconds": seconds})
+    def fault(self, operation: str, fault: str, count: int = 1, seconds: float = 5, after: str | None = None) -> None:
+        admin(self.endpoint, "fault", {"operation": operation, "fault": fault, "count": count, "seconds": seconds,
+                                       "after": after})
 
     def fail(self, *versions: str) -> None:
         admin(self.endpoint, "fail", {"versions": list(versions)})
@@ -150,8 +151,9 @@ class World:
             time.sleep(0.05)
 
 
-def make_world(endpoint: str, seed: dict | None = None, fail: list[str] | None = None, speed: float = SPEED) -> World:
-    admin(endpoint, "reset", {"seed": seed, "fail": fail or [], "speed": speed})
+def make_world(endpoint: str, seed: dict | None = None, fail: list[str] | None = None, speed: float = SPEED,
+               **options) -> World:
+    admin(endpoint, "reset", {"seed": seed, "fail": fail or [], "speed": speed, **options})
     session = boto3.session.Session(region_name=REGION, aws_access_key_id="sim", aws_secret_access_key="sim")
     return World(endpoint, session.client("ecs", endpoint_url=endpoint), session.client("ecr", endpoint_url=endpoint))
 

@@ -17,10 +17,12 @@ from sim_world import (CLUSTER, FAST, SERVICE, aws_env, make_world, paved_execut
 REPO_SEED = {"demo-service": {"releases": releases("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.3.1")}}
 
 
-def seeded(sim_endpoint, history=None, fail=None, speed=None, clusters=None, **spec):
+def seeded(sim_endpoint, history=None, fail=None, speed=None, clusters=None, list_order=None, **spec):
     seed = {"region": "us-east-1", "repositories": REPO_SEED,
             "clusters": clusters or {CLUSTER: {"services": {SERVICE: service_seed(history, **spec)}}}}
-    kwargs = {"speed": speed} if speed else {}
+    kwargs: dict = {"speed": speed} if speed else {}
+    if list_order:
+        kwargs["list_order"] = list_order
     return make_world(sim_endpoint, seed, fail, **kwargs)
 
 
@@ -307,8 +309,10 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
 
 
-def test_unknown_region_exits_2_in_seconds(world):
-    env = aws_env(world.endpoint, AWS_REGION="nowhere-1", AWS_DEFAULT_REGION="nowhere-1")
+@pytest.mark.parametrize("proxy_env", [{}, {"NO_PROXY": "169.254.169.254,localhost"}])
+def test_unknown_region_exits_2_in_seconds(world, proxy_env):
+    """NO_PROXY without a proxy (set on many runners) must not switch the fast check off."""
+    env = aws_env(world.endpoint, AWS_REGION="nowhere-1", AWS_DEFAULT_REGION="nowhere-1", **proxy_env)
     env.pop("AWS_ENDPOINT_URL")
     result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", env=env)
     assert result.code == 2 and result.seconds < 5, result.err
@@ -354,3 +358,49 @@ def test_history_lists_every_deployment_newest_first(sim_endpoint):
         ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
     table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
     assert table.code == 0 and table.out.index("1.2.0") < table.out.index("1.1.0")
+
+
+# ---------------------------------------------------------------- review fixes (after the suite above)
+
+
+@pytest.mark.parametrize("strategy, extra, minutes", [
+    ("LINEAR", {}, 54 + 1),                                              # defaults: 10% steps, 6 min after 9 of them
+    ("LINEAR", {"linear": {"stepPercent": 11, "stepBakeTimeInMinutes": 2}}, 9 * 2 + 1),   # floor(100/11) step bakes
+    ("CANARY", {}, 10 + 1),                                              # canary bake defaults to 10 min
+])
+def test_linear_and_canary_step_bakes_count_in_the_wait(sim_endpoint, strategy, extra, minutes):
+    """A healthy LINEAR deploy with ECS's defaults bakes 54 min between shifts: the wait must allow for all of it."""
+    world = seeded(sim_endpoint, strategy=strategy, bake_time_minutes=1, **extra)
+    plan = world.deploy("1.1.0", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert f"bake time: {minutes:g} min, added to the wait" in plan.out
+
+
+def test_linear_deploy_waits_out_every_step_bake(sim_endpoint):
+    world = seeded(sim_endpoint, speed=60, strategy="LINEAR", bake_time_minutes=0,
+                   linear={"stepPercent": 25, "stepBakeTimeInMinutes": 1})   # 3 step bakes: 3 s at speed 60
+    result = world.deploy("1.1.0", "--timeout", "1")
+    assert result.code == 0, result.out + result.err
+    assert "including 180s bake time" in result.out and result.seconds > 2.5
+
+
+def test_verification_finds_its_deployment_behind_a_long_history_in_any_list_order(sim_endpoint):
+    """90 days of deployments, listed oldest first (ECS documents no order): the new one is found, not guessed."""
+    past = [ran("1.0.0" if i % 2 else "1.1.0", days_ago=30 - i) for i in range(25)]
+    world = seeded(sim_endpoint, history=past, list_order="oldest-first")
+    result = world.deploy("1.2.0")
+    assert result.code == 0, result.out + result.err
+    assert "no service-deployment APIs" not in result.out and "waiting for ECS to list" not in result.out
+    assert result.out.rstrip().endswith("SUCCESSFUL)")
+
+
+def test_lost_response_then_a_stale_read_never_deregisters_the_revision_ecs_now_deploys(world):
+    """ECS applied the update, the response was lost, and the next reads still show the old service."""
+    world.fault("UpdateService", "lost", count=2)
+    world.fault("DescribeServices", "stale", count=2, after="UpdateService")
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+                         env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
+    assert result.code == 0, result.out + result.err
+    assert "ECS applied it" in result.out and "deregistered" not in result.out + result.err
+    assert world.task_definition("demo-service:2")["status"] == "ACTIVE"
+    assert world.service()["taskDefinition"].endswith("demo-service:2")

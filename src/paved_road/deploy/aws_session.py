@@ -122,8 +122,10 @@ class AwsClients:
         if self.session.get_credentials() is None:
             raise bex.NoCredentialsError()
         url = urlsplit(client.meta.endpoint_url)
-        if urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
-            return  # behind a proxy a direct connection proves nothing; botocore goes through the proxy
+        # Behind a proxy for this scheme a direct connection proves nothing (botocore goes through the proxy).
+        # Only that scheme's proxy counts: NO_PROXY alone (common on runners) is no proxy at all.
+        if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(url.hostname or ""):
+            return
         port = url.port or (443 if url.scheme == "https" else 80)
         why = _connects(url.hostname or "", port, REACH_TIMEOUT)
         if why is None:

@@ -29,6 +29,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -345,10 +346,34 @@ def _strategy(svc: dict) -> tuple[str, dict]:
     return config.get("strategy") or "ROLLING", config
 
 
+def linear_steps(step_percent: float) -> int:
+    """Traffic shifts of a LINEAR deployment that are followed by a step bake (none after the one reaching 100%).
+
+    AWS::ECS::Service LinearConfiguration: 100 / stepPercent - 1 when it divides evenly, else floor(100 / stepPercent).
+    """
+    exact = 100.0 / step_percent
+    return int(round(exact)) - 1 if abs(exact - round(exact)) < 1e-9 else math.floor(exact)
+
+
 def bake_seconds(config: dict) -> float:
+    """How long ECS deliberately waits inside a healthy deployment of this strategy.
+
+    BLUE_GREEN: bakeTimeInMinutes. CANARY: + canaryBakeTimeInMinutes (default 10).
+    LINEAR: + stepBakeTimeInMinutes (default 6) after every shift but the last
+    (stepPercent default 10, so 9 step bakes: 54 minutes by default).
+    (API_CanaryConfiguration / API_LinearConfiguration in the ECS API reference.)
+    """
+    strategy = config.get("strategy") or "ROLLING"
+    if strategy == "ROLLING":
+        return 0.0
     minutes = float(config.get("bakeTimeInMinutes") or 0)
-    minutes += float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes") or 0)
-    minutes += float((config.get("linearConfiguration") or {}).get("stepBakeTimeInMinutes") or 0)
+    if strategy == "CANARY":
+        canary = config.get("canaryConfiguration") or {}
+        minutes += float(canary.get("canaryBakeTimeInMinutes", 10) or 0)
+    elif strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        step_bake = float(linear.get("stepBakeTimeInMinutes", 6) or 0)
+        minutes += step_bake * linear_steps(float(linear.get("stepPercent") or 10.0))
     return minutes * 60
 
 
@@ -522,15 +547,28 @@ class Applied:
     exclude: set[str] = field(default_factory=set)   # deployments that existed before (--force)
 
 
-def _service_uses(ecs, plan: Plan, revision: str) -> bool | None:
-    """Does the service (or any of its deployments) use `revision`? None when ECS cannot be read."""
-    try:
-        svc = describe_service(ecs, plan.cluster, plan.service)
-    except Exception:  # noqa: BLE001 - whatever the reason, we do not know
-        return None
-    used = {revision_name(svc.get("taskDefinition", ""))}
-    used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
-    return revision_name(revision) in used
+# Re-reads before concluding an update did not apply: the ECS API is eventually consistent, so the first
+# DescribeServices after an UpdateService may not show it yet (API_RunTask.html, "eventual consistency").
+SETTLE_READS = (1.0, 2.0)
+
+
+def _service_uses(ecs, plan: Plan, revision: str, sleep: Callable[[float], None] = time.sleep) -> bool | None:
+    """Does the service (or any of its deployments) use `revision`? None when ECS cannot be read.
+
+    "Yes" is believed at once; "no" only after the settle re-reads also say no.
+    """
+    for delay in (0.0, *SETTLE_READS):
+        if delay:
+            sleep(delay)
+        try:
+            svc = describe_service(ecs, plan.cluster, plan.service)
+        except Exception:  # noqa: BLE001 - whatever the reason, we do not know
+            return None
+        used = {revision_name(svc.get("taskDefinition", ""))}
+        used |= {revision_name(d.get("taskDefinition", "")) for d in svc.get("deployments", [])}
+        if revision_name(revision) in used:
+            return True
+    return False
 
 
 def _registered_by_us(ecs, plan: Plan) -> str | None:
@@ -619,22 +657,34 @@ def _same_revision(a: str | None, b: str) -> bool:
 def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set[str] | None = None) -> dict | None:
     """The newest service deployment targeting `revision` (not one of `exclude`), described.
 
+    ListServiceDeployments documents no order and answers 20 at a time, while ECS keeps 90 days of a
+    service's deployments; so the one just started is looked for among those in flight first (every
+    page: usually one entry), then on the first page of all of them (one that already ended).
     No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
     """
-    kwargs: dict = {"cluster": cluster, "service": service}
-    briefs = [b for b in ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
-              if b["serviceDeploymentArn"] not in (exclude or set())]
-    if not briefs:
-        return None
-    described = ecs.describe_service_deployments(
-        serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs[:20]]).get("serviceDeployments", [])
-    targets = {d["targetServiceRevision"]["arn"] for d in described if d.get("targetServiceRevision")}
-    revisions = {r["serviceRevisionArn"]: r["taskDefinition"] for r in
-                 ecs.describe_service_revisions(serviceRevisionArns=list(targets)[:20]).get("serviceRevisions", [])} \
-        if targets else {}
-    matching = [d for d in described
-                if _same_revision(revisions.get((d.get("targetServiceRevision") or {}).get("arn", "")), revision)]
-    return max(matching, key=lambda d: d["createdAt"]) if matching else None
+    for statuses in (list(history.IN_FLIGHT), None):
+        kwargs: dict = {"cluster": cluster, "service": service}
+        if statuses:
+            kwargs["status"] = statuses
+        briefs: list[dict] = []
+        while True:
+            page = ecs.list_service_deployments(**kwargs)
+            briefs += [b for b in page.get("serviceDeployments", [])
+                       if b["serviceDeploymentArn"] not in (exclude or set())]
+            if statuses is None or not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        targets = list(dict.fromkeys(b["targetServiceRevisionArn"] for b in briefs if b.get("targetServiceRevisionArn")))
+        task_definitions = history.revision_task_definitions(ecs, targets)
+        arns = [b["serviceDeploymentArn"] for b in briefs
+                if _same_revision(task_definitions.get(b.get("targetServiceRevisionArn", "")), revision)]
+        described: list[dict] = []
+        for first in range(0, len(arns), 20):  # DescribeServiceDeployments takes up to 20 ARNs
+            described += ecs.describe_service_deployments(serviceDeploymentArns=arns[first:first + 20]).get(
+                "serviceDeployments", [])
+        if described:
+            return max(described, key=lambda d: d["createdAt"])
+    return None
 
 
 def timeout_hint(plan: Plan) -> str:

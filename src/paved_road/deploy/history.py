@@ -106,7 +106,8 @@ class RevisionInfo:
         return self._cache[task_definition]
 
 
-def _revision_task_definitions(ecs, revision_arns: list[str]) -> dict[str, str]:
+def revision_task_definitions(ecs, revision_arns: list[str]) -> dict[str, str]:
+    """Service-revision ARN -> the task definition it runs (DescribeServiceRevisions)."""
     found: dict[str, str] = {}
     for start in range(0, len(revision_arns), 20):  # DescribeServiceRevisions takes up to 20 ARNs
         chunk = revision_arns[start:start + 20]
@@ -131,7 +132,7 @@ def _from_service_deployments(ecs, cluster: str, service: str, since: datetime |
     for start in range(0, len(arns), 20):  # DescribeServiceDeployments takes up to 20 ARNs
         details += ecs.describe_service_deployments(serviceDeploymentArns=arns[start:start + 20]).get(
             "serviceDeployments", [])
-    revisions = _revision_task_definitions(
+    revisions = revision_task_definitions(
         ecs, list(dict.fromkeys(d["targetServiceRevision"]["arn"] for d in details if d.get("targetServiceRevision"))))
     history = []
     for d in details:

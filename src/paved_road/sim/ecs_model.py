@@ -371,7 +371,8 @@ class EcsModel:
                 self._complete(dep, at, "")
                 return True
             stage = dep.lifecycle_stage
-            duration = {"SCALE_UP": SCALE_UP, "BAKE_TIME": 60.0 * _bake_minutes(dep.config)}.get(stage, STAGE)
+            duration = {"SCALE_UP": SCALE_UP, "BAKE_TIME": 60.0 * _bake_minutes(dep.config),
+                        "PRODUCTION_TRAFFIC_SHIFT": STAGE + 60.0 * _shift_bake_minutes(dep.config)}.get(stage, STAGE)
             if elapsed < self._seconds(duration):
                 return False
             if stage == "PRODUCTION_TRAFFIC_SHIFT":
@@ -497,12 +498,24 @@ class EcsModel:
 
 
 def _bake_minutes(config: dict) -> float:
-    minutes = float(config.get("bakeTimeInMinutes") or 0)
+    """BAKE_TIME: both revisions run after all production traffic moved (bakeTimeInMinutes)."""
+    return float(config.get("bakeTimeInMinutes") or 0)
+
+
+def _shift_bake_minutes(config: dict) -> float:
+    """Waits inside PRODUCTION_TRAFFIC_SHIFT, with the API reference's defaults.
+
+    CANARY: canaryBakeTimeInMinutes (default 10) after the canary share moved.
+    LINEAR: stepBakeTimeInMinutes (default 6) after each stepPercent (default 10) shift except
+    the one reaching 100%: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinearConfiguration.html
+    """
     if config.get("strategy") == "CANARY":
-        minutes += float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes") or 0)
+        return float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes", 10) or 0)
     if config.get("strategy") == "LINEAR":
-        minutes += float((config.get("linearConfiguration") or {}).get("stepBakeTimeInMinutes") or 0)
-    return minutes
+        linear = config.get("linearConfiguration") or {}
+        shifts = math.ceil(100.0 / float(linear.get("stepPercent") or 10.0) - 1e-9)
+        return float(linear.get("stepBakeTimeInMinutes", 6) or 0) * (shifts - 1)
+    return 0.0
 
 
 def _config_copy(config: dict) -> dict:

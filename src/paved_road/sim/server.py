@@ -8,9 +8,10 @@ UpdateService go to moto first and then start a deployment in the model;
 DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
-  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X}  fresh world
-  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied", "count": N,
-                            "seconds": S}
+  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X, "list_order": "oldest-first"}
+                           fresh world (ListServiceDeployments documents no order: clients must not rely on one)
+  POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied" | "stale",
+                            "count": N, "seconds": S, "after": "UpdateService"}
   POST /_paved_sim/fail    {"versions": ["1.3.0"]}   releases whose tasks fail their health checks
   GET  /_paved_sim/state   calls served, faults left
 
@@ -20,7 +21,12 @@ before any response byte, which is what a client sees when the response is
 lost after AWS applied the request (botocore: ConnectionClosedError / read timeout);
 `stall` holds the request for `seconds` and then drops it unapplied (a request
 that never reached ECS; tests interrupt the client meanwhile); `denied` answers
-AccessDeniedException (a role without that permission).
+AccessDeniedException (a role without that permission); `stale` answers a
+read (DescribeServices) with what the previous identical call returned: the
+ECS API is eventually consistent, so a change may not show in the next read
+(https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html,
+"eventual consistency"). `after` keeps a fault dormant until that operation
+has been called once.
 """
 
 from __future__ import annotations
@@ -64,10 +70,12 @@ class SimApp:
     def __init__(self, model: EcsModel, seeder=None):
         self.model = model
         self.moto = DomainDispatcherApplication(create_backend_app)
-        self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining], ...]
+        self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining, after], ...]
+        self.served: dict[tuple[str, bytes], tuple[str, list, bytes]] = {}  # last answer per read (for 'stale')
         self.calls: dict[str, int] = {}
         self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
+        self.oldest_first = False                     # ListServiceDeployments order
         self.seeder = seeder                          # callable(seed) run on reset
         self.lock = threading.RLock()
 
@@ -111,7 +119,7 @@ class SimApp:
             queue = self.faults.get(operation) or []
             while queue and queue[0][1] <= 0:
                 queue.pop(0)
-            if not queue:
+            if not queue or (queue[0][2] and not self.calls.get(queue[0][2])):
                 return None
             queue[0][1] -= 1
             return queue[0][0]
@@ -135,6 +143,10 @@ class SimApp:
         if fault == "stall":
             time.sleep(self.stall_seconds)
             raise ConnectionResetError("paved sim: request dropped unapplied (fault 'stall')")
+        if fault == "stale" and (operation, body) in self.served:
+            status, headers, payload = self.served[(operation, body)]
+            start_response(status, headers)
+            return [payload]
         if target.startswith(ECS_PREFIX):
             try:
                 status, headers, payload = self._ecs(environ, operation, body)
@@ -153,7 +165,11 @@ class SimApp:
                     pass
             raise ConnectionResetError("paved sim: response dropped on purpose (fault 'lost')")
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        start_response(status, [*headers, ("Content-Length", str(len(payload)))])
+        headers = [*headers, ("Content-Length", str(len(payload)))]
+        if operation == "DescribeServices" and status.startswith("200") and \
+                any(f[0] == "stale" for f in self.faults.get(operation, [])):
+            self.served[(operation, body)] = (status, list(headers), payload)  # only while a 'stale' is queued
+        start_response(status, headers)
         return [payload]
 
     # ------------------------------------------------------------ ECS
@@ -261,6 +277,8 @@ class SimApp:
                                            epoch(created.get("before")))
             start = int(request.get("nextToken") or 0)
             size = int(request.get("maxResults") or 20)
+            if self.oldest_first:
+                found = list(reversed(found))
             page = found[start:start + size]
             out: dict = {"serviceDeployments": [d.brief() for d in page]}
             if start + size < len(found):
@@ -295,10 +313,12 @@ class SimApp:
             return self._respond(start_response, "200 OK", dumps(state), "application/json")
         if path == "/_paved_sim/fault":
             with self.lock:
-                if request.get("fault") not in ("throttle", "lost", "stall", "denied"):
+                if request.get("fault") not in ("throttle", "lost", "stall", "denied", "stale"):
                     return self._respond(start_response, "400 Bad Request",
-                                         b'{"message": "fault: throttle, lost, stall or denied"}', "application/json")
-                self.faults.setdefault(request["operation"], []).append([request["fault"], int(request.get("count", 1))])
+                                         b'{"message": "fault: throttle, lost, stall, denied or stale"}',
+                                         "application/json")
+                self.faults.setdefault(request["operation"], []).append(
+                    [request["fault"], int(request.get("count", 1)), request.get("after")])
                 self.stall_seconds = float(request.get("seconds", self.stall_seconds))
             return self._respond(start_response, "200 OK", b"{}", "application/json")
         if path == "/_paved_sim/fail":
@@ -316,7 +336,9 @@ class SimApp:
         with self.lock:
             self.faults.clear()
             self.calls.clear()
+            self.served.clear()
             self.fail_versions = set(request.get("fail") or [])
+            self.oldest_first = request.get("list_order") == "oldest-first"
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()

@@ -21,6 +21,8 @@ Seed format (every key optional except where noted):
             circuit_breaker: {enable: true, rollback: true}
             alarms: []                    # CloudWatch alarm names (alarm rollback on)
             bake_time_minutes: 0          # BLUE_GREEN / LINEAR / CANARY
+            linear: {stepPercent: 10, stepBakeTimeInMinutes: 6}      # LINEAR (ECS's keys and defaults)
+            canary: {canaryPercent: 5, canaryBakeTimeInMinutes: 10}  # CANARY
             desired_count: 2
             architectures: [amd64, arm64] # one -> runtimePlatform.cpuArchitecture; both -> mixed capacity
             cpu: "512"
@@ -253,6 +255,10 @@ class Seeder:
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
+        if strategy == "LINEAR" and spec.get("linear"):
+            config["linearConfiguration"] = dict(spec["linear"])
+        if strategy == "CANARY" and spec.get("canary"):
+            config["canaryConfiguration"] = dict(spec["canary"])
         first_td = self._register(ecs, region, name, repo, first_release, first_made_by, spec)
         created = ecs.create_service(
             cluster=cluster, serviceName=name, taskDefinition=first_td, desiredCount=int(spec.get("desired_count", 2)),
