@@ -140,20 +140,25 @@ def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, in
     return code, seconds, flushed
 
 
-def profile(setup: Setup, args, tool_env, tmp: Path) -> None:
-    """V8 CPU profile of the /api/example load: self time by package."""
-    prof_dir = tmp / "prof"
+def profile(setup: Setup, args, tool_env, tmp: Path) -> dict[str, float]:
+    """V8 CPU profile (--cpu-prof) of one /api/example load: self time per
+    request by origin (package, node: module, or V8 bucket), counted over the
+    load only: from the first to the last sample in the service's own route."""
+    prof_dir = tmp / f"prof-{setup.name}"
     svc = setup.start(f"--cpu-prof --cpu-prof-dir={prof_dir}")
     svc.wait_ready()
-    load(svc.base_url + "/api/example", args.example_requests, args.connections, tool_env, svc.proc.pid)
+    requests = load(svc.base_url + "/api/example", args.example_requests, args.connections, tool_env,
+                    svc.proc.pid)
+    total_requests = args.example_requests
     svc.terminate()
     prof = json.loads(next(prof_dir.glob("*.cpuprofile")).read_text())
-    nodes = {n["id"]: n for n in prof["nodes"]}
-    deltas = prof["timeDeltas"]
+    nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
+    samples = list(zip(prof["samples"], prof["timeDeltas"]))
+    in_route = [i for i, (node, _) in enumerate(samples) if nodes[node]["url"].endswith("routes/example.js")]
     by = Counter()
-    for sample, dt in zip(prof["samples"], deltas):
-        url = nodes[sample]["callFrame"]["url"]
-        name = nodes[sample]["callFrame"]["functionName"]
+    for node, dt in samples[in_route[0]:in_route[-1] + 1]:
+        frame = nodes[node]
+        url = frame["url"]
         if "node_modules/" in url:
             part = url.split("node_modules/")[-1].split("/")
             key = "/".join(part[:2]) if part[0].startswith("@") else part[0]
@@ -162,12 +167,25 @@ def profile(setup: Setup, args, tool_env, tmp: Path) -> None:
         elif url:
             key = "service " + Path(url).name
         else:
-            key = f"({name or 'native'})"
-        by[key] += dt
-    total = sum(by.values()) or 1
-    print(f"\nCPU profile of {setup.name}, /api/example, self time by origin:")
-    for key, us in by.most_common(18):
-        print(f"  {us / total * 100:5.1f}%  {key}")
+            key = f"({frame['functionName'] or 'native'})"
+        by[key] += dt / total_requests
+    by.pop("((idle))", None)
+    print(f"\n{setup.name}: {sum(by.values()):.0f} us of sampled main-thread time per request "
+          f"(process total {requests['cpu_us']:.0f} us incl. GC/IO threads)")
+    return dict(by)
+
+
+def print_profiles(profiles: dict[str, dict[str, float]]) -> None:
+    base = profiles.get("bare", {})
+    for name, by in profiles.items():
+        if name == "bare":
+            continue
+        delta = {k: v - base.get(k, 0.0) for k, v in by.items()}
+        print(f"\nwhere {name} spends more than bare, us per request (self time by origin):")
+        for key, us in sorted(delta.items(), key=lambda kv: -kv[1])[:16]:
+            print(f"  {us:+7.1f}  {key}   ({by[key]:.1f} vs {base.get(key, 0.0):.1f})")
+        otel = sum(v for k, v in delta.items() if "opentelemetry" in k)
+        print(f"  OpenTelemetry packages' own code: {otel:+.1f} us; total {sum(delta.values()):+.1f} us")
 
 
 def main() -> int:
@@ -180,7 +198,8 @@ def main() -> int:
     parser.add_argument("--production-ratio", type=float, default=PRODUCTION_RATIO,
                         help="root sampling ratio of the production default (default %(default)s)")
     parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
-    parser.add_argument("--profile", metavar="SETUP", help="CPU-profile this setup's /api/example load")
+    parser.add_argument("--profile", metavar="SETUPS",
+                        help="CPU-profile these setups' /api/example load, e.g. bare,ours,ours+off")
     args = parser.parse_args()
 
     env24 = node_env(24)
@@ -218,7 +237,9 @@ def main() -> int:
                         Setup("ours-cache", app, stage, dict(base, NODE_DISABLE_COMPILE_CACHE="1"), None),
                     ]
                 if args.profile:
-                    profile(next(s for s in setups if s.name == args.profile), args, env24, tmp)
+                    names = args.profile.split(",")
+                    print_profiles({n: profile(next(s for s in setups if s.name == n), args, env24, tmp)
+                                    for n in names})
                     return 0
                 results = run(setups, args, env24, sink)
         finally:
