@@ -94,6 +94,7 @@ def test_renovate_bumps_and_pins_the_node_base_image(renovate_lookup, renovate_b
     result, _, _ = renovate_branch
     nodes = [d for d in package_files(report, "dockerfile")["Dockerfile"] if d["depName"] == "node"]
     assert [d["replaceString"] for d in nodes] == ["node:24.21.0-bookworm-slim"] * 2
+    assert "dockerfile" in result, "the lookup proposed no Node base-image update to apply"
     assert "error" not in result["dockerfile"], result["dockerfile"]
     bumped = [l for l in result["dockerfile"]["content"].splitlines() if l.startswith("FROM node")]
     assert bumped[0] == f"FROM node:{NEWER_NODE_TAG}@{NEWER_NODE_DIGEST} AS deps"
