@@ -233,13 +233,13 @@ def renovate_branch(renovate_lookup, url_service, renovate_root, renovate_env, t
     }
     dockerfile_deps = package_files(report, "dockerfile").get("Dockerfile", [])
     node = [i for i, d in enumerate(dockerfile_deps) if d["depName"] == "node"]
-    if node:
-        # The newer Node patch the lookup found, with the digest Renovate pins.
-        dep = dockerfile_deps[node[0]]
-        found = [u for u in dep.get("updates", []) if u.get("newValue") == NEWER_NODE_TAG]
-        update = found[0] if found else {"newValue": NEWER_NODE_TAG, "newDigest": NEWER_NODE_DIGEST, "updateType": "patch"}
-        request["dockerDep"] = {**lookup_fields(dep, "Dockerfile", "dockerfile"), **update, "depIndex": node[0],
-                                "localFile": str(url_service / "Dockerfile")}
+    found = [(i, u) for i in node for u in dockerfile_deps[i].get("updates", []) if u.get("newValue") == NEWER_NODE_TAG]
+    if found:
+        # The newer Node patch the lookup found, with the digest Renovate pins (only what the lookup
+        # proposed: without it there is nothing to apply, and the Dockerfile test fails).
+        i, update = found[0]
+        request["dockerDep"] = {**lookup_fields(dockerfile_deps[i], "Dockerfile", "dockerfile"), **update,
+                                "depIndex": i, "localFile": str(url_service / "Dockerfile")}
     path = tmp / "request.json"
     path.write_text(json.dumps(request))
     proc = subprocess.run(["node", str(HERE / "renovate_branch.mjs"), str(path)], env=renovate_env,

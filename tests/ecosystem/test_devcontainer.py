@@ -117,6 +117,23 @@ def test_it_runs_next_to_the_local_collector(service, read_configuration):
     assert set(dev["depends_on"]) == set(app["depends_on"])
 
 
+def test_forwarded_ports_reach_what_listens_on_them(service, read_configuration):
+    """devcontainer.json reference, forwardPorts: a bare port is forwarded from inside the primary
+    container; a port of another compose service is written "host:port" (e.g. "db:5432")."""
+    config = read_configuration(service)
+    _, services = _compose_project(service, config)
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    bare = {p for p in config["forwardPorts"] if isinstance(p, int)}
+    assert bare == {answers["http_port"]}, "only the dev server listens inside the dev container"
+    named = {tuple(p.split(":")) for p in config["forwardPorts"] if isinstance(p, str)}
+    assert ("jaeger", "16686") in named
+    for host, port in named:
+        assert host in config["runServices"], f"{host}:{port} names a service the dev container does not start"
+        published = {str(p).split(":")[-1] for p in services[host].get("ports", [])}
+        assert port in published or port in {str(p) for p in services[host].get("expose", [])}, (host, port)
+    assert set(config["portsAttributes"]) == {str(p) for p in config["forwardPorts"]}
+
+
 def test_compose_files_follow_the_compose_spec(service, read_configuration):
     config = read_configuration(service)
     files = [str((service / ".devcontainer" / f).resolve()) for f in config["dockerComposeFile"]]

@@ -94,6 +94,7 @@ def test_renovate_bumps_and_pins_the_node_base_image(renovate_lookup, renovate_b
     result, _, _ = renovate_branch
     nodes = [d for d in package_files(report, "dockerfile")["Dockerfile"] if d["depName"] == "node"]
     assert [d["replaceString"] for d in nodes] == ["node:24.21.0-bookworm-slim"] * 2
+    assert "dockerfile" in result, "the lookup proposed no Node base-image update to apply"
     assert "error" not in result["dockerfile"], result["dockerfile"]
     bumped = [l for l in result["dockerfile"]["content"].splitlines() if l.startswith("FROM node")]
     assert bumped[0] == f"FROM node:{NEWER_NODE_TAG}@{NEWER_NODE_DIGEST} AS deps"
@@ -126,16 +127,21 @@ def test_one_node_pull_request_moves_nvmrc_and_both_from_lines(renovate_lookup, 
     assert not [dep for dep in proposed if dep.startswith("node -> ") and "26." in dep], proposed  # ... and left it
 
 
-def test_renovate_manages_the_compose_images(renovate_lookup, renovate_branch, url_service):
-    """Every image in docker-compose.yml is a Renovate dependency, pinned by digest."""
+def test_renovate_manages_the_compose_images(renovate_lookup, renovate_branch, url_service, repo_root):
+    """Every image in docker-compose.yml is a Renovate dependency, pinned by digest; the local
+    collector, which is the ECS sidecar's image, moves only with the template."""
     report, _ = renovate_lookup
     result, _, _ = renovate_branch
     compose = package_files(report, "docker-compose").get("docker-compose.yml", [])
     images = yaml.safe_load((url_service / "docker-compose.yml").read_text())["services"]
     expected = {s["image"] for s in images.values() if "image" in s}
     assert {d["replaceString"] for d in compose} == expected and expected
-    resolved = _resolved(result, "docker-compose", "docker-compose.yml")
-    assert resolved and all(r["pinDigests"] and r["enabled"] is not False for r in resolved)
+    sidecar = re.search(r'"(\S+/aws-otel-collector:\S+)"',
+                        (repo_root / "terraform-modules/ecs-service/main.tf").read_text())[1]
+    assert images["otel-collector"]["image"] == sidecar
+    resolved = {r["depName"]: r for r in _resolved(result, "docker-compose", "docker-compose.yml")}
+    assert resolved.pop(sidecar.split(":")[0])["enabled"] is False
+    assert resolved and all(r["pinDigests"] and r["enabled"] is not False for r in resolved.values()), resolved
 
 
 def test_template_update_settings_resolve_for_copier_only(renovate_branch):

@@ -36,6 +36,9 @@ BAD_ANSWERS = [
     ("trace_sample_ratio", 1.5, "from 0 to 1"),
     ("trace_sample_ratio", -0.1, "from 0 to 1"),
     ("paved_road_git_url", "not a url", "git URL"),
+    # Plain http only on loopback (the tests' template server), never a remote host in disguise.
+    ("paved_road_git_url", "http://example.com/acme/paved-road.git", "git URL"),
+    ("paved_road_git_url", "http://localhost:x@evil.example/acme/paved-road.git", "git URL"),
 ]
 
 
