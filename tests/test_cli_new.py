@@ -257,6 +257,10 @@ def test_a_template_url_under_the_demo_owner_is_a_demo_value_never_the_update_so
     assert answers["_placeholders"] == ["paved_road_git_url"]
     assert "acme" not in answers["_src_path"].lower()
     assert "WARNING: paved_road_git_url still carry the template's demo values" in proc.stdout + proc.stderr
+    # Nothing is fetched from it either: the CLI install and the Terraform modules fail loudly on `.invalid`.
+    for rel in (".github/workflows/deploy.yml", ".github/workflows/rollback.yml", "infra/main.tf"):
+        text = (dest / rel).read_text()
+        assert "acme" not in text.lower() and "paved-road.invalid/paved-road.git" in text, rel
 
 
 def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path):
