@@ -183,12 +183,14 @@ def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template,
 
 
 def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placeholders(served_template, tmp_path):
-    """Without paved: `copier copy PATH -d paved_road_git_url=URL` records URL; giving the real answers
+    """Without paved: `copier copy PATH -d paved_road_git_url=URL` records URL (with the `.git` copier needs to
+    read it back as git, as a self-hosted server's URL is often given without); giving the real answers
     later with `copier update -d ...` removes every trace of the demo values."""
     work, url = served_template
     copier = str(Path(sys.executable).with_name("copier"))
     dest = tmp_path / "svc"
-    proc = subprocess.run([copier, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", f"paved_road_git_url={url}",
+    proc = subprocess.run([copier, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0",
+                           "-d", f"paved_road_git_url={url.removesuffix('.git')}",
                            str(work), str(dest)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "WARNING: aws_account_id, github_repository still carry the template's demo values" in proc.stdout + proc.stderr
