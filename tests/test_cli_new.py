@@ -234,6 +234,10 @@ def test_credentials_in_a_clones_origin_are_never_recorded(tmp_path):
         "https://github.com/platform/paved-road.git"
     assert canonical_url("gh:platform/paved-road") == "https://github.com/platform/paved-road.git"
     assert canonical_url(tmp_path) is None  # a plain directory: only a local path is known
+    # A template directory inside another repository (vendored): that repository's origin is not the template's.
+    (clone / "vendor" / "paved-road").mkdir(parents=True)
+    assert canonical_url(clone / "vendor" / "paved-road") is None
+    assert canonical_url(clone) == "https://git.example.com/platform/paved-road.git"
 
 
 def test_a_relative_template_path_is_recorded_absolute(template_without_origin, tmp_path):
