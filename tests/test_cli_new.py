@@ -267,6 +267,11 @@ def test_a_template_url_under_the_demo_owner_is_a_demo_value_never_the_update_so
     for rel in (".github/workflows/deploy.yml", ".github/workflows/rollback.yml", "infra/main.tf"):
         text = (dest / rel).read_text()
         assert "acme" not in text.lower() and "paved-road.invalid/paved-road.git" in text, rel
+    # ... nor from any other file that fetches (every use goes through copier.yml's template_git_url).
+    fetching = [str(p.relative_to(dest)) for p in dest.rglob("*")
+                if p.is_file() and p.suffix != ".md" and p.name not in (".copier-answers.yml", "renovate.json")
+                and "github.com/acme/" in p.read_text(errors="replace").lower().replace("github.com:", "github.com/")]
+    assert fetching == []
 
 
 def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path):
