@@ -116,10 +116,10 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     # Only a local path is known for this checkout: said once, on stderr.
     assert [line for line in proc.stderr.splitlines() if "only a local path is known" in line], proc.stderr
     answers = answers_of(dest)
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn", "paved_road_git_url"]
     info = yaml.safe_load((dest / "catalog-info.yaml").read_text())
     assert info["metadata"]["annotations"]["paved-road.dev/placeholders"] == \
-        "aws_account_id,github_repository,paved_road_git_url"
+        "aws_account_id,github_repository,ci_role_arn,paved_road_git_url"
     # The demo template URL can never resolve (RFC 2606 .invalid), so nothing installs from a stranger's repository.
     deploy = (dest / ".github/workflows/deploy.yml").read_text()
     assert "git+https://paved-road.invalid/paved-road.git@" in deploy
@@ -128,7 +128,7 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     catalog = paved("catalog", str(dest), "--format", "json")
     assert catalog.returncode in (0, 2), catalog.stderr
     [service] = json.loads(catalog.stdout)["services"]
-    assert service["placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    assert service["placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn", "paved_road_git_url"]
     assert json.loads(catalog.stdout)["summary"]["placeholders"] == 1
 
 
@@ -183,23 +183,28 @@ def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template,
 
 
 def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placeholders(served_template, tmp_path):
-    """Without paved: `copier copy PATH -d paved_road_git_url=URL` records URL; giving the real answers
+    """Without paved: `copier copy PATH -d paved_road_git_url=URL` records URL (with the `.git` copier needs to
+    read it back as git, as a self-hosted server's URL is often given without); giving the real answers
     later with `copier update -d ...` removes every trace of the demo values."""
     work, url = served_template
     copier = str(Path(sys.executable).with_name("copier"))
     dest = tmp_path / "svc"
-    proc = subprocess.run([copier, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", f"paved_road_git_url={url}",
+    proc = subprocess.run([copier, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0",
+                           "-d", f"paved_road_git_url={url.removesuffix('.git')}",
                            str(work), str(dest)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "WARNING: aws_account_id, github_repository still carry the template's demo values" in proc.stdout + proc.stderr
+    assert "WARNING: aws_account_id, github_repository, ci_role_arn still carry the template's demo values" \
+        in proc.stdout + proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn"]
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "generated")
     proc = subprocess.run([copier, "update", "--trust", "--defaults", "--skip-answered", "--vcs-ref", "v1.0.0",
-                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders"],
+                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders",
+                           # recorded at the copy from the demo account: named by the warning, given here
+                           "-d", "ci_role_arn=arn:aws:iam::012345670123:role/github-actions-orders"],
                           cwd=dest, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
@@ -232,6 +237,10 @@ def test_credentials_in_a_clones_origin_are_never_recorded(tmp_path):
         "https://github.com/platform/paved-road.git"
     assert canonical_url("gh:platform/paved-road") == "https://github.com/platform/paved-road.git"
     assert canonical_url(tmp_path) is None  # a plain directory: only a local path is known
+    # A template directory inside another repository (vendored): that repository's origin is not the template's.
+    (clone / "vendor" / "paved-road").mkdir(parents=True)
+    assert canonical_url(clone / "vendor" / "paved-road") is None
+    assert canonical_url(clone) == "https://git.example.com/platform/paved-road.git"
 
 
 def test_a_relative_template_path_is_recorded_absolute(template_without_origin, tmp_path):
@@ -257,6 +266,15 @@ def test_a_template_url_under_the_demo_owner_is_a_demo_value_never_the_update_so
     assert answers["_placeholders"] == ["paved_road_git_url"]
     assert "acme" not in answers["_src_path"].lower()
     assert "WARNING: paved_road_git_url still carry the template's demo values" in proc.stdout + proc.stderr
+    # Nothing is fetched from it either: the CLI install and the Terraform modules fail loudly on `.invalid`.
+    for rel in (".github/workflows/deploy.yml", ".github/workflows/rollback.yml", "infra/main.tf"):
+        text = (dest / rel).read_text()
+        assert "acme" not in text.lower() and "paved-road.invalid/paved-road.git" in text, rel
+    # ... nor from any other file that fetches (every use goes through copier.yml's template_git_url).
+    fetching = [str(p.relative_to(dest)) for p in dest.rglob("*")
+                if p.is_file() and p.suffix != ".md" and p.name not in (".copier-answers.yml", "renovate.json")
+                and "github.com/acme/" in p.read_text(errors="replace").lower().replace("github.com:", "github.com/")]
+    assert fetching == []
 
 
 def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path):
@@ -310,3 +328,15 @@ def test_a_template_url_copier_cannot_update_from_is_said(template_without_origi
     assert answers_of(dest)["_src_path"] == str(template_without_origin)
     [warning] = [line for line in proc.stderr.splitlines() if "only a local path is known" in line]
     assert warning.startswith("paved new: warning:")
+
+
+def test_a_role_in_the_demo_account_is_refused(template_without_origin, tmp_path):
+    """The account is real, but the CI role typed still names the demo account: deploys would assume nothing."""
+    dest = tmp_path / "svc"
+    proc = paved("new", str(dest), "--template", str(template_without_origin), *REAL,
+                 "-a", "ci_role_arn=arn:aws:iam::123456789012:role/github-actions-orders")
+    assert proc.returncode == 2
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
+    assert line.startswith("paved new: ci_role_arn still carry the template's demo values: "
+                           "give real ones with -a ci_role_arn=..."), proc.stderr
+    assert not dest.exists()

@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         generate(dest, answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
         if not args.demo:
             refuse_placeholders(dest, existed, config)
-        recorded = str((yaml.safe_load((dest / ".copier-answers.yml").read_text()) or {}).get("_src_path", ""))
+        recorded = str(_answers_of(dest).get("_src_path", ""))
         if recorded and not REMOTE_URL.match(recorded):
             # e.g. a file:// template URL, or no URL known with --demo (copier's own warning is quiet here)
             print(f"paved new: warning: only a local path is known for the template ({recorded}); the service "
@@ -273,11 +273,16 @@ def _template_config(template: str, vcs_ref: str | None) -> dict:
     return config
 
 
+def _answers_of(dest: Path) -> dict:
+    path = dest / ".copier-answers.yml"  # a template release without an answers file records nothing
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
 def refuse_placeholders(dest: Path, existed: bool, config: dict) -> None:
     """A service still carrying the template's demo values (copier.yml's
     `placeholders`, recorded as `_placeholders`) is removed again: without
     --demo, `paved new` makes only services that can deploy."""
-    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text()) or {}
+    answers = _answers_of(dest)
     names = answers.get("_placeholders") or []
     if not names:
         return

@@ -83,8 +83,11 @@ def canonical_url(template: str | Path) -> str | None:
     if not REMOTE_URL.match(text):
         if not is_local(template):
             return None
-        proc = subprocess.run(["git", "-C", str(Path(template).expanduser()), "remote", "get-url", "origin"],
-                              capture_output=True, text=True)
+        where = Path(template).expanduser().resolve()
+        top = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        if top.returncode or Path(top.stdout.strip()).resolve() != where:
+            return None  # a plain directory, or one inside another repository (whose origin is not the template's)
+        proc = subprocess.run(["git", "-C", str(where), "remote", "get-url", "origin"], capture_output=True, text=True)
         text = proc.stdout.strip()
         if proc.returncode or not REMOTE_URL.match(text):
             return None

@@ -32,7 +32,7 @@ SERVICE_ANSWERS = {
     "aws_account_id": "210987654321",
     "ecs_cluster_prefix": "shop",
     "trace_sample_ratio": 0.25,
-    "paved_road_git_url": "https://github.com/acme/paved-road.git",
+    "paved_road_git_url": "https://github.com/shop/paved-road.git",
 }
 
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)

@@ -99,9 +99,9 @@ def test_an_scp_style_template_url_becomes_a_url_pip_accepts(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(REPO_ROOT), tmp_path / "svc", vcs_ref="HEAD", defaults=True, unsafe=True, quiet=True,
-                        data={"paved_road_git_url": "git@github.com:acme/paved-road.git"})
+                        data={"paved_road_git_url": "git@github.com:shop/paved-road.git"})
     [(url, _ref)] = pins(tmp_path / "svc")
-    assert url == "ssh://git@github.com/acme/paved-road.git"
+    assert url == "ssh://git@github.com/shop/paved-road.git"
 
 
 def test_the_cli_lock_covers_pyproject_and_every_hash_verifies(tmp_path):
