@@ -223,3 +223,11 @@ def test_a_scheduled_run_in_a_fresh_clone_never_builds_over_the_pushed_branch(fl
     (third,) = fleet.update_fleet([service], jobs=1)
     assert third.status == "pending" and "differs from the commit paved made" in third.reason
     assert git(service, "rev-parse", BRANCH).strip() == tip
+
+
+def test_fleet_conflicts_found_is_exit_3_never_the_unexpected_failure_code(fleet_copy):
+    service = fleet_copy / "alpha"
+    (service / "README.md").write_text("<<<<<<< before updating\nours\n=======\ntheirs\n>>>>>>> after updating\n")
+    (service / "src.js.rej").write_text("--- a\n+++ b\n@@ -1 +1 @@\n-a\n+b\n@@ -5 +5 @@\n-c\n+d\n")
+    proc = subprocess.run([PAVED, "fleet", "conflicts", str(service)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (3, "README.md  1 hunk(s)\nsrc.js.rej  2 hunk(s)\n"), proc.stderr
