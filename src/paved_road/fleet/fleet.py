@@ -138,6 +138,22 @@ def _git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def changed_paths(repo: Path) -> set[str]:
+    """Paths `git status` reports changed or untracked, relative to the repository
+    root, exactly as on disk (-z: no quoting of spaces or non-ASCII names)."""
+    entries = _git(repo, "status", "--porcelain", "-z", "--untracked-files=all").split("\0")
+    paths, i = set(), 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        paths.add(entry[3:])
+        if "R" in entry[:2] or "C" in entry[:2]:
+            i += 1  # the original path of a rename or copy follows
+    return paths
+
+
 def _identity(repo: Path) -> list[str]:
     """-c options giving commits an author when the machine has none configured."""
     if _git(repo, "config", "user.email", check=False).strip():
@@ -201,7 +217,7 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         proc = run_copier_update(repo, to_version, cancel)
         if proc.returncode:
             raise _GitError(f"copier update exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
-        changed = [line[3:] for line in _git(repo, "status", "--porcelain", "-uall").splitlines()]
+        changed = changed_paths(repo)
         result.conflicts = [c for c in find_conflicts(top) if c in changed or c.endswith(".rej")]
         _git(repo, "add", "-A")
         message = f"Update Paved Road template to {to_version}"
