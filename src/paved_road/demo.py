@@ -169,8 +169,17 @@ def _run_demo(service_dir: Path, runtime_dir: Path, console: Console, requests: 
     return 0 if ok else 1
 
 
+def demo_console(file=None) -> Console:
+    """Rich on a terminal; in a pipe or CI log (rich assumes 80 columns there)
+    wide enough that the span table and long lines are never cut or wrapped."""
+    stream = file or sys.stdout
+    if hasattr(stream, "isatty") and stream.isatty():
+        return Console(file=file)
+    return Console(file=file, width=max(160, int(os.environ.get("COLUMNS", "0") or 0)), soft_wrap=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = demo_console()
     workdir = Path(args.workdir).expanduser().resolve() if args.workdir else default_workdir()
     try:
         return run_demo(workdir, console)

@@ -112,3 +112,24 @@ def test_a_recorded_directory_replaced_by_a_symlink_is_unlinked_never_followed(t
     prepare_workdir(workdir)
     assert (elsewhere / "node_modules/x/index.js").read_text() == "mine\n"
     assert sorted(p.name for p in workdir.iterdir()) == [MARKER]
+
+
+def test_demo_output_in_a_pipe_is_never_cut_at_80_columns(monkeypatch):
+    import io
+
+    from paved_road.demo import demo_console
+    from paved_road.otel_sink import span_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    names = ["GET /api/example", "request", "handler - fastify -> @fastify/otel", "GET",
+             "middleware - @fastify/otel - onRequest hook"]
+    spans = [dict(span_id=str(i), parent_span_id=str(i - 1) if i else "", name=n, kind="INTERNAL",
+                  trace_id="0123456789abcdef" * 2, duration_ms=12.345, status="UNSET", start_ns=i)
+             for i, n in enumerate(names)]
+    out = io.StringIO()
+    console = demo_console(out)
+    console.print(span_table(spans))
+    console.print("working in " + "/very-long-directory-name" * 6)
+    text = out.getvalue()
+    assert "…" not in text and "onRequest hook" in text and "INTERNAL" in text and "12.35 ms" in text
+    assert "working in " + "/very-long-directory-name" * 6 + "\n" in text
