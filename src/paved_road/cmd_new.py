@@ -38,7 +38,15 @@ def parse_answers(pairs: list[str], questions: dict) -> dict:
             raise BadAnswer(f"unknown question '{key}'; questions are: {allowed}")
         # YAML parsing gives lists (architectures=[arm64]) and numbers; a
         # comma-separated value is also accepted for multiselect questions.
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            if questions[key].get("type", "str") == "str" and not questions[key].get("multiselect"):
+                value = raw  # text such as "@team" or "[draft]": kept as typed
+            else:
+                problem = getattr(exc, "problem", None) or "not valid YAML"
+                raise BadAnswer(f"{key}: cannot read '{raw}' ({problem}); "
+                                "give a plain value, or a list such as [amd64, arm64]") from None
         if questions[key].get("multiselect") and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         answers[key] = _check_type(key, value, questions[key])
