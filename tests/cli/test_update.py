@@ -65,7 +65,11 @@ def test_clean_update_exit_0_then_already_current(service_v1, tmp_path):
     git(service, "add", "-A")
     git(service, "commit", "-qm", "update")
     again = _paved("update", "--to", "v1.1.0", cwd=service)
-    assert (again.returncode, again.stdout) == (0, ".: already on v1.1.0 (latest release v1.1.0); nothing to do\n")
+    assert (again.returncode, again.stdout) == (0, ".: already on v1.1.0; nothing to do\n")
+    assert git(service, "status", "--porcelain") == ""
+    older = _paved("update", "--to", "v1.0.0", cwd=service)
+    assert (older.returncode, older.stdout) == (
+        0, ".: already on v1.1.0, past v1.0.0; nothing to do (paved update never downgrades)\n")
     assert git(service, "status", "--porcelain") == ""
 
 

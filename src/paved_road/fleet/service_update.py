@@ -122,7 +122,10 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
 
 def report(result: UpdateResult) -> str:
     if result.already_current:
-        return f"{result.path}: already on {result.from_version} (latest release {result.to_version}); nothing to do"
+        if result.from_version == result.to_version:
+            return f"{result.path}: already on {result.to_version}; nothing to do"
+        return (f"{result.path}: already on {result.from_version}, past {result.to_version}; "
+                "nothing to do (paved update never downgrades)")
     lines = [f"{result.path}: updated from {result.from_version} to {result.to_version}; "
              f"{len(result.changed)} file(s) changed, uncommitted for review"]
     if result.conflicts:
