@@ -8,7 +8,7 @@ import subprocess
 
 def test_paved_demo_shows_received_spans(tmp_path):
     proc = subprocess.run(["paved", "demo", "--workdir", str(tmp_path / "demo")], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+                          text=True, timeout=600, env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "spans received" in out
@@ -24,5 +24,5 @@ def test_paved_demo_shows_received_spans(tmp_path):
     assert "spans received" in headings[4] and "stop" in headings[5]
     # a second run replaces what the first created, and only that
     again = subprocess.run(["paved", "demo", "--workdir", str(tmp_path / "demo")], capture_output=True,
-                           text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+                           text=True, timeout=600, env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
     assert again.returncode == 0, again.stdout + again.stderr

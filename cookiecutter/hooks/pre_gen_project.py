@@ -17,7 +17,7 @@ MESSAGES = r"""{% set service_name = cookiecutter.service_name %}{% set descript
 {% if not (aws_account_id | string | regex_search('^[0-9]{12}$')) %}aws_account_id must be exactly 12 digits (got '{{ aws_account_id }}'){% endif %}
 {% if not (github_repository | regex_search('^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$')) %}github_repository must look like OWNER/NAME (got '{{ github_repository }}'){% endif %}
 {% if not (ecs_cluster_prefix | regex_search('^[A-Za-z][A-Za-z0-9_-]{0,200}$')) %}ecs_cluster_prefix must be letters, digits, hyphens and underscores, starting with a letter (got '{{ ecs_cluster_prefix }}'){% endif %}
-{% if trace_sample_ratio < 0 or trace_sample_ratio > 1 %}trace_sample_ratio must be a number from 0 to 1 (got '{{ trace_sample_ratio }}'){% endif %}
+{% if trace_sample_ratio < 0 or trace_sample_ratio > 1 or trace_sample_ratio != trace_sample_ratio %}trace_sample_ratio must be a number from 0 to 1 (got '{{ trace_sample_ratio }}'){% endif %}
 {% if not (paved_road_git_url | regex_search('^(?!https?://[^/]*@)((https://|ssh://|git@|file://)\\S+|http://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?/[^\\s@]*)$')) %}paved_road_git_url must be an https, ssh or file git URL without credentials, or http on 127.0.0.1/localhost (got '{{ paved_road_git_url }}'){% endif %}
 """
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from paved_road.otel_sink import OtlpSink, span_table
 from paved_road.template_source import default_template_source
 
 
-MARKER = ".paved-demo"  # in the workdir: every path the demo created, one per line
+MARKER = ".paved-demo"  # in the workdir: every path the demo created, one per line (files: "path\tsize:mtime")
 
 
 class DemoError(ValueError):
@@ -26,8 +27,24 @@ class DemoError(ValueError):
 
 def default_workdir() -> Path:
     """Not the current directory: the same place wherever `paved demo` runs."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):  # the XDG spec: a relative value is invalid and ignored
+        cache = str(Path.home() / ".cache")
     return Path(cache) / "paved-road" / "demo"
+
+
+def _stamp(path: Path) -> str:
+    """What a regular file looked like when recorded; '' for directories and symlinks."""
+    st = path.lstat()
+    return f"{st.st_size}:{st.st_mtime_ns}" if stat.S_ISREG(st.st_mode) else ""
+
+
+def _read_record(marker: Path) -> dict[str, str]:
+    entries = {}
+    for line in marker.read_text().splitlines():
+        rel, _, stamp = line.partition("\t")
+        entries[rel] = stamp
+    return entries
 
 
 def _walk(root: Path) -> list[str]:
@@ -52,13 +69,19 @@ def prepare_workdir(workdir: Path) -> None:
         if not marker.is_file():
             raise DemoError(f"--workdir {workdir} is not empty and was not made by paved demo; "
                             "pass a new or empty directory (nothing was deleted)")
-        ours = set(marker.read_text().splitlines())
+        ours = _read_record(marker)
         present = _walk(workdir)
         foreign = [rel for rel in present if rel != MARKER and rel not in ours]
         if foreign:
             more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             raise DemoError(f"--workdir {workdir} holds files paved demo did not create ({foreign[-1]}{more}); "
                             "move them or pass another --workdir (nothing was deleted)")
+        # A generated file someone edited since ("stays ... to look at") is theirs now.
+        edited = [rel for rel in present if ours.get(rel) and ours[rel] != _stamp(workdir / rel)]
+        if edited:
+            more = f" and {len(edited) - 1} more" if len(edited) > 1 else ""
+            raise DemoError(f"--workdir {workdir}: {edited[-1]}{more} changed since paved demo created it; "
+                            "copy your changes elsewhere or pass another --workdir (nothing was deleted)")
         for rel in present:  # deepest first
             path = workdir / rel
             if rel == MARKER:
@@ -73,7 +96,12 @@ def prepare_workdir(workdir: Path) -> None:
 def record_workdir(workdir: Path) -> None:
     """Write down what the demo created, so the next run may remove exactly that."""
     if workdir.is_dir():
-        (workdir / MARKER).write_text("".join(f"{rel}\n" for rel in _walk(workdir) if rel != MARKER))
+        lines = []
+        for rel in _walk(workdir):
+            if rel != MARKER:
+                stamp = _stamp(workdir / rel)
+                lines.append(f"{rel}\t{stamp}\n" if stamp else f"{rel}\n")
+        (workdir / MARKER).write_text("".join(lines))
 
 
 def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
@@ -141,8 +169,17 @@ def _run_demo(service_dir: Path, runtime_dir: Path, console: Console, requests: 
     return 0 if ok else 1
 
 
+def demo_console(file=None) -> Console:
+    """Rich on a terminal; in a pipe or CI log (rich assumes 80 columns there)
+    wide enough that the span table and long lines are never cut or wrapped."""
+    stream = file or sys.stdout
+    if hasattr(stream, "isatty") and stream.isatty():
+        return Console(file=file)
+    return Console(file=file, width=max(160, int(os.environ.get("COLUMNS", "0") or 0)), soft_wrap=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = demo_console()
     if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
         from paved_road.sim.demo import run_rollback_demo
         return run_rollback_demo(console, speed=args.speed)

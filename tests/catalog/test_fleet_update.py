@@ -188,3 +188,46 @@ def test_a_service_recorded_at_a_commit_is_planned_for_update_not_a_crash(fleet_
     answers.write_text(answers.read_text().replace("_commit: v2.0.0", f"_commit: {sha}"))
     work, done = fleet.plan([repo])
     assert done == [] and [(w["from_version"], w["to_version"]) for w in work] == [(sha, LATEST)]
+
+
+def test_a_scheduled_run_in_a_fresh_clone_never_builds_over_the_pushed_branch(fleet_copy, tmp_path):
+    """The documented scheduled job clones every time: the earlier run's branch is only on origin."""
+    service = fleet_copy / "charlie"
+    (first,) = fleet.update_fleet([service], jobs=1)
+    assert first.status == "updated"
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(service), str(remote))
+    # A human resolves something on the pull request branch and pushes.
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "-q", str(remote), str(human))
+    git(human, "checkout", "-q", BRANCH)
+    (human / "NOTES.md").write_text("reviewed\n")
+    git(human, "add", "-A")
+    git(human, "-c", "user.name=h", "-c", "user.email=h@example.com", "commit", "-qm", "review fix")
+    git(human, "push", "-q", "origin", BRANCH)
+    pushed = git(remote, "rev-parse", BRANCH).strip()
+
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(remote), str(fresh))
+    (again,) = fleet.update_fleet([fresh], jobs=1)
+    assert again.status == "pending" and "origin/" + BRANCH in again.reason
+    assert BRANCH not in git(fresh, "branch", "--format=%(refname:short)").split()  # nothing to push over it
+    assert git(remote, "rev-parse", BRANCH).strip() == pushed
+
+    # The checkout that made the branch fetches, main moves on: its branch is
+    # still paved's own commit locally, but origin has the human's: not rebuilt.
+    git(service, "remote", "add", "origin", str(remote))
+    git(service, "fetch", "-q", "origin")
+    git(service, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    tip = git(service, "rev-parse", BRANCH).strip()
+    (third,) = fleet.update_fleet([service], jobs=1)
+    assert third.status == "pending" and "differs from the commit paved made" in third.reason
+    assert git(service, "rev-parse", BRANCH).strip() == tip
+
+
+def test_fleet_conflicts_found_is_exit_3_never_the_unexpected_failure_code(fleet_copy):
+    service = fleet_copy / "alpha"
+    (service / "README.md").write_text("<<<<<<< before updating\nours\n=======\ntheirs\n>>>>>>> after updating\n")
+    (service / "src.js.rej").write_text("--- a\n+++ b\n@@ -1 +1 @@\n-a\n+b\n@@ -5 +5 @@\n-c\n+d\n")
+    proc = subprocess.run([PAVED, "fleet", "conflicts", str(service)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (3, "README.md  1 hunk(s)\nsrc.js.rej  2 hunk(s)\n"), proc.stderr

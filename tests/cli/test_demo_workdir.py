@@ -28,7 +28,7 @@ def _fake_demo_run(workdir: Path) -> None:
 def test_a_new_directory_is_created_and_recorded(tmp_path):
     workdir = tmp_path / "a" / "b"
     _fake_demo_run(workdir)
-    assert sorted((workdir / MARKER).read_text().splitlines()) == [
+    assert sorted(line.split("\t")[0] for line in (workdir / MARKER).read_text().splitlines()) == [
         "demo-service", "demo-service/src", "demo-service/src/app.js",
         "runtime", "runtime/node_modules", "runtime/node_modules/x", "runtime/node_modules/x/index.js"]
 
@@ -52,6 +52,30 @@ def test_a_file_the_demo_did_not_create_stops_it_before_anything_is_deleted(tmp_
     assert (workdir / "demo-service/src/app.js").read_text() == "// generated\n"
 
 
+def test_a_generated_file_edited_since_stops_it_before_anything_is_deleted(tmp_path):
+    """The demo says the service "stays ... to look at": edits to it are the user's, not the demo's."""
+    workdir = tmp_path / "w"
+    _fake_demo_run(workdir)
+    app = workdir / "demo-service/src/app.js"
+    app.write_text("// my experiment, an afternoon of work\n")
+    with pytest.raises(DemoError, match=r"demo-service/src/app.js changed since paved demo created it.*nothing was deleted"):
+        prepare_workdir(workdir)
+    assert app.read_text() == "// my experiment, an afternoon of work\n"
+    assert (workdir / "runtime/node_modules/x/index.js").exists()
+
+
+def test_a_record_naming_paths_outside_the_workdir_deletes_nothing_outside(tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep\n")
+    workdir = tmp_path / "w"
+    _fake_demo_run(workdir)
+    with (workdir / MARKER).open("a") as fh:
+        fh.write(f"../precious.txt\n{outside}\n..\n")
+    prepare_workdir(workdir)
+    assert outside.read_text() == "keep\n"
+    assert sorted(p.name for p in workdir.iterdir()) == [MARKER]
+
+
 def test_an_empty_directory_is_used_as_it_is(tmp_path):
     prepare_workdir(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [MARKER]
@@ -64,6 +88,9 @@ def test_default_workdir_does_not_depend_on_the_current_directory(tmp_path):
                            text=True).stdout.strip() for cwd in (tmp_path, "/")}
     assert outs == {str(tmp_path / "cache" / "paved-road" / "demo")}
     assert default_workdir().is_absolute()
+    relative = {**os.environ, "XDG_CACHE_HOME": "cache", "HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=relative, capture_output=True, text=True)
+    assert out.stdout.strip() == str(tmp_path / "home" / ".cache" / "paved-road" / "demo")  # XDG: relative is ignored
     help_text = " ".join(subprocess.run([PAVED, "demo", "--help"], capture_output=True, text=True).stdout.split())
     assert "~/.cache/paved-road/demo" in help_text
 
@@ -71,3 +98,38 @@ def test_default_workdir_does_not_depend_on_the_current_directory(tmp_path):
 def test_make_demo_uses_the_git_ignored_demo_output(repo_root):
     assert "$(BIN)/paved demo --workdir demo-output" in (repo_root / "Makefile").read_text()
     assert "/demo-output/" in (repo_root / ".gitignore").read_text().splitlines()
+
+
+def test_a_recorded_directory_replaced_by_a_symlink_is_unlinked_never_followed(tmp_path):
+    elsewhere = tmp_path / "my-project"
+    (elsewhere / "node_modules/x").mkdir(parents=True)
+    (elsewhere / "node_modules/x/index.js").write_text("mine\n")
+    workdir = tmp_path / "w"
+    _fake_demo_run(workdir)
+    import shutil
+    shutil.rmtree(workdir / "runtime/node_modules")
+    (workdir / "runtime/node_modules").symlink_to(elsewhere / "node_modules")
+    prepare_workdir(workdir)
+    assert (elsewhere / "node_modules/x/index.js").read_text() == "mine\n"
+    assert sorted(p.name for p in workdir.iterdir()) == [MARKER]
+
+
+def test_demo_output_in_a_pipe_is_never_cut_at_80_columns(monkeypatch):
+    import io
+
+    from paved_road.demo import demo_console
+    from paved_road.otel_sink import span_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    names = ["GET /api/example", "request", "handler - fastify -> @fastify/otel", "GET",
+             "middleware - @fastify/otel - onRequest hook"]
+    spans = [dict(span_id=str(i), parent_span_id=str(i - 1) if i else "", name=n, kind="INTERNAL",
+                  trace_id="0123456789abcdef" * 2, duration_ms=12.345, status="UNSET", start_ns=i)
+             for i, n in enumerate(names)]
+    out = io.StringIO()
+    console = demo_console(out)
+    console.print(span_table(spans))
+    console.print("working in " + "/very-long-directory-name" * 6)
+    text = out.getvalue()
+    assert "…" not in text and "onRequest hook" in text and "INTERNAL" in text and "12.35 ms" in text
+    assert "working in " + "/very-long-directory-name" * 6 + "\n" in text

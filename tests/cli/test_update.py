@@ -65,7 +65,11 @@ def test_clean_update_exit_0_then_already_current(service_v1, tmp_path):
     git(service, "add", "-A")
     git(service, "commit", "-qm", "update")
     again = _paved("update", "--to", "v1.1.0", cwd=service)
-    assert (again.returncode, again.stdout) == (0, ".: already on v1.1.0 (latest release v1.1.0); nothing to do\n")
+    assert (again.returncode, again.stdout) == (0, ".: already on v1.1.0; nothing to do\n")
+    assert git(service, "status", "--porcelain") == ""
+    older = _paved("update", "--to", "v1.0.0", cwd=service)
+    assert (older.returncode, older.stdout) == (
+        0, ".: already on v1.1.0, past v1.0.0; nothing to do (paved update never downgrades)\n")
     assert git(service, "status", "--porcelain") == ""
 
 
@@ -75,3 +79,19 @@ def test_generated_readme_and_upgrade_docs_use_paved_update(service_v1, repo_roo
     docs = (repo_root / "docs/upgrades.md").read_text()
     one_service = docs.split("## Updating one service", 1)[1].split("\n## ", 1)[0]
     assert "paved update" in one_service
+
+
+def test_changed_paths_are_exact_names_for_spaces_non_ascii_and_renames(tmp_path):
+    """A conflicted file is matched by name: git's quoting ("caf\\303\\251 notes.md") must not hide it."""
+    from paved_road.fleet.fleet import changed_paths
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "old name.md").write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
+    git(repo, "mv", "old name.md", "new name.md")
+    (repo / "docs").mkdir()
+    (repo / "docs/café notes.md").write_text("<<<<<<< before updating\n")
+    assert changed_paths(repo) == {"new name.md", "docs/café notes.md"}

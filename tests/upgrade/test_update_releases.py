@@ -132,7 +132,7 @@ def test_conflicting_edit_shows_markers_that_paved_reports(journey):
     rel = journey["edits"]["conflict"]
     assert journey["v1.1.0_conflicts"] == [rel]
     cli = journey["v1.1.0_cli"]
-    assert (cli.returncode, cli.stdout) == (1, f"{rel}  1 hunk(s)\n")
+    assert (cli.returncode, cli.stdout) == (3, f"{rel}  1 hunk(s)\n")
     assert journey["v1.1.0_unmerged"] == [rel]
     text = journey["v1.1.0"][rel]
     # Nothing dropped: both the team's line and the template's line are there.

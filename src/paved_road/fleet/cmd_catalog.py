@@ -188,7 +188,7 @@ def run_fleet_conflicts(args: argparse.Namespace) -> int:
             print(f"{path.rstrip('/')}/{rel}" if len(paths) > 1 else rel, f"{hunks} hunk(s)", sep="  ")
     if not found:
         print(f"no conflicts in {', '.join(paths)}")
-    return 1 if found else 0
+    return 3 if found else 0  # as `update` and `fleet update`: 1 stays "unexpected failure"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -225,7 +225,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--json", action="store_true", help="the same as --format json")
     u.set_defaults(func=run_fleet_update)
     c = fsub.add_parser(
-        "conflicts", help="list files an update left with conflict markers or .rej files (exit 1 if any)",
+        "conflicts", help="list files an update left with conflict markers or .rej files (exit 3 if any)",
         description="One line per file with its number of conflict hunks; 'no conflicts' and exit 0 when none.",
     )
     c.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts (default: .)")

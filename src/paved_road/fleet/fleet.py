@@ -138,6 +138,22 @@ def _git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def changed_paths(repo: Path) -> set[str]:
+    """Paths `git status` reports changed or untracked, relative to the repository
+    root, exactly as on disk (-z: no quoting of spaces or non-ASCII names)."""
+    entries = _git(repo, "status", "--porcelain", "-z", "--untracked-files=all").split("\0")
+    paths, i = set(), 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        paths.add(entry[3:])
+        if "R" in entry[:2] or "C" in entry[:2]:
+            i += 1  # the original path of a rename or copy follows
+    return paths
+
+
 def _identity(repo: Path) -> list[str]:
     """-c options giving commits an author when the machine has none configured."""
     if _git(repo, "config", "user.email", check=False).strip():
@@ -178,6 +194,16 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         result.reason, result.branch = "detached HEAD: check out a branch first", None
         return result
     work_branch = branch
+    remote = _remote_branches(repo, branch)
+    if not _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).strip() and remote:
+        # A fresh clone (a scheduled job clones every time): the branch an
+        # earlier run pushed is only on the remote. Never build a second one
+        # to push over it; whoever owns it now is not known here.
+        result.status = PENDING
+        result.conflicts = _conflicted_files(repo, remote[0])
+        result.reason = (f"branch from an earlier run exists as {remote[0].removeprefix('refs/remotes/')}: "
+                         "left as it is (delete it there to have it rebuilt)")
+        return result
     if _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).strip():
         if not _needs_refresh(repo, original, branch, result):
             return result
@@ -191,7 +217,7 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
         proc = run_copier_update(repo, to_version, cancel)
         if proc.returncode:
             raise _GitError(f"copier update exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
-        changed = [line[3:] for line in _git(repo, "status", "--porcelain", "-uall").splitlines()]
+        changed = changed_paths(repo)
         result.conflicts = [c for c in find_conflicts(top) if c in changed or c.endswith(".rej")]
         _git(repo, "add", "-A")
         message = f"Update Paved Road template to {to_version}"
@@ -226,19 +252,36 @@ def _needs_refresh(repo: Path, original: str, branch: str, result: FleetResult) 
     rebuilt: it holds only paved's own commit and `original` has moved on.
     Otherwise fill `result` as PENDING: the branch is left exactly as it is."""
     result.status = PENDING
-    result.conflicts = sorted(
-        line.split(":", 1)[1] for line in
-        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", branch, "--", check=False).splitlines() if ":" in line)
+    result.conflicts = _conflicted_files(repo, branch)
     up_to_date = subprocess.run(["git", "merge-base", "--is-ancestor", original, branch], cwd=repo,
                                 capture_output=True).returncode == 0
     if up_to_date:
         result.reason = "branch from an earlier run, unchanged: its pull request is waiting"
         return False
     made = _git(repo, "rev-parse", "-q", "--verify", _made_ref(branch), check=False).strip()
+    pushed_over = [ref for ref in _remote_branches(repo, branch)
+                   if _git(repo, "rev-parse", ref).strip() != made]
+    if pushed_over:  # someone pushed to it (or it was never pushed as paved left it): keep their commits
+        result.reason = (f"{pushed_over[0].removeprefix('refs/remotes/')} differs from the commit paved made: "
+                         "left as it is")
+        return False
     if made and made == _git(repo, "rev-parse", branch).strip():
         return True
     result.reason = "branch from an earlier run has changes or commit(s) of its own: left as it is"
     return False
+
+
+def _remote_branches(repo: Path, branch: str) -> list[str]:
+    """Remote-tracking refs of `branch` (refs/remotes/<remote>/<branch>), as fetched."""
+    refs = _git(repo, "for-each-ref", "--format=%(refname)", "refs/remotes/", check=False).splitlines()
+    return sorted(r for r in refs if r.split("/", 3)[3:] == [branch])
+
+
+def _conflicted_files(repo: Path, ref: str) -> list[str]:
+    """Files on `ref` that still carry conflict markers."""
+    return sorted(
+        line.split(":", 1)[1] for line in
+        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", ref, "--", check=False).splitlines() if ":" in line)
 
 
 def _made_ref(branch: str) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
-from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, conflict_hunks, find_conflicts,
-                                    restore_checkout, run_copier_update)
+from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
+                                    find_conflicts, restore_checkout, run_copier_update)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -111,7 +111,7 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
     top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
     prefix = _git(repo, "rev-parse", "--show-prefix").strip()
     # porcelain paths are relative to the repository root, whatever the cwd
-    changed_top = {line[3:].strip('"') for line in _git(repo, "status", "--porcelain", "-uall").splitlines()}
+    changed_top = changed_paths(repo)
     result.changed = sorted(c.removeprefix(prefix) for c in changed_top)
     result.conflicts = {
         rel.removeprefix(prefix): conflict_hunks(top / rel)
@@ -122,7 +122,10 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
 
 def report(result: UpdateResult) -> str:
     if result.already_current:
-        return f"{result.path}: already on {result.from_version} (latest release {result.to_version}); nothing to do"
+        if result.from_version == result.to_version:
+            return f"{result.path}: already on {result.to_version}; nothing to do"
+        return (f"{result.path}: already on {result.from_version}, past {result.to_version}; "
+                "nothing to do (paved update never downgrades)")
     lines = [f"{result.path}: updated from {result.from_version} to {result.to_version}; "
              f"{len(result.changed)} file(s) changed, uncommitted for review"]
     if result.conflicts:
