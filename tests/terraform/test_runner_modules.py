@@ -16,15 +16,20 @@ EKS = MODULES_DIR / "github-runners-eks"
 ARC = MODULES_DIR / "arc-runner-scale-sets"
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ci/providers/Microsoft.ContainerService/managedClusters/ci"
 EKS_KNOWN = {"data.aws_partition.current": {"partition": "aws"}}
+# Required since the runner group became mandatory (a dedicated group, never `default`).
+RUNNER_GROUP = {"name": "paved-release", "selected_repository_ids": [123456],
+                "selected_workflows": ["acme/orders/.github/workflows/ci.yml@refs/tags/v1.0.0"]}
 
 
 def aks(**inputs) -> Module:
-    base = {"kubernetes_cluster_id": CLUSTER_ID, "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app"}
+    base = {"kubernetes_cluster_id": CLUSTER_ID, "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app",
+            "runner_group": RUNNER_GROUP}
     return Module(AKS, {**base, **inputs})
 
 
 def eks(**inputs) -> Module:
-    base = {"cluster_name": "ci", "subnet_ids": ["subnet-0a"], "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app"}
+    base = {"cluster_name": "ci", "subnet_ids": ["subnet-0a"], "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app",
+            "runner_group": RUNNER_GROUP}
     return Module(EKS, {**base, **inputs}, EKS_KNOWN)
 
 
