@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 
@@ -16,6 +17,8 @@ def test_paved_demo_shows_received_spans(tmp_path):
     assert "http.server.request.duration" in out
     assert "service exited with code 0" in out
     assert "demo ok: telemetry is flowing" in out
+    correlated = re.search(r"(\d+) carrying the trace id of a received span", out)
+    assert correlated and int(correlated.group(1)) > 0, out
     assert (tmp_path / "demo" / "demo-service" / "package.json").is_file()
     # sections in order: the spans are shown before the service is stopped
     headings = [line for line in out.splitlines() if any(f"{n}. " in line for n in range(1, 7)) and "─" in line]

@@ -156,9 +156,15 @@ def _run_demo(service_dir: Path, runtime_dir: Path, console: Console, requests: 
 
         received = sink.received
         metric_names = sorted({m["name"] for m in received.metrics})
-        correlated = [r for r in received.logs if r["trace_id"]]
+        # Logs reach CloudWatch as JSON on stdout (OTLP log export is opt-in:
+        # OTEL_LOGS_EXPORTER=otlp); correlated means they carry the trace id of
+        # a span that arrived.
+        trace_ids = {s["trace_id"] for s in received.spans}
+        log_lines = svc.log_records()
+        correlated = [r for r in log_lines if r.get("trace_id") in trace_ids]
         console.print(f"metrics: {', '.join(metric_names) or 'none'}")
-        console.print(f"log records: {len(received.logs)}, {len(correlated)} carrying a trace id")
+        console.print(f"log lines (JSON on stdout): {len(log_lines)}, {len(correlated)} carrying the trace id of a "
+                      f"received span; OTLP log records: {len(received.logs)}")
         resource = received.spans[0]["resource"] if received.spans else {}
         console.print("resource: " + ", ".join(f"{k}={resource.get(k)}" for k in
                                                ("service.name", "service.version", "deployment.environment.name")))

@@ -70,7 +70,7 @@ def test_readme_command_table_lists_fleet_conflicts(repo_root):
 @pytest.mark.parametrize("port", [8080, 3000])
 def test_downstream_url_never_defaults_to_the_service_itself(port, tmp_path, node24_env):
     dest = tmp_path / f"svc-{port}"
-    subprocess.run(["paved", "new", str(dest), "-a", f"http_port={port}"], check=True, capture_output=True)
+    subprocess.run(["paved", "new", str(dest), "--demo", "-a", f"http_port={port}"], check=True, capture_output=True)
     code = "const c = require('./src/config').loadConfig({}); console.log(c.port, new URL(c.downstreamUrl).port)"
     out = subprocess.run(["node", "-e", code], cwd=dest, env=node24_env, capture_output=True, text=True, check=True)
     own, downstream = out.stdout.split()

@@ -352,8 +352,6 @@ def table_rows(catalog: dict) -> list[tuple[str, ...]]:
         note = f"error: {s.error}" if s.error else ""
         if s.duplicate_of:
             note = (note + "; " if note else "") + "duplicate name, also at " + ", ".join(s.duplicate_of)
-        if s.placeholders and not s.error:
-            note = (note + "; " if note else "") + "demo values: " + ", ".join(s.placeholders)
         rows.append((s.name or "?", s.owner or "", s.system or "", s.template or "", s.current_version or "",
                      s.latest_version or "", "error" if s.error else s.drift, ",".join(s.architectures),
                      s.runner_mode or "", str(s.node_major or ""), s.path + (f"  ({note})" if note else "")))
