@@ -129,8 +129,6 @@ def _refuse_placeholder(name: str, prop: dict, config: dict) -> None:
         if prop.get("default") == demo[name]:
             del prop["default"]
         prop["not"] = {"const": demo[name]}
-    if name == "ci_role_arn" and "aws_account_id" in demo:  # a role in the demo account
-        prop["not"] = {"pattern": f"::{re.escape(demo['aws_account_id'])}:"}
     owner = _any_case(re.escape(demo.get("github_owner", "")))
     if name == "github_repository" and owner:
         prop["not"] = {"pattern": f"^{owner}/"}

@@ -116,10 +116,10 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     # Only a local path is known for this checkout: said once, on stderr.
     assert [line for line in proc.stderr.splitlines() if "only a local path is known" in line], proc.stderr
     answers = answers_of(dest)
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn", "paved_road_git_url"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
     info = yaml.safe_load((dest / "catalog-info.yaml").read_text())
     assert info["metadata"]["annotations"]["paved-road.dev/placeholders"] == \
-        "aws_account_id,github_repository,ci_role_arn,paved_road_git_url"
+        "aws_account_id,github_repository,paved_road_git_url"
     # The demo template URL can never resolve (RFC 2606 .invalid), so nothing installs from a stranger's repository.
     deploy = (dest / ".github/workflows/deploy.yml").read_text()
     assert "git+https://paved-road.invalid/paved-road.git@" in deploy
@@ -128,7 +128,7 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     catalog = paved("catalog", str(dest), "--format", "json")
     assert catalog.returncode in (0, 2), catalog.stderr
     [service] = json.loads(catalog.stdout)["services"]
-    assert service["placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn", "paved_road_git_url"]
+    assert service["placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
     assert json.loads(catalog.stdout)["summary"]["placeholders"] == 1
 
 
@@ -193,18 +193,16 @@ def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placehol
                            "-d", f"paved_road_git_url={url.removesuffix('.git')}",
                            str(work), str(dest)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "WARNING: aws_account_id, github_repository, ci_role_arn still carry the template's demo values" \
+    assert "WARNING: aws_account_id, github_repository still carry the template's demo values" \
         in proc.stdout + proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "ci_role_arn"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository"]
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "generated")
     proc = subprocess.run([copier, "update", "--trust", "--defaults", "--skip-answered", "--vcs-ref", "v1.0.0",
-                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders",
-                           # recorded at the copy from the demo account: named by the warning, given here
-                           "-d", "ci_role_arn=arn:aws:iam::012345670123:role/github-actions-orders"],
+                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders"],
                           cwd=dest, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
@@ -329,14 +327,3 @@ def test_a_template_url_copier_cannot_update_from_is_said(template_without_origi
     [warning] = [line for line in proc.stderr.splitlines() if "only a local path is known" in line]
     assert warning.startswith("paved new: warning:")
 
-
-def test_a_role_in_the_demo_account_is_refused(template_without_origin, tmp_path):
-    """The account is real, but the CI role typed still names the demo account: deploys would assume nothing."""
-    dest = tmp_path / "svc"
-    proc = paved("new", str(dest), "--template", str(template_without_origin), *REAL,
-                 "-a", "ci_role_arn=arn:aws:iam::123456789012:role/github-actions-orders")
-    assert proc.returncode == 2
-    [line] = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
-    assert line.startswith("paved new: ci_role_arn still carry the template's demo values: "
-                           "give real ones with -a ci_role_arn=..."), proc.stderr
-    assert not dest.exists()

@@ -212,7 +212,6 @@ def test_form_rejects_the_demo_values(copier_validate):
                         ("paved_road_git_url", PLACEHOLDERS["paved_road_git_url"]),
                         ("github_repository", f"{PLACEHOLDERS['github_owner']}/orders"),
                         ("github_repository", f"{PLACEHOLDERS['github_owner'].title()}/orders"),
-                        ("ci_role_arn", f"arn:aws:iam::{PLACEHOLDERS['aws_account_id']}:role/ci"),
                         # the former default: a stranger's repository, never the template services update from
                         ("paved_road_git_url", f"https://github.com/{PLACEHOLDERS['github_owner']}/paved-road.git"),
                         ("paved_road_git_url", f"git@github.com:{PLACEHOLDERS['github_owner']}/paved-road.git")):

@@ -197,7 +197,7 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
                 json.dumps({"service_name": "orders", "node_major": "22", "runner_mode": "self-hosted"}))
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The defaults' demo values: generated, but said loudly (cookiecutter and cruft have no --demo).
-    assert "paved-road: WARNING: aws_account_id, github_repository, ci_role_arn, paved_road_git_url still carry the " \
+    assert "paved-road: WARNING: aws_account_id, github_repository, paved_road_git_url still carry the " \
            "template's demo values: this service cannot deploy" in proc.stderr, proc.stderr
     service = tmp_path / "orders"
     state = json.loads((service / ".cruft.json").read_text())

@@ -85,12 +85,12 @@ CASES = [
          2, "runner_scale_set_prefix is only used when runner_mode == 'self-hosted' (here runner_mode=github-hosted)"),
     Case("new-missing-dest", lambda c: ["new"], 2, "the following arguments are required: dest"),
     Case("new-unparsable-list", lambda c: ["new", str(c.tmp / "svc"), "-a", "architectures=[amd64"], 2,
-         "architectures: cannot read '[amd64'"),
+         "architectures must be a comma-separated list or [a, b] (got '[amd64')"),
     Case("new-yaml-looking-name", lambda c: ["new", str(c.tmp / "svc"), "-a", "service_name=[unclosed"], 2,
          "service_name must be 2-32 characters"),
     # NaN compares false both ways: it passed "< 0 or > 1" and rendered `= nan` into telemetry.js
     Case("new-nan-sample-ratio", lambda c: ["new", str(c.tmp / "svc"), "-a", "trace_sample_ratio=.nan"], 2,
-         "trace_sample_ratio must be a number from 0 to 1"),
+         "trace_sample_ratio must be a number (got '.nan')"),
     # paved otel-sink
     Case("sink-port-out-of-range", lambda c: ["otel-sink", "--port", "99999"], 2,
          "argument --port: must be an integer from 0 to 65535 (got '99999')"),
