@@ -4,28 +4,18 @@ for the hand-computed scenario (scenario.py)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from datetime import timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
+from headless_chromium import chromium as _chromium, needs_chromium
 from paved_road.dora import metrics, report
 from paved_road.dora.gitlog import ReleaseRepo
 from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-
-
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, text=True, timeout=120,
-    )
+pytestmark = needs_chromium
 
 
 class _Dom(HTMLParser):

@@ -136,7 +136,6 @@ def test_autoscaler_tags_land_on_each_node_groups_auto_scaling_group():
     assert len(keys) == 10
     for key in keys:
         tag = module.resource_arguments("aws_autoscaling_group_tag.this", key)
-        arch = key.split(" ")[0]
         assert tag["tag"][0]["propagate_at_launch"] is False
     tags = {k.split(" ", 1)[1] + "@" + k.split(" ")[0]: module.resource_arguments("aws_autoscaling_group_tag.this", k)["tag"][0]["value"] for k in keys}
     assert tags["k8s.io/cluster-autoscaler/ci@amd64"] == "owned"
