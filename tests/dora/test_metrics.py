@@ -137,3 +137,18 @@ def test_rollback_after_a_failed_deploy_blames_the_release_it_removed():
     assert out["change_failure_rate"]["reasons"] == {"followed-by-rollback": 1, "rolled-back-by-ecs": 1}
     # 1.2.0: 11:00 -> rollback finished 13:05 = 7500 s; 1.3.0: 12:00 -> 12:20 = 1200 s; median 4350 s.
     assert (out["time_to_restore"]["median_seconds"], out["time_to_restore"]["worst_seconds"]) == (4350, 7500)
+
+
+def test_the_default_window_ends_after_deployments_started_earlier_in_the_same_second():
+    """`--until` defaults to now: a `paved rollback` that started 0.4 s before `paved dora` ran (as in
+    `paved demo --rollback`) is inside the window, so the release it replaced counts as failed."""
+    from datetime import datetime, timezone
+
+    from paved_road.dora.command import window
+
+    now = datetime(2026, 12, 1, 8, 6, 17, 900000, tzinfo=timezone.utc)
+    rollback_started = now.replace(microsecond=500000)
+    since, until = window("1d", None, now=now)
+    assert since <= rollback_started < until
+    assert until == datetime(2026, 12, 1, 8, 6, 18, tzinfo=timezone.utc)
+    assert window("1d", None, now=now.replace(microsecond=0))[1] == now.replace(microsecond=0)

@@ -40,7 +40,11 @@ def parse_time(text: str, option: str) -> datetime:
 
 
 def window(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
-    end = parse_time(until, "--until") if until else (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    if until:
+        end = parse_time(until, "--until")
+    else:  # whole seconds, rounded up: a deployment started earlier in this second is inside the window
+        end = now or datetime.now(timezone.utc)
+        end = end.replace(microsecond=0) + (timedelta(seconds=1) if end.microsecond else timedelta(0))
     if _SPAN.match(since.strip()):
         start = end - parse_span(since, "--since")
     else:
