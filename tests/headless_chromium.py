@@ -19,3 +19,11 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
          "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", *args],
         capture_output=True, text=True, timeout=120,
     )
+
+
+def screenshot(out: Path, html: Path, name: str) -> bytes:
+    """A 1400x1000 PNG of the page, as a reviewer would look at it (the file stays in `out`)."""
+    shot = out / name
+    proc = chromium(out, f"--screenshot={shot}", "--window-size=1400,1000", html.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return shot.read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from headless_chromium import chromium as _chromium, needs_chromium
+from headless_chromium import chromium as _chromium, needs_chromium, screenshot
 from catalog_fleet import SERVICES
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -82,10 +82,7 @@ def test_page_renders_in_chromium_with_a_row_per_service(page):
 
 def test_screenshot(page):
     html, _, out = page
-    shot = out / "catalog.png"
-    proc = _chromium(out, f"--screenshot={shot}", "--window-size=1400,1000", html.as_uri())
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    png = shot.read_bytes()
+    png = screenshot(out, html, "catalog.png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 

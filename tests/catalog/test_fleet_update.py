@@ -12,19 +12,11 @@ import yaml
 
 from catalog_fleet import DELTA_EDIT, LATEST, SERVICES
 from paved_road.fleet import fleet
-from template_releases import NEW_DOC, git
+from template_releases import NEW_DOC, git, repo_state as _state
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 BRANCH = f"paved/template-{LATEST}"
 
-
-def _state(repo: Path) -> dict:
-    return {
-        "branch": git(repo, "symbolic-ref", "--short", "HEAD").strip(),
-        "head": git(repo, "rev-parse", "HEAD").strip(),
-        "status": git(repo, "status", "--porcelain", "--ignored"),
-        "branches": sorted(git(repo, "branch", "--format=%(refname:short)").split()),
-    }
 
 
 @pytest.fixture(scope="module")

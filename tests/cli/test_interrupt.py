@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from template_releases import commit_and_tag, git, init_template_repo
+from template_releases import commit_and_tag, git, init_template_repo, repo_state as _state
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 
@@ -39,14 +39,6 @@ def _interrupt(proc: subprocess.Popen) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err
 
-
-def _state(repo: Path) -> dict:
-    return {
-        "branch": git(repo, "symbolic-ref", "--short", "HEAD").strip(),
-        "head": git(repo, "rev-parse", "HEAD").strip(),
-        "status": git(repo, "status", "--porcelain", "--ignored"),
-        "branches": sorted(git(repo, "branch", "--format=%(refname:short)").split()),
-    }
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from headless_chromium import chromium as _chromium, needs_chromium
+from headless_chromium import chromium as _chromium, needs_chromium, screenshot
 from paved_road.dora import metrics, report
 from paved_road.dora.gitlog import ReleaseRepo
 from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
@@ -130,10 +130,7 @@ def test_trend_charts_carry_the_weekly_buckets(page):
 
 def test_screenshot(page):
     html, _, out = page
-    shot = out / "dora.png"
-    proc = _chromium(out, f"--screenshot={shot}", "--window-size=1400,1000", html.as_uri())
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    png = shot.read_bytes()
+    png = screenshot(out, html, "dora.png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 

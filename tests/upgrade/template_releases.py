@@ -47,6 +47,17 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def repo_state(repo: Path) -> dict:
+    """What a failed or interrupted update must leave exactly as it was: branch, HEAD, the
+    working tree (ignored files included) and the set of branches."""
+    return {
+        "branch": git(repo, "symbolic-ref", "--short", "HEAD").strip(),
+        "head": git(repo, "rev-parse", "HEAD").strip(),
+        "status": git(repo, "status", "--porcelain", "--ignored"),
+        "branches": sorted(git(repo, "branch", "--format=%(refname:short)").split()),
+    }
+
+
 def copy_working_tree(src: Path, dst: Path) -> None:
     """Tracked and untracked-but-not-ignored files of `src`, as they are on disk."""
     listed = git(src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
