@@ -4,18 +4,25 @@ OTLP/HTTP protobuf, and shuts down cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from paved_road.local_run import Downstream, ServiceProcess, install, prepare_runtime, runtime_env
+from paved_road.local_run import Downstream, ServiceProcess, install, parse_runtime_stage, prepare_runtime, runtime_env
 from paved_road.otel_sink import OtlpSink
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from awsemf_model import DELTA, AwsEmf, percentile  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terraform"))
 from hcl_eval import Module, module_call_arguments  # noqa: E402
@@ -323,3 +330,212 @@ def test_exec_form_health_check_reports_service_state(runtime):
         svc.terminate()
     down = subprocess.run(["node", "src/healthcheck.js"], cwd=runtime_dir, env=env, timeout=20)
     assert (up.returncode, down.returncode) == (0, 1)
+
+
+# The service's own entry point (src/server.js, its SIGTERM handling included)
+# with routes and a root-level hook added the way an application adds them:
+# they fail in every way Fastify knows (sync, async, in a hook, in
+# preValidation, schema validation, malformed JSON, a hook's 401) or sleep.
+HARNESS_JS = """
+'use strict'
+const path = require('node:path')
+const appModule = require(path.join(process.cwd(), 'src', 'app.js'))
+const buildApp = appModule.buildApp
+appModule.buildApp = function (...args) {
+  const app = buildApp(...args)
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers['x-deny'] === 'yes') return reply.code(401).send({ error: 'unauthorized' })
+  })
+  app.register(async function failures (f) {
+    f.get('/private', async () => ({ secret: 1 }))
+    f.get('/fail/sync', () => { throw new Error('sync failure') })
+    f.get('/fail/async', async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      throw new TypeError('async failure')
+    })
+    f.get('/fail/hook', { preHandler: async () => { throw new RangeError('hook failure') } }, async () => ({}))
+    f.get('/fail/prevalidation', {
+      preValidation: async () => { throw Object.assign(new Error('forbidden'), { statusCode: 403 }) }
+    }, async () => ({}))
+    f.post('/items/:id', {
+      schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } }
+    }, async (request) => ({ id: request.params.id }))
+    f.get('/sleep/:ms', async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
+      return {}
+    })
+  }, { prefix: '/t' })
+  return app
+}
+require(path.join(process.cwd(), 'src', 'server.js'))
+"""
+
+
+@pytest.fixture(scope="module")
+def harness(runtime, tmp_path_factory):
+    """The runtime stage with HARNESS_JS as its command (the preload, ENV and files unchanged)."""
+    runtime_dir, stage = runtime
+    script = tmp_path_factory.mktemp("harness") / "harness.js"
+    script.write_text(HARNESS_JS)
+    return runtime_dir, dataclasses.replace(stage, cmd=["node", str(script)])
+
+
+def request(svc: ServiceProcess, method: str, path: str, body: bytes | None = None,
+            headers: dict | None = None) -> int:
+    req = urllib.request.Request(svc.base_url + path, method=method, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+JSON = {"content-type": "application/json"}
+# (method, path, body, headers) -> (status, route the span must carry, server span name)
+FAILURES = [
+    (("GET", "/t/fail/sync", None, None), 500, "/t/fail/sync"),
+    (("GET", "/t/fail/async", None, None), 500, "/t/fail/async"),
+    (("GET", "/t/fail/hook", None, None), 500, "/t/fail/hook"),
+    (("GET", "/t/fail/prevalidation", None, None), 403, "/t/fail/prevalidation"),
+    (("POST", "/t/items/7", b'{"other": 1}', JSON), 400, "/t/items/:id"),  # schema validation
+    (("POST", "/t/items/7", b'{"name": ', JSON), 400, "/t/items/:id"),  # malformed JSON
+    (("GET", "/t/private", None, {"x-deny": "yes"}), 401, "/t/private"),  # a root onRequest hook answers
+    (("GET", "/no/such/route", None, None), 404, None),
+]
+
+
+@pytest.fixture(scope="module")
+def failures_run(harness):
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            ready_lines = len(svc.log_records())
+            statuses = [request(svc, *call) for call, _, _ in FAILURES]
+            spans = sink.wait_for(lambda r: len([s for s in r.spans if s["kind"] == "SERVER"]) >= len(FAILURES))
+            during = svc.log_records()[ready_lines:]
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+        assert spans, svc.output
+    assert statuses == [status for _, status, _ in FAILURES], svc.output
+    server = {s["attributes"]["url.path"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
+    return server, during
+
+
+def test_every_5xx_records_its_exception_on_the_server_span(failures_run):
+    server, _ = failures_run
+    expected = {"/t/fail/sync": ("Error", "sync failure"), "/t/fail/async": ("TypeError", "async failure"),
+                "/t/fail/hook": ("RangeError", "hook failure")}
+    for path, (type_, message) in expected.items():
+        span = server[path]
+        assert span["status"] == "ERROR", span
+        events = [e for e in span["events"] if e["name"] == "exception"]
+        assert len(events) == 1, (path, span["events"])
+        attrs = events[0]["attributes"]
+        assert (attrs["exception.type"], attrs["exception.message"]) == (type_, message)
+        assert attrs["exception.stacktrace"].startswith(f"{type_}: {message}\n    at "), attrs
+    # 4xx: the client's mistake, no exception event and no ERROR status (HTTP semconv).
+    for path in ("/t/fail/prevalidation", "/t/items/7", "/t/private", "/no/such/route"):
+        assert server[path]["status"] == "UNSET" and not server[path]["events"], server[path]
+
+
+def test_every_5xx_writes_one_error_line_with_its_trace_and_nothing_else_is_logged(failures_run):
+    """No access log, no line for a 4xx or a 404; one JSON error line per 5xx
+    with the error's type, message and stack and the ids of its server span."""
+    server, during = failures_run
+    assert [r["level"] for r in during] == [50, 50, 50], during
+    for record, path in zip(during, ("/t/fail/sync", "/t/fail/async", "/t/fail/hook")):
+        span = server[path]
+        assert (record["trace_id"], record["span_id"]) == (span["trace_id"], span["span_id"])
+        assert record["req"]["url"] == path and record["res"]["statusCode"] == 500
+        assert record["err"]["message"] in record["err"]["stack"] and record["err"]["type"]
+
+
+def test_every_routed_response_carries_its_route_and_404_none(failures_run):
+    server, _ = failures_run
+    for (method, path, _, _), status, route in FAILURES:
+        span = server[path]
+        assert span["attributes"]["http.response.status_code"] == status
+        if route is None:
+            assert "http.route" not in span["attributes"] and span["name"] == method, span
+        else:
+            assert span["attributes"].get("http.route") == route, span
+            assert span["name"] == f"{method} {route}", span
+
+
+def _duration_points(received, path_prefix="/t/sleep/"):
+    """EMF of http.server.request.duration for the sleep route, one list per export."""
+    emf = AwsEmf()
+    exports = []
+    for metric in received.metrics:
+        if metric["name"] != "http.server.request.duration":
+            continue
+        published = [p for p in emf.publish(metric) if p["labels"].get("http.route") == path_prefix + ":ms"]
+        if published:
+            exports.append((metric, published))
+    return exports
+
+
+def test_request_statistics_in_cloudwatch_are_per_export_interval(harness):
+    """Two export intervals: one slow request and two fast ones, then four fast
+    ones. What awsemf publishes for the second minute must be that minute's
+    four requests with their own max, and carry a distribution CloudWatch can
+    compute percentiles from."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "700"})
+
+        def published_count(received):
+            return sum(p["Count"] for _, points in _duration_points(received) for p in points)
+
+        try:
+            svc.wait_ready()
+            assert [request(svc, "GET", p) for p in ("/t/sleep/400", "/t/sleep/0", "/t/sleep/0")] == [200] * 3
+            assert sink.wait_for(lambda r: published_count(r) >= 3), svc.output
+            assert [request(svc, "GET", "/t/sleep/0") for _ in range(4)] == [200] * 4
+            sink.wait_for(lambda r: published_count(r) >= 7 and len(_duration_points(r)) >= 2)
+            time.sleep(1.5)  # one more interval: nothing new may be published
+        finally:
+            svc.terminate()
+    exports = _duration_points(sink.received)
+    kinds = {m["type"] for m, _ in exports}
+    assert kinds == {"exponential_histogram"}, kinds
+    assert {m["data"]["exponentialHistogram"]["aggregationTemporality"] for m, _ in exports} == {DELTA}
+    per_export = [points[0] for _, points in exports]
+    # Each request is counted in exactly one minute: the counts add up to the requests made.
+    assert [p["Count"] for p in per_export] == [3, 4], per_export
+    first, second = per_export
+    assert first["Max"] >= 0.4 and second["Max"] < 0.4, per_export  # the max comes down
+    assert second["Sum"] < 0.4
+    # A distribution, not a statistic set: CloudWatch computes percentiles from it.
+    for p in per_export:
+        assert sum(p["Counts"]) == p["Count"] and len(p["Values"]) == len(p["Counts"]) >= 1
+    assert percentile(first["Values"], first["Counts"], 99) >= 0.39
+    assert percentile(second["Values"], second["Counts"], 99) < 0.4
+
+
+def test_logs_and_spans_report_one_version(harness, service):
+    """service.version from one place for spans, metrics and logs: the standard
+    OTEL_RESOURCE_ATTRIBUTES override applies to both; an image built without
+    SERVICE_VERSION says 0.0.0-dev, never package.json's version."""
+    runtime_dir, _ = harness
+    unreleased = parse_runtime_stage(service / "Dockerfile")  # docker build without --build-arg
+    cases = [(dataclasses.replace(unreleased, cmd=harness[1].cmd), {}, "0.0.0-dev"),
+             (harness[1], {"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9.9"}, "9.9.9")]
+    for stage, extra, expected in cases:
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100", **extra})
+            try:
+                svc.wait_ready()
+                assert request(svc, "GET", "/t/fail/sync") == 500
+                spans = sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "SERVER"])
+            finally:
+                svc.terminate()
+        assert spans, svc.output
+        assert {s["resource"]["service.version"] for s in spans} == {expected}
+        assert {r["service.version"] for r in svc.log_records()} == {expected}, svc.output

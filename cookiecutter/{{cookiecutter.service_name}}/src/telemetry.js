@@ -14,8 +14,8 @@
 //    application module:  NODE_OPTIONS="--require /app/src/telemetry.js"
 //    It instruments http (server spans and the request-duration metric),
 //    undici (fetch client spans, trace-context propagation) and pino (trace
-//    ids in the stdout JSON logs), and names each server span after its Fastify
-//    route through Fastify's own diagnostics channel. Every choice below was
+//    ids in the stdout JSON logs); it names each server span after its Fastify
+//    route and records the exception of every 5xx on it. Every choice below was
 //    made by measuring CPU per request (bench/otel_overhead.py); the figures
 //    are in the comments. It installs no signal handlers: src/server.js owns
 //    SIGTERM and calls shutdown().
@@ -28,8 +28,9 @@
 // OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variants, headers, timeout,
 // compression), OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
 // OTEL_METRIC_EXPORT_INTERVAL, OTEL_NODE_RESOURCE_DETECTORS, OTEL_LOGS_EXPORTER,
-// OTEL_LOG_LEVEL. service.version comes from SERVICE_VERSION, which the image
-// build sets (Dockerfile ARG), else from package.json.
+// OTEL_LOG_LEVEL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+// OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION. service.version is
+// src/config.js's serviceVersion(), the one the log lines carry too.
 const path = require('node:path')
 const api = require('@opentelemetry/api')
 
@@ -116,13 +117,38 @@ function lazyExporter (load) {
   }
 }
 
-function lazyMetricExporter (load, AggregationTemporality) {
-  // Same preference variable the OTLP metric exporter reads.
-  const delta = env('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'cumulative').toLowerCase() === 'delta'
+// What CloudWatch gets from the collector's awsemf exporter, per export:
+// - DELTA temporality: awsemf publishes a histogram's count, sum, min and max
+//   as they arrive (it converts only cumulative sums to deltas, and drops the
+//   first point doing it), so cumulative histograms would be totals since the
+//   process started, and their max would never come down. Only the SDK knows
+//   the per-interval min and max; the collector's cumulativetodelta cannot
+//   recover them. Counters and up-down counters are deltas too (awsemf turns
+//   cumulative sums into deltas anyway): in CloudWatch a sum is the change in
+//   the minute; record a level as an observable gauge.
+// - Base-2 exponential histograms: awsemf sends them as values and counts,
+//   from which CloudWatch computes percentiles (p50, p99...); explicit-bucket
+//   histograms become statistic sets (count, sum, min, max: no percentiles).
+// The standard variables still choose: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
+// (delta | cumulative | lowmemory) and
+// OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+// (base2_exponential_bucket_histogram | explicit_bucket_histogram).
+function lazyMetricExporter (load, { AggregationTemporality, AggregationType, InstrumentType }) {
+  const { DELTA, CUMULATIVE } = AggregationTemporality
+  const preference = env('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'delta').toLowerCase()
+  const temporality = {
+    cumulative: () => CUMULATIVE,
+    // The specification's "lowmemory": delta for synchronous counters and histograms.
+    lowmemory: (type) => (type === InstrumentType.COUNTER || type === InstrumentType.HISTOGRAM ? DELTA : CUMULATIVE)
+  }[preference] ?? (() => DELTA)
+  const explicit = env('OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION', '').toLowerCase() ===
+    'explicit_bucket_histogram'
+  const histogram = { type: explicit ? AggregationType.EXPLICIT_BUCKET_HISTOGRAM : AggregationType.EXPONENTIAL_HISTOGRAM }
+  const byDefault = { type: AggregationType.DEFAULT }
   return {
     ...lazyExporter(load),
-    selectAggregationTemporality: () =>
-      delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE
+    selectAggregationTemporality: temporality,
+    selectAggregation: (type) => (type === InstrumentType.HISTOGRAM ? histogram : byDefault)
   }
 }
 
@@ -152,16 +178,49 @@ function bypassProbes () {
   }
 }
 
-// Names the server span "GET /orders/:id" and sets http.route on the span and
-// on http.server.request.duration, from Fastify's diagnostics channel (Fastify
-// publishes it only while someone subscribes). This replaces @fastify/otel,
-// whose per-hook lifecycle spans cost 45-65 us of CPU per request
-// (bench/otel_overhead) and which nobody reads next to the server span.
-function nameServerSpansAfterRoutes (core) {
+// Fastify: the route and the exception, from two hooks added to every Fastify
+// instance when it is created (Fastify publishes 'fastify.initialization' while
+// someone subscribes), so they come first, before any hook of the app's own.
+// - onRequest: as soon as Fastify has routed the request, the route goes to
+//   the RPC metadata the http instrumentation reads when the response ends: it
+//   names the server span "GET /orders/:id" and sets http.route on the span and
+//   on http.server.request.duration, also when Fastify answers before the
+//   handler (a hook's 401, schema validation or body parse 400, a preValidation
+//   or preHandler error). The 404 handler has no route, and gets none.
+// - onError: when the response then goes out as a 5xx, the error is recorded as
+//   an exception event (type, message, stack) on the server span. 4xx stay
+//   UNSET, without an event (HTTP semantic conventions).
+// This replaces @fastify/otel, whose per-hook lifecycle spans cost 45-65 us of
+// CPU per request (bench/otel_overhead) and which nobody reads next to the
+// server span, and Fastify's handler tracing channel, which fires only around
+// the handler and costs a store object and runStores per request.
+function instrumentFastify (core) {
   const dc = require('node:diagnostics_channel')
-  dc.subscribe('tracing:fastify.request.handler:start', (message) => {
+  function httpMetadata () {
     const rpc = core.getRPCMetadata(api.context.active())
-    if (rpc && rpc.type === core.RPCType.HTTP && message.route) rpc.route = message.route.url
+    return rpc && rpc.type === core.RPCType.HTTP ? rpc : undefined
+  }
+  function routeOnRequest (request, reply, done) {
+    const route = request.routeOptions.url
+    if (route !== undefined) {
+      const rpc = httpMetadata()
+      if (rpc) rpc.route = route
+    }
+    done()
+  }
+  function exceptionOnError (request, reply, error, done) {
+    const rpc = httpMetadata()
+    if (rpc) {
+      // The status is final only when the error handler has answered.
+      reply.raw.once('finish', () => {
+        if (reply.raw.statusCode >= 500) rpc.span.recordException(error)
+      })
+    }
+    done()
+  }
+  dc.subscribe('fastify.initialization', ({ fastify }) => {
+    fastify.addHook('onRequest', routeOnRequest)
+    fastify.addHook('onError', exceptionOnError)
   })
 }
 
@@ -213,7 +272,7 @@ function start () {
       exporter: lazyMetricExporter(() => {
         const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto')
         return new OTLPMetricExporter()
-      }, metricsSdk.AggregationTemporality),
+      }, metricsSdk),
       exportIntervalMillis: Number(env('OTEL_METRIC_EXPORT_INTERVAL', '60000'))
     })]
   })
@@ -257,7 +316,7 @@ function start () {
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
   bypassProbes()
-  nameServerSpansAfterRoutes(core)
+  instrumentFastify(core)
 
   let stopped
   return function shutdown () {
