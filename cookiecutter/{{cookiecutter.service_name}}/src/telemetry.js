@@ -101,15 +101,59 @@ function buildDetectors () {
   return chosen.filter((n) => known[n]).map((n) => known[n]()).filter(Boolean)
 }
 
-// The OTLP exporters pull in protobuf serialisation, the biggest share of the
-// SDK's start-up time. They are loaded after start-up (first export, or a
-// second after start), not before the first request can be served, and not
-// at SIGTERM, when loading them would delay the final flush.
+// The OTLP exporters pull in protobuf serialisation and the HTTP transport
+// (about 70 modules), the biggest share of the SDK's start-up time. They are
+// loaded after start-up, not before the first request can be served, and not
+// at SIGTERM, when loading them would delay the final flush: a second after
+// start, one module per turn of the event loop, so requests in flight wait
+// for one module at a time (a few ms), not for all of them (40-90 ms). The
+// image build records which modules, in load order (src/warm-cache.js writes
+// EXPORTER_MODULES next to the compile cache); without that list (`npm start`)
+// they load in one go. An export due before that loads them at once.
 const WARM_EXPORTERS_AFTER_MS = 1000
+const EXPORTER_MODULES = 'paved-exporter-modules.json'
+const exporterLoaders = []
+let exportersWarm
+
+function exporterModules () {
+  const cache = env('NODE_COMPILE_CACHE', '')
+  if (!cache) return []
+  try {
+    const root = path.join(__dirname, '..')
+    return JSON.parse(require('node:fs').readFileSync(path.join(cache, EXPORTER_MODULES), 'utf8'))
+      .map((file) => path.join(root, file))
+  } catch {
+    return []
+  }
+}
+
+/** Loads every exporter, one module per macrotask; resolves when all are constructed. */
+function warmExporters () {
+  exportersWarm ??= new Promise((resolve) => {
+    const files = exporterModules()
+    let next = 0
+    const step = () => {
+      if (next < files.length) {
+        try {
+          require(files[next++])
+        } catch {
+          // a module that moved since the image was built: the exporter loads it
+        }
+        setImmediate(step)
+        return
+      }
+      for (const load of exporterLoaders) load()
+      resolve()
+    }
+    step()
+  })
+  return exportersWarm
+}
+
 function lazyExporter (load) {
   let real
   const get = () => (real ??= load())
-  setTimeout(get, WARM_EXPORTERS_AFTER_MS).unref()
+  exporterLoaders.push(get)
   return {
     export: (items, done) => get().export(items, done),
     forceFlush: () => (real ? real.forceFlush() : Promise.resolve()),
@@ -318,6 +362,8 @@ function start () {
   bypassProbes()
   instrumentFastify(core)
 
+  setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()
+
   let stopped
   return function shutdown () {
     stopped ??= Promise.allSettled([
@@ -338,6 +384,13 @@ function disabled () {
 // Preloaded (--require) means loaded before the main module exists. Required
 // from application code or a test, this file is only the API above.
 const preloaded = require.main === undefined
-const shutdown = preloaded && !disabled() ? start() : async () => {}
-if (preloaded) process[Symbol.for('paved-road.telemetry')] = { shutdown }
+const enabled = preloaded && !disabled()
+const shutdown = enabled ? start() : async () => {}
+if (preloaded) {
+  process[Symbol.for('paved-road.telemetry')] = {
+    shutdown,
+    warmExporters: enabled ? warmExporters : async () => {},
+    EXPORTER_MODULES
+  }
+}
 module.exports = { tracer, meter, shutdown }
