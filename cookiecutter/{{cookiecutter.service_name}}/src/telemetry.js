@@ -37,7 +37,8 @@ const api = require('@opentelemetry/api')
 const DEFAULT_SAMPLER = 'parentbased_traceidratio'
 const DEFAULT_SAMPLE_RATIO = {{ trace_sample_ratio }}
 const DEFAULT_DETECTORS = ['env', 'host', 'process', 'container', 'ecs']
-// What http.server.request.duration keeps: its CloudWatch dimensions.
+// What http.server.request.duration keeps: its CloudWatch dimensions, and
+// error.type (conditionally required by the HTTP semantic conventions).
 const SERVER_DURATION_ATTRIBUTES = ['http.request.method', 'http.route', 'http.response.status_code', 'error.type']
 // Probes are not traced: they would cost a span per probe for nothing.
 const HEALTH_PATHS = new Set(['/healthz', '/readyz'])
@@ -314,10 +315,10 @@ function start () {
     // them per downstream); as a metric nobody reads them, so they are not
     // aggregated or exported (and fetch's instrumentation gets no meter at
     // all, below: a dropped instrument still hashes its attributes twice per
-    // call). The server duration keeps the attributes CloudWatch gets as
-    // dimensions (the collector's awsemf metric_declarations,
-    // terraform-modules/ecs-service): fewer to hash on every request, fewer
-    // series.
+    // call). The server duration keeps SERVER_DURATION_ATTRIBUTES, its
+    // dimensions in CloudWatch (the collector's awsemf metric_declarations,
+    // terraform-modules/ecs-service) and error.type: fewer to hash on every
+    // request, fewer series.
     views: [{
       instrumentName: 'http.client.request.duration',
       aggregation: { type: metricsSdk.AggregationType.DROP }
