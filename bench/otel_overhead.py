@@ -163,9 +163,13 @@ def profile(setup: Setup, args, tool_env, tmp: Path) -> dict[str, float]:
     samples = list(zip(prof["samples"], prof["timeDeltas"]))
     in_route = [i for i, (node, _) in enumerate(samples) if nodes[node]["url"].endswith("routes/example.js")]
     by = Counter()
+    otel_functions = Counter()
     for node, dt in samples[in_route[0]:in_route[-1] + 1]:
         frame = nodes[node]
         url = frame["url"]
+        if "@opentelemetry/" in url:
+            package = "/".join(url.split("node_modules/")[-1].split("/")[:2])
+            otel_functions[f"{frame['functionName'] or '(anonymous)'}  {package}"] += dt / total_requests
         if "node_modules/" in url:
             part = url.split("node_modules/")[-1].split("/")
             key = "/".join(part[:2]) if part[0].startswith("@") else part[0]
@@ -179,6 +183,10 @@ def profile(setup: Setup, args, tool_env, tmp: Path) -> dict[str, float]:
     by.pop("((idle))", None)
     print(f"\n{setup.name}: {sum(by.values()):.0f} us of sampled main-thread time per request "
           f"(process total {requests['cpu_us']:.0f} us incl. GC/IO threads)")
+    if otel_functions:
+        print("  OpenTelemetry functions, self time per request:")
+        for key, us in otel_functions.most_common(12):
+            print(f"  {us:7.1f} us  {key}")
     return dict(by)
 
 
