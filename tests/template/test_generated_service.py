@@ -581,15 +581,17 @@ def test_the_image_compile_cache_holds_every_module_a_running_service_loads(runt
 def test_loading_the_exporters_blocks_the_event_loop_for_at_most_10_ms(runtime):
     """The exporters load a second after start, while the service already
     serves requests: one module per turn of the event loop, so no request waits
-    more than 10 ms. Wall-clock on a shared machine: the best of three runs
-    counts (a real regression, all of them at once, blocks 40-90 ms)."""
+    for more than 10 ms of the service's own work. Measured as main-thread CPU
+    time between two ticks of a 1 ms timer (wall-clock gaps on a shared machine
+    also hold other processes' time slices); a regression, loading all of them
+    at once, spends 30 ms and more in one turn."""
     runtime_dir, stage = runtime
     runs = []
     for _ in range(3):
         result = event_loop_block(runtime_dir, stage, 24, env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
         runs.append(result)
-        if result["exporters_loaded_in_window"] and result["max_ms"] <= 10:
+        if result["exporters_loaded_in_window"]:
             break
-    measured = [r["max_ms"] for r in runs if r["exporters_loaded_in_window"]]
+    measured = [r for r in runs if r["exporters_loaded_in_window"]]
     assert measured, f"the exporters never loaded while measured: {runs}"
-    assert min(measured) <= 10, f"longest event-loop block per run (ms): {runs}"
+    assert measured[0]["max_cpu_ms"] <= 10, f"longest block of the service's own work: {measured[0]}"
