@@ -217,6 +217,52 @@ def test_deploy_takes_terraforms_newest_revision_and_never_a_hand_registered_one
     assert world.tags(td["taskDefinitionArn"])["paved:made-by"] == "deploy"
 
 
+def test_a_collector_config_change_ships_by_deploying_the_running_release_again(sim_endpoint):
+    """What docs/telemetry.md and the ecs-service README tell a user to do after
+    an apply that changed only the collector config (a new Terraform revision,
+    the service left alone): `paved deploy --version <running release>` must
+    ship that revision's config, not answer "already runs this release"."""
+    world = seeded(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0                                      # demo-service:2
+    td = world.task_definition("demo-service:1")
+    containers = td["containerDefinitions"]
+    for c in containers:
+        if c["name"] == "otel-collector":
+            c["environment"] = [{"name": "AOT_CONFIG_CONTENT", "value": "receivers: {} # namespace Checkout/Orders"}]
+    world.ecs.register_task_definition(                                         # demo-service:3, by Terraform
+        family=td["family"], containerDefinitions=containers, cpu=td["cpu"], memory=td["memory"],
+        networkMode=td["networkMode"], requiresCompatibilities=td["requiresCompatibilities"],
+        runtimePlatform=td["runtimePlatform"], taskRoleArn=td["taskRoleArn"], executionRoleArn=td["executionRoleArn"],
+        tags=[{"key": "paved:made-by", "value": "terraform"}])
+    assert world.service()["taskDefinition"].endswith("demo-service:2")       # the apply moved nothing
+
+    result = world.deploy("1.1.0")
+    assert result.code == 0, result.out + result.err
+    running = world.task_definition()
+    assert running["taskDefinitionArn"].endswith("demo-service:4"), result.out
+    collector = next(c for c in running["containerDefinitions"] if c["name"] == "otel-collector")
+    assert collector["environment"] == [{"name": "AOT_CONFIG_CONTENT", "value": "receivers: {} # namespace Checkout/Orders"}]
+    assert world.app(running)["image"].endswith(world.digest("1.1.0"))
+    assert world.history()[0]["status"] == "SUCCESSFUL"
+
+
+def test_the_config_change_commands_the_docs_give_are_real_paved_deploy_flags():
+    """docs/telemetry.md once told users `paved deploy --to <running version>`,
+    a flag deploy does not have (--to is rollback's): every `paved deploy`
+    command those docs give must parse with the real CLI's flags."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    help_text = subprocess.run([paved_executable(), "deploy", "--help"], capture_output=True, text=True).stdout
+    known = set(re.findall(r"--[a-z][a-z-]*", help_text))
+    commands = [c for doc in ("docs/telemetry.md", "terraform-modules/ecs-service/README.md")
+                for c in re.findall(r"`(paved deploy[^`]*)`", (root / doc).read_text())]
+    assert any("--version" in c for c in commands), commands
+    for command in commands:
+        assert set(re.findall(r"--[a-z][a-z-]*", command)) <= known, command
+
+
 # ---------------------------------------------------------------- --in-flight, --digest, downgrade
 
 
