@@ -248,19 +248,21 @@ def test_a_collector_config_change_ships_by_deploying_the_running_release_again(
 
 def test_the_config_change_commands_the_docs_give_are_real_paved_deploy_flags():
     """docs/telemetry.md once told users `paved deploy --to <running version>`,
-    a flag deploy does not have (--to is rollback's): every `paved deploy`
-    command those docs give must parse with the real CLI's flags."""
+    a flag deploy does not have (--to is rollback's), and the generated
+    README said a config change "deploys as a new revision" (the apply
+    restarts nothing): each doc says to deploy, with the real CLI's flags."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     help_text = subprocess.run([paved_executable(), "deploy", "--help"], capture_output=True, text=True).stdout
     known = set(re.findall(r"--[a-z][a-z-]*", help_text))
-    commands = [c for doc in ("docs/telemetry.md", "terraform-modules/ecs-service/README.md")
-                for c in re.findall(r"`(paved deploy[^`]*)`", (root / doc).read_text())]
-    assert any("--version" in c for c in commands), commands
-    for command in commands:
-        assert set(re.findall(r"--[a-z][a-z-]*", command)) <= known, command
+    for doc in ("docs/telemetry.md", "terraform-modules/ecs-service/README.md", "template/README.md.jinja"):
+        commands = re.findall(r"`(paved deploy[^`]*)`", (root / doc).read_text())
+        assert commands, f"{doc} does not say how a collector-config change reaches running tasks"
+        for command in commands:
+            assert set(re.findall(r"--[a-z][a-z-]*", command)) <= known, (doc, command)
+    assert "`paved deploy --version" in (root / "template/README.md.jinja").read_text()
 
 
 # ---------------------------------------------------------------- --in-flight, --digest, downgrade
