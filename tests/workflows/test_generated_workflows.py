@@ -172,7 +172,7 @@ def _needed_writes(job: dict) -> set[str]:
         needed.add("id-token")  # OIDC for AWS, and Sigstore's signing certificate
     if "attest-build-provenance" in uses:
         needed.add("attestations")
-    if "gh run cancel" in runs:
+    if "gh run cancel" in runs or "gh workflow run" in runs:
         needed.add("actions")
     return needed
 
@@ -223,12 +223,18 @@ def service(services):
     return services["github-hosted-amd64+arm64"]
 
 
-def test_tags_deploy_through_the_reusable_deploy_workflow(service):
-    call = service.workflow("ci.yml")["jobs"]["deploy"]
-    assert call["uses"] == "./.github/workflows/deploy.yml"
-    assert call["needs"] == "merge" and call["if"] == "needs.merge.outputs.release == 'true'"
-    assert call["with"] == {"version": "${{ needs.merge.outputs.version }}",
-                            "digest": "${{ needs.merge.outputs.digest }}"}
+def test_tags_start_deploy_yml_on_the_default_branch_with_the_published_digest(service):
+    """Not a workflow_call: a called deploy.yml would be the tag's copy (job_workflow_ref
+    deploy.yml@refs/tags/v...), which the environments and workflow-bound roles refuse."""
+    job = service.workflow("ci.yml")["jobs"]["deploy"]
+    assert "uses" not in job and job["permissions"] == {"actions": "write"}
+    assert job["needs"] == "merge" and job["if"] == "needs.merge.outputs.release == 'true'"
+    [step] = job["steps"]
+    assert step["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+    assert step["env"]["VERSION"] == "${{ needs.merge.outputs.version }}"
+    assert step["env"]["DIGEST"] == "${{ needs.merge.outputs.digest }}"
+    assert 'gh workflow run deploy.yml --ref "$DEFAULT_BRANCH" -f version="$VERSION" -f digest="$DIGEST"' in step["run"]
+    assert set(service.workflow("deploy.yml")["on"]) == {"workflow_dispatch"}
 
 
 def _cli_install(service, workflow: str, job: str) -> str:
@@ -238,7 +244,8 @@ def _cli_install(service, workflow: str, job: str) -> str:
 
 def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
     deploy = service.workflow("deploy.yml")
-    assert set(deploy["on"]) == {"workflow_call", "workflow_dispatch"}
+    assert set(deploy["on"]) == {"workflow_dispatch"}
+    assert set(deploy["on"]["workflow_dispatch"]["inputs"]) == {"version", "digest"}
     jobs = deploy["jobs"]
     assert jobs["staging"]["environment"] == "staging"
     assert jobs["production"]["environment"] == "production"
@@ -264,7 +271,7 @@ def test_the_cli_is_installed_by_full_commit_with_hash_checked_dependencies(serv
     assert m, second
     assert m.group(1) == answers["paved_road_git_url"]
     checkout = _step(service.workflow(workflow)["jobs"][job], "actions/checkout@")["with"]
-    assert checkout["sparse-checkout"] == ".github/paved-cli-requirements.txt"
+    assert checkout["sparse-checkout"].split() == [".github/paved-cli-requirements.txt", ".github/verify-release.sh"]
     assert install == _cli_install(service, "deploy.yml", "staging")  # one install, everywhere
 
 
@@ -279,7 +286,7 @@ def test_rollback_inputs_concurrency_and_command(service):
     answers = service.answers
     for env in ("staging", "production"):
         job = rollback["jobs"][env]
-        assert job["needs"] == "validate" and job["environment"] == env
+        assert job["needs"] == ["validate", "cancel"] and job["environment"] == env
         assert job["if"] == f"needs.validate.outputs.environment == '{env}'"
         assert job["concurrency"] == {"group": f"rollback-{env}", "cancel-in-progress": False}
         assert (f"paved rollback --cluster {answers['ecs_cluster_prefix']}-{env} --service {answers['service_name']} "

@@ -243,7 +243,9 @@ def test_documented_manual_deploys_and_rollbacks_pass_the_documented_environment
         for env in ("staging", "production"):
             assert environment_admits(policies[env], f"refs/heads/{ref.group(1)}"), (env, line)
     for env in ("staging", "production"):
-        assert environment_admits(policies[env], PUSH_TAG.ref)  # ci.yml deploys releases from their tag
+        # deploy.yml runs from main only: a tag's older deploy.yml (`--ref v1.0.0`) is refused.
+        assert not environment_admits(policies[env], PUSH_TAG.ref)
+        assert not environment_admits(policies[env], "refs/tags/v1.0.0")
         assert not environment_admits(policies[env], DISPATCH_BRANCH.ref)
     assert environment_admits(policies["release"], PUSH_TAG.ref)
     assert not environment_admits(policies["release"], DISPATCH_MAIN.ref)
@@ -286,10 +288,10 @@ def test_rollback_cancels_deploys_and_deploy_refuses_while_a_rollback_runs(servi
     service = services["github-hosted-amd64+arm64"]
     rollback = service.workflow("rollback.yml")
     deploy = service.workflow("deploy.yml")
+    assert [s["name"] for s in rollback["jobs"]["cancel"]["steps"]] == ["Cancel release and deploy runs in flight"]
     for env in ("staging", "production"):
-        steps = [s["name"] for s in rollback["jobs"][env]["steps"]]
-        assert steps.index("Cancel release and deploy runs in flight") < steps.index("Roll back and verify")
-        assert rollback["jobs"][env]["permissions"]["actions"] == "write"
+        assert "cancel" in rollback["jobs"][env]["needs"]  # cancelled before anything is resolved or registered
+        assert "actions" not in rollback["jobs"][env]["permissions"]
         steps = [s["name"] for s in deploy["jobs"][env]["steps"]]
         assert steps.index(f"Refuse while a rollback of {env} is running") < steps.index("Deploy and verify")
         assert deploy["jobs"][env]["permissions"]["actions"] == "read"
@@ -308,25 +310,24 @@ def test_deploys_verify_the_attestation_and_production_deploys_the_digest_stagin
     for env, job, digest in (("staging", staging, "${{ steps.digest.outputs.digest }}"),
                              ("production", production, "${{ needs.staging.outputs.digest }}")):
         names = [s.get("name") for s in job["steps"]]
-        verify = names.index("Verify the release was built and signed by this repository's ci.yml")
+        verify = names.index("Verify the release was published and signed by ci.yml at its tag")
         deploy_step = names.index("Deploy and verify")
         assert verify < deploy_step
         assert job["steps"][verify]["env"]["DIGEST"] == digest == job["steps"][deploy_step]["env"]["DIGEST"]
-        assert 'gh attestation verify "oci://${IMAGE}@${DIGEST}"' in job["steps"][verify]["run"]
-        assert '--signer-workflow "${GITHUB_REPOSITORY}/.github/workflows/ci.yml"' in job["steps"][verify]["run"]
+        assert job["steps"][verify]["run"] == 'bash .github/verify-release.sh "$VERSION" "$DIGEST"'
         assert '--digest "$DIGEST"' in job["steps"][deploy_step]["run"]
         assert job["permissions"]["attestations"] == "read"
     assert not any("paved releases" in s.get("run", "") for s in production["steps"])  # no second look-up
     ci = service.workflow("ci.yml")
     merge = ci["jobs"]["merge"]
     names = [s.get("name") for s in merge["steps"]]
-    attest = merge["steps"][names.index("Attest the build provenance of the index")]
+    attest = merge["steps"][names.index("Attest the build provenance of the index and its images")]
     assert attest["uses"].startswith("actions/attest-build-provenance@")
-    assert attest["with"] == {"subject-name": "${{ env.IMAGE }}", "subject-digest": "${{ steps.inspect.outputs.digest }}"}
+    assert attest["with"] == {"subject-checksums": "${{ runner.temp }}/subjects.sha256"}
     assert merge["permissions"] == {"id-token": "write", "attestations": "write"}
     build = [s for s in ci["jobs"]["build"]["steps"] if s.get("id") == "build"][0]["with"]
     assert build["sbom"] is True and build["provenance"] == "mode=max"
-    assert ci["jobs"]["deploy"]["with"]["digest"] == "${{ needs.merge.outputs.digest }}"
+    assert ci["jobs"]["deploy"]["steps"][0]["env"]["DIGEST"] == "${{ needs.merge.outputs.digest }}"
 
 
 # ------------------------------------------------------------------ 8. Build Cloud
@@ -458,3 +459,56 @@ def test_self_hosted_runners_join_a_group_restricted_to_selected_workflows_and_p
         workflow_pattern = re.search(r'regex\("(.+?)", w\)', conditions).group(1).replace("\\\\", "\\")
         assert re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml@refs/tags/v*")
         assert not re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml")  # a ref is required
+
+
+# ------------------------------------------------------------------ workflow-bound subjects
+
+
+@pytest.fixture(scope="module")
+def bound_service(tmp_path_factory):
+    """A service answering the recommended setting: real IDs, workflow-bound subjects."""
+    import warnings
+
+    import copier
+
+    from workflow_lint import Service
+
+    dst = tmp_path_factory.mktemp("bound") / "svc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(REPO_ROOT), dst, vcs_ref="HEAD", defaults=True, unsafe=True, quiet=True,
+                        data={"github_repository": "shop/orders-api", "github_owner_id": "5101",
+                              "github_repository_id": "880042", "oidc_workflow_bound": True})
+    return Service("github-hosted", ("amd64", "arm64"), dst)
+
+
+def _bound_subject(service, wf: str, job: dict, event) -> str:
+    """The customised subject (claim keys repo, context, job_workflow_ref) of a job of `wf` run for `event`."""
+    return (oidc_subject(job, event, repo_claim(service))
+            + f":job_workflow_ref:{service.answers['github_repository']}/.github/workflows/{wf}@{event.ref}")
+
+
+def test_with_workflow_bound_subjects_every_job_can_assume_its_role_and_production_only_from_main(bound_service):
+    service = bound_service
+    assert repo_claim(service) == "shop@5101/orders-api@880042"
+    policies = trust_policies(service)
+    production = policies[role_arn(service, "production")]
+    assumed = set()
+    for wf, name, job, role in _aws_jobs(service):
+        # ci.yml runs on the release tag; deploy.yml and rollback.yml are dispatched on main.
+        events = [PUSH_TAG] if wf == "ci.yml" else [DISPATCH_MAIN]
+        for event in events:
+            assert policies[role].allows(_bound_subject(service, wf, job, event)), (wf, name, event.name)
+            assumed.add((wf, name))
+        if wf != "ci.yml":
+            # The same job from a tag (an older deploy.yml) or a branch: refused by its own role.
+            for event in (PUSH_TAG, DISPATCH_BRANCH):
+                assert not policies[role].allows(_bound_subject(service, wf, job, event)), (wf, name, event.name)
+    assert {("ci.yml", "build"), ("ci.yml", "merge"), ("deploy.yml", "production"),
+            ("rollback.yml", "production")} <= assumed
+    # Any other workflow file, even in the production environment on main, is refused.
+    for wf in ("ci.yml", "evil.yml", "deploy.yml-x.yml"):
+        assert not production.allows(_bound_subject(service, wf, {"environment": "production"}, DISPATCH_MAIN)), wf
+    readme = (service.path / ".github" / "workflows" / "README.md").read_text()
+    assert ("`repo:shop@5101/orders-api@880042:environment:production:job_workflow_ref:"
+            "shop/orders-api/.github/workflows/deploy.yml@refs/heads/main`") in readme

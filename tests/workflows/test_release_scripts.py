@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+import gh_attestation_model as gh_model
 from pipeline_model import github_shell
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo-service"
@@ -86,20 +87,38 @@ sys.exit(f"unexpected docker call: {args}")
 
 GH = r'''#!PYTHON
 import json, os, sys
+sys.path.insert(0, os.environ["MODELS"])
 args = sys.argv[1:]
 with open(os.environ["CALLS"], "a") as f:
     f.write(json.dumps(["gh", *args]) + "\n")
 runs = json.loads(os.environ.get("GH_RUNS", "{}"))
 if args[:2] == ["run", "list"]:
+    # GitHub's list-workflow-runs API: newest first, filtered server-side by
+    # event and status, then cut at --limit (gh's default 20).
     workflow = args[args.index("--workflow") + 1]
     listed = runs.get(workflow, [])
     if "--event" in args:
         listed = [r for r in listed if r["event"] == args[args.index("--event") + 1]]
-    print(json.dumps(listed))
+    if "--status" in args:
+        listed = [r for r in listed if r["status"] == args[args.index("--status") + 1]]
+    limit = int(args[args.index("--limit") + 1]) if "--limit" in args else 20
+    print(json.dumps(listed[:limit]))
     sys.exit(0)
 if args[:2] == ["run", "cancel"]:
     if args[2] in os.environ.get("GH_CANCEL_FAILS", "").split():
         sys.exit(f"run {args[2]} has already completed")
+    sys.exit(0)
+if args[:2] == ["workflow", "run"]:
+    sys.exit(0)
+if args[:2] == ["attestation", "verify"]:
+    import gh_attestation_model as model
+    options = model.parse(args)
+    digest = options["subject"].rsplit("@", 1)[1]
+    certificates = json.loads(os.environ.get("GH_ATTESTATIONS", "{}")).get(digest, [])
+    good = [c for c in certificates if model.verified(options, c)]
+    if not good:
+        sys.exit("✗ Verification failed")
+    print(json.dumps([{"attestation": {}, "verificationResult": {"signature": {"certificate": c}}} for c in good]))
     sys.exit(0)
 sys.exit(f"unexpected gh call: {args}")
 '''
@@ -163,7 +182,7 @@ def world(tmp_path):
             env={"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "IMAGE": IMAGE, "HOME": str(tmp_path),
                  "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(tmp_path / "out"),
                  "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "REGISTRY": str(registry.path),
-                 "CALLS": str(tmp_path / "calls"), **env})
+                 "CALLS": str(tmp_path / "calls"), "MODELS": str(Path(__file__).resolve().parent), **env})
         return {"code": proc.returncode, "output": proc.stdout + proc.stderr,
                 "outputs": dict(line.split("=", 1) for line in (tmp_path / "out").read_text().splitlines()),
                 "summary": (tmp_path / "summary").read_text(),
@@ -421,23 +440,34 @@ def _runs(**by_workflow) -> str:
     return json.dumps(by_workflow)
 
 
-def test_a_rollback_cancels_release_and_deploy_runs_in_flight(services, world):
+def test_a_rollback_cancels_release_and_deploy_runs_in_flight_however_old(services, world):
+    """Queried by status: a deploy waiting for production's approval behind 60
+    newer finished runs is cancelled too (a window of the last 50 runs missed it,
+    and approved later it would redeploy the bad release)."""
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
+    finished = [{"databaseId": 100 + i, "status": "completed", "event": "workflow_dispatch", "headBranch": "main"}
+                for i in range(60)]
     runs = {
         "deploy.yml": [{"databaseId": 11, "status": "in_progress", "event": "workflow_dispatch", "headBranch": "main"},
                        {"databaseId": 12, "status": "completed", "event": "workflow_dispatch", "headBranch": "main"},
+                       *finished,
                        {"databaseId": 13, "status": "waiting", "event": "workflow_dispatch", "headBranch": "main"}],
         "ci.yml": [{"databaseId": 21, "status": "waiting", "event": "push", "headBranch": "v1.3.0"},
                    {"databaseId": 22, "status": "in_progress", "event": "push", "headBranch": "main"},
                    {"databaseId": 23, "status": "completed", "event": "push", "headBranch": "v1.2.0"},
-                   {"databaseId": 24, "status": "queued", "event": "pull_request", "headBranch": "feature"}],
+                   {"databaseId": 24, "status": "queued", "event": "pull_request", "headBranch": "feature"},
+                   {"databaseId": 25, "status": "queued", "event": "push", "headBranch": "v1.3.1"}],
     }
-    result = world(rollback, "production", "Cancel release and deploy runs in flight",
-                   GH_RUNS=json.dumps(runs), GH_CANCEL_FAILS="13")
+    result = world(rollback, "cancel", "Cancel release and deploy runs in flight",
+                   GH_RUNS=json.dumps(runs), GH_CANCEL_FAILS="11")
     assert result["code"] == 0, result["output"]
-    cancelled = [c[3] for c in result["calls"] if c[1:3] == ["run", "cancel"]]
-    assert cancelled == ["11", "13", "21"]  # never main's CI, pull requests or finished runs
-    assert "::warning title=not cancelled::run 13 could not be cancelled" in result["output"]
+    cancelled = sorted(int(c[3]) for c in result["calls"] if c[1:3] == ["run", "cancel"])
+    assert cancelled == [11, 13, 21, 25]  # never main's CI, pull requests or finished runs
+    assert "::warning title=not cancelled::run 11 could not be cancelled" in result["output"]
+    # Only the cancel job may write to Actions; the jobs that deploy cannot.
+    jobs = rollback["jobs"]
+    assert jobs["cancel"]["permissions"] == {"actions": "write"}
+    assert all("actions" not in jobs[env]["permissions"] for env in ("staging", "production"))
 
 
 @pytest.mark.parametrize("environment, blocked", [("production", True), ("staging", False)])
@@ -454,14 +484,142 @@ def test_a_deploy_refuses_to_start_while_a_rollback_of_its_environment_runs(serv
         assert result["code"] == 0, result["output"]
 
 
-@pytest.mark.parametrize("target, expected", [("previous", ["--previous"]), ("in-flight", ["--in-flight"]),
-                                              ("1.1.0", ["--to", "1.1.0"])])
-def test_rollback_offers_previous_or_a_version(services, world, target, expected):
+@pytest.mark.parametrize("target, version, expected", [("previous", "1.1.0", ["--to", "1.1.0"]),
+                                                       ("in-flight", "", ["--in-flight"]),
+                                                       ("1.1.0", "1.1.0", ["--to", "1.1.0"])])
+def test_rollback_runs_the_release_it_verified(services, world, target, version, expected):
+    """`previous` is resolved (dry run) and verified first; the rollback then names that release."""
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
     path = world.tmp / "bin" / "paved"
     path.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$PAVED_ARGS"\n')
     path.chmod(0o755)
-    result = world(rollback, "staging", "Roll back and verify", TARGET=target, PAVED_ARGS=str(world.tmp / "argv"))
+    result = world(rollback, "staging", "Roll back and verify", TARGET=target, VERSION=version,
+                   PAVED_ARGS=str(world.tmp / "argv"))
     assert result["code"] == 0, result["output"]
     argv = (world.tmp / "argv").read_text().split("\n")[:-1]
     assert argv == ["rollback", "--cluster", "apps-staging", "--service", "demo-service", *expected, "--timeout", "1200"]
+    job = rollback["jobs"]["staging"]
+    names = [st["name"] for st in job["steps"]]
+    resolve, verify, act = (names.index(n) for n in ("Resolve the target release",
+                                                     "Verify the target was published and signed by ci.yml at its tag",
+                                                     "Roll back and verify"))
+    assert resolve < verify < act
+    assert "--dry-run" in job["steps"][resolve]["run"]
+    assert job["steps"][verify]["env"]["VERSION"] == "${{ steps.target.outputs.to }}"
+    assert job["steps"][verify]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"
+
+
+# ------------------------------------------------------------------ verification bound to the release
+
+REPO = "acme/demo-service"
+CI_AT_TAG = ".github/workflows/ci.yml@refs/tags/v1.2.0"
+
+
+@pytest.fixture
+def release(services, world):
+    """Release 1.2.0 published by the merge job: its index digest and the per-architecture images it lists."""
+    digests = [world.registry.push_by_digest(a, "one") for a in ("amd64", "arm64")]
+    published = _merge(world, ci(services), digests)
+    assert published["code"] == 0, published["output"]
+    index = published["outputs"]["digest"]
+    images = [m["digest"] for m in world.registry.state["manifests"][index]["manifests"]
+              if m["platform"]["os"] != "unknown"]
+    assert len(images) == 2
+    return index, images
+
+
+def _verify(services, world, workflow, job, step, version, digest, attestations, **env):
+    service = services["github-hosted-amd64+arm64"]
+    return world(service.workflow(workflow), job, step, cwd=service.path, VERSION=version, DIGEST=digest,
+                 GITHUB_REPOSITORY=REPO, GITHUB_SERVER_URL="https://github.com",
+                 GH_ATTESTATIONS=json.dumps(attestations), **env)
+
+
+def _deploy_verify(services, world, version, digest, attestations):
+    return _verify(services, world, "deploy.yml", "staging",
+                   "Verify the release was published and signed by ci.yml at its tag", version, digest, attestations)
+
+
+def test_the_merge_job_attests_the_index_and_every_image_it_lists(services, world, release):
+    index, images = release
+    result = world(ci(services), "merge", "List the attestation subjects (the index and its images)", DIGEST=index)
+    assert result["code"] == 0, result["output"]
+    lines = (world.tmp / "runner_temp" / "subjects.sha256").read_text().splitlines()
+    assert lines == [f"{d.removeprefix('sha256:')}  {IMAGE}" for d in [index, *images]]
+    merge = ci(services)["jobs"]["merge"]
+    [attest] = [st for st in merge["steps"] if "attest-build-provenance" in st.get("uses", "")]
+    assert attest["with"] == {"subject-checksums": "${{ runner.temp }}/subjects.sha256"}
+
+
+def test_a_release_signed_by_ci_yml_at_its_tag_verifies_index_and_every_image(services, world, release):
+    index, images = release
+    good = {d: [gh_model.certificate(REPO, CI_AT_TAG)] for d in [index, *images]}
+    result = _deploy_verify(services, world, "1.2.0", index, good)
+    assert result["code"] == 0, result["output"]
+    verifies = [c for c in result["calls"] if c[1:3] == ["attestation", "verify"]]
+    assert [c[3] for c in verifies] == [f"oci://{IMAGE}@{d}" for d in [index, *images]]
+    for call in verifies:
+        options = gh_model.parse(call[1:])
+        assert options["--cert-identity"] == f"https://github.com/{REPO}/{CI_AT_TAG}"
+        assert options["--repo"] == REPO and options["--deny-self-hosted-runners"] is True
+        assert options["--cert-oidc-issuer"] == "https://token.actions.githubusercontent.com"
+
+
+@pytest.mark.parametrize("case, signer, kw", [
+    ("ci.yml on a pull request merge ref", ".github/workflows/ci.yml@refs/pull/7/merge", {}),
+    ("a look-alike file ci.yml-x.yml on the tag", ".github/workflows/ci.yml-x.yml@refs/tags/v1.2.0", {}),
+    ("ci.yml on main", ".github/workflows/ci.yml@refs/heads/main", {}),
+    ("ci.yml of another release tag", ".github/workflows/ci.yml@refs/tags/v1.1.0", {}),
+    ("ci.yml at the tag, checked out from another ref", CI_AT_TAG, {"source_ref": "refs/heads/evil"}),
+    ("signed on a self-hosted runner", CI_AT_TAG, {"runner": "self-hosted"}),
+    ("another workflow at the tag", ".github/workflows/deploy.yml@refs/tags/v1.2.0", {}),
+])
+def test_attestations_not_bound_to_the_release_are_refused(services, world, release, case, signer, kw):
+    index, images = release
+    bad = {d: [gh_model.certificate(REPO, signer, **kw)] for d in [index, *images]}
+    result = _deploy_verify(services, world, "1.2.0", index, bad)
+    assert result["code"] == 7, (case, result["output"])
+    assert "::error title=not attested::" in result["output"]
+
+
+def test_the_old_signer_workflow_flag_accepted_what_the_new_identity_refuses():
+    """cli/cli's --signer-workflow is an unanchored prefix with no ref (policy.go): the defect."""
+    old = gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--repo", REPO,
+                          "--signer-workflow", f"{REPO}/.github/workflows/ci.yml", "--deny-self-hosted-runners"])
+    new = gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--repo", REPO,
+                          "--cert-identity", f"https://github.com/{REPO}/{CI_AT_TAG}", "--deny-self-hosted-runners"])
+    for signer in (".github/workflows/ci.yml@refs/pull/7/merge", ".github/workflows/ci.yml-x.yml@refs/tags/v1.2.0",
+                   ".github/workflows/ci.yml@refs/heads/feature"):
+        cert = gh_model.certificate(REPO, signer)
+        assert gh_model.verified(old, cert) and not gh_model.verified(new, cert), signer
+    assert gh_model.verified(new, gh_model.certificate(REPO, CI_AT_TAG))
+    with pytest.raises(ValueError):  # cli/cli refuses mixing the identity flags
+        gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--cert-identity", "a", "--signer-repo", REPO])
+
+
+def test_an_image_of_the_release_without_attestation_is_refused(services, world, release):
+    index, images = release
+    partial = {d: [gh_model.certificate(REPO, CI_AT_TAG)] for d in [index, images[0]]}
+    result = _deploy_verify(services, world, "1.2.0", index, partial)
+    assert result["code"] == 7 and f"{IMAGE}@{images[1]} has no attestation" in result["output"]
+
+
+def test_a_rollback_refuses_an_unattested_version_before_registering_anything(services, world, release):
+    index, _ = release
+    result = _verify(services, world, "rollback.yml", "production",
+                     "Verify the target was published and signed by ci.yml at its tag", "1.2.0", index, {})
+    assert result["code"] == 7 and "::error title=not attested::" in result["output"]
+    assert not any(c and c[0] == "paved" for c in result["calls"])
+
+
+@pytest.mark.parametrize("version, digest", [("1.2", "sha256:" + "a" * 64), ("1.2.0", "sha256:xyz"), ("", "")])
+def test_verify_release_refuses_bad_input(services, world, version, digest):
+    result = _deploy_verify(services, world, version, digest, {})
+    assert result["code"] == 2 and "::error title=bad input::" in result["output"]
+    assert not any(c[1:3] == ["attestation", "verify"] for c in result["calls"] if c[0] == "gh")
+
+
+def test_verify_release_passes_shellcheck(services):
+    script = services["github-hosted-amd64+arm64"].path / ".github" / "verify-release.sh"
+    proc = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout

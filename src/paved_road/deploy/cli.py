@@ -163,6 +163,9 @@ def execute(clients, plan, args) -> int:
         elif not plan.in_flight:
             say("  task definition diff: none besides the tags")
         say("dry run: nothing registered, service unchanged")
+        if plan.to_release is not None and not plan.in_flight:
+            # What the real run would deploy: rollback.yml verifies it before running it.
+            _append("GITHUB_OUTPUT", f"to={plan.to_release.name}\ndigest={plan.to_release.digest}\n")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
     if plan.noop:
