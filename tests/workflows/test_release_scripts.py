@@ -35,6 +35,7 @@ import gh_attestation_model as gh_model
 from pipeline_model import github_shell
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo-service"
+COMMIT = "c0ffee" + "0" * 34  # GITHUB_SHA of the release tag's commit
 
 REGISTRY = r'''#!PYTHON
 import hashlib, json, os, sys
@@ -55,6 +56,15 @@ if args[:3] == ["buildx", "imagetools", "inspect"]:
     digest = resolve(ref)
     if digest is None:
         sys.exit(f"ERROR: {ref}: not found")
+    if "--format" in args and ".Image" in args[args.index("--format") + 1]:
+        # buildx prints the image config of each platform (attestation manifests,
+        # unknown/unknown, are no platform): one platform -> its config, several -> a map.
+        manifest = state["manifests"][digest]
+        entries = manifest.get("manifests") or [dict(manifest, digest=digest)]
+        configs = {f"{e['platform']['os']}/{e['platform']['architecture']}": state["configs"][e["digest"]]
+                   for e in entries if e.get("platform", {}).get("os") != "unknown"}
+        print(json.dumps(next(iter(configs.values())) if len(configs) == 1 else configs))
+        sys.exit(0)
     if "--format" in args:
         print(json.dumps(state["manifests"][digest]))
     else:
@@ -133,18 +143,21 @@ class Registry:
 
     def __init__(self, path: Path):
         self.path = path
-        self.path.write_text(json.dumps({"tags": {}, "manifests": {}}))
+        self.path.write_text(json.dumps({"tags": {}, "manifests": {}, "configs": {}}))
 
     @property
     def state(self) -> dict:
         return json.loads(self.path.read_text())
 
-    def push_by_digest(self, arch: str, build: str) -> str:
+    def push_by_digest(self, arch: str, build: str, revision: str = COMMIT) -> str:
         """A per-architecture push with SBOM and provenance: an index of the
         image and its attestation manifest. `build` differs between two builds
-        of the same source (timestamps in the provenance)."""
+        of the same source (timestamps in the provenance); `revision` is the
+        org.opencontainers.image.revision label metadata-action sets (github.sha)."""
         state = self.state
-        image = _digest(f"{arch}-image-{build}")
+        image = _digest(f"{arch}-image-{build}-{revision}")
+        state["configs"][image] = {"architecture": arch, "os": "linux",
+                                   "config": {"Labels": {"org.opencontainers.image.revision": revision}}}
         attestation = _digest(f"{arch}-attestation-{build}")
         index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image, "size": 1000,
@@ -261,15 +274,16 @@ def test_the_default_branch_check_fails_closed_without_the_branch(services, worl
 # ------------------------------------------------------------------ re-runnable releases
 
 
-def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool = False) -> str | None:
+def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool = False, version: str = "1.2.0",
+                commit: str = COMMIT) -> str | None:
     """One matrix leg of the build job: look up, (build, push, tag), export."""
-    env = {"VERSION": "1.2.0", "ARCH": arch}
+    env = {"VERSION": version, "ARCH": arch, "GITHUB_SHA": commit}
     look = world(workflow, "build", "Look for this architecture's image from an earlier attempt", **env)
     assert look["code"] == 0, look["output"]
     existing = look["outputs"]["digest"]
     digest = existing
     if not existing:
-        digest = world.registry.push_by_digest(arch, build)  # what build-push-action does
+        digest = world.registry.push_by_digest(arch, build, commit)  # what build-push-action does
         if fail_after_push:
             return None  # the runner died before tagging
         tag = world(workflow, "build", "Tag the architecture image", DIGEST=digest, **env)
@@ -281,16 +295,16 @@ def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool
     return digest
 
 
-def _merge(world, workflow, digests: list[str]) -> dict:
+def _merge(world, workflow, digests: list[str], version: str = "1.2.0") -> dict:
     folder = world.tmp / "merge-digests"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     for d in digests:
         (folder / d.removeprefix("sha256:")).touch()
-    publish = world(workflow, "merge", "Publish the release index", cwd=folder, VERSION="1.2.0")
+    publish = world(workflow, "merge", "Publish the release index", cwd=folder, VERSION=version)
     if publish["code"] != 0:
         return publish
-    inspect = world(workflow, "merge", "Inspect the release index", VERSION="1.2.0")
+    inspect = world(workflow, "merge", "Inspect the release index", VERSION=version)
     return inspect | {"publish": publish}
 
 
@@ -305,7 +319,7 @@ def test_re_running_all_jobs_of_a_release_reuses_what_an_earlier_attempt_pushed(
     amd64 = _build_arch(world, workflow, "amd64", build="attempt-2")
     arm64 = _build_arch(world, workflow, "arm64", build="attempt-2")
     assert amd64 == first_amd64
-    assert world.registry.state["tags"]["1.2.0-arm64"] == arm64
+    assert world.registry.state["tags"][f"1.2.0_arm64_{COMMIT}"] == arm64
     published = _merge(world, workflow, [amd64, arm64])
     assert published["code"] == 0, published["output"]
     index = published["outputs"]["digest"]
@@ -319,7 +333,7 @@ def test_re_running_all_jobs_of_a_release_reuses_what_an_earlier_attempt_pushed(
     assert republished["outputs"]["digest"] == index
     assert "::notice title=re-run::" in republished["publish"]["output"]
     assert not any(c[:3] == ["buildx", "imagetools", "create"] for c in republished["publish"]["calls"])
-    assert sorted(world.registry.state["tags"]) == ["1.2.0", "1.2.0-amd64", "1.2.0-arm64"]
+    assert sorted(world.registry.state["tags"]) == ["1.2.0", f"1.2.0_amd64_{COMMIT}", f"1.2.0_arm64_{COMMIT}"]
 
 
 def test_a_published_release_never_changes(services, world):
@@ -623,3 +637,62 @@ def test_verify_release_passes_shellcheck(services):
     script = services["github-hosted-amd64+arm64"].path / ".github" / "verify-release.sh"
     proc = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+# ------------------------------------------------------------------ per-architecture tags and reuse
+
+
+def _platforms(world, digest: str) -> list[str]:
+    manifest = world.registry.state["manifests"][digest]
+    return sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest["manifests"]
+                  if m["platform"]["os"] != "unknown")
+
+
+def test_a_pre_release_named_like_a_per_arch_tag_cannot_be_reused_by_the_release(services, world):
+    """v2.0.0-arm64 publishes the index 2.0.0-arm64; release v2.0.0's arm64 leg
+    used to find that tag and "reuse" it (an index with two linux entries).
+    Per-architecture tags use `_`, which no SemVer tag has."""
+    workflow = ci(services)
+    pre = [_build_arch(world, workflow, a, build="pre", version="2.0.0-arm64") for a in ("amd64", "arm64")]
+    pre_index = _merge(world, workflow, pre, version="2.0.0-arm64")
+    assert pre_index["code"] == 0, pre_index["output"]
+    assert "2.0.0-arm64" in world.registry.state["tags"]
+    shutil.rmtree(world.tmp / "runner_temp" / "digests")
+    release = [_build_arch(world, workflow, a, build="release", version="2.0.0") for a in ("amd64", "arm64")]
+    assert release[1] != world.registry.state["tags"]["2.0.0-arm64"]
+    published = _merge(world, workflow, release, version="2.0.0")
+    assert published["code"] == 0, published["output"]
+    assert _platforms(world, published["outputs"]["digest"]) == ["linux/amd64", "linux/arm64"]
+
+
+def test_a_moved_tag_never_reuses_the_old_commits_image(services, world):
+    workflow = ci(services)
+    old = _build_arch(world, workflow, "amd64", build="one", commit="a" * 40)
+    shutil.rmtree(world.tmp / "runner_temp" / "digests")
+    moved = _build_arch(world, workflow, "amd64", build="two", commit="b" * 40)
+    assert moved != old
+    assert world.registry.state["configs"][_platform_image(world, moved)]["config"]["Labels"] == {
+        "org.opencontainers.image.revision": "b" * 40}
+
+
+def _platform_image(world, digest: str) -> str:
+    [image] = [m["digest"] for m in world.registry.state["manifests"][digest]["manifests"]
+               if m["platform"]["os"] != "unknown"]
+    return image
+
+
+@pytest.mark.parametrize("revision, arch, reused", [(COMMIT, "amd64", True), ("d" * 40, "amd64", False),
+                                                    (COMMIT, "arm64", False)])
+def test_reuse_only_when_the_image_revision_is_this_commit_and_the_arch_matches(services, world, revision, arch, reused):
+    workflow = ci(services)
+    # What sits under this commit's amd64 tag (pushed by an earlier attempt, or by someone else).
+    digest = world.registry.push_by_digest(arch, "earlier", revision)
+    state = world.registry.state
+    state["tags"][f"1.2.0_amd64_{COMMIT}"] = digest
+    world.registry.path.write_text(json.dumps(state))
+    look = world(workflow, "build", "Look for this architecture's image from an earlier attempt",
+                 VERSION="1.2.0", ARCH="amd64", GITHUB_SHA=COMMIT)
+    if reused:
+        assert look["code"] == 0 and look["outputs"]["digest"] == digest, look["output"]
+    else:
+        assert look["code"] == 1 and "::error title=not reusable::" in look["output"], look["output"]
