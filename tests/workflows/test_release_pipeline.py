@@ -512,3 +512,25 @@ def test_with_workflow_bound_subjects_every_job_can_assume_its_role_and_producti
     readme = (service.path / ".github" / "workflows" / "README.md").read_text()
     assert ("`repo:shop@5101/orders-api@880042:environment:production:job_workflow_ref:"
             "shop/orders-api/.github/workflows/deploy.yml@refs/heads/main`") in readme
+
+
+@pytest.mark.parametrize("cid", COMBO_IDS)
+def test_the_readme_says_truthfully_what_the_signature_covers(cid, services):
+    """--deny-self-hosted-runners checks the signing (merge) job only; in
+    self-hosted and Build Cloud modes the images were built elsewhere."""
+    service = services[cid]
+    readme = " ".join((service.path / ".github" / "workflows" / "README.md").read_text().split())
+    assert "built and signed by this repository's `ci.yml` on a GitHub-hosted runner" not in readme
+    assert "checks the signing job only" in readme or service.mode in ("github-hosted", "emulated")
+    if service.mode == "self-hosted":
+        assert "built on the self-hosted scale sets" in readme
+    elif service.mode == "build-cloud":
+        assert "built by Docker Build Cloud" in readme
+    else:
+        assert "built on GitHub-hosted runners" in readme
+    assert "X.Y.Z-<arch>" not in readme
+
+
+def test_the_root_readme_promises_no_moving_tags():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "(+ 1.3, 1)" not in readme and "no moving 1.3 / 1" in readme
