@@ -181,3 +181,15 @@ def test_bad_ids_and_forms_are_refused_with_the_field_named(field, value):
 def test_the_repository_name_may_now_carry_no_ids_and_ids_never_go_into_github_repository():
     errors = Module(MODULE, inputs(github_repository="shop@5101/orders-api@880042")).validation_errors()
     assert errors == ["var.github_repository: github_repository must look like OWNER/NAME."]
+
+
+def test_the_example_plans_with_immutable_workflow_bound_subjects():
+    from hcl_eval import module_call_arguments
+
+    args = module_call_arguments(MODULE / "examples" / "basic" / "main.tf")
+    args = {k: v for k, v in args.items() if not (isinstance(v, str) and v.startswith("${"))}
+    module = Module(MODULE, {**args, "oidc_provider_arn": PROVIDER, "publish": {"ecr_repository_arn": ECR}})
+    assert module.validation_errors() == [] and module.precondition_errors() == []
+    assert module.output("trusted_subjects")["gha-demo-service-publish"] == [
+        "repo:acme@1234567/demo-service@765432109:environment:release:job_workflow_ref:"
+        "acme/demo-service/.github/workflows/ci.yml@refs/tags/v*"]

@@ -534,3 +534,12 @@ def test_the_readme_says_truthfully_what_the_signature_covers(cid, services):
 def test_the_root_readme_promises_no_moving_tags():
     readme = (REPO_ROOT / "README.md").read_text()
     assert "(+ 1.3, 1)" not in readme and "no moving 1.3 / 1" in readme
+
+
+def test_the_readme_says_what_concurrency_does_with_a_second_waiting_run(services):
+    """A group holds one running and one pending run; a newer pending run
+    replaces the older one (pipeline_model.ConcurrencyGroups): nothing queues."""
+    readme = " ".join((services["github-hosted-amd64+arm64"].path / ".github" / "workflows" / "README.md")
+                      .read_text().split())
+    assert "Deploys of an environment queue" not in readme
+    assert "a newer deploy (or rollback) replaces the one waiting in its group, it does not queue behind it" in readme
