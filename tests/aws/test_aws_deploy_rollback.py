@@ -40,6 +40,20 @@ def test_previous_after_a_hotfix_is_the_release_that_ran_before_not_the_semver_p
     assert "1.3.0" not in result.out.split("to:", 1)[1].split("\n", 1)[0]
 
 
+def test_dry_run_hands_the_resolved_release_and_digest_to_the_next_step(sim_endpoint, tmp_path):
+    """rollback.yml resolves `--previous` with --dry-run, verifies that release's
+    attestation, then rolls back to exactly it: the dry run writes to= and digest=."""
+    world = seeded(sim_endpoint, history=[ran("1.1.0", 5, made_by="terraform"), ran("1.3.0", 4), ran("1.3.1", 2)])
+    out = tmp_path / "github_output"
+    out.write_text("")
+    result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", "--dry-run",
+                         env=aws_env(world.endpoint, GITHUB_OUTPUT=str(out)))
+    assert result.code == 0, result.err
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    digest = world.ecr.describe_images(repositoryName="demo-service", imageIds=[{"imageTag": "1.3.0"}])
+    assert outputs == {"to": "1.3.0", "digest": digest["imageDetails"][0]["imageDigest"]}
+
+
 def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_endpoint):
     """1.2.0 failed in staging (rolled back) and never ran in production: --previous in either skips it."""
     world = seeded(sim_endpoint, clusters={
