@@ -452,6 +452,8 @@ def test_self_hosted_runners_join_a_group_restricted_to_selected_workflows_and_p
     for module in ("arc-runner-scale-sets", "github-runners-eks", "github-runners-aks"):
         variables = {n: b for block in _load(REPO_ROOT / "terraform-modules" / module / "variables.tf")["variable"]
                      for n, b in block.items()}
+        plan = variables["github_plan"]
+        assert "default" not in plan, f"{module}: the plan must be stated, not defaulted"
         runner_group = variables["runner_group"]
         assert "default" not in runner_group, f"{module}: the runner group must be chosen, not defaulted"
         conditions = " ".join(v["condition"] for v in runner_group["validation"])
