@@ -13,7 +13,8 @@ stand-ins on PATH:
   a missing tag; `create --tag` merges the sources' manifests into an index
   (one source: the tag points at it); REGISTRY_DOWN=1 makes every call fail
   like an expired ECR login does.
-- `gh run list --json` prints the runs the test set up; `gh run cancel` records.
+- `gh run list --json` prints the runs the test set up; `gh run cancel` records;
+  `gh api PATH --jq F` prints the REST response the test set up, filtered.
 
 What is under test is the workflows' own logic: default-branch check,
 re-run detection, digest hand-off, architecture check, cancellation.
@@ -119,6 +120,18 @@ if args[:2] == ["run", "cancel"]:
         sys.exit(f"run {args[2]} has already completed")
     sys.exit(0)
 if args[:2] == ["workflow", "run"]:
+    sys.exit(0)
+if args[0] == "api":
+    # GH_API: the REST responses by path (query included); --jq filters them
+    # as gh does (gojq; the real jq here), one page per path.
+    import subprocess
+    path = next(a for a in args[1:] if not a.startswith("-") and args[args.index(a) - 1] != "--jq")
+    body = json.loads(os.environ.get("GH_API", "{}")).get(path)
+    if body is None:
+        sys.exit(f"gh: Not Found (HTTP 404) {path}")
+    if "--jq" in args:
+        sys.exit(subprocess.run(["jq", "-r", args[args.index("--jq") + 1]], input=json.dumps(body), text=True).returncode)
+    print(json.dumps(body))
     sys.exit(0)
 if args[:2] == ["attestation", "verify"]:
     import gh_attestation_model as model
@@ -521,6 +534,52 @@ def test_rollback_runs_the_release_it_verified(services, world, target, version,
     assert "--dry-run" in job["steps"][resolve]["run"]
     assert job["steps"][verify]["env"]["VERSION"] == "${{ steps.target.outputs.to }}"
     assert job["steps"][verify]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"
+
+
+# ------------------------------------------------------------------ two people for production
+
+RELEASE_PUSHERS = {"workflow_runs": [
+    {"actor": {"login": "alice"}, "triggering_actor": {"login": "alice"}},  # pushed v1.2.0
+    {"actor": {"login": "alice"}, "triggering_actor": {"login": "dave"}},  # dave re-ran it
+]}
+
+
+def _approval(login: str, *environments: str, state: str = "approved") -> dict:
+    return {"state": state, "user": {"login": login}, "comment": "",
+            "environments": [{"id": i, "name": e} for i, e in enumerate(environments)]}
+
+
+@pytest.mark.parametrize("actor, approvals, refused", [
+    # ci.yml starts deploy.yml with GITHUB_TOKEN: GitHub's "prevent self-review"
+    # sees github-actions[bot] as the one who triggered it, so alone it would let
+    # the tag's pusher approve their own release.
+    ("github-actions[bot]", [_approval("alice", "production")], "alice"),
+    ("github-actions[bot]", [_approval("Dave", "production")], "dave"),  # logins are case-insensitive
+    ("github-actions[bot]", [_approval("bob", "production")], None),
+    ("carol", [_approval("carol", "production")], "carol"),
+    ("carol", [_approval("bob", "production")], None),
+    ("github-actions[bot]", [_approval("bob", "staging"), _approval("erin", "production", state="rejected")], "none"),
+    ("github-actions[bot]", [], "none"),
+])
+def test_production_refuses_an_approval_by_whoever_released_or_started_the_deploy(services, world, actor, approvals,
+                                                                                  refused):
+    api = {f"repos/{REPO}/actions/runs/4242/approvals": approvals,
+           f"repos/{REPO}/actions/workflows/ci.yml/runs?event=push&branch=v1.2.0": RELEASE_PUSHERS}
+    result = world(_deploy(services), "production", "Refuse an approval of production by whoever released or started it",
+                   GH_API=json.dumps(api), GH_REPO=REPO, GITHUB_RUN_ID="4242", VERSION="1.2.0",
+                   ACTOR=actor, TRIGGERING_ACTOR=actor)
+    if refused is None:
+        assert result["code"] == 0, result["output"]
+        assert "production approved by bob" in result["output"]
+    elif refused == "none":
+        assert result["code"] == 1
+        assert "::error title=not approved::" in result["output"]
+    else:
+        assert result["code"] == 1
+        assert f"::error title=self-approval::{refused} released v1.2.0 or started this run" in result["output"]
+    names = [s["name"] for s in _deploy(services)["jobs"]["production"]["steps"]]
+    assert names[0] == "Refuse an approval of production by whoever released or started it"
+    assert _deploy(services)["jobs"]["production"]["permissions"]["actions"] == "read"
 
 
 # ------------------------------------------------------------------ verification bound to the release
