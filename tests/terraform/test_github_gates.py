@@ -34,7 +34,11 @@ DOCUMENTED = {
     },
     "github_repository_ruleset": {
         "enforcement": None, "name": None, "target": None, "repository": None,
-        "rules": {"creation": None, "update": None, "deletion": None, "non_fast_forward": None},
+        "rules": {"creation": None, "update": None, "deletion": None, "non_fast_forward": None,
+                  "pull_request": {"allowed_merge_methods": None, "dismiss_stale_reviews_on_push": None,
+                                   "require_code_owner_review": None, "require_last_push_approval": None,
+                                   "required_approving_review_count": None,
+                                   "required_review_thread_resolution": None}},
         "bypass_actors": {"actor_id": None, "actor_type": None, "bypass_mode": None},
         "conditions": {"ref_name": {"include": None, "exclude": None}},
     },
@@ -132,7 +136,7 @@ def test_every_argument_is_documented_for_the_pinned_provider(service):
         for args in instances:
             assert _undocumented(args, DOCUMENTED[rtype], rtype) == []
     for ruleset in arguments["github_repository_ruleset"]:
-        assert ruleset["target"] == "tag" and ruleset["enforcement"] == "active"
+        assert ruleset["target"] in ("tag", "branch") and ruleset["enforcement"] == "active"
         assert all(b["actor_type"] in ACTOR_TYPES and b["bypass_mode"] == "always" for b in ruleset.get("bypass_actors", []))
 
 
@@ -171,6 +175,24 @@ def test_tag_rulesets_only_release_managers_create_and_nobody_moves_a_release(se
     assert create["rules"] == [{"creation": True}]
     assert sorted((b["actor_type"], b["actor_id"]) for b in create["bypass_actors"]) == [("Team", 4343), ("User", 77)]
     assert immutable["rules"] == [{"update": True, "deletion": True}] and "bypass_actors" not in immutable
+
+
+def test_the_default_branch_changes_only_through_approved_pull_requests(service):
+    """Every gate trusts "on the default branch" (ci.yml's tag check, the staging
+    and production environments, deploy.yml@refs/heads/main in the roles): with
+    no rule on it, any writer pushes an edited deploy.yml to main and it is trusted."""
+    module = _module(service)
+    ruleset = module.resource_arguments("github_repository_ruleset.default_branch")
+    assert ruleset["target"] == "branch" and ruleset["enforcement"] == "active"
+    assert ruleset["conditions"] == [{"ref_name": [{"include": ["refs/heads/main"], "exclude": []}]}]
+    [rules] = ruleset["rules"]
+    assert rules["deletion"] is True and rules["non_fast_forward"] is True
+    assert rules["pull_request"] == [{"required_approving_review_count": 1, "dismiss_stale_reviews_on_push": True,
+                                      "require_last_push_approval": True}]
+    assert "bypass_actors" not in ruleset
+    errors = _module(service, default_branch_approvals=0).validation_errors()
+    assert len(errors) == 1 and errors[0].startswith("var.default_branch_approvals: "
+                                                     "default_branch_approvals must be a whole number from 1 to 10"), errors
 
 
 def test_the_subject_template_is_what_the_roles_trust(service):

@@ -7,6 +7,7 @@
 #   environment production   the default branch only, required reviewers,
 #                            no self-review, admins cannot bypass
 #   tag rulesets on v*       only release managers create; nobody updates or deletes
+#   branch ruleset           the default branch changes only through approved pull requests
 #   OIDC subject template    repo, context, job_workflow_ref (oidc_workflow_bound)
 # ci.yml's first release job checks that a tag's commit is on the default
 # branch: no ruleset can express "only on commits reachable from the default
@@ -141,6 +142,37 @@ resource "github_repository_ruleset" "release_tags_immutable" {
   rules {
     update   = true
     deletion = true
+  }
+}
+
+# "On the default branch" is what every gate above trusts: ci.yml's check of
+# a release tag's commit, the staging and production environments, and the
+# workflow-bound role subjects (deploy.yml and rollback.yml at
+# refs/heads/<default branch>). So it changes only through a pull request
+# approved by someone other than its last pusher, for everyone (no bypass
+# actors), and is never force-pushed or deleted.
+resource "github_repository_ruleset" "default_branch" {
+  name        = "default branch: reviewed pull requests only"
+  repository  = var.github_repository_name
+  target      = "branch"
+  enforcement = "active"
+
+  conditions {
+    ref_name {
+      include = ["refs/heads/${var.default_branch}"]
+      exclude = []
+    }
+  }
+
+  rules {
+    deletion         = true
+    non_fast_forward = true
+
+    pull_request {
+      required_approving_review_count = var.default_branch_approvals
+      dismiss_stale_reviews_on_push   = true
+      require_last_push_approval      = true
+    }
   }
 }
 

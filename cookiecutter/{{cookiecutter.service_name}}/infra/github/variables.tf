@@ -28,6 +28,17 @@ variable "default_branch" {
   default     = "main"
 }
 
+variable "default_branch_approvals" {
+  description = "Approving reviews a pull request into the default branch needs (GitHub allows 1 to 10 here; the last pusher's own approval never counts)"
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.default_branch_approvals >= 1 && var.default_branch_approvals <= 10 && floor(var.default_branch_approvals) == var.default_branch_approvals
+    error_message = "default_branch_approvals must be a whole number from 1 to 10."
+  }
+}
+
 ################################################################################
 # Only a human can choose these (README.md)
 ################################################################################
