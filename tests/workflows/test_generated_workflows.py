@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import warnings
 
 import pytest
 
 from pipeline_model import github_shell
-from workflow_lint import COMBO_IDS, load_workflow
+from workflow_lint import COMBO_IDS, REPO_ROOT, load_workflow
 
 HOSTED = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
 SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
@@ -422,3 +423,24 @@ def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
     for arch in ("amd64", "arm64"):
         # Only the scale sets this service builds on (an arm64-only service has no amd64 one).
         assert (f"`{prefix}-{arch}`" in readme) == (service.mode == "self-hosted" and arch in service.archs)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("service_name", "demo-service\n"), ("ecs_cluster_prefix", "apps\n"), ("github_repository", "shop/orders-api\n"),
+    ("runner_scale_set_prefix", "paved-runners\n"), ("build_cloud_builder", "acme/builder\n"),
+])
+def test_a_trailing_newline_in_an_answer_that_reaches_run_scripts_is_refused(tmp_path, name, value):
+    """These answers are rendered into `run:` scripts (`paved rollback --cluster
+    {{ ecs_cluster_prefix }}-staging --service {{ service_name }}`). Python's `$`
+    matches before a trailing newline, so `apps\\n` passed the validator and split
+    the command in two; copier must refuse it, naming the field, and write nothing."""
+    import copier
+
+    data = {"runner_mode": "self-hosted" if name == "runner_scale_set_prefix" else
+            "build-cloud" if name == "build_cloud_builder" else "github-hosted", name: value}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception, match=f"{name} must"):
+            copier.run_copy(str(REPO_ROOT), tmp_path / "svc", vcs_ref="HEAD", defaults=True, unsafe=True, quiet=True,
+                            data=data)
+    assert not (tmp_path / "svc" / ".github").exists()
