@@ -265,6 +265,17 @@ def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):
     assert world.service()["taskDefinition"].endswith("demo-service:2")
 
 
+def test_rollback_registers_only_the_digest_it_was_given(world):
+    """rollback.yml verifies the target's attestation, then rolls back with --digest: if the
+    release's tag resolves to anything else by then, nothing is registered."""
+    assert world.deploy("1.2.0").code == 0
+    moved = world.rollback("--to", "1.1.0", "--digest", world.digest("1.0.0"))
+    assert moved.code == 2 and "tag moved" in moved.err, moved.out + moved.err
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
+    assert world.rollback("--to", "1.1.0", "--digest", world.digest("1.1.0")).code == 0
+    assert world.history()[0]["release"] == "1.1.0"
+
+
 def test_deploy_refuses_a_downgrade_unless_allowed(world):
     assert world.deploy("1.2.0").code == 0
     refused = world.deploy("1.1.0")

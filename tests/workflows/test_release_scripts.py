@@ -511,9 +511,12 @@ def test_a_deploy_refuses_to_start_while_a_rollback_of_its_environment_runs(serv
         assert result["code"] == 0, result["output"]
 
 
-@pytest.mark.parametrize("target, version, expected", [("previous", "1.1.0", ["--to", "1.1.0"]),
+VERIFIED = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("target, version, expected", [("previous", "1.1.0", ["--to", "1.1.0", "--digest", VERIFIED]),
                                                        ("in-flight", "", ["--in-flight"]),
-                                                       ("1.1.0", "1.1.0", ["--to", "1.1.0"])])
+                                                       ("1.1.0", "1.1.0", ["--to", "1.1.0", "--digest", VERIFIED])])
 def test_rollback_runs_the_release_it_verified(services, world, target, version, expected):
     """`previous` is resolved (dry run) and verified first; the rollback then names that release."""
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
@@ -521,7 +524,7 @@ def test_rollback_runs_the_release_it_verified(services, world, target, version,
     path.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$PAVED_ARGS"\n')
     path.chmod(0o755)
     result = world(rollback, "staging", "Roll back and verify", TARGET=target, VERSION=version,
-                   PAVED_ARGS=str(world.tmp / "argv"))
+                   DIGEST=VERIFIED if version else "", PAVED_ARGS=str(world.tmp / "argv"))
     assert result["code"] == 0, result["output"]
     argv = (world.tmp / "argv").read_text().split("\n")[:-1]
     assert argv == ["rollback", "--cluster", "apps-staging", "--service", "demo-service", *expected, "--timeout", "1200"]
@@ -534,6 +537,7 @@ def test_rollback_runs_the_release_it_verified(services, world, target, version,
     assert "--dry-run" in job["steps"][resolve]["run"]
     assert job["steps"][verify]["env"]["VERSION"] == "${{ steps.target.outputs.to }}"
     assert job["steps"][verify]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"
+    assert job["steps"][act]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"  # what it verified
 
 
 # ------------------------------------------------------------------ two people for production

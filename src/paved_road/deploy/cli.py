@@ -303,6 +303,8 @@ def register(subparsers) -> None:
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
     target.add_argument("--previous", action="store_true",
                         help="the last release that ran to completion in this service before the current one")
+    rollback.add_argument("--digest", help="roll back to exactly this index digest (sha256:...), e.g. the one "
+                                           "rollback.yml verified; refuse if the release now resolves to another")
     rollback.add_argument("--in-flight", action="store_true",
                           help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
                                "is back on the last good one; with --to/--previous, then roll back as asked")
