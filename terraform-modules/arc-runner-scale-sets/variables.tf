@@ -56,6 +56,17 @@ variable "github_app_secret_name" {
   type        = string
 }
 
+variable "github_plan" {
+  description = "GitHub plan of the organization the runners register with. The runner group's restriction to selected workflows (the guard that keeps a same-repository pull request, which runs its own copy of ci.yml, off these privileged runners) exists only on GitHub Enterprise Cloud and Enterprise Server 3.5+ (github/docs, restrict-groups-to-workflows): enterprise_cloud or enterprise_server; the module refuses free, pro and team"
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = contains(["enterprise_cloud", "enterprise_server"], var.github_plan)
+    error_message = "github_plan must be one of enterprise_cloud, enterprise_server: on free, pro and team plans a runner group cannot be restricted to selected workflows, so any writer's pull request could edit runs-on and reach these privileged runners (use runner_mode github-hosted or build-cloud there)."
+  }
+}
+
 variable "runner_group" {
   description = "GitHub organization runner group the module creates for the scale sets: only the selected repositories (IDs) and, in them, only the selected workflows (OWNER/REPO/.github/workflows/FILE@REF, e.g. the release workflow on tags) may use the runners; public repositories never"
   type = object({

@@ -96,6 +96,11 @@ variable "github_app_secret_name" {
   type        = string
 }
 
+variable "github_plan" {
+  description = "GitHub plan of the organization (passed to arc-runner-scale-sets, which refuses plans without workflow-restricted runner groups): enterprise_cloud or enterprise_server"
+  type        = string
+}
+
 variable "runner_group" {
   description = "GitHub organization runner group created for the scale sets (arc-runner-scale-sets): only the selected repositories (IDs) and, in them, only the selected workflows (OWNER/REPO/.github/workflows/FILE@REF, e.g. the release workflow on tags) may use the runners; public repositories never"
   type = object({

@@ -44,14 +44,14 @@ variable "node_groups" {
 }
 
 variable "system_node_group" {
-  description = "Untainted node group for the runner controller and cluster add-ons, for a cluster that has no untainted nodes of its own; null creates none (the controller then runs on a runner node: it tolerates their taint)"
+  description = "Untainted node group for the runner controller, its listeners and cluster add-ons, which never run on runner nodes; created by default. null only for a cluster that already has untainted nodes (otherwise the controller stays Pending)"
   type = object({
     instance_types = optional(list(string), ["t4g.medium"])
     ami_type       = optional(string, "AL2023_ARM_64_STANDARD")
     min_size       = optional(number, 1)
     max_size       = optional(number, 2)
   })
-  default = null
+  default = {}
 
   validation {
     condition     = var.system_node_group == null ? true : (var.system_node_group.min_size >= 1 && var.system_node_group.max_size >= var.system_node_group.min_size)
@@ -77,6 +77,11 @@ variable "github_config_url" {
 
 variable "github_app_secret_name" {
   description = "Existing Kubernetes secret in runners_namespace with github_app_id, github_app_installation_id and github_app_private_key (created outside Terraform, so no credential enters the state)"
+  type        = string
+}
+
+variable "github_plan" {
+  description = "GitHub plan of the organization (passed to arc-runner-scale-sets, which refuses plans without workflow-restricted runner groups): enterprise_cloud or enterprise_server"
   type        = string
 }
 

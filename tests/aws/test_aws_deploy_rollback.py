@@ -40,6 +40,20 @@ def test_previous_after_a_hotfix_is_the_release_that_ran_before_not_the_semver_p
     assert "1.3.0" not in result.out.split("to:", 1)[1].split("\n", 1)[0]
 
 
+def test_dry_run_hands_the_resolved_release_and_digest_to_the_next_step(sim_endpoint, tmp_path):
+    """rollback.yml resolves `--previous` with --dry-run, verifies that release's
+    attestation, then rolls back to exactly it: the dry run writes to= and digest=."""
+    world = seeded(sim_endpoint, history=[ran("1.1.0", 5, made_by="terraform"), ran("1.3.0", 4), ran("1.3.1", 2)])
+    out = tmp_path / "github_output"
+    out.write_text("")
+    result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", "--dry-run",
+                         env=aws_env(world.endpoint, GITHUB_OUTPUT=str(out)))
+    assert result.code == 0, result.err
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    digest = world.ecr.describe_images(repositoryName="demo-service", imageIds=[{"imageTag": "1.3.0"}])
+    assert outputs == {"to": "1.3.0", "digest": digest["imageDetails"][0]["imageDigest"]}
+
+
 def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_endpoint):
     """1.2.0 failed in staging (rolled back) and never ran in production: --previous in either skips it."""
     world = seeded(sim_endpoint, clusters={
@@ -297,6 +311,17 @@ def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):
     moved = world.deploy("1.2.0", "--digest", world.digest("1.3.0"))
     assert moved.code == 2 and "tag moved" in moved.err
     assert world.service()["taskDefinition"].endswith("demo-service:2")
+
+
+def test_rollback_registers_only_the_digest_it_was_given(world):
+    """rollback.yml verifies the target's attestation, then rolls back with --digest: if the
+    release's tag resolves to anything else by then, nothing is registered."""
+    assert world.deploy("1.2.0").code == 0
+    moved = world.rollback("--to", "1.1.0", "--digest", world.digest("1.0.0"))
+    assert moved.code == 2 and "tag moved" in moved.err, moved.out + moved.err
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
+    assert world.rollback("--to", "1.1.0", "--digest", world.digest("1.1.0")).code == 0
+    assert world.history()[0]["release"] == "1.1.0"
 
 
 def test_deploy_refuses_a_downgrade_unless_allowed(world):

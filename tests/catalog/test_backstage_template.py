@@ -53,7 +53,7 @@ def test_kind_and_api_version():
 def test_parameters_mirror_the_questions():
     props = _properties()
     assert set(props) == set(QUESTIONS)
-    types = {"str": "string", "int": "integer", "float": "number"}
+    types = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
     for name, q in QUESTIONS.items():
         prop = props[name]
         if q.get("multiselect"):
@@ -96,6 +96,8 @@ def _page_schema(page: dict) -> dict:
 FORM = {  # what a user types where the form has no default
     "aws_account_id": "210987654321",
     "github_repository": "shop/orders",
+    "github_owner_id": "5101",
+    "github_repository_id": "880042",
     "paved_road_git_url": "https://git.example.com/platform/paved-road.git",
     "runner_mode": "self-hosted",
     "architectures": ["arm64"],
@@ -157,9 +159,11 @@ PROBES = {
             "arn:aws:iam::210987654321:role/ci", "arn:aws:iam::2109:role/ci", "eu-west-1", "mars-1",
             "https://git.example.com/p.git", "http://example.com/p.git", "http://127.0.0.1:8080/p.git",
             "git@github.com:shop/p.git", "not a url", "https://ci:s3cret@git.example.com/p.git", "team-orders/default", "Team/Default",
-            "github-hosted", "self-hosted", "build-cloud", "emulated", "cloud"],
+            "github-hosted", "self-hosted", "build-cloud", "emulated", "cloud", "5101", "880042", "0", "12a",
+            "1" * 21, "immutable", "name-only"],
     "int": [20, 22, 24, 80, 1023, 1024, 3000, 65535, 65536],
     "float": [-0.1, 0.0, 0.25, 1.0, 1.5],
+    "bool": [True, False, "true"],
 }
 
 

@@ -155,7 +155,7 @@ def test_cookiecutter_cli_takes_every_choice_from_the_command_line(both_template
     out = tmp_path / "out"
     proc = _cli(tmp_path, "cookiecutter", "git+" + both_templates.as_uri(), "--checkout", "v1.0.0",
                 "--directory", "cookiecutter", "--no-input", "-o", str(out),
-                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders",
+                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders", "github_owner_id=5101", "github_repository_id=880042",
                 "paved_road_git_url=https://git.example.com/platform/paved-road.git",
                 *(f"{k}={v}" for k, v in answers.items()))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -197,7 +197,7 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
                 json.dumps({"service_name": "orders", "node_major": "22", "runner_mode": "self-hosted"}))
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The defaults' demo values: generated, but said loudly (cookiecutter and cruft have no --demo).
-    assert "paved-road: WARNING: aws_account_id, github_repository, paved_road_git_url still carry the " \
+    assert "paved-road: WARNING: aws_account_id, github_repository, github_owner_id, github_repository_id, paved_road_git_url still carry the " \
            "template's demo values: this service cannot deploy" in proc.stderr, proc.stderr
     service = tmp_path / "orders"
     state = json.loads((service / ".cruft.json").read_text())

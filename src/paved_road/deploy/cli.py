@@ -163,6 +163,9 @@ def execute(clients, plan, args) -> int:
         elif not plan.in_flight:
             say("  task definition diff: none besides the tags")
         say("dry run: nothing registered, service unchanged")
+        if plan.to_release is not None and not plan.in_flight:
+            # What the real run would deploy: rollback.yml verifies it before running it.
+            _append("GITHUB_OUTPUT", f"to={plan.to_release.name}\ndigest={plan.to_release.digest}\n")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
     if plan.noop:
@@ -300,6 +303,8 @@ def register(subparsers) -> None:
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
     target.add_argument("--previous", action="store_true",
                         help="the last release that ran to completion in this service before the current one")
+    rollback.add_argument("--digest", help="roll back to exactly this index digest (sha256:...), e.g. the one "
+                                           "rollback.yml verified; refuse if the release now resolves to another")
     rollback.add_argument("--in-flight", action="store_true",
                           help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
                                "is back on the last good one; with --to/--previous, then roll back as asked")
