@@ -55,12 +55,19 @@ def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_
 
 
 def test_previous_skips_a_release_that_a_rollback_moved_away_from(sim_endpoint):
-    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous from 1.1.0 is 1.0.0, not the rolled-back 1.2.0."""
+    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous --again from 1.1.0 is 1.0.0, not the rolled-back 1.2.0.
+
+    Issue 18 changed what plain --previous does here: the service is already on the last good release after a
+    rollback, so it verifies that and moves nowhere (it used to plan 1.0.0).
+    """
     world = seeded(sim_endpoint, history=[
         ran("1.0.0", 5, made_by="terraform"), ran("1.1.0", 4), ran("1.2.0", 3), ran("1.1.0", 2, made_by="rollback")])
-    result = world.rollback("--previous", "--dry-run")
+    result = world.rollback("--previous", "--again", "--dry-run")
     assert result.code == 0, result.err
     assert "to:        1.0.0" in result.out
+    stays = world.rollback("--previous", "--dry-run")
+    assert stays.code == 0, stays.err
+    assert "to:        1.1.0" in stays.out and "already rolled back" in stays.out
 
 
 def test_previous_with_no_earlier_good_release_exits_3(world):

@@ -44,6 +44,14 @@ CREDENTIAL_ERROR_CODES = (
     "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "MissingAuthenticationToken",
 )
 
+# What botocore's retry handler treats as throttling (botocore/retries/standard.py, ThrottledRetryableChecker).
+THROTTLE_CODES = (
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException",
+)
+
 
 class Unreachable(bex.BotoCoreError):
     fmt = "{message}"

@@ -37,9 +37,9 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from paved_road.deploy import history
+from paved_road.deploy import history, ledger
 from paved_road.deploy import releases as ecr_releases
-from paved_road.deploy.history import Deployment
+from paved_road.deploy.ledger import Ledger, Run
 from paved_road.deploy.releases import Release
 
 EXIT_OK = 0
@@ -185,10 +185,14 @@ class Plan:
     force: bool = False
     same_shape: bool = False
     diff: list[str] = field(default_factory=list)
-    # the deployment that put the running revision there (re-runs verify it)
-    running_deployment: Deployment | None = None
-    in_flight: Deployment | None = None     # rollback --in-flight: the deployment to stop
-    last_good: Deployment | None = None
+    # the run that put the running revision there (re-runs verify it)
+    running_deployment: Run | None = None
+    in_flight: Run | None = None            # rollback --in-flight: the deployment to stop
+    last_good: Run | None = None
+    # a rollback that already happened or is under way (ECS's, paved's, an outside one): verify or follow it,
+    # never start a second one (ledger.Previous: action 'verify' or 'follow')
+    settled: "ledger.Previous | None" = None
+    ledger: Ledger | None = field(default=None, repr=False)
 
     @property
     def from_label(self) -> str:
@@ -199,6 +203,8 @@ class Plan:
     @property
     def noop(self) -> bool:
         """The service already runs this release in this shape: verify, do not redeploy."""
+        if self.settled is not None:
+            return True
         return (self.in_flight is None and not self.force and self.same_shape and self.from_digest is not None
                 and self.from_digest == self.to_release.digest)
 
@@ -218,6 +224,10 @@ class Plan:
             if self.last_good:
                 lines.append(f"  back to:   {self.last_good.release} on {self.last_good.task_definition} "
                              "(the last deployment that ran to completion)")
+        elif self.settled is not None:
+            run = self.settled.current
+            lines.append(f"  revision:  none; {self.settled.reason}: {run.describe() if run else ''}")
+            lines.append("             verifying it, not rolling back further (--again goes one release further back)")
         elif self.noop:
             lines.append("  revision:  none, the service already runs this release; verifying the deployment that put it there")
         elif self.force and self.same_shape and self.from_digest == self.to_release.digest:
@@ -380,7 +390,7 @@ def bake_seconds(config: dict) -> float:
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
                 repository: str | None = None, version: str | None = None, previous: bool = False,
                 digest: str | None = None, force: bool = False, allow_downgrade: bool = False,
-                in_flight: bool = False) -> Plan:
+                in_flight: bool = False, again: bool = False, allow_bad_release: bool = False) -> Plan:
     """Everything deploy/rollback will do, computed with read-only calls."""
     wanted = ecr_releases.parse_version(version) if version is not None else None
     if wanted is None and not previous and not in_flight:
@@ -403,10 +413,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                        f"containers are: {', '.join(containers)}")
     current_image = next(c["image"] for c in running_td["containerDefinitions"] if c["name"] == container)
     running = ImageRef.parse(current_image)
-    deployments = history.service_history(ecs, cluster, service, container=container)
     running_rev = revision_name(running_td["taskDefinitionArn"])
-    running_deployment = next((d for d in deployments if d.task_definition == running_rev), None)
-    flight = next((d for d in deployments if d.in_flight), None)
 
     if repository:
         repo_name, registry_id, region = repository, None, None
@@ -426,37 +433,73 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     current_name = from_release.name if from_release else None
     warnings: list[str] = []
     last_good = None
+    settled = None
+
+    # The ledger: every question about the past below is asked of it, and of nothing else.
+    book = ledger.read(ecs, cluster, service, container=container,
+                       releases_by_digest={r.digest: r.name for r in releases if r.digest})
+    if book.degraded:
+        warnings.append(book.degraded)
+    running_deployment = next((r for r in reversed(book.runs) if r.task_definition == running_rev
+                               and r.outcome != "superseded"), None)
+    flight = book.in_flight
+    current = book.current
+
+    def release_named(name: str | None, what: str) -> Release:
+        found = ecr_releases.find_release(releases, ecr_releases.parse_version(name)) if name else None
+        if found is None:
+            raise VersionNotFound(f"{what} is {name or 'no release'}, which is not in '{repo_name}'")
+        return found
 
     if in_flight:
         if flight is None:
             raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
-        if flight.status not in ("PENDING", "IN_PROGRESS"):
-            raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
-        last_good = next((d for d in deployments if d.succeeded and d.started_at < flight.started_at), None)
-        if last_good is None:
-            raise VersionNotFound("no earlier deployment ran to completion, so there is nothing to roll back to")
-        target = ecr_releases.find_release(releases, ecr_releases.parse_version(last_good.release)) \
-            if last_good.release else None
-        if target is None:
-            raise VersionNotFound(f"the last good deployment runs {last_good.release or 'no release'}, "
-                                  f"which is not in '{repo_name}'")
+        if flight.is_rollback:
+            # ECS (or a paved/outside rollback) is already rolling back: follow that, never start a second.
+            settled = ledger.Previous("follow", flight, flight, f"a {flight.how} to {flight.release} is in progress")
+            target = release_named(flight.release, "the release being rolled back to")
+        else:
+            if flight.status not in ("PENDING", "IN_PROGRESS"):
+                raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
+            # StopServiceDeployment ROLLBACK returns to the source revision: the last run that completed.
+            index = book.runs.index(flight)
+            last_good = next((r for r in reversed(book.runs[:index]) if r.outcome in ("completed", "no-tasks")), None)
+            if last_good is None:
+                raise VersionNotFound("no earlier deployment ran to completion, so there is nothing to roll back to")
+            target = release_named(last_good.release, "the last good deployment's release")
     elif previous:
-        if current_name is None:
-            raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in '{repo_name}', "
-                                  "so there is no previous one; use --to X.Y.Z")
-        good = history.previous_good(deployments, current_name)
-        if good is None:
-            raise VersionNotFound(f"no release ran to completion in '{service}' before the running {current_name} "
-                                  "(failed and rolled-back releases do not count); use --to X.Y.Z")
-        target = ecr_releases.find_release(releases, ecr_releases.parse_version(good.release))  # type: ignore[arg-type]
-        if target is None:
-            raise VersionNotFound(f"release {good.release}, the last good one, is no longer in '{repo_name}'")
+        decision = book.previous(again=again)
+        if decision.action in ("verify", "follow"):
+            settled = decision
+            target = release_named(decision.target.release, "the release rolled back to")  # type: ignore[union-attr]
+        elif decision.action == "none" or decision.target is None:
+            if current_name is None and current is None:
+                raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in "
+                                      f"'{repo_name}', so there is no previous one; use --to X.Y.Z")
+            raise VersionNotFound(f"no release ran to completion in '{service}' before the running "
+                                  f"{(current.release if current else None) or current_name} "
+                                  "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
+        else:
+            target = release_named(decision.target.release, "the last good release")
     else:
         target = ecr_releases.find_release(releases, wanted)
         if target is None:
             known = ", ".join(r.name for r in releases[:10]) or "none"
             raise VersionNotFound(f"release {ecr_releases.format_version(wanted)} not found in ECR repository "
                                   f"'{repo_name}'; newest releases: {known}")
+        if (action == "rollback" and current is not None and current.is_rollback and current.in_flight
+                and current.release == target.name):
+            settled = ledger.Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
+    bad_mark = book.bad.get(target.name)
+    runs_target = from_digest is not None and from_digest == target.digest
+    if action == "deploy" and bad_mark is not None and not runs_target:
+        if not allow_bad_release:
+            raise BadInput(f"release {target.name} is marked bad in '{service}': {bad_mark.describe()}; "
+                           "deploying it would undo that; pass --allow-bad-release to deploy it anyway")
+        warnings.append(f"{target.name} is marked bad here ({bad_mark.describe()}); deploying it anyway "
+                        "(--allow-bad-release)")
+    elif action == "rollback" and bad_mark is not None and settled is None and not runs_target:
+        warnings.append(f"{target.name} is marked bad here: {bad_mark.describe()}")
     if digest is not None and target.digest != digest:
         raise BadInput(f"--digest {digest} does not match release {target.name}: tag {target.tag} in '{repo_name}' "
                        f"now resolves to {target.digest}; the tag moved, refusing to deploy")
@@ -477,7 +520,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         else:
             warnings.append("no ACTIVE revision tagged paved:made-by=terraform in the family; copying the running one")
     elif not in_flight:
-        ran = next((d for d in deployments if d.succeeded and d.release == target.name), None)
+        ran = next((r for r in reversed(book.runs) if r.ran and r.release == target.name), None)
         if ran is not None:
             try:
                 old = ecs.describe_task_definition(taskDefinition=ran.task_definition, include=["TAGS"])
@@ -502,7 +545,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                 f"{', '.join(needed)}: missing {', '.join(missing)}")
     else:
         warnings.append(f"release {target.name} is a single-platform manifest; its architecture was not checked")
-    if flight is not None and not in_flight:
+    if flight is not None and not in_flight and settled is None:
         warnings.append(f"deployment {flight.id.rsplit('/', 1)[-1]} ({flight.release or '?'}, {flight.status}) is in "
                         "progress; this change supersedes it (or stop it: paved rollback --in-flight)")
     if (config.get("alarms") or {}).get("enable") and strategy == "ROLLING":
@@ -521,7 +564,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     running_copy = copy_task_definition(ecs, running_td, [], container, current_image)
     same = shape(new_td) == shape(copy_task_definition(ecs, running_td, [], container, new_image))
     next_rev = _next_revision(ecs, base_td["family"])
-    diff = [] if in_flight else task_definition_diff(running_copy, new_td, running_rev, next_rev)
+    diff = [] if (in_flight or settled) else task_definition_diff(running_copy, new_td, running_rev, next_rev)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
         service_arn=svc["serviceArn"], current_task_definition=running_td["taskDefinitionArn"],
@@ -532,7 +575,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         strategy=strategy, bake_seconds=bake_seconds(config), desired_count=desired,
         breaker=config.get("deploymentCircuitBreaker") or {}, alarms=config.get("alarms") or {},
         force=force, same_shape=same, diff=diff, running_deployment=running_deployment,
-        in_flight=flight if in_flight else None, last_good=last_good,
+        in_flight=flight if (in_flight and settled is None) else None, last_good=last_good,
+        settled=settled, ledger=book,
     )
 
 
@@ -662,7 +706,7 @@ def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set
     page: usually one entry), then on the first page of all of them (one that already ended).
     No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
     """
-    for statuses in (list(history.IN_FLIGHT), None):
+    for statuses in (list(ledger.IN_FLIGHT), None):
         kwargs: dict = {"cluster": cluster, "service": service}
         if statuses:
             kwargs["status"] = statuses
@@ -745,7 +789,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                                      target.get("requestedTaskCount", 0))
             if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED") and clock() < deadline:
                 pass  # already failed; wait for ECS to finish so the message says where the service ends
-            elif status in history.FAILED:
+            elif ledger.phase(status) in ("failed", "rolling-back"):
                 raise DeploymentFailed(
                     f"deployment of {revision_name(revision)} {status}"
                     f"{': ' + reason if reason else ''}; the service runs {now_runs}")
@@ -776,7 +820,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             progress(f"[{clock() - start:5.0f}s] {line}")
             last_line, last_print = line, clock()
         remaining = deadline - clock()
-        if remaining <= 0 and deployment is not None and deployment.get("status") in history.FAILED:
+        if remaining <= 0 and deployment is not None and ledger.phase(deployment.get("status")) in ("failed", "rolling-back"):
             raise DeploymentFailed(f"deployment of {revision_name(revision)} {deployment.get('status')}: "
                                    f"{deployment.get('statusReason', '')}; the service runs {now_runs}")
         if remaining <= 0:
