@@ -84,8 +84,12 @@ def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(
     result = world.deploy("1.3.0")
     assert result.code == 4, result.out + result.err
     assert "ROLLBACK_SUCCESSFUL" in result.err and "the service runs demo-service:1" in result.err
-    newest = world.history(cli=True)[0]
-    assert (newest["release"], newest["status"], newest["made_by"]) == ("1.3.0", "ROLLBACK_SUCCESSFUL", "deploy")
+    # history lists release runs (issue 18): ECS's rollback is a run of its own, on top of the failed one
+    back, failed = world.history(cli=True)[:2]
+    assert (failed["release"], failed["status"], failed["how"], failed["outcome"]) == (
+        "1.3.0", "ROLLBACK_SUCCESSFUL", "deploy", "rolled-back")
+    assert (back["release"], back["how"], back["outcome"], back["task_definition"]) == (
+        "1.0.0", "ecs-rollback", "completed", "demo-service:1")
     assert world.service()["taskDefinition"].endswith("demo-service:1")
 
 
@@ -361,8 +365,9 @@ def test_release_lacking_the_service_architecture_exits_6(sim_endpoint):
 def test_history_lists_every_deployment_newest_first(sim_endpoint):
     world = seeded(sim_endpoint, history=[ran("1.0.0", 3, made_by="terraform"), ran("1.1.0", 2), ran("1.2.0", 1)])
     history = world.history(cli=True)
-    assert [(d["release"], d["made_by"], d["status"]) for d in history] == [
-        ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
+    assert [(d["release"], d["how"], d["outcome"], d["status"]) for d in history] == [
+        ("1.2.0", "deploy", "completed", "SUCCESSFUL"), ("1.1.0", "deploy", "completed", "SUCCESSFUL"),
+        ("1.0.0", "terraform", "completed", "SUCCESSFUL")]
     table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
     assert table.code == 0 and table.out.index("1.2.0") < table.out.index("1.1.0")
 

@@ -390,32 +390,36 @@ def register(subparsers) -> None:
 
 
 def history_command(args) -> int:
-    from paved_road.deploy.history import service_history
-
     clients = aws_session.AwsClients()
     clients.check_reachable("ecs")
     ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
-    deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
+    book = ecs_deploy.read_ledger(clients, args.cluster, args.service, container=args.container)
+    if book.degraded:
+        print(book.degraded, file=sys.stderr)
     if args.json:
-        print(json.dumps([d.as_dict() for d in deployments], indent=2))
+        print(json.dumps([r.as_dict() for r in book.newest_first], indent=2))
         return EXIT_OK
-    print_history(deployments, f"{args.service} on {args.cluster}")
+    print_history(book, f"{args.service} on {args.cluster}")
     return EXIT_OK
 
 
-def print_history(deployments, title: str) -> None:
+def print_history(book, title: str) -> None:
+    """The ledger as a table: one row per release run, newest first."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"deployments of {title}, newest first", title_justify="left")
-    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "status", "by"):
+    table = Table(title=f"runs of {title}, newest first", title_justify="left")
+    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "how", "outcome", "ECS status"):
         table.add_column(column, no_wrap=True)
-    for d in deployments:
-        finished = d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-"
-        table.add_row(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, d.release or "?", d.task_definition,
-                      d.strategy, d.status, d.made_by)
-    Console(width=140).print(table)
-    if not deployments:
+    for r in book.newest_first:
+        finished = r.finished_at.strftime("%H:%M:%S") if r.finished_at else "-"
+        table.add_row(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, r.release or "?", r.task_definition,
+                      r.strategy, r.how, r.outcome, r.status)
+    Console(width=150).print(table)
+    for r in book.newest_first:
+        if r.detail and r.outcome != "completed":
+            print(f"  {r.release or '?'} ({r.task_definition}) {r.outcome}: {r.detail}")
+    if not book.runs:
         print("no deployments recorded")
 
 

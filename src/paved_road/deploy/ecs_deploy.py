@@ -387,6 +387,29 @@ def bake_seconds(config: dict) -> float:
     return minutes * 60
 
 
+def read_ledger(clients, cluster: str, service: str, container: str = "app", repository: str | None = None,
+                since=None) -> Ledger:
+    """The service's ledger, with ECR's digest -> release map of the repository its running image comes from.
+
+    The map is best effort: without ECR access the ledger falls back to the revisions' paved:release tags.
+    """
+    ecs = clients.ecs
+    by_digest: dict[str, str] = {}
+    try:
+        svc = describe_service(ecs, cluster, service)
+        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        image = next((c["image"] for c in td["containerDefinitions"] if c["name"] == container), "")
+        ref = ImageRef.parse(image)
+        repo = repository or (ref.repository if ref.ecr_registry_id else None)
+        if repo:
+            ecr = clients.ecr(ref.ecr_region if not repository else None)
+            by_digest = {r.digest: r.name for r in ecr_releases.list_releases(ecr, repo, ref.ecr_registry_id
+                                                                              if not repository else None) if r.digest}
+    except (ClientError, StopIteration):
+        by_digest = {}
+    return ledger.read(ecs, cluster, service, container=container, since=since, releases_by_digest=by_digest)
+
+
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
                 repository: str | None = None, version: str | None = None, previous: bool = False,
                 digest: str | None = None, force: bool = False, allow_downgrade: bool = False,

@@ -22,8 +22,12 @@ Behaviour modelled (AWS docs, cited where each rule is applied):
   lifecycle stages RECONCILE_SERVICE ... BAKE_TIME, CLEAN_UP; `bakeTimeInMinutes` keeps blue running
   after production traffic moved and the deployment is IN_PROGRESS until it ends.
 - StopServiceDeployment: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopServiceDeployment.html
-  ROLLBACK -> ROLLBACK_REQUESTED -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL; ABORT -> STOP_REQUESTED
-  -> STOPPED; only a deployment in progress can be stopped (ConflictException otherwise).
+  ROLLBACK -> ROLLBACK_REQUESTED -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL; "The valid values are
+  ROLLBACK", so ABORT is refused; only a deployment in progress can be stopped (ConflictException otherwise).
+- Superseded deployments: the docs do not say which completed state a deployment replaced by a newer one
+  ends in (service-deployment.html lists STOPPED among "finished unsuccessfully"); the model ends it STOPPED
+  with a statusReason saying so, and paved's ledger classifies it by the newer deployment, not the status.
+- Task counts of a finished deployment are frozen at completion; deployments older than 90 days are not returned.
 
 Timings are in seconds at speed 1 (a rolling deployment takes ROLL seconds, a
 bake minute takes 60) and divided by the simulator's speed.
@@ -106,6 +110,9 @@ class ServiceDeployment:
     breaker_status: str = "MONITORING"
     alarm_status: str = "DISABLED"
     rolled_out: bool = False       # all target tasks healthy (rolling) / traffic shifted (blue/green)
+    # Task counts as of completion: "This number represents the number of running tasks when the deployment
+    # completed" (service-deployment.html, "Service deployment lifecycle"); None while it runs.
+    final_counts: tuple[int, int] | None = None   # (requested, running)
 
     @property
     def strategy(self) -> str:
@@ -119,12 +126,16 @@ class ServiceDeployment:
     def threshold(self) -> int:
         return min(max(3, math.ceil(0.5 * self.service.desired)), 200)
 
-    def describe(self) -> dict:
+    def live_counts(self) -> tuple[int, int]:
         desired = self.service.desired
         target_running = desired if self.rolled_out or self.status == "SUCCESSFUL" else (
             0 if self.failing else desired // 2)
         if self.status.startswith("ROLLBACK") or self.status in ("STOPPED", "PENDING"):
             target_running = 0
+        return desired, target_running
+
+    def describe(self) -> dict:
+        desired, target_running = self.final_counts or self.live_counts()
         out = {
             "serviceDeploymentArn": self.arn, "serviceArn": self.service.arn, "clusterArn": self.service.cluster_arn,
             "createdAt": self.created_at, "status": self.status, "deploymentConfiguration": self.config,
@@ -254,7 +265,7 @@ class EcsModel:
 
     def seed_deployment(self, svc: SimService, task_definition: str, images: list[dict], *, status: str,
                         strategy: str, started_at: datetime, finished_at: datetime | None,
-                        reason: str = "") -> ServiceDeployment:
+                        reason: str = "", tasks: int | None = None) -> ServiceDeployment:
         """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep)."""
         with self.lock:
             target = self._revision(svc, task_definition, images, started_at)
@@ -276,6 +287,8 @@ class EcsModel:
                 svc.completed = target
                 svc.task_definition = task_definition
                 dep.breaker_status = "MONITORING_COMPLETE"
+            requested = svc.desired if tasks is None else tasks
+            dep.final_counts = (requested, requested if status == "SUCCESSFUL" else 0)
             svc.deployments.append(dep)
             self.by_arn[arn] = dep
             return dep
@@ -286,8 +299,10 @@ class EcsModel:
             dep = self.by_arn.get(arn)
             if dep is None:
                 raise SimError("ServiceDeploymentNotFoundException", f"Service deployment {arn} not found.")
-            if stop_type not in ("ROLLBACK", "ABORT"):
-                raise SimError("InvalidParameterException", "stopType must be ABORT or ROLLBACK.")
+            # The model's enum lists ABORT and ROLLBACK, but the API reference says "The valid values are
+            # ROLLBACK" (API_StopServiceDeployment.html, stopType), so ABORT is refused as a parameter error.
+            if stop_type != "ROLLBACK":
+                raise SimError("InvalidParameterException", f"Invalid stopType '{stop_type}'. The valid values are ROLLBACK.")
             if dep.status not in ("PENDING", "IN_PROGRESS"):
                 raise SimError("ConflictException",
                                f"The service deployment is {dep.status} and cannot be stopped.")
@@ -297,14 +312,15 @@ class EcsModel:
                 if dep.source is None:
                     raise SimError("ConflictException", "There is no previous service revision to roll back to.")
                 dep.status, dep.status_reason = "ROLLBACK_REQUESTED", "rollback requested by StopServiceDeployment"
-            else:
-                dep.status, dep.status_reason = "STOP_REQUESTED", "stop requested by StopServiceDeployment"
             return dep
 
     # ------------------------------------------------------------ the clock
 
     def _finish(self, dep: ServiceDeployment, status: str, at: datetime, reason: str) -> None:
         dep.status, dep.status_reason, dep.updated_at = status, reason, at
+        if status == "ROLLBACK_SUCCESSFUL":
+            dep.rolled_out = False
+        dep.final_counts = dep.live_counts()   # frozen: later desiredCount changes do not rewrite history
         if status in ("STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"):
             dep.stopped_at = at
         dep.finished_at = at
@@ -484,6 +500,10 @@ class EcsModel:
 
     # ------------------------------------------------------------ service-deployment API
 
+    def retained(self, dep: ServiceDeployment) -> bool:
+        """"You can view the most recent 90-day history" (service-deployment.html): older ones are not returned."""
+        return dep.created_at >= self.now() - RETENTION
+
     def list_deployments(self, cluster: str, service: str, statuses: list[str] | None,
                          after: datetime | None, before: datetime | None) -> list[ServiceDeployment]:
         with self.lock:
@@ -491,10 +511,13 @@ class EcsModel:
             svc = self.find_service(cluster, service)
             if svc is None:
                 raise SimError("ServiceNotFoundException", "Service not found.")
-            found = [d for d in reversed(svc.deployments)
-                     if (not statuses or d.status in statuses)
+            found = [d for d in reversed(svc.deployments) if self.retained(d)
+                     and (not statuses or d.status in statuses)
                      and (after is None or d.created_at >= after) and (before is None or d.created_at <= before)]
             return found
+
+
+RETENTION = timedelta(days=90)
 
 
 def _bake_minutes(config: dict) -> float:

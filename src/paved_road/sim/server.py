@@ -179,13 +179,32 @@ class SimApp:
         return ecs_backends[DEFAULT_ACCOUNT_ID][region]
 
     def _images(self, region: str, task_definition: str) -> tuple[str, list[dict], bool]:
-        """(task-definition ARN, container images, fails its health checks?)."""
+        """(task-definition ARN, container images as a service revision records them, fails its health checks?).
+
+        ECS resolves each container's image tag to a digest when a deployment starts and records it in the
+        service revision's containerImages[].imageDigest ("Container image resolution",
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html#deployment-container-image-stability;
+        botocore ecs model, ContainerImage). Images outside the simulated ECR keep an empty digest.
+        """
         td = self._backend(region).describe_task_definition(task_definition)
         images = [{"containerName": c["name"], "image": c["image"],
-                   "imageDigest": c["image"].rsplit("@", 1)[1] if "@" in c["image"] else ""}
+                   "imageDigest": self._resolve_digest(region, c["image"])}
                   for c in td.container_definitions]
         failing = any(self._release_fails(region, i["image"]) for i in images)
         return td.arn, images, failing
+
+    def _resolve_digest(self, region: str, image: str) -> str:
+        rest, _, digest = image.partition("@")
+        if digest:
+            return digest
+        from moto.ecr.models import ecr_backends
+        path = rest.split("/", 1)[1] if "/" in rest else rest
+        repo, _, tag = path.partition(":")
+        repository = ecr_backends[DEFAULT_ACCOUNT_ID][region].repositories.get(repo)
+        for img in (repository.images if repository is not None else []):
+            if (tag or "latest") in img.image_tags:
+                return img.get_image_digest()
+        return ""
 
     def _release_fails(self, region: str, image: str) -> bool:
         if not self.fail_versions:
@@ -288,8 +307,9 @@ class SimApp:
             arns = request.get("serviceDeploymentArns") or []
             if len(arns) > 20:
                 raise SimError("InvalidParameterException", "serviceDeploymentArns can have at most 20 items.")
-            found = [model.by_arn[a].describe() for a in arns if a in model.by_arn]
-            failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in model.by_arn]
+            kept = {a for a in arns if a in model.by_arn and model.retained(model.by_arn[a])}
+            found = [model.by_arn[a].describe() for a in arns if a in kept]
+            failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in kept]
             return {"serviceDeployments": found, "failures": failures}
         if operation == "StopServiceDeployment":
             dep = model.stop(request["serviceDeploymentArn"], request.get("stopType", "ROLLBACK"))

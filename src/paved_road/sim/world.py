@@ -289,10 +289,10 @@ class Seeder:
             svc.deployments.clear()
             svc.events.clear()
             for td, entry, started, finished in planned:
-                images = [{"containerName": "app", "image": "", "imageDigest": ""}]
+                _arn, images, _failing = self.app._images(region, td)  # what ECS recorded for that revision
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,
-                                      finished_at=finished)
+                                      finished_at=finished, tasks=entry.get("desired_count"))
             svc.task_definition = svc.completed.task_definition if svc.completed else first_td
         from moto.ecs.models import ecs_backends
         ecs_backends[DEFAULT_ACCOUNT_ID][region].services[f"{cluster}:{name}"].task_definition = svc.task_definition
