@@ -250,8 +250,10 @@ class Plan:
 def describe_service(ecs, cluster: str, service: str) -> dict:
     try:
         response = ecs.describe_services(cluster=cluster, services=[service])
-    except ecs.exceptions.ClusterNotFoundException:
-        raise BadInput(f"cluster '{cluster}' not found") from None
+    except ecs.exceptions.ClusterNotFoundException as exc:
+        message = exc.response.get("Error", {}).get("Message") or ""
+        hint = f" ({message.split('(', 1)[1].rstrip(')')})" if "region" in message and "(" in message else ""
+        raise BadInput(f"cluster '{cluster}' not found in region {ecs.meta.region_name}{hint}") from None
     # INACTIVE and DRAINING services are deleted or being deleted.
     services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:

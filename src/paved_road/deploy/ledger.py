@@ -318,15 +318,22 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
         # A rollback (paved or outside) marks what it moved away from: the run the service was on,
         # and an in-flight run it superseded.
         if how in ("rollback", "outside-rollback"):
+            by = f"rolled back by {'paved rollback' if how == 'rollback' else 'an outside rollback'} " \
+                 f"to {release or '?'} at {d.started_at.strftime('%Y-%m-%d %H:%M UTC')}"
+            left: list[Run] = []
             for previous in reversed(runs):
                 if previous.outcome == "superseded" or previous is current:
-                    if previous.release and previous.release != release and previous.outcome in (
-                            "completed", "superseded", "in-flight", "no-tasks"):
-                        previous.outcome = "rolled-back"
-                        previous.detail = f"rolled back by {'paved rollback' if how == 'rollback' else 'an outside rollback'} " \
-                                          f"to {release or '?'} at {d.started_at.strftime('%Y-%m-%d %H:%M UTC')}"
+                    left.append(previous)
                 if previous is current:
                     break
+            if current is not None and current.is_rollback:
+                # the service was on a release a rollback had put back: the change that introduced it is blamed
+                left += [next((r for r in reversed(runs) if r.release == current.release and not r.is_rollback
+                               and r.outcome == "completed"), current)]
+            for previous in left:
+                if previous.release and previous.release != release and previous.outcome in (
+                        "completed", "superseded", "in-flight", "no-tasks"):
+                    previous.outcome, previous.detail = "rolled-back", by
         runs.append(run)
         if outcome == "completed" and release:
             completed.add(release)

@@ -48,18 +48,23 @@ def run(args: argparse.Namespace) -> int:
     except SeedError as exc:
         print(f"paved sim: {exc}", file=sys.stderr)
         return 2
+    # The world is seeded through a private loopback port first; the port users wait for opens only once the
+    # world exists, so a script that waits for the port never meets an empty world.
+    seeding = SimServer("127.0.0.1", 0, speed=args.speed).start()
+    seeding.app.seeder = Seeder(seeding.app, seeding.endpoint)
     try:
-        server = SimServer(args.host, args.port, speed=args.speed).start()
+        seeding.app.reset({"seed": seed, "fail": args.fail, "speed": args.speed})
+    except SeedError as exc:
+        print(f"paved sim: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        seeding.stop()
+    try:
+        server = SimServer(args.host, args.port, app=seeding.app).start()
     except OSError as exc:
         print(f"paved sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    server.app.seeder = Seeder(server.app, server.endpoint)
-    try:
-        server.app.reset({"seed": seed, "fail": args.fail, "speed": args.speed})
-    except SeedError as exc:
-        server.stop()
-        print(f"paved sim: {exc}", file=sys.stderr)
-        return 2
+    server.app.seeder = Seeder(server.app, server.endpoint)  # later resets (admin route) seed through this port
     region = (seed or {}).get("region") or "us-east-1"
     print(f"paved sim: ECS and ECR on {server.endpoint} (speed {args.speed:g}"
           + (f", failing releases: {', '.join(args.fail)}" if args.fail else "") + ")")

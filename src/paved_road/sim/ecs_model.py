@@ -201,6 +201,7 @@ class EcsModel:
         self.revisions: dict[str, Revision] = {}
         self.by_arn: dict[str, ServiceDeployment] = {}
         self.clock = time.monotonic
+        self.retention: timedelta | None = RETENTION
 
     def reset(self) -> None:
         with self.lock:
@@ -502,7 +503,7 @@ class EcsModel:
 
     def retained(self, dep: ServiceDeployment) -> bool:
         """"You can view the most recent 90-day history" (service-deployment.html): older ones are not returned."""
-        return dep.created_at >= self.now() - RETENTION
+        return self.retention is None or dep.created_at >= self.now() - self.retention
 
     def list_deployments(self, cluster: str, service: str, statuses: list[str] | None,
                          after: datetime | None, before: datetime | None) -> list[ServiceDeployment]:

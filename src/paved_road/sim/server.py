@@ -76,6 +76,7 @@ class SimApp:
         self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
         self.oldest_first = False                     # ListServiceDeployments order
+        self.world_region = "us-east-1"               # where the seed put the world
         self.seeder = seeder                          # callable(seed) run on reset
         self.lock = threading.RLock()
 
@@ -153,6 +154,7 @@ class SimApp:
             except SimError as exc:
                 status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
                 payload = dumps({"__type": exc.code, "message": exc.message})
+            payload = self._region_hint(environ, status, payload)
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
@@ -173,6 +175,25 @@ class SimApp:
         return [payload]
 
     # ------------------------------------------------------------ ECS
+
+    def _region_hint(self, environ: dict, status: str, payload: bytes) -> bytes:
+        """A "not found" asked in another region than the world's says where the world is.
+
+        Real ECS is regional (a cluster in us-east-1 does not exist in eu-west-1), so the answer stays
+        "not found"; only the message gains the sim's region, for the user whose shell has another AWS_REGION.
+        """
+        region = self._region(environ)
+        if status.startswith("200") or region == self.world_region:
+            return payload
+        try:
+            error = json.loads(payload)
+        except ValueError:
+            return payload
+        if not str(error.get("__type", "")).endswith(("ClusterNotFoundException", "ServiceNotFoundException")):
+            return payload
+        error["message"] = (f"{error.get('message') or 'Not found.'} (paved sim: this request is for region {region}; "
+                            f"the simulated world lives in {self.world_region}: set AWS_REGION={self.world_region})")
+        return dumps(error)
 
     def _backend(self, region: str):
         from moto.ecs.models import ecs_backends
@@ -370,10 +391,10 @@ class SimApp:
 class SimServer:
     """The simulator on a loopback port, serving in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0, app: SimApp | None = None):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
-        self.model = EcsModel(speed=speed)
-        self.app = SimApp(self.model)
+        self.model = app.model if app is not None else EcsModel(speed=speed)
+        self.app = app or SimApp(self.model)
         self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self.host, self.port = self.server.server_address[:2]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

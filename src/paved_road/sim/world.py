@@ -3,6 +3,8 @@
 Seed format (every key optional except where noted):
 
     region: us-east-1
+    retention_days: 90                    # ECS returns 90 days of service deployments; a historical
+                                          # scenario with fixed dates may widen it (null: keep everything)
     repositories:
       demo-service:
         releases:                         # multi-arch OCI image indexes, as CI pushes them
@@ -130,6 +132,11 @@ class Seeder:
 
     def _seed(self, seed: dict) -> None:
         region = seed.get("region") or "us-east-1"
+        self.app.world_region = region
+        days = seed.get("retention_days", 90)
+        if days is not None and (not isinstance(days, (int, float)) or days <= 0):
+            raise SeedError(f"retention_days: a positive number of days or null (got {days!r})")
+        self.app.model.retention = timedelta(days=days) if days is not None else None
         session = boto3.session.Session(region_name=region, **SIM_CREDENTIALS)
         ecr = session.client("ecr", endpoint_url=self.endpoint)
         ecs = session.client("ecs", endpoint_url=self.endpoint)
