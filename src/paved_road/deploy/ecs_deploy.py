@@ -38,6 +38,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from paved_road.deploy import history, ledger
+from paved_road.deploy.aws_session import THROTTLE_CODES
 from paved_road.deploy import releases as ecr_releases
 from paved_road.deploy.ledger import Ledger, Run
 from paved_road.deploy.releases import Release
@@ -70,6 +71,7 @@ READ_ONLY_KEYS = (
     "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt",
 )
 HEARTBEAT_SECONDS = 60
+STALE_POLLS = 3          # reads that may not show an update yet (eventual consistency), on both paths
 CPU_TO_ARCH = {"X86_64": "amd64", "ARM64": "arm64"}
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
@@ -476,6 +478,9 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
             raise VersionNotFound(f"{what} is {name or 'no release'}, which is not in '{repo_name}'")
         return found
 
+    if in_flight and book.degraded:
+        raise BadInput(f"{book.degraded}; --in-flight cannot stop a deployment without them "
+                       "(StopServiceDeployment takes a service-deployment ARN): use --previous or --to X.Y.Z")
     if in_flight:
         if flight is None:
             raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
@@ -501,6 +506,9 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
             if current_name is None and current is None:
                 raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in "
                                       f"'{repo_name}', so there is no previous one; use --to X.Y.Z")
+            if book.degraded:
+                raise VersionNotFound(f"{book.degraded}; so --previous cannot tell which release ran before "
+                                      f"{current_name or 'the running one'}: use --to X.Y.Z")
             raise VersionNotFound(f"no release ran to completion in '{service}' before the running "
                                   f"{(current.release if current else None) or current_name} "
                                   "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
@@ -668,6 +676,46 @@ def _cleanup(ecs, plan: Plan, registered: str, reason: str) -> str:
     return f"the service still runs {revision_name(plan.current_task_definition)} unchanged; {name} was deregistered"
 
 
+FORCE_ATTEMPTS = 5
+
+
+def _force_new_deployment(clients, plan: Plan, say: Callable[[str], None],
+                          sleep: Callable[[float], None] = time.sleep) -> Applied:
+    """UpdateService forceNewDeployment, at most once in effect.
+
+    Unlike a task-definition change, a forced deployment is not idempotent: sent twice, it starts two
+    deployments. So the SDK does not retry it blindly (a client without retries); after any failure the
+    service's deployments are re-read (with the settle re-reads for eventual consistency), and the call is
+    sent again only when ECS shows no new deployment.
+    """
+    def deployments() -> set[str]:
+        return {d.id for d in history.service_history(clients.ecs, plan.cluster, plan.service, container=plan.container)}
+
+    before = deployments()
+    once = clients.once("ecs") if hasattr(clients, "once") else clients.ecs
+    for attempt in range(1, FORCE_ATTEMPTS + 1):
+        try:
+            once.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
+            return Applied(plan.current_task_definition, False, exclude=before)
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "")
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code not in THROTTLE_CODES and status < 500:
+                    raise
+            for delay in (0.0, *SETTLE_READS):
+                sleep(delay)
+                if deployments() - before:
+                    say(f"warning: update_service failed ({exc}), but ECS had applied it: one new deployment "
+                        "started; verifying it")
+                    return Applied(plan.current_task_definition, False, "update_service response lost; applied",
+                                   exclude=before)
+            if attempt == FORCE_ATTEMPTS:
+                raise
+            sleep(min(20.0, 0.5 * 2 ** attempt))
+    raise AssertionError("unreachable")
+
+
 def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Applied:
     """Register the new revision (if any) and point the service at it.
 
@@ -676,12 +724,10 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
     """
     ecs = clients.ecs
     if plan.in_flight is not None:
-        ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.id, stopType="ROLLBACK")
-        return Applied(plan.in_flight.id, False)
+        ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.deployment_arn, stopType="ROLLBACK")
+        return Applied(plan.in_flight.deployment_arn, False)
     if plan.force and plan.same_shape and plan.from_digest == plan.to_release.digest:
-        before = {d.id for d in history.service_history(ecs, plan.cluster, plan.service, container=plan.container)}
-        ecs.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
-        return Applied(plan.current_task_definition, False, exclude=before)
+        return _force_new_deployment(clients, plan, say)
     try:
         registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
     except KeyboardInterrupt:
@@ -780,9 +826,30 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
     seen_events: set[str] = set()
     polls = 0
     fallback = False
+    fallback_polls = 0
+
+    def throttled(exc: ClientError) -> bool:
+        """Throttled even after the SDK's retries: skip this poll (the deployment goes on), until the deadline."""
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in THROTTLE_CODES:
+            return False
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise DeploymentTimeout(f"{revision_name(revision)}: ECS kept throttling ({code}) after the SDK's retries "
+                                    f"until the {budget:g}s wait ran out (last: {last_line or 'no data'}); the "
+                                    "deployment continues in ECS")
+        progress(f"[{clock() - start:5.0f}s] throttled by ECS ({code}) after the SDK's retries; still waiting")
+        sleep(min(poll_interval, remaining))
+        return True
+
     while True:
         polls += 1
-        svc = describe_service(ecs, plan.cluster, plan.service)
+        try:
+            svc = describe_service(ecs, plan.cluster, plan.service)
+        except ClientError as exc:
+            if throttled(exc):
+                continue
+            raise
         for event in reversed(svc.get("events", [])[:5]):
             if event.get("id") not in seen_events:
                 seen_events.add(event.get("id"))
@@ -799,6 +866,8 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                     if deployment is not None:
                         deployment_arn = deployment["serviceDeploymentArn"]
             except ClientError as exc:
+                if throttled(exc):
+                    continue
                 if exc.response.get("Error", {}).get("Code") not in history.FALLBACK_ERRORS:
                     raise
                 fallback = True
@@ -826,19 +895,26 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
                     f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}")
         elif fallback or polls > 3:
+            fallback_polls += 1
             ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
             failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
             if failed:
                 raise DeploymentFailed(f"deployment of {revision_name(revision)} FAILED: "
                                        f"{failed[0].get('rolloutStateReason', 'no reason given')}; the service runs {now_runs}")
-            if primary is None or not _same_revision(primary.get("taskDefinition"), revision):
+            not_ours = primary is None or not _same_revision(primary.get("taskDefinition"), revision)
+            if not_ours and not ours and fallback_polls <= STALE_POLLS:
+                # ECS reads are eventually consistent: a read may not show the update yet (same tolerance as
+                # the main path's "waiting for ECS to list the deployment").
+                line = f"{revision_name(revision)}: waiting for DescribeServices to show the deployment"
+            elif not_ours:
                 raise DeploymentFailed(f"the PRIMARY deployment runs {now_runs}, not {revision_name(revision)}: "
                                        "rolled back or replaced by another deployment")
-            if primary.get("rolloutState") == "COMPLETED":
+            elif primary.get("rolloutState") == "COMPLETED":
                 return RolloutResult(revision, "COMPLETED", primary.get("rolloutStateReason", ""),
                                      primary.get("runningCount", 0), primary.get("desiredCount", 0))
-            line = (f"{revision_name(revision)}: {primary.get('rolloutState') or 'unknown'}, "
-                    f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
+            else:
+                line = (f"{revision_name(revision)}: {primary.get('rolloutState') or 'unknown'}, "
+                        f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
         else:
             line = f"{revision_name(revision)}: waiting for ECS to list the deployment"
         if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
