@@ -8,10 +8,9 @@ registers it with (tag-on-create: `paved:release`, `paved:digest`,
 `paved:made-by`); revisions without them (registered by hand, or by an older
 `paved`) fall back to the app image's tag.
 
-`previous_good()` is what `paved rollback --previous` (and anyone else asking
-"what ran well before this?") uses: the newest release that ran to completion
-before the current one, skipping releases whose deployment failed, was stopped
-or rolled back, or that a `paved rollback` moved away from.
+How those records are read (which release, how it got there, how it ended, which
+release is bad here, what `--previous` means) is the release ledger's job
+(ledger.py); this module only reads what ECS recorded.
 
 Accounts or regions without the service-deployment APIs (AccessDenied,
 UnsupportedFeature, an endpoint that does not know the operation) fall back to
