@@ -303,3 +303,23 @@ def test_rollback_and_dora_agree_on_which_releases_failed(sim_endpoint):
     cfr = json.loads(dora.out)["services"][0]["metrics"]["change_failure_rate"]
     assert cfr["failed"] == len(refused)
     assert cfr["reasons"] == {"rolled-back-by-ecs": 1, "followed-by-rollback": 2}
+
+
+def test_an_alarm_rollback_is_named_by_deploy_history_and_the_refusal(sim_endpoint):
+    """paved sim --alarm 1.1.0 (the default world then watches CloudWatch alarm demo-service-5xx)."""
+    world = make_world(sim_endpoint, alarm=["1.1.0"])
+    result = world.deploy("1.1.0")
+    assert result.code == 4, result.out + result.err
+    assert "CloudWatch alarm demo-service-5xx in ALARM" in result.err
+    failed = next(r for r in runs(world) if r["release"] == "1.1.0")
+    assert failed["outcome"] == "rolled-back" and "demo-service-5xx" in failed["detail"]
+    refused = world.deploy("1.1.0")
+    assert refused.code == 2 and "demo-service-5xx" in refused.err
+
+
+def test_a_failed_ecs_rollback_shows_in_history(sim_endpoint):
+    world = make_world(sim_endpoint, fail=["1.1.0"], fail_rollback=True)
+    assert world.deploy("1.1.0").code == 4
+    back, failed = runs(world)[:2]
+    assert (failed["release"], failed["outcome"]) == ("1.1.0", "rollback-failed")
+    assert (back["how"], back["outcome"]) == ("ecs-rollback", "failed")

@@ -8,7 +8,8 @@ UpdateService go to moto first and then start a deployment in the model;
 DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
-  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X, "list_order": "oldest-first"}
+  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "alarm": [...], "fail_rollback": bool, "speed": X,
+                            "list_order": "oldest-first"}
                            fresh world (ListServiceDeployments documents no order: clients must not rely on one)
   POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied" | "stale",
                             "count": N, "seconds": S, "after": "UpdateService"}
@@ -75,6 +76,7 @@ class SimApp:
         self.calls: dict[str, int] = {}
         self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
+        self.alarm_versions: set[str] = set()         # releases whose tasks breach the CloudWatch alarms
         self.oldest_first = False                     # ListServiceDeployments order
         self.world_region = "us-east-1"               # where the seed put the world
         self.seeder = seeder                          # callable(seed) run on reset
@@ -199,6 +201,23 @@ class SimApp:
         from moto.ecs.models import ecs_backends
         return ecs_backends[DEFAULT_ACCOUNT_ID][region]
 
+    def _alarming(self, region: str, images: list[dict]) -> bool:
+        return any(self._release_in(region, i["image"], self.alarm_versions) for i in images)
+
+    def alarm_states(self, region: str, names: list[str]) -> dict[str, str]:
+        """What ECS reads from CloudWatch: each alarm's state (moto's CloudWatch backend; missing = OK)."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        return {n: (backend.alarms[n].state_value if n in backend.alarms else "OK") for n in names}
+
+    def set_alarms(self, region: str, names: list[str], state: str, reason: str) -> None:
+        """The release's error metric crossing (or back under) the threshold: SetAlarmState on each alarm."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        for name in names:
+            if name in backend.alarms and backend.alarms[name].state_value != state:
+                backend.set_alarm_state(name, reason, json.dumps({"paved_sim": reason}), state)
+
     def _images(self, region: str, task_definition: str) -> tuple[str, list[dict], bool]:
         """(task-definition ARN, container images as a service revision records them, fails its health checks?).
 
@@ -228,7 +247,10 @@ class SimApp:
         return ""
 
     def _release_fails(self, region: str, image: str) -> bool:
-        if not self.fail_versions:
+        return self._release_in(region, image, self.fail_versions)
+
+    def _release_in(self, region: str, image: str, versions: set[str]) -> bool:
+        if not versions:
             return False
         from moto.ecr.models import ecr_backends
         rest, _, digest = image.partition("@")            # <registry>/<repo>[:tag][@digest]
@@ -240,7 +262,7 @@ class SimApp:
             for img in repository.images:
                 if img.get_image_digest() == digest:
                     tags.update(img.image_tags)
-        wanted = {v.lstrip("v") for v in self.fail_versions}
+        wanted = {v.lstrip("v") for v in versions}
         return any(t.lstrip("v") in wanted for t in tags)
 
     def _ecs(self, environ: dict, operation: str, body: bytes) -> tuple[str, list, bytes]:
@@ -285,7 +307,7 @@ class SimApp:
             desired=int(request.get("desiredCount", 0) or 0), config=config,
             controller=(request.get("deploymentController") or {}).get("type", "ECS"),
             launch_type=request.get("launchType"), task_definition=td_arn)
-        self.model.service_created(svc, images, failing=failing)
+        self.model.service_created(svc, images, failing=failing, alarming=self._alarming(region, images))
 
     def _updated(self, region: str, request: dict, service: dict) -> None:
         model = self.model
@@ -305,7 +327,7 @@ class SimApp:
             td_arn = self._backend(region).describe_task_definition(request["taskDefinition"]).arn
         if td_arn != svc.task_definition or request.get("forceNewDeployment") or changed:
             _arn, images, failing = self._images(region, td_arn)
-            model.start_deployment(svc, td_arn, images, failing=failing)
+            model.start_deployment(svc, td_arn, images, failing=failing, alarming=self._alarming(region, images))
 
     def _model_operation(self, operation: str, request: dict) -> dict:
         model = self.model
@@ -379,13 +401,16 @@ class SimApp:
             self.calls.clear()
             self.served.clear()
             self.fail_versions = set(request.get("fail") or [])
+            self.alarm_versions = set(request.get("alarm") or [])
+            self.model.fail_rollback = bool(request.get("fail_rollback"))
             self.oldest_first = request.get("list_order") == "oldest-first"
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
+        self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
-            self.seeder(request.get("seed"))
+            self.seeder(request.get("seed"), alarms=bool(self.alarm_versions))
 
 
 class SimServer:

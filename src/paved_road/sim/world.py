@@ -48,6 +48,7 @@ Terraform's, running `release`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
@@ -119,10 +120,17 @@ class Seeder:
         self.digests: dict[tuple[str, str], str] = {}   # (repo, version) -> index digest
         self.uris: dict[str, str] = {}
 
-    def __call__(self, seed: dict | None) -> None:
+    def __call__(self, seed: dict | None, alarms: bool = False) -> None:
+        """Seed the world; the default world gets a CloudWatch alarm on its service when `alarms` (--alarm)."""
         from botocore.exceptions import ClientError, ParamValidationError
+        if seed is None:
+            seed = copy.deepcopy(DEFAULT_SEED)
+            if alarms:
+                for cluster in seed["clusters"].values():
+                    for name, service in cluster["services"].items():
+                        service["alarms"] = [f"{name}-5xx"]
         try:
-            self._seed(DEFAULT_SEED if seed is None else seed)
+            self._seed(seed)
         except (ClientError, ParamValidationError) as exc:
             raise SeedError(f"the seed was refused by the ECS/ECR API: {' '.join(str(exc).split())}") from None
         except (AttributeError, TypeError, KeyError, ValueError) as exc:
@@ -260,6 +268,14 @@ class Seeder:
                                                       "rollback": bool((spec.get("circuit_breaker") or {}).get("rollback"))}}
         if spec.get("alarms"):
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
+            cloudwatch = boto3.session.Session(region_name=region, **SIM_CREDENTIALS).client(
+                "cloudwatch", endpoint_url=self.endpoint)
+            for alarm in spec["alarms"]:  # what ECS watches; the simulator drives their state (--alarm VERSION)
+                cloudwatch.put_metric_alarm(
+                    AlarmName=str(alarm), Namespace="ECS/ContainerInsights", MetricName="HTTPCode_Target_5XX_Count",
+                    Dimensions=[{"Name": "ServiceName", "Value": name}, {"Name": "ClusterName", "Value": cluster}],
+                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
+                    ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
