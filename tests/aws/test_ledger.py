@@ -139,3 +139,13 @@ def test_redeploying_a_bad_release_that_completes_clears_the_mark():
                   dep(3, "1.1.0"))
     assert ledger.bad == {}
     assert summary(ledger)[-1] == ("1.1.0", "deploy", "completed")
+
+
+def test_a_forced_redeploy_after_a_rollback_is_still_rolled_back():
+    ledger = book(dep(1, "1.0.0", td="svc:1"), dep(2, "1.1.0", td="svc:2"),
+                  dep(3, "1.2.0", "ROLLBACK_SUCCESSFUL", td="svc:3", rollback_task_definition="svc:2"),
+                  dep(4, "1.1.0", td="svc:2"))
+    assert summary(ledger)[-1] == ("1.1.0", "forced", "completed")
+    decision = ledger.previous()
+    assert (decision.action, decision.target.release) == ("verify", "1.1.0")
+    assert ledger.previous(again=True).target.release == "1.0.0"

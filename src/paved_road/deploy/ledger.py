@@ -223,11 +223,20 @@ class Ledger:
             return Previous("none", None, None, "the service has no recorded deployment")
         skip = {current.release}
         start = self.runs.index(current)
-        if current.is_rollback and not again:
+        # A forced redeploy (or a new revision of the same release) continues the run it redeploys: after a
+        # rollback to 1.1.0 and a --force of 1.1.0, the service is still on the rollback's release.
+        deciding = current
+        while deciding.how in ("forced", "redeploy", "terraform") and deciding.release:
+            index = self.runs.index(deciding)
+            earlier = next((r for r in reversed(self.runs[:index]) if r.outcome != "superseded"), None)
+            if earlier is None or earlier.release != deciding.release:
+                break
+            deciding = earlier
+        if deciding.is_rollback and not again and (deciding is current or current.ran or current.in_flight):
             if current.in_flight:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
             if current.ran:
-                return Previous("verify", current, current, f"already rolled back ({current.how})")
+                return Previous("verify", current, current, f"already rolled back ({deciding.how})")
         bad = self.bad
         for run in reversed(self.runs[:start]):
             if run.ran and run.release and run.release not in skip and run.release not in bad:
