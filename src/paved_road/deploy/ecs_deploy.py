@@ -489,7 +489,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
             settled = ledger.Previous("follow", flight, flight, f"a {flight.how} to {flight.release} is in progress")
             target = release_named(flight.release, "the release being rolled back to")
         else:
-            if flight.status not in ("PENDING", "IN_PROGRESS"):
+            if flight.status not in ledger.STOPPABLE:
                 raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
             # StopServiceDeployment ROLLBACK returns to the source revision: the last run that completed.
             index = book.runs.index(flight)
@@ -878,10 +878,10 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             status = deployment.get("status")
             reason = deployment.get("statusReason", "")
             target = deployment.get("targetServiceRevision") or {}
-            if status == "SUCCESSFUL":
+            if ledger.phase(status) == "succeeded":
                 return RolloutResult(revision, status, reason, target.get("runningTaskCount", 0),
                                      target.get("requestedTaskCount", 0))
-            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED") and clock() < deadline:
+            if status in ledger.FAILING and clock() < deadline:
                 pass  # already failed; wait for ECS to finish so the message says where the service ends
             elif ledger.phase(status) in ("failed", "rolling-back"):
                 raise DeploymentFailed(
@@ -889,7 +889,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                     f"{': ' + reason if reason else ''}; the service runs {now_runs}")
             stage = deployment.get("lifecycleStage")
             breaker = deployment.get("deploymentCircuitBreaker") or {}
-            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+            if ledger.phase(status) == "rolling-back":
                 stage = (deployment.get("rollback") or {}).get("reason") or stage
             line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "

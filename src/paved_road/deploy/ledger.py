@@ -69,6 +69,10 @@ STATUS_PHASE = {
 }
 IN_FLIGHT = tuple(s for s, p in STATUS_PHASE.items() if p in ("in-flight", "rolling-back"))
 ENDED = tuple(s for s, p in STATUS_PHASE.items() if p in ("succeeded", "failed"))
+SUCCESSFUL = "SUCCESSFUL"
+ECS_ROLLED_BACK = "ROLLBACK_SUCCESSFUL"          # ECS put the previous revision back by itself
+STOPPABLE = ("PENDING", "IN_PROGRESS")           # StopServiceDeployment starts a rollback from these
+FAILING = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")   # failed, ECS still moving
 
 
 def phase(status: str | None) -> str:

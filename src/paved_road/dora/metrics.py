@@ -45,7 +45,7 @@ from typing import Callable, Iterable
 from paved_road.deploy import ledger
 from paved_road.dora import bands
 
-SUCCESSFUL = "SUCCESSFUL"
+SUCCESSFUL = ledger.SUCCESSFUL
 FINISHED_STATUSES = ledger.ENDED      # the ledger's one table of ECS statuses
 
 # commits(release, previous_release) -> [(sha, committed_at)] or None when unknown.
@@ -119,7 +119,7 @@ class ServiceMetrics:
         manual = [_seconds(d.finished_at - d.started_at) for d in self.rollbacks
                   if d.status == SUCCESSFUL and d.finished_at]
         automatic = [_seconds(f.deployment.finished_at - f.deployment.started_at) for f in self.failures
-                     if f.deployment.status == "ROLLBACK_SUCCESSFUL" and f.deployment.finished_at]
+                     if f.deployment.status == ledger.ECS_ROLLED_BACK and f.deployment.finished_at]
         lead_median = median(lead)
         restore_median = median(restore)
         return {
@@ -200,10 +200,10 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
         outcome = run.outcome if run is not None else "completed"
         if outcome not in ledger.BAD_OUTCOMES:
             continue
-        reason = {"rolled-back": "rolled-back-by-ecs" if d.status == "ROLLBACK_SUCCESSFUL" else "followed-by-rollback",
+        reason = {"rolled-back": "rolled-back-by-ecs" if d.status == ledger.ECS_ROLLED_BACK else "followed-by-rollback",
                   "rollback-failed": "rollback-failed", "stopped": "stopped", "failed": "failed"}.get(outcome, outcome)
         failure = Failure(d, reason)
-        if d.status == "ROLLBACK_SUCCESSFUL" and d.finished_at is not None:
+        if d.status == ledger.ECS_ROLLED_BACK and d.finished_at is not None:
             failure.restored_at, failure.restored_by = d.finished_at, d
         else:
             later = next((n for n in finished[i + 1:] if n.status == SUCCESSFUL and n.finished_at
