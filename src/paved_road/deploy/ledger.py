@@ -43,6 +43,19 @@ states"). The ledger therefore does not rely on it: a deployment that had not
 completed when a newer one was created is `superseded`, whatever its final
 status, unless the circuit breaker or an alarm had triggered (then `failed`).
 A superseded release is not bad and not good: it simply never completed.
+
+API (stable; `paved dora` and later readers build on it):
+
+- `read(ecs, cluster, service, since=None, container="app", releases_by_digest=None) -> Ledger`
+  reads ECS (and says `Ledger.degraded`, one line, on the describe_services fallback);
+  `Ledger.build(deployments, releases_by_digest)` builds one from `history.Deployment` records (tests,
+  other sources).
+- `Ledger.runs` (oldest first) / `newest_first`: `Run`s (`release`, `digest`, `task_definition`, `how`,
+  `outcome`, `started_at`, `finished_at`, `status`, `detail`, `deployment`: the ECS record).
+- `Ledger.current`, `Ledger.in_flight`, `Ledger.bad` (release -> the run that made it bad),
+  `Ledger.change_failures()`, `Ledger.previous(again=False) -> Previous(action, target, current, reason)`.
+- `phase(status)`, `is_in_flight(status)` and the constants `STATUS_PHASE`, `IN_FLIGHT`, `ENDED`,
+  `STOPPABLE`, `FAILING`: the one table of ECS statuses.
 """
 
 from __future__ import annotations
