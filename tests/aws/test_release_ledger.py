@@ -323,3 +323,8 @@ def test_a_failed_ecs_rollback_shows_in_history(sim_endpoint):
     back, failed = runs(world)[:2]
     assert (failed["release"], failed["outcome"]) == ("1.1.0", "rollback-failed")
     assert (back["how"], back["outcome"]) == ("ecs-rollback", "failed")
+
+
+def test_again_without_previous_is_bad_input(world):
+    result = world.rollback("--to", "1.1.0", "--again")
+    assert result.code == 2 and one_line(result.err) and "--again goes with --previous" in result.err
