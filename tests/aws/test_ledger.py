@@ -149,3 +149,11 @@ def test_a_forced_redeploy_after_a_rollback_is_still_rolled_back():
     decision = ledger.previous()
     assert (decision.action, decision.target.release) == ("verify", "1.1.0")
     assert ledger.previous(again=True).target.release == "1.0.0"
+
+
+def test_a_release_being_rolled_back_when_a_newer_deployment_starts_stays_bad():
+    ledger = book(dep(1, "1.0.0"), dep(2, "1.1.0", "ROLLBACK_IN_PROGRESS", breaker_triggered=True,
+                                        rollback_task_definition="svc:1"), dep(3, "1.2.0"))
+    assert summary(ledger)[1:] == [("1.1.0", "deploy", "rolling-back"), ("1.0.0", "ecs-rollback", "superseded"),
+                                   ("1.2.0", "deploy", "completed")]
+    assert "1.1.0" in ledger.bad and ledger.in_flight is None

@@ -61,7 +61,7 @@ API (stable; `paved dora` and later readers build on it):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable, Mapping
 
 # ---------------------------------------------------------------- the one table of ECS statuses
@@ -205,7 +205,9 @@ class Ledger:
 
     @property
     def in_flight(self) -> Run | None:
-        return next((r for r in reversed(self.runs) if r.in_flight), None)
+        """The run under way now (the newest run, if it has not ended), else None."""
+        newest = self.runs[-1] if self.runs else None
+        return newest if newest is not None and newest.in_flight else None
 
     def run_of(self, deployment_arn: str) -> list[Run]:
         return [r for r in self.runs if r.deployment_arn == deployment_arn]
@@ -314,9 +316,9 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
 
         # how it ended
         detail = ""
-        superseded = (newer is not None and is_in_flight(status)) or (
-            newer is not None and status == "STOPPED" and not triggered
-            and (d.finished_at is None or newer.started_at <= d.finished_at + timedelta(seconds=1)))
+        # Not finished, or STOPPED with neither breaker nor alarm triggered (StopServiceDeployment's only stop
+        # type is ROLLBACK), and a newer deployment exists: that one replaced it.
+        superseded = newer is not None and not triggered and (p == "in-flight" or status == "STOPPED")
         if p == "succeeded":
             requested = getattr(d, "requested_tasks", None)
             outcome = "no-tasks" if requested == 0 else "completed"
@@ -377,8 +379,10 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
                 back_release = back_digest_release
             if back_release is None and current is not None and current.task_definition == back_td:
                 back_release, back_digest = current.release, current.digest
-            rb_outcome = {"ROLLBACK_REQUESTED": "in-flight", "ROLLBACK_IN_PROGRESS": "in-flight", "ROLLBACK_SUCCESSFUL": "completed",
-                          "ROLLBACK_FAILED": "failed"}[status]
+            rb_outcome = {"ROLLBACK_REQUESTED": "in-flight", "ROLLBACK_IN_PROGRESS": "in-flight",
+                          "ROLLBACK_SUCCESSFUL": "completed", "ROLLBACK_FAILED": "failed"}[status]
+            if rb_outcome == "in-flight" and newer is not None:
+                rb_outcome = "superseded"
             rb = Run(id=f"{d.id}#rollback", release=back_release, digest=back_digest, task_definition=back_td,
                      how="ecs-rollback", outcome=rb_outcome,
                      started_at=getattr(d, "rollback_started_at", None) or d.finished_at or d.started_at,
