@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest

@@ -4,7 +4,6 @@ repository with fixed commit times."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 
