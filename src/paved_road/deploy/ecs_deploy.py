@@ -56,10 +56,11 @@ EXIT_CODES = {
     EXIT_UNEXPECTED: "unexpected error (AWS error other than the cases below, bug)",
     EXIT_BAD_INPUT: "bad input: malformed version, bad option, cluster/service/container/repository not found, "
                     "unsupported deployment controller, downgrade without --allow-downgrade, --digest mismatch, "
-                    "no/unknown region, bad profile or credentials, endpoint unreachable",
+                    "a release marked bad here without --allow-bad-release, "
+                    "no/unknown region, bad profile or credentials, endpoint unreachable or not AWS",
     EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to/--version unknown, --previous has no earlier good release, running image is no release)",
     EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
-    EXIT_TIMEOUT: "timed out waiting for the rollout (the deployment goes on in ECS)",
+    EXIT_TIMEOUT: "timed out waiting for the rollout, or throttled until the wait ran out (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",
     130: "interrupted (Ctrl-C / SIGTERM); the message says what state the service is in",
 }
