@@ -157,3 +157,14 @@ def test_a_release_being_rolled_back_when_a_newer_deployment_starts_stays_bad():
     assert summary(ledger)[1:] == [("1.1.0", "deploy", "rolling-back"), ("1.0.0", "ecs-rollback", "superseded"),
                                    ("1.2.0", "deploy", "completed")]
     assert "1.1.0" in ledger.bad and ledger.in_flight is None
+
+
+def test_ecs_rolling_a_rollback_back_leaves_the_service_on_the_bad_release_and_previous_moves_on():
+    """1.1.0 -> 1.2.0 -> 1.3.0; paved rollback to 1.2.0 fails and ECS's breaker puts 1.3.0 back."""
+    ledger = book(dep(1, "1.1.0"), dep(2, "1.2.0"), dep(3, "1.3.0"),
+                  dep(4, "1.2.0", "ROLLBACK_SUCCESSFUL", made_by="rollback", breaker_triggered=True,
+                      rollback_task_definition="svc:3"))
+    assert summary(ledger)[-2:] == [("1.2.0", "rollback", "rolled-back"), ("1.3.0", "ecs-rollback", "completed")]
+    assert set(ledger.bad) == {"1.2.0", "1.3.0"}     # ECS restoring 1.3.0 does not vouch for it
+    decision = ledger.previous()
+    assert (decision.action, decision.target.release) == ("move", "1.1.0")

@@ -328,3 +328,22 @@ def test_a_failed_ecs_rollback_shows_in_history(sim_endpoint):
 def test_again_without_previous_is_bad_input(world):
     result = world.rollback("--to", "1.1.0", "--again")
     assert result.code == 2 and one_line(result.err) and "--again goes with --previous" in result.err
+
+
+def test_previous_after_ecs_rolled_a_rollback_back_moves_on_instead_of_claiming_already_rolled_back(sim_endpoint):
+    """1.1.0 -> 1.2.0 -> 1.3.0; 1.2.0 now fails too, so ECS's breaker rolls `rollback --previous` back onto 1.3.0.
+
+    The service runs 1.3.0 again, the release the on-call rolled away from: the next --previous must not say
+    "already rolled back" and exit 0 (review of issue 18)."""
+    world = make_world(sim_endpoint)
+    for version in ("1.1.0", "1.2.0", "1.3.0"):
+        assert world.deploy(version).code == 0
+    world.fail("1.2.0")
+    assert world.rollback("--previous").code == 4
+    assert running_release(world) == "1.3.0"
+    again = world.rollback("--previous")
+    assert again.code == 0, again.out + again.err
+    assert "already rolled back" not in again.out and "to:        1.1.0" in again.out
+    assert running_release(world) == "1.1.0"
+    refused = world.deploy("1.3.0", "--dry-run", "--allow-downgrade")
+    assert refused.code == 2 and "marked bad" in refused.err, refused.out + refused.err

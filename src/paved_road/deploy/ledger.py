@@ -31,10 +31,11 @@ runs*, each saying
 
 A release is *bad in this service* (`Ledger.bad`) when its newest run ended
 failed, rolled back, rollback-failed or stopped, and no later run of it
-completed. `--previous` (`Ledger.previous`) never picks a bad release, a
-`no-tasks` one, or one that never completed; when the current run is itself a
-rollback (ECS's, paved's or an outside one) it answers "already there" instead
-of moving further back (`again=True` moves on).
+completed (ECS restoring it by rolling a newer deployment back does not count).
+`--previous` (`Ledger.previous`) never picks a bad release, a `no-tasks` one,
+or one that never completed; when the current run is itself a rollback (ECS's,
+paved's or an outside one) onto a release that is not bad, it answers "already
+there" instead of moving further back (`again=True` moves on).
 
 Superseded deployments: the ECS docs list STOPPED among the "completed
 (unsuccessfully)" states and do not say which state a deployment replaced by a
@@ -221,7 +222,9 @@ class Ledger:
                 continue
             if run.outcome in BAD_OUTCOMES:
                 marks[run.release] = run
-            elif run.outcome == "completed":
+            elif run.outcome == "completed" and run.how != "ecs-rollback":
+                # ECS putting a release back (it rolled a newer deployment back) vouches for nothing: after a
+                # paved rollback from 1.3.0 fails and ECS restores 1.3.0, 1.3.0 is still the release rolled away from.
                 marks.pop(run.release, None)
         return marks
 
@@ -251,12 +254,15 @@ class Ledger:
             if earlier is None or earlier.release != deciding.release:
                 break
             deciding = earlier
-        if deciding.is_rollback and not again and (deciding is current or current.ran or current.in_flight):
+        bad = self.bad
+        # "Already rolled back" only when the rollback landed on a release nobody rolled away from: when ECS rolls
+        # a rollback back (the rollback's release failed too), the service is on the bad release again.
+        if (deciding.is_rollback and not again and deciding.release not in bad
+                and (deciding is current or current.ran or current.in_flight)):
             if current.in_flight:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
             if current.ran:
                 return Previous("verify", current, current, f"already rolled back ({deciding.how})")
-        bad = self.bad
         for run in reversed(self.runs[:start]):
             if run.ran and run.release and run.release not in skip and run.release not in bad:
                 return Previous("move", run, current)
