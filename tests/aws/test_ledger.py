@@ -168,3 +168,12 @@ def test_ecs_rolling_a_rollback_back_leaves_the_service_on_the_bad_release_and_p
     assert set(ledger.bad) == {"1.2.0", "1.3.0"}     # ECS restoring 1.3.0 does not vouch for it
     decision = ledger.previous()
     assert (decision.action, decision.target.release) == ("move", "1.1.0")
+
+
+def test_an_outside_rollback_whose_earlier_run_aged_out_is_still_a_rollback():
+    """1.1.0 ran 100 days ago on svc:1 (past ECS's 90 days: not listed), 1.3.0 on svc:2; update-service to svc:1."""
+    ledger = book(dep(2, "1.3.0", td="svc:2"), dep(3, "1.1.0", td="svc:1", made_by="terraform"))
+    assert summary(ledger) == [("1.3.0", "deploy", "rolled-back"), ("1.1.0", "outside-rollback", "completed")]
+    assert ledger.previous().action == "verify"
+    downgrade = book(dep(2, "1.3.0", td="svc:2"), dep(3, "1.1.0", td="svc:3"))   # paved deploy --allow-downgrade
+    assert summary(downgrade)[-1] == ("1.1.0", "deploy", "completed")

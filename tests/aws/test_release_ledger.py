@@ -393,3 +393,17 @@ def test_previous_refuses_when_the_image_that_ran_is_gone_and_its_tag_points_at_
     assert result.code == 3 and one_line(result.err), result.out + result.err
     assert "never ran here" in result.err and "--to 1.1.0" in result.err
     assert world.revisions() == revisions and running_release(world) == "1.2.0"
+
+
+def test_an_outside_rollback_past_ecs_retention_is_still_a_rollback(sim_endpoint):
+    """1.1.0 ran 100 days ago (ECS no longer lists it), 1.3.0 ten days ago; then update-service to 1.1.0's revision.
+    --previous planned 1.3.0, the release just rolled away from (review of issue 18)."""
+    world = seeded(sim_endpoint, history=[ran("1.1.0", 100, made_by="terraform"), ran("1.3.0", 10)])
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition="demo-service:1")
+    world.wait_for(lambda: world.history()[0]["status"] == "SUCCESSFUL")
+    newest, left = runs(world)[:2]
+    assert (newest["release"], newest["how"]) == ("1.1.0", "outside-rollback")
+    assert (left["release"], left["outcome"]) == ("1.3.0", "rolled-back")
+    plan = world.rollback("--previous", "--dry-run")
+    assert plan.code == 0, plan.out + plan.err
+    assert "already rolled back" in plan.out and "to:        1.3.0" not in plan.out

@@ -292,6 +292,27 @@ def _failure_detail(d) -> str:
     return reason
 
 
+def _semver(name: str | None) -> tuple[int, ...] | None:
+    parts = (name or "").lstrip("v").split(".")
+    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def _revision(task_definition: str) -> tuple[str, int] | None:
+    family, _, number = task_definition.rpartition(":")
+    return (family, int(number)) if number.isdigit() else None
+
+
+def _pointed_back(task_definition: str, release: str | None, current: Run) -> bool:
+    """The service was pointed at an earlier revision of its family that carries an earlier release.
+
+    `paved deploy` registers a new (higher) revision even with --allow-downgrade; pointing the service at an
+    existing older revision is how the console, the AWS CLI and ecspresso roll back.
+    """
+    new, now = _revision(task_definition), _revision(current.task_definition)
+    older, newer = _semver(release), _semver(current.release)
+    return bool(new and now and older and newer and new[0] == now[0] and new[1] < now[1] and older < newer)
+
+
 def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> list[Run]:
     records = sorted(deployments, key=lambda d: (d.started_at, d.id))
     runs: list[Run] = []
@@ -314,6 +335,10 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
             how = "rollback"
         elif (current is not None and release and release in completed and current.release
               and first_seen.get(release, 10**9) < first_seen.get(current.release, 10**9)):
+            how = "outside-rollback"
+        elif current is not None and _pointed_back(d.task_definition, release, current):
+            # The earlier run aged out of ECS's 90-day window (or was never seen): an update-service to an older
+            # revision of the family carrying an older release is still a rollback, not a deploy.
             how = "outside-rollback"
         elif d.made_by == "terraform":
             how = "terraform"
