@@ -177,3 +177,13 @@ def test_an_outside_rollback_whose_earlier_run_aged_out_is_still_a_rollback():
     assert ledger.previous().action == "verify"
     downgrade = book(dep(2, "1.3.0", td="svc:2"), dep(3, "1.1.0", td="svc:3"))   # paved deploy --allow-downgrade
     assert summary(downgrade)[-1] == ("1.1.0", "deploy", "completed")
+
+
+def test_ecs_rolling_a_failed_forced_redeploy_back_is_still_already_rolled_back():
+    """1.1.0 -> 1.2.0 (ECS rolled it back to 1.1.0) -> --force of 1.1.0, which ECS rolls back onto the same revision."""
+    ledger = book(dep(1, "1.0.0"), dep(2, "1.1.0"),
+                  dep(3, "1.2.0", "ROLLBACK_SUCCESSFUL", breaker_triggered=True, rollback_task_definition="svc:2"),
+                  dep(4, "1.1.0", "ROLLBACK_SUCCESSFUL", td="svc:2", breaker_triggered=True,
+                      rollback_task_definition="svc:2"))
+    assert set(ledger.bad) == {"1.2.0"}
+    assert ledger.previous().action == "verify"

@@ -31,7 +31,7 @@ runs*, each saying
 
 A release is *bad in this service* (`Ledger.bad`) when its newest run ended
 failed, rolled back, rollback-failed or stopped, and no later run of it
-completed (ECS restoring it by rolling a newer deployment back does not count).
+completed (ECS restoring it by rolling a failed rollback back does not count).
 `--previous` (`Ledger.previous`) never picks a bad release, a `no-tasks` one,
 or one that never completed; when the current run is itself a rollback (ECS's,
 paved's or an outside one) onto a release that is not bad, it answers "already
@@ -222,11 +222,17 @@ class Ledger:
                 continue
             if run.outcome in BAD_OUTCOMES:
                 marks[run.release] = run
-            elif run.outcome == "completed" and run.how != "ecs-rollback":
-                # ECS putting a release back (it rolled a newer deployment back) vouches for nothing: after a
-                # paved rollback from 1.3.0 fails and ECS restores 1.3.0, 1.3.0 is still the release rolled away from.
+            elif run.outcome == "completed" and not self._undid_a_rollback(run):
                 marks.pop(run.release, None)
         return marks
+
+    def _undid_a_rollback(self, run: Run) -> bool:
+        """ECS's rollback of a rollback: after a paved (or outside) rollback from 1.3.0 fails and ECS restores 1.3.0,
+        1.3.0 is still the release rolled away from; ECS putting it back vouches for nothing."""
+        if run.how != "ecs-rollback":
+            return False
+        undone = next((r for r in self.runs if r is not run and r.deployment_arn == run.deployment_arn), None)
+        return undone is not None and undone.is_rollback
 
     def change_failures(self) -> list[Run]:
         """Runs that were changes (not rollbacks) and ended bad: what dora counts as change failures."""
