@@ -137,6 +137,9 @@ def test_a_release_deployed_at_desired_count_zero_never_ran_and_is_no_previous_t
     plan = world.rollback("--previous", "--dry-run")
     assert plan.code == 0, plan.err
     assert "to:        1.0.0" in plan.out
+    # ECS records no trace of the scale-up (desiredCount changes start no deployment), so the plan says what it
+    # passed over and how to get it (review of issue 18)
+    assert "skipped 1.1.0" in plan.out and "--to 1.1.0" in plan.out
 
 
 # ---------------------------------------------------------------- the fallback path

@@ -539,6 +539,10 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                                   "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
         else:
             target = release_named(decision.target.release, "the last good release")
+            for zero in decision.skipped:
+                warnings.append(f"skipped {zero.release}: its deployment completed at desiredCount 0 "
+                                f"({zero.when()}), so ECS recorded no task running it; if it ran since, "
+                                f"use --to {zero.release}")
             ran = _bytes_that_ran(ecr, repo_name, registry_id, target, decision.target)
             if ran.digest != target.digest:
                 warnings.append(f"tag {target.tag} now points at {target.digest}, which never ran here; rolling back "

@@ -177,6 +177,9 @@ class Previous:
     target: Run | None
     current: Run | None
     reason: str = ""
+    # 'move': releases passed over because they completed at desiredCount 0 (ECS records no tasks for them; a
+    # later scale-up without a deployment leaves no trace in the service deployments, so say which were skipped)
+    skipped: list = field(default_factory=list)
 
 
 class Ledger:
@@ -269,9 +272,13 @@ class Ledger:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
             if current.ran:
                 return Previous("verify", current, current, f"already rolled back ({deciding.how})")
+        zero: list[Run] = []
         for run in reversed(self.runs[:start]):
             if run.ran and run.release and run.release not in skip and run.release not in bad:
-                return Previous("move", run, current)
+                return Previous("move", run, current, skipped=[z for z in zero if z.release != run.release])
+            if run.outcome == "no-tasks" and run.release and run.release not in bad \
+                    and run.release not in {z.release for z in zero} | skip:
+                zero.append(run)
         return Previous("none", None, current, "no earlier release ran to completion here "
                                               "(failed, rolled-back and zero-task releases do not count)")
 
