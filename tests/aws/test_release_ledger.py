@@ -410,3 +410,31 @@ def test_an_outside_rollback_past_ecs_retention_is_still_a_rollback(sim_endpoint
     plan = world.rollback("--previous", "--dry-run")
     assert plan.code == 0, plan.out + plan.err
     assert "already rolled back" in plan.out and "to:        1.3.0" not in plan.out
+
+
+def test_fallback_rerun_of_a_rollback_in_flight_follows_it_through_describe_services(sim_endpoint):
+    """No service-deployment permissions: `rollback --to 1.1.0 --timeout 1` (exit 5), then the same again. The re-run
+    followed the rollback by asking DescribeServiceDeployments for an ECS deployment id (review of issue 18)."""
+    world = seeded(sim_endpoint, speed=0.25, history=[ran("1.1.0", 3, made_by="terraform"), ran("1.2.0", 1)])
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    world.fault("DescribeServiceDeployments", "denied", count=1000)
+    first = world.rollback("--to", "1.1.0", "--timeout", "1")
+    assert first.code == 5, first.out + first.err
+    again = world.rollback("--to", "1.1.0")
+    assert again.code == 0, again.out + again.err
+    assert "already under way" in again.out
+    assert running_release(world) == "1.1.0"
+    assert sum(1 for d in world.history() if d["made_by"] == "rollback") == 1
+
+
+def test_fallback_previous_while_ecs_rolls_back_follows_it(sim_endpoint):
+    """No service-deployment permissions, ECS's breaker is rolling 1.2.0 back to 1.1.0 (a new deployment of 1.1.0's
+    revision in DescribeServices): --previous follows it to the end instead of failing on a deployment id."""
+    world = seeded(sim_endpoint, fail=["1.2.0"], speed=0.25, history=[ran("1.1.0", 3, made_by="terraform")])
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    world.fault("DescribeServiceDeployments", "denied", count=1000)
+    assert world.deploy("1.2.0", "--no-wait").code == 0
+    world.wait_for(lambda: any(d.get("rolloutState") == "FAILED" for d in world.service()["deployments"]), timeout=60)
+    result = world.rollback("--previous")
+    assert result.code == 0, result.out + result.err
+    assert "already under way" in result.out and running_release(world) == "1.1.0"
