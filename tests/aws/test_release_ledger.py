@@ -438,3 +438,19 @@ def test_fallback_previous_while_ecs_rolls_back_follows_it(sim_endpoint):
     result = world.rollback("--previous")
     assert result.code == 0, result.out + result.err
     assert "already under way" in result.out and running_release(world) == "1.1.0"
+
+
+def test_deploy_refuses_the_bytes_of_a_bad_release_under_another_tag(sim_endpoint):
+    """1.2.0 was rolled back by ECS; the same image index is then tagged 1.2.1 and deployed (review of issue 18)."""
+    world = make_world(sim_endpoint, fail=["1.2.0"])
+    assert world.deploy("1.1.0").code == 0
+    assert world.deploy("1.2.0").code == 4
+    index = "application/vnd.oci.image.index.v1+json"
+    image = world.ecr.batch_get_image(repositoryName=SERVICE, imageIds=[{"imageTag": "1.2.0"}],
+                                      acceptedMediaTypes=[index])["images"][0]
+    world.ecr.put_image(repositoryName=SERVICE, imageManifest=image["imageManifest"], imageManifestMediaType=index,
+                        imageTag="1.2.1")
+    assert world.digest("1.2.1") == world.digest("1.2.0")
+    refused = world.deploy("1.2.1", "--dry-run")
+    assert refused.code == 2 and one_line(refused.err), refused.out + refused.err
+    assert "1.2.1 (the image of 1.2.0) is marked bad" in refused.err and "--allow-bad-release" in refused.err
