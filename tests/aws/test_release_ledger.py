@@ -454,3 +454,17 @@ def test_deploy_refuses_the_bytes_of_a_bad_release_under_another_tag(sim_endpoin
     refused = world.deploy("1.2.1", "--dry-run")
     assert refused.code == 2 and one_line(refused.err), refused.out + refused.err
     assert "1.2.1 (the image of 1.2.0) is marked bad" in refused.err and "--allow-bad-release" in refused.err
+
+
+def test_in_flight_previous_while_ecs_undoes_a_rollback_goes_to_the_last_good_release(sim_endpoint):
+    """1.1.0 -> 1.2.0 -> 1.3.0; `rollback --previous --no-wait` to 1.2.0, which fails, and while ECS puts 1.3.0 back
+    the on-call runs `rollback --in-flight --previous`: it followed ECS onto 1.3.0 and called it "the last good
+    release" (review of issue 18)."""
+    world = seeded(sim_endpoint, speed=0.5, fail=["1.2.0"],
+                   history=[ran("1.1.0", 3, made_by="terraform"), ran("1.2.0", 2), ran("1.3.0", 1)])
+    assert world.rollback("--previous", "--no-wait").code == 0
+    world.wait_for(lambda: world.history()[0]["status"].startswith("ROLLBACK"), timeout=60)
+    result = world.rollback("--in-flight", "--previous")
+    assert result.code == 0, result.out + result.err
+    assert "to:        1.1.0" in result.out and "runs 1.3.0" not in result.out
+    assert running_release(world) == "1.1.0"

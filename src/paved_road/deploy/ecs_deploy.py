@@ -509,6 +509,12 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     if in_flight:
         if flight is None:
             raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
+        if flight.is_rollback and flight.release in book.bad:
+            # ECS is rolling a failed rollback back onto the release that was rolled away from: that is no way back
+            # to a good release, and StopServiceDeployment only continues a rollback (stop-service-deployment.html).
+            raise NothingInFlight(f"ECS is putting {flight.release} back (it rolled a failed rollback back), and "
+                                  f"{flight.release} is marked bad here; a rollback cannot be stopped: "
+                                  "use --previous or --to X.Y.Z")
         if flight.is_rollback:
             # ECS (or a paved/outside rollback) is already rolling back: follow that, never start a second.
             settled = ledger.Previous("follow", flight, flight, f"a {flight.how} to {flight.release} is in progress")
