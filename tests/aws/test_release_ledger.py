@@ -468,3 +468,18 @@ def test_in_flight_previous_while_ecs_undoes_a_rollback_goes_to_the_last_good_re
     assert result.code == 0, result.out + result.err
     assert "to:        1.1.0" in result.out and "runs 1.3.0" not in result.out
     assert running_release(world) == "1.1.0"
+
+
+def test_rerun_of_a_rollback_done_at_desired_count_zero_does_not_go_further_back(sim_endpoint):
+    """1.1.0 -> 1.2.0; the on-call scales to 0 to stop the bleeding, rolls back, then re-runs the same command: it
+    went on to 1.0.0 (review of issue 18)."""
+    world = make_world(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0
+    assert world.deploy("1.2.0").code == 0
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=0)
+    assert world.rollback("--previous").code == 0
+    count = len(world.history())
+    again = world.rollback("--previous")
+    assert again.code == 0, again.out + again.err
+    assert "already rolled back" in again.out and "to:        1.0.0" not in again.out
+    assert running_release(world) == "1.1.0" and len(world.history()) == count

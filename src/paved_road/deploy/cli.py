@@ -313,10 +313,10 @@ def follow_run(clients, plan, run, args) -> int:
     elif run is not plan.in_flight:
         say(f"following the {run.how} to {name} ({run.task_definition}) already under way: "
             f"not starting another")
-    if not args.dry_run and args.no_wait and not run.ran:
+    if not args.dry_run and args.no_wait and not run.landed:
         say("--no-wait: rollback not verified")
         return EXIT_OK
-    say(f"waiting up to {args.timeout:g}s for {run.how} to {name} to finish" if not run.ran else
+    say(f"waiting up to {args.timeout:g}s for {run.how} to {name} to finish" if not run.landed else
         f"verifying {args.service} runs {name} on {run.task_definition}")
     import time as _time
 
@@ -324,7 +324,7 @@ def follow_run(clients, plan, run, args) -> int:
         deadline = _time.monotonic() + args.timeout
         last = None
         status = run.status
-        while not run.ran:
+        while not run.landed:
             status = _fallback_status(clients, args, run) if plan.ledger is not None and plan.ledger.degraded \
                 else _deployment_status(clients, run)
             if status != last:
