@@ -69,12 +69,19 @@ def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_
 
 
 def test_previous_skips_a_release_that_a_rollback_moved_away_from(sim_endpoint):
-    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous from 1.1.0 is 1.0.0, not the rolled-back 1.2.0."""
+    """1.0.0 -> 1.1.0 -> 1.2.0 -> rollback to 1.1.0: --previous --again from 1.1.0 is 1.0.0, not the rolled-back 1.2.0.
+
+    Issue 18 changed what plain --previous does here: the service is already on the last good release after a
+    rollback, so it verifies that and moves nowhere (it used to plan 1.0.0).
+    """
     world = seeded(sim_endpoint, history=[
         ran("1.0.0", 5, made_by="terraform"), ran("1.1.0", 4), ran("1.2.0", 3), ran("1.1.0", 2, made_by="rollback")])
-    result = world.rollback("--previous", "--dry-run")
+    result = world.rollback("--previous", "--again", "--dry-run")
     assert result.code == 0, result.err
     assert "to:        1.0.0" in result.out
+    stays = world.rollback("--previous", "--dry-run")
+    assert stays.code == 0, stays.err
+    assert "to:        1.1.0" in stays.out and "already rolled back" in stays.out
 
 
 def test_previous_with_no_earlier_good_release_exits_3(world):
@@ -91,8 +98,12 @@ def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(
     result = world.deploy("1.3.0")
     assert result.code == 4, result.out + result.err
     assert "ROLLBACK_SUCCESSFUL" in result.err and "the service runs demo-service:1" in result.err
-    newest = world.history(cli=True)[0]
-    assert (newest["release"], newest["status"], newest["made_by"]) == ("1.3.0", "ROLLBACK_SUCCESSFUL", "deploy")
+    # history lists release runs (issue 18): ECS's rollback is a run of its own, on top of the failed one
+    back, failed = world.history(cli=True)[:2]
+    assert (failed["release"], failed["status"], failed["how"], failed["outcome"]) == (
+        "1.3.0", "ROLLBACK_SUCCESSFUL", "deploy", "rolled-back")
+    assert (back["release"], back["how"], back["outcome"], back["task_definition"]) == (
+        "1.0.0", "ecs-rollback", "completed", "demo-service:1")
     assert world.service()["taskDefinition"].endswith("demo-service:1")
 
 
@@ -427,8 +438,9 @@ def test_release_lacking_the_service_architecture_exits_6(sim_endpoint):
 def test_history_lists_every_deployment_newest_first(sim_endpoint):
     world = seeded(sim_endpoint, history=[ran("1.0.0", 3, made_by="terraform"), ran("1.1.0", 2), ran("1.2.0", 1)])
     history = world.history(cli=True)
-    assert [(d["release"], d["made_by"], d["status"]) for d in history] == [
-        ("1.2.0", "deploy", "SUCCESSFUL"), ("1.1.0", "deploy", "SUCCESSFUL"), ("1.0.0", "terraform", "SUCCESSFUL")]
+    assert [(d["release"], d["how"], d["outcome"], d["status"]) for d in history] == [
+        ("1.2.0", "deploy", "completed", "SUCCESSFUL"), ("1.1.0", "deploy", "completed", "SUCCESSFUL"),
+        ("1.0.0", "terraform", "completed", "SUCCESSFUL")]
     table = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
     assert table.code == 0 and table.out.index("1.2.0") < table.out.index("1.1.0")
 

@@ -17,6 +17,10 @@ def test_demo_rollback_tells_the_story_end_to_end():
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in out
     broken = out.split("deploy the broken 1.3.0", 1)[1].split("on-call", 1)[0]
     assert "ROLLBACK_SUCCESSFUL" in broken and "(exit 4)" in broken
-    assert "runs 1.1.0 on demo-service:5" in out
-    assert out.count("deployments of demo-service on demo, newest first") == 5
+    previous = out.split("5. rollback --previous", 1)[1].split("6. deploying", 1)[0]
+    assert "already rolled back" in previous and "runs 1.2.0 on demo-service:3 again" in previous
+    assert "(exit 0)" in previous and "demo-service:5" not in out  # nothing registered after the broken release
+    refused = out.split("6. deploying", 1)[1].split("7. what", 1)[0]
+    assert "(exit 2)" in refused and "--allow-bad-release" in proc.stderr
+    assert out.count("runs of demo-service on demo, newest first") == 5
     assert "demo ok" in out

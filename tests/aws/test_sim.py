@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import time
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
-from sim_world import CLUSTER, SERVICE, make_world, paved_executable, service_seed
+from sim_world import CLUSTER, SERVICE, make_world, paved_executable, ran, service_seed
 
 SEED = {"repositories": {"demo-service": {"releases": [{"version": "1.0.0"}, {"version": "1.1.0"}]}}}
 
@@ -25,6 +26,12 @@ def _register(world, version: str) -> str:
             "taskRoleArn", "executionRoleArn")
     return world.ecs.register_task_definition(containerDefinitions=containers, **{k: td[k] for k in keep})[
         "taskDefinition"]["taskDefinitionArn"]
+
+
+def _documented_stages(world) -> list[str]:
+    import re
+    text = world.ecs.meta.service_model.shape_for("ServiceDeployment").members["lifecycleStage"].documentation
+    return list(dict.fromkeys(re.findall(r"<p>([A-Z_]+)</p>", text)))
 
 
 def _newest(world) -> dict:
@@ -78,10 +85,12 @@ def test_blue_green_walks_the_documented_lifecycle_stages(sim_endpoint):
             stages.append(deployment["lifecycleStage"])
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    # short stages may pass between two polls; what is seen comes in the order of the botocore model's enum
-    documented = world.ecs.meta.service_model.shape_for("ServiceDeploymentLifecycleStage").enum
+    # short stages may pass between two polls; what is seen comes in the order the botocore model documents
+    # them (ServiceDeployment.lifecycleStage, which also names PRE_PRODUCTION_TRAFFIC_SHIFT)
+    documented = _documented_stages(world)
     assert stages == [s for s in documented if s in stages]
     assert "BAKE_TIME" in stages
+    assert "RECONCILE_SERVICE" not in stages   # only one revision was ACTIVE when it started
     assert deployment["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
 
 
@@ -106,3 +115,92 @@ def test_a_seed_the_api_refuses_exits_2_with_one_line(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "paved sim: clusters.demo.services.api.repository: 'nope' is not under repositories"
+
+
+# ---------------------------------------------------------------- issue 18: closer to ECS
+
+
+def test_linear_walks_a_pre_production_and_production_shift_per_step():
+    """LINEAR 25%: four shifts, each PRE_PRODUCTION_TRAFFIC_SHIFT then PRODUCTION_TRAFFIC_SHIFT (the model's doc)."""
+    from paved_road.sim.ecs_model import lifecycle
+    config = {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25, "stepBakeTimeInMinutes": 2}}
+    stages = lifecycle(config, reconcile=False)
+    names = [s for s, _ in stages]
+    shifts = names[names.index("POST_TEST_TRAFFIC_SHIFT") + 1:names.index("POST_PRODUCTION_TRAFFIC_SHIFT")]
+    assert shifts == ["PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"] * 4
+    bakes = [d for s, d in stages if s == "PRODUCTION_TRAFFIC_SHIFT"]
+    assert [round(b - bakes[-1]) for b in bakes] == [120, 120, 120, 0]  # a step bake after every shift but the last
+    assert lifecycle(config, reconcile=True)[0][0] == "RECONCILE_SERVICE"
+
+
+def test_reconcile_service_only_when_a_deployment_starts_over_one_in_flight(sim_endpoint):
+    world = _world(sim_endpoint, speed=2, strategy="BLUE_GREEN", bake_time_minutes=1)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    assert _until(world, {"IN_PROGRESS"})["lifecycleStage"] != "RECONCILE_SERVICE"
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.0.0"))
+    assert _until(world, {"IN_PROGRESS"})["lifecycleStage"] == "RECONCILE_SERVICE"
+
+
+def test_stop_service_deployment_takes_only_rollback(sim_endpoint):
+    """API_StopServiceDeployment: "The valid values are ROLLBACK" (the model's enum also lists ABORT)."""
+    world = _world(sim_endpoint, speed=1)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    with pytest.raises(ClientError) as error:
+        world.ecs.stop_service_deployment(serviceDeploymentArn=_newest(world)["serviceDeploymentArn"], stopType="ABORT")
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_stopped_at_only_where_documented(sim_endpoint):
+    """stoppedAt: a manual stop, or a failure with rollback off; not an automatic rollback (ServiceDeployment model)."""
+    world = _world(sim_endpoint, fail=["1.1.0"])
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    automatic = _until(world, {"ROLLBACK_SUCCESSFUL"})
+    assert "stoppedAt" not in automatic and "finishedAt" in automatic
+    world = _world(sim_endpoint, speed=1)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    world.ecs.stop_service_deployment(serviceDeploymentArn=_newest(world)["serviceDeploymentArn"], stopType="ROLLBACK")
+    assert "stoppedAt" in _until(world, {"ROLLBACK_SUCCESSFUL"})
+    world = _world(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": True, "rollback": False})
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    assert "stoppedAt" in _until(world, {"STOPPED"})
+
+
+def test_task_counts_are_frozen_at_completion_and_old_deployments_age_out(sim_endpoint):
+    world = _world(sim_endpoint, history=[ran("1.0.0", 120, made_by="terraform"), ran("1.1.0", 2)])
+    listed = world.ecs.list_service_deployments(cluster=CLUSTER, service=SERVICE)["serviceDeployments"]
+    assert len(listed) == 1                        # 120 days ago is beyond ECS's 90 days
+    done = _newest(world)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=5)
+    again = world.ecs.describe_service_deployments(serviceDeploymentArns=[done["serviceDeploymentArn"]])
+    assert again["serviceDeployments"][0]["targetServiceRevision"]["requestedTaskCount"] == 2
+
+
+def test_seeded_revisions_record_their_image_digest(sim_endpoint):
+    world = _world(sim_endpoint, history=[ran("1.0.0", 3, made_by="terraform"), ran("1.1.0", 2)])
+    revision = world.ecs.describe_service_revisions(
+        serviceRevisionArns=[_newest(world)["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+    app = next(i for i in revision["containerImages"] if i["containerName"] == "app")
+    assert app["imageDigest"] == world.digest("1.1.0")
+
+
+def test_an_alarm_fires_the_rollback_and_is_named(sim_endpoint):
+    """paved sim --alarm 1.1.0: ECS watches the service's CloudWatch alarm, which 1.1.0's tasks drive to ALARM."""
+    seed = {**SEED, "clusters": {CLUSTER: {"services": {SERVICE: service_seed(alarms=["demo-service-5xx"])}}}}
+    world = make_world(sim_endpoint, seed, alarm=["1.1.0"])
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    done = _until(world, {"ROLLBACK_SUCCESSFUL"})
+    assert done["alarms"]["status"] == "TRIGGERED" and done["alarms"]["triggeredAlarmNames"] == ["demo-service-5xx"]
+    assert "demo-service-5xx" in done["rollback"]["reason"]
+    cloudwatch = boto3.session.Session(region_name="us-east-1", aws_access_key_id="sim",
+                                       aws_secret_access_key="sim").client("cloudwatch", endpoint_url=sim_endpoint)
+    alarm = cloudwatch.describe_alarms(AlarmNames=["demo-service-5xx"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "OK"             # 1.1.0's tasks are gone again
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.0.0"))
+    assert _until(world, {"SUCCESSFUL", "ROLLBACK_SUCCESSFUL"})["status"] == "SUCCESSFUL"
+
+
+def test_fail_rollback_ends_rollback_failed(sim_endpoint):
+    seed = {**SEED, "clusters": {CLUSTER: {"services": {SERVICE: service_seed()}}}}
+    world = make_world(sim_endpoint, seed, ["1.1.0"], fail_rollback=True)
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
+    assert _until(world, {"ROLLBACK_FAILED", "ROLLBACK_SUCCESSFUL"})["status"] == "ROLLBACK_FAILED"

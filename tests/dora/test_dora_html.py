@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -73,7 +72,7 @@ class _Dom(HTMLParser):
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("dora-page")
     repo = ReleaseRepo(git_repo(out / "orders"))
-    rep = report.Report(since=SINCE, until=UNTIL, environment="production", rollback_window=timedelta(hours=24))
+    rep = report.Report(since=SINCE, until=UNTIL, environment="production")
     rep.services = [
         report.ServiceReport(name="orders", cluster="apps-production", service="orders", environment="production",
                              environment_source="tag",

@@ -19,6 +19,7 @@ bounded; region, profile and credential problems exit 2 with one line.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -44,9 +45,32 @@ CREDENTIAL_ERROR_CODES = (
     "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "MissingAuthenticationToken",
 )
 
+# What botocore's retry handler treats as throttling (botocore/retries/standard.py, ThrottledRetryableChecker).
+THROTTLE_CODES = (
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException",
+)
+
 
 class Unreachable(bex.BotoCoreError):
     fmt = "{message}"
+
+
+class NotAws(bex.BotoCoreError):
+    """The endpoint answered, but not like AWS (an HTML page: a proxy, a login portal, a wrong port)."""
+    fmt = "{message}"
+
+
+def _refuse_non_aws(response_dict=None, operation_model=None, endpoint: str = "", **_):
+    """before-parse hook: an HTML answer is no AWS API, whatever its status; say so in one line."""
+    headers = {k.lower(): v for k, v in ((response_dict or {}).get("headers") or {}).items()}
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "text/plain") and not any(h in headers for h in ("x-amzn-requestid", "x-amz-request-id")):
+        raise NotAws(message=f"the endpoint {endpoint or '(AWS_ENDPOINT_URL)'} is not an AWS API: "
+                             f"{operation_model.name if operation_model else 'the call'} got HTTP "
+                             f"{(response_dict or {}).get('status_code')} {kind}; check AWS_ENDPOINT_URL / AWS_REGION")
 
 
 def retry_config() -> Config:
@@ -77,7 +101,7 @@ def explain(exc: Exception) -> tuple[str, int]:
         return "no AWS credentials found (environment, profile or web identity)", EXIT_BAD_INPUT
     if isinstance(exc, (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError)):
         return f"AWS credentials could not be loaded: {exc}", EXIT_BAD_INPUT
-    if isinstance(exc, Unreachable):
+    if isinstance(exc, (Unreachable, NotAws)):
         return str(exc), EXIT_BAD_INPUT
     if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
         return f"cannot reach AWS: {exc} (check AWS_REGION and the network)", EXIT_BAD_INPUT
@@ -113,7 +137,19 @@ class AwsClients:
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.region)
         if key not in self._clients:
-            self._clients[key] = self.session.client(service, region_name=key[1], config=retry_config())
+            client = self.session.client(service, region_name=key[1], config=retry_config())
+            client.meta.events.register("before-parse", functools.partial(_refuse_non_aws, endpoint=client.meta.endpoint_url))
+            self._clients[key] = client
+        return self._clients[key]
+
+    def once(self, service: str = "ecs"):
+        """A client that never retries: for calls that must not be sent twice blindly (UpdateService --force)."""
+        key = (f"{service}#once", self.region)
+        if key not in self._clients:
+            config = retry_config().merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+            client = self.session.client(service, region_name=self.region, config=config)
+            client.meta.events.register("before-parse", functools.partial(_refuse_non_aws, endpoint=client.meta.endpoint_url))
+            self._clients[key] = client
         return self._clients[key]
 
     def check_reachable(self, service: str = "ecs") -> None:

@@ -8,6 +8,7 @@ Progress and results go to stdout, errors to stderr as one `error:` line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -126,9 +127,12 @@ def change_command(args) -> int:
     if action == "rollback" and not (version or previous or args.in_flight):
         return _error("give --to X.Y.Z, --previous or --in-flight", EXIT_BAD_INPUT)
     clients.check_reachable("ecs")
+    if getattr(args, "again", False) and not previous:
+        return _error("--again goes with --previous (one release further back than --previous)", EXIT_BAD_INPUT)
     common = dict(action=action, cluster=args.cluster, service=args.service, container=args.container,
                   repository=args.repository, digest=getattr(args, "digest", None), force=args.force,
-                  allow_downgrade=getattr(args, "allow_downgrade", False))
+                  allow_downgrade=getattr(args, "allow_downgrade", False),
+                  allow_bad_release=getattr(args, "allow_bad_release", False))
     if getattr(args, "in_flight", False):
         # --in-flight alone stops the deployment in progress; with --to / --previous it stops one if there is
         # one (back to the last good release), then rolls back as asked if that is not where the service is.
@@ -140,13 +144,16 @@ def change_command(args) -> int:
             say(f"{exc.args[0].split(';')[0]}: rolling back as usual")
         else:
             code = execute(clients, stop, args)
+            if stop.settled is not None and (previous or version is None):
+                return code  # a rollback was already under way: followed it, nothing more to start
             if code != EXIT_OK or previous or version is None or args.dry_run or args.no_wait:
                 if args.dry_run and version:
                     say(f"then: roll back to {version} unless the last good release is {version}")
                 return code
             if stop.to_release.name == ecr_releases.format_version(ecr_releases.parse_version(version)):
                 return code
-    plan = ecs_deploy.plan_change(clients, **common, version=version, previous=previous)
+    plan = ecs_deploy.plan_change(clients, **common, version=version, previous=previous,
+                                  again=getattr(args, "again", False))
     return execute(clients, plan, args)
 
 
@@ -168,6 +175,8 @@ def execute(clients, plan, args) -> int:
             _append("GITHUB_OUTPUT", f"to={plan.to_release.name}\ndigest={plan.to_release.digest}\n")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
+    if plan.settled is not None:
+        return follow_run(clients, plan, plan.settled.current, args)
     if plan.noop:
         return verify_running(clients, plan, args)
 
@@ -187,13 +196,18 @@ def execute(clients, plan, args) -> int:
                                                                    result="started (not verified)"))
         return EXIT_OK
     if plan.in_flight:
-        return _verify_in_flight(clients, plan, args)
+        good = plan.last_good
+        rollback = dataclasses.replace(plan.in_flight, id=f"{plan.in_flight.deployment_arn}#rollback",
+                                       how="ecs-rollback", outcome="rolling-back",
+                                       release=good.release if good else None,
+                                       task_definition=good.task_definition if good else "")
+        return follow_run(clients, plan, rollback, args)
     say(f"waiting up to {args.timeout + plan.bake_seconds:g}s for the service deployment to finish"
         + (f" (including {plan.bake_seconds:g}s bake time)" if plan.bake_seconds else ""))
     try:
-        result = ecs_deploy.wait_for_deployment(
+        result = _waiting(plan, lambda: ecs_deploy.wait_for_deployment(
             clients.ecs, plan, applied.revision, exclude=applied.exclude, timeout=args.timeout,
-            poll_interval=args.poll_interval, progress=say)
+            poll_interval=args.poll_interval, progress=say), clients, args)
     except DeployError as exc:
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=applied.revision, result=f"❌ {exc}"))
         raise
@@ -206,22 +220,24 @@ def execute(clients, plan, args) -> int:
 
 
 def verify_running(clients, plan, args) -> int:
-    """The release already runs: the answer is whatever the deployment that put it there says."""
+    """The release already runs: the answer is whatever the run that put it there says (ledger)."""
     running = plan.running_deployment
     name = plan.to_release.name
     if running is None:
         say(f"{args.service} already runs {name}; no recorded deployment put it there, so nothing more to verify")
         return EXIT_OK
-    label = f"deployment {running.id.rsplit('/', 1)[-1]} ({running.task_definition})"
-    if running.succeeded:
-        say(f"nothing to do: {args.service} already runs {name}; {label} is SUCCESSFUL")
+    label = f"deployment {running.deployment_arn.rsplit('/', 1)[-1]} ({running.task_definition})"
+    if running.settled(running.status) == "ok":
+        say(f"nothing to do: {args.service} already runs {name}; {label} is {running.status}")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="already running"))
         return EXIT_OK
+    if running.in_flight and running.is_rollback:
+        return follow_run(clients, plan, running, args)
     if running.in_flight and not args.no_wait:
         say(f"{args.service} is already deploying {name}; following {label}")
-        result = ecs_deploy.wait_for_deployment(
+        result = _waiting(plan, lambda: ecs_deploy.wait_for_deployment(
             clients.ecs, plan, plan.current_task_definition, timeout=args.timeout,
-            poll_interval=args.poll_interval, progress=say, deployment_arn=running.id)
+            poll_interval=args.poll_interval, progress=say, deployment_arn=running.deployment_arn), clients, args)
         say(f"{plan.action} complete: {args.service} runs {name} ({result.status})")
         return EXIT_OK
     if running.in_flight:
@@ -232,33 +248,113 @@ def verify_running(clients, plan, args) -> int:
         "redeploy with --force, or roll back")
 
 
-def _verify_in_flight(clients, plan, args) -> int:
-    stopped = plan.in_flight
-    say(f"waiting up to {args.timeout:g}s for ECS to roll {stopped.task_definition} back")
+def service_state(clients, args) -> str:
+    """One line for an interrupted or abandoned wait: what the service runs and what is under way."""
+    try:
+        svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+    except Exception as exc:  # noqa: BLE001 - the state is best effort; the wait already failed
+        return f"the service's state could not be read ({type(exc).__name__})"
+    parts = []
+    for d in svc.get("deployments", []):
+        parts.append(f"{d.get('status')} {ecs_deploy.revision_name(d.get('taskDefinition', ''))} "
+                     f"{d.get('rolloutState') or ''} {d.get('runningCount', 0)}/{d.get('desiredCount', 0)} running".strip())
+    return (f"{args.service} runs {ecs_deploy.revision_name(svc.get('taskDefinition', ''))}"
+            + (f"; deployments: {'; '.join(parts)}" if parts else ""))
+
+
+def _waiting(plan, wait, clients, args):
+    """Run a wait; on SIGINT/SIGTERM or a give-up, say what state the service is in (and write the summary)."""
+    try:
+        return wait()
+    except KeyboardInterrupt:
+        state = service_state(clients, args)
+        _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None,
+                                                                   result=f"interrupted while waiting; {state}"))
+        raise ecs_deploy.Interrupted(f"interrupted while waiting; the deployment goes on in ECS; {state}") from None
+    except ecs_deploy.DeploymentTimeout as exc:
+        raise ecs_deploy.DeploymentTimeout(f"{exc}; {service_state(clients, args)}") from None
+    except (ClientError, BotoCoreError) as exc:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in aws_session.THROTTLE_CODES:
+            raise ecs_deploy.DeploymentTimeout(
+                f"gave up waiting: ECS kept throttling ({exc.response['Error']['Code']}) after the SDK's retries; "
+                f"the deployment goes on in ECS; {service_state(clients, args)}") from None
+        raise
+
+
+def _deployment_status(clients, run) -> str:
+    found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[run.deployment_arn])["serviceDeployments"]
+    return found[0]["status"] if found else "MISSING"
+
+
+def _fallback_status(clients, args, run) -> str:
+    """The run's status on the describe_services fallback: its id there is an ECS deployment id, not a
+    service-deployment ARN, so DescribeServiceDeployments cannot be asked; rolloutState is what ECS says."""
+    svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+    mine = next((d for d in svc.get("deployments", []) if d.get("id") == run.deployment_arn), None)
+    if mine is None:
+        # no longer listed: ECS drops a deployment from the list once another replaced it
+        return "SUCCESSFUL" if ecs_deploy.revision_name(svc.get("taskDefinition", "")) == run.task_definition \
+            else "MISSING"
+    rollout = mine.get("rolloutState")
+    if rollout == "FAILED":
+        return "FAILED"
+    if rollout == "COMPLETED" or (rollout is None and mine.get("status") == "PRIMARY"
+                                  and len(svc.get("deployments", [])) == 1):
+        return "SUCCESSFUL"
+    return "IN_PROGRESS"
+
+
+def follow_run(clients, plan, run, args) -> int:
+    """Verify a rollback the ledger says happened or is under way (ECS's, paved's, an outside one): never start one.
+
+    Polls the run's service deployment until the ledger calls it settled, then checks the service runs the
+    run's revision.
+    """
+    name = run.release or "?"
+    if plan.settled is not None and plan.settled.action == "verify":
+        say(f"already rolled back: {plan.settled.current.describe()}")
+    elif run is not plan.in_flight:
+        say(f"following the {run.how} to {name} ({run.task_definition}) already under way: "
+            f"not starting another")
+    if not args.dry_run and args.no_wait and not run.landed:
+        say("--no-wait: rollback not verified")
+        return EXIT_OK
+    say(f"waiting up to {args.timeout:g}s for {run.how} to {name} to finish" if not run.landed else
+        f"verifying {args.service} runs {name} on {run.task_definition}")
     import time as _time
-    deadline = _time.monotonic() + args.timeout
-    last = None
-    while True:
-        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[stopped.id])["serviceDeployments"]
-        status = found[0]["status"] if found else "MISSING"
-        if status != last:
-            say(f"  {stopped.id.rsplit('/', 1)[-1]}: {status}")
-            last = status
-        if status == "ROLLBACK_SUCCESSFUL":
-            svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
-            now = ecs_deploy.revision_name(svc["taskDefinition"])
-            good = plan.last_good
-            if good and now != good.task_definition:
-                raise ecs_deploy.DeploymentFailed(f"rollback finished but the service runs {now}, "
-                                                  f"not the last good {good.task_definition}")
-            say(f"rollback complete: {args.service} runs {good.release if good else '?'} on {now} again")
-            return EXIT_OK
-        if status in ("ROLLBACK_FAILED", "STOPPED", "SUCCESSFUL", "MISSING"):
-            raise ecs_deploy.DeploymentFailed(f"stopping {stopped.id.rsplit('/', 1)[-1]} ended {status}")
-        if _time.monotonic() > deadline:
-            raise ecs_deploy.DeploymentTimeout(f"rollback of {stopped.task_definition} still {status} after "
-                                               f"{args.timeout:g}s; it continues in ECS")
-        _time.sleep(args.poll_interval)
+
+    def wait():
+        deadline = _time.monotonic() + args.timeout
+        last = None
+        status = run.status
+        while not run.landed:
+            status = _fallback_status(clients, args, run) if plan.ledger is not None and plan.ledger.degraded \
+                else _deployment_status(clients, run)
+            if status != last:
+                say(f"  {run.deployment_arn.rsplit('/', 1)[-1]}: {status}")
+                last = status
+            verdict = run.settled(status)
+            if verdict == "ok":
+                break
+            if verdict == "bad" or status == "MISSING":
+                raise ecs_deploy.DeploymentFailed(f"the {run.how} to {name} ended {status}; "
+                                                  f"{service_state(clients, args)}")
+            if _time.monotonic() > deadline:
+                raise ecs_deploy.DeploymentTimeout(f"the {run.how} to {name} is still {status} after "
+                                                   f"{args.timeout:g}s; it continues in ECS")
+            _time.sleep(args.poll_interval)
+        return status
+
+    status = _waiting(plan, wait, clients, args)
+    svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+    now = ecs_deploy.revision_name(svc["taskDefinition"])
+    if run.task_definition and now != run.task_definition:
+        raise ecs_deploy.DeploymentFailed(f"the {run.how} to {name} ended {status} but the service runs {now}, "
+                                          f"not {run.task_definition}")
+    say(f"rollback complete: {args.service} runs {name} on {now} again, the last good release"
+        + (" (nothing started: --again goes one release further back)" if plan.settled is not None else ""))
+    _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result=f"✅ {run.how} to {name} verified"))
+    return EXIT_OK
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -294,6 +390,8 @@ def register(subparsers) -> None:
     deploy.add_argument("--digest", help="deploy exactly this index digest (sha256:...); refuse if the tag moved")
     deploy.add_argument("--allow-downgrade", action="store_true",
                         help="allow a release older than the running one (normally: paved rollback)")
+    deploy.add_argument("--allow-bad-release", action="store_true",
+                        help="deploy a release this service already failed or rolled back (normally refused)")
     deploy.set_defaults(func=lambda args: _run(change_command, args), in_flight=False)
 
     rollback = subparsers.add_parser("rollback", help="roll an ECS service back to an earlier release and verify it",
@@ -308,6 +406,9 @@ def register(subparsers) -> None:
     rollback.add_argument("--in-flight", action="store_true",
                           help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
                                "is back on the last good one; with --to/--previous, then roll back as asked")
+    rollback.add_argument("--again", action="store_true",
+                          help="with --previous: go one release further back even if the service was already "
+                               "rolled back (by ECS, paved or by hand) onto the last good release")
     rollback.set_defaults(func=lambda args: _run(change_command, args))
     register_history(subparsers)
 
@@ -316,32 +417,36 @@ def register(subparsers) -> None:
 
 
 def history_command(args) -> int:
-    from paved_road.deploy.history import service_history
-
     clients = aws_session.AwsClients()
     clients.check_reachable("ecs")
     ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
-    deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
+    book = ecs_deploy.read_ledger(clients, args.cluster, args.service, container=args.container)
+    if book.degraded:
+        print(book.degraded, file=sys.stderr)
     if args.json:
-        print(json.dumps([d.as_dict() for d in deployments], indent=2))
+        print(json.dumps([r.as_dict() for r in book.newest_first], indent=2))
         return EXIT_OK
-    print_history(deployments, f"{args.service} on {args.cluster}")
+    print_history(book, f"{args.service} on {args.cluster}")
     return EXIT_OK
 
 
-def print_history(deployments, title: str) -> None:
+def print_history(book, title: str) -> None:
+    """The ledger as a table: one row per release run, newest first."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"deployments of {title}, newest first", title_justify="left")
-    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "status", "by"):
+    table = Table(title=f"runs of {title}, newest first", title_justify="left")
+    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "how", "outcome", "ECS status"):
         table.add_column(column, no_wrap=True)
-    for d in deployments:
-        finished = d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-"
-        table.add_row(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, d.release or "?", d.task_definition,
-                      d.strategy, d.status, d.made_by)
-    Console(width=140).print(table)
-    if not deployments:
+    for r in book.newest_first:
+        finished = r.finished_at.strftime("%H:%M:%S") if r.finished_at else "-"
+        table.add_row(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, r.release or "?", r.task_definition,
+                      r.strategy, r.how, r.outcome, r.status)
+    Console(width=150).print(table)
+    for r in book.newest_first:
+        if r.detail and r.outcome != "completed":
+            print(f"  {r.release or '?'} ({r.task_definition}) {r.outcome}: {r.detail}")
+    if not book.runs:
         print("no deployments recorded")
 
 

@@ -37,9 +37,10 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from paved_road.deploy import history
+from paved_road.deploy import history, ledger
+from paved_road.deploy.aws_session import THROTTLE_CODES
 from paved_road.deploy import releases as ecr_releases
-from paved_road.deploy.history import Deployment
+from paved_road.deploy.ledger import Ledger, Run
 from paved_road.deploy.releases import Release
 
 EXIT_OK = 0
@@ -55,10 +56,11 @@ EXIT_CODES = {
     EXIT_UNEXPECTED: "unexpected error (AWS error other than the cases below, bug)",
     EXIT_BAD_INPUT: "bad input: malformed version, bad option, cluster/service/container/repository not found, "
                     "unsupported deployment controller, downgrade without --allow-downgrade, --digest mismatch, "
-                    "no/unknown region, bad profile or credentials, endpoint unreachable",
+                    "a release marked bad here without --allow-bad-release, "
+                    "no/unknown region, bad profile or credentials, endpoint unreachable or not AWS",
     EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to/--version unknown, --previous has no earlier good release, running image is no release)",
     EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
-    EXIT_TIMEOUT: "timed out waiting for the rollout (the deployment goes on in ECS)",
+    EXIT_TIMEOUT: "timed out waiting for the rollout, or throttled until the wait ran out (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",
     130: "interrupted (Ctrl-C / SIGTERM); the message says what state the service is in",
 }
@@ -70,6 +72,7 @@ READ_ONLY_KEYS = (
     "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt",
 )
 HEARTBEAT_SECONDS = 60
+STALE_POLLS = 3          # reads that may not show an update yet (eventual consistency), on both paths
 CPU_TO_ARCH = {"X86_64": "amd64", "ARM64": "arm64"}
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
@@ -185,10 +188,14 @@ class Plan:
     force: bool = False
     same_shape: bool = False
     diff: list[str] = field(default_factory=list)
-    # the deployment that put the running revision there (re-runs verify it)
-    running_deployment: Deployment | None = None
-    in_flight: Deployment | None = None     # rollback --in-flight: the deployment to stop
-    last_good: Deployment | None = None
+    # the run that put the running revision there (re-runs verify it)
+    running_deployment: Run | None = None
+    in_flight: Run | None = None            # rollback --in-flight: the deployment to stop
+    last_good: Run | None = None
+    # a rollback that already happened or is under way (ECS's, paved's, an outside one): verify or follow it,
+    # never start a second one (ledger.Previous: action 'verify' or 'follow')
+    settled: "ledger.Previous | None" = None
+    ledger: Ledger | None = field(default=None, repr=False)
 
     @property
     def from_label(self) -> str:
@@ -199,6 +206,8 @@ class Plan:
     @property
     def noop(self) -> bool:
         """The service already runs this release in this shape: verify, do not redeploy."""
+        if self.settled is not None:
+            return True
         return (self.in_flight is None and not self.force and self.same_shape and self.from_digest is not None
                 and self.from_digest == self.to_release.digest)
 
@@ -218,6 +227,10 @@ class Plan:
             if self.last_good:
                 lines.append(f"  back to:   {self.last_good.release} on {self.last_good.task_definition} "
                              "(the last deployment that ran to completion)")
+        elif self.settled is not None:
+            run = self.settled.current
+            lines.append(f"  revision:  none; {self.settled.reason}: {run.describe() if run else ''}")
+            lines.append("             verifying it, not rolling back further (--again goes one release further back)")
         elif self.noop:
             lines.append("  revision:  none, the service already runs this release; verifying the deployment that put it there")
         elif self.force and self.same_shape and self.from_digest == self.to_release.digest:
@@ -240,8 +253,10 @@ class Plan:
 def describe_service(ecs, cluster: str, service: str) -> dict:
     try:
         response = ecs.describe_services(cluster=cluster, services=[service])
-    except ecs.exceptions.ClusterNotFoundException:
-        raise BadInput(f"cluster '{cluster}' not found") from None
+    except ecs.exceptions.ClusterNotFoundException as exc:
+        message = exc.response.get("Error", {}).get("Message") or ""
+        hint = f" ({message.split('(', 1)[1].rstrip(')')})" if "region" in message and "(" in message else ""
+        raise BadInput(f"cluster '{cluster}' not found in region {ecs.meta.region_name}{hint}") from None
     # INACTIVE and DRAINING services are deleted or being deleted.
     services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
@@ -377,10 +392,57 @@ def bake_seconds(config: dict) -> float:
     return minutes * 60
 
 
+def read_ledger(clients, cluster: str, service: str, container: str = "app", repository: str | None = None,
+                since=None) -> Ledger:
+    """The service's ledger, with ECR's digest -> release map of the repository its running image comes from.
+
+    The map is best effort: without ECR access the ledger falls back to the revisions' paved:release tags.
+    """
+    ecs = clients.ecs
+    by_digest: dict[str, str] = {}
+    try:
+        svc = describe_service(ecs, cluster, service)
+        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        image = next((c["image"] for c in td["containerDefinitions"] if c["name"] == container), "")
+        ref = ImageRef.parse(image)
+        repo = repository or (ref.repository if ref.ecr_registry_id else None)
+        if repo:
+            ecr = clients.ecr(ref.ecr_region if not repository else None)
+            by_digest = {r.digest: r.name for r in ecr_releases.list_releases(ecr, repo, ref.ecr_registry_id
+                                                                              if not repository else None) if r.digest}
+    except (ClientError, StopIteration):
+        by_digest = {}
+    return ledger.read(ecs, cluster, service, container=container, since=since, releases_by_digest=by_digest)
+
+
+def _bytes_that_ran(ecr, repository: str, registry_id: str | None, release: Release, run: Run) -> Release:
+    """`--previous` goes back to the image that ran, not to wherever the release's tag points today.
+
+    A mutable ECR tag may have been re-pointed (a rebuild pushed under the same version) since the run the
+    ledger vouches for; shipping the tag's new image would put bytes that never ran here on the service during
+    an incident. The image the run recorded (the service revision's containerImages digest) is used if ECR still
+    has it; otherwise the rollback is refused (exit 3) with what to do.
+    """
+    ran = run.digest
+    if not ran or ran == release.digest or not ran.startswith("sha256:"):
+        return release
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": ran}],
+                                    **({"registryId": registry_id} if registry_id else {}))["imageDetails"]
+    except ClientError:
+        found = []
+    if not found:
+        raise VersionNotFound(f"release {release.name} last ran here as {ran}, which is no longer in '{repository}'; "
+                              f"tag {release.tag} now points at {release.digest}, which never ran here: "
+                              f"use --to {release.name} to ship that anyway")
+    return Release(version=release.version, tag=release.tag, digest=ran, pushed_at=found[0].get("imagePushedAt"),
+                   media_type=found[0].get("imageManifestMediaType"))
+
+
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
                 repository: str | None = None, version: str | None = None, previous: bool = False,
                 digest: str | None = None, force: bool = False, allow_downgrade: bool = False,
-                in_flight: bool = False) -> Plan:
+                in_flight: bool = False, again: bool = False, allow_bad_release: bool = False) -> Plan:
     """Everything deploy/rollback will do, computed with read-only calls."""
     wanted = ecr_releases.parse_version(version) if version is not None else None
     if wanted is None and not previous and not in_flight:
@@ -403,10 +465,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                        f"containers are: {', '.join(containers)}")
     current_image = next(c["image"] for c in running_td["containerDefinitions"] if c["name"] == container)
     running = ImageRef.parse(current_image)
-    deployments = history.service_history(ecs, cluster, service, container=container)
     running_rev = revision_name(running_td["taskDefinitionArn"])
-    running_deployment = next((d for d in deployments if d.task_definition == running_rev), None)
-    flight = next((d for d in deployments if d.in_flight), None)
 
     if repository:
         repo_name, registry_id, region = repository, None, None
@@ -426,37 +485,97 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     current_name = from_release.name if from_release else None
     warnings: list[str] = []
     last_good = None
+    settled = None
 
+    # The ledger: every question about the past below is asked of it, and of nothing else.
+    book = ledger.read(ecs, cluster, service, container=container,
+                       releases_by_digest={r.digest: r.name for r in releases if r.digest})
+    if book.degraded:
+        warnings.append(book.degraded)
+    running_deployment = next((r for r in reversed(book.runs) if r.task_definition == running_rev
+                               and r.outcome != "superseded"), None)
+    flight = book.in_flight
+    current = book.current
+
+    def release_named(name: str | None, what: str) -> Release:
+        found = ecr_releases.find_release(releases, ecr_releases.parse_version(name)) if name else None
+        if found is None:
+            raise VersionNotFound(f"{what} is {name or 'no release'}, which is not in '{repo_name}'")
+        return found
+
+    if in_flight and book.degraded:
+        raise BadInput(f"{book.degraded}; --in-flight cannot stop a deployment without them "
+                       "(StopServiceDeployment takes a service-deployment ARN): use --previous or --to X.Y.Z")
     if in_flight:
         if flight is None:
             raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
-        if flight.status not in ("PENDING", "IN_PROGRESS"):
-            raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
-        last_good = next((d for d in deployments if d.succeeded and d.started_at < flight.started_at), None)
-        if last_good is None:
-            raise VersionNotFound("no earlier deployment ran to completion, so there is nothing to roll back to")
-        target = ecr_releases.find_release(releases, ecr_releases.parse_version(last_good.release)) \
-            if last_good.release else None
-        if target is None:
-            raise VersionNotFound(f"the last good deployment runs {last_good.release or 'no release'}, "
-                                  f"which is not in '{repo_name}'")
+        if flight.is_rollback and flight.release in book.bad:
+            # ECS is rolling a failed rollback back onto the release that was rolled away from: that is no way back
+            # to a good release, and StopServiceDeployment only continues a rollback (stop-service-deployment.html).
+            raise NothingInFlight(f"ECS is putting {flight.release} back (it rolled a failed rollback back), and "
+                                  f"{flight.release} is marked bad here; a rollback cannot be stopped: "
+                                  "use --previous or --to X.Y.Z")
+        if flight.is_rollback:
+            # ECS (or a paved/outside rollback) is already rolling back: follow that, never start a second.
+            settled = ledger.Previous("follow", flight, flight, f"a {flight.how} to {flight.release} is in progress")
+            target = release_named(flight.release, "the release being rolled back to")
+        else:
+            if flight.status not in ledger.STOPPABLE:
+                raise BadInput(f"deployment {flight.id.rsplit('/', 1)[-1]} is already {flight.status}")
+            # StopServiceDeployment ROLLBACK returns to the source revision: the last run that completed.
+            index = book.runs.index(flight)
+            last_good = next((r for r in reversed(book.runs[:index]) if r.outcome in ("completed", "no-tasks")), None)
+            if last_good is None:
+                raise VersionNotFound("no earlier deployment ran to completion, so there is nothing to roll back to")
+            target = release_named(last_good.release, "the last good deployment's release")
     elif previous:
-        if current_name is None:
-            raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in '{repo_name}', "
-                                  "so there is no previous one; use --to X.Y.Z")
-        good = history.previous_good(deployments, current_name)
-        if good is None:
-            raise VersionNotFound(f"no release ran to completion in '{service}' before the running {current_name} "
-                                  "(failed and rolled-back releases do not count); use --to X.Y.Z")
-        target = ecr_releases.find_release(releases, ecr_releases.parse_version(good.release))  # type: ignore[arg-type]
-        if target is None:
-            raise VersionNotFound(f"release {good.release}, the last good one, is no longer in '{repo_name}'")
+        decision = book.previous(again=again)
+        if decision.action in ("verify", "follow"):
+            settled = decision
+            target = release_named(decision.target.release, "the release rolled back to")  # type: ignore[union-attr]
+        elif decision.action == "none" or decision.target is None:
+            if current_name is None and current is None:
+                raise VersionNotFound(f"the running image '{current_image}' is not a SemVer release in "
+                                      f"'{repo_name}', so there is no previous one; use --to X.Y.Z")
+            if book.degraded:
+                raise VersionNotFound(f"{book.degraded}; so --previous cannot tell which release ran before "
+                                      f"{current_name or 'the running one'}: use --to X.Y.Z")
+            raise VersionNotFound(f"no release ran to completion in '{service}' before the running "
+                                  f"{(current.release if current else None) or current_name} "
+                                  "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
+        else:
+            target = release_named(decision.target.release, "the last good release")
+            for zero in decision.skipped:
+                warnings.append(f"skipped {zero.release}: its deployment completed at desiredCount 0 "
+                                f"({zero.when()}), so ECS recorded no task running it; if it ran since, "
+                                f"use --to {zero.release}")
+            ran = _bytes_that_ran(ecr, repo_name, registry_id, target, decision.target)
+            if ran.digest != target.digest:
+                warnings.append(f"tag {target.tag} now points at {target.digest}, which never ran here; rolling back "
+                                f"to the image {target.name} ran as ({ran.digest})")
+            target = ran
     else:
         target = ecr_releases.find_release(releases, wanted)
         if target is None:
             known = ", ".join(r.name for r in releases[:10]) or "none"
             raise VersionNotFound(f"release {ecr_releases.format_version(wanted)} not found in ECR repository "
                                   f"'{repo_name}'; newest releases: {known}")
+        if (action == "rollback" and current is not None and current.is_rollback and current.in_flight
+                and current.release == target.name):
+            settled = ledger.Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
+    # Bad is about the bytes as much as the name: the same image re-tagged as another version is the same release.
+    bad_mark = book.bad.get(target.name) or next(
+        (run for run in book.bad.values() if run.digest and run.digest == target.digest), None)
+    runs_target = from_digest is not None and from_digest == target.digest
+    if action == "deploy" and bad_mark is not None and not runs_target:
+        if not allow_bad_release:
+            same = f" (the image of {bad_mark.release})" if bad_mark.release != target.name else ""
+            raise BadInput(f"release {target.name}{same} is marked bad in '{service}': {bad_mark.describe()}; "
+                           "deploying it would undo that; pass --allow-bad-release to deploy it anyway")
+        warnings.append(f"{target.name} is marked bad here ({bad_mark.describe()}); deploying it anyway "
+                        "(--allow-bad-release)")
+    elif action == "rollback" and bad_mark is not None and settled is None and not runs_target:
+        warnings.append(f"{target.name} is marked bad here: {bad_mark.describe()}")
     if digest is not None and target.digest != digest:
         raise BadInput(f"--digest {digest} does not match release {target.name}: tag {target.tag} in '{repo_name}' "
                        f"now resolves to {target.digest}; the tag moved, refusing to deploy")
@@ -477,7 +596,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         else:
             warnings.append("no ACTIVE revision tagged paved:made-by=terraform in the family; copying the running one")
     elif not in_flight:
-        ran = next((d for d in deployments if d.succeeded and d.release == target.name), None)
+        ran = next((r for r in reversed(book.runs) if r.ran and r.release == target.name), None)
         if ran is not None:
             try:
                 old = ecs.describe_task_definition(taskDefinition=ran.task_definition, include=["TAGS"])
@@ -502,7 +621,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                 f"{', '.join(needed)}: missing {', '.join(missing)}")
     else:
         warnings.append(f"release {target.name} is a single-platform manifest; its architecture was not checked")
-    if flight is not None and not in_flight:
+    if flight is not None and not in_flight and settled is None:
         warnings.append(f"deployment {flight.id.rsplit('/', 1)[-1]} ({flight.release or '?'}, {flight.status}) is in "
                         "progress; this change supersedes it (or stop it: paved rollback --in-flight)")
     if (config.get("alarms") or {}).get("enable") and strategy == "ROLLING":
@@ -521,7 +640,7 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     running_copy = copy_task_definition(ecs, running_td, [], container, current_image)
     same = shape(new_td) == shape(copy_task_definition(ecs, running_td, [], container, new_image))
     next_rev = _next_revision(ecs, base_td["family"])
-    diff = [] if in_flight else task_definition_diff(running_copy, new_td, running_rev, next_rev)
+    diff = [] if (in_flight or settled) else task_definition_diff(running_copy, new_td, running_rev, next_rev)
     return Plan(
         action=action, cluster=cluster, service=service, container=container,
         service_arn=svc["serviceArn"], current_task_definition=running_td["taskDefinitionArn"],
@@ -532,7 +651,8 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         strategy=strategy, bake_seconds=bake_seconds(config), desired_count=desired,
         breaker=config.get("deploymentCircuitBreaker") or {}, alarms=config.get("alarms") or {},
         force=force, same_shape=same, diff=diff, running_deployment=running_deployment,
-        in_flight=flight if in_flight else None, last_good=last_good,
+        in_flight=flight if (in_flight and settled is None) else None, last_good=last_good,
+        settled=settled, ledger=book,
     )
 
 
@@ -599,6 +719,46 @@ def _cleanup(ecs, plan: Plan, registered: str, reason: str) -> str:
     return f"the service still runs {revision_name(plan.current_task_definition)} unchanged; {name} was deregistered"
 
 
+FORCE_ATTEMPTS = 5
+
+
+def _force_new_deployment(clients, plan: Plan, say: Callable[[str], None],
+                          sleep: Callable[[float], None] = time.sleep) -> Applied:
+    """UpdateService forceNewDeployment, at most once in effect.
+
+    Unlike a task-definition change, a forced deployment is not idempotent: sent twice, it starts two
+    deployments. So the SDK does not retry it blindly (a client without retries); after any failure the
+    service's deployments are re-read (with the settle re-reads for eventual consistency), and the call is
+    sent again only when ECS shows no new deployment.
+    """
+    def deployments() -> set[str]:
+        return {d.id for d in history.service_history(clients.ecs, plan.cluster, plan.service, container=plan.container)}
+
+    before = deployments()
+    once = clients.once("ecs") if hasattr(clients, "once") else clients.ecs
+    for attempt in range(1, FORCE_ATTEMPTS + 1):
+        try:
+            once.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
+            return Applied(plan.current_task_definition, False, exclude=before)
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "")
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code not in THROTTLE_CODES and status < 500:
+                    raise
+            for delay in (0.0, *SETTLE_READS):
+                sleep(delay)
+                if deployments() - before:
+                    say(f"warning: update_service failed ({exc}), but ECS had applied it: one new deployment "
+                        "started; verifying it")
+                    return Applied(plan.current_task_definition, False, "update_service response lost; applied",
+                                   exclude=before)
+            if attempt == FORCE_ATTEMPTS:
+                raise
+            sleep(min(20.0, 0.5 * 2 ** attempt))
+    raise AssertionError("unreachable")
+
+
 def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Applied:
     """Register the new revision (if any) and point the service at it.
 
@@ -607,12 +767,10 @@ def apply_plan(clients, plan: Plan, say: Callable[[str], None] = print) -> Appli
     """
     ecs = clients.ecs
     if plan.in_flight is not None:
-        ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.id, stopType="ROLLBACK")
-        return Applied(plan.in_flight.id, False)
+        ecs.stop_service_deployment(serviceDeploymentArn=plan.in_flight.deployment_arn, stopType="ROLLBACK")
+        return Applied(plan.in_flight.deployment_arn, False)
     if plan.force and plan.same_shape and plan.from_digest == plan.to_release.digest:
-        before = {d.id for d in history.service_history(ecs, plan.cluster, plan.service, container=plan.container)}
-        ecs.update_service(cluster=plan.cluster, service=plan.service, forceNewDeployment=True)
-        return Applied(plan.current_task_definition, False, exclude=before)
+        return _force_new_deployment(clients, plan, say)
     try:
         registered = ecs.register_task_definition(**plan.new_task_definition)["taskDefinition"]["taskDefinitionArn"]
     except KeyboardInterrupt:
@@ -662,7 +820,7 @@ def find_deployment(ecs, cluster: str, service: str, revision: str, exclude: set
     page: usually one entry), then on the first page of all of them (one that already ended).
     No createdAt filter: the runner's clock may be off, and a registered revision is new anyway.
     """
-    for statuses in (list(history.IN_FLIGHT), None):
+    for statuses in (list(ledger.IN_FLIGHT), None):
         kwargs: dict = {"cluster": cluster, "service": service}
         if statuses:
             kwargs["status"] = statuses
@@ -711,9 +869,30 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
     seen_events: set[str] = set()
     polls = 0
     fallback = False
+    fallback_polls = 0
+
+    def throttled(exc: ClientError) -> bool:
+        """Throttled even after the SDK's retries: skip this poll (the deployment goes on), until the deadline."""
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in THROTTLE_CODES:
+            return False
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise DeploymentTimeout(f"{revision_name(revision)}: ECS kept throttling ({code}) after the SDK's retries "
+                                    f"until the {budget:g}s wait ran out (last: {last_line or 'no data'}); the "
+                                    "deployment continues in ECS")
+        progress(f"[{clock() - start:5.0f}s] throttled by ECS ({code}) after the SDK's retries; still waiting")
+        sleep(min(poll_interval, remaining))
+        return True
+
     while True:
         polls += 1
-        svc = describe_service(ecs, plan.cluster, plan.service)
+        try:
+            svc = describe_service(ecs, plan.cluster, plan.service)
+        except ClientError as exc:
+            if throttled(exc):
+                continue
+            raise
         for event in reversed(svc.get("events", [])[:5]):
             if event.get("id") not in seen_events:
                 seen_events.add(event.get("id"))
@@ -730,6 +909,8 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                     if deployment is not None:
                         deployment_arn = deployment["serviceDeploymentArn"]
             except ClientError as exc:
+                if throttled(exc):
+                    continue
                 if exc.response.get("Error", {}).get("Code") not in history.FALLBACK_ERRORS:
                     raise
                 fallback = True
@@ -740,43 +921,50 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             status = deployment.get("status")
             reason = deployment.get("statusReason", "")
             target = deployment.get("targetServiceRevision") or {}
-            if status == "SUCCESSFUL":
+            if ledger.phase(status) == "succeeded":
                 return RolloutResult(revision, status, reason, target.get("runningTaskCount", 0),
                                      target.get("requestedTaskCount", 0))
-            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED") and clock() < deadline:
+            if status in ledger.FAILING and clock() < deadline:
                 pass  # already failed; wait for ECS to finish so the message says where the service ends
-            elif status in history.FAILED:
+            elif ledger.phase(status) in ("failed", "rolling-back"):
                 raise DeploymentFailed(
                     f"deployment of {revision_name(revision)} {status}"
                     f"{': ' + reason if reason else ''}; the service runs {now_runs}")
             stage = deployment.get("lifecycleStage")
             breaker = deployment.get("deploymentCircuitBreaker") or {}
-            if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+            if ledger.phase(status) == "rolling-back":
                 stage = (deployment.get("rollback") or {}).get("reason") or stage
             line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
                     f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}")
         elif fallback or polls > 3:
+            fallback_polls += 1
             ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
             failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
             if failed:
                 raise DeploymentFailed(f"deployment of {revision_name(revision)} FAILED: "
                                        f"{failed[0].get('rolloutStateReason', 'no reason given')}; the service runs {now_runs}")
-            if primary is None or not _same_revision(primary.get("taskDefinition"), revision):
+            not_ours = primary is None or not _same_revision(primary.get("taskDefinition"), revision)
+            if not_ours and not ours and fallback_polls <= STALE_POLLS:
+                # ECS reads are eventually consistent: a read may not show the update yet (same tolerance as
+                # the main path's "waiting for ECS to list the deployment").
+                line = f"{revision_name(revision)}: waiting for DescribeServices to show the deployment"
+            elif not_ours:
                 raise DeploymentFailed(f"the PRIMARY deployment runs {now_runs}, not {revision_name(revision)}: "
                                        "rolled back or replaced by another deployment")
-            if primary.get("rolloutState") == "COMPLETED":
+            elif primary.get("rolloutState") == "COMPLETED":
                 return RolloutResult(revision, "COMPLETED", primary.get("rolloutStateReason", ""),
                                      primary.get("runningCount", 0), primary.get("desiredCount", 0))
-            line = (f"{revision_name(revision)}: {primary.get('rolloutState') or 'unknown'}, "
-                    f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
+            else:
+                line = (f"{revision_name(revision)}: {primary.get('rolloutState') or 'unknown'}, "
+                        f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
         else:
             line = f"{revision_name(revision)}: waiting for ECS to list the deployment"
         if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
             progress(f"[{clock() - start:5.0f}s] {line}")
             last_line, last_print = line, clock()
         remaining = deadline - clock()
-        if remaining <= 0 and deployment is not None and deployment.get("status") in history.FAILED:
+        if remaining <= 0 and deployment is not None and ledger.phase(deployment.get("status")) in ("failed", "rolling-back"):
             raise DeploymentFailed(f"deployment of {revision_name(revision)} {deployment.get('status')}: "
                                    f"{deployment.get('statusReason', '')}; the service runs {now_runs}")
         if remaining <= 0:

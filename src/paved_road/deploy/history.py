@@ -8,10 +8,9 @@ registers it with (tag-on-create: `paved:release`, `paved:digest`,
 `paved:made-by`); revisions without them (registered by hand, or by an older
 `paved`) fall back to the app image's tag.
 
-`previous_good()` is what `paved rollback --previous` (and anyone else asking
-"what ran well before this?") uses: the newest release that ran to completion
-before the current one, skipping releases whose deployment failed, was stopped
-or rolled back, or that a `paved rollback` moved away from.
+How those records are read (which release, how it got there, how it ended, which
+release is bad here, what `--previous` means) is the release ledger's job
+(ledger.py); this module only reads what ECS recorded.
 
 Accounts or regions without the service-deployment APIs (AccessDenied,
 UnsupportedFeature, an endpoint that does not know the operation) fall back to
@@ -27,15 +26,15 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
+from paved_road.deploy import ledger
+
 TAG_RELEASE = "paved:release"
 TAG_DIGEST = "paved:digest"
 TAG_MADE_BY = "paved:made-by"
 MADE_BY = ("deploy", "rollback", "terraform")
 
-# ServiceDeployment statuses (botocore ecs model, ServiceDeploymentStatus).
-IN_FLIGHT = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
-FAILED = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED",
-          "STOPPED", "STOP_REQUESTED", "FAILED")
+# The one table of ECS statuses lives in the ledger; these names are kept for callers.
+IN_FLIGHT = ledger.IN_FLIGHT
 
 SEMVER_TAG = re.compile(r":v?(\d+\.\d+\.\d+)(?:@|$)")
 FALLBACK_ERRORS = ("AccessDeniedException", "UnsupportedFeatureException", "UnknownOperationException",
@@ -52,18 +51,33 @@ class Deployment:
     status: str                  # ECS ServiceDeployment status (SUCCESSFUL, ROLLBACK_SUCCESSFUL, STOPPED, ...)
     started_at: datetime         # tz-aware UTC
     finished_at: datetime | None
-    made_by: str                 # deploy | rollback | terraform | unknown
+    made_by: str                 # deploy | rollback | terraform | unknown (the paved:made-by tag: a hint)
+    # What ECS recorded besides (None / empty when the source does not say: the fallback, older records).
+    image_digest: str | None = None          # target revision's containerImages[container].imageDigest
+    requested_tasks: int | None = None       # target revision's task counts, as of completion
+    running_tasks: int | None = None
+    breaker_triggered: bool = False          # deploymentCircuitBreaker.status TRIGGERED
+    triggered_alarms: tuple = ()             # alarms.triggeredAlarmNames
+    status_reason: str = ""
+    rollback_reason: str | None = None       # rollback.reason
+    rollback_started_at: datetime | None = None
+    rollback_task_definition: str | None = None   # the revision ECS rolled back to (rollback.serviceRevisionArn)
+    rollback_release: str | None = None
+    rollback_digest: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "SUCCESSFUL"
+        return ledger.phase(self.status) == "succeeded"
 
     @property
     def in_flight(self) -> bool:
-        return self.status in IN_FLIGHT
+        return ledger.is_in_flight(self.status)
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data["triggered_alarms"] = list(self.triggered_alarms)
+        for key in ("rollback_started_at",):
+            data[key] = data[key].isoformat() if data[key] else None
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return data
@@ -106,14 +120,27 @@ class RevisionInfo:
         return self._cache[task_definition]
 
 
-def revision_task_definitions(ecs, revision_arns: list[str]) -> dict[str, str]:
-    """Service-revision ARN -> the task definition it runs (DescribeServiceRevisions)."""
-    found: dict[str, str] = {}
+def describe_revisions(ecs, revision_arns: list[str]) -> dict[str, dict]:
+    """Service-revision ARN -> the revision (DescribeServiceRevisions: taskDefinition, containerImages)."""
+    found: dict[str, dict] = {}
     for start in range(0, len(revision_arns), 20):  # DescribeServiceRevisions takes up to 20 ARNs
         chunk = revision_arns[start:start + 20]
         for revision in ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions", []):
-            found[revision["serviceRevisionArn"]] = revision["taskDefinition"]
+            found[revision["serviceRevisionArn"]] = revision
     return found
+
+
+def revision_task_definitions(ecs, revision_arns: list[str]) -> dict[str, str]:
+    """Service-revision ARN -> the task definition it runs (DescribeServiceRevisions)."""
+    return {arn: r["taskDefinition"] for arn, r in describe_revisions(ecs, revision_arns).items()}
+
+
+def _image_digest(revision: dict | None, container: str) -> str | None:
+    """What ECS resolved the container's image to (ServiceRevision.containerImages[].imageDigest)."""
+    for image in (revision or {}).get("containerImages") or []:
+        if image.get("containerName") == container and image.get("imageDigest"):
+            return image["imageDigest"]
+    return None
 
 
 def _from_service_deployments(ecs, cluster: str, service: str, since: datetime | None,
@@ -132,18 +159,38 @@ def _from_service_deployments(ecs, cluster: str, service: str, since: datetime |
     for start in range(0, len(arns), 20):  # DescribeServiceDeployments takes up to 20 ARNs
         details += ecs.describe_service_deployments(serviceDeploymentArns=arns[start:start + 20]).get(
             "serviceDeployments", [])
-    revisions = revision_task_definitions(
-        ecs, list(dict.fromkeys(d["targetServiceRevision"]["arn"] for d in details if d.get("targetServiceRevision"))))
+    wanted = [d["targetServiceRevision"]["arn"] for d in details if d.get("targetServiceRevision")]
+    wanted += [d["rollback"]["serviceRevisionArn"] for d in details if (d.get("rollback") or {}).get("serviceRevisionArn")]
+    revisions = describe_revisions(ecs, list(dict.fromkeys(wanted)))
     history = []
     for d in details:
-        target = revisions.get((d.get("targetServiceRevision") or {}).get("arn", ""), "")
+        target_rev = d.get("targetServiceRevision") or {}
+        revision = revisions.get(target_rev.get("arn", ""))
+        target = (revision or {}).get("taskDefinition", "")
         release, digest, made_by, _td = info.get(target) if target else (None, None, "unknown", None)
+        rollback = d.get("rollback") or {}
+        back = revisions.get(rollback.get("serviceRevisionArn", ""))
+        back_release = back_digest = None
+        if back:
+            back_release, back_digest, _m, _t = info.get(back["taskDefinition"])
+            back_digest = _image_digest(back, info.container) or back_digest
+        finished = d.get("finishedAt") or d.get("stoppedAt")
+        ended = ledger.phase(d.get("status")) in ("succeeded", "failed")
         history.append(Deployment(
             id=d["serviceDeploymentArn"], release=release, digest=digest,
             task_definition=target.rsplit("/", 1)[-1], status=d.get("status", "PENDING"),
             strategy=(d.get("deploymentConfiguration") or {}).get("strategy") or "ROLLING",
             started_at=_utc(d.get("startedAt") or d.get("createdAt")),  # type: ignore[arg-type]
-            finished_at=_utc(d.get("finishedAt") or d.get("stoppedAt")), made_by=made_by,
+            finished_at=_utc(finished) if ended else None, made_by=made_by,
+            image_digest=_image_digest(revision, info.container),
+            requested_tasks=target_rev.get("requestedTaskCount") if ended else None,
+            running_tasks=target_rev.get("runningTaskCount") if ended else None,
+            breaker_triggered=(d.get("deploymentCircuitBreaker") or {}).get("status") == "TRIGGERED",
+            triggered_alarms=tuple((d.get("alarms") or {}).get("triggeredAlarmNames") or ()),
+            status_reason=d.get("statusReason", "") or "",
+            rollback_reason=rollback.get("reason"), rollback_started_at=_utc(rollback.get("startedAt")),
+            rollback_task_definition=back["taskDefinition"].rsplit("/", 1)[-1] if back else None,
+            rollback_release=back_release, rollback_digest=back_digest,
         ))
     return history
 
@@ -170,45 +217,31 @@ def _from_describe_services(ecs, cluster: str, service: str, info: RevisionInfo)
     return history
 
 
-def service_history(ecs, cluster: str, service: str, since: datetime | None = None,
-                    container: str = "app") -> list[Deployment]:
-    """Every deployment of the service, newest first (started_at, then id)."""
+DEGRADED = ("degraded: no service-deployment history here ({code} on ListServiceDeployments); only the "
+            "deployments DescribeServices still lists are known, so older releases, rollbacks and failures "
+            "before them cannot be told")
+
+
+def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
+                 container: str = "app") -> tuple[list[Deployment], str | None]:
+    """(every deployment of the service newest first, None) or, on the fallback path, (what
+    DescribeServices lists, a one-line notice of what cannot be told)."""
     info = RevisionInfo(ecs, container)
+    degraded = None
     try:
         history = _from_service_deployments(ecs, cluster, service, since, info)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code not in FALLBACK_ERRORS:
             raise
+        degraded = DEGRADED.format(code=code)
         history = _from_describe_services(ecs, cluster, service, info)
         if since is not None:
             history = [d for d in history if d.started_at >= _utc(since)]
-    return sorted(history, key=lambda d: (d.started_at, d.id), reverse=True)
+    return sorted(history, key=lambda d: (d.started_at, d.id), reverse=True), degraded
 
 
-def bad_releases(deployments: list[Deployment]) -> set[str]:
-    """Releases that failed in this service, or that a rollback moved away from (and not redeployed since)."""
-    bad: set[str] = set()
-    running: str | None = None
-    for d in sorted(deployments, key=lambda d: (d.started_at, d.id)):
-        if d.status in FAILED and d.release:
-            bad.add(d.release)
-        elif d.succeeded:
-            if d.made_by == "rollback" and running and running != d.release:
-                bad.add(running)
-            if d.release:  # ran to completion (again): good from here on
-                bad.discard(d.release)
-            running = d.release
-    return bad
-
-
-def previous_good(deployments: list[Deployment], current: str | None) -> Deployment | None:
-    """`--previous`: the last release that ran to completion before the current one."""
-    bad = bad_releases(deployments)
-    newest_current = next((d for d in deployments if d.succeeded and d.release == current), None)
-    for d in deployments:  # newest first
-        if newest_current is not None and (d.started_at, d.id) >= (newest_current.started_at, newest_current.id):
-            continue
-        if d.succeeded and d.release and d.release != current and d.release not in bad:
-            return d
-    return None
+def service_history(ecs, cluster: str, service: str, since: datetime | None = None,
+                    container: str = "app") -> list[Deployment]:
+    """Every deployment of the service, newest first (started_at, then id)."""
+    return read_history(ecs, cluster, service, since, container)[0]

@@ -168,20 +168,23 @@ def _image_repository(ecs, task_definition: str, container: str) -> tuple[str | 
     return None, None, None
 
 
-def push_times(ecr, repository: str, registry_id: str | None) -> tuple[dict[str, datetime], dict[str, datetime]]:
-    """(release -> pushed_at, digest -> pushed_at) from ECR DescribeImages."""
+def push_times(ecr, repository: str, registry_id: str | None
+               ) -> tuple[dict[str, datetime], dict[str, datetime], dict[str, str]]:
+    """(release -> pushed_at, digest -> pushed_at, digest -> release) from ECR DescribeImages."""
     from paved_road.deploy.releases import list_releases
 
-    by_release, by_digest = {}, {}
+    by_release, by_digest, names = {}, {}, {}
     for r in list_releases(ecr, repository, registry_id):
+        if r.digest:
+            names[r.digest] = r.name
         if r.pushed_at is not None:
             by_release[r.name] = r.pushed_at
             by_digest[r.digest] = r.pushed_at
-    return by_release, by_digest
+    return by_release, by_digest, names
 
 
 def measure(clients, target: Target, since: datetime, until: datetime, *,
-            environment: str | None, container: str, rollback_window: timedelta,
+            environment: str | None, container: str,
             counter: CallCounter | None = None) -> ServiceReport:
     """Read one service and compute its metrics. AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
@@ -213,6 +216,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             return report  # the caller lists it as skipped
         history = service_history(ecs, target.cluster, target.service, since=since - HISTORY_CONTEXT,
                                   container=container)
+        releases_by_digest: dict[str, str] = {}
         pushed_release: dict[str, datetime] = {}
         pushed_digest: dict[str, datetime] = {}
         repository, registry_id, region = _image_repository(ecs, svc["taskDefinition"], container)
@@ -224,7 +228,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             if counter is not None:
                 counter.hook(ecr)
             try:
-                pushed_release, pushed_digest = push_times(ecr, repository, registry_id)
+                pushed_release, pushed_digest, releases_by_digest = push_times(ecr, repository, registry_id)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
                     raise
@@ -246,7 +250,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
                 return None
 
         report.metrics = metrics.compute(history, since, until, commits=safe_commits if commits else None,
-                                         pushed_at=pushed_at, rollback_window=rollback_window)
+                                         pushed_at=pushed_at, releases_by_digest=releases_by_digest)
         if note:
             report.metrics.lead_time_note = note
     except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
@@ -262,7 +266,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
 
 def measure_all(clients, targets: list[Target], since: datetime, until: datetime, *,
                 environment: str | None, container: str = "app",
-                rollback_window: timedelta = metrics.DEFAULT_ROLLBACK_WINDOW, jobs: int = DEFAULT_JOBS,
+                jobs: int = DEFAULT_JOBS,
                 on_done: Callable[[ServiceReport], None] | None = None) -> list[ServiceReport]:
     counter = CallCounter()
     # Create (and hook) every client in this thread before the pool starts.
@@ -271,7 +275,7 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
 
     def one(target: Target) -> ServiceReport:
         result = measure(clients, target, since, until, environment=environment, container=container,
-                         rollback_window=rollback_window, counter=counter)
+                         counter=counter)
         if on_done is not None:
             on_done(result)
         return result

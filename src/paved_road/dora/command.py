@@ -69,25 +69,24 @@ def _targets(args) -> list[collect.Target]:
     return [collect.Target(name=args.service, cluster=args.cluster, service=args.service, repo=args.repo)]
 
 
-def prepare(args) -> tuple[datetime, datetime, list[collect.Target], timedelta]:
+def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
     """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
     since, until = window(args.since, args.until)
     if args.jobs < 1:
         raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
-    rollback_window = parse_span(args.rollback_window, "--rollback-window")
-    return since, until, _targets(args), rollback_window
+    return since, until, _targets(args)
 
 
-def build_report(args, since, until, targets, rollback_window, clients=None, progress=None) -> report.Report:
+def build_report(args, since, until, targets, clients=None, progress=None) -> report.Report:
     if clients is None:
         from paved_road.deploy.aws_session import AwsClients
         clients = AwsClients()
     environment = args.environment if args.catalog else None  # one named service: all its deployments count
     results = collect.measure_all(
         clients, targets, since, until, environment=environment,
-        container=args.container, rollback_window=rollback_window, jobs=args.jobs, on_done=progress,
+        container=args.container, jobs=args.jobs, on_done=progress,
     )
-    rep = report.Report(since=since, until=until, environment=environment, rollback_window=rollback_window)
+    rep = report.Report(since=since, until=until, environment=environment)
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
@@ -103,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     try:
-        since, until, targets, rollback_window = prepare(args)
+        since, until, targets = prepare(args)
     except (BadOption, collect.DoraInputError) as exc:
         print(f"paved dora: {exc}", file=sys.stderr)
         return 2
@@ -114,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                       TextColumn("{task.description}"), console=err, disable=not err.is_terminal,
                       transient=True) as bar:
             task = bar.add_task("", total=len(targets))
-            rep = build_report(args, since, until, targets, rollback_window,
+            rep = build_report(args, since, until, targets,
                                progress=lambda r: bar.update(task, advance=1, description=r.name))
     except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
@@ -164,7 +163,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE", help="write json/html to FILE instead of stdout")
     p.add_argument("--jobs", "-j", type=int, default=collect.DEFAULT_JOBS, metavar="N",
                    help=f"services read in parallel (default: {collect.DEFAULT_JOBS})")
-    p.add_argument("--rollback-window", default="24h", metavar="SPAN",
-                   help="a deploy followed by `paved rollback` within this span counts as failed (default: 24h)")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)

@@ -12,12 +12,13 @@ Definitions (docs/dora.md says the same for users):
 - A *change* is a finished deployment not made by `paved rollback` (deploy,
   Terraform, or unknown). Rollbacks restore; they are measured separately.
 - **Deployment frequency**: changes that reached SUCCESSFUL, per day and per week.
-- **Change failure rate**: failed changes / changes. A change failed when ECS
-  ended it ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED (circuit breaker, CloudWatch
-  alarms, blue/green lifecycle hooks, or StopServiceDeployment ROLLBACK),
-  STOPPED, or FAILED (the describe_services fallback's rolloutState); or when it
-  succeeded and what replaced it (the next deployment that reached SUCCESSFUL)
-  is a `paved rollback` started within `rollback_window` of it finishing.
+- **Change failure rate**: failed changes / changes. Which runs are changes
+  (not rollbacks: `paved rollback`, ECS's own, or an outside update-service to
+  an earlier release) and which failed is the release ledger's call
+  (paved_road.deploy.ledger), the same one `paved rollback` makes: a change
+  failed when ECS ended it ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED, the breaker
+  stopped it, or a later rollback moved the service away from it (however much
+  later). A deployment a newer one superseded before it finished is no failure.
 - **Time to restore**: from the failed change's start to the restoring deployment
   finishing: its own finish for ROLLBACK_SUCCESSFUL (ECS put the previous
   revision back), otherwise the next deployment that reached SUCCESSFUL (the
@@ -41,13 +42,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
+from paved_road.deploy import ledger
 from paved_road.dora import bands
 
-SUCCESSFUL = "SUCCESSFUL"
-ROLLED_BACK = ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
-FAILED_STATUSES = (*ROLLED_BACK, "STOPPED", "FAILED")
-FINISHED_STATUSES = (SUCCESSFUL, *FAILED_STATUSES)
-DEFAULT_ROLLBACK_WINDOW = timedelta(hours=24)
+SUCCESSFUL = ledger.SUCCESSFUL
+FINISHED_STATUSES = ledger.ENDED      # the ledger's one table of ECS statuses
 
 # commits(release, previous_release) -> [(sha, committed_at)] or None when unknown.
 CommitSource = Callable[[str, str | None], "list[tuple[str, datetime]] | None"]
@@ -120,7 +119,7 @@ class ServiceMetrics:
         manual = [_seconds(d.finished_at - d.started_at) for d in self.rollbacks
                   if d.status == SUCCESSFUL and d.finished_at]
         automatic = [_seconds(f.deployment.finished_at - f.deployment.started_at) for f in self.failures
-                     if f.deployment.status == "ROLLBACK_SUCCESSFUL" and f.deployment.finished_at]
+                     if f.deployment.status == ledger.ECS_ROLLED_BACK and f.deployment.finished_at]
         lead_median = median(lead)
         restore_median = median(restore)
         return {
@@ -167,19 +166,22 @@ class ServiceMetrics:
         }
 
 
-def _is_rollback(d) -> bool:
-    return d.made_by == "rollback"
-
-
 def compute(history: Iterable, since: datetime, until: datetime, *,
             commits: CommitSource | None = None,
             pushed_at: Callable[[object], datetime | None] | None = None,
-            rollback_window: timedelta = DEFAULT_ROLLBACK_WINDOW) -> ServiceMetrics:
+            releases_by_digest: dict[str, str] | None = None) -> ServiceMetrics:
     """Metrics of one service over [since, until). `history` may hold deployments
     from before `since` (they tell which release ran before the window and which
     commits already reached production) and in any order."""
-    ordered = sorted(history, key=lambda d: d.started_at)
+    ordered = sorted(history, key=lambda d: (d.started_at, d.id))
     m = ServiceMetrics(since=since, until=until)
+    # How each deployment got there and ended is the ledger's call, the same one rollback makes.
+    book = ledger.Ledger.build(ordered, releases_by_digest)
+    runs = {r.id: r for r in book.runs}
+
+    def is_rollback(d) -> bool:
+        run = runs.get(d.id)
+        return run.is_rollback if run is not None else d.made_by == "rollback"
 
     def in_window(d) -> bool:
         return since <= d.started_at < until
@@ -189,25 +191,19 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
 
     # Failures and what restored them.
     for i, d in enumerate(finished):
-        if _is_rollback(d) or not in_window(d):
+        if is_rollback(d) or not in_window(d):
             continue
         m.deployments.append(d)
-        reason = None
         if d.status == SUCCESSFUL:
             m.successful.append(d)
-            # What replaced this release in production: the next deployment that
-            # reached SUCCESSFUL (a failed one in between left this release running).
-            nxt = next((n for n in finished[i + 1:] if n.status == SUCCESSFUL), None)
-            if (nxt is not None and _is_rollback(nxt) and d.finished_at is not None
-                    and nxt.started_at - d.finished_at <= rollback_window):
-                reason = "followed-by-rollback"
-        else:
-            reason = {"ROLLBACK_SUCCESSFUL": "rolled-back-by-ecs", "ROLLBACK_FAILED": "rollback-failed",
-                      "STOPPED": "stopped", "FAILED": "failed"}[d.status]
-        if reason is None:
+        run = runs.get(d.id)
+        outcome = run.outcome if run is not None else "completed"
+        if outcome not in ledger.BAD_OUTCOMES:
             continue
+        reason = {"rolled-back": "rolled-back-by-ecs" if d.status == ledger.ECS_ROLLED_BACK else "followed-by-rollback",
+                  "rollback-failed": "rollback-failed", "stopped": "stopped", "failed": "failed"}.get(outcome, outcome)
         failure = Failure(d, reason)
-        if d.status == "ROLLBACK_SUCCESSFUL" and d.finished_at is not None:
+        if d.status == ledger.ECS_ROLLED_BACK and d.finished_at is not None:
             failure.restored_at, failure.restored_by = d.finished_at, d
         else:
             later = next((n for n in finished[i + 1:] if n.status == SUCCESSFUL and n.finished_at
@@ -215,7 +211,7 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
             if later is not None:
                 failure.restored_at, failure.restored_by = later.finished_at, later
         m.failures.append(failure)
-    m.rollbacks = [d for d in finished if _is_rollback(d) and in_window(d)]
+    m.rollbacks = [d for d in finished if is_rollback(d) and in_window(d)]
 
     # Lead time and build-to-production: walk every successful deployment in
     # order; a commit counts once, at the first deployment that carried it.
@@ -232,7 +228,7 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
         if commits is not None and d.release is not None and d.release != previous:
             carried = commits(d.release, previous)
             if carried is None:
-                if in_window(d) and not _is_rollback(d):
+                if in_window(d) and not is_rollback(d):
                     missing.append(d.release)
             else:
                 for sha, committed_at in carried:

@@ -43,7 +43,6 @@ class Report:
     since: _dt.datetime
     until: _dt.datetime
     environment: str | None
-    rollback_window: _dt.timedelta
     services: list[ServiceReport] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)   # services of another environment
     generated_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
@@ -74,7 +73,6 @@ def to_json(report: Report) -> dict:
                    "days": round((report.until - report.since).total_seconds() / 86400, 6),
                    "trend_bucket_days": step.days},
         "environment": report.environment,
-        "rollback_window_seconds": report.rollback_window.total_seconds(),
         "bands": {"source": bands.SOURCE, "thresholds": bands.THRESHOLDS},
         "fleet": {
             "services": len(report.services),

@@ -48,21 +48,29 @@ def run(args: argparse.Namespace) -> int:
     except SeedError as exc:
         print(f"paved sim: {exc}", file=sys.stderr)
         return 2
+    # The world is seeded through a private loopback port first; the port users wait for opens only once the
+    # world exists, so a script that waits for the port never meets an empty world.
+    seeding = SimServer("127.0.0.1", 0, speed=args.speed).start()
+    seeding.app.seeder = Seeder(seeding.app, seeding.endpoint)
     try:
-        server = SimServer(args.host, args.port, speed=args.speed).start()
+        seeding.app.reset({"seed": seed, "fail": args.fail, "speed": args.speed, "alarm": args.alarm,
+                           "fail_rollback": args.fail_rollback})
+    except SeedError as exc:
+        print(f"paved sim: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        seeding.stop()
+    try:
+        server = SimServer(args.host, args.port, app=seeding.app).start()
     except OSError as exc:
         print(f"paved sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    server.app.seeder = Seeder(server.app, server.endpoint)
-    try:
-        server.app.reset({"seed": seed, "fail": args.fail, "speed": args.speed})
-    except SeedError as exc:
-        server.stop()
-        print(f"paved sim: {exc}", file=sys.stderr)
-        return 2
+    server.app.seeder = Seeder(server.app, server.endpoint)  # later resets (admin route) seed through this port
     region = (seed or {}).get("region") or "us-east-1"
-    print(f"paved sim: ECS and ECR on {server.endpoint} (speed {args.speed:g}"
-          + (f", failing releases: {', '.join(args.fail)}" if args.fail else "") + ")")
+    print(f"paved sim: ECS, ECR and CloudWatch alarms on {server.endpoint} (speed {args.speed:g}"
+          + (f", failing releases: {', '.join(args.fail)}" if args.fail else "")
+          + (f", releases firing the alarms: {', '.join(args.alarm)}" if args.alarm else "")
+          + (", rollbacks fail" if args.fail_rollback else "") + ")")
     print("point the AWS SDKs and paved at it:")
     for line in exports(server.endpoint, region):
         print(f"  {line}")
@@ -89,5 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
+    p.add_argument("--alarm", metavar="VERSION", nargs="*", default=[],
+                   help="releases whose tasks drive the services' CloudWatch alarms to ALARM once they take traffic "
+                        "(ECS then rolls back, naming the alarm); the default world gets an alarm demo-service-5xx")
+    p.add_argument("--fail-rollback", action="store_true",
+                   help="rollbacks fail too: a rolled-back deployment ends ROLLBACK_FAILED")
     p.add_argument("--speed", type=positive_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
     p.set_defaults(func=run)

@@ -3,8 +3,10 @@
 Starts `paved sim` in this process (the default world, release 1.3.0 broken),
 then runs the real commands a release engineer and an on-call engineer would:
 release 1.1.0 and 1.2.0, deploy the broken 1.3.0 and watch the circuit
-breaker roll it back (exit 4), then `paved rollback --previous` — printing
-`paved history` after each step.
+breaker roll it back (exit 4), then `paved rollback --previous`, which sees
+that ECS already put the last good release back, verifies that and moves
+nowhere (`--again` would go one release further) — printing `paved history`
+after each step.
 """
 
 from __future__ import annotations
@@ -79,16 +81,19 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         release("1.3.0")
         codes.append(paved("deploy", *TARGET, "--version", "1.3.0", *poll))
         history()
-        console.rule("4. on-call: 1.2.0 is suspect too; what would --previous do?")
+        console.rule("4. on-call: get off the bad release; what would --previous do?")
         codes.append(paved("rollback", *TARGET, "--previous", "--dry-run"))
-        console.rule("5. roll back to the last release that ran to completion before 1.2.0")
+        console.rule("5. rollback --previous: ECS already rolled back, so it verifies 1.2.0 and stays there")
         codes.append(paved("rollback", *TARGET, "--previous", *poll))
         history()
-        console.rule("6. what the history says about delivery: the four DORA keys (paved dora)")
+        console.rule("6. deploying 1.3.0 again (a CI re-run) is refused: this service rolled it back")
+        codes.append(paved("deploy", *TARGET, "--version", "1.3.0", *poll))
+        console.rule("7. what the history says about delivery: the four DORA keys (paved dora)")
         codes.append(paved("dora", *TARGET, "--since", "1d", "--repo", checkout.name))
+        from paved_road.deploy import ledger
         from paved_road.deploy.aws_session import AwsClients
-        from paved_road.deploy.history import service_history
-        newest = service_history(AwsClients().ecs, CLUSTER, SERVICE)[0]
+        book = ledger.read(AwsClients().ecs, CLUSTER, SERVICE)
+        newest, runs = book.current, len(book.runs)
     finally:
         server.stop()
         checkout.cleanup()
@@ -97,7 +102,9 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    ok = codes == [0, 0, 4, 0, 0, 0] and newest.release == "1.1.0" and newest.made_by == "rollback" and newest.succeeded
-    console.print("[green]demo ok: the broken release was rolled back by ECS, and --previous went to 1.1.0, "
-                  "the last release that ran to completion[/green]" if ok else f"[red]demo failed: exits {codes}[/red]")
+    ok = (codes == [0, 0, 4, 0, 0, 2, 0] and newest is not None and newest.release == "1.2.0"
+          and newest.how == "ecs-rollback" and newest.ran and runs == 5)
+    console.print("[green]demo ok: ECS rolled the broken 1.3.0 back to 1.2.0, and rollback --previous verified "
+                  "that and stayed on 1.2.0, the last good release[/green]" if ok
+                  else f"[red]demo failed: exits {codes}[/red]")
     return 0 if ok else 1

@@ -17,13 +17,23 @@ Behaviour modelled (AWS docs, cited where each rule is applied):
   deployment stops (rolloutState FAILED) and the service stays where it is; with the breaker off
   ECS keeps replacing the failing tasks and the deployment never ends.
 - Alarms: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html
-  after steady state ECS watches the alarms for a bake period before the deployment succeeds.
+  ECS watches the CloudWatch alarms named in deploymentConfiguration.alarms during the deployment and
+  for a bake period after steady state; an alarm in ALARM fails the deployment, its name goes to
+  ServiceDeployment.alarms.triggeredAlarmNames, and with `rollback` on ECS rolls back (else STOPPED).
+  The model reads the alarms' state from CloudWatch (moto's backend, through `alarm_states`); a release
+  the simulator is told breaches them (`paved sim --alarm VERSION`) sets them to ALARM once its tasks
+  take traffic (`set_alarms`), as its error metric would, and back to OK when it is gone.
+- Rollback failure (`paved sim --fail-rollback`): the rollback's tasks fail too: ROLLBACK_FAILED.
 - Blue/green: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
   lifecycle stages RECONCILE_SERVICE ... BAKE_TIME, CLEAN_UP; `bakeTimeInMinutes` keeps blue running
   after production traffic moved and the deployment is IN_PROGRESS until it ends.
 - StopServiceDeployment: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopServiceDeployment.html
-  ROLLBACK -> ROLLBACK_REQUESTED -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL; ABORT -> STOP_REQUESTED
-  -> STOPPED; only a deployment in progress can be stopped (ConflictException otherwise).
+  ROLLBACK -> ROLLBACK_REQUESTED -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL; "The valid values are
+  ROLLBACK", so ABORT is refused; only a deployment in progress can be stopped (ConflictException otherwise).
+- Superseded deployments: the docs do not say which completed state a deployment replaced by a newer one
+  ends in (service-deployment.html lists STOPPED among "finished unsuccessfully"); the model ends it STOPPED
+  with a statusReason saying so, and paved's ledger classifies it by the newer deployment, not the status.
+- Task counts of a finished deployment are frozen at completion; deployments older than 90 days are not returned.
 
 Timings are in seconds at speed 1 (a rolling deployment takes ROLL seconds, a
 bake minute takes 60) and divided by the simulator's speed.
@@ -48,8 +58,36 @@ STAGE = 0.3          # each blue/green lifecycle stage without work of its own
 SCALE_UP = 1.0       # blue/green: green tasks starting
 
 BLUE_GREEN_STAGES = ["RECONCILE_SERVICE", "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
-                     "POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT",
-                     "BAKE_TIME", "CLEAN_UP"]
+                     "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
+                     "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"]
+
+
+def lifecycle(config: dict, reconcile: bool) -> list[tuple[str, float]]:
+    """The stages of a BLUE_GREEN / LINEAR / CANARY deployment and their durations at speed 1.
+
+    ServiceDeployment.lifecycleStage (botocore ecs model): RECONCILE_SERVICE "only happens when you start a
+    new service deployment with more than 1 service revision in an ACTIVE state"; PRE_PRODUCTION_TRAFFIC_SHIFT
+    and PRODUCTION_TRAFFIC_SHIFT are "invoked before / at every traffic shift step" of linear and canary
+    deployments. A step's bake (canaryBakeTimeInMinutes, stepBakeTimeInMinutes) is spent inside its
+    PRODUCTION_TRAFFIC_SHIFT, with the defaults of API_CanaryConfiguration / API_LinearConfiguration.
+    """
+    stages = [("RECONCILE_SERVICE", STAGE)] if reconcile else []
+    stages += [("PRE_SCALE_UP", STAGE), ("SCALE_UP", SCALE_UP), ("POST_SCALE_UP", STAGE),
+               ("TEST_TRAFFIC_SHIFT", STAGE), ("POST_TEST_TRAFFIC_SHIFT", STAGE)]
+    strategy = config.get("strategy")
+    if strategy == "CANARY":
+        bakes = [float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes", 10) or 0), 0.0]
+    elif strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        shifts = math.ceil(100.0 / float(linear.get("stepPercent") or 10.0) - 1e-9)
+        bakes = [float(linear.get("stepBakeTimeInMinutes", 6) or 0)] * (shifts - 1) + [0.0]
+    else:
+        bakes = [0.0]
+    for bake in bakes:
+        stages += [("PRE_PRODUCTION_TRAFFIC_SHIFT", STAGE), ("PRODUCTION_TRAFFIC_SHIFT", STAGE + 60.0 * bake)]
+    stages += [("POST_PRODUCTION_TRAFFIC_SHIFT", STAGE), ("BAKE_TIME", 60.0 * _bake_minutes(config)),
+               ("CLEAN_UP", STAGE)]
+    return stages
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 
 
@@ -106,6 +144,13 @@ class ServiceDeployment:
     breaker_status: str = "MONITORING"
     alarm_status: str = "DISABLED"
     rolled_out: bool = False       # all target tasks healthy (rolling) / traffic shifted (blue/green)
+    # Task counts as of completion: "This number represents the number of running tasks when the deployment
+    # completed" (service-deployment.html, "Service deployment lifecycle"); None while it runs.
+    final_counts: tuple[int, int] | None = None   # (requested, running)
+    stages: list = field(default_factory=list)      # [(lifecycleStage, seconds at speed 1)], non-ROLLING
+    alarming: bool = False         # its tasks breach the service's CloudWatch alarms (paved sim --alarm)
+    triggered_alarms: list = field(default_factory=list)
+    manual_stop: bool = False      # StopServiceDeployment (stoppedAt is documented for it)
 
     @property
     def strategy(self) -> str:
@@ -119,12 +164,16 @@ class ServiceDeployment:
     def threshold(self) -> int:
         return min(max(3, math.ceil(0.5 * self.service.desired)), 200)
 
-    def describe(self) -> dict:
+    def live_counts(self) -> tuple[int, int]:
         desired = self.service.desired
         target_running = desired if self.rolled_out or self.status == "SUCCESSFUL" else (
             0 if self.failing else desired // 2)
         if self.status.startswith("ROLLBACK") or self.status in ("STOPPED", "PENDING"):
             target_running = 0
+        return desired, target_running
+
+    def describe(self) -> dict:
+        desired, target_running = self.final_counts or self.live_counts()
         out = {
             "serviceDeploymentArn": self.arn, "serviceArn": self.service.arn, "clusterArn": self.service.cluster_arn,
             "createdAt": self.created_at, "status": self.status, "deploymentConfiguration": self.config,
@@ -137,7 +186,7 @@ class ServiceDeployment:
                                          "failureCount": self.failures, "threshold": self.threshold},
             "alarms": {"status": self.alarm_status,
                        "alarmNames": list((self.config.get("alarms") or {}).get("alarmNames", [])),
-                       "triggeredAlarmNames": []},
+                       "triggeredAlarmNames": list(self.triggered_alarms)},
         }
         for key, value in (("startedAt", self.started_at), ("finishedAt", self.finished_at),
                            ("stoppedAt", self.stopped_at), ("updatedAt", self.updated_at or self.created_at),
@@ -190,6 +239,11 @@ class EcsModel:
         self.revisions: dict[str, Revision] = {}
         self.by_arn: dict[str, ServiceDeployment] = {}
         self.clock = time.monotonic
+        self.retention: timedelta | None = RETENTION
+        self.fail_rollback = False   # rollbacks end ROLLBACK_FAILED (paved sim --fail-rollback)
+        # CloudWatch, as ECS sees it: (region, names) -> {name: state}; set_alarms(region, names, state, reason)
+        self.alarm_states = lambda region, names: {n: "OK" for n in names}
+        self.set_alarms = lambda region, names, state, reason: None
 
     def reset(self) -> None:
         with self.lock:
@@ -224,26 +278,30 @@ class EcsModel:
     # ------------------------------------------------------------ service lifecycle (from moto's responses)
 
     def service_created(self, svc: SimService, images: list[dict], at: datetime | None = None,
-                        failing: bool = False) -> ServiceDeployment:
+                        failing: bool = False, alarming: bool = False) -> ServiceDeployment:
         """CreateService starts the first deployment (it runs like any other)."""
         with self.lock:
             self.services[svc.arn] = svc
-            return self.start_deployment(svc, svc.task_definition, images, failing=failing, at=at)
+            return self.start_deployment(svc, svc.task_definition, images, failing=failing, at=at, alarming=alarming)
 
     def start_deployment(self, svc: SimService, task_definition: str, images: list[dict], *, failing: bool,
-                         at: datetime | None = None) -> ServiceDeployment:
+                         at: datetime | None = None, alarming: bool = False) -> ServiceDeployment:
         with self.lock:
             self.advance()
             at = at or self.now()
+            reconcile = False
             for older in svc.deployments:  # a newer deployment stops the one in flight
                 if older.status in IN_FLIGHT:
+                    reconcile = True       # its target revision is still ACTIVE next to the source
                     self._finish(older, "STOPPED", at, "stopped: a newer service deployment started")
             svc.task_definition = task_definition
             target = self._revision(svc, task_definition, images, at)
             arn = (f"arn:aws:ecs:{svc.region}:{svc.account}:service-deployment/{svc.cluster_name}/{svc.name}/"
                    f"{_id(20)}")
             dep = ServiceDeployment(arn, svc, target, svc.completed, _config_copy(svc.config), failing, at,
-                                    phase_at=self.clock(), updated_at=at)
+                                    phase_at=self.clock(), updated_at=at, alarming=alarming)
+            if dep.strategy != "ROLLING":
+                dep.stages = lifecycle(dep.config, reconcile)
             if (dep.config.get("alarms") or {}).get("enable"):
                 dep.alarm_status = "MONITORING"
             svc.deployments.append(dep)
@@ -254,7 +312,7 @@ class EcsModel:
 
     def seed_deployment(self, svc: SimService, task_definition: str, images: list[dict], *, status: str,
                         strategy: str, started_at: datetime, finished_at: datetime | None,
-                        reason: str = "") -> ServiceDeployment:
+                        reason: str = "", tasks: int | None = None) -> ServiceDeployment:
         """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep)."""
         with self.lock:
             target = self._revision(svc, task_definition, images, started_at)
@@ -276,6 +334,8 @@ class EcsModel:
                 svc.completed = target
                 svc.task_definition = task_definition
                 dep.breaker_status = "MONITORING_COMPLETE"
+            requested = svc.desired if tasks is None else tasks
+            dep.final_counts = (requested, requested if status == "SUCCESSFUL" else 0)
             svc.deployments.append(dep)
             self.by_arn[arn] = dep
             return dep
@@ -286,8 +346,10 @@ class EcsModel:
             dep = self.by_arn.get(arn)
             if dep is None:
                 raise SimError("ServiceDeploymentNotFoundException", f"Service deployment {arn} not found.")
-            if stop_type not in ("ROLLBACK", "ABORT"):
-                raise SimError("InvalidParameterException", "stopType must be ABORT or ROLLBACK.")
+            # The model's enum lists ABORT and ROLLBACK, but the API reference says "The valid values are
+            # ROLLBACK" (API_StopServiceDeployment.html, stopType), so ABORT is refused as a parameter error.
+            if stop_type != "ROLLBACK":
+                raise SimError("InvalidParameterException", f"Invalid stopType '{stop_type}'. The valid values are ROLLBACK.")
             if dep.status not in ("PENDING", "IN_PROGRESS"):
                 raise SimError("ConflictException",
                                f"The service deployment is {dep.status} and cannot be stopped.")
@@ -297,15 +359,20 @@ class EcsModel:
                 if dep.source is None:
                     raise SimError("ConflictException", "There is no previous service revision to roll back to.")
                 dep.status, dep.status_reason = "ROLLBACK_REQUESTED", "rollback requested by StopServiceDeployment"
-            else:
-                dep.status, dep.status_reason = "STOP_REQUESTED", "stop requested by StopServiceDeployment"
+                dep.manual_stop = True
             return dep
 
     # ------------------------------------------------------------ the clock
 
     def _finish(self, dep: ServiceDeployment, status: str, at: datetime, reason: str) -> None:
         dep.status, dep.status_reason, dep.updated_at = status, reason, at
-        if status in ("STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"):
+        if status == "ROLLBACK_SUCCESSFUL":
+            dep.rolled_out = False
+        dep.final_counts = dep.live_counts()   # frozen: later desiredCount changes do not rewrite history
+        # stoppedAt (botocore ecs model, ServiceDeployment.stoppedAt): "A user manually stops the deployment" or
+        # "the rollback option is not in use for the failure detection mechanism ... and the service fails".
+        failed_without_rollback = status == "STOPPED" and "TRIGGERED" in (dep.breaker_status, dep.alarm_status)
+        if dep.manual_stop or failed_without_rollback:
             dep.stopped_at = at
         dep.finished_at = at
         dep.lifecycle_stage = None if dep.strategy == "ROLLING" else dep.lifecycle_stage
@@ -333,8 +400,10 @@ class EcsModel:
             if elapsed < self._seconds(START):
                 return False
             dep.status, dep.started_at, dep.updated_at, dep.phase_at = "IN_PROGRESS", at, at, now
-            if dep.strategy != "ROLLING":
-                dep.lifecycle_stage, dep.stage_index = BLUE_GREEN_STAGES[0], 0
+            if dep.stages:
+                dep.lifecycle_stage, dep.stage_index = dep.stages[0][0], 0
+            return True
+        if dep.status == "IN_PROGRESS" and self._alarm_fired(dep, at):
             return True
         if dep.status == "IN_PROGRESS":
             if svc.desired == 0:  # nothing to start: ECS reports the deployment successful at once
@@ -363,25 +432,24 @@ class EcsModel:
                 if not dep.rolled_out:
                     if elapsed < self._seconds(ROLL):
                         return False
-                    dep.rolled_out, dep.phase_at = True, now
+                    dep.phase_at = now
+                    self._rolled_out(dep, at)
                     svc.event("has reached a steady state.", at)
                     return True
                 if dep.alarm_status == "MONITORING" and elapsed < self._seconds(ALARM_BAKE):
                     return False
                 self._complete(dep, at, "")
                 return True
-            stage = dep.lifecycle_stage
-            duration = {"SCALE_UP": SCALE_UP, "BAKE_TIME": 60.0 * _bake_minutes(dep.config),
-                        "PRODUCTION_TRAFFIC_SHIFT": STAGE + 60.0 * _shift_bake_minutes(dep.config)}.get(stage, STAGE)
+            stage, duration = dep.stages[dep.stage_index]
             if elapsed < self._seconds(duration):
                 return False
-            if stage == "PRODUCTION_TRAFFIC_SHIFT":
-                dep.rolled_out = True
-            if stage == BLUE_GREEN_STAGES[-1]:
+            if stage == "PRODUCTION_TRAFFIC_SHIFT" and dep.stages[dep.stage_index + 1][0] != "PRE_PRODUCTION_TRAFFIC_SHIFT":
+                self._rolled_out(dep, at)
+            if dep.stage_index == len(dep.stages) - 1:
                 self._complete(dep, at, "")
                 return True
             dep.stage_index += 1
-            dep.lifecycle_stage, dep.phase_at, dep.updated_at = BLUE_GREEN_STAGES[dep.stage_index], now, at
+            dep.lifecycle_stage, dep.phase_at, dep.updated_at = dep.stages[dep.stage_index][0], now, at
             return True
         if dep.status == "ROLLBACK_REQUESTED":
             if elapsed < self._seconds(START):
@@ -391,8 +459,13 @@ class EcsModel:
         if dep.status == "ROLLBACK_IN_PROGRESS":
             if elapsed < self._seconds(ROLLBACK):
                 return False
+            if self.fail_rollback:
+                self._finish(dep, "ROLLBACK_FAILED", at, f"{dep.status_reason}; the rollback's tasks failed to start too")
+                svc.event(f"deployment {dep.rollback_ecs_id} failed: tasks failed to start.", at)
+                return True
             self._finish(dep, "ROLLBACK_SUCCESSFUL", at, dep.status_reason)
             dep.rolled_out = False
+            self._release_alarms(dep, at)
             svc.event("has reached a steady state.", at)
             return True
         if dep.status == "STOP_REQUESTED":
@@ -401,6 +474,43 @@ class EcsModel:
             self._finish(dep, "STOPPED", at, dep.status_reason)
             return True
         return False
+
+    def _alarm_names(self, dep: ServiceDeployment) -> list[str]:
+        alarms = dep.config.get("alarms") or {}
+        return list(alarms.get("alarmNames") or []) if alarms.get("enable") else []
+
+    def _rolled_out(self, dep: ServiceDeployment, at: datetime) -> None:
+        """Its tasks take production traffic: a release that breaches the alarms now drives them to ALARM."""
+        dep.rolled_out = True
+        names = self._alarm_names(dep)
+        if names:
+            if dep.alarming:
+                self.set_alarms(dep.service.region, names, "ALARM",
+                                f"5xx errors of {dep.target.task_definition.rsplit('/', 1)[-1]} above the threshold")
+            else:
+                self._release_alarms(dep, at)
+
+    def _release_alarms(self, dep: ServiceDeployment, at: datetime) -> None:
+        names = self._alarm_names(dep)
+        if names:
+            self.set_alarms(dep.service.region, names, "OK", "the release breaching the threshold is gone")
+
+    def _alarm_fired(self, dep: ServiceDeployment, at: datetime) -> bool:
+        """ECS polls the alarms while it monitors them: one in ALARM fails the deployment."""
+        names = self._alarm_names(dep)
+        if not names or dep.alarm_status != "MONITORING" or not dep.rolled_out:
+            return False  # evaluated once its own tasks take traffic (before, the alarms judge the old ones)
+        firing = [n for n, state in self.alarm_states(dep.service.region, names).items() if state == "ALARM"]
+        if not firing:
+            return False
+        dep.alarm_status, dep.triggered_alarms = "TRIGGERED", firing
+        reason = f"CloudWatch alarm {', '.join(firing)} in ALARM"
+        if (dep.config.get("alarms") or {}).get("rollback") and dep.source is not None:
+            self._start_rollback(dep, at, reason)
+        else:
+            self._finish(dep, "STOPPED", at, reason + "; alarm rollback is off, the service stays as it is")
+            dep.service.event(f"deployment {dep.ecs_id} failed: {reason}.", at)
+        return True
 
     def _complete(self, dep: ServiceDeployment, at: datetime, reason: str) -> None:
         self._finish(dep, "SUCCESSFUL", at, reason)
@@ -484,6 +594,10 @@ class EcsModel:
 
     # ------------------------------------------------------------ service-deployment API
 
+    def retained(self, dep: ServiceDeployment) -> bool:
+        """"You can view the most recent 90-day history" (service-deployment.html): older ones are not returned."""
+        return self.retention is None or dep.created_at >= self.now() - self.retention
+
     def list_deployments(self, cluster: str, service: str, statuses: list[str] | None,
                          after: datetime | None, before: datetime | None) -> list[ServiceDeployment]:
         with self.lock:
@@ -491,31 +605,18 @@ class EcsModel:
             svc = self.find_service(cluster, service)
             if svc is None:
                 raise SimError("ServiceNotFoundException", "Service not found.")
-            found = [d for d in reversed(svc.deployments)
-                     if (not statuses or d.status in statuses)
+            found = [d for d in reversed(svc.deployments) if self.retained(d)
+                     and (not statuses or d.status in statuses)
                      and (after is None or d.created_at >= after) and (before is None or d.created_at <= before)]
             return found
+
+
+RETENTION = timedelta(days=90)
 
 
 def _bake_minutes(config: dict) -> float:
     """BAKE_TIME: both revisions run after all production traffic moved (bakeTimeInMinutes)."""
     return float(config.get("bakeTimeInMinutes") or 0)
-
-
-def _shift_bake_minutes(config: dict) -> float:
-    """Waits inside PRODUCTION_TRAFFIC_SHIFT, with the API reference's defaults.
-
-    CANARY: canaryBakeTimeInMinutes (default 10) after the canary share moved.
-    LINEAR: stepBakeTimeInMinutes (default 6) after each stepPercent (default 10) shift except
-    the one reaching 100%: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinearConfiguration.html
-    """
-    if config.get("strategy") == "CANARY":
-        return float((config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes", 10) or 0)
-    if config.get("strategy") == "LINEAR":
-        linear = config.get("linearConfiguration") or {}
-        shifts = math.ceil(100.0 / float(linear.get("stepPercent") or 10.0) - 1e-9)
-        return float(linear.get("stepBakeTimeInMinutes", 6) or 0) * (shifts - 1)
-    return 0.0
 
 
 def _config_copy(config: dict) -> dict:

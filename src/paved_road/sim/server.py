@@ -8,7 +8,8 @@ UpdateService go to moto first and then start a deployment in the model;
 DescribeServices responses get the model's deployments, counts and events.
 
 Admin endpoints under /_paved_sim/ (JSON in and out), used by tests and demos:
-  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "speed": X, "list_order": "oldest-first"}
+  POST /_paved_sim/reset   {"seed": {...} | null, "fail": [...], "alarm": [...], "fail_rollback": bool, "speed": X,
+                            "list_order": "oldest-first"}
                            fresh world (ListServiceDeployments documents no order: clients must not rely on one)
   POST /_paved_sim/fault   {"operation": "UpdateService", "fault": "throttle" | "lost" | "stall" | "denied" | "stale",
                             "count": N, "seconds": S, "after": "UpdateService"}
@@ -75,7 +76,9 @@ class SimApp:
         self.calls: dict[str, int] = {}
         self.stall_seconds = 5.0
         self.fail_versions: set[str] = set()
+        self.alarm_versions: set[str] = set()         # releases whose tasks breach the CloudWatch alarms
         self.oldest_first = False                     # ListServiceDeployments order
+        self.world_region = "us-east-1"               # where the seed put the world
         self.seeder = seeder                          # callable(seed) run on reset
         self.lock = threading.RLock()
 
@@ -153,6 +156,7 @@ class SimApp:
             except SimError as exc:
                 status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
                 payload = dumps({"__type": exc.code, "message": exc.message})
+            payload = self._region_hint(environ, status, payload)
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
@@ -174,21 +178,79 @@ class SimApp:
 
     # ------------------------------------------------------------ ECS
 
+    def _region_hint(self, environ: dict, status: str, payload: bytes) -> bytes:
+        """A "not found" asked in another region than the world's says where the world is.
+
+        Real ECS is regional (a cluster in us-east-1 does not exist in eu-west-1), so the answer stays
+        "not found"; only the message gains the sim's region, for the user whose shell has another AWS_REGION.
+        """
+        region = self._region(environ)
+        if status.startswith("200") or region == self.world_region:
+            return payload
+        try:
+            error = json.loads(payload)
+        except ValueError:
+            return payload
+        if not str(error.get("__type", "")).endswith(("ClusterNotFoundException", "ServiceNotFoundException")):
+            return payload
+        error["message"] = (f"{error.get('message') or 'Not found.'} (paved sim: this request is for region {region}; "
+                            f"the simulated world lives in {self.world_region}: set AWS_REGION={self.world_region})")
+        return dumps(error)
+
     def _backend(self, region: str):
         from moto.ecs.models import ecs_backends
         return ecs_backends[DEFAULT_ACCOUNT_ID][region]
 
+    def _alarming(self, region: str, images: list[dict]) -> bool:
+        return any(self._release_in(region, i["image"], self.alarm_versions) for i in images)
+
+    def alarm_states(self, region: str, names: list[str]) -> dict[str, str]:
+        """What ECS reads from CloudWatch: each alarm's state (moto's CloudWatch backend; missing = OK)."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        return {n: (backend.alarms[n].state_value if n in backend.alarms else "OK") for n in names}
+
+    def set_alarms(self, region: str, names: list[str], state: str, reason: str) -> None:
+        """The release's error metric crossing (or back under) the threshold: SetAlarmState on each alarm."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        for name in names:
+            if name in backend.alarms and backend.alarms[name].state_value != state:
+                backend.set_alarm_state(name, reason, json.dumps({"paved_sim": reason}), state)
+
     def _images(self, region: str, task_definition: str) -> tuple[str, list[dict], bool]:
-        """(task-definition ARN, container images, fails its health checks?)."""
+        """(task-definition ARN, container images as a service revision records them, fails its health checks?).
+
+        ECS resolves each container's image tag to a digest when a deployment starts and records it in the
+        service revision's containerImages[].imageDigest ("Container image resolution",
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html#deployment-container-image-stability;
+        botocore ecs model, ContainerImage). Images outside the simulated ECR keep an empty digest.
+        """
         td = self._backend(region).describe_task_definition(task_definition)
         images = [{"containerName": c["name"], "image": c["image"],
-                   "imageDigest": c["image"].rsplit("@", 1)[1] if "@" in c["image"] else ""}
+                   "imageDigest": self._resolve_digest(region, c["image"])}
                   for c in td.container_definitions]
         failing = any(self._release_fails(region, i["image"]) for i in images)
         return td.arn, images, failing
 
+    def _resolve_digest(self, region: str, image: str) -> str:
+        rest, _, digest = image.partition("@")
+        if digest:
+            return digest
+        from moto.ecr.models import ecr_backends
+        path = rest.split("/", 1)[1] if "/" in rest else rest
+        repo, _, tag = path.partition(":")
+        repository = ecr_backends[DEFAULT_ACCOUNT_ID][region].repositories.get(repo)
+        for img in (repository.images if repository is not None else []):
+            if (tag or "latest") in img.image_tags:
+                return img.get_image_digest()
+        return ""
+
     def _release_fails(self, region: str, image: str) -> bool:
-        if not self.fail_versions:
+        return self._release_in(region, image, self.fail_versions)
+
+    def _release_in(self, region: str, image: str, versions: set[str]) -> bool:
+        if not versions:
             return False
         from moto.ecr.models import ecr_backends
         rest, _, digest = image.partition("@")            # <registry>/<repo>[:tag][@digest]
@@ -200,7 +262,7 @@ class SimApp:
             for img in repository.images:
                 if img.get_image_digest() == digest:
                     tags.update(img.image_tags)
-        wanted = {v.lstrip("v") for v in self.fail_versions}
+        wanted = {v.lstrip("v") for v in versions}
         return any(t.lstrip("v") in wanted for t in tags)
 
     def _ecs(self, environ: dict, operation: str, body: bytes) -> tuple[str, list, bytes]:
@@ -245,7 +307,7 @@ class SimApp:
             desired=int(request.get("desiredCount", 0) or 0), config=config,
             controller=(request.get("deploymentController") or {}).get("type", "ECS"),
             launch_type=request.get("launchType"), task_definition=td_arn)
-        self.model.service_created(svc, images, failing=failing)
+        self.model.service_created(svc, images, failing=failing, alarming=self._alarming(region, images))
 
     def _updated(self, region: str, request: dict, service: dict) -> None:
         model = self.model
@@ -265,7 +327,7 @@ class SimApp:
             td_arn = self._backend(region).describe_task_definition(request["taskDefinition"]).arn
         if td_arn != svc.task_definition or request.get("forceNewDeployment") or changed:
             _arn, images, failing = self._images(region, td_arn)
-            model.start_deployment(svc, td_arn, images, failing=failing)
+            model.start_deployment(svc, td_arn, images, failing=failing, alarming=self._alarming(region, images))
 
     def _model_operation(self, operation: str, request: dict) -> dict:
         model = self.model
@@ -288,8 +350,9 @@ class SimApp:
             arns = request.get("serviceDeploymentArns") or []
             if len(arns) > 20:
                 raise SimError("InvalidParameterException", "serviceDeploymentArns can have at most 20 items.")
-            found = [model.by_arn[a].describe() for a in arns if a in model.by_arn]
-            failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in model.by_arn]
+            kept = {a for a in arns if a in model.by_arn and model.retained(model.by_arn[a])}
+            found = [model.by_arn[a].describe() for a in arns if a in kept]
+            failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in kept]
             return {"serviceDeployments": found, "failures": failures}
         if operation == "StopServiceDeployment":
             dep = model.stop(request["serviceDeploymentArn"], request.get("stopType", "ROLLBACK"))
@@ -338,22 +401,25 @@ class SimApp:
             self.calls.clear()
             self.served.clear()
             self.fail_versions = set(request.get("fail") or [])
+            self.alarm_versions = set(request.get("alarm") or [])
+            self.model.fail_rollback = bool(request.get("fail_rollback"))
             self.oldest_first = request.get("list_order") == "oldest-first"
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
+        self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
-            self.seeder(request.get("seed"))
+            self.seeder(request.get("seed"), alarms=bool(self.alarm_versions))
 
 
 class SimServer:
     """The simulator on a loopback port, serving in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0, app: SimApp | None = None):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
-        self.model = EcsModel(speed=speed)
-        self.app = SimApp(self.model)
+        self.model = app.model if app is not None else EcsModel(speed=speed)
+        self.app = app or SimApp(self.model)
         self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self.host, self.port = self.server.server_address[:2]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

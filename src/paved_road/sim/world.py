@@ -3,6 +3,8 @@
 Seed format (every key optional except where noted):
 
     region: us-east-1
+    retention_days: 90                    # ECS returns 90 days of service deployments; a historical
+                                          # scenario with fixed dates may widen it (null: keep everything)
     repositories:
       demo-service:
         releases:                         # multi-arch OCI image indexes, as CI pushes them
@@ -46,6 +48,7 @@ Terraform's, running `release`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
@@ -117,10 +120,17 @@ class Seeder:
         self.digests: dict[tuple[str, str], str] = {}   # (repo, version) -> index digest
         self.uris: dict[str, str] = {}
 
-    def __call__(self, seed: dict | None) -> None:
+    def __call__(self, seed: dict | None, alarms: bool = False) -> None:
+        """Seed the world; the default world gets a CloudWatch alarm on its service when `alarms` (--alarm)."""
         from botocore.exceptions import ClientError, ParamValidationError
+        if seed is None:
+            seed = copy.deepcopy(DEFAULT_SEED)
+            if alarms:
+                for cluster in seed["clusters"].values():
+                    for name, service in cluster["services"].items():
+                        service["alarms"] = [f"{name}-5xx"]
         try:
-            self._seed(DEFAULT_SEED if seed is None else seed)
+            self._seed(seed)
         except (ClientError, ParamValidationError) as exc:
             raise SeedError(f"the seed was refused by the ECS/ECR API: {' '.join(str(exc).split())}") from None
         except (AttributeError, TypeError, KeyError, ValueError) as exc:
@@ -130,6 +140,11 @@ class Seeder:
 
     def _seed(self, seed: dict) -> None:
         region = seed.get("region") or "us-east-1"
+        self.app.world_region = region
+        days = seed.get("retention_days", 90)
+        if days is not None and (not isinstance(days, (int, float)) or days <= 0):
+            raise SeedError(f"retention_days: a positive number of days or null (got {days!r})")
+        self.app.model.retention = timedelta(days=days) if days is not None else None
         session = boto3.session.Session(region_name=region, **SIM_CREDENTIALS)
         ecr = session.client("ecr", endpoint_url=self.endpoint)
         ecs = session.client("ecs", endpoint_url=self.endpoint)
@@ -253,6 +268,14 @@ class Seeder:
                                                       "rollback": bool((spec.get("circuit_breaker") or {}).get("rollback"))}}
         if spec.get("alarms"):
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
+            cloudwatch = boto3.session.Session(region_name=region, **SIM_CREDENTIALS).client(
+                "cloudwatch", endpoint_url=self.endpoint)
+            for alarm in spec["alarms"]:  # what ECS watches; the simulator drives their state (--alarm VERSION)
+                cloudwatch.put_metric_alarm(
+                    AlarmName=str(alarm), Namespace="ECS/ContainerInsights", MetricName="HTTPCode_Target_5XX_Count",
+                    Dimensions=[{"Name": "ServiceName", "Value": name}, {"Name": "ClusterName", "Value": cluster}],
+                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
+                    ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
@@ -289,10 +312,10 @@ class Seeder:
             svc.deployments.clear()
             svc.events.clear()
             for td, entry, started, finished in planned:
-                images = [{"containerName": "app", "image": "", "imageDigest": ""}]
+                _arn, images, _failing = self.app._images(region, td)  # what ECS recorded for that revision
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,
-                                      finished_at=finished)
+                                      finished_at=finished, tasks=entry.get("desired_count"))
             svc.task_definition = svc.completed.task_definition if svc.completed else first_td
         from moto.ecs.models import ecs_backends
         ecs_backends[DEFAULT_ACCOUNT_ID][region].services[f"{cluster}:{name}"].task_definition = svc.task_definition
