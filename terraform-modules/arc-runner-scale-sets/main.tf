@@ -33,7 +33,7 @@ resource "helm_release" "controller" {
   version          = var.arc_chart_version
   wait             = true
   # Naming the nodes here installs the controller after them.
-  description      = "actions-runner-controller for runners on ${join(", ", [for arch in sort(keys(var.architectures)) : var.architectures[arch]])}"
+  description = "actions-runner-controller for runners on ${join(", ", [for arch in sort(keys(var.architectures)) : var.architectures[arch]])}"
 
   # The controller may run on runner nodes (it tolerates their taint), so the
   # release does not time out on a cluster whose only nodes are runner nodes.

@@ -75,7 +75,7 @@ locals {
   # not use these names (variables.tf lists them for the validation; a test
   # keeps both lists equal).
   module_environment = {
-    OTEL_SERVICE_NAME           = var.name
+    OTEL_SERVICE_NAME = var.name
     # service.version is not set here: the image carries its release
     # (SERVICE_VERSION build arg), so a rollback reports the version it runs.
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
@@ -219,7 +219,7 @@ locals {
   ingress_rules = merge(
     { for k, id in var.ingress_security_groups : "sg-${k}" => {
       description = "App port from ${k}", ip_protocol = "tcp", from_port = var.container_port, to_port = var.container_port
-      cidr_ipv4 = null, cidr_ipv6 = null, prefix_list_id = null, referenced_security_group_id = id
+      cidr_ipv4   = null, cidr_ipv6 = null, prefix_list_id = null, referenced_security_group_id = id
     } },
     { for k, r in var.ingress_rules : "rule-${k}" => r },
   )
