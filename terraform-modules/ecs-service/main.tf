@@ -378,12 +378,11 @@ resource "aws_ecs_service" "this" {
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
 
-  # Redeploys the running task definition when the collector configuration
-  # (read from SSM only at task start) changes.
+  # The collector configuration is inline in the task definition: a change to
+  # it is a new revision, which the next `paved deploy` rolls out (the service
+  # ignores task_definition changes). Redeploying the running revision would
+  # restart tasks on the old configuration, so no trigger hashes it.
   force_new_deployment = var.force_new_deployment
-  triggers = var.force_new_deployment ? {
-    collector_config = sha256(local.collector_config)
-  } : {}
 
   dynamic "capacity_provider_strategy" {
     for_each = var.capacity_provider_strategy

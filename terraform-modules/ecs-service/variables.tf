@@ -113,8 +113,8 @@ variable "app_user" {
   default     = "1000:1000"
 
   validation {
-    condition     = !contains(["0", "root", "0:0", "root:root"], var.app_user)
-    error_message = "app_user must be a non-root user."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$", var.app_user)) && !contains(["0", "root"], split(":", var.app_user)[0])
+    error_message = "app_user must be a non-root user, USER or USER:GROUP (names or IDs, no spaces)."
   }
 }
 
@@ -363,7 +363,7 @@ variable "deployment_alarm_names" {
 }
 
 variable "force_new_deployment" {
-  description = "Redeploy the service's current task definition when configuration its running tasks read only at start changes (the collector configuration in SSM); false leaves running tasks on the old configuration until the next deploy"
+  description = "Start a new deployment whenever Terraform updates the service (needed to change capacity_provider_strategy in place). The collector configuration is part of the task definition, so a change to it reaches running tasks with the next deploy of a new revision (paved deploy), not through this"
   type        = bool
   default     = true
   nullable    = false
@@ -396,8 +396,8 @@ variable "subnet_ids" {
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) > 0
-    error_message = "subnet_ids must name at least one subnet."
+    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "subnet_ids must name at least one subnet, each subnet-<hex>."
   }
 }
 

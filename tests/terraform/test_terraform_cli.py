@@ -163,3 +163,18 @@ def test_every_stripped_argument_is_in_provider_6s_schema(entry):
             node = node[part] or {}
     else:
         assert (rtype, path) in _PROVIDER6_DOCUMENTED
+
+
+def test_ci_fails_rather_than_skips_without_the_mirror(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CI": "true", tfcli.MIRROR_ENV: str(tmp_path / "missing")}
+    test = f"{__file__}::test_the_compatibility_list_is_exactly_what_provider_5_lacks"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "1 failed" in result.stdout, result.stdout
+    assert "CI needs the real Terraform" in result.stdout
+    cli = subprocess.run([sys.executable, tfcli.__file__], env=env, capture_output=True, text=True)
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and tfcli.MIRROR_ENV in cli.stderr

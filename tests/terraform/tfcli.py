@@ -279,3 +279,15 @@ def evaluate(expressions: dict[str, str], work: Path) -> dict[str, object]:
         value = out[f"e_{i}"]["value"]
         values[name] = value if value == "<error>" else value[0]
     return values
+
+
+if __name__ == "__main__":
+    # .ci/run: a one-line error, exit 2, when CI cannot run the Terraform suite.
+    import sys
+
+    if _terraform_path() is None:
+        sys.exit(print("error: terraform: not on PATH; the Terraform suite needs the real CLI (1.11.x)", file=sys.stderr) or 2)
+    if find_mirror() is None:
+        sys.exit(print(f"error: {MIRROR_ENV}: no filesystem mirror holding {AWS_PROVIDER} {AWS_VERSION} "
+                       "(set it to the mirror directory)", file=sys.stderr) or 2)
+    print(f"terraform: {_terraform_path()}; provider mirror: {find_mirror()}")
