@@ -118,38 +118,45 @@ def _in_schema(path: str, block: dict) -> bool:
     return False
 
 
-def _lacking_in_5(module: str) -> set[tuple[str, str]]:
+def _lacking_in_5(directory) -> set[tuple[str, str]]:
     schema = tfcli.aws_schema()
     lacking = set()
-    for tf in (MODULES_DIR / module).glob("*.tf"):
+    for tf in directory.glob("*.tf"):
         doc = load_hcl(tf)
         for kind, section in (("resource", "resource_schemas"), ("data", "data_source_schemas")):
             for rtype, instances in blocks(doc, kind):
+                if rtype not in schema[section]:
+                    lacking.add(("data." + rtype if kind == "data" else rtype, "*"))
+                    continue
                 for _name, body in instances.items():
                     for path in _names_used(body):
                         if not _in_schema(path, schema[section][rtype]["block"]):
                             lacking.add(("data." + rtype if kind == "data" else rtype, path))
     # Attributes read from data sources: data.aws_region.<name>.region.
-    for tf in (MODULES_DIR / module).glob("*.tf"):
+    for tf in directory.glob("*.tf"):
         for rtype, attr in re.findall(r"data\.(aws_[a-z0-9_]+)\.[a-z0-9_]+\.([a-z_]+)", tf.read_text(encoding="utf-8")):
-            if attr not in schema["data_source_schemas"][rtype]["block"]["attributes"]:
+            if rtype in schema["data_source_schemas"] and attr not in schema["data_source_schemas"][rtype]["block"]["attributes"]:
                 lacking.add(("data." + rtype, attr))
     # A missing block's own arguments are not listed separately.
     return {(r, p) for r, p in lacking if "." not in p or (r, p.rsplit(".", 1)[0]) not in lacking}
 
 
-def test_the_compatibility_list_is_exactly_what_provider_5_lacks():
+def test_the_compatibility_list_is_exactly_what_provider_5_lacks(generated_service):
     tfcli.provider_mirror()
-    lacking = {(m, r, p) for m in ("ecs-service", "ecr-repository", "github-oidc-roles") for r, p in _lacking_in_5(m)}
+    lacking = {(m, r, p) for m in ("ecs-service", "ecr-repository", "github-oidc-roles")
+               for r, p in _lacking_in_5(MODULES_DIR / m)}
+    lacking |= {("infra", r, p) for r, p in _lacking_in_5(generated_service / "infra")}
     listed = {(m, r, p) for m, r, p, _ in tfcli.PROVIDER6_ONLY}
     assert lacking == listed
 
 
 # Provider 6 documentation (website/docs/r/ecr_repository.html.markdown,
-# website/docs/d/region.html.markdown); aws_ecs_service is in DOCUMENTED.
+# website/docs/d/region.html.markdown, website/docs/d/ecr_images.html.markdown);
+# aws_ecs_service is in DOCUMENTED.
 _PROVIDER6_DOCUMENTED = {
     ("aws_ecr_repository", "image_tag_mutability_exclusion_filter"),
     ("data.aws_region", "region"),
+    ("data.aws_ecr_images", "*"),  # website/docs/d/ecr_images.html.markdown
 }
 
 

@@ -43,6 +43,8 @@ PROVIDER6_ONLY = [
     ("ecs-service", "data.aws_region", "region", "read as `name` (the 5.x attribute)"),
     ("ecr-repository", "aws_ecr_repository", "image_tag_mutability_exclusion_filter",
      "block removed; image_tag_mutability IMMUTABLE"),
+    ("infra", "data.aws_ecr_images", "*",
+     "data source removed; its image_ids read as [] (an empty repository: the first apply parks the service)"),
 ]
 
 
@@ -167,7 +169,7 @@ def _remove_block(text: str, header: str) -> tuple[str, int]:
 _PROVIDER6_VERSION = re.compile(r'(source\s*=\s*"hashicorp/aws"\s*\n\s*version\s*=\s*)"[^"]*"')
 
 
-def provider5_copy(src: Path, dst: Path) -> Path:
+def provider5_copy(src: Path, dst: Path) -> Path:  # noqa: C901
     """Copy a module (or a tree of modules) and make it plan with provider 5.100.0.
 
     Only the PROVIDER6_ONLY arguments change; everything else is the module as
@@ -180,6 +182,10 @@ def provider5_copy(src: Path, dst: Path) -> Path:
         new, n2 = _remove_block(new, r'dynamic\s+"advanced_configuration"')
         new, n3 = _remove_block(new, r'dynamic\s+"image_tag_mutability_exclusion_filter"')
         new = new.replace("data.aws_region.current.region", "data.aws_region.current.name")
+        new, n5 = _remove_block(new, r'data\s+"aws_ecr_images"\s+"this"')
+        if n5:
+            new, n6 = re.subn(r"data\.aws_ecr_images\.this\.image_ids", "[]", new)
+            assert n6 == 1, tf
         if n3:
             new, n4 = re.subn(r'(\n\s*image_tag_mutability\s*=\s*)[^\n]+', r'\1"IMMUTABLE"', new)
             assert n4 == 1, tf

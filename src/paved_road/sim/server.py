@@ -46,7 +46,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from paved_road.sim.autoscaling_tags import ScalableTargetTags
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
+from paved_road.sim.ecs_service_fields import ServiceFields
 
 ECS_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -77,6 +79,8 @@ class SimApp:
         self.fail_versions: set[str] = set()
         self.oldest_first = False                     # ListServiceDeployments order
         self.seeder = seeder                          # callable(seed) run on reset
+        self.autoscaling_tags = ScalableTargetTags()  # calls moto lacks (autoscaling_tags.py)
+        self.service_fields = ServiceFields()         # fields moto drops (ecs_service_fields.py)
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------ plumbing
@@ -153,6 +157,9 @@ class SimApp:
             except SimError as exc:
                 status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
                 payload = dumps({"__type": exc.code, "message": exc.message})
+            payload = self.service_fields.answer(operation, body, status, payload)
+        elif self.autoscaling_tags.handles(target):
+            status, headers, payload = self.autoscaling_tags(operation, body, lambda: self._call_moto(environ, body))
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
@@ -342,6 +349,8 @@ class SimApp:
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
+        self.autoscaling_tags.reset()
+        self.service_fields.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
         if self.seeder is not None:
             self.seeder(request.get("seed"))
