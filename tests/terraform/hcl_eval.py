@@ -1,7 +1,9 @@
 """An executable model of how Terraform evaluates a module's expressions.
 
-No terraform binary can run here, so this evaluates the parts of a module that
-decide whether `plan` succeeds and what it produces: variable type conversion
+Real Terraform runs here with hashicorp/aws 5.100.0 only (tfcli.py), which
+cannot plan the modules' provider 6 arguments; for those, this evaluates the
+parts of a module that decide whether `plan` succeeds and what it produces
+(test_terraform_differential.py keeps it in agreement with Terraform): variable type conversion
 (``optional()`` defaults included), ``validation`` blocks, ``locals``,
 resource arguments, ``precondition`` blocks and ``templatefile()`` templates.
 It walks python-hcl2's Lark parse tree (not its lossy dict form) and follows
