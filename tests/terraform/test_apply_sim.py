@@ -3,7 +3,7 @@ provider (5.100.0, from the mirror) against `paved sim`, through
 init -> plan -> apply -> plan (no changes) -> destroy.
 
 Test-only pieces, none in the service or the modules:
-- `sim_override.tf` (a Terraform override file): a local backend instead of
+- `sim_override.tf` (a Terraform override file, paved_road.sim.terraform): a local backend instead of
   S3, the provider pointed at the simulator (`endpoints`, fake keys,
   skip_credentials_validation, skip_metadata_api_check), the module sources
   pointed at a local copy of terraform-modules;
@@ -22,61 +22,11 @@ import boto3
 import pytest
 
 import tfcli
+from paved_road.sim.terraform import SIM_ACCOUNT, prepare_infra, seed_platform
 from tfhelpers import MODULES_DIR, SERVICE_ANSWERS
 
 REGION = SERVICE_ANSWERS["aws_region"]
 CLUSTER = f"{SERVICE_ANSWERS['ecs_cluster_prefix']}-staging"
-SIM_ACCOUNT = "123456789012"  # moto's account: allowed_account_ids must name it
-ENDPOINT_SERVICES = ("applicationautoscaling", "cloudwatch", "ec2", "ecr", "ecs", "iam", "logs", "ssm", "sts")
-
-
-def sim_override(endpoint: str) -> str:
-    endpoints = "\n".join(f"    {name} = {json.dumps(endpoint)}" for name in ENDPOINT_SERVICES)
-    modules = "\n".join(
-        f'module "{label}" {{\n  source = "../terraform-modules/{module}"\n}}\n'
-        for label, module in (("ecr_repository", "ecr-repository"), ("service", "ecs-service"),
-                              ("ci_roles", "github-oidc-roles")))
-    return f"""# Test only (tests/terraform/test_apply_sim.py): paved sim, local state, local modules.
-terraform {{
-  required_providers {{
-    aws = {{
-      source  = "hashicorp/aws"
-      version = "{tfcli.AWS_VERSION}"
-    }}
-  }}
-  backend "local" {{}}
-}}
-
-provider "aws" {{
-  access_key                  = "paved-sim"
-  secret_key                  = "paved-sim"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-
-  endpoints {{
-{endpoints}
-  }}
-}}
-
-{modules}"""
-
-
-def seed_platform(endpoint: str) -> None:
-    """What the platform team provides before a service's first apply."""
-    session = boto3.Session(aws_access_key_id="paved-sim", aws_secret_access_key="paved-sim", region_name=REGION)
-    client = lambda name: session.client(name, endpoint_url=endpoint)  # noqa: E731
-    client("ecs").create_cluster(clusterName=CLUSTER)
-    ec2 = client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
-               for i, az in enumerate("ab")]
-    ssm = client("ssm")
-    ssm.put_parameter(Name=f"/paved-road/{CLUSTER}/vpc-id", Value=vpc, Type="String")
-    ssm.put_parameter(Name=f"/paved-road/{CLUSTER}/private-subnet-ids", Value=",".join(subnets), Type="String")
-    client("iam").create_open_id_connect_provider(
-        Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"],
-        ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +44,9 @@ def sim():
 def infra(generated_service, sim, tmp_path_factory):
 
     tfcli.provider_mirror()
-    work = tmp_path_factory.mktemp("apply")
-    tfcli.provider5_copy(MODULES_DIR, work / "terraform-modules")
-    tfcli.provider5_copy(generated_service / "infra", work / "infra")
-    (work / "infra" / "sim_override.tf").write_text(sim_override(sim), encoding="utf-8")
-    seed_platform(sim)
-    return work / "infra"
+    infra = prepare_infra(generated_service / "infra", MODULES_DIR, tmp_path_factory.mktemp("apply"), sim)
+    seed_platform(sim, REGION, CLUSTER)
+    return infra
 
 
 VARS = ["-var-file=environments/staging.tfvars", f"-var=aws_account_id={SIM_ACCOUNT}"]

@@ -183,5 +183,5 @@ def test_ci_fails_rather_than_skips_without_the_mirror(tmp_path):
                             env=env, capture_output=True, text=True)
     assert result.returncode == 1 and "1 failed" in result.stdout, result.stdout
     assert "CI needs the real Terraform" in result.stdout
-    cli = subprocess.run([sys.executable, tfcli.__file__], env=env, capture_output=True, text=True)
+    cli = subprocess.run([sys.executable, "-m", "paved_road.sim.terraform"], env=env, capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and tfcli.MIRROR_ENV in cli.stderr
