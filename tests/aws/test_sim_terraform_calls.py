@@ -51,3 +51,20 @@ def test_describe_services_answers_managed_tags_and_az_rebalancing_as_requested(
     ecs.update_service(cluster="fields", service="tagged", desiredCount=0)
     (tagged,) = ecs.describe_services(cluster="fields", services=["tagged"])["services"]
     assert tagged["enableECSManagedTags"] is True and tagged["availabilityZoneRebalancing"] == "DISABLED"
+
+
+def test_registering_a_range_moves_the_services_desired_count_into_it(sim_endpoint):
+    make_world(sim_endpoint, {})
+    ecs = _client(sim_endpoint, "ecs")
+    ecs.create_cluster(clusterName="parked")
+    td = ecs.register_task_definition(family="p", containerDefinitions=[{"name": "app", "image": "x:1", "memory": 128}])
+    ecs.create_service(cluster="parked", serviceName="svc", desiredCount=0,
+                       taskDefinition=td["taskDefinition"]["taskDefinitionArn"])
+    aas = _client(sim_endpoint, "application-autoscaling")
+    target = {"ServiceNamespace": "ecs", "ResourceId": "service/parked/svc", "ScalableDimension": "ecs:service:DesiredCount"}
+    aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=0)
+    assert ecs.describe_services(cluster="parked", services=["svc"])["services"][0]["desiredCount"] == 0
+    aas.register_scalable_target(**target, MinCapacity=2, MaxCapacity=4)   # unparked: scaled out to the minimum
+    assert ecs.describe_services(cluster="parked", services=["svc"])["services"][0]["desiredCount"] == 2
+    aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=1)   # scaled in to the maximum
+    assert ecs.describe_services(cluster="parked", services=["svc"])["services"][0]["desiredCount"] == 1

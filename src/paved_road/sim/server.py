@@ -46,7 +46,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from paved_road.sim.autoscaling_tags import ScalableTargetTags
+from paved_road.sim.autoscaling_tags import ScalableTargetTags, ecs_environ
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
 from paved_road.sim.ecs_service_fields import ServiceFields
 
@@ -159,7 +159,9 @@ class SimApp:
                 payload = dumps({"__type": exc.code, "message": exc.message})
             payload = self.service_fields.answer(operation, body, status, payload)
         elif self.autoscaling_tags.handles(target):
-            status, headers, payload = self.autoscaling_tags(operation, body, lambda: self._call_moto(environ, body))
+            status, headers, payload = self.autoscaling_tags(
+                operation, body, lambda: self._call_moto(environ, body),
+                lambda op, req: json.loads(self._ecs(ecs_environ(environ, op), op, json.dumps(req).encode())[2]))
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
