@@ -52,6 +52,38 @@ def infra(generated_service, sim, tmp_path_factory):
 VARS = ["-var-file=environments/staging.tfvars", f"-var=aws_account_id={SIM_ACCOUNT}"]
 
 
+# The bootstrap rule (docs/terraform.md, "Bootstrap order of a new service"),
+# planned by real Terraform: the tags in the repository -> the task range.
+BOOTSTRAP = [
+    ([], (0, 0)),                                                 # empty repository: parked
+    (["0.1.0-amd64", "sha-0123abc", "buildcache-arm64"], (0, 0)),  # no seed image, no release: parked
+    (["0.1.0"], (1, 3)),                                          # the seed image (initial_image_tag)
+    (["1.0.0"], (1, 3)),                                          # a release, seed never pushed: never parked
+]
+
+
+def test_the_bootstrap_rule_as_terraform_plans_it(infra):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paved_road.sim.terraform import IMAGE_TAGS_VARIABLE
+
+    tfcli.run(infra, "init", "-input=false", "-no-color")
+
+    def planned(i_tags):
+        i, tags = i_tags
+        tfcli.run(infra, "plan", "-input=false", "-no-color", "-lock=false", f"-out=boot{i}.tfplan", *VARS,
+                  f"-var={IMAGE_TAGS_VARIABLE}={json.dumps(tags)}")
+        plan = json.loads(tfcli.run(infra, "show", "-json", f"boot{i}.tfplan").stdout)
+        after = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}
+        target = after["module.service.aws_appautoscaling_target.this"]
+        assert after["module.service.aws_ecs_service.this"]["desired_count"] == target["min_capacity"]
+        return target["min_capacity"], target["max_capacity"]
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(planned, enumerate(tags for tags, _ in BOOTSTRAP)))
+    assert got == [expected for _, expected in BOOTSTRAP]
+
+
 def _client(endpoint: str, name: str):
     return boto3.Session(aws_access_key_id="paved-sim", aws_secret_access_key="paved-sim",
                          region_name=REGION).client(name, endpoint_url=endpoint)
