@@ -57,8 +57,8 @@ VARS = ["-var-file=environments/staging.tfvars", f"-var=aws_account_id={SIM_ACCO
 BOOTSTRAP = [
     ([], (0, 0)),                                                 # empty repository: parked
     (["0.1.0-amd64", "sha-0123abc", "buildcache-arm64"], (0, 0)),  # no seed image, no release: parked
-    (["0.1.0"], (1, 3)),                                          # the seed image (initial_image_tag)
     (["1.0.0"], (1, 3)),                                          # a release, seed never pushed: never parked
+    # (the seed image alone, initial_image_tag: test_generated_infra.py, evaluator)
 ]
 
 
@@ -89,7 +89,28 @@ def _client(endpoint: str, name: str):
                          region_name=REGION).client(name, endpoint_url=endpoint)
 
 
-def test_init_plan_apply_replan_destroy(infra, sim):
+def _evaluator_collector_config(generated_service, endpoint: str) -> str:
+    """hcl_eval's rendering of the service module's collector config, for the
+    inputs the generated root passes it in this run."""
+    from hcl_eval import Module, load_tfvars
+
+    inputs = {**load_tfvars(generated_service / "infra" / "environments" / "staging.tfvars"), "aws_account_id": SIM_ACCOUNT}
+    ssm = _client(endpoint, "ssm")
+    repo_url = f"{SIM_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{inputs['ecr_repository']}"
+    repo_arn = f"arn:aws:ecr:{REGION}:{SIM_ACCOUNT}:repository/{inputs['ecr_repository']}"
+    root = Module(generated_service / "infra", inputs, {
+        "data.aws_ssm_parameter.vpc_id": {"value": ssm.get_parameter(Name=f"/paved-road/{CLUSTER}/vpc-id")["Parameter"]["Value"]},
+        "data.aws_ssm_parameter.private_subnet_ids": {
+            "value": ssm.get_parameter(Name=f"/paved-road/{CLUSTER}/private-subnet-ids")["Parameter"]["Value"]},
+        "data.aws_ecr_images.this": {"image_ids": []},
+        "module.ecr_repository": [{"repository_arn": repo_arn, "repository_url": repo_url}],
+    })
+    known = {"data.aws_region.current": {"region": REGION}, "data.aws_caller_identity.current": {"account_id": SIM_ACCOUNT},
+             "data.aws_partition.current": {"partition": "aws"}}
+    return Module(MODULES_DIR / "ecs-service", root.module_arguments("service"), known).local["collector_config"]
+
+
+def test_init_plan_apply_replan_destroy(infra, sim, generated_service):
     timings = {}
 
     def step(name, *args, **kw):
@@ -121,6 +142,10 @@ def test_init_plan_apply_replan_destroy(infra, sim):
     assert [t["ResourceId"] for t in targets["ScalableTargets"]] == [f"service/{CLUSTER}/{name}"]
     outputs = json.loads(tfcli.run(infra, "output", "-json").stdout)
     assert outputs["service_arn"]["value"] == service["serviceArn"]
+    # The evaluator renders the collector configuration exactly as Terraform did.
+    collector_env = {e["name"]: e["value"] for e in containers["otel-collector"]["environment"]}
+    (config,) = [v for k, v in collector_env.items() if k in ("AOT_CONFIG_CONTENT", "OTEL_COLLECTOR_CONFIG")]
+    assert config == _evaluator_collector_config(generated_service, sim)
 
     # Nothing drifts: a second plan against what apply created is empty.
     second = step("replan", "plan", "-input=false", "-no-color", "-detailed-exitcode", *VARS, check=False)
