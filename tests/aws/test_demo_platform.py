@@ -47,3 +47,10 @@ def test_demo_platform_without_the_provider_mirror_says_so_in_one_line(tmp_path)
                           env=_env(PAVED_TF_PLUGIN_MIRROR=str(tmp_path / "none")))
     assert proc.returncode == 2
     assert proc.stdout == "" and proc.stderr.count("\n") == 1 and tf.MIRROR_ENV in proc.stderr, proc.stderr
+
+
+def test_demo_refuses_two_demos_at_once():
+    proc = subprocess.run([paved_executable(), "demo", "--platform", "--rollback"], capture_output=True, text=True,
+                          timeout=60, env=_env())
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "--rollback and --platform" in proc.stderr
