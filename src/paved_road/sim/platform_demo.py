@@ -50,6 +50,10 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
     from paved_road.template_source import default_template_source
 
     template = template or default_template_source()
+    if not (Path(template) / "terraform-modules").is_dir():
+        print(f"paved demo --platform: PAVED_TEMPLATE {template} is not a local checkout of the template "
+              "(its terraform-modules/ are applied); unset it or point it at a checkout", file=sys.stderr)
+        return 2
     started = time.monotonic()
     server = SimServer("127.0.0.1", 0, speed=speed).start()
     seeder = Seeder(server.app, server.endpoint)
