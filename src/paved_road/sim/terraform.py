@@ -22,6 +22,7 @@ Used by `paved demo --platform` and the Terraform test suite (tests/terraform).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -106,7 +107,9 @@ def cli_config_file() -> str:
     problem = missing()
     if problem:
         raise TerraformMissing(problem)
-    config = Path(tempfile.mkdtemp(prefix="paved-tf-cli-")) / "terraform.tfrc"
+    directory = tempfile.mkdtemp(prefix="paved-tf-cli-")
+    atexit.register(shutil.rmtree, directory, True)
+    config = Path(directory) / "terraform.tfrc"
     config.write_text(
         "provider_installation {\n"
         "  filesystem_mirror {\n"
