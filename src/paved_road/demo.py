@@ -186,9 +186,15 @@ def demo_console(file=None) -> Console:
 
 def run(args: argparse.Namespace) -> int:
     console = demo_console()
+    if args.rollback and args.platform:
+        print("paved demo: --rollback and --platform are separate demos; pass one", file=sys.stderr)
+        return 2
     if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
         from paved_road.sim.demo import run_rollback_demo
         return run_rollback_demo(console, speed=args.speed)
+    if args.platform:  # Terraform, releases, deploys, rollback, DORA against paved sim
+        from paved_road.sim.platform_demo import run_platform_demo
+        return run_platform_demo(console, speed=args.speed)
     workdir = Path(args.workdir).expanduser().resolve() if args.workdir else default_workdir()
     try:
         return run_demo(workdir, console)
@@ -209,6 +215,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "i.e. ~/.cache/paved-road/demo)")
     p.add_argument("--rollback", action="store_true",
                    help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
+    p.add_argument("--platform", action="store_true",
+                   help="instead: apply the service's infra/ with real Terraform to paved sim, then releases, deploys, "
+                        "a circuit-breaker rollback, rollback --previous, history and DORA")
     from paved_road.sim.cli import positive_speed
-    p.add_argument("--speed", type=positive_speed, default=4.0, help="with --rollback: the simulator's speed (default: 4)")
+    p.add_argument("--speed", type=positive_speed, default=4.0,
+                   help="with --rollback or --platform: the simulator's speed (default: 4)")
     p.set_defaults(func=run)

@@ -46,7 +46,7 @@ variable "github_config_url" {
   type        = string
 
   validation {
-    condition     = can(regex("^https://[^/]+/[^/]+(/[^/]+)?$", var.github_config_url))
+    condition     = can(regex("^https://[^/\\s]+/[^/\\s]+(/[^/\\s]+)?$", var.github_config_url))
     error_message = "github_config_url must be https://HOST/ORG or https://HOST/ORG/REPO."
   }
 }
@@ -87,7 +87,7 @@ variable "runner_group" {
   }
 
   validation {
-    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/\\s]+\\.ya?ml@[^\\s]+$", w))])
     error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
   }
 }

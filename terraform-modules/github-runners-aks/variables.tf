@@ -121,7 +121,7 @@ variable "runner_group" {
   }
 
   validation {
-    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/\\s]+\\.ya?ml@[^\\s]+$", w))])
     error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
   }
 }

@@ -47,7 +47,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from paved_road.sim.autoscaling_tags import ScalableTargetTags, ecs_environ
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
+from paved_road.sim.ecs_service_fields import ServiceFields
 
 ECS_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -80,6 +82,8 @@ class SimApp:
         self.oldest_first = False                     # ListServiceDeployments order
         self.world_region = "us-east-1"               # where the seed put the world
         self.seeder = seeder                          # callable(seed) run on reset
+        self.autoscaling_tags = ScalableTargetTags()  # calls moto lacks (autoscaling_tags.py)
+        self.service_fields = ServiceFields()         # fields moto drops (ecs_service_fields.py)
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------ plumbing
@@ -156,7 +160,12 @@ class SimApp:
             except SimError as exc:
                 status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
                 payload = dumps({"__type": exc.code, "message": exc.message})
+            payload = self.service_fields.answer(operation, body, status, payload)
             payload = self._region_hint(environ, status, payload)
+        elif self.autoscaling_tags.handles(target):
+            status, headers, payload = self.autoscaling_tags(
+                operation, body, lambda: self._call_moto(environ, body),
+                lambda op, req: json.loads(self._ecs(ecs_environ(environ, op), op, json.dumps(req).encode())[2]))
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
@@ -407,6 +416,8 @@ class SimApp:
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
+        self.autoscaling_tags.reset()
+        self.service_fields.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
         self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
