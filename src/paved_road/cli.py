@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 
-from paved_road import __version__
+from paved_road import __version__, output
 
 # Each command's module, providing register(subparsers). Only the module of
 # the command being run is imported, so `paved new` does not pay for boto3.
@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    problem = output.check_output(getattr(args, "output", None)) if hasattr(args, "_format_aliases") else None
+    if problem:  # the output contract's -o FILE, checked before any work
+        print(f"paved {args.command}: {problem}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -8,12 +8,12 @@ Progress and results go to stdout, errors to stderr as one `error:` line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from paved_road import output
 from paved_road.deploy import aws_session, ecs_deploy
 from paved_road.deploy import releases as ecr_releases
 from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
@@ -70,21 +70,12 @@ def releases_command(args) -> int:
     except ecr.exceptions.RepositoryNotFoundException:
         return _error(f"ECR repository '{args.repository}' not found", EXIT_BAD_INPUT)
     ecr_releases.read_architectures(ecr, args.repository, releases)
-    if args.format == "json":
-        print(json.dumps([r.as_dict() for r in releases], indent=2))
-        return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"releases in {args.repository}", title_justify="left")
-    for column in ("version", "digest", "architectures", "pushed"):
-        table.add_column(column, no_wrap=True)
-    for r in releases:
-        pushed = r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else ""
-        table.add_row(r.name, r.digest, ",".join(r.architectures or []) or "unknown", pushed)
-    Console(width=max(140, len(releases[0].digest) + 60) if releases else 140).print(table)
-    if not releases:
-        print(f"no SemVer releases in {args.repository}")
+    output.emit(args, data=lambda: [r.as_dict() for r in releases], table=lambda: output.Table(
+        title=f"releases in {args.repository}", empty=f"no SemVer releases in {args.repository}",
+        columns=[output.Column("version"), output.Column("digest", 2), output.Column("architectures", 1),
+                 output.Column("pushed")],
+        rows=[(r.name, r.digest, ",".join(r.architectures or []) or "unknown",
+               r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else "") for r in releases]))
     return EXIT_OK
 
 
@@ -280,7 +271,7 @@ EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in ecs_d
 def register(subparsers) -> None:
     releases = subparsers.add_parser("releases", help="list SemVer releases in an ECR repository, newest first")
     releases.add_argument("--repository", required=True, help="ECR repository name")
-    releases.add_argument("--format", choices=["table", "json"], default="table")
+    output.add_arguments(releases, what="the releases")
     releases.set_defaults(func=lambda args: _run(releases_command, args))
 
     fmt = argparse.RawDescriptionHelpFormatter
@@ -317,27 +308,19 @@ def history_command(args) -> int:
     clients.check_reachable("ecs")
     ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)  # unknown cluster/service: exit 2
     deployments = service_history(clients.ecs, args.cluster, args.service, container=args.container)
-    if args.json:
-        print(json.dumps([d.as_dict() for d in deployments], indent=2))
-        return EXIT_OK
-    print_history(deployments, f"{args.service} on {args.cluster}")
+    output.emit(args, data=lambda: [d.as_dict() for d in deployments],
+                table=lambda: history_table(deployments, f"{args.service} on {args.cluster}"))
     return EXIT_OK
 
 
-def print_history(deployments, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"deployments of {title}, newest first", title_justify="left")
-    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "status", "by"):
-        table.add_column(column, no_wrap=True)
-    for d in deployments:
-        finished = d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-"
-        table.add_row(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, d.release or "?", d.task_definition,
-                      d.strategy, d.status, d.made_by)
-    Console(width=140).print(table)
-    if not deployments:
-        print("no deployments recorded")
+def history_table(deployments, title: str) -> output.Table:
+    return output.Table(
+        title=f"deployments of {title}, newest first", empty="no deployments recorded",
+        columns=[output.Column("started (UTC)"), output.Column("finished", 3), output.Column("release"),
+                 output.Column("revision", 1), output.Column("strategy", 4), output.Column("status"),
+                 output.Column("by", 2, wrap=True)],
+        rows=[(d.started_at.strftime("%Y-%m-%d %H:%M:%S"), d.finished_at.strftime("%H:%M:%S") if d.finished_at else "-",
+               d.release or "?", d.task_definition, d.strategy, d.status, d.made_by) for d in deployments])
 
 
 def register_history(subparsers) -> None:
@@ -345,5 +328,5 @@ def register_history(subparsers) -> None:
     history.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
     history.add_argument("--service", required=True, help="ECS service name or ARN")
     history.add_argument("--container", default="app", help="container whose image names the release (default: app)")
-    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+    output.add_arguments(history, what="the deployments")
     history.set_defaults(func=lambda args: _run(history_command, args))

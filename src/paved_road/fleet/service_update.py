@@ -11,7 +11,6 @@ count, exits 3, and says how to finish.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from paved_road import output
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
 from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
                                     find_conflicts, restore_checkout, run_copier_update)
@@ -155,10 +155,7 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(f"paved update: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(report(result))
+    output.emit(args, data=result.to_json, text=lambda: report(result))
     return EXIT_CONFLICTS if result.conflicts else EXIT_OK
 
 
@@ -174,5 +171,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="the service's git checkout, clean, on a branch (default: .)")
     p.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    output.add_arguments(p, aliases={"text": "plain"}, what="the result")
     p.set_defaults(func=run)
