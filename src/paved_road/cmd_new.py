@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from paved_road.help_text import did_you_mean
 from paved_road.template_source import (
     REMOTE_URL,
     canonical_url,
@@ -52,7 +53,7 @@ def parse_answers(pairs: list[str], questions: dict) -> dict:
             raise BadAnswer(f"--answer must look like key=value (got '{pair}')")
         if key not in questions:
             allowed = ", ".join(sorted(questions))
-            raise BadAnswer(f"unknown question '{key}'; questions are: {allowed}")
+            raise BadAnswer(f"unknown question '{key}'{did_you_mean(key, questions)}; questions are: {allowed}")
         answers[key] = convert(key, raw, questions[key])
     return answers
 

@@ -164,3 +164,59 @@ def test_o_into_a_missing_directory_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"paved update: -o {tmp_path / 'no' / 'out.json'}: directory {tmp_path / 'no'} " \
                                   "does not exist; create it or pass another path"
+
+
+# ---------------------------------------------------------------- help
+
+
+def paved(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PAVED, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_top_level_help_is_grouped_by_task_and_links_the_docs():
+    proc = paved("-h")
+    assert proc.returncode == 0
+    groups = [line for line in proc.stdout.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert groups == ["Start a service:", "Keep services current:", "Ship and roll back (AWS ECS):",
+                      "Measure delivery:", "Try without AWS:", "options:"]
+    start = proc.stdout.split("Start a service:")[1].split("\n\n")[0]
+    assert [line.split()[0] for line in start.strip().splitlines()] == ["new", "demo", "otel-sink"]
+    assert "docs/cli.md" in proc.stdout.splitlines()[-1]
+    assert Path(proc.stdout.splitlines()[-1].split(": ", 1)[1]).is_file()  # run from a checkout: a real file
+
+
+@pytest.mark.parametrize(("argv", "prog", "suggestion"), [
+    (["delpoy"], "paved", "did you mean 'deploy'?"),
+    (["fleet", "updte"], "paved fleet", "did you mean 'update'?"),
+    (["deploy", "--cluster", "c", "--service", "s", "--version", "1.0.0", "--dry-rn"], "paved deploy",
+     "did you mean '--dry-run'?"),
+    (["catalog", "--fromat", "json"], "paved catalog", "did you mean '--format'?"),
+    (["dora", "--format", "jsn"], "paved dora", "did you mean 'json'?"),
+])
+def test_a_mistyped_command_or_option_gets_one_line_with_a_suggestion(argv, prog, suggestion):
+    proc = paved(*argv)
+    assert proc.returncode == 2 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"{prog}: ") and suggestion in line, line
+
+
+def test_new_help_lists_the_questions_with_their_defaults():
+    proc = paved("new", "-h")
+    assert proc.returncode == 0
+    questions = proc.stdout.split("questions (answer with -a KEY=VALUE", 1)[1]
+    assert "  service_name=demo-service  (str)" in questions
+    assert "  node_major=24  (int)\n      one of: 24, 22" in questions
+    assert "  architectures=amd64,arm64  (str, several)" in questions
+    assert "examples:\n  # a service that can deploy\n  paved new ../orders" in proc.stdout
+
+
+def test_sim_help_shows_the_seed_format_not_a_module_name():
+    out = paved("sim", "-h").stdout
+    assert "see paved_road.sim.world" not in out
+    assert "seed file format" in out and "    repositories:" in out and "status: SUCCESSFUL" in out
+
+
+def test_a_mistyped_question_name_gets_a_suggestion(tmp_path):
+    proc = paved("new", str(tmp_path / "svc"), "--demo", "-a", "servce_name=orders")
+    assert proc.returncode == 2 and not (tmp_path / "svc").exists()
+    assert proc.stderr.startswith("paved new: unknown question 'servce_name'; did you mean 'service_name'?")

@@ -86,7 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; anything else exposes an unauthenticated AWS-like API)")
     p.add_argument("--port", type=int, default=5055, help="port (default: 5055; 0 picks a free one)")
-    p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
+    p.add_argument("--seed", metavar="FILE", help="YAML world: repositories, releases, clusters, services and their deployment history "
+                   "(format: at the end of this help); default: the demo world")
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
     p.add_argument("--speed", type=positive_speed, default=1.0, help="divide ECS's timings by this (default: 1)")
