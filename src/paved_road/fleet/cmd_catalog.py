@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from paved_road import cli_options, output
+from paved_road import cli_options, first_hour, output
 from paved_road.fleet import catalog as cat
 from paved_road.fleet import fleet
 
@@ -71,6 +71,10 @@ def run_catalog(args: argparse.Namespace) -> int:
     for s in catalog["services"]:
         if s.error:
             print(f"paved catalog: {s.path}: {s.error}", file=sys.stderr)
+    for src, info in sorted(catalog["templates"].items()):
+        if not info["latest_version"] and not info.get("error"):
+            print(f"paved catalog: {src} has no release tags, so drift is unknown; {first_hour.no_release_hint(src)}",
+                  file=sys.stderr)
     for name in catalog["summary"]["duplicates"]:
         paths = [s.path for s in catalog["services"] if s.name == name]
         print(f"paved catalog: service name '{name}' is used by {len(paths)} checkouts: {', '.join(paths)}; "

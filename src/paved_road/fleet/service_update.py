@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from paved_road import output
+from paved_road import first_hour, output
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
 from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
                                     find_conflicts, restore_checkout, run_copier_update)
@@ -95,7 +95,9 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
     current, target, branch = check_preconditions(repo, to)
     result = UpdateResult(path=str(repo), from_version=current, to_version=target)
     if target is None:
-        raise UpdateError(f"the template at {_answers(repo)['_src_path']} has no release tags; nothing to update to")
+        src = str(_answers(repo)["_src_path"])
+        raise UpdateError(f"the template at {src} has no release tags, so there is nothing to update to; "
+                          f"{first_hour.no_release_hint(src)}")
     if parse_version(current) is not None and parse_version(current) >= parse_version(target):
         result.already_current = True
         return result
