@@ -8,6 +8,8 @@ until interrupted (Ctrl-C, SIGTERM).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import signal
 import sys
 import threading
@@ -48,10 +50,14 @@ def run(args: argparse.Namespace) -> int:
     except SeedError as exc:
         print(f"paved sim: {exc}", file=sys.stderr)
         return 2
-    try:
-        server = SimServer(args.host, args.port, speed=args.speed).start()
-    except OSError as exc:
-        print(f"paved sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    said = io.StringIO()
+    try:  # werkzeug prints its own two lines and exits 1 when the port is taken: one line and 2 instead
+        with contextlib.redirect_stderr(said):
+            server = SimServer(args.host, args.port, speed=args.speed).start()
+    except (OSError, SystemExit) as exc:
+        why = getattr(exc, "strerror", None) or (said.getvalue().strip().splitlines() or [str(exc)])[0]
+        print(f"paved sim: cannot listen on {args.host}:{args.port}: {why}; "
+              "pass another --port (0 picks a free one) or stop what uses it", file=sys.stderr)
         return 2
     server.app.seeder = Seeder(server.app, server.endpoint)
     try:
