@@ -176,10 +176,7 @@ def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template,
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url, "a local path here is what Renovate rejects as 'Invalid url'"
-    # ... and copier itself updates from it.
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "generated")
+    # ... and copier itself updates from it (paved new made the repository and its first commit).
     update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
                              "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=dest, capture_output=True, text=True)
     assert update.returncode == 0, update.stderr
@@ -310,10 +307,7 @@ def test_a_clones_origin_without_git_suffix_is_recorded_as_a_url_copier_updates_
                  "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders", *REAL_IDS)
     assert proc.returncode == 0, proc.stderr
     assert "only a local path" not in proc.stderr
-    assert answers_of(dest)["_src_path"] == url
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "generated")
+    assert answers_of(dest)["_src_path"] == url  # paved new made the repository and its first commit
     update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
                              "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=tmp_path / "svc", capture_output=True,
                             text=True)

@@ -7,6 +7,8 @@ blue/green stages and bake time, StopServiceDeployment) on top of moto.
 
 from __future__ import annotations
 
+import json
+
 import signal
 import subprocess
 
@@ -105,6 +107,22 @@ def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(
     assert (back["release"], back["how"], back["outcome"], back["task_definition"]) == (
         "1.0.0", "ecs-rollback", "completed", "demo-service:1")
     assert world.service()["taskDefinition"].endswith("demo-service:1")
+
+
+def test_history_in_a_pipe_and_in_a_file_is_plain_with_full_values(sim_endpoint, tmp_path):
+    world = seeded(sim_endpoint, fail=["1.3.0"])
+    assert world.deploy("1.3.0").code == 4
+    piped = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
+    assert piped.code == 0, piped.err
+    header, newest, *_ = piped.out.splitlines()
+    assert header.split() == ["started", "(UTC)", "finished", "release", "revision", "strategy", "status", "by"]
+    assert newest.split()[3:] == ["1.3.0", "demo-service:2", "ROLLING", "ROLLBACK_SUCCESSFUL", "deploy"]
+    assert not set("│┃━─…") & set(piped.out)
+    out = tmp_path / "history.txt"
+    assert world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, "--format", "table", "-o", str(out)).out == ""
+    assert out.read_text() == piped.out  # -o gets plain too, even when asked for a table
+    as_json = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, "--format", "json")
+    assert json.loads(as_json.out) == world.history(cli=True)  # --json and --format json are one thing
 
 
 def test_rerun_of_a_failed_rollout_exits_4_not_nothing_to_do(sim_endpoint):
@@ -390,7 +408,7 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
     result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
     assert result.code == 2 and result.seconds < 5
-    assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
+    assert result.err.strip() == "error: AWS profile 'nope' not found (set by AWS_PROFILE); check ~/.aws/config or unset AWS_PROFILE"
 
 
 @pytest.mark.parametrize("proxy_env", [{}, {"NO_PROXY": "169.254.169.254,localhost"}])

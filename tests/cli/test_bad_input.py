@@ -120,8 +120,8 @@ CASES = [
     Case("catalog-repos-file-missing", lambda c: ["catalog", "--repos-file", str(c.tmp / "fleet.yml")], 2,
          "cannot read it"),
     # paved fleet update / conflicts
-    Case("fleet-jobs-zero", lambda c: ["fleet", "update", str(c.tmp), "--jobs", "0"], 2, "--jobs must be a positive integer"),
-    Case("fleet-jobs-not-a-number", lambda c: ["fleet", "update", "--jobs", "two"], 2, "argument --jobs/-j: invalid int value"),
+    Case("fleet-jobs-zero", lambda c: ["fleet", "update", str(c.tmp), "--jobs", "0"], 2, "argument --jobs/-j: must be a positive integer (got '0')"),
+    Case("fleet-jobs-not-a-number", lambda c: ["fleet", "update", "--jobs", "two"], 2, "argument --jobs/-j: must be a positive integer (got 'two')"),
     Case("fleet-bad-format", lambda c: ["fleet", "update", "--format", "yaml"], 2, "argument --format: invalid choice"),
     Case("fleet-missing-path", lambda c: ["fleet", "update", str(c.tmp / "nope")], 2, "no such file or directory"),
     Case("fleet-bad-to", lambda c: ["fleet", "update", str(c.service), "--to", "latest"], 2,

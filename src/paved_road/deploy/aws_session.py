@@ -92,7 +92,7 @@ def boto3_session() -> boto3.session.Session:
 def explain(exc: Exception) -> tuple[str, int]:
     """One line and an exit code for a botocore failure."""
     if isinstance(exc, bex.ProfileNotFound):
-        return f"AWS profile '{exc.kwargs.get('profile')}' not found (AWS_PROFILE / --profile); check ~/.aws/config", EXIT_BAD_INPUT
+        return f"AWS profile '{exc.kwargs.get('profile')}' not found (set by AWS_PROFILE); check ~/.aws/config or unset AWS_PROFILE", EXIT_BAD_INPUT
     if isinstance(exc, bex.NoRegionError):
         return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", EXIT_BAD_INPUT
     if isinstance(exc, bex.InvalidRegionError):

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from paved_road.fleet.conflict_markers import count_hunks
+
 CONFLICT_START = "<<<<<<< "
 CONFLICT_END = ">>>>>>> "
 _SKIP_DIRS = {".git", "node_modules"}
@@ -32,7 +34,7 @@ def conflict_hunks(path: Path) -> int:
         return 0
     if path.name.endswith(".rej"):
         return sum(1 for line in lines if line.startswith(b"@@ "))
-    return sum(1 for line in lines if line.startswith(CONFLICT_START.encode()))
+    return count_hunks(lines, path.name)
 
 
 def find_conflicts(root: Path) -> list[str]:
@@ -52,9 +54,7 @@ def find_conflicts(root: Path) -> list[str]:
                     lines = fh.read().splitlines()
             except OSError:
                 continue
-            starts = any(line.startswith(CONFLICT_START.encode()) for line in lines)
-            ends = any(line.startswith(CONFLICT_END.encode()) for line in lines)
-            if starts and ends:
+            if count_hunks(lines, name):
                 found.append(rel)
     return sorted(found)
 
@@ -279,9 +279,11 @@ def _remote_branches(repo: Path, branch: str) -> list[str]:
 
 def _conflicted_files(repo: Path, ref: str) -> list[str]:
     """Files on `ref` that still carry conflict markers."""
-    return sorted(
+    candidates = [
         line.split(":", 1)[1] for line in
-        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", ref, "--", check=False).splitlines() if ":" in line)
+        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", ref, "--", check=False).splitlines() if ":" in line]
+    return sorted(p for p in candidates
+                  if count_hunks(_git(repo, "show", f"{ref}:{p}", check=False).encode().splitlines(), p))
 
 
 def _made_ref(branch: str) -> str:

@@ -11,7 +11,6 @@ count, exits 3, and says how to finish.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from paved_road import first_hour, output
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
 from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
                                     find_conflicts, restore_checkout, run_copier_update)
@@ -95,7 +95,9 @@ def update(repo: Path, to: str | None = None) -> UpdateResult:
     current, target, branch = check_preconditions(repo, to)
     result = UpdateResult(path=str(repo), from_version=current, to_version=target)
     if target is None:
-        raise UpdateError(f"the template at {_answers(repo)['_src_path']} has no release tags; nothing to update to")
+        src = str(_answers(repo)["_src_path"])
+        raise UpdateError(f"the template at {src} has no release tags, so there is nothing to update to; "
+                          f"{first_hour.no_release_hint(src)}")
     if parse_version(current) is not None and parse_version(current) >= parse_version(target):
         result.already_current = True
         return result
@@ -155,10 +157,7 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(f"paved update: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(report(result))
+    output.emit(args, data=result.to_json, text=lambda: report(result))
     return EXIT_CONFLICTS if result.conflicts else EXIT_OK
 
 
@@ -174,5 +173,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="the service's git checkout, clean, on a branch (default: .)")
     p.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    output.add_arguments(p, aliases={"text": "plain"}, what="the result")
     p.set_defaults(func=run)
