@@ -114,9 +114,11 @@ def test_history_in_a_pipe_and_in_a_file_is_plain_with_full_values(sim_endpoint,
     assert world.deploy("1.3.0").code == 4
     piped = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
     assert piped.code == 0, piped.err
-    header, newest, *_ = piped.out.splitlines()
-    assert header.split() == ["started", "(UTC)", "finished", "release", "revision", "strategy", "status", "by"]
-    assert newest.split()[3:] == ["1.3.0", "demo-service:2", "ROLLING", "ROLLBACK_SUCCESSFUL", "deploy"]
+    header, back, failed, *_ = piped.out.splitlines()
+    assert header.split() == ["started", "(UTC)", "finished", "release", "revision", "strategy", "how", "outcome",
+                              "ECS", "status"]
+    assert back.split()[3:7] == ["1.0.0", "demo-service:1", "ROLLING", "ecs-rollback"]
+    assert failed.split()[3:] == ["1.3.0", "demo-service:2", "ROLLING", "deploy", "rolled-back", "ROLLBACK_SUCCESSFUL"]
     assert not set("│┃━─…") & set(piped.out)
     out = tmp_path / "history.txt"
     assert world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, "--format", "table", "-o", str(out)).out == ""
