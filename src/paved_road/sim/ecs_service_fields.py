@@ -48,7 +48,8 @@ class ServiceFields:
                 arn = response["service"]["serviceArn"]
                 known = self.values.setdefault(arn, dict(FIELDS) if operation == "CreateService" else {})
                 known.update({k: request[k] for k in FIELDS if k in request})
-            services = response.get("services") or [response["service"]]
+            # DescribeServices of unknown services answers `services: []` plus `failures`: nothing to fill in.
+            services = response["services"] if "services" in response else [response["service"]]
             for service in services:
                 for field, value in self.values.get(service.get("serviceArn"), {}).items():
                     service[field] = value

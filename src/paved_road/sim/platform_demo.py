@@ -155,7 +155,7 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
         codes[f"deploy {BROKEN}"] = paved("deploy", *TARGET, "--version", BROKEN, *poll)
         paved("history", *TARGET)
 
-        step("8. on-call: paved rollback --previous (the last release that ran to completion before the current one)")
+        step("8. on-call: paved rollback --previous (ECS already rolled back: it verifies and stays on the last good release)")
         codes["rollback --previous"] = paved("rollback", *TARGET, "--previous", *poll)
         paved("history", *TARGET)
 
@@ -169,8 +169,8 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
         codes["plan"] = final.returncode
 
         from paved_road.deploy.aws_session import AwsClients
-        from paved_road.deploy.history import service_history
-        newest = service_history(AwsClients().ecs, CLUSTER, SERVICE)[0]
+        from paved_road.deploy.ecs_deploy import read_ledger
+        newest = read_ledger(AwsClients(), CLUSTER, SERVICE).newest_first[0]
     except RuntimeError as exc:
         console.print(f"[red]demo failed: {exc}[/red]")
         return 1
@@ -184,14 +184,15 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
                 os.environ[key] = value
     expected = {"deploy 1.0.0": 0, "deploy 1.1.0": 0, f"deploy {BROKEN}": 4, "rollback --previous": 0, "dora": 0,
                 "plan": 0}
-    ok = codes == expected and newest.release == "1.0.0" and newest.made_by == "rollback" and newest.succeeded
+    # The ledger (issue 18): ECS's breaker put 1.1.0 back, and --previous verified that instead of moving further.
+    ok = codes == expected and newest.release == "1.1.0" and newest.how == "ecs-rollback" and newest.outcome == "completed"
     elapsed = time.monotonic() - started
     if ok:
         console.print(f"[green]demo ok in {elapsed:.0f} s: Terraform built the service, paved deployed onto it, "
-                      f"ECS rolled back {BROKEN}, --previous went to 1.0.0, and the last plan is empty[/green]")
+                      f"ECS rolled back {BROKEN}, --previous verified 1.1.0, and the last plan is empty[/green]")
         return 0
     console.print(f"[red]demo failed after {elapsed:.0f} s: exits {codes}, newest deployment {newest.release} "
-                  f"({newest.made_by})[/red]")
+                  f"({newest.how}, {newest.outcome})[/red]")
     return 1
 
 
