@@ -20,7 +20,7 @@ FORMATS = ("table", "json", "html", "backstage")
 DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
                "error": "bold red"}
 STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
-                "pending": "cyan", "refreshed": "green"}
+                "pending": "cyan", "refreshed": "green", "skipped": "bold red"}
 
 
 def _is_terminal(stream) -> bool:
@@ -122,7 +122,8 @@ def summary(results: list[fleet.FleetResult]) -> str:
     return (f"{len(results)} services. Since the last run: {new} new update branch(es) "
             f"({count['conflicts']} with conflicts), {count['refreshed']} rebuilt on new commits. "
             f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current. "
-            f"{count['failed']} failed.")
+            f"{count['failed']} failed."
+            + (f" {count['skipped']} skipped: not the canonical template." if count["skipped"] else ""))
 
 
 def run_fleet_update(args: argparse.Namespace) -> int:
@@ -169,7 +170,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
               "(branch, HEAD, clean tree); finished ones keep their branches; run it again to continue",
               file=sys.stderr)
         return 130
-    if any(r.status == fleet.FAILED for r in results):
+    if any(r.status in (fleet.FAILED, fleet.SKIPPED) for r in results):
         return 1
     return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
 
@@ -219,7 +220,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     u.add_argument("--jobs", "-j", type=int, metavar="N", help="services updated in parallel (default: CPU count)")
-    u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
+    u.add_argument("--template", metavar="URL", help="the canonical template (git URL or path): its tags choose the target, and a service whose "
+                        "_src_path is another template is skipped, never updated (default: $PAVED_TEMPLATE, else "
+                        "the checkout paved runs from)")
     u.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: one line per service, full values (default); json: a list of results, no progress bar")
     u.add_argument("--json", action="store_true", help="the same as --format json")
