@@ -226,3 +226,19 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
     git(service, "commit", "-q", "-m", "cruft update to v1.1.0")
     check = _cli(tmp_path, "cruft", "check", "--checkout", "v1.1.0", cwd=service)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("field", ["service_name", "description"])
+def test_an_answer_that_closes_the_hooks_string_runs_no_code(both_templates, tmp_path, field):
+    """Issue 27: the hooks rendered answers inside a Python raw string, so an answer with \"\"\" ran code.
+    Now they read the answers as data (json.loads of the context): the canary is never written and the
+    validators still answer as copier would."""
+    canary = tmp_path / "CANARY"
+    payload = "\n".join(f'x{quote}\nimport os; os.system("touch {canary}")\nr{quote}' for quote in ('"""', "'''"))
+    proc = _cli(tmp_path, "cookiecutter", "--no-input", "--checkout", "v1.0.0", "--directory", "cookiecutter",
+                "--output-dir", str(tmp_path / "out"), "git+" + both_templates.as_uri(), f"{field}={payload}")
+    assert not canary.exists(), proc.stderr
+    assert proc.returncode != 0
+    expected = "service_name must be 2-32 characters" if field == "service_name" else \
+        "description must be one line of 1-200 characters"
+    assert f"paved-road: {expected}" in proc.stderr
