@@ -35,7 +35,7 @@ MESSAGES = render(r'''{% raw %}{% set service_name = cookiecutter.service_name %
 {% if not (github_repository | regex_search('^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$')) %}github_repository must look like OWNER/NAME (got '{{ github_repository }}'){% endif %}
 {% if not (ecs_cluster_prefix | regex_search('^[A-Za-z][A-Za-z0-9_-]{0,200}$')) %}ecs_cluster_prefix must be letters, digits, hyphens and underscores, starting with a letter (got '{{ ecs_cluster_prefix }}'){% endif %}
 {% if trace_sample_ratio < 0 or trace_sample_ratio > 1 or trace_sample_ratio != trace_sample_ratio %}trace_sample_ratio must be a number from 0 to 1 (got '{{ trace_sample_ratio }}'){% endif %}
-{% if not (paved_road_git_url | regex_search('^(?!https?://[^/]*@)((https://|ssh://|git@|file://)\\S+|http://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?/[^\\s@]*)$')) %}paved_road_git_url must be an https, ssh or file git URL without credentials, or http on 127.0.0.1/localhost (got '{{ paved_road_git_url }}'){% endif %}
+{% if not (paved_road_git_url | regex_search('^(?!https?://[^/]*@)((https://|ssh://|git@|file://)[A-Za-z0-9._~:/@%+-]+|http://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?/[A-Za-z0-9._~/%+-]*)$')) %}paved_road_git_url must be an https, ssh or file git URL without credentials, or http on 127.0.0.1/localhost, of letters, digits and . _ ~ : / @ % + - only (got '{{ paved_road_git_url }}'){% endif %}
 {% endraw %}''')
 
 errors = [line.strip() for line in MESSAGES.splitlines() if line.strip()]

@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # A URL other machines can fetch the template from (CI runners, Renovate):
 # https, ssh, scp-like git@, or http on loopback (test servers). Kept in step
 # with copier.yml's paved_road_git_url validator.
-REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])\S+$")
+REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])[A-Za-z0-9._~:/@%+-]+$")
 # user[:token]@ in an http(s) URL: never recorded (it would land in the answers file and the workflows).
 _CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 

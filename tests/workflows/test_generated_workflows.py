@@ -232,8 +232,12 @@ def test_tags_deploy_through_the_reusable_deploy_workflow(service):
 
 
 def _cli_install(service, workflow: str, job: str) -> str:
+    """The install step's script with its env values put in (the URL reaches the shell only through env:)."""
     [step] = [st for st in service.workflow(workflow)["jobs"][job]["steps"] if "pip install" in st.get("run", "")]
-    return step["run"]
+    run = step["run"]
+    for name, value in (step.get("env") or {}).items():
+        run = run.replace(f'"${name}"', f'"{value}"')
+    return run
 
 
 def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
