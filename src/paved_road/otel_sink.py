@@ -4,17 +4,25 @@ Used by `make demo` (`paved demo`), by `paved otel-sink` for a laptop, and by
 the tests as the receiver that telemetry must reach. The Node exporter sends
 `Transfer-Encoding: chunked` without Content-Length and may gzip, so both are
 handled.
+
+Bounded, because anything that can reach the port can send to it (--host 0.0.0.0):
+bodies and their decompressed size are capped (MAX_BODY, the OpenTelemetry
+Collector's confighttp default `max_request_body_size`, 20 MiB), a negative or
+malformed length is refused, an idle connection is closed after IDLE_TIMEOUT
+seconds, at most MAX_CONNECTIONS are served at once (more are closed at once),
+and received text is printed without control characters.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import gzip
 import json
+import re
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -29,6 +37,39 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
+IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing
+MAX_CONNECTIONS = 64
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class BodyError(ValueError):
+    """A request body the sink refuses: (HTTP status, one-line reason)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+def printable(value: Any) -> str:
+    """`value` as text for a terminal: control characters (escape sequences, CR, NUL) removed."""
+    return _CONTROL.sub("", str(value)).replace("\n", " ")
+
+
+def gunzip(body: bytes, limit: int = MAX_BODY) -> bytes:
+    """Decompress gzip without ever holding more than `limit` bytes of output (a gzip bomb is refused)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyError(413, f"decompressed body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise BodyError(400, "body is not valid gzip: truncated")
+    return out
+
 
 SIGNALS = {
     "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
@@ -102,13 +143,36 @@ def flatten(path: str, msg) -> tuple[str, list[dict]]:
 
 class _QuietServer(ThreadingHTTPServer):
     """A client that goes away mid-request (a service stopping, a reset) is
-    normal for a receiver: drop that connection, keep serving, no traceback."""
+    normal for a receiver: drop that connection, keep serving, no traceback.
+    At most MAX_CONNECTIONS threads: a connection beyond them is closed at once."""
+
+    request_queue_size = 128  # listen backlog (socketserver's 5 made a burst of clients wait on SYN retries)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return
-        print(f"otel-sink: request from {client_address[0]} failed: {exc.__class__.__name__}: {exc}",
+        print(f"otel-sink: request from {client_address[0]} failed: {exc.__class__.__name__}: {printable(exc)}",
               file=sys.stderr)
 
 
@@ -125,23 +189,46 @@ class OtlpSink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = IDLE_TIMEOUT  # StreamRequestHandler: a socket timeout for every read
 
             def log_message(self, *args):  # quiet: the sink is a test peer
                 pass
 
             def _body(self) -> bytes:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks = []
+                    chunks, total = [], 0
                     while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        line = self.rfile.readline(66)
+                        try:
+                            size = int(line.split(b";")[0].strip() or b"x", 16)
+                        except ValueError:
+                            raise BodyError(400, "malformed chunked body") from None
+                        if size < 0:
+                            raise BodyError(400, "malformed chunked body")
+                        total += size
+                        if total > MAX_BODY:
+                            raise BodyError(413, f"body exceeds {MAX_BODY} bytes")
                         if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
+                            for _ in range(100):  # trailers
+                                if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                                    break
                             break
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
+                        chunk = self.rfile.read(size)
+                        if len(chunk) < size:
+                            raise BodyError(400, "body ended early")
+                        chunks.append(chunk)
+                        self.rfile.readline(3)
                     return b"".join(chunks)
-                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                raw = self.headers.get("Content-Length", "0").strip()
+                if not raw.isdigit():
+                    raise BodyError(400, f"Content-Length must be a non-negative integer (got {printable(raw)[:20]!r})")
+                length = int(raw)
+                if length > MAX_BODY:
+                    raise BodyError(413, f"body exceeds {MAX_BODY} bytes")
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    raise BodyError(400, "body ended early")
+                return body
 
             def _reply(self, code: int, message: str = "") -> None:
                 # OTLP/HTTP: a bad request gets 400 with a body; the client
@@ -154,17 +241,14 @@ class OtlpSink:
                 self.wfile.write(payload)
 
             def do_POST(self):
+                encoding = self.headers.get("Content-Encoding", "")
                 try:
                     body = self._body()
-                except ValueError:
+                    if encoding == "gzip":
+                        body = gunzip(body)
+                except BodyError as exc:
                     self.close_connection = True
-                    return self._reply(400, "malformed chunked body")
-                encoding = self.headers.get("Content-Encoding", "")
-                if encoding == "gzip":
-                    try:
-                        body = gzip.decompress(body)
-                    except (OSError, EOFError) as exc:
-                        return self._reply(400, f"body is not valid gzip: {exc}")
+                    return self._reply(exc.status, str(exc))
                 types = SIGNALS.get(self.path.split("?")[0])
                 if types is None:
                     return self._reply(404, f"no OTLP signal at {self.path}; use /v1/traces, /v1/metrics or /v1/logs")
@@ -247,6 +331,7 @@ class OtlpSink:
 
 def span_table(spans: list[dict]):
     """A rich table of spans, each trace as a tree: trace id, span name, kind, duration, status."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(spans)} spans received")
@@ -258,7 +343,7 @@ def span_table(spans: list[dict]):
         children.setdefault(s["parent_span_id"] if s["parent_span_id"] in ids else "", []).append(s)
 
     def walk(span: dict, depth: int) -> None:
-        table.add_row(span["trace_id"][:16], "  " * depth + span["name"], span["kind"],
+        table.add_row(span["trace_id"][:16], "  " * depth + escape(printable(span["name"])), span["kind"],
                       f"{span['duration_ms']:.2f} ms", span["status"])
         for child in sorted(children.get(span["span_id"], []), key=lambda c: c["start_ns"]):
             walk(child, depth + 1)
@@ -288,11 +373,12 @@ def run(args: argparse.Namespace) -> int:
                 out.write(json.dumps({"signal": kind, **item}) + "\n")
                 out.flush()
             if kind == "spans":
-                print(f"span  {item['trace_id']} {item['kind']:<8} {item['duration_ms']:8.2f} ms  {item['name']}")
+                print(f"span  {item['trace_id']} {item['kind']:<8} {item['duration_ms']:8.2f} ms  "
+                      f"{printable(item['name'])}")
             elif kind == "logs":
-                print(f"log   {item['trace_id'] or '-':<32} {item['severity']:<6} {item['body']}")
+                print(f"log   {item['trace_id'] or '-':<32} {printable(item['severity']):<6} {printable(item['body'])}")
             else:
-                print(f"metric {item['name']}")
+                print(f"metric {printable(item['name'])}")
         sys.stdout.flush()
 
     sink.start()

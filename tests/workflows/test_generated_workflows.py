@@ -410,9 +410,7 @@ def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
         given = {a.split("=")[0] for a in argv[3:] if a != "-f"}
         assert {k for k, v in inputs.items() if v.get("required")} <= given <= set(inputs)
     pip = next(line for line in lines if line.startswith("pip install"))
-    deploy_install = next(s["run"] for s in service.workflow("deploy.yml")["jobs"]["staging"]["steps"]
-                          if "pip install" in s.get("run", ""))
-    assert pip.split("pip install ", 1)[1] in deploy_install
+    assert pip.split("pip install ", 1)[1] in _cli_install(service, "deploy.yml", "staging")
     if service.mode == "build-cloud":
         assert "`DOCKER_USER`" in readme and "`DOCKER_PAT`" in readme
     prefix = service.answers.get("runner_scale_set_prefix", "paved-runners")
