@@ -106,3 +106,46 @@ def test_a_seed_the_api_refuses_exits_2_with_one_line(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "paved sim: clusters.demo.services.api.repository: 'nope' is not under repositories"
+
+
+# ---------------------------------------------------------------------------
+# Issue 27: a web page cannot drive the admin API
+# ---------------------------------------------------------------------------
+def _raw(endpoint: str, method: str, route: str, body: bytes = b"", headers: dict | None = None):
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    conn.request(method, f"/_paved_sim/{route}", body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data
+
+
+@pytest.mark.parametrize("method,route,body,headers,status,says", [
+    # what a cross-origin page can send without a preflight: a text/plain POST (fetch no-cors, a form)
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "text/plain"}, 415,
+     b"Content-Type must be application/json"),
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "application/x-www-form-urlencoded"}, 415,
+     b"Content-Type must be application/json"),
+    # DNS rebinding: the page's own name in Host
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "application/json", "Host": "evil.example:5055"},
+     403, b"Host must be one of"),
+    ("GET", "state", b"", {"Host": "evil.example"}, 403, b"Host must be one of"),
+    ("GET", "reset", b"", {}, 405, b"takes POST with a JSON body"),
+    ("POST", "fail", b"[not json", {"Content-Type": "application/json"}, 400, b"body must be a JSON object"),
+    ("POST", "fail", b'"x"', {"Content-Type": "application/json"}, 400, b"body must be a JSON object"),
+])
+def test_the_admin_api_takes_only_json_addressed_to_loopback(sim_endpoint, method, route, body, headers, status, says):
+    before = _raw(sim_endpoint, "GET", "state")
+    assert _raw(sim_endpoint, method, route, body, headers)[0] == status
+    assert says in _raw(sim_endpoint, method, route, body, headers)[1]
+    after = _raw(sim_endpoint, "GET", "state")
+    assert before[0] == after[0] == 200
+    import json
+
+    assert json.loads(after[1])["fail"] == json.loads(before[1])["fail"]  # nothing changed
+    ok = _raw(sim_endpoint, "POST", "fail", b'{"versions": []}', {"Content-Type": "application/json"})
+    assert ok[0] == 200

@@ -64,6 +64,11 @@ def dumps(data: Any) -> bytes:
     return json.dumps(data, default=_default).encode()
 
 
+# The admin API (/_paved_sim/...) answers only requests addressed to loopback, with JSON bodies.
+ADMIN_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+MAX_ADMIN_BODY = 1024 * 1024
+
+
 class SimApp:
     """WSGI app: admin routes, fault injection, the ECS deployment layer, then moto."""
 
@@ -303,9 +308,40 @@ class SimApp:
 
     # ------------------------------------------------------------ admin
 
+    def _admin_refusal(self, environ, path: str) -> tuple[str, str] | None:
+        """(status, message) when an admin request is refused. The admin API changes the world, so
+        a web page must not reach it: a `Host` other than loopback (DNS rebinding) is refused, and
+        a POST must be `application/json`, which a cross-origin form or `text/plain` fetch cannot
+        send without a CORS preflight (the sim answers none)."""
+        host = environ.get("HTTP_HOST", "")
+        name = host.rsplit("]", 1)[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        if name.lower() not in ADMIN_HOSTS:
+            return "403 Forbidden", f"admin API: Host must be one of {', '.join(sorted(ADMIN_HOSTS))}"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_paved_sim/state" and method == "GET":
+            return None
+        if method != "POST":
+            return "405 Method Not Allowed", f"admin API: {path} takes POST with a JSON body"
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return "415 Unsupported Media Type", "admin API: Content-Type must be application/json"
+        raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        if not raw.isdigit() or int(raw) > MAX_ADMIN_BODY:
+            return "413 Payload Too Large", f"admin API: Content-Length must be 0 to {MAX_ADMIN_BODY}"
+        return None
+
     def _admin(self, environ, start_response, path: str):
+        refused = self._admin_refusal(environ, path)
+        if refused:
+            return self._respond(start_response, refused[0], dumps({"message": refused[1]}), "application/json")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        try:
+            request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return self._respond(start_response, "400 Bad Request", b'{"message": "admin API: body must be a JSON object"}',
+                                 "application/json")
         if path == "/_paved_sim/state":
             with self.lock:
                 state = {"calls": self.calls, "faults": self.faults, "fail": sorted(self.fail_versions),
