@@ -15,6 +15,7 @@ from pathlib import Path
 
 from paved_road.fleet import catalog as cat
 from paved_road.fleet import fleet
+from paved_road.untrusted import redact
 
 FORMATS = ("table", "json", "html", "backstage")
 DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
@@ -79,7 +80,7 @@ def run_catalog(args: argparse.Namespace) -> int:
     try:
         catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
     except cat.CatalogError as exc:
-        print(f"paved catalog: {exc}", file=sys.stderr)
+        print(f"paved catalog: {redact(exc)}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
     if args.format == "json":
         _write(args.output, json.dumps(cat.to_json(catalog), indent=2) + "\n")
@@ -137,7 +138,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     try:
         planned = fleet.plan(args.paths or ["."], args.to, args.template)
     except (fleet.FleetError, cat.CatalogError) as exc:
-        print(f"paved fleet update: {exc}", file=sys.stderr)
+        print(f"paved fleet update: {redact(exc)}", file=sys.stderr)
         return 2
     console = Console(stderr=True)
     interrupted = False

@@ -240,7 +240,7 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, put the checkout back
         restore_checkout(repo, original)
         _git(repo, "branch", "-q", "-D", work_branch, check=False)
-        result.reason = str(exc) or exc.__class__.__name__
+        result.reason = redact(exc) or exc.__class__.__name__
         result.branch = branch if work_branch != branch else None  # an earlier run's branch stays
         return result
     if work_branch != branch:
