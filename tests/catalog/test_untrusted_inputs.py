@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from catalog_fleet import SERVICES
-from paved_road.fleet.catalog import ServiceStatus, status_from_answers
+from paved_road.fleet.catalog import ServiceStatus, build_catalog, render_html, render_text, to_json
 from template_releases import git
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -208,7 +208,7 @@ def test_an_oversized_answers_file_is_not_read(tmp_path):
 # ---------------------------------------------------------------------------
 # A small fuzz of answers files through the catalog
 # ---------------------------------------------------------------------------
-def test_fuzzed_answers_files_never_crash_the_catalog_nor_exceed_a_memory_bound():
+def test_fuzzed_answers_files_never_crash_the_catalog_nor_exceed_a_memory_bound(tmp_path):
     import tracemalloc
 
     from hypothesis import HealthCheck, given, settings
@@ -226,19 +226,31 @@ def test_fuzzed_answers_files_never_crash_the_catalog_nor_exceed_a_memory_bound(
                                           "!!binary ", "? ", "|\n", "'", '"', "\x00", "\x1b[2J", "_commit", "v1.0.0",
                                           "service_name", "<<: *a", "!!set ", "~"]), max_size=60).map("".join)
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    root = tmp_path / "fleet"
+    good = root / "good"
+    good.mkdir(parents=True)
+    (good / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: /nowhere\nservice_name: good\n")
+    fuzzed = root / "fuzzed" / ".copier-answers.yml"
+    fuzzed.parent.mkdir()
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(st.one_of(documents, fragments, st.binary(max_size=300).map(lambda b: b.decode("latin-1"))))
     def check(text):
+        fuzzed.write_bytes(text.encode("utf-8", "surrogatepass"))
         tracemalloc.start()
         try:
-            status = status_from_answers("svc", text)
+            catalog = build_catalog([root])  # the whole run: find, parse, tags, summary
+            outputs = (json.dumps(to_json(catalog)), render_text(catalog), render_html(catalog))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+        statuses = {Path(s.path).name: s for s in catalog["services"]}
+        assert set(statuses) == {"good", "fuzzed"}  # the run went on: both services are there
+        status = statuses["fuzzed"]
         assert isinstance(status, ServiceStatus)
-        assert status.error or (status.name is None or isinstance(status.name, str))
+        assert status.error or status.name is None or isinstance(status.name, str)
         assert all(isinstance(a, str) for a in status.architectures)
-        json.dumps(status.to_json())  # the JSON output can always be written
-        assert peak < 20 * 1024 * 1024, f"{peak} bytes for {len(text)} bytes of input"
+        assert all(outputs)
+        assert peak < 40 * 1024 * 1024, f"{peak} bytes for {len(text)} bytes of input"
 
     check()
