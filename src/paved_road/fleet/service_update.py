@@ -17,7 +17,6 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
 from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
                                     find_conflicts, not_canonical, restore_checkout, run_copier_update)
