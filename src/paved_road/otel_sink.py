@@ -41,7 +41,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
 IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing
 MAX_CONNECTIONS = 64
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 controls (escape sequences, CR, BEL, NUL) and the bidirectional overrides that reorder a line
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class BodyError(ValueError):
@@ -220,7 +221,7 @@ class OtlpSink:
                         self.rfile.readline(3)
                     return b"".join(chunks)
                 raw = self.headers.get("Content-Length", "0").strip()
-                if not raw.isdigit():
+                if not (raw.isascii() and raw.isdigit()):
                     raise BodyError(400, f"Content-Length must be a non-negative integer (got {printable(raw)[:20]!r})")
                 length = int(raw)
                 if length > MAX_BODY:

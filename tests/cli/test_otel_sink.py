@@ -110,11 +110,12 @@ def test_a_gzip_bomb_is_refused_without_inflating_it(sink):
     ("1073741824", 413, b"body exceeds 20971520 bytes"),  # refused before reading a byte of it
     ("-1", 400, b"Content-Length must be a non-negative integer (got '-1')"),
     ("12x", 400, b"Content-Length must be a non-negative integer (got '12x')"),
+    ("\xb2", 400, b"Content-Length must be a non-negative integer (got '\xc2\xb2')"),  # a digit to str.isdigit
 ])
 def test_a_huge_negative_or_invalid_length_is_refused_at_once(sink, length, status, reason):
     proc, port = sink
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+    s.sendall(f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode("latin-1"))
     reply = b""
     while chunk := s.recv(4096):  # the sink replies and closes the connection
         reply += chunk
@@ -167,9 +168,9 @@ def test_span_names_reach_the_terminal_without_control_characters(sink):
     proc, port = sink
     req = ExportTraceServiceRequest()
     span = req.resource_spans.add().scope_spans.add().spans.add()
-    span.name, span.trace_id, span.span_id = "GET /\x1b]0;pwned\x07\x1b[2Jok\rX", b"\x01" * 16, b"\x02" * 8
+    span.name, span.trace_id, span.span_id = "GET /\x1b]0;pwned\x07\x1b[2Jok\rX\u202e", b"\x01" * 16, b"\x02" * 8
     assert _post(port, req.SerializeToString())[0] == 200
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)
-    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\u202e" not in out
     assert "GET /]0;pwned[2JokX" in out

@@ -326,7 +326,7 @@ class SimApp:
         if content_type != "application/json":
             return "415 Unsupported Media Type", "admin API: Content-Type must be application/json"
         raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
-        if not raw.isdigit() or int(raw) > MAX_ADMIN_BODY:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ADMIN_BODY:
             return "413 Payload Too Large", f"admin API: Content-Length must be 0 to {MAX_ADMIN_BODY}"
         return None
 
