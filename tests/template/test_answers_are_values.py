@@ -8,6 +8,7 @@ records its arguments."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -81,3 +82,25 @@ def test_the_url_reaches_the_shell_as_one_quoted_value_and_hcl_as_a_string(copie
     sources = [s[1:-1] for s in sources]
     assert sources and all(s.startswith(f"git::{SPECIALS}//terraform-modules/") and s.endswith(f"?ref={commit}")
                            for s in sources), sources
+
+
+def test_the_hcl_escape_gives_terraform_back_the_exact_url(tmp_path, repo_root):
+    """template_git_url_hcl (copier.yml) is what the module sources render. Whatever the URL, Terraform
+    reads back exactly that URL: quotes, backslashes and template sequences are escaped. (The validator
+    lets none of them through today; this keeps the HCL right if the class is ever widened.)"""
+    import base64
+
+    import jinja2
+
+    expression = yaml.safe_load((repo_root / "copier.yml").read_text())["template_git_url_hcl"]["default"]
+    values = [SPECIALS, 'https://x/a"b', "https://x/a\\b\\", "https://x/${var.x}", "https://x/%{if true}y%{endif}",
+              "https://x/$${z}", 'https://x/"} evil = "1']
+    rendered = [jinja2.Environment().from_string(expression).render(template_git_url=v) for v in values]
+    (tmp_path / "main.tf").write_text("locals {\n" + "".join(
+        f'  u{i} = "git::{r}//terraform-modules/ecs-service?ref=v1.0.0"\n' for i, r in enumerate(rendered)) + "}\n")
+    proc = subprocess.run(["terraform", "console"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          input=f"base64encode(jsonencode([{', '.join(f'local.u{i}' for i in range(len(values)))}]))\n",
+                          env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull})
+    assert proc.returncode == 0, proc.stderr
+    back = json.loads(base64.b64decode(proc.stdout.strip().strip('"')))
+    assert back == [f"git::{v}//terraform-modules/ecs-service?ref=v1.0.0" for v in values]
