@@ -9,7 +9,7 @@ Bounded, because anything that can reach the port can send to it (--host 0.0.0.0
 bodies and their decompressed size are capped (MAX_BODY, the OpenTelemetry
 Collector's confighttp default `max_request_body_size`, 20 MiB), a negative or
 malformed length is refused, an idle connection is closed after IDLE_TIMEOUT
-seconds, at most MAX_CONNECTIONS are served at once (more are closed at once),
+seconds and a request that trickles in (slowloris) after REQUEST_DEADLINE, at most MAX_CONNECTIONS are served at once (more are closed at once),
 and received text is printed without control characters.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import re
 import sys
@@ -40,6 +41,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
 IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing
+REQUEST_DEADLINE = 30.0  # seconds for a whole request (a byte every 9 s is not idle, yet held a thread forever)
 MAX_CONNECTIONS = 64
 # C0/C1 controls (escape sequences, CR, BEL, NUL) and the bidirectional overrides that reorder a line
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -142,6 +144,25 @@ def flatten(path: str, msg) -> tuple[str, list[dict]]:
     return "logs", out
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose every read ends by `handler.deadline` (and after IDLE_TIMEOUT of
+    silence): TimeoutError otherwise, which closes the connection."""
+
+    def __init__(self, sock, handler):
+        super().__init__()
+        self._sock, self._handler = sock, handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self._handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"request not received within {REQUEST_DEADLINE:g} s")
+        self._sock.settimeout(min(IDLE_TIMEOUT, remaining))
+        return self._sock.recv_into(buffer)
+
+
 class _QuietServer(ThreadingHTTPServer):
     """A client that goes away mid-request (a service stopping, a reset) is
     normal for a receiver: drop that connection, keep serving, no traceback.
@@ -195,9 +216,18 @@ class OtlpSink:
             def log_message(self, *args):  # quiet: the sink is a test peer
                 pass
 
+            def setup(self):
+                super().setup()
+                self.deadline = time.monotonic() + REQUEST_DEADLINE
+                self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+            def handle_one_request(self):
+                self.deadline = time.monotonic() + REQUEST_DEADLINE  # each request of a kept-alive connection
+                super().handle_one_request()
+
             def _body(self) -> bytes:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks, total = [], 0
+                    body, total = bytearray(), 0  # not a list: a million 2-byte chunks took 1.3 GB
                     while True:
                         line = self.rfile.readline(66)
                         try:
@@ -217,9 +247,9 @@ class OtlpSink:
                         chunk = self.rfile.read(size)
                         if len(chunk) < size:
                             raise BodyError(400, "body ended early")
-                        chunks.append(chunk)
+                        body += chunk
                         self.rfile.readline(3)
-                    return b"".join(chunks)
+                    return bytes(body)
                 raw = self.headers.get("Content-Length", "0").strip()
                 if not (raw.isascii() and raw.isdigit()):
                     raise BodyError(400, f"Content-Length must be a non-negative integer (got {printable(raw)[:20]!r})")

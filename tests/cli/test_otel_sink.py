@@ -174,3 +174,47 @@ def test_span_names_reach_the_terminal_without_control_characters(sink):
     out, _ = proc.communicate(timeout=10)
     assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\u202e" not in out
     assert "GET /]0;pwned[2JokX" in out
+
+
+def test_many_tiny_chunks_stay_within_the_memory_bound(sink):
+    """Review of issue 27: a body under the cap sent as 2-byte chunks was kept as a list of bytes objects:
+    10 MB of body (35 MB on the wire) took the sink to about 700 MB (1.3 GB for 20 MB)."""
+    proc, port = sink
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    block = b"2\r\nxx\r\n" * 100_000
+    for _ in range(50):
+        s.sendall(block)
+    s.sendall(b"0\r\n\r\n")
+    assert s.recv(64).startswith(b"HTTP/1.1 ")
+    s.close()
+    assert _status(proc.pid, "VmHWM") < 200 * 1024, "peak RSS (kB)"
+
+
+def test_trickling_connections_are_cut_at_the_request_deadline(sink):
+    """Slowloris: MAX_CONNECTIONS connections that each send a byte every few seconds are never idle for
+    IDLE_TIMEOUT; they held every slot (a real exporter's connection was closed at once) until the sink
+    cuts each request at REQUEST_DEADLINE."""
+    import time
+
+    from paved_road.otel_sink import IDLE_TIMEOUT, MAX_CONNECTIONS, REQUEST_DEADLINE
+
+    proc, port = sink
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(MAX_CONNECTIONS)]
+    request = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"
+    step = IDLE_TIMEOUT / 3
+    closed = set()
+    start = time.monotonic()
+    i = 0
+    while time.monotonic() - start < REQUEST_DEADLINE + 2 * step:
+        for n, s in enumerate(slow):
+            try:
+                s.sendall(request[i % len(request):i % len(request) + 1])
+            except OSError:
+                closed.add(n)
+        i += 1
+        time.sleep(step)
+    assert len(closed) == MAX_CONNECTIONS, f"{MAX_CONNECTIONS - len(closed)} trickling connections still held"
+    assert _post(port, _valid_request())[0] == 200
+    for s in slow:
+        s.close()
