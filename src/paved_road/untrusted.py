@@ -24,7 +24,9 @@ import yaml
 # ---------------------------------------------------------------------------
 # scheme://user[:password]@host: the userinfo of any URL-like value. scp-like `git@host:path` has no
 # scheme and carries no secret (the ssh user), so it stays.
-_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"<>]*@")
+# `?` and `#` end the authority (RFC 3986 3.2; curl and git agree): in `https://evil?@good/` the host is
+# `evil`, and the `@good/` after it is not a userinfo to strip (that would show `good` as the host).
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s'\"<>]*@")
 
 
 def redact(text: object) -> str:
@@ -60,6 +62,13 @@ def git_value(value: object, what: str) -> str:
 _SCP = re.compile(r"^(?:[^@/:\s]+@)?(?P<host>[^/:\s]+):(?P<path>(?!//).+)$")
 _GIT_SUFFIX = re.compile(r"(\.git)?/*$")
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/@]*@)?(?P<host>[^/]*)(?P<path>/.*)?$")
+# What a canonical template URL may look like, by RFC 3986's grammar without the parts git and curl read
+# differently from a regular expression: userinfo of unreserved/sub-delims/pct-encoded characters, an
+# ASCII host (or [IPv6]), a decimal port, a path without `?`, `#`, backslash or spaces. `http://EVIL?@GOOD/x.git`
+# reached EVIL (curl ends the authority at `?`/`#`) while a looser pattern compared GOOD (issue 27 review).
+_STRICT_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+                         r"(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$")
+_STRICT_SCP = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[A-Za-z0-9._~%+,=@/-]+$")
 
 
 def normalise_source(source: object) -> str:
@@ -87,9 +96,28 @@ def normalise_source(source: object) -> str:
     return _GIT_SUFFIX.sub("", str(path))
 
 
-def same_source(src_path: object, *canonical: object) -> bool:
-    """Is `src_path` (a service's `_src_path`) one of the canonical template's spellings?"""
-    mine = normalise_source(src_path)
+def same_source(src_path: object, *canonical: object, base: str | Path | None = None) -> bool:
+    """Is `src_path` (a service's `_src_path`) one of the canonical template's spellings?
+
+    Only a value git and copier read the same way can be: a URL or scp-like address must match
+    RFC 3986 strictly (no `?`, `#`, `\\`, spaces, non-ASCII host); a relative path is resolved against
+    `base`, the service checkout copier runs in (copier reads `_src_path` relative to its cwd), and
+    is never canonical without one."""
+    text = "" if src_path is None else str(src_path).strip()
+    if not text or text != str(src_path) or re.search(r"[\x00-\x1f\x7f]", text):
+        return False
+    bare = text[4:] if text.startswith("git+") else text
+    if "://" in bare:
+        if not _STRICT_URL.match(bare):
+            return False
+    elif _SCP.match(bare) and not bare.startswith(("/", ".", "~")):
+        if not _STRICT_SCP.match(bare):
+            return False
+    elif not bare.startswith(("/", "~", "gh:", "gl:")):
+        if base is None:
+            return False
+        text = str(Path(base) / bare)
+    mine = normalise_source(text)
     return any(c and normalise_source(c) == mine for c in canonical)
 
 

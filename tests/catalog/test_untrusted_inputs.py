@@ -147,6 +147,32 @@ def test_other_spellings_of_the_canonical_template_are_accepted():
                            "https://git.example.com/platform/paved-road.git")
 
 
+def test_spellings_git_reads_differently_are_not_the_canonical_template(tmp_path, monkeypatch):
+    """Review of issue 27: each of these compared equal to the canonical template while git/copier fetch
+    another one (EVIL's host after `?`/`#`/backslash; a relative path copier resolves in the service
+    checkout, paved in its own cwd)."""
+    from paved_road.untrusted import same_source
+
+    canonical = "https://git.example.com/platform/paved-road.git"
+    for hostile in ("https://evil.example?@git.example.com/platform/paved-road.git",
+                    "https://evil.example#@git.example.com/platform/paved-road.git",
+                    "https://evil.example\\@git.example.com/platform/paved-road.git",
+                    "git+https://evil.example?@git.example.com/platform/paved-road.git",
+                    "https://git.example.com/platform/paved-road.git?ref=evil",
+                    "https://git.example.com/platform/paved-road.git ",
+                    "git@evil.example#@git.example.com:platform/paved-road.git"):
+        assert not same_source(hostile, canonical), hostile
+    template = tmp_path / "paved-road"
+    service = tmp_path / "svc"
+    template.mkdir()
+    service.mkdir()
+    monkeypatch.chdir(tmp_path)  # paved run from the fleet directory: `paved-road` here is the canonical one
+    assert not same_source("paved-road", str(template))  # relative, and no service checkout to read it in
+    assert not same_source("paved-road", str(template), base=service)  # copier would read svc/paved-road
+    assert same_source("../paved-road", str(template), base=service)
+    assert same_source(f"file://{template}", str(template), base=service)
+
+
 # ---------------------------------------------------------------------------
 # Medium: one answers file takes down the whole run
 # ---------------------------------------------------------------------------
@@ -254,3 +280,91 @@ def test_fuzzed_answers_files_never_crash_the_catalog_nor_exceed_a_memory_bound(
         assert peak < 40 * 1024 * 1024, f"{peak} bytes for {len(text)} bytes of input"
 
     check()
+
+
+# ---------------------------------------------------------------------------
+# Review of issue 27: a `?` or `#` before `@` hides the real host from the canonical-template check
+# ---------------------------------------------------------------------------
+class _SmartHttp:
+    """`git http-backend` (git's own smart-HTTP CGI) on 127.0.0.1, serving `repo` for ANY request whose
+    target ends in git's smart-HTTP suffixes, wherever they are (after a `?`, too), or for `/`: the
+    attacker's host."""
+
+    def __init__(self, repo: Path):
+        import http.server
+        import re
+        import threading
+
+        backend = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
+        suffix = re.compile(r"/(info/refs|git-upload-pack)(?:[?&](.*))?$")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _cgi(self, body: bytes = b""):
+                match = suffix.search(self.path)
+                if match:
+                    service, query = match[1], match[2] or ""
+                else:  # `#@`: curl sends only `/`; git's requests are told apart by their method
+                    service, query = (("info/refs", "service=git-upload-pack") if self.command == "GET"
+                                      else ("git-upload-pack", ""))
+                env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(repo.parent), "GIT_HTTP_EXPORT_ALL": "1",
+                       "PATH_INFO": f"/{repo.name}/{service}", "QUERY_STRING": query,
+                       "REQUEST_METHOD": self.command, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                       "CONTENT_LENGTH": str(len(body)), "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", "")}
+                out = subprocess.run([f"{backend}/git-http-backend"], input=body, env=env, capture_output=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
+                self.send_response(int(headers.pop("Status", "200").split()[0]))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                self._cgi()
+
+            def do_POST(self):
+                self._cgi(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("separator", ["?", "#"])
+def test_a_src_path_whose_host_hides_behind_a_query_or_fragment_is_not_the_canonical_template(
+        fleet_root, hostile_template, tmp_path, separator):
+    """`http://EVIL?@CANONICAL/paved-road.git`: the check read `EVIL?` as userinfo and compared CANONICAL;
+    git (curl) connects to EVIL (`?`/`#` end the authority, RFC 3986 3.2) and copier update --trust ran
+    EVIL's tasks. A canary proves nothing ran; the message shows the real host."""
+    evil, canary = hostile_template
+    canary.unlink(missing_ok=True)
+    server = _SmartHttp(evil)
+    try:
+        canonical = "http://localhost:9/platform/paved-road.git"  # never contacted
+        hostile = f"http://127.0.0.1:{server.port}{separator}@localhost:9/platform/paved-road.git"
+        probe = subprocess.run(["git", "ls-remote", "--tags", hostile], capture_output=True, text=True, timeout=60)
+        assert "refs/tags/v9.0.0" in probe.stdout, probe.stderr  # git really fetches from the hostile host
+
+        service = _service_copy(fleet_root, tmp_path)
+        _set_answers(service, _src_path=hostile)
+        update = _paved("update", "--to", "v9.0.0", cwd=service, env={"PAVED_TEMPLATE": canonical})
+        assert not canary.exists(), "copier update --trust ran the hostile host's template"
+        assert update.returncode == 2, update.stderr
+        assert "is not the canonical template" in update.stderr and f"127.0.0.1:{server.port}" in update.stderr
+
+        fleet = _paved("fleet", "update", str(service), "--json", "--to", "v9.0.0", env={"PAVED_TEMPLATE": canonical})
+        assert not canary.exists(), "fleet update ran the hostile host's template"
+        (result,) = json.loads(fleet.stdout)
+        assert result["status"] == "skipped", result
+        assert git(service, "status", "--porcelain") == ""
+    finally:
+        server.close()

@@ -316,7 +316,7 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
         if s.error:
             done.append(FleetResult(path=s.path, status=FAILED, name=s.name, reason=s.error))
             continue
-        if not same_source(s.template, *trusted):
+        if not same_source(s.template, *trusted, base=s.path):
             done.append(FleetResult(path=s.path, status=SKIPPED, name=s.name, from_version=s.current_version,
                                     reason=not_canonical(s.template, trusted[-1])))
             continue

@@ -72,7 +72,7 @@ def check_preconditions(repo: Path, to: str | None, template: str | None = None)
     trusted = trusted_sources(template)
     if not trusted:
         raise UpdateError("no canonical template to update from: pass --template URL or set PAVED_TEMPLATE")
-    if not same_source(answers["_src_path"], *trusted):
+    if not same_source(answers["_src_path"], *trusted, base=repo.resolve()):
         raise UpdateError(f"{repo}: {not_canonical(str(answers['_src_path']), trusted[-1])}")
     try:
         _git(repo, "rev-parse", "--show-toplevel")
