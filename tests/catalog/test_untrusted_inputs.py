@@ -368,3 +368,33 @@ def test_a_src_path_whose_host_hides_behind_a_query_or_fragment_is_not_the_canon
         assert git(service, "status", "--porcelain") == ""
     finally:
         server.close()
+
+
+def test_a_template_host_that_never_answers_costs_the_catalog_a_bounded_time(tmp_path, monkeypatch):
+    """Review of issue 27: `_src_path: http://HOST/x.git` where HOST accepts the connection and says nothing
+    held `paved catalog` (and `fleet update`, which builds the catalog) forever: git sets no timeout. Now
+    that service's row says so after GIT_TIMEOUT and the others are there."""
+    import socket
+    import time
+
+    from paved_road.fleet import catalog as cat
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    root = tmp_path / "fleet"
+    for name, src in (("silent", f"http://127.0.0.1:{port}/x.git"), ("silent2", f"http://127.0.0.1:{port}/y.git"),
+                      ("good", "/nowhere")):
+        (root / name).mkdir(parents=True)
+        (root / name / ".copier-answers.yml").write_text(f"_commit: v1.0.0\n_src_path: {src}\nservice_name: {name}\n")
+    monkeypatch.setattr(cat, "GIT_TIMEOUT", 3.0)
+    start = time.monotonic()
+    try:
+        catalog = build_catalog([root])
+    finally:
+        listener.close()
+    elapsed = time.monotonic() - start
+    statuses = {Path(s.path).name: s for s in catalog["services"]}
+    assert set(statuses) == {"silent", "silent2", "good"}
+    assert statuses["silent"].error == f"cannot read tags of http://127.0.0.1:{port}/x.git: git ls-remote gave no " \
+                                       "answer within 3 s"
+    assert elapsed < 3.0 * 1.5 + 5, f"{elapsed:.0f} s: the silent templates were waited for one after the other"

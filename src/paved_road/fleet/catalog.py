@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from collections import Counter
@@ -151,8 +152,28 @@ def fetch_remote_answers(url: str, ref: str | None = None) -> str:
         return _run([*GIT, "-C", tmp, "show", f"HEAD:{ANSWERS_FILE}"])
 
 
-def _run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+# Seconds one git command against a URL from an answers or repos file may take: a host that accepts the
+# connection and never answers held `paved catalog` (and `fleet update`) forever; git sets no timeout.
+GIT_TIMEOUT = 60.0
+
+
+def _run(cmd: list[str], timeout: float | None = None) -> str:
+    """`cmd`'s stdout; RuntimeError (one line, credentials stripped) when it fails or outlives `timeout`
+    (default GIT_TIMEOUT). Its own process group, killed whole: git's helpers (git-remote-https, ssh)
+    would keep the pipes open after git itself was killed."""
+    timeout = GIT_TIMEOUT if timeout is None else timeout
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, start_new_session=True) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise RuntimeError(f"git {cmd[len(GIT)]} gave no answer within {timeout:g} s") from None
+        except BaseException:  # Ctrl-C: its own session did not get the signal
+            os.killpg(child.pid, signal.SIGKILL)
+            raise
+    proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
     if proc.returncode:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
         raise RuntimeError(redact(lines[-1]) if lines else f"{cmd[0]} exited {proc.returncode}")
@@ -299,13 +320,18 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
 
     sources = {template} if template else {s.template for s in statuses if s.template and not s.error}
     templates: dict[str, dict] = {}
-    for src in sorted(sources):  # keyed without credentials: the keys are printed (JSON, HTML)
+
+    def tags_of(src: str) -> dict:
         try:
             tags = template_tags(src)
-            templates[redact(src)] = {"tags": tags, "latest_version": latest_release(tags), "error": None}
+            return {"tags": tags, "latest_version": latest_release(tags), "error": None}
         except RuntimeError as exc:
-            templates[redact(src)] = {"tags": [], "latest_version": None,
-                                      "error": f"cannot read tags of {redact(src)}: {exc}"}
+            return {"tags": [], "latest_version": None, "error": f"cannot read tags of {redact(src)}: {exc}"}
+
+    # in parallel: a template host that does not answer costs GIT_TIMEOUT once, not once per template
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for src, info in zip(sorted(sources), pool.map(tags_of, sorted(sources))):
+            templates[redact(src)] = info  # keyed without credentials: the keys are printed (JSON, HTML)
     for status in statuses:
         if status.error:
             continue
