@@ -29,9 +29,16 @@ import yaml
 _USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s'\"<>]*@")
 
 
+# ?access_token=..., &private_token=..., X-Amz-Signature=...: a secret in a query string.
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:[\w.-]*(?:token|secret|passw(?:or)?d|pwd|signature|sig|api[_-]?key|"
+                           r"credential|auth)[\w.-]*)=)[^&#;\s'\"<>]+")
+
+
 def redact(text: object) -> str:
-    """`text` with the user[:token]@ of every URL in it removed (for messages, JSON, HTML, summaries)."""
-    return _USERINFO.sub(r"\1", "" if text is None else str(text))
+    """`text` with the user[:token]@ of every URL in it removed, and the value of any query parameter
+    named like a secret (`access_token`, `private_token`, `X-Amz-Signature`, ...) replaced by `***`
+    (for messages, JSON, HTML, summaries)."""
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(r"\1", "" if text is None else str(text)))
 
 
 # ---------------------------------------------------------------------------

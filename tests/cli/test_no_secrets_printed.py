@@ -45,6 +45,27 @@ def test_redact_strips_userinfo_of_every_url():
         "see https://127.0.0.1:1/platform/paved-road.git and ssh://host/x and git@github.com:a/b.git")
 
 
+def test_redact_hides_secrets_in_query_strings():
+    """Review of issue 27: a token in a query string (`?access_token=`, GitLab's `private_token`, a presigned
+    S3 URL) was printed as it was."""
+    assert redact(f"https://h/x.git?access_token={TOKEN}&ref=main and http://h/y?X-Amz-Signature={TOKEN}#f "
+                  f"and https://h/z?private_token={TOKEN}") == (
+        "https://h/x.git?access_token=***&ref=main and http://h/y?X-Amz-Signature=***#f "
+        "and https://h/z?private_token=***")
+    assert redact("https://h/x?q=tokens-are-fine-as-values&page=2") == "https://h/x?q=tokens-are-fine-as-values&page=2"
+
+
+def test_a_token_in_a_query_string_is_not_printed_by_the_catalog(service_v1, tmp_path):
+    service = tmp_path / "orders"
+    shutil.copytree(service_v1, service, symlinks=True)
+    path = service / ".copier-answers.yml"
+    answers = yaml.safe_load(path.read_text())
+    answers["_src_path"] = f"https://127.0.0.1:1/platform/paved-road.git?access_token={TOKEN}"
+    path.write_text(yaml.safe_dump(answers))
+    out = _paved("catalog", str(service), "--format", "json")
+    assert TOKEN not in out and "paved-road.git?access_token=***" in out
+
+
 def test_no_entry_point_prints_a_token_from_a_url(service_with_token, release_template, tmp_path):
     outputs = {}
     service = service_with_token
