@@ -191,6 +191,8 @@ def bounded_yaml(text: str | bytes, name: str, max_bytes: int = MAX_ANSWERS_BYTE
             data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a safe loader without aliases
         except RecursionError as exc:
             raise AnswersError(f"{name} nests deeper than {MAX_DEPTH} levels") from exc
+        except (ValueError, OverflowError) as exc:  # an int of more than 4300 digits (sys.int_info), 1:2:...:9
+            raise AnswersError(f"{name} is not valid YAML: a number too large to read ({str(exc)[:60]})") from exc
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)
@@ -198,7 +200,19 @@ def bounded_yaml(text: str | bytes, name: str, max_bytes: int = MAX_ANSWERS_BYTE
         raise AnswersError(f"{name} is not valid YAML: {problem}{where}") from exc
     if _depth(data) > MAX_DEPTH:
         raise AnswersError(f"{name} nests deeper than {MAX_DEPTH} levels")
+    if _huge_int(data):  # 0xfff... or 1:2:...:9 of thousands of digits: no str() of it later (ValueError)
+        raise AnswersError(f"{name} is not valid YAML: a number too large to read (more than 64 bits)")
     return data
+
+
+def _huge_int(value) -> bool:
+    if isinstance(value, int):
+        return abs(value).bit_length() > 64
+    if isinstance(value, dict):
+        return any(_huge_int(k) or _huge_int(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_huge_int(v) for v in value)
+    return False
 
 
 def load_answers(text: str | bytes, name: str = ".copier-answers.yml") -> dict:

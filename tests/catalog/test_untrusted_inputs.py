@@ -222,6 +222,22 @@ def test_an_alias_bomb_or_a_mistyped_answer_marks_one_service_and_the_catalog_go
     assert results["listname"] == "failed" and "Traceback" not in fleet.stderr
 
 
+@pytest.mark.parametrize("number", ["9" * 5000, "0x" + "f" * 5000, "1:" * 3000 + "1"])
+def test_a_huge_number_marks_one_service_and_the_catalog_goes_on(tmp_path, number):
+    """Review of issue 27: a 5000-digit integer (Python refuses to convert more than 4300 digits: ValueError,
+    not a YAML error) made `paved catalog` exit 1 with no output for every service."""
+    root = tmp_path / "fleet"
+    for name, extra in (("big", f"node_major: {number}\n"), ("good", "")):
+        (root / name).mkdir(parents=True)
+        (root / name / ".copier-answers.yml").write_text(
+            f"_commit: v1.0.0\n_src_path: /nowhere\nservice_name: {name}\n{extra}")
+    proc = _paved("catalog", str(root), "--format", "json")
+    assert proc.returncode == 4, proc.stderr
+    services = {Path(s["path"]).name: s for s in json.loads(proc.stdout)["services"]}
+    assert services["big"]["error"].startswith(".copier-answers.yml is not valid YAML: a number too large to read")
+    assert services["good"]["name"] == "good"
+
+
 def test_an_oversized_answers_file_is_not_read(tmp_path):
     big = tmp_path / "big"
     big.mkdir()
