@@ -81,7 +81,7 @@ _STRICT_SCP = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[A-Za-z0-9._~%+,
 def normalise_source(source: object) -> str:
     """A template location in a form two spellings of the same repository share: no `git+`,
     gh:/gl: expanded, no userinfo, scheme and host lowercased, scp-like ssh as ssh://, no
-    trailing `/` or `.git`; a local path (or file:// URL) absolute and resolved."""
+    trailing `/` or `.git` in a URL; a local path (or file:// URL) absolute and resolved."""
     text = str(source or "").strip()
     text = text[4:] if text.startswith("git+") else text
     for alias, base in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
@@ -100,7 +100,7 @@ def normalise_source(source: object) -> str:
         path = path.resolve()
     except (OSError, RuntimeError):
         path = path.absolute()
-    return _GIT_SUFFIX.sub("", str(path))
+    return str(path)  # `x` and `x.git` are two directories (a `.git` suffix is one spelling only in URLs)
 
 
 def same_source(src_path: object, *canonical: object, base: str | Path | None = None) -> bool:

@@ -171,6 +171,8 @@ def test_spellings_git_reads_differently_are_not_the_canonical_template(tmp_path
     assert not same_source("paved-road", str(template), base=service)  # copier would read svc/paved-road
     assert same_source("../paved-road", str(template), base=service)
     assert same_source(f"file://{template}", str(template), base=service)
+    # a sibling directory named like the template plus `.git` (a service cloned there) is another repository
+    assert not same_source(f"{template}.git", str(template), base=service)
 
 
 # ---------------------------------------------------------------------------
