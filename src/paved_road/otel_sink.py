@@ -39,10 +39,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from paved_road.bounded_http import IDLE_TIMEOUT, MAX_CONNECTIONS, BoundedThreads  # noqa: F401 (re-exported)
+
 MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
-IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing
 REQUEST_DEADLINE = 30.0  # seconds for a whole request (a byte every 9 s is not idle, yet held a thread forever)
-MAX_CONNECTIONS = 64
 # C0/C1 controls (escape sequences, CR, BEL, NUL) and the bidirectional overrides that reorder a line
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -163,32 +163,10 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _QuietServer(BoundedThreads, ThreadingHTTPServer):
     """A client that goes away mid-request (a service stopping, a reset) is
     normal for a receiver: drop that connection, keep serving, no traceback.
     At most MAX_CONNECTIONS threads: a connection beyond them is closed at once."""
-
-    request_queue_size = 128  # listen backlog (socketserver's 5 made a burst of clients wait on SYN retries)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-
-    def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]

@@ -149,3 +149,56 @@ def test_the_admin_api_takes_only_json_addressed_to_loopback(sim_endpoint, metho
     assert json.loads(after[1])["fail"] == json.loads(before[1])["fail"]  # nothing changed
     ok = _raw(sim_endpoint, "POST", "fail", b'{"versions": []}', {"Content-Type": "application/json"})
     assert ok[0] == 200
+
+
+def test_the_aws_api_is_bounded_idle_connections_threads_and_bodies():
+    """Review of issue 27 ("paved sim caps body size, times out idle connections, bounds its threads"): only
+    the admin API was bounded. 300 connections that sent half a request line held 302 threads for good,
+    and a 300 MB body to the AWS API was buffered whole (876 MB RSS)."""
+    import re
+    import socket
+
+    from paved_road.bounded_http import IDLE_TIMEOUT, MAX_CONNECTIONS
+    from paved_road.sim.server import MAX_BODY
+
+    proc = subprocess.Popen([paved_executable(), "sim", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        while port is None:
+            line = proc.stdout.readline()
+            assert line, "paved sim exited"
+            if match := re.search(r"export AWS_ENDPOINT_URL=http://127\.0\.0\.1:(\d+)", line):
+                port = int(match[1])
+
+        def threads() -> int:
+            return int(re.search(r"^Threads:\s+(\d+)", open(f"/proc/{proc.pid}/status").read(), re.M)[1])
+
+        def reply(head: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(head)
+                return s.recv(200)
+
+        base = threads()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+        for s in idle:
+            s.sendall(b"POST / HTTP/1.1\r\n")
+        time.sleep(1)
+        assert threads() <= base + MAX_CONNECTIONS
+        time.sleep(IDLE_TIMEOUT + 3)
+        assert threads() <= base + 1
+        for s in idle:
+            s.close()
+
+        ecs = (b"X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n"
+               b"Content-Type: application/x-amz-json-1.1\r\nAuthorization: AWS4-HMAC-SHA256 "
+               b"Credential=AKIDEXAMPLE/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0\r\n")
+        big = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1))
+        assert big.startswith(b"HTTP/1.1 413 "), big  # refused before a byte of the body was read
+        negative = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: -1\r\n\r\n")
+        assert negative.startswith(b"HTTP/1.1 400 "), negative
+        ok = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: 2\r\n\r\n{}")
+        assert ok.startswith(b"HTTP/1.1 200 "), ok
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -44,7 +44,9 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
+
+from paved_road.bounded_http import IDLE_TIMEOUT, BoundedThreads
 
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
 
@@ -67,6 +69,17 @@ def dumps(data: Any) -> bytes:
 # The admin API (/_paved_sim/...) answers only requests addressed to loopback, with JSON bodies.
 ADMIN_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 MAX_ADMIN_BODY = 1024 * 1024
+# The AWS API: a request body larger than this is refused before it is read (the sim's callers send
+# kilobytes; a 300 MB body was buffered whole). A chunked body (botocore never sends one) is refused too.
+MAX_BODY = 16 * 1024 * 1024
+
+
+class _BoundedServer(BoundedThreads, ThreadedWSGIServer):
+    """werkzeug's threaded server with at most MAX_CONNECTIONS threads (bounded_http)."""
+
+
+class _Handler(MotoRequestHandler):
+    timeout = IDLE_TIMEOUT  # a connection that sends nothing is closed (300 of them held 302 threads)
 
 
 class SimApp:
@@ -137,7 +150,14 @@ class SimApp:
             return self._admin(environ, start_response, path)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target.rsplit(".", 1)[-1] if target else ""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        if not (raw.isascii() and raw.isdigit()) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self._respond(start_response, "400 Bad Request",
+                                 dumps({"message": "Content-Length must be a non-negative integer"}), "application/json")
+        if int(raw) > MAX_BODY:
+            return self._respond(start_response, "413 Payload Too Large",
+                                 dumps({"message": f"request body exceeds {MAX_BODY} bytes"}), "application/json")
+        length = int(raw)
         body = environ["wsgi.input"].read(length) if length else b""
         fault = self._take_fault(operation) if operation else None
         if fault == "throttle":
@@ -390,7 +410,7 @@ class SimServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
         self.model = EcsModel(speed=speed)
         self.app = SimApp(self.model)
-        self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self.server = _BoundedServer(host, port, self.app, handler=_Handler)
         self.host, self.port = self.server.server_address[:2]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
