@@ -16,6 +16,7 @@ import os
 import sys
 
 from paved_road import __version__, help_text, output
+from paved_road.untrusted import redact
 
 # Each command's module, providing register(subparsers). Only the module of
 # the command being run is imported, so `paved new` does not pay for boto3.
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback; PAVED_DEBUG=1 shows it
         if os.environ.get("PAVED_DEBUG"):
             raise
-        print(f"paved {args.command}: unexpected error: {exc.__class__.__name__}: {exc} "
+        print(f"paved {args.command}: unexpected error: {exc.__class__.__name__}: {redact(exc)} "
               "(PAVED_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
         return 1
 

@@ -239,8 +239,12 @@ def test_tags_start_deploy_yml_on_the_default_branch_with_the_published_digest(s
 
 
 def _cli_install(service, workflow: str, job: str) -> str:
+    """The install step's script with its env values put in (the URL reaches the shell only through env:)."""
     [step] = [st for st in service.workflow(workflow)["jobs"][job]["steps"] if "pip install" in st.get("run", "")]
-    return step["run"]
+    run = step["run"]
+    for name, value in (step.get("env") or {}).items():
+        run = run.replace(f'"${name}"', f'"{value}"')
+    return run
 
 
 def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
@@ -414,9 +418,7 @@ def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
         given = {a.split("=")[0] for a in argv[3:] if a != "-f"}
         assert {k for k, v in inputs.items() if v.get("required")} <= given <= set(inputs)
     pip = next(line for line in lines if line.startswith("pip install"))
-    deploy_install = next(s["run"] for s in service.workflow("deploy.yml")["jobs"]["staging"]["steps"]
-                          if "pip install" in s.get("run", ""))
-    assert pip.split("pip install ", 1)[1] in deploy_install
+    assert pip.split("pip install ", 1)[1] in _cli_install(service, "deploy.yml", "staging")
     if service.mode == "build-cloud":
         assert "`DOCKER_USER`" in readme and "`DOCKER_PAT`" in readme
     prefix = service.answers.get("runner_scale_set_prefix", "paved-runners")

@@ -18,6 +18,7 @@ from paved_road import output
 from paved_road.deploy import aws_session, ecs_deploy
 from paved_road.deploy import releases as ecr_releases
 from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
+from paved_road.untrusted import redact
 
 DEFAULT_TIMEOUT = 900
 DEFAULT_POLL_INTERVAL = 15.0
@@ -36,7 +37,7 @@ def _positive(kind):
 
 
 def _error(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     return code
 
 
@@ -92,7 +93,7 @@ def _append(path_var: str, text: str) -> None:
     path = os.environ.get(path_var)
     if path:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(redact(text))
 
 
 def _sigterm_as_interrupt() -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 from paved_road import cli_options, first_hour, output
 from paved_road.fleet import catalog as cat
 from paved_road.fleet import fleet
+from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html", "backstage")
 DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
                "error": "bold red"}
 STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
-                "pending": "cyan", "refreshed": "green"}
+                "pending": "cyan", "refreshed": "green", "skipped": "bold red"}
 
 
 def _is_terminal(stream) -> bool:
@@ -60,7 +61,7 @@ def run_catalog(args: argparse.Namespace) -> int:
     try:
         catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
     except cat.CatalogError as exc:
-        print(f"paved catalog: {exc}", file=sys.stderr)
+        print(f"paved catalog: {redact(exc)}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
     if args.format == "html":
         _write(args.output, cat.render_html(catalog, dora_page=args.dora))
@@ -103,7 +104,8 @@ def summary(results: list[fleet.FleetResult]) -> str:
     return (f"{len(results)} services. Since the last run: {new} new update branch(es) "
             f"({count['conflicts']} with conflicts), {count['refreshed']} rebuilt on new commits. "
             f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current. "
-            f"{count['failed']} failed.")
+            f"{count['failed']} failed."
+            + (f" {count['skipped']} skipped: not the canonical template." if count["skipped"] else ""))
 
 
 def run_fleet_update(args: argparse.Namespace) -> int:
@@ -114,7 +116,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     try:
         planned = fleet.plan(args.paths or ["."], args.to, args.template)
     except (fleet.FleetError, cat.CatalogError) as exc:
-        print(f"paved fleet update: {exc}", file=sys.stderr)
+        print(f"paved fleet update: {redact(exc)}", file=sys.stderr)
         return 2
     console = Console(stderr=True)
     interrupted = False
@@ -144,7 +146,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
               "(branch, HEAD, clean tree); finished ones keep their branches; run it again to continue",
               file=sys.stderr)
         return 130
-    if any(r.status == fleet.FAILED for r in results):
+    if any(r.status in (fleet.FAILED, fleet.SKIPPED) for r in results):
         return 1
     return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
 
@@ -192,7 +194,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     cli_options.add_jobs(u, "services updated")
-    u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
+    u.add_argument("--template", metavar="URL", help="the canonical template (git URL or path): its tags choose the target, and a service whose "
+                        "_src_path is another template is skipped, never updated (default: $PAVED_TEMPLATE, else "
+                        "the checkout paved runs from)")
     output.add_arguments(u, aliases={"text": "plain"}, what="the results")
     u.set_defaults(func=run_fleet_update)
     c = fsub.add_parser(
