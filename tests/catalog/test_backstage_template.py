@@ -43,6 +43,8 @@ def _properties() -> dict[str, dict]:
 def test_template_is_generated_from_copier_yml():
     assert (REPO_ROOT / "backstage" / "template.yaml").read_text() == builder.render(), (
         "backstage/template.yaml is stale: run python backstage/build_template.py")
+    assert builder.ACTION.read_text() == builder.action_source(), (
+        "the action's FORM_ANSWERS are stale: run python backstage/build_template.py")
 
 
 def test_kind_and_api_version():
@@ -297,6 +299,21 @@ def test_form_values_never_choose_the_template_nor_see_the_backend_environment(t
     assert "PATH=" in task_env
     template_yaml = (REPO_ROOT / "backstage" / "template.yaml").read_text()
     assert "paved_road_git_url" not in template_yaml and "url: ${{ parameters" not in template_yaml
+
+
+@pytest.mark.parametrize("key,value", [
+    # computed answers (when: false) that copier lets passed-in data override (issue 27 review)
+    ("template_git_url_hcl", 'x"\nresource "null_resource" "evil" {}\n#'),
+    ("template_git_url", "https://evil.example/paved-road.git"),
+    ("aws_regions_supported", "us-east-1 $(touch CANARY)"),
+])
+def test_values_the_form_does_not_ask_are_refused_before_copier_runs(tmp_path, node24_env, key, value):
+    canonical = _tiny_template(tmp_path / "canonical.git", [])
+    workspace = tmp_path / "ws"
+    result = run_action(node24_env, {"templateUrl": canonical.as_uri()},
+                        {"targetPath": "./", "values": {"service_name": "orders", key: value}}, workspace)
+    assert result["error"].startswith(f"values.{key} is not a question the form answers (allowed: service_name, ")
+    assert not workspace.exists() or not any(workspace.iterdir())  # copier never ran
 
 
 @pytest.mark.parametrize("target", ["../ws-sibling", "../ws2", "/etc", "..", "sub/../../ws2"])
