@@ -48,7 +48,7 @@ def test_new_makes_a_git_repository_with_a_first_commit_and_prints_next_steps(re
     assert any("npm ci && npm test" in s and "Node.js 24" in s for s in steps)
     assert any("paved otel-sink" in s for s in steps)
     # the trap is gone: `paved update` on the new service does not ask to commit first
-    update = paved("update", str(dest))
+    update = paved("update", str(dest), "--template", str(release_template))  # the canonical template (issue 27)
     assert update.returncode == 0, update.stderr
     assert "already on v2.0.0" in update.stdout
 
@@ -79,7 +79,7 @@ def untagged_service(release_template, tmp_path) -> tuple[Path, Path]:
 
 def test_update_without_release_tags_says_how_to_tag_one(untagged_service):
     template, dest = untagged_service
-    proc = paved("update", str(dest))
+    proc = paved("update", str(dest), "--template", str(template))
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert line == (f"paved update: the template at {template} has no release tags, so there is nothing to update "
