@@ -65,17 +65,28 @@ def find_terraform() -> str | None:
     return shutil.which("terraform")
 
 
-def _mirror_roots() -> list[Path]:
+def _subdirectories(directory: Path) -> list[Path]:
+    """The directories in `directory`; none when it cannot be listed (a
+    directory another user owns, such as a Docker host's /opt/containerd)."""
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+def _mirror_roots(opt: Path = Path("/opt")):
     # Terraform's implied local mirror directories (CLI configuration,
-    # "Implied Local Mirror Directories"), then add-on software under /opt.
-    roots = [Path.home() / ".terraform.d" / "plugins"]
+    # "Implied Local Mirror Directories"), then add-on software under /opt,
+    # two levels deep; lazily, so the first hit ends the search.
+    yield Path.home() / ".terraform.d" / "plugins"
     xdg = os.environ.get("XDG_DATA_DIRS", "/usr/local/share:/usr/share")
-    roots += [Path(d) / "terraform" / "plugins" for d in xdg.split(":") if d]
-    opt = Path("/opt")
-    if opt.is_dir():
-        level1 = sorted(p for p in opt.iterdir() if p.is_dir())
-        roots += [opt, *level1, *sorted(p for d in level1 for p in d.iterdir() if p.is_dir())]
-    return roots
+    yield from (Path(d) / "terraform" / "plugins" for d in xdg.split(":") if d)
+    level1 = _subdirectories(opt)
+    if level1:
+        yield opt
+        yield from level1
+        for directory in level1:
+            yield from _subdirectories(directory)
 
 
 @lru_cache(maxsize=None)
@@ -87,7 +98,7 @@ def find_mirror() -> Path | None:
         try:
             if (root / AWS_PROVIDER / AWS_VERSION).is_dir():
                 return root
-        except PermissionError:
+        except OSError:
             continue
     return None
 
