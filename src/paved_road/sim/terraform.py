@@ -227,20 +227,10 @@ def provider5_copy(src: Path, dst: Path) -> Path:
 # --------------------------------------------------------------------------- a service's infra/ on paved sim
 
 
-def sim_override(endpoint: str, modules_dir: str = "../terraform-modules") -> str:
-    """`sim_override.tf` for a service's infra/: local state, the provider on
-    the simulator, the modules from `modules_dir` (a provider5_copy)."""
+def sim_provider(endpoint: str) -> str:
+    """The `provider "aws"` block that points the AWS provider at the simulator."""
     endpoints = "\n".join(f"    {name} = {json.dumps(endpoint)}" for name in ENDPOINT_SERVICES)
-    modules = "\n".join(
-        f'module "{label}" {{\n  source = "{modules_dir}/{module}"\n}}\n'
-        for label, module in (("ecr_repository", "ecr-repository"), ("service", "ecs-service"),
-                              ("ci_roles", "github-oidc-roles")))
-    return f"""# paved sim only: local state, the AWS provider on the simulator, local modules.
-terraform {{
-  backend "local" {{}}
-}}
-
-provider "aws" {{
+    return f"""provider "aws" {{
   access_key                  = "paved-sim"
   secret_key                  = "paved-sim"
   skip_credentials_validation = true
@@ -251,7 +241,22 @@ provider "aws" {{
 {endpoints}
   }}
 }}
+"""
 
+
+def sim_override(endpoint: str, modules_dir: str = "../terraform-modules") -> str:
+    """`sim_override.tf` for a service's infra/: local state, the provider on
+    the simulator, the modules from `modules_dir` (a provider5_copy)."""
+    modules = "\n".join(
+        f'module "{label}" {{\n  source = "{modules_dir}/{module}"\n}}\n'
+        for label, module in (("ecr_repository", "ecr-repository"), ("service", "ecs-service"),
+                              ("ci_roles", "github-oidc-roles")))
+    return f"""# paved sim only: local state, the AWS provider on the simulator, local modules.
+terraform {{
+  backend "local" {{}}
+}}
+
+{sim_provider(endpoint)}
 {modules}"""
 
 
