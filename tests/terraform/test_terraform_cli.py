@@ -213,3 +213,17 @@ def test_an_unreadable_directory_under_opt_does_not_stop_the_mirror_search(tmp_p
     monkeypatch.setenv("XDG_DATA_DIRS", str(tmp_path / "share"))
     found = [r for r in tf._mirror_roots(opt) if (r / tf.AWS_PROVIDER / tf.AWS_VERSION).is_dir()]
     assert found == [mirror]
+
+
+def test_the_callers_terraform_settings_do_not_reach_the_suite(tmp_path, monkeypatch):
+    # A developer's TF_DATA_DIR used to put every test root's .terraform in
+    # one shared directory (outside the test's, left behind, clobbered by a
+    # parallel run); TF_CLI_ARGS_plan could turn off the refresh the drift
+    # check relies on.
+    shared = tmp_path / "shared-data-dir"
+    monkeypatch.setenv("TF_DATA_DIR", str(shared))
+    monkeypatch.setenv("TF_CLI_ARGS_plan", "-refresh=false")
+    errors = tfcli.validation_errors(MODULES_DIR / "ecr-repository", {"ok": {"name": "orders-api"}}, tmp_path / "root")
+    assert errors == {"ok": []}
+    assert not shared.exists()
+    assert (tmp_path / "root" / ".terraform").is_dir()

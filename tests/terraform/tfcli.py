@@ -47,7 +47,7 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: int = 600):
     needs_mirror = args[0] != "fmt"
     if needs_mirror:
         provider_mirror()
-    result = subprocess.run([find_terraform(), *args], cwd=cwd, env=_tf.env() if needs_mirror else dict(os.environ),
+    result = subprocess.run([find_terraform(), *args], cwd=cwd, env=_tf.env() if needs_mirror else _tf.hermetic_environ(),
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"terraform {' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")

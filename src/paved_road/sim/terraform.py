@@ -133,8 +133,17 @@ def cli_config_file() -> str:
     return str(config)
 
 
+def hermetic_environ() -> dict[str, str]:
+    """os.environ without the caller's Terraform settings (TF_LOG* kept for
+    debugging): TF_DATA_DIR would make every working directory share one
+    .terraform (parallel runs clobber each other's modules and providers),
+    TF_CLI_ARGS(_<command>) could add `-refresh=false` to the drift check,
+    TF_VAR_* and TF_WORKSPACE change what is planned."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TF_") or k.startswith("TF_LOG")}
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "TF_CLI_CONFIG_FILE": cli_config_file(), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
+    return {**hermetic_environ(), "TF_CLI_CONFIG_FILE": cli_config_file(), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1"}
 
 
