@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hcl_eval import UNKNOWN, EvalError
-from test_ecs_task_definition import ACCOUNT, EXAMPLES, REGION, module_for, register_request
+from test_ecs_task_definition import ACCOUNT, EXAMPLES, REGION, example_arguments, module_for, register_request
 
 ALB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/public/50dc6c495c0c9188"
 TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/svc/73e2d6bc24d8a067"
@@ -324,3 +324,78 @@ def test_service_matches_the_create_service_model_including_enums(example):
               "ScalableDimension": target["scalable_dimension"], "MinCapacity": target["min_capacity"], "MaxCapacity": target["max_capacity"]}
     validate_parameters(params, aas)
     assert enum_violations(params, aas) == []
+
+
+# --- Preconditions, answered by real Terraform -----------------------------------------------------
+# The lifecycle preconditions live in main.tf, not variables.tf, so the
+# validation plans (tfcli.validation_errors) never evaluate them: one
+# `terraform plan` of the module (provider 5 copy) against paved sim, one
+# module call per case, answers them (Terraform: "Resource precondition failed").
+_BLUE_GREEN_LBS = example_arguments("blue-green")["load_balancers"]
+PRECONDITIONS = [
+    ({}, None),
+    ({"cpu": 256, "memory": 4096}, "is not a Fargate combination for cpu 256"),
+    ({"cpu": 256, "memory": 512, "collector": {"cpu": 256, "memory": 256}},
+     "must exceed what the collector sidecar reserves"),
+    ({"environment_variables": {"TOKEN": "a"}, "secrets": {"TOKEN": "arn:aws:ssm:eu-west-1:123456789012:parameter/x"}},
+     "both in environment_variables and in secrets: TOKEN"),
+    ({"deployment_strategy": "BLUE_GREEN"}, "BLUE_GREEN needs load_balancers"),
+    ({"deployment_strategy": "BLUE_GREEN", "load_balancers": _BLUE_GREEN_LBS, "autoscaling": {}}, None),
+    ({"deployment_strategy": "BLUE_GREEN", "autoscaling": {},
+      "load_balancers": {k: {**lb, "scale_on_requests": True} for k, lb in _BLUE_GREEN_LBS.items()}},
+     "scale_on_requests needs deployment_strategy ROLLING"),
+]
+
+
+@pytest.fixture(scope="module")
+def precondition_verdicts(tmp_path_factory):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tfcli
+    from paved_road.sim import terraform as tf
+    from paved_road.sim.server import SimServer
+    from test_ecs_task_definition import MODULE, example_arguments
+
+    tfcli.provider_mirror()
+    work = tmp_path_factory.mktemp("tf-preconditions")
+    tfcli.provider5_copy(MODULE, work / "m")
+    base = example_arguments("minimal")
+    server = SimServer().start()
+    try:
+        calls = "".join(
+            f'module "case_{i}" {{\n  source = "./m"\n'
+            + "".join(f"  {k} = {tfcli.hcl_value(v)}\n" for k, v in {**base, **inputs}.items()) + "}\n"
+            for i, (inputs, _) in enumerate(PRECONDITIONS))
+        (work / "main.tf").write_text(tf.sim_provider(server.endpoint).replace(
+            'provider "aws" {', 'provider "aws" {\n  region = "eu-west-1"', 1) + calls, encoding="utf-8")
+        tfcli.run(work, "init", "-input=false", "-no-color", "-backend=false")
+        # A precondition's diagnostic names the resource in ./m, not the
+        # module call: one targeted plan per case says whose it is.
+        def verdict(i: int) -> list[str]:
+            result = tfcli.run(work, "plan", "-json", "-input=false", "-lock=false", "-refresh=false",
+                               f"-target=module.case_{i}", check=False)
+            diags = [m["diagnostic"] for m in map(json.loads, result.stdout.splitlines())
+                     if m.get("type") == "diagnostic" and m["diagnostic"]["severity"] == "error"]
+            assert all(d["summary"] == "Resource precondition failed" for d in diags), json.dumps(diags)
+            assert (result.returncode != 0) == bool(diags), result.stdout + result.stderr
+            return [d["detail"] for d in diags]
+
+        with ThreadPoolExecutor(2) as pool:
+            verdicts = dict(enumerate(pool.map(verdict, range(len(PRECONDITIONS)))))
+    finally:
+        server.stop()
+    return verdicts
+
+
+@pytest.mark.parametrize("case", range(len(PRECONDITIONS)), ids=[repr(i) for i, _ in PRECONDITIONS])
+def test_preconditions_as_terraform_plans_them(precondition_verdicts, case):
+    inputs, message = PRECONDITIONS[case]
+    errors = precondition_verdicts[case]
+    if message is None:
+        assert errors == []
+        assert module_for("minimal", **inputs).precondition_errors() == []
+    else:
+        assert len(errors) == 1 and message in errors[0], errors
+        # and the evaluator, which the rest of this file uses, says the same
+        assert any(message in e for e in module_for("minimal", **inputs).precondition_errors())

@@ -57,3 +57,12 @@ def test_no_validated_name_or_url_takes_a_newline(module, tmp_path):
     assert len(cases) >= 10
     errors = tfcli.validation_errors(MODULES_DIR / module, cases, tmp_path)
     assert [k for k, e in errors.items() if not e] == []
+
+
+def test_a_misspelt_input_is_a_broken_case_not_a_refusal(tmp_path):
+    # "refused" must mean a validation or type check said no: a case with an
+    # input the module lacks used to count as refused, so a typo in a
+    # refusal table passed.
+    base = _base_inputs("ecr-repository")
+    with pytest.raises(AssertionError, match="does not declare"):
+        tfcli.validation_errors(MODULES_DIR / "ecr-repository", {"typo": {**base, "untagged_expire_dayz": 7.5}}, tmp_path)

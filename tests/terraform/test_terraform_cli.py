@@ -185,3 +185,45 @@ def test_ci_fails_rather_than_skips_without_the_mirror(tmp_path):
     assert "CI needs the real Terraform" in result.stdout
     cli = subprocess.run([sys.executable, "-m", "paved_road.sim.terraform"], env=env, capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and tfcli.MIRROR_ENV in cli.stderr
+
+
+def test_an_unreadable_directory_under_opt_does_not_stop_the_mirror_search(tmp_path, monkeypatch):
+    # A Docker host's /opt/containerd is root's, mode 0711: listing it as
+    # another user raises PermissionError, which used to end `paved demo
+    # --platform`, `python -m paved_road.sim.terraform` and every Terraform
+    # test in a traceback before the mirror was looked for.
+    from pathlib import Path
+
+    from paved_road.sim import terraform as tf
+
+    opt = tmp_path / "opt"
+    locked = opt / "containerd"
+    (locked / "bin").mkdir(parents=True)
+    mirror = opt / "tools" / "tf-plugins"
+    (mirror / tf.AWS_PROVIDER / tf.AWS_VERSION / "linux_amd64").mkdir(parents=True)
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_DIRS", str(tmp_path / "share"))
+    found = [r for r in tf._mirror_roots(opt) if (r / tf.AWS_PROVIDER / tf.AWS_VERSION).is_dir()]
+    assert found == [mirror]
+
+
+def test_the_callers_terraform_settings_do_not_reach_the_suite(tmp_path, monkeypatch):
+    # A developer's TF_DATA_DIR used to put every test root's .terraform in
+    # one shared directory (outside the test's, left behind, clobbered by a
+    # parallel run); TF_CLI_ARGS_plan could turn off the refresh the drift
+    # check relies on.
+    shared = tmp_path / "shared-data-dir"
+    monkeypatch.setenv("TF_DATA_DIR", str(shared))
+    monkeypatch.setenv("TF_CLI_ARGS_plan", "-refresh=false")
+    errors = tfcli.validation_errors(MODULES_DIR / "ecr-repository", {"ok": {"name": "orders-api"}}, tmp_path / "root")
+    assert errors == {"ok": []}
+    assert not shared.exists()
+    assert (tmp_path / "root" / ".terraform").is_dir()

@@ -47,7 +47,7 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: int = 600):
     needs_mirror = args[0] != "fmt"
     if needs_mirror:
         provider_mirror()
-    result = subprocess.run([find_terraform(), *args], cwd=cwd, env=_tf.env() if needs_mirror else dict(os.environ),
+    result = subprocess.run([find_terraform(), *args], cwd=cwd, env=_tf.env() if needs_mirror else _tf.hermetic_environ(),
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"terraform {' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
@@ -127,6 +127,10 @@ def validation_errors(module_dir: Path, cases: dict[str, dict], work: Path) -> d
         match = re.fullmatch(r'module "(case_\d+)"', context)
         if not match:
             raise AssertionError(f"a diagnostic outside the cases: {json.dumps(diag)}")
+        if diag["summary"] in ("Unsupported argument", "Missing required argument"):
+            # The case is wrong (a misspelt or missing input), not the module:
+            # counting it as "refused" would pass a refusal test for nothing.
+            raise AssertionError(f"a case passes inputs the module does not declare: {json.dumps(diag)}")
         errors[labels[match.group(1)]].append(diag["detail"])
     if result.returncode != 0 and not any(errors.values()):
         raise AssertionError(f"terraform plan failed:\n{result.stdout}\n{result.stderr}")

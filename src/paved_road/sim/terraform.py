@@ -65,17 +65,28 @@ def find_terraform() -> str | None:
     return shutil.which("terraform")
 
 
-def _mirror_roots() -> list[Path]:
+def _subdirectories(directory: Path) -> list[Path]:
+    """The directories in `directory`; none when it cannot be listed (a
+    directory another user owns, such as a Docker host's /opt/containerd)."""
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+def _mirror_roots(opt: Path = Path("/opt")):
     # Terraform's implied local mirror directories (CLI configuration,
-    # "Implied Local Mirror Directories"), then add-on software under /opt.
-    roots = [Path.home() / ".terraform.d" / "plugins"]
+    # "Implied Local Mirror Directories"), then add-on software under /opt,
+    # two levels deep; lazily, so the first hit ends the search.
+    yield Path.home() / ".terraform.d" / "plugins"
     xdg = os.environ.get("XDG_DATA_DIRS", "/usr/local/share:/usr/share")
-    roots += [Path(d) / "terraform" / "plugins" for d in xdg.split(":") if d]
-    opt = Path("/opt")
-    if opt.is_dir():
-        level1 = sorted(p for p in opt.iterdir() if p.is_dir())
-        roots += [opt, *level1, *sorted(p for d in level1 for p in d.iterdir() if p.is_dir())]
-    return roots
+    yield from (Path(d) / "terraform" / "plugins" for d in xdg.split(":") if d)
+    level1 = _subdirectories(opt)
+    if level1:
+        yield opt
+        yield from level1
+        for directory in level1:
+            yield from _subdirectories(directory)
 
 
 @lru_cache(maxsize=None)
@@ -87,7 +98,7 @@ def find_mirror() -> Path | None:
         try:
             if (root / AWS_PROVIDER / AWS_VERSION).is_dir():
                 return root
-        except PermissionError:
+        except OSError:
             continue
     return None
 
@@ -122,8 +133,17 @@ def cli_config_file() -> str:
     return str(config)
 
 
+def hermetic_environ() -> dict[str, str]:
+    """os.environ without the caller's Terraform settings (TF_LOG* kept for
+    debugging): TF_DATA_DIR would make every working directory share one
+    .terraform (parallel runs clobber each other's modules and providers),
+    TF_CLI_ARGS(_<command>) could add `-refresh=false` to the drift check,
+    TF_VAR_* and TF_WORKSPACE change what is planned."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TF_") or k.startswith("TF_LOG")}
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "TF_CLI_CONFIG_FILE": cli_config_file(), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
+    return {**hermetic_environ(), "TF_CLI_CONFIG_FILE": cli_config_file(), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1"}
 
 
@@ -216,20 +236,10 @@ def provider5_copy(src: Path, dst: Path) -> Path:
 # --------------------------------------------------------------------------- a service's infra/ on paved sim
 
 
-def sim_override(endpoint: str, modules_dir: str = "../terraform-modules") -> str:
-    """`sim_override.tf` for a service's infra/: local state, the provider on
-    the simulator, the modules from `modules_dir` (a provider5_copy)."""
+def sim_provider(endpoint: str) -> str:
+    """The `provider "aws"` block that points the AWS provider at the simulator."""
     endpoints = "\n".join(f"    {name} = {json.dumps(endpoint)}" for name in ENDPOINT_SERVICES)
-    modules = "\n".join(
-        f'module "{label}" {{\n  source = "{modules_dir}/{module}"\n}}\n'
-        for label, module in (("ecr_repository", "ecr-repository"), ("service", "ecs-service"),
-                              ("ci_roles", "github-oidc-roles")))
-    return f"""# paved sim only: local state, the AWS provider on the simulator, local modules.
-terraform {{
-  backend "local" {{}}
-}}
-
-provider "aws" {{
+    return f"""provider "aws" {{
   access_key                  = "paved-sim"
   secret_key                  = "paved-sim"
   skip_credentials_validation = true
@@ -240,7 +250,22 @@ provider "aws" {{
 {endpoints}
   }}
 }}
+"""
 
+
+def sim_override(endpoint: str, modules_dir: str = "../terraform-modules") -> str:
+    """`sim_override.tf` for a service's infra/: local state, the provider on
+    the simulator, the modules from `modules_dir` (a provider5_copy)."""
+    modules = "\n".join(
+        f'module "{label}" {{\n  source = "{modules_dir}/{module}"\n}}\n'
+        for label, module in (("ecr_repository", "ecr-repository"), ("service", "ecs-service"),
+                              ("ci_roles", "github-oidc-roles")))
+    return f"""# paved sim only: local state, the AWS provider on the simulator, local modules.
+terraform {{
+  backend "local" {{}}
+}}
+
+{sim_provider(endpoint)}
 {modules}"""
 
 
