@@ -31,6 +31,7 @@ class RuntimeStage:
     env: dict[str, str]
     cmd: list[str]
     copies: list[str] = field(default_factory=list)  # paths copied from the build context
+    runs: list[str] = field(default_factory=list)  # RUN commands (shell form), in order
 
 
 def parse_runtime_stage(dockerfile: Path, build_args: dict[str, str] | None = None) -> RuntimeStage:
@@ -57,6 +58,8 @@ def parse_runtime_stage(dockerfile: Path, build_args: dict[str, str] | None = No
             stage.cmd = json.loads(line[4:])
         elif line.startswith("COPY ") and "--from=" not in line:
             stage.copies.extend(line.split()[1:-1])
+        elif line.startswith("RUN "):
+            stage.runs.append(line[4:].strip())
     if not stage.cmd:
         raise ValueError(f"{dockerfile}: the runtime stage has no exec-form CMD")
     return stage
@@ -74,7 +77,8 @@ def install(service_dir: Path, *, production_only: bool, env: dict[str, str] | N
 
 
 def prepare_runtime(service_dir: Path, runtime_dir: Path, build_args: dict[str, str] | None = None) -> RuntimeStage:
-    """Lay out `runtime_dir` like the image's WORKDIR: copied files plus production deps."""
+    """Lay out `runtime_dir` like the image's WORKDIR: copied files plus production
+    deps, then the stage's RUN commands (the compile-cache warm-up) with its ENV."""
     stage = parse_runtime_stage(service_dir / "Dockerfile", build_args)
     runtime_dir.mkdir(parents=True, exist_ok=True)
     for rel in stage.copies + ["package-lock.json"]:
@@ -85,6 +89,9 @@ def prepare_runtime(service_dir: Path, runtime_dir: Path, build_args: dict[str, 
             shutil.copy2(src, runtime_dir / rel)
     install(runtime_dir, production_only=True, env=node_env(node_major_of(service_dir)))
     (runtime_dir / "package-lock.json").unlink()  # the image does not ship it
+    env = runtime_env(runtime_dir, stage, node_major_of(service_dir))
+    for command in stage.runs:
+        subprocess.run(["sh", "-c", command], cwd=runtime_dir, env=env, check=True, stdout=subprocess.DEVNULL)
     return stage
 
 
@@ -211,3 +218,81 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+# Preloaded after the service's own NODE_OPTIONS: from the end of the first
+# request the service answers (the readiness probe; that first request
+# compiles its own code paths and counts as start-up) until SIGTERM, a 1 ms
+# timer measures each gap between its ticks: the longest in wall-clock time,
+# and the most CPU time the main thread spent inside one gap
+# (process.threadCpuUsage). The CPU figure is the block the service itself
+# caused; the wall-clock one also holds the time the OS gave the CPU to other
+# processes, which on a shared machine can be tens of ms. Also whether the
+# OTLP exporters loaded inside that window (they load a second after start).
+# Written as JSON to $PAVED_EVENT_LOOP_PROBE_OUT.
+EVENT_LOOP_PROBE_JS = """'use strict'
+const fs = require('node:fs')
+const http = require('node:http')
+const cpuNow = () => {
+  const { user, system } = (process.threadCpuUsage ?? process.cpuUsage)()
+  return (user + system) / 1000
+}
+const exportersLoaded = () => Object.keys(require.cache).some((f) => f.includes('exporter-trace-otlp-proto'))
+let loadedBefore = null
+let last = null
+let maxWall = null
+let maxCpu = null
+function start () {
+  loadedBefore = exportersLoaded()
+  last = { wall: performance.now(), cpu: cpuNow() }
+  maxWall = 0
+  maxCpu = 0
+  setInterval(() => {
+    const now = { wall: performance.now(), cpu: cpuNow() }
+    maxWall = Math.max(maxWall, now.wall - last.wall)
+    maxCpu = Math.max(maxCpu, now.cpu - last.cpu)
+    last = now
+  }, 1).unref()
+}
+const emit = http.Server.prototype.emit
+http.Server.prototype.emit = function (event, req, res) {
+  if (event === 'request' && loadedBefore === null) {
+    loadedBefore = false
+    res.once('finish', () => setImmediate(start))
+  }
+  return emit.apply(this, arguments)
+}
+process.once('SIGTERM', () => {
+  fs.writeFileSync(process.env.PAVED_EVENT_LOOP_PROBE_OUT, JSON.stringify({
+    max_ms: maxWall,
+    max_cpu_ms: maxCpu,
+    exporters_loaded_in_window: exportersLoaded() && loadedBefore === false
+  }))
+})
+"""
+
+
+def event_loop_block(runtime_dir: Path, stage: RuntimeStage, major: int, env: dict[str, str] | None = None,
+                     running_for: float = 2.5, node_options: str | None = None) -> dict:
+    """Start the service, leave it idle `running_for` seconds from spawn (the
+    exporters load after one), SIGTERM it: {"max_ms": the longest gap between
+    ticks after the first answered request (wall clock), "max_cpu_ms": the
+    most main-thread CPU time inside one gap, "exporters_loaded_in_window"}."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe, out = Path(tmp) / "probe.js", Path(tmp) / "probe.json"
+        probe.write_text(EVENT_LOOP_PROBE_JS)
+        options = runtime_env(runtime_dir, stage, major).get("NODE_OPTIONS", "") if node_options is None else node_options
+        svc = ServiceProcess(runtime_dir, stage, major, env={**(env or {}), "PAVED_EVENT_LOOP_PROBE_OUT": str(out)},
+                             node_options=f"{options} --require {probe}".strip())
+        try:
+            svc.wait_ready()
+            time.sleep(max(0.0, running_for - (time.monotonic() - svc.started_at)))
+            svc.terminate()
+        finally:
+            svc.kill()
+        if not out.exists():
+            raise RuntimeError(f"the event-loop probe wrote nothing:\n{svc.output}")
+        return json.loads(out.read_text())
+

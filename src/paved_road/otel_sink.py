@@ -78,6 +78,7 @@ def flatten(path: str, msg) -> tuple[str, list[dict]]:
                         "status": Status.StatusCode.Name(s.status.code).removeprefix("STATUS_CODE_"),
                         "attributes": attributes(s.attributes), "resource": res,
                         "scope": ss.scope.name,
+                        "events": [{"name": e.name, "attributes": attributes(e.attributes)} for e in s.events],
                     })
         return "spans", out
     if path == "/v1/metrics":

@@ -7,6 +7,28 @@ const { loadConfig } = require('./config')
 const healthRoutes = require('./routes/health')
 const exampleRoutes = require('./routes/example')
 
+// What Fastify logs about requests by itself. The server span already records
+// method, route, status and duration of every request, so there are no
+// per-request "incoming/completed" lines and no "route not found" lines. A
+// 5xx answered by the default error handler writes one error line with the
+// error (type, message, stack) and trace_id/span_id of its span; a 4xx is the
+// client's mistake and is not logged. (LogController({ disableRequestLogging:
+// true }) would also silence the error lines: Fastify 5.12 lib/log-controller.js.)
+class ServiceLogController extends LogController {
+  incomingRequest () {}
+
+  requestCompleted (error, request, reply) {
+    // Only a response stream that failed (the 'error' event), never a success.
+    if (error) super.requestCompleted(error, request, reply)
+  }
+
+  defaultErrorLog (error, request, reply) {
+    if (reply.statusCode >= 500) super.defaultErrorLog(error, request, reply)
+  }
+
+  routeNotFound () {}
+}
+
 // The app factory: no port is bound here, so tests use app.inject().
 function buildApp (config = loadConfig(), { logger } = {}) {
   const app = Fastify({
@@ -16,10 +38,7 @@ function buildApp (config = loadConfig(), { logger } = {}) {
       level: config.logLevel,
       base: { pid: process.pid, hostname: os.hostname(), 'service.version': config.serviceVersion }
     },
-    // The server span already records method, route, status and duration of
-    // every request; per-request "incoming/completed" lines would repeat it.
-    // Errors are still logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new ServiceLogController(),
     // On close: refuse new requests with 503, end idle keep-alive sockets,
     // let in-flight requests finish.
     return503OnClosing: true,

@@ -43,7 +43,12 @@ async function main () {
   await app.listen({ host: config.host, port: config.port })
 }
 
-main().catch((err) => {
-  console.error(err)
-  process.exit(1)
-})
+// Started as the image's CMD; required (src/warm-cache.js), it only loads.
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
+
+module.exports = { main }

@@ -75,7 +75,7 @@ locals {
   # not use these names (variables.tf lists them for the validation; a test
   # keeps both lists equal).
   module_environment = {
-    OTEL_SERVICE_NAME           = var.name
+    OTEL_SERVICE_NAME = var.name
     # service.version is not set here: the image carries its release
     # (SERVICE_VERSION build arg), so a rollback reports the version it runs.
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
@@ -219,7 +219,7 @@ locals {
   ingress_rules = merge(
     { for k, id in var.ingress_security_groups : "sg-${k}" => {
       description = "App port from ${k}", ip_protocol = "tcp", from_port = var.container_port, to_port = var.container_port
-      cidr_ipv4 = null, cidr_ipv6 = null, prefix_list_id = null, referenced_security_group_id = id
+      cidr_ipv4   = null, cidr_ipv6 = null, prefix_list_id = null, referenced_security_group_id = id
     } },
     { for k, r in var.ingress_rules : "rule-${k}" => r },
   )
@@ -378,12 +378,11 @@ resource "aws_ecs_service" "this" {
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
 
-  # Redeploys the running task definition when the collector configuration
-  # (read from SSM only at task start) changes.
+  # No trigger on the collector configuration: it is part of the task
+  # definition, so a change registers a new revision, which the next
+  # `paved deploy` copies (docs/telemetry.md). Redeploying the running
+  # revision would restart tasks on the old configuration.
   force_new_deployment = var.force_new_deployment
-  triggers = var.force_new_deployment ? {
-    collector_config = sha256(local.collector_config)
-  } : {}
 
   dynamic "capacity_provider_strategy" {
     for_each = var.capacity_provider_strategy

@@ -4,18 +4,26 @@ OTLP/HTTP protobuf, and shuts down cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from paved_road.local_run import Downstream, ServiceProcess, install, prepare_runtime, runtime_env
+from paved_road.local_run import (Downstream, ServiceProcess, event_loop_block, install, parse_runtime_stage,
+                                  prepare_runtime, runtime_env)
 from paved_road.otel_sink import OtlpSink
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from awsemf_model import DELTA, AwsEmf, percentile  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terraform"))
 from hcl_eval import Module, module_call_arguments  # noqa: E402
@@ -323,3 +331,267 @@ def test_exec_form_health_check_reports_service_state(runtime):
         svc.terminate()
     down = subprocess.run(["node", "src/healthcheck.js"], cwd=runtime_dir, env=env, timeout=20)
     assert (up.returncode, down.returncode) == (0, 1)
+
+
+# The service's own entry point (src/server.js, its SIGTERM handling included)
+# with routes and a root-level hook added the way an application adds them:
+# they fail in every way Fastify knows (sync, async, in a hook, in
+# preValidation, schema validation, malformed JSON, a hook's 401) or sleep.
+HARNESS_JS = """
+'use strict'
+const path = require('node:path')
+const appModule = require(path.join(process.cwd(), 'src', 'app.js'))
+const buildApp = appModule.buildApp
+appModule.buildApp = function (...args) {
+  const app = buildApp(...args)
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers['x-deny'] === 'yes') return reply.code(401).send({ error: 'unauthorized' })
+  })
+  app.register(async function failures (f) {
+    f.get('/private', async () => ({ secret: 1 }))
+    f.get('/fail/sync', () => { throw new Error('sync failure') })
+    f.get('/fail/async', async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      throw new TypeError('async failure')
+    })
+    f.get('/fail/hook', { preHandler: async () => { throw new RangeError('hook failure') } }, async () => ({}))
+    f.get('/fail/prevalidation', {
+      preValidation: async () => { throw Object.assign(new Error('forbidden'), { statusCode: 403 }) }
+    }, async () => ({}))
+    f.post('/items/:id', {
+      schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } }
+    }, async (request) => ({ id: request.params.id }))
+    f.get('/sleep/:ms', async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
+      return {}
+    })
+  }, { prefix: '/t' })
+  return app
+}
+// src/server.js starts itself only as the main module (earlier templates: always).
+const server = require(path.join(process.cwd(), 'src', 'server.js'))
+if (typeof server.main === 'function') {
+  server.main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def harness(runtime, tmp_path_factory):
+    """The runtime stage with HARNESS_JS as its command (the preload, ENV and files unchanged)."""
+    runtime_dir, stage = runtime
+    script = tmp_path_factory.mktemp("harness") / "harness.js"
+    script.write_text(HARNESS_JS)
+    return runtime_dir, dataclasses.replace(stage, cmd=["node", str(script)])
+
+
+def request(svc: ServiceProcess, method: str, path: str, body: bytes | None = None,
+            headers: dict | None = None) -> int:
+    req = urllib.request.Request(svc.base_url + path, method=method, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+JSON = {"content-type": "application/json"}
+# (method, path, body, headers) -> (status, route the span must carry, server span name)
+FAILURES = [
+    (("GET", "/t/fail/sync", None, None), 500, "/t/fail/sync"),
+    (("GET", "/t/fail/async", None, None), 500, "/t/fail/async"),
+    (("GET", "/t/fail/hook", None, None), 500, "/t/fail/hook"),
+    (("GET", "/t/fail/prevalidation", None, None), 403, "/t/fail/prevalidation"),
+    (("POST", "/t/items/7", b'{"other": 1}', JSON), 400, "/t/items/:id"),  # schema validation
+    (("POST", "/t/items/7", b'{"name": ', JSON), 400, "/t/items/:id"),  # malformed JSON
+    (("GET", "/t/private", None, {"x-deny": "yes"}), 401, "/t/private"),  # a root onRequest hook answers
+    (("GET", "/no/such/route", None, None), 404, None),
+]
+
+
+@pytest.fixture(scope="module")
+def failures_run(harness):
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            ready_lines = len(svc.log_records())
+            statuses = [request(svc, *call) for call, _, _ in FAILURES]
+            spans = sink.wait_for(lambda r: len([s for s in r.spans if s["kind"] == "SERVER"]) >= len(FAILURES))
+            during = svc.log_records()[ready_lines:]
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+        assert spans, svc.output
+    assert statuses == [status for _, status, _ in FAILURES], svc.output
+    server = {s["attributes"]["url.path"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
+    return server, during
+
+
+def test_every_5xx_records_its_exception_on_the_server_span(failures_run):
+    server, _ = failures_run
+    expected = {"/t/fail/sync": ("Error", "sync failure"), "/t/fail/async": ("TypeError", "async failure"),
+                "/t/fail/hook": ("RangeError", "hook failure")}
+    for path, (type_, message) in expected.items():
+        span = server[path]
+        assert span["status"] == "ERROR", span
+        events = [e for e in span["events"] if e["name"] == "exception"]
+        assert len(events) == 1, (path, span["events"])
+        attrs = events[0]["attributes"]
+        assert (attrs["exception.type"], attrs["exception.message"]) == (type_, message)
+        assert attrs["exception.stacktrace"].startswith(f"{type_}: {message}\n    at "), attrs
+    # 4xx: the client's mistake, no exception event and no ERROR status (HTTP semconv).
+    for path in ("/t/fail/prevalidation", "/t/items/7", "/t/private", "/no/such/route"):
+        assert server[path]["status"] == "UNSET" and not server[path]["events"], server[path]
+
+
+def test_every_5xx_writes_one_error_line_with_its_trace_and_nothing_else_is_logged(failures_run):
+    """No access log, no line for a 4xx or a 404; one JSON error line per 5xx
+    with the error's type, message and stack and the ids of its server span."""
+    server, during = failures_run
+    assert [r["level"] for r in during] == [50, 50, 50], during
+    for record, path in zip(during, ("/t/fail/sync", "/t/fail/async", "/t/fail/hook")):
+        span = server[path]
+        assert (record["trace_id"], record["span_id"]) == (span["trace_id"], span["span_id"])
+        assert record["req"]["url"] == path and record["res"]["statusCode"] == 500
+        assert record["err"]["message"] in record["err"]["stack"] and record["err"]["type"]
+
+
+def test_every_routed_response_carries_its_route_and_404_none(failures_run):
+    server, _ = failures_run
+    for (method, path, _, _), status, route in FAILURES:
+        span = server[path]
+        assert span["attributes"]["http.response.status_code"] == status
+        if route is None:
+            assert "http.route" not in span["attributes"] and span["name"] == method, span
+        else:
+            assert span["attributes"].get("http.route") == route, span
+            assert span["name"] == f"{method} {route}", span
+
+
+def _duration_points(received, path_prefix="/t/sleep/"):
+    """EMF of http.server.request.duration for the sleep route, one list per export."""
+    emf = AwsEmf()
+    exports = []
+    for metric in received.metrics:
+        if metric["name"] != "http.server.request.duration":
+            continue
+        published = [p for p in emf.publish(metric) if p["labels"].get("http.route") == path_prefix + ":ms"]
+        if published:
+            exports.append((metric, published))
+    return exports
+
+
+def test_request_statistics_in_cloudwatch_are_per_export_interval(harness):
+    """Two phases: one slow request and two fast ones, then, once those were
+    published, four fast ones. What awsemf publishes must count each request in
+    exactly one export, bring the max down once the slow request's export is
+    past, and carry a distribution CloudWatch can compute percentiles from."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "700"})
+
+        def published_count(received):
+            return sum(p["Count"] for _, points in _duration_points(received) for p in points)
+
+        try:
+            svc.wait_ready()
+            assert [request(svc, "GET", p) for p in ("/t/sleep/400", "/t/sleep/0", "/t/sleep/0")] == [200] * 3
+            assert sink.wait_for(lambda r: published_count(r) >= 3), svc.output
+            first_phase = len(_duration_points(sink.received))
+            assert [request(svc, "GET", "/t/sleep/0") for _ in range(4)] == [200] * 4
+            sink.wait_for(lambda r: published_count(r) >= 7)
+            time.sleep(1.5)  # two more intervals: nothing may be published again
+        finally:
+            svc.terminate()
+    exports = _duration_points(sink.received)
+    assert {m["type"] for m, _ in exports} == {"exponential_histogram"}
+    assert {m["data"]["exponentialHistogram"]["aggregationTemporality"] for m, _ in exports} == {DELTA}
+    points = [p for _, published in exports for p in published]
+    first, second = points[:first_phase], points[first_phase:]
+    # Each request is counted in exactly one export (cumulative exports repeat them).
+    assert [sum(p["Count"] for p in first), sum(p["Count"] for p in second)] == [3, 4], points
+    # The slow request's export has it as its max; later exports have their own, lower max.
+    assert max(p["Max"] for p in first) >= 0.4
+    assert second and all(p["Max"] < 0.4 and p["Sum"] < 0.4 for p in second), second
+    # A distribution, not a statistic set: CloudWatch computes percentiles from it.
+    for p in points:
+        assert sum(p["Counts"]) == p["Count"] and len(p["Values"]) == len(p["Counts"]) >= 1, p
+    slow = next(p for p in first if p["Max"] >= 0.4)
+    assert percentile(slow["Values"], slow["Counts"], 100) >= 0.39
+    assert all(percentile(p["Values"], p["Counts"], 99) < 0.4 for p in second)
+
+
+def test_logs_and_spans_report_one_version(harness, service):
+    """service.version from one place for spans, metrics and logs: the standard
+    OTEL_RESOURCE_ATTRIBUTES override applies to both; an image built without
+    SERVICE_VERSION says 0.0.0-dev, never package.json's version."""
+    runtime_dir, _ = harness
+    unreleased = parse_runtime_stage(service / "Dockerfile")  # docker build without --build-arg
+    cases = [(dataclasses.replace(unreleased, cmd=harness[1].cmd), {}, "0.0.0-dev"),
+             (harness[1], {"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9.9"}, "9.9.9")]
+    for stage, extra, expected in cases:
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100", **extra})
+            try:
+                svc.wait_ready()
+                assert request(svc, "GET", "/t/fail/sync") == 500
+                spans = sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "SERVER"])
+            finally:
+                svc.terminate()
+        assert spans, svc.output
+        assert {s["resource"]["service.version"] for s in spans} == {expected}
+        assert {r["service.version"] for r in svc.log_records()} == {expected}, svc.output
+
+
+def test_the_image_compile_cache_holds_every_module_a_running_service_loads(runtime, downstream):
+    """The runtime stage's RUN step built the cache (prepare_runtime runs it).
+    A task then serves the kinds of requests Fastify loads modules for lazily,
+    loads its exporters (a second after start) and exports: Node's own
+    compile-cache trace (NODE_DEBUG_NATIVE=COMPILE_CACHE) must show no module
+    it had to compile afresh, which on the read-only root it could not store."""
+    runtime_dir, stage = runtime
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "NODE_DEBUG_NATIVE": "COMPILE_CACHE", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "200", "DOWNSTREAM_URL": downstream.url})
+        try:
+            svc.wait_ready()
+            assert request(svc, "GET", "/api/example") == 200
+            assert request(svc, "GET", "/no/such/route") == 404
+            assert request(svc, "POST", "/api/example", b'{"x": ', JSON) == 400
+            assert sink.wait_for(lambda r: r.spans), svc.output  # the exporters loaded and exported
+        finally:
+            code, _ = svc.terminate()
+    assert code == 0, svc.output
+    compiled = sorted({line.split("writing cache for CommonJS ", 1)[1].split(" to temporary file")[0]
+                       for line in svc.output.splitlines() if "writing cache for CommonJS /" in line})
+    assert compiled == [], f"{len(compiled)} modules missing from the image's compile cache: {compiled[:10]}"
+    # ...and the exporters' modules, in load order, for their step-wise loading.
+    assert (runtime_dir / "compile-cache" / "paved-exporter-modules.json").is_file()
+
+
+def test_loading_the_exporters_blocks_the_event_loop_for_at_most_10_ms(runtime):
+    """The exporters load a second after start, while the service already
+    serves requests: one module per turn of the event loop, so no request waits
+    for more than 10 ms of the service's own work. Measured as main-thread CPU
+    time between two ticks of a 1 ms timer (wall-clock gaps on a shared machine
+    also hold other processes' time slices); a regression, loading all of them
+    at once, spends 30 ms and more in one turn."""
+    runtime_dir, stage = runtime
+    runs = []
+    for _ in range(3):
+        result = event_loop_block(runtime_dir, stage, 24, env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+        runs.append(result)
+        if result["exporters_loaded_in_window"]:
+            break
+    measured = [r for r in runs if r["exporters_loaded_in_window"]]
+    assert measured, f"the exporters never loaded while measured: {runs}"
+    assert measured[0]["max_cpu_ms"] <= 10, f"longest block of the service's own work: {measured[0]}"

@@ -101,10 +101,72 @@ def test_memory_limiter_leaves_headroom_below_the_container_limit(config):
     assert limiter["limit_mib"] < 256 and limiter["spike_limit_mib"] < limiter["limit_mib"]
 
 
-def test_one_log_stream_per_task(config):
-    # awsemf and awscloudwatchlogs replace {TaskId} with the task's id (aws.ecs.task.id).
-    assert config["exporters"]["awsemf"]["log_stream_name"] == "{TaskId}"
-    assert config["exporters"]["awscloudwatchlogs"]["log_stream_name"] == "{TaskId}"
+# How each exporter names the log stream a batch goes to, as an executable
+# model of open-telemetry/opentelemetry-collector-contrib v0.156.0 (inside ADOT
+# v0.49.0): awsemf (exporter/awsemfexporter/util.go, getLogInfo and
+# replacePatterns) replaces {TaskId}, {ClusterName}, {TaskDefinitionFamily},
+# {ServiceName}... with the resource's attribute (aws.ecs.task.id, ...), or with
+# "undefined" when it is missing; awscloudwatchlogs (exporter.go, logToCWLog)
+# takes log_stream_name as it is, unless raw_log is on and the body is EMF
+# JSON naming its own stream.
+EMF_PATTERNS = {"ClusterName": "aws.ecs.cluster.name", "TaskId": "aws.ecs.task.id", "NodeName": "k8s.node.name",
+                "PodName": "pod", "ServiceName": "service.name", "ContainerInstanceId": "aws.ecs.container.instance.id",
+                "TaskDefinitionFamily": "aws.ecs.task.family"}
+
+
+def emf_stream(configured: str, resource: dict) -> str:
+    for key, attribute in EMF_PATTERNS.items():
+        if "{" + key + "}" in configured:
+            configured = configured.replace("{" + key + "}", resource.get(key) or resource.get(attribute) or "undefined")
+    return configured
+
+
+def cloudwatch_logs_stream(exporter: dict, resource: dict, body: str) -> str:
+    if exporter.get("raw_log"):
+        try:
+            emf = json.loads(body)
+        except ValueError:
+            emf = None
+        if isinstance(emf, dict):
+            aws = emf.get("_aws") or {}
+            if aws.get("LogGroupName") and aws.get("LogStreamName"):
+                return aws["LogStreamName"]
+            if emf.get("log_group_name") and emf.get("log_stream_name"):
+                return emf["log_stream_name"]
+    return exporter["log_stream_name"]
+
+
+TASKS = [{"aws.ecs.task.id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "service.name": "demo-service"},
+         {"aws.ecs.task.id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9", "service.name": "demo-service"}]
+
+
+def test_metrics_go_to_one_log_stream_per_task(config):
+    emf = config["exporters"]["awsemf"]
+    streams = [emf_stream(emf["log_stream_name"], task) for task in TASKS]
+    assert streams == [task["aws.ecs.task.id"] for task in TASKS]
+    # The ecs detector that sets aws.ecs.task.id runs in the metrics pipeline.
+    assert "ecs" in config["processors"]["resourcedetection"]["detectors"]
+    assert "resourcedetection" in config["service"]["pipelines"]["metrics"]["processors"]
+
+
+def test_otlp_logs_claim_no_per_task_stream_the_exporter_cannot_make(config):
+    """awscloudwatchlogs would write every task's records to a stream literally
+    named "{TaskId}"; the config names one honest stream instead, a valid
+    CloudWatch Logs stream name, and each record keeps its task id."""
+    exporter = config["exporters"]["awscloudwatchlogs"]
+    assert not exporter.get("raw_log")
+    streams = {cloudwatch_logs_stream(exporter, task, '{"msg": "hello"}') for task in TASKS}
+    assert streams == {exporter["log_stream_name"]}
+    (name,) = streams
+    assert "{" not in name and "}" not in name, name
+    # CreateLogStream: 1-512 characters, no ':' and no '*'.
+    assert 1 <= len(name) <= 512 and not set(name) & {":", "*"}
+    assert "ecs" in config["processors"]["resourcedetection"]["detectors"]
+    assert "resourcedetection" in config["service"]["pipelines"]["logs"]["processors"]
+    # The model sees the old config's mistake: one stream named "{TaskId}" for every task.
+    old = dict(exporter, log_stream_name="{TaskId}")
+    assert {cloudwatch_logs_stream(old, task, "{}") for task in TASKS} == {"{TaskId}"}
+    assert {emf_stream("{TaskId}", task) for task in TASKS} == {t["aws.ecs.task.id"] for t in TASKS}
 
 
 def test_resource_attributes_stay_resource_attributes(config):

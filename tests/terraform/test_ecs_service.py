@@ -134,7 +134,7 @@ def test_defaults_are_secure_and_conventional():
     assert svc["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
     assert svc["deployment_configuration"] == [{"strategy": "ROLLING", "bake_time_in_minutes": None}]
     assert svc["network_configuration"][0]["assign_public_ip"] is False
-    assert svc["force_new_deployment"] is True and set(svc["triggers"]) == {"collector_config"}
+    assert svc["force_new_deployment"] is True and "triggers" not in svc
     for role in ("execution", "task"):
         args = module.resource_arguments(f"aws_iam_role.{role}")
         assert (args["path"], args["permissions_boundary"]) == ("/", None)
@@ -213,7 +213,7 @@ def test_spot_only_and_circuit_breaker_off_are_accepted_when_asked_for():
     assert module.validation_errors() == []
     svc = service(module)
     assert svc["deployment_circuit_breaker"] == [{"enable": False, "rollback": False}]
-    assert svc["force_new_deployment"] is False and svc["triggers"] == {}
+    assert svc["force_new_deployment"] is False and "triggers" not in svc
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

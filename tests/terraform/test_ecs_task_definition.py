@@ -266,3 +266,20 @@ def test_a_collector_config_change_is_a_new_revision_and_a_rollback_reverts_it(m
     ecs.update_service(cluster="config-travels", service="svc", taskDefinition=first["taskDefinitionArn"])
     (service,) = ecs.describe_services(cluster="config-travels", services=["svc"])["services"]
     assert namespace(service["taskDefinition"]) == "ECS/" + module_for("minimal").var["name"]
+
+
+def test_a_collector_config_change_reaches_tasks_through_the_next_deploy_not_a_restart_of_the_old_revision():
+    """The apply that changes the collector config registers a new revision
+    (the next `paved deploy` copies the newest Terraform revision:
+    tests/aws test_deploy_takes_terraforms_newest_revision...) and leaves the
+    service alone: a forced redeployment of the running revision would only
+    restart its tasks on the old config."""
+    before, after = module_for("minimal"), module_for("minimal", metrics_namespace="Checkout/Orders")
+    assert before.local["collector_config"] != after.local["collector_config"]
+    td_before = before.resource_arguments("aws_ecs_task_definition.this")
+    td_after = after.resource_arguments("aws_ecs_task_definition.this")
+    assert td_before["container_definitions"] != td_after["container_definitions"]  # a new revision
+    svc_before = before.resource_arguments("aws_ecs_service.this")
+    svc_after = after.resource_arguments("aws_ecs_service.this")
+    assert svc_before == svc_after, {k: (svc_before.get(k), svc_after.get(k))
+                                     for k in set(svc_before) | set(svc_after) if svc_before.get(k) != svc_after.get(k)}

@@ -22,13 +22,33 @@ function url (env, name, fallback) {
   }
 }
 
-// The release this process runs: the image build bakes it in (Dockerfile
-// ARG/ENV SERVICE_VERSION, set by CI from the release tag); outside an image
-// it is package.json's version. Telemetry reports it as service.version and
-// every log line carries it, so a rollback shows the version rolled back to.
+// The release this process runs, reported as service.version by spans,
+// metrics and every log line alike (src/telemetry.js and src/app.js both read
+// it here). In order: service.version in OTEL_RESOURCE_ATTRIBUTES (the
+// standard override, which the SDK's env detector also applies), then
+// SERVICE_VERSION, which the image build bakes in (Dockerfile ARG/ENV, set by
+// CI from the release tag), else DEV_VERSION: a build without a release
+// (local `docker build`, compose, `npm start`) never claims to be one.
+const DEV_VERSION = '0.0.0-dev'
+
+function resourceAttribute (raw, key) {
+  // W3C-baggage-like list: key=value pairs, comma-separated, values
+  // percent-encoded (OpenTelemetry SDK environment variables specification).
+  for (const pair of (raw || '').split(',')) {
+    const eq = pair.indexOf('=')
+    if (eq === -1 || pair.slice(0, eq).trim() !== key) continue
+    try {
+      return decodeURIComponent(pair.slice(eq + 1).trim())
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
+
 function serviceVersion (env = process.env) {
-  const fromImage = (env.SERVICE_VERSION || '').trim()
-  return fromImage || require('../package.json').version
+  return resourceAttribute(env.OTEL_RESOURCE_ATTRIBUTES, 'service.version') ||
+    (env.SERVICE_VERSION || '').trim() || DEV_VERSION
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

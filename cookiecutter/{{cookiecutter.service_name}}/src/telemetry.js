@@ -14,8 +14,8 @@
 //    application module:  NODE_OPTIONS="--require /app/src/telemetry.js"
 //    It instruments http (server spans and the request-duration metric),
 //    undici (fetch client spans, trace-context propagation) and pino (trace
-//    ids in the stdout JSON logs), and names each server span after its Fastify
-//    route through Fastify's own diagnostics channel. Every choice below was
+//    ids in the stdout JSON logs); it names each server span after its Fastify
+//    route and records the exception of every 5xx on it. Every choice below was
 //    made by measuring CPU per request (bench/otel_overhead.py); the figures
 //    are in the comments. It installs no signal handlers: src/server.js owns
 //    SIGTERM and calls shutdown().
@@ -28,14 +28,18 @@
 // OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variants, headers, timeout,
 // compression), OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
 // OTEL_METRIC_EXPORT_INTERVAL, OTEL_NODE_RESOURCE_DETECTORS, OTEL_LOGS_EXPORTER,
-// OTEL_LOG_LEVEL. service.version comes from SERVICE_VERSION, which the image
-// build sets (Dockerfile ARG), else from package.json.
+// OTEL_LOG_LEVEL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+// OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION. service.version is
+// src/config.js's serviceVersion(), the one the log lines carry too.
 const path = require('node:path')
 const api = require('@opentelemetry/api')
 
 const DEFAULT_SAMPLER = 'parentbased_traceidratio'
 const DEFAULT_SAMPLE_RATIO = {{ trace_sample_ratio }}
 const DEFAULT_DETECTORS = ['env', 'host', 'process', 'container', 'ecs']
+// What http.server.request.duration keeps: its CloudWatch dimensions, and
+// error.type (conditionally required by the HTTP semantic conventions).
+const SERVER_DURATION_ATTRIBUTES = ['http.request.method', 'http.route', 'http.response.status_code', 'error.type']
 // Probes are not traced: they would cost a span per probe for nothing.
 const HEALTH_PATHS = new Set(['/healthz', '/readyz'])
 
@@ -100,15 +104,59 @@ function buildDetectors () {
   return chosen.filter((n) => known[n]).map((n) => known[n]()).filter(Boolean)
 }
 
-// The OTLP exporters pull in protobuf serialisation, the biggest share of the
-// SDK's start-up time. They are loaded after start-up (first export, or a
-// second after start), not before the first request can be served, and not
-// at SIGTERM, when loading them would delay the final flush.
+// The OTLP exporters pull in protobuf serialisation and the HTTP transport
+// (about 70 modules), the biggest share of the SDK's start-up time. They are
+// loaded after start-up, not before the first request can be served, and not
+// at SIGTERM, when loading them would delay the final flush: a second after
+// start, one module per turn of the event loop, so requests in flight wait
+// for one module at a time (a few ms), not for all of them (40-90 ms). The
+// image build records which modules, in load order (src/warm-cache.js writes
+// EXPORTER_MODULES next to the compile cache); without that list (`npm start`)
+// they load in one go. An export due before that loads them at once.
 const WARM_EXPORTERS_AFTER_MS = 1000
+const EXPORTER_MODULES = 'paved-exporter-modules.json'
+const exporterLoaders = []
+let exportersWarm
+
+function exporterModules () {
+  const cache = env('NODE_COMPILE_CACHE', '')
+  if (!cache) return []
+  try {
+    const root = path.join(__dirname, '..')
+    return JSON.parse(require('node:fs').readFileSync(path.join(cache, EXPORTER_MODULES), 'utf8'))
+      .map((file) => path.join(root, file))
+  } catch {
+    return []
+  }
+}
+
+/** Loads every exporter, one module per macrotask; resolves when all are constructed. */
+function warmExporters () {
+  exportersWarm ??= new Promise((resolve) => {
+    const files = exporterModules()
+    let next = 0
+    const step = () => {
+      if (next < files.length) {
+        try {
+          require(files[next++])
+        } catch {
+          // a module that moved since the image was built: the exporter loads it
+        }
+        setImmediate(step)
+        return
+      }
+      for (const load of exporterLoaders) load()
+      resolve()
+    }
+    step()
+  })
+  return exportersWarm
+}
+
 function lazyExporter (load) {
   let real
   const get = () => (real ??= load())
-  setTimeout(get, WARM_EXPORTERS_AFTER_MS).unref()
+  exporterLoaders.push(get)
   return {
     export: (items, done) => get().export(items, done),
     forceFlush: () => (real ? real.forceFlush() : Promise.resolve()),
@@ -116,13 +164,42 @@ function lazyExporter (load) {
   }
 }
 
-function lazyMetricExporter (load, AggregationTemporality) {
-  // Same preference variable the OTLP metric exporter reads.
-  const delta = env('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'cumulative').toLowerCase() === 'delta'
+// What CloudWatch gets from the collector's awsemf exporter, per export:
+// - DELTA temporality: awsemf publishes a histogram's count, sum, min and max
+//   as they arrive (it converts only cumulative sums to deltas, and drops the
+//   first point doing it), so cumulative histograms would be totals since the
+//   process started, and their max would never come down. Only the SDK knows
+//   the per-interval min and max; the collector's cumulativetodelta cannot
+//   recover them. Counters and up-down counters are deltas too (awsemf turns
+//   cumulative sums into deltas anyway): in CloudWatch a sum is the change in
+//   the minute; record a level as an observable gauge.
+// - Base-2 exponential histograms: awsemf sends them as values and counts,
+//   from which CloudWatch computes percentiles (p50, p99...); explicit-bucket
+//   histograms become statistic sets (count, sum, min, max: no percentiles).
+// The standard variables still choose: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
+// (delta | cumulative | lowmemory) and
+// OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+// (base2_exponential_bucket_histogram | explicit_bucket_histogram).
+function histogramAggregation (AggregationType) {
+  const explicit = env('OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION', '').toLowerCase() ===
+    'explicit_bucket_histogram'
+  return { type: explicit ? AggregationType.EXPLICIT_BUCKET_HISTOGRAM : AggregationType.EXPONENTIAL_HISTOGRAM }
+}
+
+function lazyMetricExporter (load, { AggregationTemporality, AggregationType, InstrumentType }) {
+  const { DELTA, CUMULATIVE } = AggregationTemporality
+  const preference = env('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'delta').toLowerCase()
+  const temporality = {
+    cumulative: () => CUMULATIVE,
+    // The specification's "lowmemory": delta for synchronous counters and histograms.
+    lowmemory: (type) => (type === InstrumentType.COUNTER || type === InstrumentType.HISTOGRAM ? DELTA : CUMULATIVE)
+  }[preference] ?? (() => DELTA)
+  const histogram = histogramAggregation(AggregationType)
+  const byDefault = { type: AggregationType.DEFAULT }
   return {
     ...lazyExporter(load),
-    selectAggregationTemporality: () =>
-      delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE
+    selectAggregationTemporality: temporality,
+    selectAggregation: (type) => (type === InstrumentType.HISTOGRAM ? histogram : byDefault)
   }
 }
 
@@ -152,16 +229,49 @@ function bypassProbes () {
   }
 }
 
-// Names the server span "GET /orders/:id" and sets http.route on the span and
-// on http.server.request.duration, from Fastify's diagnostics channel (Fastify
-// publishes it only while someone subscribes). This replaces @fastify/otel,
-// whose per-hook lifecycle spans cost 45-65 us of CPU per request
-// (bench/otel_overhead) and which nobody reads next to the server span.
-function nameServerSpansAfterRoutes (core) {
+// Fastify: the route and the exception, from two hooks added to every Fastify
+// instance when it is created (Fastify publishes 'fastify.initialization' while
+// someone subscribes), so they come first, before any hook of the app's own.
+// - onRequest: as soon as Fastify has routed the request, the route goes to
+//   the RPC metadata the http instrumentation reads when the response ends: it
+//   names the server span "GET /orders/:id" and sets http.route on the span and
+//   on http.server.request.duration, also when Fastify answers before the
+//   handler (a hook's 401, schema validation or body parse 400, a preValidation
+//   or preHandler error). The 404 handler has no route, and gets none.
+// - onError: when the response then goes out as a 5xx, the error is recorded as
+//   an exception event (type, message, stack) on the server span. 4xx stay
+//   UNSET, without an event (HTTP semantic conventions).
+// This replaces @fastify/otel, whose per-hook lifecycle spans cost 45-65 us of
+// CPU per request (bench/otel_overhead) and which nobody reads next to the
+// server span, and Fastify's handler tracing channel, which fires only around
+// the handler and costs a store object and runStores per request.
+function instrumentFastify (core) {
   const dc = require('node:diagnostics_channel')
-  dc.subscribe('tracing:fastify.request.handler:start', (message) => {
+  function httpMetadata () {
     const rpc = core.getRPCMetadata(api.context.active())
-    if (rpc && rpc.type === core.RPCType.HTTP && message.route) rpc.route = message.route.url
+    return rpc && rpc.type === core.RPCType.HTTP ? rpc : undefined
+  }
+  function routeOnRequest (request, reply, done) {
+    const route = request.routeOptions.url
+    if (route !== undefined) {
+      const rpc = httpMetadata()
+      if (rpc) rpc.route = route
+    }
+    done()
+  }
+  function exceptionOnError (request, reply, error, done) {
+    const rpc = httpMetadata()
+    if (rpc) {
+      // The status is final only when the error handler has answered.
+      reply.raw.once('finish', () => {
+        if (reply.raw.statusCode >= 500) rpc.span.recordException(error)
+      })
+    }
+    done()
+  }
+  dc.subscribe('fastify.initialization', ({ fastify }) => {
+    fastify.addHook('onRequest', routeOnRequest)
+    fastify.addHook('onError', exceptionOnError)
   })
 }
 
@@ -203,17 +313,26 @@ function start () {
     resource,
     // Client-call durations are on the client spans already (X-Ray shows
     // them per downstream); as a metric nobody reads them, so they are not
-    // aggregated or exported. The collector's awsemf declarations name what is
-    // published as CloudWatch metrics (terraform-modules/ecs-service).
+    // aggregated or exported (and fetch's instrumentation gets no meter at
+    // all, below: a dropped instrument still hashes its attributes twice per
+    // call). The server duration keeps SERVER_DURATION_ATTRIBUTES, its
+    // dimensions in CloudWatch (the collector's awsemf metric_declarations,
+    // terraform-modules/ecs-service) and error.type: fewer to hash on every
+    // request, fewer series.
     views: [{
       instrumentName: 'http.client.request.duration',
       aggregation: { type: metricsSdk.AggregationType.DROP }
+    }, {
+      instrumentName: 'http.server.request.duration',
+      // A view replaces the exporter's aggregation choice: name it again.
+      aggregation: histogramAggregation(metricsSdk.AggregationType),
+      attributesProcessors: [metricsSdk.createAllowListAttributesProcessor(SERVER_DURATION_ATTRIBUTES)]
     }],
     readers: [new metricsSdk.PeriodicExportingMetricReader({
       exporter: lazyMetricExporter(() => {
         const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto')
         return new OTLPMetricExporter()
-      }, metricsSdk.AggregationTemporality),
+      }, metricsSdk),
       exportIntervalMillis: Number(env('OTEL_METRIC_EXPORT_INTERVAL', '60000'))
     })]
   })
@@ -244,11 +363,12 @@ function start () {
   api.trace.setGlobalTracerProvider(tracerProvider)
   api.metrics.setGlobalMeterProvider(meterProvider)
 
+  const undici = new UndiciInstrumentation()
   const instrumentations = [
     new HttpInstrumentation({
       ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url))
     }),
-    new UndiciInstrumentation(),
+    undici,
     new PinoInstrumentation({ disableLogSending: !otlpLogs })
   ]
   if (awsSdkPresent()) {
@@ -256,8 +376,11 @@ function start () {
     instrumentations.push(new AwsInstrumentation())
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
+  undici.setMeterProvider({ getMeter: () => api.createNoopMeter() })
   bypassProbes()
-  nameServerSpansAfterRoutes(core)
+  instrumentFastify(core)
+
+  setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()
 
   let stopped
   return function shutdown () {
@@ -279,6 +402,13 @@ function disabled () {
 // Preloaded (--require) means loaded before the main module exists. Required
 // from application code or a test, this file is only the API above.
 const preloaded = require.main === undefined
-const shutdown = preloaded && !disabled() ? start() : async () => {}
-if (preloaded) process[Symbol.for('paved-road.telemetry')] = { shutdown }
+const enabled = preloaded && !disabled()
+const shutdown = enabled ? start() : async () => {}
+if (preloaded) {
+  process[Symbol.for('paved-road.telemetry')] = {
+    shutdown,
+    warmExporters: enabled ? warmExporters : async () => {},
+    EXPORTER_MODULES
+  }
+}
 module.exports = { tracer, meter, shutdown }

@@ -54,3 +54,22 @@ test('GET /api/example answers 502 when the downstream is down', async (t) => {
   const res = await a.inject('/api/example')
   assert.equal(res.statusCode, 502)
 })
+
+test('a 5xx writes one error line with its stack; successes, 4xx and 404 write none', async (t) => {
+  const lines = []
+  const stream = { write: (line) => lines.push(JSON.parse(line)) }
+  const a = buildApp(loadConfig({ DOWNSTREAM_URL: downstreamUrl }), { logger: { level: 'info', stream } })
+  a.get('/boom', async () => { throw new Error('boom') })
+  a.post('/strict', { schema: { body: { type: 'object', required: ['name'] } } }, async () => ({}))
+  t.after(() => a.close())
+  await a.ready()
+  lines.length = 0
+  assert.equal((await a.inject('/api/example')).statusCode, 200)
+  assert.equal((await a.inject({ method: 'POST', url: '/strict', payload: {} })).statusCode, 400)
+  assert.equal((await a.inject('/no-such-route')).statusCode, 404)
+  assert.equal((await a.inject('/boom')).statusCode, 500)
+  const errors = lines.filter((l) => l.level >= 50)
+  assert.equal(errors.length, 1, JSON.stringify(lines))
+  assert.match(errors[0].err.stack, /^Error: boom\n/)
+  assert.deepEqual(lines.filter((l) => l.level < 50).map((l) => l.msg), ['downstream answered'])
+})

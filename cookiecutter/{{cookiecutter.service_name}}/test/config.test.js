@@ -17,7 +17,10 @@ test('bad values name the variable and what is allowed', () => {
   assert.throws(() => loadConfig({ DOWNSTREAM_URL: 'not a url' }), /DOWNSTREAM_URL must be an absolute/)
 })
 
-test('the release comes from the image (SERVICE_VERSION), else from package.json', () => {
+test('the release comes from OTEL_RESOURCE_ATTRIBUTES, else the image (SERVICE_VERSION), else 0.0.0-dev', () => {
   assert.equal(loadConfig({ SERVICE_VERSION: '2.3.4' }).serviceVersion, '2.3.4')
-  assert.equal(loadConfig({}).serviceVersion, require('../package.json').version)
+  assert.equal(loadConfig({ SERVICE_VERSION: '2.3.4', OTEL_RESOURCE_ATTRIBUTES: 'a=b,service.version=9.9.9' }).serviceVersion, '9.9.9')
+  assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.version=1.0.0%2Bbuild.7' }).serviceVersion, '1.0.0+build.7')
+  assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod' }).serviceVersion, '0.0.0-dev')
+  assert.equal(loadConfig({}).serviceVersion, '0.0.0-dev')
 })
