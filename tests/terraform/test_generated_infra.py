@@ -191,3 +191,30 @@ def test_root_requires_the_terraform_that_has_use_lockfile(infra):
     from hcl_eval import Module
 
     assert Module(infra).minimum_terraform_version() >= (1, 11)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_plan_creates_the_alarms_and_deployments_roll_back_on_them(infra, env, tagged_template):
+    """With the generated defaults (alarms = {}), the module's error-rate and
+    latency alarms exist and the ECS service rolls a deployment back on them."""
+    from hcl_eval import load_tfvars
+
+    tfvars = load_tfvars(infra / "environments" / f"{env}.tfvars")
+    root = _root(infra, env, [{"image_tag": tfvars["initial_image_tag"], "image_digest": "sha256:1"}], tagged_template)
+    service = _service_module(root, tagged_template)
+    assert service.validation_errors() == []
+    names = [service.resource_arguments(a, 0)["alarm_name"]
+             for a in ("aws_cloudwatch_metric_alarm.error_rate", "aws_cloudwatch_metric_alarm.latency")]
+    full = f"{tfvars['service_name']}-{env}"
+    assert names == [f"{full}-http-5xx-rate", f"{full}-http-latency-p99"]
+    (alarms,) = service.resource_arguments("aws_ecs_service.this")["alarms"]
+    assert (alarms["alarm_names"], alarms["enable"], alarms["rollback"]) == (names, True, True)
+    # A setting in the environment's tfvars reaches the module.
+    tuned = _service_module(_root_with(root, alarms={"latency": {"threshold_seconds": 0.5}}), tagged_template)
+    assert tuned.resource_arguments("aws_cloudwatch_metric_alarm.latency", 0)["threshold"] == 0.5
+
+
+def _root_with(root, **inputs):
+    from hcl_eval import Module
+
+    return Module(root.dir, {**root.inputs, **inputs}, root.known)

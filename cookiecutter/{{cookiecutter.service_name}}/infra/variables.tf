@@ -120,9 +120,15 @@ variable "secrets" {
 }
 
 variable "deployment_alarm_names" {
-  description = "CloudWatch alarms that roll a deployment back"
+  description = "Further CloudWatch alarms that roll a deployment back (besides the module's error-rate and latency alarms)"
   type        = list(string)
   default     = []
+}
+
+variable "alarms" {
+  description = "The service's error-rate and latency alarms, which roll a bad deployment back (see the ecs-service module's alarms variable and README.md): thresholds, periods, datapoints, an sns_topic_arn to notify, enabled = false to turn them off. {} keeps the module's defaults"
+  type        = any
+  default     = {}
 }
 
 variable "ingress_security_groups" {
