@@ -217,3 +217,37 @@ def test_defaults_a_quiet_service_does_not_page_on():
 def test_bad_alarm_settings_are_refused_naming_the_field(alarms, message):
     errors = module(alarms=alarms).validation_errors()
     assert any(message in e for e in errors), errors
+
+
+def put_metric_alarm_request(alarm: dict) -> dict:
+    """aws_cloudwatch_metric_alarm's arguments as the provider sends them to PutMetricAlarm."""
+    metrics = []
+    for q in alarm["metric_query"]:
+        query = {"Id": q["id"], "ReturnData": q["return_data"]}
+        if q.get("expression"):
+            query["Expression"] = q["expression"]
+        for m in q.get("metric", []):
+            query["MetricStat"] = {"Metric": {"Namespace": m["namespace"], "MetricName": m["metric_name"],
+                                              "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(m["dimensions"].items())]},
+                                   "Period": m["period"], "Stat": m["stat"]}
+        metrics.append(query)
+    return {"AlarmName": alarm["alarm_name"], "ComparisonOperator": alarm["comparison_operator"],
+            "EvaluationPeriods": alarm["evaluation_periods"], "DatapointsToAlarm": alarm["datapoints_to_alarm"],
+            "TreatMissingData": alarm["treat_missing_data"], "Threshold": float(alarm["threshold"]),
+            "Metrics": sorted(metrics, key=lambda q: q["Id"])}
+
+
+def test_paved_sim_watches_the_alarms_the_module_creates():
+    """`paved sim --alarm` puts these alarms on its default world's service: the same requests."""
+    from paved_road.sim.world import module_alarms
+
+    mod = module()
+    planned = [put_metric_alarm_request(mod.resource_arguments(a, 0)) for a in ALARMS]
+    args = example_arguments("minimal")
+    simulated = module_alarms(args["name"], args["environment"])
+    for request in simulated:
+        request["Metrics"] = sorted(request["Metrics"], key=lambda q: q["Id"])
+        for q in request["Metrics"]:
+            if "MetricStat" in q:
+                q["MetricStat"]["Metric"]["Dimensions"].sort(key=lambda d: d["Name"])
+    assert simulated == planned
