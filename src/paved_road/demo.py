@@ -208,7 +208,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "made (only what that demo created is replaced) (default: $XDG_CACHE_HOME/paved-road/demo, "
                         "i.e. ~/.cache/paved-road/demo)")
     p.add_argument("--rollback", action="store_true",
-                   help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
+                   help="instead: deploy, a circuit-breaker rollback, `paved rollback --previous` and an alarm "
+                        "rollback against paved sim")
     from paved_road.sim.cli import positive_speed
     p.add_argument("--speed", type=positive_speed, default=4.0, help="with --rollback: the simulator's speed (default: 4)")
     p.set_defaults(func=run)
