@@ -1,0 +1,85 @@
+"""The ecs-service module's alarms through the real Terraform CLI and the AWS provider.
+
+Terraform and the provider mirror are found the way the rest of the suite
+finds them (tfcli, over paved_road.sim.terraform: PAVED_TF_PLUGIN_MIRROR or
+Terraform's implied mirror directories; skipped locally, failed in CI, when
+missing). The module as a whole needs provider 6, the mirror holds 5.100.0,
+so the root here is the module's alarms.tf and variables.tf with the two
+locals they take from main.tf: `terraform validate`, then `plan` with the
+variables' validations, and the planned alarms compared with what
+tests/terraform/hcl_eval.py evaluates (the model the metric-existence test,
+test_alarm_metrics.py, relies on).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from test_alarm_metrics import ALARMS, module, put_metric_alarm_request
+from test_ecs_task_definition import MODULE, example_arguments
+
+tfcli = pytest.importorskip("tfcli", reason="needs tests/terraform/tfcli.py (the suite's real-Terraform helper)")
+
+STUB = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "%s" }
+  }
+}
+provider "aws" {
+  region                      = "eu-west-1"
+  access_key                  = "plan-only"
+  secret_key                  = "plan-only"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+}
+# What alarms.tf takes from main.tf.
+locals {
+  full_name = "${var.name}-${var.environment}"
+  tags      = merge(var.tags, { "paved-road/service" = var.name, "paved-road/environment" = var.environment })
+}
+"""
+
+
+def _root(work, inputs: dict):
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("alarms.tf", "variables.tf"):
+        shutil.copy(MODULE / name, work / name)
+    (work / "stub.tf").write_text(STUB % tfcli.AWS_VERSION, encoding="utf-8")
+    (work / "terraform.tfvars.json").write_text(json.dumps(inputs), encoding="utf-8")
+    return work
+
+
+def test_terraform_plans_the_alarms_the_model_evaluates(tmp_path):
+    inputs = {**example_arguments("minimal"), "deployment_alarm_names": ["team-slo-burn"],
+              "alarms": {"sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:oncall", "latency": {"percentile": "p95"}}}
+    work = _root(tmp_path / "root", inputs)
+    tfcli.init(work)
+    tfcli.run(work, "validate", "-no-color")
+    tfcli.run(work, "plan", "-input=false", "-lock=false", "-refresh=false", "-no-color", "-out=plan.bin")
+    plan = json.loads(tfcli.run(work, "show", "-json", "plan.bin").stdout)
+    planned = {}
+    for change in plan["resource_changes"]:
+        after = change["change"]["after"]
+        for q in after["metric_query"]:
+            q["metric"] = [{k: v for k, v in m.items() if k != "unit" or v} for m in q["metric"]]
+        planned[change["address"].removesuffix("[0]")] = put_metric_alarm_request(after)
+    model = module(**{k: v for k, v in inputs.items()})
+    assert planned == {a: put_metric_alarm_request(model.resource_arguments(a, 0)) for a in ALARMS}
+    assert planned["aws_cloudwatch_metric_alarm.latency"]["AlarmName"].endswith("-http-latency-p95")
+
+
+def test_terraform_refuses_bad_alarm_settings_naming_the_field(tmp_path):
+    inputs = {**example_arguments("minimal"), "alarms": {"latency": {"period_seconds": 30},
+                                                          "error_rate": {"status_codes": [404]}}}
+    work = _root(tmp_path / "root", inputs)
+    tfcli.init(work)
+    result = tfcli.run(work, "plan", "-input=false", "-lock=false", "-refresh=false", "-no-color", check=False)
+    assert result.returncode == 1
+    errors = " ".join(result.stderr.split())
+    assert "alarms.*.period_seconds must be a multiple of 60" in errors
+    assert "alarms.error_rate.status_codes must list 1 to 8" in errors
