@@ -139,6 +139,11 @@ class Run:
         return self.outcome in RAN_OUTCOMES
 
     @property
+    def landed(self) -> bool:
+        """It completed: with tasks, or at desiredCount 0 (the service is on it either way)."""
+        return self.outcome in ("completed", "no-tasks")
+
+    @property
     def is_rollback(self) -> bool:
         return self.how in ROLLBACK_HOWS
 
@@ -267,10 +272,10 @@ class Ledger:
         # "Already rolled back" only when the rollback landed on a release nobody rolled away from: when ECS rolls
         # a rollback back (the rollback's release failed too), the service is on the bad release again.
         if (deciding.is_rollback and not again and deciding.release not in bad
-                and (deciding is current or current.ran or current.in_flight)):
+                and (deciding is current or current.landed or current.in_flight)):
             if current.in_flight:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
-            if current.ran:
+            if current.landed:   # a rollback completed at desiredCount 0 landed too: re-runs must not go further
                 return Previous("verify", current, current, f"already rolled back ({deciding.how})")
         zero: list[Run] = []
         for run in reversed(self.runs[:start]):
