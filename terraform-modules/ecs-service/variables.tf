@@ -363,7 +363,7 @@ variable "deployment_alarm_names" {
 }
 
 variable "force_new_deployment" {
-  description = "Redeploy the service's current task definition when configuration its running tasks read only at start changes (the collector configuration in SSM); false leaves running tasks on the old configuration until the next deploy"
+  description = "Start a new deployment of the service's running task definition whenever Terraform updates the service (needed to change capacity_provider_strategy in place). A collector configuration change redeploys nothing: it registers a new task definition revision, which the next paved deploy (of a new release or the running one) ships"
   type        = bool
   default     = true
   nullable    = false

@@ -228,6 +228,54 @@ def test_deploy_takes_terraforms_newest_revision_and_never_a_hand_registered_one
     assert world.tags(td["taskDefinitionArn"])["paved:made-by"] == "deploy"
 
 
+def test_a_collector_config_change_ships_by_deploying_the_running_release_again(sim_endpoint):
+    """What docs/telemetry.md and the ecs-service README tell a user to do after
+    an apply that changed only the collector config (a new Terraform revision,
+    the service left alone): `paved deploy --version <running release>` must
+    ship that revision's config, not answer "already runs this release"."""
+    world = seeded(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0                                      # demo-service:2
+    td = world.task_definition("demo-service:1")
+    containers = td["containerDefinitions"]
+    for c in containers:
+        if c["name"] == "otel-collector":
+            c["environment"] = [{"name": "AOT_CONFIG_CONTENT", "value": "receivers: {} # namespace Checkout/Orders"}]
+    world.ecs.register_task_definition(                                         # demo-service:3, by Terraform
+        family=td["family"], containerDefinitions=containers, cpu=td["cpu"], memory=td["memory"],
+        networkMode=td["networkMode"], requiresCompatibilities=td["requiresCompatibilities"],
+        runtimePlatform=td["runtimePlatform"], taskRoleArn=td["taskRoleArn"], executionRoleArn=td["executionRoleArn"],
+        tags=[{"key": "paved:made-by", "value": "terraform"}])
+    assert world.service()["taskDefinition"].endswith("demo-service:2")       # the apply moved nothing
+
+    result = world.deploy("1.1.0")
+    assert result.code == 0, result.out + result.err
+    running = world.task_definition()
+    assert running["taskDefinitionArn"].endswith("demo-service:4"), result.out
+    collector = next(c for c in running["containerDefinitions"] if c["name"] == "otel-collector")
+    assert collector["environment"] == [{"name": "AOT_CONFIG_CONTENT", "value": "receivers: {} # namespace Checkout/Orders"}]
+    assert world.app(running)["image"].endswith(world.digest("1.1.0"))
+    assert world.history()[0]["status"] == "SUCCESSFUL"
+
+
+def test_the_config_change_commands_the_docs_give_are_real_paved_deploy_flags():
+    """docs/telemetry.md once told users `paved deploy --to <running version>`,
+    a flag deploy does not have (--to is rollback's), and the generated
+    README said a config change "deploys as a new revision" (the apply
+    restarts nothing): each doc says to deploy, with the real CLI's flags."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    help_text = subprocess.run([paved_executable(), "deploy", "--help"], capture_output=True, text=True).stdout
+    known = set(re.findall(r"--[a-z][a-z-]*", help_text))
+    for doc in ("docs/telemetry.md", "terraform-modules/ecs-service/README.md", "template/README.md.jinja"):
+        commands = re.findall(r"`(paved deploy[^`]*)`", (root / doc).read_text())
+        assert commands, f"{doc} does not say how a collector-config change reaches running tasks"
+        for command in commands:
+            assert set(re.findall(r"--[a-z][a-z-]*", command)) <= known, (doc, command)
+    assert "`paved deploy --version" in (root / "template/README.md.jinja").read_text()
+
+
 # ---------------------------------------------------------------- --in-flight, --digest, downgrade
 
 

@@ -103,22 +103,31 @@ def test_memory_limiter_leaves_headroom_below_the_container_limit(config):
 
 # How each exporter names the log stream a batch goes to, as an executable
 # model of open-telemetry/opentelemetry-collector-contrib v0.156.0 (inside ADOT
-# v0.49.0): awsemf (exporter/awsemfexporter/util.go, getLogInfo and
+# v0.49.0). awsemf (exporter/awsemfexporter/util.go, getLogInfo and
 # replacePatterns) replaces {TaskId}, {ClusterName}, {TaskDefinitionFamily},
 # {ServiceName}... with the resource's attribute (aws.ecs.task.id, ...), or with
-# "undefined" when it is missing; awscloudwatchlogs (exporter.go, logToCWLog)
-# takes log_stream_name as it is, unless raw_log is on and the body is EMF
-# JSON naming its own stream.
+# "undefined" when it is missing. awscloudwatchlogs does the same since contrib
+# v0.125.0 (PR 37297, merged 2025-04-17: exporter/awscloudwatchlogsexporter/
+# util.go getLogInfo/replacePatterns, util_test.go
+# TestReplacePatternValidTaskId, README "log_stream_name ... supports {TaskId}"),
+# with three more keys; with raw_log on, an EMF JSON body naming its own
+# group and stream goes there instead.
 EMF_PATTERNS = {"ClusterName": "aws.ecs.cluster.name", "TaskId": "aws.ecs.task.id", "NodeName": "k8s.node.name",
                 "PodName": "pod", "ServiceName": "service.name", "ContainerInstanceId": "aws.ecs.container.instance.id",
                 "TaskDefinitionFamily": "aws.ecs.task.family"}
+CLOUDWATCH_LOGS_PATTERNS = {**EMF_PATTERNS, "InstanceId": "service.instance.id", "FaasName": "faas.name",
+                            "FaasVersion": "faas.version"}
 
 
-def emf_stream(configured: str, resource: dict) -> str:
-    for key, attribute in EMF_PATTERNS.items():
+def replace_patterns(configured: str, resource: dict, patterns: dict) -> str:
+    for key, attribute in patterns.items():
         if "{" + key + "}" in configured:
             configured = configured.replace("{" + key + "}", resource.get(key) or resource.get(attribute) or "undefined")
     return configured
+
+
+def emf_stream(configured: str, resource: dict) -> str:
+    return replace_patterns(configured, resource, EMF_PATTERNS)
 
 
 def cloudwatch_logs_stream(exporter: dict, resource: dict, body: str) -> str:
@@ -133,7 +142,7 @@ def cloudwatch_logs_stream(exporter: dict, resource: dict, body: str) -> str:
                 return aws["LogStreamName"]
             if emf.get("log_group_name") and emf.get("log_stream_name"):
                 return emf["log_stream_name"]
-    return exporter["log_stream_name"]
+    return replace_patterns(exporter["log_stream_name"], resource, CLOUDWATCH_LOGS_PATTERNS)
 
 
 TASKS = [{"aws.ecs.task.id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "service.name": "demo-service"},
@@ -149,24 +158,21 @@ def test_metrics_go_to_one_log_stream_per_task(config):
     assert "resourcedetection" in config["service"]["pipelines"]["metrics"]["processors"]
 
 
-def test_otlp_logs_claim_no_per_task_stream_the_exporter_cannot_make(config):
-    """awscloudwatchlogs would write every task's records to a stream literally
-    named "{TaskId}"; the config names one honest stream instead, a valid
-    CloudWatch Logs stream name, and each record keeps its task id."""
+def test_otlp_logs_go_to_one_log_stream_per_task(config):
+    """awscloudwatchlogs in contrib v0.156 replaces {TaskId} as awsemf does, so
+    the OTLP logs of each task get their own stream, named after the task (an
+    earlier review read a pre-v0.125 exporter, which took the name literally,
+    and moved every task to one shared stream)."""
     exporter = config["exporters"]["awscloudwatchlogs"]
     assert not exporter.get("raw_log")
-    streams = {cloudwatch_logs_stream(exporter, task, '{"msg": "hello"}') for task in TASKS}
-    assert streams == {exporter["log_stream_name"]}
-    (name,) = streams
-    assert "{" not in name and "}" not in name, name
-    # CreateLogStream: 1-512 characters, no ':' and no '*'.
-    assert 1 <= len(name) <= 512 and not set(name) & {":", "*"}
+    streams = [cloudwatch_logs_stream(exporter, task, '{"msg": "hello"}') for task in TASKS]
+    assert streams == [task["aws.ecs.task.id"] for task in TASKS]
+    for name in streams:  # CreateLogStream: 1-512 characters, no ':' and no '*'
+        assert 1 <= len(name) <= 512 and not set(name) & {":", "*"}
     assert "ecs" in config["processors"]["resourcedetection"]["detectors"]
     assert "resourcedetection" in config["service"]["pipelines"]["logs"]["processors"]
-    # The model sees the old config's mistake: one stream named "{TaskId}" for every task.
-    old = dict(exporter, log_stream_name="{TaskId}")
-    assert {cloudwatch_logs_stream(old, task, "{}") for task in TASKS} == {"{TaskId}"}
-    assert {emf_stream("{TaskId}", task) for task in TASKS} == {t["aws.ecs.task.id"] for t in TASKS}
+    # Without the ecs detector's attribute the exporter writes to "undefined".
+    assert cloudwatch_logs_stream(exporter, {"service.name": "demo-service"}, "{}") == "undefined"
 
 
 def test_resource_attributes_stay_resource_attributes(config):

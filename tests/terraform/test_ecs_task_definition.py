@@ -283,3 +283,15 @@ def test_a_collector_config_change_reaches_tasks_through_the_next_deploy_not_a_r
     svc_after = after.resource_arguments("aws_ecs_service.this")
     assert svc_before == svc_after, {k: (svc_before.get(k), svc_after.get(k))
                                      for k in set(svc_before) | set(svc_after) if svc_before.get(k) != svc_after.get(k)}
+
+
+def test_force_new_deployment_describes_what_it_does_now_not_an_ssm_config():
+    """The collector config moved from SSM into the task definition and the
+    config-hash trigger is gone: the variable a user reads in the module README
+    must not promise that a config change redeploys anything (issue 21)."""
+    from tfhelpers import MODULES_DIR, blocks, load_hcl
+
+    variables = dict(blocks(load_hcl(MODULES_DIR / "ecs-service" / "variables.tf"), "variable"))
+    description = variables["force_new_deployment"]["description"]
+    assert "SSM" not in description, description
+    assert "collector" in description and "paved deploy" in description, description

@@ -73,3 +73,28 @@ test('a 5xx writes one error line with its stack; successes, 4xx and 404 write n
   assert.match(errors[0].err.stack, /^Error: boom\n/)
   assert.deepEqual(lines.filter((l) => l.level < 50).map((l) => l.msg), ['downstream answered'])
 })
+
+test('the 5xx error line carries the error\'s type, message and stack, never its other properties or the query string', async (t) => {
+  const lines = []
+  const stream = { write: (line) => lines.push(line) }
+  const a = buildApp(loadConfig({ DOWNSTREAM_URL: downstreamUrl }), { logger: { level: 'info', stream } })
+  a.get('/boom', async () => {
+    const err = new Error('upstream failed')
+    err.code = 'E_UPSTREAM'
+    // What HTTP client libraries attach to their errors: the request they sent.
+    err.config = { headers: { Authorization: 'Bearer client-secret' } }
+    throw err
+  })
+  t.after(() => a.close())
+  await a.ready()
+  lines.length = 0
+  const res = await a.inject({ url: '/boom?api_key=query-secret', headers: { authorization: 'Bearer header-secret' } })
+  assert.equal(res.statusCode, 500)
+  assert.equal(lines.length, 1, lines.join(''))
+  assert.doesNotMatch(lines[0], /secret/)
+  const line = JSON.parse(lines[0])
+  assert.deepEqual(Object.keys(line.err).sort(), ['code', 'message', 'stack', 'type'])
+  assert.deepEqual([line.err.type, line.err.code, line.err.message], ['Error', 'E_UPSTREAM', 'upstream failed'])
+  assert.match(line.err.stack, /^Error: upstream failed\n {4}at /)
+  assert.deepEqual([line.req.method, line.req.url, line.res.statusCode], ['GET', '/boom', 500])
+})
