@@ -251,3 +251,18 @@ def test_paved_sim_watches_the_alarms_the_module_creates():
             if "MetricStat" in q:
                 q["MetricStat"]["Metric"]["Dimensions"].sort(key=lambda d: d["Name"])
     assert simulated == planned
+
+
+def test_descriptions_and_names_fit_cloudwatch_with_the_longest_inputs():
+    """PutMetricAlarm: AlarmName 1-255, AlarmDescription 0-1024 characters (botocore's model)."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cloudwatch").operation_model("PutMetricAlarm").input_shape
+    limits = {k: shape.members[k].metadata["max"] for k in ("AlarmName", "AlarmDescription")}
+    mod = module(name="a" + "b" * 31, environment="e" * 16, metrics_namespace="N" * 255,
+                 alarms={"error_rate": {"status_codes": list(range(500, 508))}, "latency": {"percentile": "p99.9"}})
+    assert mod.validation_errors() == []
+    for address in ALARMS:
+        alarm = mod.resource_arguments(address, 0)
+        assert len(alarm["alarm_name"]) <= limits["AlarmName"]
+        assert len(alarm["alarm_description"]) <= limits["AlarmDescription"], len(alarm["alarm_description"])
