@@ -83,3 +83,25 @@ def test_terraform_refuses_bad_alarm_settings_naming_the_field(tmp_path):
     errors = " ".join(result.stderr.split())
     assert "alarms.*.period_seconds must be a multiple of 60" in errors
     assert "alarms.error_rate.status_codes must list 1 to 8" in errors
+
+
+def test_a_generated_service_plans_the_alarms_and_wires_them_into_deployments(generated_service, moto_endpoint, tmp_path):
+    """The generated infra/ (staging) planned by Terraform against moto, as the
+    suite's apply cycle prepares it (paved_road.sim.terraform: provider 5
+    copies, local modules, the platform's prerequisites)."""
+    sim_tf = pytest.importorskip("paved_road.sim.terraform")
+    tfcli.provider_mirror()
+    infra = generated_service / "infra"
+    tfvars = (infra / "environments" / "staging.tfvars").read_text()
+    value = lambda key: next(ln.split('"')[1] for ln in tfvars.splitlines() if ln.startswith(key))  # noqa: E731
+    region, service = value("aws_region"), value("service_name")
+    sim_tf.seed_platform(moto_endpoint, region, f"{value('ecs_cluster_prefix')}-staging")
+    work = sim_tf.prepare_infra(infra, MODULE.parent, tmp_path / "work", moto_endpoint)
+    tfcli.run(work, "init", "-input=false", "-no-color")
+    tfcli.run(work, "plan", "-input=false", "-no-color", "-var-file=environments/staging.tfvars",
+              f"-var=aws_account_id={sim_tf.SIM_ACCOUNT}", "-out=plan.bin")
+    changes = {c["address"]: c["change"]["after"]
+               for c in json.loads(tfcli.run(work, "show", "-json", "plan.bin").stdout)["resource_changes"]}
+    names = [changes[f"module.service.aws_cloudwatch_metric_alarm.{kind}[0]"]["alarm_name"] for kind in ("error_rate", "latency")]
+    assert names == [f"{service}-staging-http-5xx-rate", f"{service}-staging-http-latency-p99"]
+    assert changes["module.service.aws_ecs_service.this"]["alarms"] == [{"alarm_names": names, "enable": True, "rollback": True}]
