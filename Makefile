@@ -11,6 +11,7 @@ help:
 	@echo "make bootstrap   .venv with paved and copier (every target does it on first use)"
 	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
 	@echo "make demo-rollback   deploy, a circuit-breaker rollback, rollback --previous and an alarm rollback against paved sim"
+	@echo "make demo-platform   real Terraform applies a generated service to paved sim, then deploys, a rollback, DORA"
 	@echo "make test   the whole test suite (what CI runs)"
 
 # checkov pins its own boto3 and cannot share the project's venv.
@@ -39,6 +40,12 @@ demo: $(STAMP)
 .PHONY: demo-rollback
 demo-rollback: $(STAMP)
 	$(BIN)/paved demo --rollback
+
+# a generated service's infra/ applied with real Terraform to paved sim, then its
+# releases, deploys, a circuit-breaker rollback, rollback --previous and DORA
+.PHONY: demo-platform
+demo-platform: $(STAMP)
+	$(BIN)/paved demo --platform
 
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest

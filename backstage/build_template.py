@@ -10,6 +10,10 @@ can say it (regex -> pattern, numeric bounds -> minimum/maximum, membership of a
 computed list -> enum). Questions asked only `when: "{{ q == 'value' }}"` become
 `dependencies` on q. A default that is itself a Jinja expression cannot be
 computed by the form: the field is required there instead.
+
+`paved_road_git_url` is no form field: it names the template that runs with
+`copier --trust`, so the `paved:copier` action sets it from the backend's
+configuration (`paved.templateUrl`), never from the form (docs/security.md).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ PAGES = [
     ("Runtime and build", "Node.js, the HTTP port, CPU architectures and where images are built",
      ["node_major", "http_port", "architectures", "runner_mode", "trace_sample_ratio"]),
     ("AWS and GitHub", "Where the service runs and where its code lives",
-     ["aws_region", "aws_account_id", "github_repository", "ecs_cluster_prefix", "paved_road_git_url"]),
+     ["aws_region", "aws_account_id", "github_repository", "ecs_cluster_prefix"]),
 ]
+# Answers the action sets from the backend's configuration, never from the form.
+SERVER_SIDE = {"paved_road_git_url"}
 TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 _WHEN = re.compile(r"^\{\{\s*(\w+)\s*==\s*'([^']*)'\s*\}\}$")
 
@@ -43,6 +49,11 @@ def load_copier(path: Path = REPO_ROOT / "copier.yml") -> dict:
 def askable(config: dict) -> dict[str, dict]:
     return {k: v for k, v in config.items()
             if not k.startswith("_") and isinstance(v, dict) and v.get("when") is not False}
+
+
+def form_questions(config: dict) -> dict[str, dict]:
+    """The questions the form asks: the askable ones but those the action sets server-side."""
+    return {k: v for k, v in askable(config).items() if k not in SERVER_SIDE}
 
 
 def _jinja_string(literal: str) -> str:
@@ -132,8 +143,6 @@ def _refuse_placeholder(name: str, prop: dict, config: dict) -> None:
     owner = _any_case(re.escape(demo.get("github_owner", "")))
     if name == "github_repository" and owner:
         prop["not"] = {"pattern": f"^{owner}/"}
-    if name == "paved_road_git_url" and owner:  # copier.yml's placeholders: the demo owner's template URL
-        prop["not"] = {"anyOf": [prop["not"], {"pattern": f"^(https://|ssh://git@|git@)[Gg][Ii][Tt][Hh][Uu][Bb]\\.[Cc][Oo][Mm][:/]{owner}/"}]}
 
 
 def _any_case(pattern: str) -> str:
@@ -146,7 +155,7 @@ def templated_default(q: dict) -> bool:
 
 
 def build(config: dict) -> dict:
-    questions = askable(config)
+    questions = form_questions(config)
     placed = {n for _, _, names in PAGES for n in names}
     pages = [list(p) for p in PAGES]
     extra = [n for n in questions if n not in placed and not _WHEN.match(str(questions[n].get("when", "")))]
@@ -204,7 +213,6 @@ def build(config: dict) -> dict:
                     "name": "Generate the service with copier",
                     "action": "paved:copier",
                     "input": {
-                        "url": "${{ parameters.paved_road_git_url }}",
                         "targetPath": "./",
                         "values": values,
                     },

@@ -18,7 +18,9 @@ from template_releases import git, init_template_repo  # noqa: E402
 
 TEMPLATE_URL = "https://git.example.com/platform/paved-road.git"
 # The answers only the team knows; without them `paved new` refuses (see test_placeholders_*).
-REAL = ["-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders",
+REAL_IDS = ["-a", "github_owner_id=5101", "-a", "github_repository_id=880042"]
+REAL_IDS_D = ["-d", "github_owner_id=5101", "-d", "github_repository_id=880042"]
+REAL = ["-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders", *REAL_IDS,
         "-a", f"paved_road_git_url={TEMPLATE_URL}"]
 
 
@@ -102,9 +104,10 @@ def test_placeholders_are_refused_without_demo_and_nothing_is_left(template_with
                  "-a", "service_name=orders", "-a", "aws_account_id=210987654321")
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("paved new:")]
-    assert lines == ["paved new: github_repository, paved_road_git_url "
+    assert lines == ["paved new: github_repository, github_owner_id, github_repository_id, paved_road_git_url "
                      "('https://paved-road.invalid/paved-road.git') still carry the template's demo values: "
-                     "give real ones with -a github_repository=... -a paved_road_git_url=..., "
+                     "give real ones with -a github_repository=... -a github_owner_id=... -a github_repository_id=... "
+                     "-a paved_road_git_url=..., "
                      "or pass --demo for a service that will not deploy"], proc.stderr
     assert not dest.exists()
 
@@ -116,10 +119,10 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     # Only a local path is known for this checkout: said once, on stderr.
     assert [line for line in proc.stderr.splitlines() if "only a local path is known" in line], proc.stderr
     answers = answers_of(dest)
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "github_owner_id", "github_repository_id", "paved_road_git_url"]
     info = yaml.safe_load((dest / "catalog-info.yaml").read_text())
     assert info["metadata"]["annotations"]["paved-road.dev/placeholders"] == \
-        "aws_account_id,github_repository,paved_road_git_url"
+        "aws_account_id,github_repository,github_owner_id,github_repository_id,paved_road_git_url"
     # The demo template URL can never resolve (RFC 2606 .invalid), so nothing installs from a stranger's repository.
     deploy = (dest / ".github/workflows/deploy.yml").read_text()
     assert "git+https://paved-road.invalid/paved-road.git@" in deploy
@@ -128,7 +131,7 @@ def test_demo_service_carries_its_placeholders_visibly(template_without_origin, 
     catalog = paved("catalog", str(dest), "--format", "json")
     assert catalog.returncode in (0, 2), catalog.stderr
     [service] = json.loads(catalog.stdout)["services"]
-    assert service["placeholders"] == ["aws_account_id", "github_repository", "paved_road_git_url"]
+    assert service["placeholders"] == ["aws_account_id", "github_repository", "github_owner_id", "github_repository_id", "paved_road_git_url"]
     assert json.loads(catalog.stdout)["summary"]["placeholders"] == 1
 
 
@@ -155,7 +158,7 @@ def test_new_from_a_template_url_records_that_url(served_template, tmp_path):
     _, url = served_template
     dest = tmp_path / "svc"
     proc = paved("new", str(dest), "--template", url, "-a", "service_name=orders", "-a", "node_major=22",
-                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders", *REAL_IDS)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url and answers["paved_road_git_url"] == url
@@ -169,14 +172,11 @@ def test_new_from_a_local_clone_records_its_origin_not_its_path(served_template,
     subprocess.run(["git", "clone", "-q", url, str(clone)], check=True)
     dest = tmp_path / "svc"
     proc = paved("new", str(dest), "--template", str(clone), "--vcs-ref", "v1.0.0", "-a", "service_name=orders",
-                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders", *REAL_IDS)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url, "a local path here is what Renovate rejects as 'Invalid url'"
-    # ... and copier itself updates from it.
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "generated")
+    # ... and copier itself updates from it (paved new made the repository and its first commit).
     update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
                              "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=dest, capture_output=True, text=True)
     assert update.returncode == 0, update.stderr
@@ -193,16 +193,16 @@ def test_plain_copier_from_a_path_records_the_url_and_update_clears_the_placehol
                            "-d", f"paved_road_git_url={url.removesuffix('.git')}",
                            str(work), str(dest)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "WARNING: aws_account_id, github_repository still carry the template's demo values" \
+    assert "WARNING: aws_account_id, github_repository, github_owner_id, github_repository_id still carry the template's demo values" \
         in proc.stdout + proc.stderr
     answers = answers_of(dest)
     assert answers["_src_path"] == url
-    assert answers["_placeholders"] == ["aws_account_id", "github_repository"]
+    assert answers["_placeholders"] == ["aws_account_id", "github_repository", "github_owner_id", "github_repository_id"]
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "generated")
     proc = subprocess.run([copier, "update", "--trust", "--defaults", "--skip-answered", "--vcs-ref", "v1.0.0",
-                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders"],
+                           "-d", "aws_account_id=012345670123", "-d", "github_repository=shop/orders", *REAL_IDS_D],
                           cwd=dest, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
@@ -257,7 +257,7 @@ def test_a_template_url_under_the_demo_owner_is_a_demo_value_never_the_update_so
     dest = tmp_path / "svc"
     proc = subprocess.run([str(Path(sys.executable).with_name("copier")), "copy", "--trust", "--defaults",
                            "-d", f"paved_road_git_url={former}", "-d", "aws_account_id=210987654321",
-                           "-d", "github_repository=shop/orders", str(repo_root), str(dest)],
+                           "-d", "github_repository=shop/orders", *REAL_IDS_D, str(repo_root), str(dest)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     answers = answers_of(dest)
@@ -283,7 +283,7 @@ def test_a_token_in_the_template_url_is_never_recorded(served_template, tmp_path
     dest = tmp_path / "svc"
     proc = subprocess.run([str(Path(sys.executable).with_name("copier")), "copy", "--trust", "--defaults",
                            "--vcs-ref", "v1.0.0", "-d", "aws_account_id=210987654321",
-                           "-d", "github_repository=shop/orders", with_token, str(dest)],
+                           "-d", "github_repository=shop/orders", *REAL_IDS_D, with_token, str(dest)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert answers_of(dest)["_src_path"] == url
@@ -304,13 +304,10 @@ def test_a_clones_origin_without_git_suffix_is_recorded_as_a_url_copier_updates_
     git(clone, "remote", "set-url", "origin", url.removesuffix(".git"))
     dest = tmp_path / "svc"
     proc = paved("new", str(dest), "--template", str(clone), "--vcs-ref", "v1.0.0", "-a", "service_name=orders",
-                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders")
+                 "-a", "aws_account_id=210987654321", "-a", "github_repository=shop/orders", *REAL_IDS)
     assert proc.returncode == 0, proc.stderr
     assert "only a local path" not in proc.stderr
-    assert answers_of(dest)["_src_path"] == url
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "generated")
+    assert answers_of(dest)["_src_path"] == url  # paved new made the repository and its first commit
     update = subprocess.run([str(Path(sys.executable).with_name("copier")), "update", "--trust", "--defaults",
                              "--skip-answered", "--vcs-ref", "v1.0.0"], cwd=tmp_path / "svc", capture_output=True,
                             text=True)
@@ -321,7 +318,7 @@ def test_a_template_url_copier_cannot_update_from_is_said(template_without_origi
     """A file:// template URL is valid, but copier keeps the local `_src_path`: paved new says so, not only --demo."""
     dest = tmp_path / "svc"
     proc = paved("new", str(dest), "--template", str(template_without_origin), "-a", "aws_account_id=210987654321",
-                 "-a", "github_repository=shop/orders", "-a", f"paved_road_git_url={template_without_origin.as_uri()}")
+                 "-a", "github_repository=shop/orders", *REAL_IDS, "-a", f"paved_road_git_url={template_without_origin.as_uri()}")
     assert proc.returncode == 0, proc.stderr
     assert answers_of(dest)["_src_path"] == str(template_without_origin)
     [warning] = [line for line in proc.stderr.splitlines() if "only a local path is known" in line]

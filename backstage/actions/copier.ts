@@ -5,78 +5,48 @@
  *   // packages/backend/src/index.ts
  *   backend.add(import('./modules/paved-copier'));   // this file's module below
  *
+ * and name the template in app-config.yaml (server-side: the form cannot choose it):
+ *
+ *   paved:
+ *     templateUrl: https://git.example.com/platform/paved-road.git
+ *     templateRef: v2.1.0        # optional; default: the latest release tag
+ *
  * The scaffolder host needs Python with copier installed at the version the
  * template pins (pyproject.toml), e.g. `pipx install copier==9.19.1`, and git.
  *
- * It runs exactly:
- *   copier copy --trust --defaults --quiet [--vcs-ref REF] --data-file <values.yml> URL <workspace>/<targetPath>
- * which is what tests/catalog/test_backstage_template.py runs with the form's
- * values. `--trust` because the template has migrations (copier "unsafe").
+ * It runs exactly (pavedCopier.ts):
+ *   copier copy --trust --defaults --quiet [--vcs-ref=REF] --data-file=<values.json> <paved.templateUrl> <workspace>/<targetPath>
+ * with an allowlisted environment (PATH, HOME, locale, TMPDIR, CA files: no backend token).
+ * `--trust` because the template has migrations (copier "unsafe"); only the configured
+ * template ever runs with it. The form's answers are data in values.json, and
+ * `paved_road_git_url` is the configured URL whatever the form sent.
  * When copier fails, the task fails with copier's message as one line (for a
  * bad answer: the validator's message naming the field), not a traceback;
  * the full output stays in the task log.
  */
-import { createBackendModule } from '@backstage/backend-plugin-api';
+import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
 import {
   createTemplateAction,
   scaffolderActionsExtensionPoint,
 } from '@backstage/plugin-scaffolder-node';
-import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { copierErrorLine } from './copierError';
+import { PavedCopierSettings, runPavedCopier } from './pavedCopier';
 
-/** Run copier; resolve on exit 0, else reject with copier's message as one line. */
-function runCopier(args: string[], logger: { info(msg: string): void }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('copier', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => logger.info(chunk.toString().trimEnd()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      logger.info(chunk.toString().trimEnd());
-    });
-    child.on('error', (err) => reject(new Error(`copier could not start: ${err.message}`)));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`copier: ${copierErrorLine(stderr, code)}`)),
-    );
-  });
-}
-
-export function createCopierAction() {
+export function createCopierAction(settings: PavedCopierSettings) {
   return createTemplateAction({
     id: 'paved:copier',
-    description: 'Render a copier template (the Paved Road) into the workspace',
+    description: 'Render the configured copier template (the Paved Road) into the workspace',
     schema: {
       input: {
-        url: (z) => z.string().describe('Git URL of the copier template'),
-        ref: (z) => z.string().optional().describe('Template tag to render (default: the latest release tag)'),
         targetPath: (z) => z.string().default('./').describe('Directory inside the workspace'),
         values: (z) => z.record(z.string(), z.any()).describe('Answers to the template questions'),
       },
     },
     async handler(ctx) {
-      const target = path.resolve(ctx.workspacePath, ctx.input.targetPath ?? './');
-      if (!target.startsWith(path.resolve(ctx.workspacePath))) {
-        throw new Error(`targetPath must stay inside the workspace (got '${ctx.input.targetPath}')`);
-      }
-      // Unset (undefined) answers are dropped so copier applies its own defaults
-      // and `when:` conditions.
-      const values = Object.fromEntries(
-        Object.entries(ctx.input.values).filter(([, v]) => v !== undefined && v !== null),
+      const { code, stderr } = await runPavedCopier(settings, ctx.input, ctx.workspacePath, (line) =>
+        ctx.logger.info(line),
       );
-      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paved-copier-'));
-      const dataFile = path.join(dir, 'values.json'); // JSON is YAML: copier reads it as is
-      await fs.writeFile(dataFile, JSON.stringify(values));
-      const args = ['copy', '--trust', '--defaults', '--quiet'];
-      if (ctx.input.ref) args.push('--vcs-ref', ctx.input.ref);
-      args.push('--data-file', dataFile, ctx.input.url, target);
-      try {
-        await runCopier(args, ctx.logger);
-      } finally {
-        await fs.rm(dir, { recursive: true, force: true });
-      }
+      if (code !== 0) throw new Error(`copier: ${copierErrorLine(stderr, code)}`);
     },
   });
 }
@@ -86,9 +56,14 @@ export default createBackendModule({
   moduleId: 'paved-copier',
   register(env) {
     env.registerInit({
-      deps: { scaffolder: scaffolderActionsExtensionPoint },
-      async init({ scaffolder }) {
-        scaffolder.addActions(createCopierAction());
+      deps: { scaffolder: scaffolderActionsExtensionPoint, config: coreServices.rootConfig },
+      async init({ scaffolder, config }) {
+        scaffolder.addActions(
+          createCopierAction({
+            templateUrl: config.getString('paved.templateUrl'),
+            templateRef: config.getOptionalString('paved.templateRef'),
+          }),
+        );
       },
     });
   },

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from paved_road import first_hour
+from paved_road.help_text import did_you_mean
 from paved_road.template_source import (
     REMOTE_URL,
     canonical_url,
@@ -52,7 +54,7 @@ def parse_answers(pairs: list[str], questions: dict) -> dict:
             raise BadAnswer(f"--answer must look like key=value (got '{pair}')")
         if key not in questions:
             allowed = ", ".join(sorted(questions))
-            raise BadAnswer(f"unknown question '{key}'; questions are: {allowed}")
+            raise BadAnswer(f"unknown question '{key}'{did_you_mean(key, questions)}; questions are: {allowed}")
         answers[key] = convert(key, raw, questions[key])
     return answers
 
@@ -232,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
             url = canonical_url(template)
             if url:
                 answers["paved_road_git_url"] = url
+        refused = first_hour.inside_template(dest, template)
+        if refused:
+            raise BadAnswer(refused)
         existed = dest.exists()
         generate(dest, answers, template, vcs_ref=args.vcs_ref, quiet=not args.verbose)
         if not args.demo:
@@ -253,7 +258,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError):
         recorded = {}
     print(f"Generated {recorded.get('service_name') or answers.get('service_name', 'the service')} "
-          f"in {os.fspath(args.dest)}")
+          f"in {os.fspath(args.dest)}; {first_hour.init_repository(Path(args.dest))}")
+    print("Next steps:", *(f"  {step}" for step in first_hour.next_steps(os.fspath(args.dest), recorded)), sep="\n")
     return 0
 
 

@@ -39,9 +39,33 @@ def _stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}" if stat.S_ISREG(st.st_mode) else ""
 
 
+def _own_marker(marker: Path) -> bool:
+    """The marker is a regular file of this user (lstat: a symlink named .paved-demo is not one)."""
+    try:
+        st = marker.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid()
+
+
+def _write_marker(marker: Path, text: str) -> None:
+    """Write the marker without following a symlink (O_NOFOLLOW): a link planted there is refused,
+    its target never truncated."""
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise DemoError(f"--workdir {marker.parent}: {MARKER} cannot be written ({exc.strerror}); "
+                        "it must be a regular file of yours (nothing was changed)") from exc
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _read_record(marker: Path) -> dict[str, str]:
     entries = {}
-    for line in marker.read_text().splitlines():
+    fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as fh:
+        text = fh.read()
+    for line in text.splitlines():
         rel, _, stamp = line.partition("\t")
         entries[rel] = stamp
     return entries
@@ -66,8 +90,9 @@ def prepare_workdir(workdir: Path) -> None:
         workdir.mkdir(parents=True)
     elif any(workdir.iterdir()):
         marker = workdir / MARKER
-        if not marker.is_file():
-            raise DemoError(f"--workdir {workdir} is not empty and was not made by paved demo; "
+        if not _own_marker(marker):
+            raise DemoError(f"--workdir {workdir} is not empty and was not made by paved demo "
+                            f"({MARKER} is missing, not a regular file or not yours); "
                             "pass a new or empty directory (nothing was deleted)")
         ours = _read_record(marker)
         present = _walk(workdir)
@@ -90,7 +115,7 @@ def prepare_workdir(workdir: Path) -> None:
                 path.rmdir()
             else:
                 path.unlink()
-    (workdir / MARKER).write_text("")
+    _write_marker(workdir / MARKER, "")
 
 
 def record_workdir(workdir: Path) -> None:
@@ -101,7 +126,7 @@ def record_workdir(workdir: Path) -> None:
             if rel != MARKER:
                 stamp = _stamp(workdir / rel)
                 lines.append(f"{rel}\t{stamp}\n" if stamp else f"{rel}\n")
-        (workdir / MARKER).write_text("".join(lines))
+        _write_marker(workdir / MARKER, "".join(lines))
 
 
 def run_demo(workdir: Path, console: Console, requests: int = 5) -> int:
@@ -186,9 +211,15 @@ def demo_console(file=None) -> Console:
 
 def run(args: argparse.Namespace) -> int:
     console = demo_console()
+    if args.rollback and args.platform:
+        print("paved demo: --rollback and --platform are separate demos; pass one", file=sys.stderr)
+        return 2
     if args.rollback:  # deploy / rollback story against paved sim (paved_road.sim.demo)
         from paved_road.sim.demo import run_rollback_demo
         return run_rollback_demo(console, speed=args.speed)
+    if args.platform:  # Terraform, releases, deploys, rollback, DORA against paved sim
+        from paved_road.sim.platform_demo import run_platform_demo
+        return run_platform_demo(console, speed=args.speed)
     workdir = Path(args.workdir).expanduser().resolve() if args.workdir else default_workdir()
     try:
         return run_demo(workdir, console)
@@ -210,6 +241,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rollback", action="store_true",
                    help="instead: deploy, a circuit-breaker rollback, `paved rollback --previous` and an alarm "
                         "rollback against paved sim")
+    p.add_argument("--platform", action="store_true",
+                   help="instead: apply the service's infra/ with real Terraform to paved sim, then releases, deploys, "
+                        "a circuit-breaker rollback, rollback --previous, history and DORA")
     from paved_road.sim.cli import positive_speed
-    p.add_argument("--speed", type=positive_speed, default=4.0, help="with --rollback: the simulator's speed (default: 4)")
+    p.add_argument("--speed", type=positive_speed, default=4.0,
+                   help="with --rollback or --platform: the simulator's speed (default: 4)")
     p.set_defaults(func=run)

@@ -4,17 +4,26 @@ Used by `make demo` (`paved demo`), by `paved otel-sink` for a laptop, and by
 the tests as the receiver that telemetry must reach. The Node exporter sends
 `Transfer-Encoding: chunked` without Content-Length and may gzip, so both are
 handled.
+
+Bounded, because anything that can reach the port can send to it (--host 0.0.0.0):
+bodies and their decompressed size are capped (MAX_BODY, the OpenTelemetry
+Collector's confighttp default `max_request_body_size`, 20 MiB), a negative or
+malformed length is refused, an idle connection is closed after IDLE_TIMEOUT
+seconds and a request that trickles in (slowloris) after REQUEST_DEADLINE, at most MAX_CONNECTIONS are served at once (more are closed at once),
+and received text is printed without control characters.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import gzip
+import io
 import json
+import re
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -29,6 +38,41 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from paved_road.bounded_http import IDLE_TIMEOUT, MAX_CONNECTIONS, BoundedThreads  # noqa: F401 (re-exported)
+
+MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
+REQUEST_DEADLINE = 30.0  # seconds for a whole request (a byte every 9 s is not idle, yet held a thread forever)
+# C0/C1 controls (escape sequences, CR, BEL, NUL) and the bidirectional overrides that reorder a line
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class BodyError(ValueError):
+    """A request body the sink refuses: (HTTP status, one-line reason)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+def printable(value: Any) -> str:
+    """`value` as text for a terminal: control characters (escape sequences, CR, NUL) removed."""
+    return _CONTROL.sub("", str(value)).replace("\n", " ")
+
+
+def gunzip(body: bytes, limit: int = MAX_BODY) -> bytes:
+    """Decompress gzip without ever holding more than `limit` bytes of output (a gzip bomb is refused)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyError(413, f"decompressed body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise BodyError(400, "body is not valid gzip: truncated")
+    return out
+
 
 SIGNALS = {
     "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
@@ -101,15 +145,35 @@ def flatten(path: str, msg) -> tuple[str, list[dict]]:
     return "logs", out
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose every read ends by `handler.deadline` (and after IDLE_TIMEOUT of
+    silence): TimeoutError otherwise, which closes the connection."""
+
+    def __init__(self, sock, handler):
+        super().__init__()
+        self._sock, self._handler = sock, handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self._handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"request not received within {REQUEST_DEADLINE:g} s")
+        self._sock.settimeout(min(IDLE_TIMEOUT, remaining))
+        return self._sock.recv_into(buffer)
+
+
+class _QuietServer(BoundedThreads, ThreadingHTTPServer):
     """A client that goes away mid-request (a service stopping, a reset) is
-    normal for a receiver: drop that connection, keep serving, no traceback."""
+    normal for a receiver: drop that connection, keep serving, no traceback.
+    At most MAX_CONNECTIONS threads: a connection beyond them is closed at once."""
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return
-        print(f"otel-sink: request from {client_address[0]} failed: {exc.__class__.__name__}: {exc}",
+        print(f"otel-sink: request from {client_address[0]} failed: {exc.__class__.__name__}: {printable(exc)}",
               file=sys.stderr)
 
 
@@ -126,23 +190,55 @@ class OtlpSink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = IDLE_TIMEOUT  # StreamRequestHandler: a socket timeout for every read
 
             def log_message(self, *args):  # quiet: the sink is a test peer
                 pass
 
+            def setup(self):
+                super().setup()
+                self.deadline = time.monotonic() + REQUEST_DEADLINE
+                self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+            def handle_one_request(self):
+                self.deadline = time.monotonic() + REQUEST_DEADLINE  # each request of a kept-alive connection
+                super().handle_one_request()
+
             def _body(self) -> bytes:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks = []
+                    body, total = bytearray(), 0  # not a list: a million 2-byte chunks took 1.3 GB
                     while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        line = self.rfile.readline(66)
+                        try:
+                            size = int(line.split(b";")[0].strip() or b"x", 16)
+                        except ValueError:
+                            raise BodyError(400, "malformed chunked body") from None
+                        if size < 0:
+                            raise BodyError(400, "malformed chunked body")
+                        total += size
+                        if total > MAX_BODY:
+                            raise BodyError(413, f"body exceeds {MAX_BODY} bytes")
                         if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
+                            for _ in range(100):  # trailers
+                                if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                                    break
                             break
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                    return b"".join(chunks)
-                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                        chunk = self.rfile.read(size)
+                        if len(chunk) < size:
+                            raise BodyError(400, "body ended early")
+                        body += chunk
+                        self.rfile.readline(3)
+                    return bytes(body)
+                raw = self.headers.get("Content-Length", "0").strip()
+                if not (raw.isascii() and raw.isdigit()):
+                    raise BodyError(400, f"Content-Length must be a non-negative integer (got {printable(raw)[:20]!r})")
+                length = int(raw)
+                if length > MAX_BODY:
+                    raise BodyError(413, f"body exceeds {MAX_BODY} bytes")
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    raise BodyError(400, "body ended early")
+                return body
 
             def _reply(self, code: int, message: str = "") -> None:
                 # OTLP/HTTP: a bad request gets 400 with a body; the client
@@ -155,17 +251,14 @@ class OtlpSink:
                 self.wfile.write(payload)
 
             def do_POST(self):
+                encoding = self.headers.get("Content-Encoding", "")
                 try:
                     body = self._body()
-                except ValueError:
+                    if encoding == "gzip":
+                        body = gunzip(body)
+                except BodyError as exc:
                     self.close_connection = True
-                    return self._reply(400, "malformed chunked body")
-                encoding = self.headers.get("Content-Encoding", "")
-                if encoding == "gzip":
-                    try:
-                        body = gzip.decompress(body)
-                    except (OSError, EOFError) as exc:
-                        return self._reply(400, f"body is not valid gzip: {exc}")
+                    return self._reply(exc.status, str(exc))
                 types = SIGNALS.get(self.path.split("?")[0])
                 if types is None:
                     return self._reply(404, f"no OTLP signal at {self.path}; use /v1/traces, /v1/metrics or /v1/logs")
@@ -248,6 +341,7 @@ class OtlpSink:
 
 def span_table(spans: list[dict]):
     """A rich table of spans, each trace as a tree: trace id, span name, kind, duration, status."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(spans)} spans received")
@@ -259,7 +353,7 @@ def span_table(spans: list[dict]):
         children.setdefault(s["parent_span_id"] if s["parent_span_id"] in ids else "", []).append(s)
 
     def walk(span: dict, depth: int) -> None:
-        table.add_row(span["trace_id"][:16], "  " * depth + span["name"], span["kind"],
+        table.add_row(span["trace_id"][:16], "  " * depth + escape(printable(span["name"])), span["kind"],
                       f"{span['duration_ms']:.2f} ms", span["status"])
         for child in sorted(children.get(span["span_id"], []), key=lambda c: c["start_ns"]):
             walk(child, depth + 1)
@@ -289,11 +383,12 @@ def run(args: argparse.Namespace) -> int:
                 out.write(json.dumps({"signal": kind, **item}) + "\n")
                 out.flush()
             if kind == "spans":
-                print(f"span  {item['trace_id']} {item['kind']:<8} {item['duration_ms']:8.2f} ms  {item['name']}")
+                print(f"span  {item['trace_id']} {item['kind']:<8} {item['duration_ms']:8.2f} ms  "
+                      f"{printable(item['name'])}")
             elif kind == "logs":
-                print(f"log   {item['trace_id'] or '-':<32} {item['severity']:<6} {item['body']}")
+                print(f"log   {item['trace_id'] or '-':<32} {printable(item['severity']):<6} {printable(item['body'])}")
             else:
-                print(f"metric {item['name']}")
+                print(f"metric {printable(item['name'])}")
         sys.stdout.flush()
 
     sink.start()

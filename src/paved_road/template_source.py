@@ -10,12 +10,14 @@ from pathlib import Path
 
 import yaml
 
+from paved_road.untrusted import redact
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # A URL other machines can fetch the template from (CI runners, Renovate):
 # https, ssh, scp-like git@, or http on loopback (test servers). Kept in step
 # with copier.yml's paved_road_git_url validator.
-REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])\S+$")
+REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)[:/])[A-Za-z0-9._~:/@%+-]+$")
 # user[:token]@ in an http(s) URL: never recorded (it would land in the answers file and the workflows).
 _CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 
@@ -30,9 +32,20 @@ def default_template_source() -> str:
     raise SystemExit("paved: no template found; pass --template or set PAVED_TEMPLATE")
 
 
-def without_credentials(text: str) -> str:
-    """`text` with the user[:token]@ of any http(s) URL in it removed (for messages and records)."""
-    return re.sub(r"(https?://)[^/@\s]*@", r"\1", text)
+without_credentials = redact  # the one function (paved_road.untrusted.redact)
+
+
+def trusted_sources(template: str | None = None) -> list[str]:
+    """Spellings of the one template paved runs with `copier --trust`: `template` (--template),
+    else $PAVED_TEMPLATE, else the checkout paved runs from; plus its canonical git URL (a local
+    clone's origin). Empty when none is configured. docs/security.md."""
+    source = template or os.environ.get("PAVED_TEMPLATE")
+    if not source and (REPO_ROOT / "copier.yml").is_file():
+        source = str(REPO_ROOT)
+    if not source:
+        return []
+    url = canonical_url(source)
+    return [source, url] if url else [source]
 
 
 def is_local(template: str | Path) -> bool:

@@ -18,6 +18,14 @@ resource "github_actions_runner_group" "this" {
   restricted_to_workflows    = true
   selected_workflows         = var.runner_group.selected_workflows
   allows_public_repositories = false
+
+  # restricted_to_workflows is the guard; it exists only on these plans.
+  lifecycle {
+    precondition {
+      condition     = contains(["enterprise_cloud", "enterprise_server"], var.github_plan)
+      error_message = "runner groups restricted to selected workflows need GitHub Enterprise Cloud or Enterprise Server (github_plan = ${var.github_plan})."
+    }
+  }
 }
 
 ################################################################################
@@ -33,16 +41,14 @@ resource "helm_release" "controller" {
   version          = var.arc_chart_version
   wait             = true
   # Naming the nodes here installs the controller after them.
-  description      = "actions-runner-controller for runners on ${join(", ", [for arch in sort(keys(var.architectures)) : var.architectures[arch]])}"
+  description = "actions-runner-controller for runners on ${join(", ", [for arch in sort(keys(var.architectures)) : var.architectures[arch]])}"
 
-  # The controller may run on runner nodes (it tolerates their taint), so the
-  # release does not time out on a cluster whose only nodes are runner nodes.
+  # No toleration of the runner taint: the controller (which holds the
+  # cluster-wide permissions to create runner pods) never shares a node with a
+  # job, whose dind container is privileged. The cluster needs untainted
+  # nodes (github-runners-eks creates a system node group; AKS has its system pool).
   values = [yamlencode({
-    tolerations = [{
-      key      = var.node_taint_key
-      operator = "Exists"
-      effect   = "NoSchedule"
-    }]
+    tolerations = []
   })]
 }
 
@@ -72,17 +78,12 @@ resource "helm_release" "scale_set" {
     # Image builds need a Docker daemon next to the runner.
     containerMode = { type = "dind" }
     # The controller starts one listener pod per scale set (in its own
-    # namespace) and gives it only what listenerTemplate holds: without the
-    # toleration it stays Pending on a cluster whose only nodes are runner
-    # nodes, and no runner is ever requested. ARC merges the container named
-    # "listener" into its own; the CRD requires the containers list.
+    # namespace) with only what listenerTemplate holds. The listener holds the
+    # GitHub App credentials: no toleration, so it runs on untainted (system)
+    # nodes, never next to a job. ARC merges the container named "listener"
+    # into its own; the CRD requires the containers list.
     listenerTemplate = {
       spec = {
-        tolerations = [{
-          key      = var.node_taint_key
-          operator = "Exists"
-          effect   = "NoSchedule"
-        }]
         containers = [{ name = "listener" }]
       }
     }

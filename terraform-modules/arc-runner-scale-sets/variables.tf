@@ -46,7 +46,7 @@ variable "github_config_url" {
   type        = string
 
   validation {
-    condition     = can(regex("^https://[^/]+/[^/]+(/[^/]+)?$", var.github_config_url))
+    condition     = can(regex("^https://[^/\\s]+/[^/\\s]+(/[^/\\s]+)?$", var.github_config_url))
     error_message = "github_config_url must be https://HOST/ORG or https://HOST/ORG/REPO."
   }
 }
@@ -54,6 +54,17 @@ variable "github_config_url" {
 variable "github_app_secret_name" {
   description = "Existing Kubernetes secret in runners_namespace with github_app_id, github_app_installation_id and github_app_private_key (created outside Terraform, so no credential enters the state)"
   type        = string
+}
+
+variable "github_plan" {
+  description = "GitHub plan of the organization the runners register with. The runner group's restriction to selected workflows (the guard that keeps a same-repository pull request, which runs its own copy of ci.yml, off these privileged runners) exists only on GitHub Enterprise Cloud and Enterprise Server 3.5+ (github/docs, restrict-groups-to-workflows): enterprise_cloud or enterprise_server; the module refuses free, pro and team"
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = contains(["enterprise_cloud", "enterprise_server"], var.github_plan)
+    error_message = "github_plan must be one of enterprise_cloud, enterprise_server: on free, pro and team plans a runner group cannot be restricted to selected workflows, so any writer's pull request could edit runs-on and reach these privileged runners (use runner_mode github-hosted or build-cloud there)."
+  }
 }
 
 variable "runner_group" {
@@ -76,7 +87,7 @@ variable "runner_group" {
   }
 
   validation {
-    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/\\s]+\\.ya?ml@[^\\s]+$", w))])
     error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
   }
 }

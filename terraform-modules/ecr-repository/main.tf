@@ -18,7 +18,7 @@ resource "aws_ecr_repository" "this" {
       filter_type = "WILDCARD"
     }
   }
-  force_delete         = var.force_delete
+  force_delete = var.force_delete
 
   image_scanning_configuration {
     scan_on_push = true

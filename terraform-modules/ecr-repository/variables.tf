@@ -20,8 +20,8 @@ variable "untagged_expire_days" {
   default     = 7
 
   validation {
-    condition     = var.untagged_expire_days >= 1
-    error_message = "untagged_expire_days must be at least 1."
+    condition     = var.untagged_expire_days >= 1 && floor(var.untagged_expire_days) == var.untagged_expire_days
+    error_message = "untagged_expire_days must be a whole number of days, at least 1."
   }
 }
 
@@ -42,8 +42,8 @@ variable "sha_expire_days" {
   default     = 30
 
   validation {
-    condition     = var.sha_expire_days >= 1
-    error_message = "sha_expire_days must be at least 1."
+    condition     = var.sha_expire_days >= 1 && floor(var.sha_expire_days) == var.sha_expire_days
+    error_message = "sha_expire_days must be a whole number of days, at least 1."
   }
 }
 

@@ -113,8 +113,8 @@ variable "app_user" {
   default     = "1000:1000"
 
   validation {
-    condition     = !contains(["0", "root", "0:0", "root:root"], var.app_user)
-    error_message = "app_user must be a non-root user."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$", var.app_user)) && !contains(["0", "root"], split(":", var.app_user)[0])
+    error_message = "app_user must be a non-root user, USER or USER:GROUP (names or IDs, no spaces)."
   }
 }
 
@@ -396,8 +396,8 @@ variable "subnet_ids" {
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) > 0
-    error_message = "subnet_ids must name at least one subnet."
+    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "subnet_ids must name at least one subnet, each subnet-<hex>."
   }
 }
 

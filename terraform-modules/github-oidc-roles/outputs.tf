@@ -9,9 +9,14 @@ output "deploy_role_arns" {
 }
 
 output "trusted_subjects" {
-  description = "OIDC subject each role trusts, by role name (one GitHub environment each)"
+  description = "OIDC subjects each role trusts, by role name (one GitHub environment each; the publish role's may end in the pattern v*)"
   value = merge(
-    { for role in aws_iam_role.publish : role.name => local.publish_subject },
+    { for role in aws_iam_role.publish : role.name => local.publish_subjects },
     { for env, role in aws_iam_role.deploy : role.name => local.deploy_subjects[env] },
   )
+}
+
+output "warnings" {
+  description = "Why the trust is weaker than it could be (name-only subjects); empty when there is nothing to say"
+  value       = local.subject_warnings
 }

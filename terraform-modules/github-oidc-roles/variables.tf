@@ -18,6 +18,59 @@ variable "github_repository" {
   }
 }
 
+variable "subject_form" {
+  description = "Subject form the repository's OIDC tokens carry: immutable (repo:OWNER@OWNER_ID/NAME@REPO_ID:..., every repository created, renamed or transferred on github.com after 2026-06-18, or opted in) or name-only (repo:OWNER/NAME:..., an older repository that has not opted in; the warnings output says why to move)"
+  type        = string
+  default     = "immutable"
+  nullable    = false
+
+  validation {
+    condition     = contains(["immutable", "name-only"], var.subject_form)
+    error_message = "subject_form must be one of immutable, name-only."
+  }
+}
+
+variable "github_owner_id" {
+  description = "Immutable numeric ID of the repository's owner (user or organisation), needed by subject_form immutable: gh api repos/OWNER/NAME --jq .owner.id"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_owner_id == null || can(regex("^[0-9]{1,20}$", var.github_owner_id))
+    error_message = "github_owner_id must be the owner's numeric ID (digits only), e.g. from gh api repos/OWNER/NAME --jq .owner.id."
+  }
+}
+
+variable "github_repository_id" {
+  description = "Immutable numeric ID of the repository, needed by subject_form immutable: gh api repos/OWNER/NAME --jq .id"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_repository_id == null || can(regex("^[0-9]{1,20}$", var.github_repository_id))
+    error_message = "github_repository_id must be the repository's numeric ID (digits only), e.g. from gh api repos/OWNER/NAME --jq .id."
+  }
+}
+
+variable "workflow_bound_subjects" {
+  description = "Trust the customised subject (claim keys repo, context, job_workflow_ref, in that order; infra/github sets it): publish only ci.yml run on a tag v*, staging and production only deploy.yml and rollback.yml run from the default branch. Recommended; set the repository's subject template first, or the roles refuse every token"
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "default_branch" {
+  description = "Default branch deploy.yml and rollback.yml run from (used by workflow_bound_subjects)"
+  type        = string
+  default     = "main"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]{1,255}$", var.default_branch)) && !can(regex("(^/|/$|//|\\.\\.)", var.default_branch))
+    error_message = "default_branch must be a branch name: letters, digits and ._/- (no leading or trailing /, no // or ..)."
+  }
+}
+
 variable "oidc_provider_arn" {
   description = "ARN of the account's IAM OIDC provider for token.actions.githubusercontent.com (created once per account by the platform)"
   type        = string

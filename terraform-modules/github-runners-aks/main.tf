@@ -54,6 +54,7 @@ module "runner_scale_sets" {
   runner_scale_set_prefix = var.runner_scale_set_prefix
   github_config_url       = var.github_config_url
   github_app_secret_name  = var.github_app_secret_name
+  github_plan             = var.github_plan
   runner_group            = var.runner_group
   min_runners             = var.min_runners
   max_runners             = var.max_runners

@@ -96,6 +96,11 @@ variable "github_app_secret_name" {
   type        = string
 }
 
+variable "github_plan" {
+  description = "GitHub plan of the organization (passed to arc-runner-scale-sets, which refuses plans without workflow-restricted runner groups): enterprise_cloud or enterprise_server"
+  type        = string
+}
+
 variable "runner_group" {
   description = "GitHub organization runner group created for the scale sets (arc-runner-scale-sets): only the selected repositories (IDs) and, in them, only the selected workflows (OWNER/REPO/.github/workflows/FILE@REF, e.g. the release workflow on tags) may use the runners; public repositories never"
   type = object({
@@ -116,7 +121,7 @@ variable "runner_group" {
   }
 
   validation {
-    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/\\s]+\\.ya?ml@[^\\s]+$", w))])
     error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
   }
 }

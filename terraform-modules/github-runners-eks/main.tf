@@ -68,6 +68,41 @@ resource "aws_iam_role_policy_attachment" "nodes" {
 # Node groups: one per architecture, tainted for runners only
 ################################################################################
 
+# Runner nodes: IMDSv2 only, with a hop limit of 1, so a job's containers
+# (one network hop further than the node) cannot reach the instance metadata
+# service and the node role's credentials (EC2 User Guide, "Configure the
+# instance metadata options": the PUT response hop limit). The root volume is
+# set here, as EKS refuses disk_size on a node group with a launch template.
+resource "aws_launch_template" "runners" {
+  for_each = var.node_groups
+
+  name_prefix = "${local.prefix}-${each.key}-"
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+
+    ebs {
+      volume_size           = each.value.disk_size_gb
+      volume_type           = "gp3"
+      encrypted             = true
+      delete_on_termination = true
+    }
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = var.tags
+  }
+
+  tags = var.tags
+}
+
 resource "aws_eks_node_group" "this" {
   for_each = var.node_groups
 
@@ -78,7 +113,11 @@ resource "aws_eks_node_group" "this" {
   ami_type        = local.ami_types[each.key]
   capacity_type   = "ON_DEMAND"
   instance_types  = each.value.instance_types
-  disk_size       = each.value.disk_size_gb
+
+  launch_template {
+    id      = aws_launch_template.runners[each.key].id
+    version = aws_launch_template.runners[each.key].latest_version
+  }
 
   scaling_config {
     min_size     = each.value.min_size
@@ -165,14 +204,15 @@ module "runner_scale_sets" {
   source = "../arc-runner-scale-sets"
 
   # The controller and each scale set are installed after the runner node
-  # groups (the controller tolerates their taint, so it starts even where
-  # they are the only nodes).
+  # groups; the controller and the listeners run on untainted nodes (the
+  # system node group), never on runner nodes.
   architectures  = { for arch, nodes in aws_eks_node_group.this : arch => nodes.node_group_name }
   node_taint_key = local.taint_key
 
   runner_scale_set_prefix = var.runner_scale_set_prefix
   github_config_url       = var.github_config_url
   github_app_secret_name  = var.github_app_secret_name
+  github_plan             = var.github_plan
   runner_group            = var.runner_group
   min_runners             = var.min_runners
   max_runners             = var.max_runners

@@ -44,14 +44,14 @@ variable "node_groups" {
 }
 
 variable "system_node_group" {
-  description = "Untainted node group for the runner controller and cluster add-ons, for a cluster that has no untainted nodes of its own; null creates none (the controller then runs on a runner node: it tolerates their taint)"
+  description = "Untainted node group for the runner controller, its listeners and cluster add-ons, which never run on runner nodes; created by default. null only for a cluster that already has untainted nodes (otherwise the controller stays Pending)"
   type = object({
     instance_types = optional(list(string), ["t4g.medium"])
     ami_type       = optional(string, "AL2023_ARM_64_STANDARD")
     min_size       = optional(number, 1)
     max_size       = optional(number, 2)
   })
-  default = null
+  default = {}
 
   validation {
     condition     = var.system_node_group == null ? true : (var.system_node_group.min_size >= 1 && var.system_node_group.max_size >= var.system_node_group.min_size)
@@ -80,6 +80,11 @@ variable "github_app_secret_name" {
   type        = string
 }
 
+variable "github_plan" {
+  description = "GitHub plan of the organization (passed to arc-runner-scale-sets, which refuses plans without workflow-restricted runner groups): enterprise_cloud or enterprise_server"
+  type        = string
+}
+
 variable "runner_group" {
   description = "GitHub organization runner group created for the scale sets (arc-runner-scale-sets): only the selected repositories (IDs) and, in them, only the selected workflows (OWNER/REPO/.github/workflows/FILE@REF, e.g. the release workflow on tags) may use the runners; public repositories never"
   type = object({
@@ -100,7 +105,7 @@ variable "runner_group" {
   }
 
   validation {
-    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/]+\\.ya?ml@.+$", w))])
+    condition     = alltrue([for w in var.runner_group.selected_workflows : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[^@/\\s]+\\.ya?ml@[^\\s]+$", w))])
     error_message = "runner_group.selected_workflows entries must look like OWNER/REPO/.github/workflows/FILE.yml@REF."
   }
 }

@@ -7,6 +7,8 @@ blue/green stages and bake time, StopServiceDeployment) on top of moto.
 
 from __future__ import annotations
 
+import json
+
 import signal
 import subprocess
 
@@ -38,6 +40,20 @@ def test_previous_after_a_hotfix_is_the_release_that_ran_before_not_the_semver_p
     assert "from:      1.3.1" in result.out
     assert "to:        1.1.0" in result.out
     assert "1.3.0" not in result.out.split("to:", 1)[1].split("\n", 1)[0]
+
+
+def test_dry_run_hands_the_resolved_release_and_digest_to_the_next_step(sim_endpoint, tmp_path):
+    """rollback.yml resolves `--previous` with --dry-run, verifies that release's
+    attestation, then rolls back to exactly it: the dry run writes to= and digest=."""
+    world = seeded(sim_endpoint, history=[ran("1.1.0", 5, made_by="terraform"), ran("1.3.0", 4), ran("1.3.1", 2)])
+    out = tmp_path / "github_output"
+    out.write_text("")
+    result = world.paved("rollback", "--cluster", CLUSTER, "--service", SERVICE, "--previous", "--dry-run",
+                         env=aws_env(world.endpoint, GITHUB_OUTPUT=str(out)))
+    assert result.code == 0, result.err
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    digest = world.ecr.describe_images(repositoryName="demo-service", imageIds=[{"imageTag": "1.3.0"}])
+    assert outputs == {"to": "1.3.0", "digest": digest["imageDetails"][0]["imageDigest"]}
 
 
 def test_a_release_that_failed_or_never_ran_here_is_never_a_previous_target(sim_endpoint):
@@ -91,6 +107,24 @@ def test_circuit_breaker_rollback_exits_4_and_history_shows_rollback_successful(
     assert (back["release"], back["how"], back["outcome"], back["task_definition"]) == (
         "1.0.0", "ecs-rollback", "completed", "demo-service:1")
     assert world.service()["taskDefinition"].endswith("demo-service:1")
+
+
+def test_history_in_a_pipe_and_in_a_file_is_plain_with_full_values(sim_endpoint, tmp_path):
+    world = seeded(sim_endpoint, fail=["1.3.0"])
+    assert world.deploy("1.3.0").code == 4
+    piped = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE)
+    assert piped.code == 0, piped.err
+    header, back, failed, *_ = piped.out.splitlines()
+    assert header.split() == ["started", "(UTC)", "finished", "release", "revision", "strategy", "how", "outcome",
+                              "ECS", "status"]
+    assert back.split()[3:7] == ["1.0.0", "demo-service:1", "ROLLING", "ecs-rollback"]
+    assert failed.split()[3:] == ["1.3.0", "demo-service:2", "ROLLING", "deploy", "rolled-back", "ROLLBACK_SUCCESSFUL"]
+    assert not set("│┃━─…") & set(piped.out)
+    out = tmp_path / "history.txt"
+    assert world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, "--format", "table", "-o", str(out)).out == ""
+    assert out.read_text() == piped.out  # -o gets plain too, even when asked for a table
+    as_json = world.paved("history", "--cluster", CLUSTER, "--service", SERVICE, "--format", "json")
+    assert json.loads(as_json.out) == world.history(cli=True)  # --json and --format json are one thing
 
 
 def test_rerun_of_a_failed_rollout_exits_4_not_nothing_to_do(sim_endpoint):
@@ -310,6 +344,17 @@ def test_digest_pins_the_release_and_a_moved_tag_is_refused(world):
     assert world.service()["taskDefinition"].endswith("demo-service:2")
 
 
+def test_rollback_registers_only_the_digest_it_was_given(world):
+    """rollback.yml verifies the target's attestation, then rolls back with --digest: if the
+    release's tag resolves to anything else by then, nothing is registered."""
+    assert world.deploy("1.2.0").code == 0
+    moved = world.rollback("--to", "1.1.0", "--digest", world.digest("1.0.0"))
+    assert moved.code == 2 and "tag moved" in moved.err, moved.out + moved.err
+    assert world.service()["taskDefinition"].endswith("demo-service:2")
+    assert world.rollback("--to", "1.1.0", "--digest", world.digest("1.1.0")).code == 0
+    assert world.history()[0]["release"] == "1.1.0"
+
+
 def test_deploy_refuses_a_downgrade_unless_allowed(world):
     assert world.deploy("1.2.0").code == 0
     refused = world.deploy("1.1.0")
@@ -365,7 +410,7 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
     result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
     assert result.code == 2 and result.seconds < 5
-    assert result.err.strip() == "error: AWS profile 'nope' not found (AWS_PROFILE / --profile); check ~/.aws/config"
+    assert result.err.strip() == "error: AWS profile 'nope' not found (set by AWS_PROFILE); check ~/.aws/config or unset AWS_PROFILE"
 
 
 @pytest.mark.parametrize("proxy_env", [{}, {"NO_PROXY": "169.254.169.254,localhost"}])

@@ -33,13 +33,16 @@ def test_releases_json_lists_semver_releases_newest_first_with_digests_and_archi
     assert abs(datetime.now(timezone.utc) - timedelta(days=9) - pushed) < timedelta(minutes=5)
 
 
-def test_releases_table_shows_one_row_per_release(sim_endpoint):
+def test_releases_in_a_pipe_are_plain_rows_with_full_digests(sim_endpoint):
     world = make_world(sim_endpoint, SEED)
     result = world.paved("releases", "--repository", "checkout")
     assert result.code == 0, result.err
-    rows = [line for line in result.out.splitlines() if "sha256:" in line]
-    assert [row.split()[1] for row in rows] == ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
+    header, *rows = result.out.splitlines()
+    assert header.split() == ["version", "digest", "architectures", "pushed"]
+    assert [row.split()[0] for row in rows] == ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
+    assert all(len(row.split()[1]) == len("sha256:") + 64 for row in rows)  # never cut
     assert "amd64,arm64" in rows[0] and "arm64" not in rows[3]
+    assert not set("│┃━─…") & set(result.out)  # no box drawing in a pipe (docs/cli.md)
 
 
 def test_releases_of_a_missing_repository_is_bad_input(world):

@@ -204,3 +204,99 @@ def test_fail_rollback_ends_rollback_failed(sim_endpoint):
     world = make_world(sim_endpoint, seed, ["1.1.0"], fail_rollback=True)
     world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=_register(world, "1.1.0"))
     assert _until(world, {"ROLLBACK_FAILED", "ROLLBACK_SUCCESSFUL"})["status"] == "ROLLBACK_FAILED"
+
+
+# ---------------------------------------------------------------------------
+# Issue 27: a web page cannot drive the admin API
+# ---------------------------------------------------------------------------
+def _raw(endpoint: str, method: str, route: str, body: bytes = b"", headers: dict | None = None):
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    conn.request(method, f"/_paved_sim/{route}", body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data
+
+
+@pytest.mark.parametrize("method,route,body,headers,status,says", [
+    # what a cross-origin page can send without a preflight: a text/plain POST (fetch no-cors, a form)
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "text/plain"}, 415,
+     b"Content-Type must be application/json"),
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "application/x-www-form-urlencoded"}, 415,
+     b"Content-Type must be application/json"),
+    # DNS rebinding: the page's own name in Host
+    ("POST", "fail", b'{"versions": ["1.1.0"]}', {"Content-Type": "application/json", "Host": "evil.example:5055"},
+     403, b"Host must be one of"),
+    ("GET", "state", b"", {"Host": "evil.example"}, 403, b"Host must be one of"),
+    ("GET", "reset", b"", {}, 405, b"takes POST with a JSON body"),
+    ("POST", "fail", b"[not json", {"Content-Type": "application/json"}, 400, b"body must be a JSON object"),
+    ("POST", "fail", b'"x"', {"Content-Type": "application/json"}, 400, b"body must be a JSON object"),
+])
+def test_the_admin_api_takes_only_json_addressed_to_loopback(sim_endpoint, method, route, body, headers, status, says):
+    before = _raw(sim_endpoint, "GET", "state")
+    assert _raw(sim_endpoint, method, route, body, headers)[0] == status
+    assert says in _raw(sim_endpoint, method, route, body, headers)[1]
+    after = _raw(sim_endpoint, "GET", "state")
+    assert before[0] == after[0] == 200
+    import json
+
+    assert json.loads(after[1])["fail"] == json.loads(before[1])["fail"]  # nothing changed
+    ok = _raw(sim_endpoint, "POST", "fail", b'{"versions": []}', {"Content-Type": "application/json"})
+    assert ok[0] == 200
+
+
+def test_the_aws_api_is_bounded_idle_connections_threads_and_bodies():
+    """Review of issue 27 ("paved sim caps body size, times out idle connections, bounds its threads"): only
+    the admin API was bounded. 300 connections that sent half a request line held 302 threads for good,
+    and a 300 MB body to the AWS API was buffered whole (876 MB RSS)."""
+    import re
+    import socket
+
+    from paved_road.bounded_http import IDLE_TIMEOUT, MAX_CONNECTIONS
+    from paved_road.sim.server import MAX_BODY
+
+    proc = subprocess.Popen([paved_executable(), "sim", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        while port is None:
+            line = proc.stdout.readline()
+            assert line, "paved sim exited"
+            if match := re.search(r"export AWS_ENDPOINT_URL=http://127\.0\.0\.1:(\d+)", line):
+                port = int(match[1])
+
+        def threads() -> int:
+            return int(re.search(r"^Threads:\s+(\d+)", open(f"/proc/{proc.pid}/status").read(), re.M)[1])
+
+        def reply(head: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(head)
+                return s.recv(200)
+
+        base = threads()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+        for s in idle:
+            s.sendall(b"POST / HTTP/1.1\r\n")
+        time.sleep(1)
+        assert threads() <= base + MAX_CONNECTIONS
+        time.sleep(IDLE_TIMEOUT + 3)
+        assert threads() <= base + 1
+        for s in idle:
+            s.close()
+
+        ecs = (b"X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n"
+               b"Content-Type: application/x-amz-json-1.1\r\nAuthorization: AWS4-HMAC-SHA256 "
+               b"Credential=AKIDEXAMPLE/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0\r\n")
+        big = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1))
+        assert big.startswith(b"HTTP/1.1 413 "), big  # refused before a byte of the body was read
+        negative = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: -1\r\n\r\n")
+        assert negative.startswith(b"HTTP/1.1 400 "), negative
+        ok = reply(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ecs + b"Content-Length: 2\r\n\r\n{}")
+        assert ok.startswith(b"HTTP/1.1 200 "), ok
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

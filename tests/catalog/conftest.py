@@ -43,3 +43,12 @@ def fleet_copy(fleet_root, tmp_path):
     dst = tmp_path / "fleet"
     shutil.copytree(fleet_root, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture(scope="module")
+def canonical_fleet_template(fleet_template):
+    """$PAVED_TEMPLATE = the fleet's template for one module: the canonical template `paved fleet
+    update` accepts (a service from any other template is skipped, issue 27)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAVED_TEMPLATE", str(fleet_template))
+        yield fleet_template

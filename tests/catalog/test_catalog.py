@@ -132,7 +132,7 @@ def test_template_tags_are_read_once_and_never_cloned(fleet_root, monkeypatch):
 
     monkeypatch.setattr(cat, "_run", spy)
     data = cat.build_catalog([fleet_root])
-    assert [c[:3] for c in calls] == [["git", "ls-remote", "--tags"]]
+    assert [c[3:5] for c in calls] == [["ls-remote", "--tags"]]
     assert data["summary"]["behind"] == 3
 
 

@@ -155,7 +155,7 @@ def test_cookiecutter_cli_takes_every_choice_from_the_command_line(both_template
     out = tmp_path / "out"
     proc = _cli(tmp_path, "cookiecutter", "git+" + both_templates.as_uri(), "--checkout", "v1.0.0",
                 "--directory", "cookiecutter", "--no-input", "-o", str(out),
-                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders",
+                "service_name=orders", "aws_account_id=012345670123", "github_repository=shop/orders", "github_owner_id=5101", "github_repository_id=880042",
                 "paved_road_git_url=https://git.example.com/platform/paved-road.git",
                 *(f"{k}={v}" for k, v in answers.items()))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -197,7 +197,7 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
                 json.dumps({"service_name": "orders", "node_major": "22", "runner_mode": "self-hosted"}))
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The defaults' demo values: generated, but said loudly (cookiecutter and cruft have no --demo).
-    assert "paved-road: WARNING: aws_account_id, github_repository, paved_road_git_url still carry the " \
+    assert "paved-road: WARNING: aws_account_id, github_repository, github_owner_id, github_repository_id, paved_road_git_url still carry the " \
            "template's demo values: this service cannot deploy" in proc.stderr, proc.stderr
     service = tmp_path / "orders"
     state = json.loads((service / ".cruft.json").read_text())
@@ -226,3 +226,42 @@ def test_cruft_create_check_update_across_two_template_tags(both_templates, tmp_
     git(service, "commit", "-q", "-m", "cruft update to v1.1.0")
     check = _cli(tmp_path, "cruft", "check", "--checkout", "v1.1.0", cwd=service)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("field", ["service_name", "description"])
+def test_an_answer_that_closes_the_hooks_string_runs_no_code(both_templates, tmp_path, field):
+    """Issue 27: the hooks rendered answers inside a Python raw string, so an answer with \"\"\" ran code.
+    Now they read the answers as data (json.loads of the context): the canary is never written and the
+    validators still answer as copier would."""
+    canary = tmp_path / "CANARY"
+    payload = "\n".join(f'x{quote}\nimport os; os.system("touch {canary}")\nr{quote}' for quote in ('"""', "'''"))
+    proc = _cli(tmp_path, "cookiecutter", "--no-input", "--checkout", "v1.0.0", "--directory", "cookiecutter",
+                "--output-dir", str(tmp_path / "out"), "git+" + both_templates.as_uri(), f"{field}={payload}")
+    assert not canary.exists(), proc.stderr
+    assert proc.returncode != 0
+    expected = "service_name must be 2-32 characters" if field == "service_name" else \
+        "description must be one line of 1-200 characters"
+    assert f"paved-road: {expected}" in proc.stderr
+
+
+def test_a_tampered_cruft_json_runs_no_code_on_cruft_update(both_templates, tmp_path):
+    """The review's second route: `.cruft.json` is a file in the service repository, and `cruft update`
+    renders the hooks with its context. A description closing the hooks' string ran code there."""
+    from template_releases import git
+
+    canary = tmp_path / "CANARY"
+    proc = _cli(tmp_path, "cruft", "create", both_templates.as_uri(), "--directory", "cookiecutter",
+                "--checkout", "v1.0.0", "--no-input", "--output-dir", str(tmp_path), "--extra-context",
+                json.dumps({"service_name": "orders"}))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    service = tmp_path / "orders"
+    state = json.loads((service / ".cruft.json").read_text())
+    state["context"]["cookiecutter"]["system"] = f'x"""\nimport os; os.system("touch {canary}")\nr"""'
+    (service / ".cruft.json").write_text(json.dumps(state))
+    git(service, "init", "-q", "-b", "main")
+    git(service, "add", "-A")
+    git(service, "commit", "-q", "-m", "generated, then .cruft.json tampered")
+    update = _cli(tmp_path, "cruft", "update", "--checkout", "v1.1.0", "--skip-apply-ask", "--allow-untracked-files",
+                  cwd=service)
+    assert not canary.exists(), update.stdout + update.stderr
+    assert "paved-road: system must be empty or 2-63 lowercase letters" in update.stdout + update.stderr

@@ -14,6 +14,12 @@ from catalog_fleet import DELTA_EDIT, LATEST, SERVICES
 from paved_road.fleet import fleet
 from template_releases import NEW_DOC, git, repo_state as _state
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _canonical(canonical_fleet_template):
+    """Before the module's other fixtures (autouse): they run paved update themselves."""
+
+
 PAVED = str(Path(sys.executable).with_name("paved"))
 BRANCH = f"paved/template-{LATEST}"
 

@@ -22,3 +22,12 @@ def release_template(tmp_path_factory) -> Path:
 def service_v1(release_template, tmp_path_factory) -> Path:
     """A pristine service at v1.0.0 (a git repository); tests work on copies."""
     return generate(release_template, tmp_path_factory.mktemp("cli-svc") / "orders", "v1.0.0")
+
+
+@pytest.fixture(scope="module")
+def canonical_release_template(release_template):
+    """$PAVED_TEMPLATE = the release template for one module: the canonical template `paved update`
+    and `paved fleet update` accept (a service from any other template is refused, issue 27)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAVED_TEMPLATE", str(release_template))
+        yield release_template

@@ -24,6 +24,7 @@ import pytest
 
 from template_releases import git
 
+
 PAVED = str(Path(sys.executable).with_name("paved"))
 
 
@@ -120,8 +121,8 @@ CASES = [
     Case("catalog-repos-file-missing", lambda c: ["catalog", "--repos-file", str(c.tmp / "fleet.yml")], 2,
          "cannot read it"),
     # paved fleet update / conflicts
-    Case("fleet-jobs-zero", lambda c: ["fleet", "update", str(c.tmp), "--jobs", "0"], 2, "--jobs must be a positive integer"),
-    Case("fleet-jobs-not-a-number", lambda c: ["fleet", "update", "--jobs", "two"], 2, "argument --jobs/-j: invalid int value"),
+    Case("fleet-jobs-zero", lambda c: ["fleet", "update", str(c.tmp), "--jobs", "0"], 2, "argument --jobs/-j: must be a positive integer (got '0')"),
+    Case("fleet-jobs-not-a-number", lambda c: ["fleet", "update", "--jobs", "two"], 2, "argument --jobs/-j: must be a positive integer (got 'two')"),
     Case("fleet-bad-format", lambda c: ["fleet", "update", "--format", "yaml"], 2, "argument --format: invalid choice"),
     Case("fleet-missing-path", lambda c: ["fleet", "update", str(c.tmp / "nope")], 2, "no such file or directory"),
     Case("fleet-bad-to", lambda c: ["fleet", "update", str(c.service), "--to", "latest"], 2,
@@ -177,7 +178,8 @@ def _workspace(unprivileged: bool, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_line_a_documented_exit_code_and_changes_nothing(case, tmp_path, busy_port, service_v1):
+def test_bad_input_is_one_line_a_documented_exit_code_and_changes_nothing(case, tmp_path, busy_port, service_v1,
+                                                                          release_template):
     ctx = Ctx(tmp=_workspace(case.unprivileged, tmp_path / "ws"), busy_port=busy_port)
     ctx.tmp.mkdir(exist_ok=True)
     if case.needs_service:
@@ -192,7 +194,9 @@ def test_bad_input_is_one_line_a_documented_exit_code_and_changes_nothing(case, 
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "HOME": str(ctx.tmp), "COLUMNS": "80"})
+                              env={**os.environ, "HOME": str(ctx.tmp), "COLUMNS": "80",
+                                   # the canonical template of update and fleet update (services' _src_path)
+                                   **({"PAVED_TEMPLATE": str(release_template)} if "update" in cmd else {})})
     finally:
         after = _snapshot(ctx.tmp)
         if case.unprivileged:
@@ -209,7 +213,7 @@ def test_bad_input_is_one_line_a_documented_exit_code_and_changes_nothing(case, 
         assert git(ctx.service, "show-ref") == refs
 
 
-def test_untracked_files_hidden_by_git_config_still_count_as_uncommitted(service_v1, tmp_path):
+def test_untracked_files_hidden_by_git_config_still_count_as_uncommitted(service_v1, tmp_path, release_template):
     """status.showUntrackedFiles=no hides them from `git status`; the update must still refuse,
     or its clean-up after a failure would delete them."""
     service = tmp_path / "orders"
@@ -217,7 +221,8 @@ def test_untracked_files_hidden_by_git_config_still_count_as_uncommitted(service
     git(service, "config", "status.showUntrackedFiles", "no")
     (service / "notes.txt").write_text("mine\n")
     for argv in (["update", str(service)], ["fleet", "update", str(service), "--json"]):
-        proc = subprocess.run([PAVED, *argv], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([PAVED, *argv, "--template", str(release_template)], capture_output=True, text=True,
+                              timeout=120)
         assert "uncommitted changes" in proc.stderr + proc.stdout, proc.stdout + proc.stderr
         assert proc.returncode in (1, 2)
     assert (service / "notes.txt").read_text() == "mine\n"

@@ -133,3 +133,34 @@ def test_demo_output_in_a_pipe_is_never_cut_at_80_columns(monkeypatch):
     text = out.getvalue()
     assert "…" not in text and "onRequest hook" in text and "INTERNAL" in text and "12.35 ms" in text
     assert "working in " + "/very-long-directory-name" * 6 + "\n" in text
+
+
+def test_a_symlinked_marker_is_never_followed(tmp_path):
+    """Issue 27: a `.paved-demo` symlink made prepare/record truncate and overwrite its target."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / MARKER).symlink_to(victim)
+    with pytest.raises(DemoError, match="not a regular file or not yours"):
+        prepare_workdir(workdir)
+    assert victim.read_text() == "precious\n"
+
+    other = tmp_path / "w2"
+    _fake_demo_run(other)
+    (other / MARKER).unlink()
+    (other / MARKER).symlink_to(victim)  # planted while the demo ran
+    with pytest.raises(DemoError, match="cannot be written"):
+        record_workdir(other)
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_marker_of_another_user_is_not_trusted(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    workdir = tmp_path / "w"
+    _fake_demo_run(workdir)
+    os.chown(workdir / MARKER, 65534, 65534)
+    with pytest.raises(DemoError, match="not a regular file or not yours"):
+        prepare_workdir(workdir)
+    assert (workdir / "demo-service/src/app.js").exists()  # nothing deleted

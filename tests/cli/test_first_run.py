@@ -26,13 +26,16 @@ def test_the_readme_first_commands_work_as_written(repo_root, tmp_path):
     assert lines[0].split("#")[0].strip() == "make bootstrap"
     # `make bootstrap` is what made this .venv; the rest runs verbatim in a fresh directory.
     assert subprocess.run(["make", "-n", "bootstrap"], cwd=repo_root, capture_output=True).returncode == 0
-    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    checkout = tmp_path / "paved-road"  # the commands run from a checkout; the service goes next to it
+    checkout.mkdir()
+    (checkout / ".venv").symlink_to(Path(sys.executable).parents[1])
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PAVED_TEMPLATE")}
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # no paved, no copier: activation must provide them
     script = "set -e\n" + "\n".join(lines[1:]) + "\ncommand -v copier\n"
-    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(["bash", "-c", script], cwd=checkout, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "my-service" / ".copier-answers.yml").is_file()
+    assert (tmp_path / "my-service" / ".git").is_dir()
     assert "orders" in proc.stdout and proc.stdout.rstrip().endswith("/bin/copier")
     assert "Traceback" not in proc.stderr
 

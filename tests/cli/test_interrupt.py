@@ -16,6 +16,12 @@ import pytest
 
 from template_releases import commit_and_tag, git, init_template_repo, repo_state as _state
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _canonical(canonical_release_template):
+    """Before the module's other fixtures (autouse): they run paved update themselves."""
+
+
 PAVED = str(Path(sys.executable).with_name("paved"))
 
 

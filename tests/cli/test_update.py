@@ -13,6 +13,12 @@ import yaml
 
 from template_releases import SERVICE_ANSWERS, TEAM_TOP_LINE, git, make_local_edits
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _canonical(canonical_release_template):
+    """Before the module's other fixtures (autouse): they run paved update themselves."""
+
+
 PAVED = str(Path(sys.executable).with_name("paved"))
 
 

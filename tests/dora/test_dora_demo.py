@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 from dora_sim_world import PAVED
@@ -14,8 +15,10 @@ def test_demo_rollback_prints_the_four_keys():
                           env={**env, "COLUMNS": "200"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     dora = proc.stdout.split("the four DORA keys", 1)[1]
-    row = next(line for line in dora.splitlines() if "demo-service" in line and "│" in line)
-    cells = [c.strip() for c in row.split("│")[1:-1]]
+    # captured here, so plain text (docs/cli.md): columns separated by two or more spaces, no box drawing
+    row = next(line for line in dora.splitlines() if line.startswith("demo-service "))
+    assert "│" not in dora
+    cells = re.split(r"\s{2,}", row)
     service, env_, deploys, lead, cfr, restore = cells[:6]
     assert (service, env_) == ("demo-service", "staging")
     # 1.1.0 and 1.2.0 ran; 1.3.0 was rolled back by the circuit breaker; `paved rollback --previous`

@@ -101,6 +101,22 @@ def test_table_on_a_terminal_less_run(sim, fleet):
     assert "reading ECS" not in proc.stderr  # no progress bar off a terminal
 
 
+def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, fleet, tmp_path):
+    proc = subprocess.run([PAVED, "dora", "--catalog", str(fleet), *WINDOW], capture_output=True, text=True,
+                          env={**sim.env, "COLUMNS": "80"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not set("│┃━─…") & set(proc.stdout)
+    header, *rows = proc.stdout.splitlines()
+    assert header.split()[:3] == ["Service", "Env", "Deploys"] and "Rollback" in header
+    orders = next(r for r in rows if r.startswith("orders "))
+    assert "12h40m (p90 2.0d) elite" in orders and "33.3% (2/6) low" in orders
+    out = tmp_path / "dora.txt"
+    written = subprocess.run([PAVED, "dora", "--catalog", str(fleet), *WINDOW, "-o", str(out)],
+                             capture_output=True, text=True, env=sim.env, timeout=300)
+    assert written.returncode == 0 and written.stdout == ""
+    assert out.read_text().splitlines()[0] == header
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--since", "soon", "--cluster", "c", "--service", "s"], "--since must be a span like 30d"),
     (["--cluster", "c"], "name a service with --cluster C --service S"),

@@ -1,7 +1,9 @@
 """An executable model of how Terraform evaluates a module's expressions.
 
-No terraform binary can run here, so this evaluates the parts of a module that
-decide whether `plan` succeeds and what it produces: variable type conversion
+Real Terraform runs here with hashicorp/aws 5.100.0 only (tfcli.py), which
+cannot plan the modules' provider 6 arguments; for those, this evaluates the
+parts of a module that decide whether `plan` succeeds and what it produces
+(test_terraform_differential.py keeps it in agreement with Terraform): variable type conversion
 (``optional()`` defaults included), ``validation`` blocks, ``locals``,
 resource arguments, ``precondition`` blocks and ``templatefile()`` templates.
 It walks python-hcl2's Lark parse tree (not its lossy dict form) and follows
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -167,10 +170,8 @@ def to_string(value) -> str:
     """Terraform's automatic conversion of a primitive to string."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
     if isinstance(value, (int, float)):
-        return repr(value)
+        return number_text(value)
     if isinstance(value, str):
         return value
     if value is None:
@@ -178,17 +179,42 @@ def to_string(value) -> str:
     raise EvalError(f"cannot convert {type(value).__name__} to string")
 
 
+# A string converts to a number only if it is a decimal literal, nothing around
+# it (cty's ParseNumberVal: big.Float.Parse in base 10, which takes neither
+# spaces nor `_` separators; Python's float() takes both).
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _num(value):
     if isinstance(value, bool) or value is None:
         raise EvalError(f"a number is required, got {value!r}")
     if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise EvalError(f"a number is required, got {value!r}") from None
-    if isinstance(value, float) and value.is_integer():
+        if re.fullmatch(r"[+-]?[iI]nf", value):  # big.Float.Parse takes "inf" and "Inf"
+            return float(value.lower())
+        if not _DECIMAL.fullmatch(value):
+            raise EvalError(f"a number is required, got {value!r}")
+        if re.fullmatch(r"[+-]?[0-9]+", value) and value.lstrip("+") != "-0":
+            return int(value)  # exact, as Terraform's arbitrary-precision numbers
+        value = float(value)
+    if isinstance(value, float) and value.is_integer() and not (value == 0 and math.copysign(1, value) < 0):
         return int(value)
     return value
+
+
+def number_text(value) -> str:
+    """A number as Terraform writes it into a string or JSON: plain decimal,
+    never an exponent (cty formats big.Float with Text('f', -1): 1e-07 is
+    0.0000001). Modelled for float64 values, i.e. literals and exact results;
+    Terraform computes with 512-bit floats, so 1/3 has more digits there."""
+    if isinstance(value, int):
+        return str(value)
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    if value.is_integer():
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
 
 
 # --------------------------------------------------------------------------- template files
@@ -673,9 +699,35 @@ def _json_value(value):
     return value
 
 
+class _JsonNumber(float):
+    """A non-integer number inside jsonencode(): written as plain decimal (number_text)."""
+
+
+def _json_number_values(value):
+    if isinstance(value, float) and not isinstance(value, bool) and not value.is_integer():
+        return _JsonNumber(value)
+    if isinstance(value, dict):
+        return {k: _json_number_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_number_values(v) for v in value]
+    return value
+
+
+class _Encoder(json.JSONEncoder):
+    def iterencode(self, o, _one_shot=False):
+        # The pure-Python encoder calls float.__repr__ for floats; swap in
+        # Terraform's rendering for the marked ones.
+        return json.encoder._make_iterencode(
+            {}, self.default, json.encoder.py_encode_basestring, self.indent,
+            lambda f: number_text(f) if isinstance(f, _JsonNumber) else float.__repr__(f),
+            self.key_separator, self.item_separator, self.sort_keys, self.skipkeys, _one_shot,
+        )(o, 0)
+
+
 def jsonencode(value) -> str:
     """Go's encoding/json as Terraform uses it: compact, UTF-8, HTML-sensitive characters escaped, keys sorted."""
-    text = json.dumps(_json_value(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = _Encoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(
+        _json_number_values(_json_value(value)))
     for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
     return text
@@ -693,8 +745,50 @@ def _regex(pattern, string):
     return m.group(0)
 
 
+_RE2_CLASSES = {"s": "\t\n\f\r ", "d": "0-9", "w": "0-9A-Za-z_"}
+
+
 def _re2(pattern: str) -> str:
-    return re.sub(r"\(\?P?<", "(?P<", pattern)
+    """An RE2 pattern (Terraform's engine) as an equivalent Python pattern.
+
+    RE2 (github.com/google/re2/wiki/Syntax): without the m flag `$` matches
+    only at the end of the text (Python's also before a final newline: \\Z
+    here), `\\z` is the end of text, and `\\s` `\\d` `\\w` are ASCII classes
+    (Python's are Unicode). Named groups are written (?P<n>...) or (?<n>...)."""
+    if re.search(r"\(\?[a-zA-Z]*m", pattern):
+        raise EvalError(f"regex flag m not modelled: {pattern!r}")
+    out, i, in_class, class_start = [], 0, False, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt in _RE2_CLASSES:
+                chars = _RE2_CLASSES[nxt].replace("\n", "\\n").replace("\t", "\\t").replace("\f", "\\f").replace("\r", "\\r")
+                out.append(chars if in_class else f"[{chars}]")
+            elif nxt == "z" and not in_class:
+                out.append("\\Z")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            class_start = False
+            continue
+        if in_class:
+            if ch == "]" and not class_start:
+                in_class = False
+            class_start = class_start and ch == "^" and out[-1] == "["
+        elif ch == "[":
+            in_class, class_start = True, True
+        elif ch == "$":
+            out.append("\\Z")
+            i += 1
+            continue
+        elif pattern.startswith("(?<", i) and pattern[i + 3] not in "=!":
+            out.append("(?P<")
+            i += 3
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _regexall(pattern, string):

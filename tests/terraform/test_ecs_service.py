@@ -120,9 +120,6 @@ def test_with_autoscaling_the_bounds_come_from_it():
     assert spec["resource_label"] == "app/public/50dc6c495c0c9188/targetgroup/orders-staging/73e2d6bc24d8a067"
 
 
-def test_desired_count_must_be_whole_and_not_negative():
-    assert module_for("minimal", desired_count=-1).validation_errors()
-    assert module_for("minimal", desired_count=1.5).validation_errors()
 
 
 # --- New inputs ----------------------------------------------------------------------------------
@@ -134,6 +131,8 @@ def test_defaults_are_secure_and_conventional():
     assert svc["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
     assert svc["deployment_configuration"] == [{"strategy": "ROLLING", "bake_time_in_minutes": None}]
     assert svc["network_configuration"][0]["assign_public_ip"] is False
+    # The collector configuration is in the task definition: no trigger
+    # redeploys the running revision (with its old configuration) for it.
     assert svc["force_new_deployment"] is True and "triggers" not in svc
     for role in ("execution", "task"):
         args = module.resource_arguments(f"aws_iam_role.{role}")
@@ -191,7 +190,8 @@ def test_blue_green_refuses_a_requests_per_target_policy_on_one_of_its_alternati
     assert not any("scale_on_requests" in e for e in rolling.precondition_errors())
 
 
-@pytest.mark.parametrize(("inputs", "message"), [
+# Checked by real Terraform: one `terraform plan` for the whole table (tfcli.validation_errors).
+BAD_INPUTS = [
     ({"capacity_provider_strategy": [{"capacity_provider": "EC2"}]}, "must be FARGATE or FARGATE_SPOT"),
     ({"capacity_provider_strategy": [{"capacity_provider": "FARGATE", "base": 1}, {"capacity_provider": "FARGATE_SPOT", "base": 1}]}, "a base on at most one provider"),
     ({"capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 0}]}, "weight > 0"),
@@ -202,9 +202,24 @@ def test_blue_green_refuses_a_requests_per_target_policy_on_one_of_its_alternati
     ({"iam_permissions_boundary_arn": "service-boundary"}, "must be an IAM policy ARN"),
     ({"load_balancers": {"web": {"target_group_arn": TG_ARN, "scale_on_requests": True}}}, "scale_on_requests needs load_balancer_arn"),
     ({"load_balancers": {"web": {"target_group_arn": "tg-1"}}}, "must be a target group ARN"),
-])
-def test_bad_inputs_are_refused_with_a_clear_message(inputs, message):
-    assert any(message in e for e in module_for("minimal", **inputs).validation_errors()), inputs
+    ({"desired_count": -1}, "desired_count"),
+    ({"desired_count": 1.5}, "desired_count"),
+]
+
+
+@pytest.fixture(scope="module")
+def terraform_verdicts(tmp_path_factory):
+    import tfcli
+    from test_ecs_task_definition import MODULE, example_arguments
+
+    base = example_arguments("minimal")
+    cases = {repr(inputs): {**base, **inputs} for inputs, _ in BAD_INPUTS}
+    return tfcli.validation_errors(MODULE, cases, tmp_path_factory.mktemp("tf-validations"))
+
+
+@pytest.mark.parametrize(("inputs", "message"), BAD_INPUTS)
+def test_bad_inputs_are_refused_with_a_clear_message(terraform_verdicts, inputs, message):
+    assert any(message in e for e in terraform_verdicts[repr(inputs)]), terraform_verdicts[repr(inputs)]
 
 
 def test_spot_only_and_circuit_breaker_off_are_accepted_when_asked_for():

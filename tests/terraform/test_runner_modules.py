@@ -23,13 +23,13 @@ RUNNER_GROUP = {"name": "paved-release", "selected_repository_ids": [123456],
 
 def aks(**inputs) -> Module:
     base = {"kubernetes_cluster_id": CLUSTER_ID, "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app",
-            "runner_group": RUNNER_GROUP}
+            "runner_group": RUNNER_GROUP, "github_plan": "enterprise_cloud"}
     return Module(AKS, {**base, **inputs})
 
 
 def eks(**inputs) -> Module:
     base = {"cluster_name": "ci", "subnet_ids": ["subnet-0a"], "github_config_url": "https://github.com/acme", "github_app_secret_name": "github-app",
-            "runner_group": RUNNER_GROUP}
+            "runner_group": RUNNER_GROUP, "github_plan": "enterprise_cloud"}
     return Module(EKS, {**base, **inputs}, EKS_KNOWN)
 
 
@@ -93,13 +93,15 @@ def test_runner_prefix_longer_than_the_modules_allow_is_refused():
     assert any("runner_scale_set_prefix must be 2-40" in e for e in module.child_module("runner_scale_sets").validation_errors())
 
 
-def test_the_controller_tolerates_the_runner_taint_and_waits_for_the_runner_nodes():
+def test_the_controller_stays_off_runner_nodes_and_waits_for_them():
+    """Runner pods run a privileged dind container: the controller (which may
+    create pods cluster-wide) must never share a node with one."""
     module = eks()
     arc = module.child_module("runner_scale_sets")
     controller = arc.resource_arguments("helm_release.controller")
     values = yaml.safe_load(controller["values"][0])
+    assert values["tolerations"] == []
     taint_key = arc.var["node_taint_key"]
-    assert {"key": taint_key, "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
     for arch in module.instance_keys("aws_eks_node_group.this"):
         node_group = module.resource_arguments("aws_eks_node_group.this", arch)
         (taint,) = node_group["taint"]
@@ -107,27 +109,57 @@ def test_the_controller_tolerates_the_runner_taint_and_waits_for_the_runner_node
         assert node_group["node_group_name"] in controller["description"]  # the reference that orders it
 
 
-def test_each_scale_sets_listener_tolerates_the_runner_taint():
-    """The listener pod gets only listenerTemplate's tolerations (ARC's
-    mergeListenerPodWithTemplate); without one it is Pending where only runner
-    nodes exist and no runner ever starts."""
+def test_each_scale_sets_listener_stays_off_runner_nodes():
+    """The listener pod (it holds the GitHub App credentials) gets only
+    listenerTemplate's tolerations (ARC's mergeListenerPodWithTemplate): none,
+    so it runs on the untainted system nodes."""
     module = eks()
     arc = module.child_module("runner_scale_sets")
-    taint_key = arc.var["node_taint_key"]
     arches = arc.instance_keys("helm_release.scale_set")
     assert sorted(arches) == ["amd64", "arm64"]
     for arch in arches:
         values = yaml.safe_load(arc.resource_arguments("helm_release.scale_set", arch)["values"][0])
         spec = values["listenerTemplate"]["spec"]
-        assert {"key": taint_key, "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+        assert "tolerations" not in spec
         assert [c["name"] for c in spec["containers"]] == ["listener"]
+        # only the runners tolerate (exactly) their architecture's taint
+        assert values["template"]["spec"]["tolerations"] == [
+            {"key": arc.var["node_taint_key"], "operator": "Equal", "value": arch, "effect": "NoSchedule"}]
 
 
-def test_an_untainted_system_node_group_is_available():
-    assert eks().instance_keys("aws_eks_node_group.system") == []
-    module = eks(system_node_group={})
+def test_an_untainted_system_node_group_is_created_by_default():
+    module = eks()
+    assert module.instance_keys("aws_eks_node_group.system") == [0]
     group = module.resource_arguments("aws_eks_node_group.system", 0)
     assert "taint" not in group and group["scaling_config"][0]["min_size"] >= 1
+    assert eks(system_node_group=None).instance_keys("aws_eks_node_group.system") == []
+
+
+def test_runner_nodes_keep_imds_out_of_reach_of_jobs():
+    """IMDSv2 only with a PUT response hop limit of 1: a container (one hop
+    further) gets no token, so no node-role credentials."""
+    module = eks()
+    for arch in module.instance_keys("aws_eks_node_group.this"):
+        template = module.resource_arguments("aws_launch_template.runners", arch)
+        assert template["metadata_options"] == [{"http_endpoint": "enabled", "http_tokens": "required",
+                                                 "http_put_response_hop_limit": 1}]
+        [volume] = template["block_device_mappings"]
+        assert volume["ebs"][0]["volume_size"] == 100 and volume["ebs"][0]["encrypted"] is True
+        group = module.resource_arguments("aws_eks_node_group.this", arch)
+        assert "disk_size" not in group  # EKS refuses it with a launch template
+        assert len(group["launch_template"]) == 1
+
+
+@pytest.mark.parametrize("plan, ok", [("enterprise_cloud", True), ("enterprise_server", True), ("team", False),
+                                      ("free", False), ("pro", False)])
+def test_the_runner_modules_refuse_plans_without_workflow_restricted_groups(plan, ok):
+    for module in (eks(github_plan=plan), aks(github_plan=plan)):
+        errors = module.child_module("runner_scale_sets").validation_errors()
+        if ok:
+            assert errors == []
+        else:
+            assert len(errors) == 1 and errors[0].startswith(
+                "var.github_plan: github_plan must be one of enterprise_cloud, enterprise_server"), errors
 
 
 def test_autoscaler_tags_land_on_each_node_groups_auto_scaling_group():

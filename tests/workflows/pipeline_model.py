@@ -6,8 +6,7 @@ on, small enough to read, each citing the documented behaviour it models:
   with OpenID Connect", subject claim examples: `repo:OWNER/REPO:environment:NAME`
   when the job references an environment, else `repo:OWNER/REPO:pull_request`
   for pull requests, else `repo:OWNER/REPO:ref:REF`);
-- IAM's StringEquals / StringLike condition operators (IAM JSON policy
-  reference: StringLike matches `*` any run of characters and `?` one);
+- IAM's condition evaluation is tests/terraform/iam_model.py's;
 - the shell GitHub runs a `run:` step with on Linux (workflow syntax,
   `jobs.<job_id>.steps[*].shell`: unspecified -> `bash -e {0}`, `bash` ->
   `bash --noprofile --norc -eo pipefail {0}`);
@@ -20,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HOSTED_LABELS = {"ubuntu-24.04", "ubuntu-24.04-arm"}
 REPOSITORY = "acme/demo-service"  # the template's default github_repository
@@ -104,6 +103,7 @@ def runner_labels(job: dict) -> set[str]:
 
 
 def oidc_subject(job: dict, event: Event, repository: str = REPOSITORY) -> str:
+    """`repository` is what follows `repo:`: OWNER/NAME, or OWNER@ID/NAME@ID on immutable subjects."""
     environment = job.get("environment")
     if isinstance(environment, dict):
         environment = environment.get("name")
@@ -114,43 +114,17 @@ def oidc_subject(job: dict, event: Event, repository: str = REPOSITORY) -> str:
     return f"repo:{repository}:ref:{event.ref}"
 
 
-def iam_string_condition(test: str, patterns: list[str], value: str) -> bool:
-    if test == "StringEquals":
-        return value in patterns
-    if test == "StringLike":
-        def like(pattern: str) -> bool:
-            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-            return re.fullmatch(regex, value, re.S) is not None
-        return any(like(p) for p in patterns)
-    raise AssertionError(f"the model does not know the IAM condition operator {test}")
-
-
 @dataclass
 class TrustPolicy:
-    """The trust conditions of one role, as the module's policy document states them."""
+    """One role's trust policy JSON (rendered from the module) and its federated principal;
+    IAM's evaluation is iam_model's (tests/terraform), the one model of it."""
     role_name: str
-    federated: list[str]
-    actions: list[str]
-    conditions: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (test, key, values)
+    policy: dict
+    principal: str
 
     def allows(self, subject: str, audience: str = "sts.amazonaws.com") -> bool:
-        claims = {"token.actions.githubusercontent.com:sub": subject,
-                  "token.actions.githubusercontent.com:aud": audience}
-        if "sts:AssumeRoleWithWebIdentity" not in self.actions:
-            return False
-        keys = {key for _, key, _ in self.conditions}
-        if "token.actions.githubusercontent.com:sub" not in keys:
-            return True  # no subject condition: anyone with a token of this provider
-        return all(iam_string_condition(test, values, claims[key]) for test, key, values in self.conditions)
-
-
-def interpolate(text: str, values: dict[str, str]) -> str:
-    def replace(match: re.Match) -> str:
-        key = match.group(1).strip()
-        if key not in values:
-            raise AssertionError(f"cannot resolve ${{{key}}} in {text!r}")
-        return values[key]
-    return re.sub(r"\$\{([^}]+)\}", replace, text)
+        from iam_model import OIDC_HOST, allows
+        return allows(self.policy, {f"{OIDC_HOST}:sub": subject, f"{OIDC_HOST}:aud": audience}, self.principal)
 
 
 # ------------------------------------------------------------------ shells

@@ -68,7 +68,8 @@ def test_copier_update_moves_the_cli_pin(tmp_path):
     # The install lines themselves work against that pin, the way the job runs
     # them: the build backend from the hash-locked file, then the CLI from git by
     # commit without build isolation (nothing unpinned is fetched to build it).
-    first, second = next(s["run"] for s in _deploy_steps(service) if "pip install" in s.get("run", "")).splitlines()
+    step = next(s for s in _deploy_steps(service) if "pip install" in s.get("run", ""))
+    first, second = step["run"].splitlines()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     pip = f"{sys.executable} -m pip --python {venv / 'bin' / 'python'}"  # this checkout's pinned pip
@@ -79,8 +80,8 @@ def test_copier_update_moves_the_cli_pin(tmp_path):
     proc = subprocess.run(f"{pip} install -q --require-hashes --no-deps -r {tmp_path / 'backend.txt'}", shell=True,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run(second.strip().replace("python -m pip", pip), shell=True,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(second.strip().replace("python -m pip", pip), shell=True,  # the URL comes through env:
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **step["env"]})
     assert proc.returncode == 0, proc.stderr
     [direct_url] = (venv / "lib").glob("python3*/site-packages/paved_road-*.dist-info/direct_url.json")
     import json

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import warnings
 
 import pytest
 
 from pipeline_model import github_shell
-from workflow_lint import COMBO_IDS, load_workflow
+from workflow_lint import COMBO_IDS, REPO_ROOT, load_workflow
 
 HOSTED = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
 SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
@@ -172,7 +173,7 @@ def _needed_writes(job: dict) -> set[str]:
         needed.add("id-token")  # OIDC for AWS, and Sigstore's signing certificate
     if "attest-build-provenance" in uses:
         needed.add("attestations")
-    if "gh run cancel" in runs:
+    if "gh run cancel" in runs or "gh workflow run" in runs:
         needed.add("actions")
     return needed
 
@@ -223,22 +224,33 @@ def service(services):
     return services["github-hosted-amd64+arm64"]
 
 
-def test_tags_deploy_through_the_reusable_deploy_workflow(service):
-    call = service.workflow("ci.yml")["jobs"]["deploy"]
-    assert call["uses"] == "./.github/workflows/deploy.yml"
-    assert call["needs"] == "merge" and call["if"] == "needs.merge.outputs.release == 'true'"
-    assert call["with"] == {"version": "${{ needs.merge.outputs.version }}",
-                            "digest": "${{ needs.merge.outputs.digest }}"}
+def test_tags_start_deploy_yml_on_the_default_branch_with_the_published_digest(service):
+    """Not a workflow_call: a called deploy.yml would be the tag's copy (job_workflow_ref
+    deploy.yml@refs/tags/v...), which the environments and workflow-bound roles refuse."""
+    job = service.workflow("ci.yml")["jobs"]["deploy"]
+    assert "uses" not in job and job["permissions"] == {"actions": "write"}
+    assert job["needs"] == "merge" and job["if"] == "needs.merge.outputs.release == 'true'"
+    [step] = job["steps"]
+    assert step["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+    assert step["env"]["VERSION"] == "${{ needs.merge.outputs.version }}"
+    assert step["env"]["DIGEST"] == "${{ needs.merge.outputs.digest }}"
+    assert 'gh workflow run deploy.yml --ref "$DEFAULT_BRANCH" -f version="$VERSION" -f digest="$DIGEST"' in step["run"]
+    assert set(service.workflow("deploy.yml")["on"]) == {"workflow_dispatch"}
 
 
 def _cli_install(service, workflow: str, job: str) -> str:
+    """The install step's script with its env values put in (the URL reaches the shell only through env:)."""
     [step] = [st for st in service.workflow(workflow)["jobs"][job]["steps"] if "pip install" in st.get("run", "")]
-    return step["run"]
+    run = step["run"]
+    for name, value in (step.get("env") or {}).items():
+        run = run.replace(f'"${name}"', f'"{value}"')
+    return run
 
 
 def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
     deploy = service.workflow("deploy.yml")
-    assert set(deploy["on"]) == {"workflow_call", "workflow_dispatch"}
+    assert set(deploy["on"]) == {"workflow_dispatch"}
+    assert set(deploy["on"]["workflow_dispatch"]["inputs"]) == {"version", "digest"}
     jobs = deploy["jobs"]
     assert jobs["staging"]["environment"] == "staging"
     assert jobs["production"]["environment"] == "production"
@@ -264,7 +276,7 @@ def test_the_cli_is_installed_by_full_commit_with_hash_checked_dependencies(serv
     assert m, second
     assert m.group(1) == answers["paved_road_git_url"]
     checkout = _step(service.workflow(workflow)["jobs"][job], "actions/checkout@")["with"]
-    assert checkout["sparse-checkout"] == ".github/paved-cli-requirements.txt"
+    assert checkout["sparse-checkout"].split() == [".github/paved-cli-requirements.txt", ".github/verify-release.sh"]
     assert install == _cli_install(service, "deploy.yml", "staging")  # one install, everywhere
 
 
@@ -279,7 +291,7 @@ def test_rollback_inputs_concurrency_and_command(service):
     answers = service.answers
     for env in ("staging", "production"):
         job = rollback["jobs"][env]
-        assert job["needs"] == "validate" and job["environment"] == env
+        assert job["needs"] == ["validate", "cancel"] and job["environment"] == env
         assert job["if"] == f"needs.validate.outputs.environment == '{env}'"
         assert job["concurrency"] == {"group": f"rollback-{env}", "cancel-in-progress": False}
         assert (f"paved rollback --cluster {answers['ecs_cluster_prefix']}-{env} --service {answers['service_name']} "
@@ -406,12 +418,31 @@ def test_readme_commands_match_the_workflows_and_the_cli(cid, services):
         given = {a.split("=")[0] for a in argv[3:] if a != "-f"}
         assert {k for k, v in inputs.items() if v.get("required")} <= given <= set(inputs)
     pip = next(line for line in lines if line.startswith("pip install"))
-    deploy_install = next(s["run"] for s in service.workflow("deploy.yml")["jobs"]["staging"]["steps"]
-                          if "pip install" in s.get("run", ""))
-    assert pip.split("pip install ", 1)[1] in deploy_install
+    assert pip.split("pip install ", 1)[1] in _cli_install(service, "deploy.yml", "staging")
     if service.mode == "build-cloud":
         assert "`DOCKER_USER`" in readme and "`DOCKER_PAT`" in readme
     prefix = service.answers.get("runner_scale_set_prefix", "paved-runners")
     for arch in ("amd64", "arm64"):
         # Only the scale sets this service builds on (an arm64-only service has no amd64 one).
         assert (f"`{prefix}-{arch}`" in readme) == (service.mode == "self-hosted" and arch in service.archs)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("service_name", "demo-service\n"), ("ecs_cluster_prefix", "apps\n"), ("github_repository", "shop/orders-api\n"),
+    ("runner_scale_set_prefix", "paved-runners\n"), ("build_cloud_builder", "acme/builder\n"),
+])
+def test_a_trailing_newline_in_an_answer_that_reaches_run_scripts_is_refused(tmp_path, name, value):
+    """These answers are rendered into `run:` scripts (`paved rollback --cluster
+    {{ ecs_cluster_prefix }}-staging --service {{ service_name }}`). Python's `$`
+    matches before a trailing newline, so `apps\\n` passed the validator and split
+    the command in two; copier must refuse it, naming the field, and write nothing."""
+    import copier
+
+    data = {"runner_mode": "self-hosted" if name == "runner_scale_set_prefix" else
+            "build-cloud" if name == "build_cloud_builder" else "github-hosted", name: value}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception, match=f"{name} must"):
+            copier.run_copy(str(REPO_ROOT), tmp_path / "svc", vcs_ref="HEAD", defaults=True, unsafe=True, quiet=True,
+                            data=data)
+    assert not (tmp_path / "svc" / ".github").exists()

@@ -12,35 +12,42 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import sys
 
 import hcl2
 import pytest
 
 from pipeline_model import (
     CI_EVENTS, DISPATCH_BRANCH, DISPATCH_EVENTS, DISPATCH_MAIN, HOSTED_LABELS, PULL_REQUEST, PUSH_MAIN,
-    PUSH_TAG, ConcurrencyGroups, Run, TrustPolicy, environment_admits, github_shell, interpolate,
+    PUSH_TAG, ConcurrencyGroups, Run, TrustPolicy, environment_admits, github_shell,
     jobs_that_may_run, oidc_subject, runner_labels,
 )
 from workflow_lint import COMBO_IDS, REPO_ROOT, load_workflow
 
 MODULE = REPO_ROOT / "terraform-modules" / "github-oidc-roles"
+sys.path.insert(0, str(REPO_ROOT / "tests" / "terraform"))
+from hcl_eval import Module, load_tfvars  # noqa: E402
+from iam_model import policy_json  # noqa: E402
 HCL = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 # Every shape of subject GitHub issues for this repository: what an attacker
 # with write access can make a job present (any branch, any tag, any event,
-# any environment whose deployment policy admits their ref).
+# any environment whose deployment policy admits their ref), plus other
+# repositories and the name-only form of this one. `{repo}` is the service's
+# own repository claim (immutable: OWNER@ID/NAME@ID).
 ALL_SUBJECT_SHAPES = [
-    "repo:acme/demo-service:pull_request",
-    "repo:acme/demo-service:ref:refs/heads/main",
-    "repo:acme/demo-service:ref:refs/heads/feature",
-    "repo:acme/demo-service:ref:refs/tags/v1.2.0",
-    "repo:acme/demo-service:ref:refs/tags/v9.9.9",
-    "repo:acme/demo-service:environment:release",
-    "repo:acme/demo-service:environment:staging",
+    "repo:{repo}:pull_request",
+    "repo:{repo}:ref:refs/heads/main",
+    "repo:{repo}:ref:refs/heads/feature",
+    "repo:{repo}:ref:refs/tags/v1.2.0",
+    "repo:{repo}:ref:refs/tags/v9.9.9",
+    "repo:{repo}:environment:release",
+    "repo:{repo}:environment:staging",
+    "repo:{repo}:environment:production",
+    "repo:{repo}:environment:production-copy",
     "repo:acme/demo-service:environment:production",
-    "repo:acme/demo-service:environment:production-copy",
-    "repo:acme/demo-service-fork:environment:production",
-    "repo:evil/demo-service:environment:production",
+    "repo:acme@0/demo-service-fork@1:environment:production",
+    "repo:evil@7/demo-service@0:environment:production",
 ]
 
 
@@ -54,53 +61,52 @@ def _blocks(doc: dict, kind: str, type_: str) -> dict[str, dict]:
             for name, body in named.items()}
 
 
-def _tfvars(service, env: str) -> dict:
-    return _load(service.path / "infra" / "environments" / f"{env}.tfvars")
+def repo_claim(service) -> str:
+    """What the service's tokens carry after `repo:` (copier answers: immutable subjects by default)."""
+    answers = service.answers
+    owner, name = answers["github_repository"].split("/")
+    if answers["oidc_subject_form"] == "immutable":
+        return f"{owner}@{answers['github_owner_id']}/{name}@{answers['github_repository_id']}"
+    return answers["github_repository"]
 
 
-@pytest.fixture(scope="module")
-def module_hcl():
-    main = _load(MODULE / "main.tf")
-    variables = {name: body for block in _load(MODULE / "variables.tf")["variable"] for name, body in block.items()}
-    return main, variables
-
-
-def trust_policies(service, module_hcl) -> dict[str, TrustPolicy]:
+def trust_policies(service) -> dict[str, TrustPolicy]:
     """Role ARN -> trust, for the roles the service's infra/ creates across its
-    two states (staging owns the ECR repository and so the publish role)."""
-    main, variables = module_hcl
-    ci_roles = _load(service.path / "infra" / "ci_roles.tf")
-    [call] = [body for block in ci_roles["module"] for name, body in block.items() if name == "ci_roles"]
-    assert call["github_repository"] == "${var.github_repository}"
-    assert call["publish"] == "${var.manage_ecr_repository ? {ecr_repository_arn = local.ecr_repository_arn} : null}"
-    assert list(call["deploy"]) == ["${(var.environment)}"]  # this state's environment only
-    locals_ = {k: v for block in main["locals"] for k, v in block.items()}
-    documents = _blocks(main, "data", "aws_iam_policy_document")
-    roles = _blocks(main, "resource", "aws_iam_role")
+    two states (staging owns the ECR repository and so the publish role): the
+    module evaluated (hcl_eval) with the arguments infra/ci_roles.tf passes,
+    from each state's tfvars."""
+    ci_roles = (service.path / "infra" / "ci_roles.tf").read_text()
     account = service.answers["aws_account_id"]
+    provider = f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"
+    ecr = f"arn:aws:ecr:{service.answers['aws_region']}:{account}:repository/{service.answers['service_name']}"
     policies = {}
     for env in ("staging", "production"):
-        tfvars = _tfvars(service, env)
+        tfvars = load_tfvars(service.path / "infra" / "environments" / f"{env}.tfvars")
         assert tfvars["environment"] == env
-        values = {"var.github_repository": tfvars["github_repository"],
-                  "var.publish_environment": variables["publish_environment"]["default"],
-                  "var.name_prefix": call["name_prefix"], "local.oidc_host": locals_["oidc_host"],
-                  "each.key": env, "env": env}
-        deploy_subject = re.search(r'=> "([^"]+)"', locals_["deploy_subjects"]).group(1)
-        values["local.publish_subject"] = interpolate(locals_["publish_subject"], values)
-        values["local.deploy_subjects[each.key]"] = interpolate(deploy_subject.replace('\\"', '"'), values)
-        made = [("deploy", "deploy_trust")] + ([("publish", "publish_trust")] if tfvars["manage_ecr_repository"] else [])
-        for role, document in made:
-            name = interpolate(roles[role]["name"], values)
-            [statement] = documents[document]["statement"]
-            [principal] = statement["principals"]
-            assert principal["type"] == "Federated"
+        # The root's variables map 1:1 onto the module's inputs (asserted on the file).
+        for line in ("github_repository = var.github_repository", "subject_form            = var.oidc_subject_form",
+                     "github_owner_id         = var.github_owner_id",
+                     "github_repository_id    = var.github_repository_id",
+                     "workflow_bound_subjects = var.oidc_workflow_bound", "(var.environment) = {"):
+            assert line in ci_roles, line
+        inputs = {
+            "name_prefix": re.search(r'name_prefix\s*=\s*"([^"]+)"', ci_roles).group(1),
+            "github_repository": tfvars["github_repository"], "oidc_provider_arn": provider,
+            "subject_form": tfvars["oidc_subject_form"], "github_owner_id": tfvars["github_owner_id"],
+            "github_repository_id": tfvars["github_repository_id"],
+            "workflow_bound_subjects": tfvars["oidc_workflow_bound"],
+            "publish": {"ecr_repository_arn": ecr} if tfvars["manage_ecr_repository"] else None,
+            "deploy": {env: {"ecs_service_arn": f"arn:aws:ecs:{service.answers['aws_region']}:{account}:service/c/s",
+                             "task_definition_family": "f", "pass_role_arns": [f"arn:aws:iam::{account}:role/t"],
+                             "ecr_repository_arn": ecr}},
+        }
+        module = Module(MODULE, inputs)
+        assert module.validation_errors() == [] and module.precondition_errors() == []
+        made = [("deploy", "deploy_trust", env)] + ([("publish", "publish_trust", 0)] if tfvars["manage_ecr_repository"] else [])
+        for role, document, key in made:
+            name = module.resource_arguments(f"aws_iam_role.{role}", key)["name"]
             policies[f"arn:aws:iam::{account}:role/{name}"] = TrustPolicy(
-                role_name=name,
-                federated=[interpolate(i, {"var.oidc_provider_arn": "github-oidc-provider"}) for i in principal["identifiers"]],
-                actions=statement["actions"],
-                conditions=[(c["test"], interpolate(c["variable"], values),
-                             [interpolate(v, values) for v in c["values"]]) for c in statement["condition"]])
+                name, policy_json(module.resource_arguments(f"data.aws_iam_policy_document.{document}", key)), provider)
     return policies
 
 
@@ -124,25 +130,26 @@ def _aws_jobs(service):
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_three_roles_each_trusting_exactly_one_environment(cid, services, module_hcl):
+def test_three_roles_each_trusting_exactly_one_environment(cid, services):
     service = services[cid]
-    policies = trust_policies(service, module_hcl)
+    policies = trust_policies(service)
     assert set(policies) == {role_arn(service, s) for s in ("publish", "staging", "production")}
     expected = {"publish": "release", "staging": "staging", "production": "production"}
     for arn, policy in policies.items():
         environment = expected[arn.rsplit("-", 1)[1]]
-        accepted = [s for s in ALL_SUBJECT_SHAPES if policy.allows(s)]
-        assert accepted == [f"repo:acme/demo-service:environment:{environment}"], (arn, accepted)
-        assert not policy.allows(f"repo:acme/demo-service:environment:{environment}", audience="sigstore")
+        shapes = [s.format(repo=repo_claim(service)) for s in ALL_SUBJECT_SHAPES]
+        accepted = [s for s in shapes if policy.allows(s)]
+        assert accepted == [f"repo:{repo_claim(service)}:environment:{environment}"], (arn, accepted)
+        assert not policy.allows(accepted[0], audience="sigstore")
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
-def test_each_job_assumes_the_role_of_its_stage_and_its_trust_admits_it(cid, services, module_hcl):
+def test_each_job_assumes_the_role_of_its_stage_and_its_trust_admits_it(cid, services):
     """Which job assumes which role under which trigger and environment; the
     role's trust admits exactly those jobs (so the pipeline works) and nothing
     outside the production environment can assume the production role."""
     service = services[cid]
-    policies = trust_policies(service, module_hcl)
+    policies = trust_policies(service)
     used = {}
     for wf, name, job, role in _aws_jobs(service):
         assert role in policies, f"{wf}:{name} assumes {role}, which infra/ does not create"
@@ -150,7 +157,7 @@ def test_each_job_assumes_the_role_of_its_stage_and_its_trust_admits_it(cid, ser
         events = CI_EVENTS if wf == "ci.yml" else [PUSH_TAG, *DISPATCH_EVENTS]
         for event in events:
             if name in jobs_that_may_run(load_workflow(service.path / ".github" / "workflows" / wf), event):
-                assert policies[role].allows(oidc_subject(job, event)), f"{wf}:{name} on {event.name} cannot assume {role}"
+                assert policies[role].allows(oidc_subject(job, event, repo_claim(service))), f"{wf}:{name} on {event.name} cannot assume {role}"
     assert used == {
         role_arn(service, "publish"): {("ci.yml", "build", "release"), ("ci.yml", "merge", "release")},
         role_arn(service, "staging"): {("deploy.yml", "staging", "staging"), ("rollback.yml", "staging", "staging")},
@@ -163,7 +170,7 @@ def test_each_job_assumes_the_role_of_its_stage_and_its_trust_admits_it(cid, ser
         for event in [*CI_EVENTS, *DISPATCH_EVENTS]:
             for name, job in jobs_that_may_run(data, event).items():
                 if job.get("environment") != "production":
-                    assert not production.allows(oidc_subject(job, event)), f"{wf.name}:{name} on {event.name}"
+                    assert not production.allows(oidc_subject(job, event, repo_claim(service))), f"{wf.name}:{name} on {event.name}"
 
 
 @pytest.mark.parametrize("cid", COMBO_IDS)
@@ -236,7 +243,9 @@ def test_documented_manual_deploys_and_rollbacks_pass_the_documented_environment
         for env in ("staging", "production"):
             assert environment_admits(policies[env], f"refs/heads/{ref.group(1)}"), (env, line)
     for env in ("staging", "production"):
-        assert environment_admits(policies[env], PUSH_TAG.ref)  # ci.yml deploys releases from their tag
+        # deploy.yml runs from main only: a tag's older deploy.yml (`--ref v1.0.0`) is refused.
+        assert not environment_admits(policies[env], PUSH_TAG.ref)
+        assert not environment_admits(policies[env], "refs/tags/v1.0.0")
         assert not environment_admits(policies[env], DISPATCH_BRANCH.ref)
     assert environment_admits(policies["release"], PUSH_TAG.ref)
     assert not environment_admits(policies["release"], DISPATCH_MAIN.ref)
@@ -279,10 +288,10 @@ def test_rollback_cancels_deploys_and_deploy_refuses_while_a_rollback_runs(servi
     service = services["github-hosted-amd64+arm64"]
     rollback = service.workflow("rollback.yml")
     deploy = service.workflow("deploy.yml")
+    assert [s["name"] for s in rollback["jobs"]["cancel"]["steps"]] == ["Cancel release and deploy runs in flight"]
     for env in ("staging", "production"):
-        steps = [s["name"] for s in rollback["jobs"][env]["steps"]]
-        assert steps.index("Cancel release and deploy runs in flight") < steps.index("Roll back and verify")
-        assert rollback["jobs"][env]["permissions"]["actions"] == "write"
+        assert "cancel" in rollback["jobs"][env]["needs"]  # cancelled before anything is resolved or registered
+        assert "actions" not in rollback["jobs"][env]["permissions"]
         steps = [s["name"] for s in deploy["jobs"][env]["steps"]]
         assert steps.index(f"Refuse while a rollback of {env} is running") < steps.index("Deploy and verify")
         assert deploy["jobs"][env]["permissions"]["actions"] == "read"
@@ -301,25 +310,24 @@ def test_deploys_verify_the_attestation_and_production_deploys_the_digest_stagin
     for env, job, digest in (("staging", staging, "${{ steps.digest.outputs.digest }}"),
                              ("production", production, "${{ needs.staging.outputs.digest }}")):
         names = [s.get("name") for s in job["steps"]]
-        verify = names.index("Verify the release was built and signed by this repository's ci.yml")
+        verify = names.index("Verify the release was published and signed by ci.yml at its tag")
         deploy_step = names.index("Deploy and verify")
         assert verify < deploy_step
         assert job["steps"][verify]["env"]["DIGEST"] == digest == job["steps"][deploy_step]["env"]["DIGEST"]
-        assert 'gh attestation verify "oci://${IMAGE}@${DIGEST}"' in job["steps"][verify]["run"]
-        assert '--signer-workflow "${GITHUB_REPOSITORY}/.github/workflows/ci.yml"' in job["steps"][verify]["run"]
+        assert job["steps"][verify]["run"] == 'bash .github/verify-release.sh "$VERSION" "$DIGEST"'
         assert '--digest "$DIGEST"' in job["steps"][deploy_step]["run"]
         assert job["permissions"]["attestations"] == "read"
     assert not any("paved releases" in s.get("run", "") for s in production["steps"])  # no second look-up
     ci = service.workflow("ci.yml")
     merge = ci["jobs"]["merge"]
     names = [s.get("name") for s in merge["steps"]]
-    attest = merge["steps"][names.index("Attest the build provenance of the index")]
+    attest = merge["steps"][names.index("Attest the build provenance of the index and its images")]
     assert attest["uses"].startswith("actions/attest-build-provenance@")
-    assert attest["with"] == {"subject-name": "${{ env.IMAGE }}", "subject-digest": "${{ steps.inspect.outputs.digest }}"}
+    assert attest["with"] == {"subject-checksums": "${{ runner.temp }}/subjects.sha256"}
     assert merge["permissions"] == {"id-token": "write", "attestations": "write"}
     build = [s for s in ci["jobs"]["build"]["steps"] if s.get("id") == "build"][0]["with"]
     assert build["sbom"] is True and build["provenance"] == "mode=max"
-    assert ci["jobs"]["deploy"]["with"]["digest"] == "${{ needs.merge.outputs.digest }}"
+    assert ci["jobs"]["deploy"]["steps"][0]["env"]["DIGEST"] == "${{ needs.merge.outputs.digest }}"
 
 
 # ------------------------------------------------------------------ 8. Build Cloud
@@ -444,6 +452,8 @@ def test_self_hosted_runners_join_a_group_restricted_to_selected_workflows_and_p
     for module in ("arc-runner-scale-sets", "github-runners-eks", "github-runners-aks"):
         variables = {n: b for block in _load(REPO_ROOT / "terraform-modules" / module / "variables.tf")["variable"]
                      for n, b in block.items()}
+        plan = variables["github_plan"]
+        assert "default" not in plan, f"{module}: the plan must be stated, not defaulted"
         runner_group = variables["runner_group"]
         assert "default" not in runner_group, f"{module}: the runner group must be chosen, not defaulted"
         conditions = " ".join(v["condition"] for v in runner_group["validation"])
@@ -451,3 +461,87 @@ def test_self_hosted_runners_join_a_group_restricted_to_selected_workflows_and_p
         workflow_pattern = re.search(r'regex\("(.+?)", w\)', conditions).group(1).replace("\\\\", "\\")
         assert re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml@refs/tags/v*")
         assert not re.fullmatch(workflow_pattern, "acme/demo-service/.github/workflows/ci.yml")  # a ref is required
+
+
+# ------------------------------------------------------------------ workflow-bound subjects
+
+
+@pytest.fixture(scope="module")
+def bound_service(tmp_path_factory):
+    """A service answering the recommended setting: real IDs, workflow-bound subjects."""
+    import warnings
+
+    import copier
+
+    from workflow_lint import Service
+
+    dst = tmp_path_factory.mktemp("bound") / "svc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(REPO_ROOT), dst, vcs_ref="HEAD", defaults=True, unsafe=True, quiet=True,
+                        data={"github_repository": "shop/orders-api", "github_owner_id": "5101",
+                              "github_repository_id": "880042", "oidc_workflow_bound": True})
+    return Service("github-hosted", ("amd64", "arm64"), dst)
+
+
+def _bound_subject(service, wf: str, job: dict, event) -> str:
+    """The customised subject (claim keys repo, context, job_workflow_ref) of a job of `wf` run for `event`."""
+    return (oidc_subject(job, event, repo_claim(service))
+            + f":job_workflow_ref:{service.answers['github_repository']}/.github/workflows/{wf}@{event.ref}")
+
+
+def test_with_workflow_bound_subjects_every_job_can_assume_its_role_and_production_only_from_main(bound_service):
+    service = bound_service
+    assert repo_claim(service) == "shop@5101/orders-api@880042"
+    policies = trust_policies(service)
+    production = policies[role_arn(service, "production")]
+    assumed = set()
+    for wf, name, job, role in _aws_jobs(service):
+        # ci.yml runs on the release tag; deploy.yml and rollback.yml are dispatched on main.
+        events = [PUSH_TAG] if wf == "ci.yml" else [DISPATCH_MAIN]
+        for event in events:
+            assert policies[role].allows(_bound_subject(service, wf, job, event)), (wf, name, event.name)
+            assumed.add((wf, name))
+        if wf != "ci.yml":
+            # The same job from a tag (an older deploy.yml) or a branch: refused by its own role.
+            for event in (PUSH_TAG, DISPATCH_BRANCH):
+                assert not policies[role].allows(_bound_subject(service, wf, job, event)), (wf, name, event.name)
+    assert {("ci.yml", "build"), ("ci.yml", "merge"), ("deploy.yml", "production"),
+            ("rollback.yml", "production")} <= assumed
+    # Any other workflow file, even in the production environment on main, is refused.
+    for wf in ("ci.yml", "evil.yml", "deploy.yml-x.yml"):
+        assert not production.allows(_bound_subject(service, wf, {"environment": "production"}, DISPATCH_MAIN)), wf
+    readme = (service.path / ".github" / "workflows" / "README.md").read_text()
+    assert ("`repo:shop@5101/orders-api@880042:environment:production:job_workflow_ref:"
+            "shop/orders-api/.github/workflows/deploy.yml@refs/heads/main`") in readme
+
+
+@pytest.mark.parametrize("cid", COMBO_IDS)
+def test_the_readme_says_truthfully_what_the_signature_covers(cid, services):
+    """--deny-self-hosted-runners checks the signing (merge) job only; in
+    self-hosted and Build Cloud modes the images were built elsewhere."""
+    service = services[cid]
+    readme = " ".join((service.path / ".github" / "workflows" / "README.md").read_text().split())
+    assert "built and signed by this repository's `ci.yml` on a GitHub-hosted runner" not in readme
+    assert "checks the signing job only" in readme or service.mode in ("github-hosted", "emulated")
+    if service.mode == "self-hosted":
+        assert "built on the self-hosted scale sets" in readme
+    elif service.mode == "build-cloud":
+        assert "built by Docker Build Cloud" in readme
+    else:
+        assert "built on GitHub-hosted runners" in readme
+    assert "X.Y.Z-<arch>" not in readme
+
+
+def test_the_root_readme_promises_no_moving_tags():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "(+ 1.3, 1)" not in readme and "no moving 1.3 / 1" in readme
+
+
+def test_the_readme_says_what_concurrency_does_with_a_second_waiting_run(services):
+    """A group holds one running and one pending run; a newer pending run
+    replaces the older one (pipeline_model.ConcurrencyGroups): nothing queues."""
+    readme = " ".join((services["github-hosted-amd64+arm64"].path / ".github" / "workflows" / "README.md")
+                      .read_text().split())
+    assert "Deploys of an environment queue" not in readme
+    assert "a newer deploy (or rollback) replaces the one waiting in its group, it does not queue behind it" in readme

@@ -13,7 +13,8 @@ stand-ins on PATH:
   a missing tag; `create --tag` merges the sources' manifests into an index
   (one source: the tag points at it); REGISTRY_DOWN=1 makes every call fail
   like an expired ECR login does.
-- `gh run list --json` prints the runs the test set up; `gh run cancel` records.
+- `gh run list --json` prints the runs the test set up; `gh run cancel` records;
+  `gh api PATH --jq F` prints the REST response the test set up, filtered.
 
 What is under test is the workflows' own logic: default-branch check,
 re-run detection, digest hand-off, architecture check, cancellation.
@@ -31,9 +32,11 @@ from pathlib import Path
 
 import pytest
 
+import gh_attestation_model as gh_model
 from pipeline_model import github_shell
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo-service"
+COMMIT = "c0ffee" + "0" * 34  # GITHUB_SHA of the release tag's commit
 
 REGISTRY = r'''#!PYTHON
 import hashlib, json, os, sys
@@ -54,6 +57,15 @@ if args[:3] == ["buildx", "imagetools", "inspect"]:
     digest = resolve(ref)
     if digest is None:
         sys.exit(f"ERROR: {ref}: not found")
+    if "--format" in args and ".Image" in args[args.index("--format") + 1]:
+        # buildx prints the image config of each platform (attestation manifests,
+        # unknown/unknown, are no platform): one platform -> its config, several -> a map.
+        manifest = state["manifests"][digest]
+        entries = manifest.get("manifests") or [dict(manifest, digest=digest)]
+        configs = {f"{e['platform']['os']}/{e['platform']['architecture']}": state["configs"][e["digest"]]
+                   for e in entries if e.get("platform", {}).get("os") != "unknown"}
+        print(json.dumps(next(iter(configs.values())) if len(configs) == 1 else configs))
+        sys.exit(0)
     if "--format" in args:
         print(json.dumps(state["manifests"][digest]))
     else:
@@ -86,20 +98,50 @@ sys.exit(f"unexpected docker call: {args}")
 
 GH = r'''#!PYTHON
 import json, os, sys
+sys.path.insert(0, os.environ["MODELS"])
 args = sys.argv[1:]
 with open(os.environ["CALLS"], "a") as f:
     f.write(json.dumps(["gh", *args]) + "\n")
 runs = json.loads(os.environ.get("GH_RUNS", "{}"))
 if args[:2] == ["run", "list"]:
+    # GitHub's list-workflow-runs API: newest first, filtered server-side by
+    # event and status, then cut at --limit (gh's default 20).
     workflow = args[args.index("--workflow") + 1]
     listed = runs.get(workflow, [])
     if "--event" in args:
         listed = [r for r in listed if r["event"] == args[args.index("--event") + 1]]
-    print(json.dumps(listed))
+    if "--status" in args:
+        listed = [r for r in listed if r["status"] == args[args.index("--status") + 1]]
+    limit = int(args[args.index("--limit") + 1]) if "--limit" in args else 20
+    print(json.dumps(listed[:limit]))
     sys.exit(0)
 if args[:2] == ["run", "cancel"]:
     if args[2] in os.environ.get("GH_CANCEL_FAILS", "").split():
         sys.exit(f"run {args[2]} has already completed")
+    sys.exit(0)
+if args[:2] == ["workflow", "run"]:
+    sys.exit(0)
+if args[0] == "api":
+    # GH_API: the REST responses by path (query included); --jq filters them
+    # as gh does (gojq; the real jq here), one page per path.
+    import subprocess
+    path = next(a for a in args[1:] if not a.startswith("-") and args[args.index(a) - 1] != "--jq")
+    body = json.loads(os.environ.get("GH_API", "{}")).get(path)
+    if body is None:
+        sys.exit(f"gh: Not Found (HTTP 404) {path}")
+    if "--jq" in args:
+        sys.exit(subprocess.run(["jq", "-r", args[args.index("--jq") + 1]], input=json.dumps(body), text=True).returncode)
+    print(json.dumps(body))
+    sys.exit(0)
+if args[:2] == ["attestation", "verify"]:
+    import gh_attestation_model as model
+    options = model.parse(args)
+    digest = options["subject"].rsplit("@", 1)[1]
+    certificates = json.loads(os.environ.get("GH_ATTESTATIONS", "{}")).get(digest, [])
+    good = [c for c in certificates if model.verified(options, c)]
+    if not good:
+        sys.exit("✗ Verification failed")
+    print(json.dumps([{"attestation": {}, "verificationResult": {"signature": {"certificate": c}}} for c in good]))
     sys.exit(0)
 sys.exit(f"unexpected gh call: {args}")
 '''
@@ -114,18 +156,21 @@ class Registry:
 
     def __init__(self, path: Path):
         self.path = path
-        self.path.write_text(json.dumps({"tags": {}, "manifests": {}}))
+        self.path.write_text(json.dumps({"tags": {}, "manifests": {}, "configs": {}}))
 
     @property
     def state(self) -> dict:
         return json.loads(self.path.read_text())
 
-    def push_by_digest(self, arch: str, build: str) -> str:
+    def push_by_digest(self, arch: str, build: str, revision: str = COMMIT) -> str:
         """A per-architecture push with SBOM and provenance: an index of the
         image and its attestation manifest. `build` differs between two builds
-        of the same source (timestamps in the provenance)."""
+        of the same source (timestamps in the provenance); `revision` is the
+        org.opencontainers.image.revision label metadata-action sets (github.sha)."""
         state = self.state
-        image = _digest(f"{arch}-image-{build}")
+        image = _digest(f"{arch}-image-{build}-{revision}")
+        state["configs"][image] = {"architecture": arch, "os": "linux",
+                                   "config": {"Labels": {"org.opencontainers.image.revision": revision}}}
         attestation = _digest(f"{arch}-attestation-{build}")
         index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image, "size": 1000,
@@ -163,7 +208,7 @@ def world(tmp_path):
             env={"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "IMAGE": IMAGE, "HOME": str(tmp_path),
                  "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(tmp_path / "out"),
                  "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "REGISTRY": str(registry.path),
-                 "CALLS": str(tmp_path / "calls"), **env})
+                 "CALLS": str(tmp_path / "calls"), "MODELS": str(Path(__file__).resolve().parent), **env})
         return {"code": proc.returncode, "output": proc.stdout + proc.stderr,
                 "outputs": dict(line.split("=", 1) for line in (tmp_path / "out").read_text().splitlines()),
                 "summary": (tmp_path / "summary").read_text(),
@@ -242,15 +287,16 @@ def test_the_default_branch_check_fails_closed_without_the_branch(services, worl
 # ------------------------------------------------------------------ re-runnable releases
 
 
-def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool = False) -> str | None:
+def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool = False, version: str = "1.2.0",
+                commit: str = COMMIT) -> str | None:
     """One matrix leg of the build job: look up, (build, push, tag), export."""
-    env = {"VERSION": "1.2.0", "ARCH": arch}
+    env = {"VERSION": version, "ARCH": arch, "GITHUB_SHA": commit}
     look = world(workflow, "build", "Look for this architecture's image from an earlier attempt", **env)
     assert look["code"] == 0, look["output"]
     existing = look["outputs"]["digest"]
     digest = existing
     if not existing:
-        digest = world.registry.push_by_digest(arch, build)  # what build-push-action does
+        digest = world.registry.push_by_digest(arch, build, commit)  # what build-push-action does
         if fail_after_push:
             return None  # the runner died before tagging
         tag = world(workflow, "build", "Tag the architecture image", DIGEST=digest, **env)
@@ -262,16 +308,16 @@ def _build_arch(world, workflow, arch: str, build: str, *, fail_after_push: bool
     return digest
 
 
-def _merge(world, workflow, digests: list[str]) -> dict:
+def _merge(world, workflow, digests: list[str], version: str = "1.2.0") -> dict:
     folder = world.tmp / "merge-digests"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     for d in digests:
         (folder / d.removeprefix("sha256:")).touch()
-    publish = world(workflow, "merge", "Publish the release index", cwd=folder, VERSION="1.2.0")
+    publish = world(workflow, "merge", "Publish the release index", cwd=folder, VERSION=version)
     if publish["code"] != 0:
         return publish
-    inspect = world(workflow, "merge", "Inspect the release index", VERSION="1.2.0")
+    inspect = world(workflow, "merge", "Inspect the release index", VERSION=version)
     return inspect | {"publish": publish}
 
 
@@ -286,7 +332,7 @@ def test_re_running_all_jobs_of_a_release_reuses_what_an_earlier_attempt_pushed(
     amd64 = _build_arch(world, workflow, "amd64", build="attempt-2")
     arm64 = _build_arch(world, workflow, "arm64", build="attempt-2")
     assert amd64 == first_amd64
-    assert world.registry.state["tags"]["1.2.0-arm64"] == arm64
+    assert world.registry.state["tags"][f"1.2.0_arm64_{COMMIT}"] == arm64
     published = _merge(world, workflow, [amd64, arm64])
     assert published["code"] == 0, published["output"]
     index = published["outputs"]["digest"]
@@ -300,7 +346,7 @@ def test_re_running_all_jobs_of_a_release_reuses_what_an_earlier_attempt_pushed(
     assert republished["outputs"]["digest"] == index
     assert "::notice title=re-run::" in republished["publish"]["output"]
     assert not any(c[:3] == ["buildx", "imagetools", "create"] for c in republished["publish"]["calls"])
-    assert sorted(world.registry.state["tags"]) == ["1.2.0", "1.2.0-amd64", "1.2.0-arm64"]
+    assert sorted(world.registry.state["tags"]) == ["1.2.0", f"1.2.0_amd64_{COMMIT}", f"1.2.0_arm64_{COMMIT}"]
 
 
 def test_a_published_release_never_changes(services, world):
@@ -421,23 +467,34 @@ def _runs(**by_workflow) -> str:
     return json.dumps(by_workflow)
 
 
-def test_a_rollback_cancels_release_and_deploy_runs_in_flight(services, world):
+def test_a_rollback_cancels_release_and_deploy_runs_in_flight_however_old(services, world):
+    """Queried by status: a deploy waiting for production's approval behind 60
+    newer finished runs is cancelled too (a window of the last 50 runs missed it,
+    and approved later it would redeploy the bad release)."""
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
+    finished = [{"databaseId": 100 + i, "status": "completed", "event": "workflow_dispatch", "headBranch": "main"}
+                for i in range(60)]
     runs = {
         "deploy.yml": [{"databaseId": 11, "status": "in_progress", "event": "workflow_dispatch", "headBranch": "main"},
                        {"databaseId": 12, "status": "completed", "event": "workflow_dispatch", "headBranch": "main"},
+                       *finished,
                        {"databaseId": 13, "status": "waiting", "event": "workflow_dispatch", "headBranch": "main"}],
         "ci.yml": [{"databaseId": 21, "status": "waiting", "event": "push", "headBranch": "v1.3.0"},
                    {"databaseId": 22, "status": "in_progress", "event": "push", "headBranch": "main"},
                    {"databaseId": 23, "status": "completed", "event": "push", "headBranch": "v1.2.0"},
-                   {"databaseId": 24, "status": "queued", "event": "pull_request", "headBranch": "feature"}],
+                   {"databaseId": 24, "status": "queued", "event": "pull_request", "headBranch": "feature"},
+                   {"databaseId": 25, "status": "queued", "event": "push", "headBranch": "v1.3.1"}],
     }
-    result = world(rollback, "production", "Cancel release and deploy runs in flight",
-                   GH_RUNS=json.dumps(runs), GH_CANCEL_FAILS="13")
+    result = world(rollback, "cancel", "Cancel release and deploy runs in flight",
+                   GH_RUNS=json.dumps(runs), GH_CANCEL_FAILS="11")
     assert result["code"] == 0, result["output"]
-    cancelled = [c[3] for c in result["calls"] if c[1:3] == ["run", "cancel"]]
-    assert cancelled == ["11", "13", "21"]  # never main's CI, pull requests or finished runs
-    assert "::warning title=not cancelled::run 13 could not be cancelled" in result["output"]
+    cancelled = sorted(int(c[3]) for c in result["calls"] if c[1:3] == ["run", "cancel"])
+    assert cancelled == [11, 13, 21, 25]  # never main's CI, pull requests or finished runs
+    assert "::warning title=not cancelled::run 11 could not be cancelled" in result["output"]
+    # Only the cancel job may write to Actions; the jobs that deploy cannot.
+    jobs = rollback["jobs"]
+    assert jobs["cancel"]["permissions"] == {"actions": "write"}
+    assert all("actions" not in jobs[env]["permissions"] for env in ("staging", "production"))
 
 
 @pytest.mark.parametrize("environment, blocked", [("production", True), ("staging", False)])
@@ -454,14 +511,251 @@ def test_a_deploy_refuses_to_start_while_a_rollback_of_its_environment_runs(serv
         assert result["code"] == 0, result["output"]
 
 
-@pytest.mark.parametrize("target, expected", [("previous", ["--previous"]), ("in-flight", ["--in-flight"]),
-                                              ("1.1.0", ["--to", "1.1.0"])])
-def test_rollback_offers_previous_or_a_version(services, world, target, expected):
+VERIFIED = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("target, version, expected", [("previous", "1.1.0", ["--to", "1.1.0", "--digest", VERIFIED]),
+                                                       ("in-flight", "", ["--in-flight"]),
+                                                       ("1.1.0", "1.1.0", ["--to", "1.1.0", "--digest", VERIFIED])])
+def test_rollback_runs_the_release_it_verified(services, world, target, version, expected):
+    """`previous` is resolved (dry run) and verified first; the rollback then names that release."""
     rollback = services["github-hosted-amd64+arm64"].workflow("rollback.yml")
     path = world.tmp / "bin" / "paved"
     path.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$PAVED_ARGS"\n')
     path.chmod(0o755)
-    result = world(rollback, "staging", "Roll back and verify", TARGET=target, PAVED_ARGS=str(world.tmp / "argv"))
+    result = world(rollback, "staging", "Roll back and verify", TARGET=target, VERSION=version,
+                   DIGEST=VERIFIED if version else "", PAVED_ARGS=str(world.tmp / "argv"))
     assert result["code"] == 0, result["output"]
     argv = (world.tmp / "argv").read_text().split("\n")[:-1]
     assert argv == ["rollback", "--cluster", "apps-staging", "--service", "demo-service", *expected, "--timeout", "1200"]
+    job = rollback["jobs"]["staging"]
+    names = [st["name"] for st in job["steps"]]
+    resolve, verify, act = (names.index(n) for n in ("Resolve the target release",
+                                                     "Verify the target was published and signed by ci.yml at its tag",
+                                                     "Roll back and verify"))
+    assert resolve < verify < act
+    assert "--dry-run" in job["steps"][resolve]["run"]
+    assert job["steps"][verify]["env"]["VERSION"] == "${{ steps.target.outputs.to }}"
+    assert job["steps"][verify]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"
+    assert job["steps"][act]["env"]["DIGEST"] == "${{ steps.target.outputs.digest }}"  # what it verified
+
+
+# ------------------------------------------------------------------ two people for production
+
+RELEASE_PUSHERS = {"workflow_runs": [
+    {"actor": {"login": "alice"}, "triggering_actor": {"login": "alice"}},  # pushed v1.2.0
+    {"actor": {"login": "alice"}, "triggering_actor": {"login": "dave"}},  # dave re-ran it
+]}
+
+
+def _approval(login: str, *environments: str, state: str = "approved") -> dict:
+    return {"state": state, "user": {"login": login}, "comment": "",
+            "environments": [{"id": i, "name": e} for i, e in enumerate(environments)]}
+
+
+@pytest.mark.parametrize("actor, approvals, refused", [
+    # ci.yml starts deploy.yml with GITHUB_TOKEN: GitHub's "prevent self-review"
+    # sees github-actions[bot] as the one who triggered it, so alone it would let
+    # the tag's pusher approve their own release.
+    ("github-actions[bot]", [_approval("alice", "production")], "alice"),
+    ("github-actions[bot]", [_approval("Dave", "production")], "dave"),  # logins are case-insensitive
+    ("github-actions[bot]", [_approval("bob", "production")], None),
+    ("carol", [_approval("carol", "production")], "carol"),
+    ("carol", [_approval("bob", "production")], None),
+    ("github-actions[bot]", [_approval("bob", "staging"), _approval("erin", "production", state="rejected")], "none"),
+    ("github-actions[bot]", [], "none"),
+])
+def test_production_refuses_an_approval_by_whoever_released_or_started_the_deploy(services, world, actor, approvals,
+                                                                                  refused):
+    api = {f"repos/{REPO}/actions/runs/4242/approvals": approvals,
+           f"repos/{REPO}/actions/workflows/ci.yml/runs?event=push&branch=v1.2.0": RELEASE_PUSHERS}
+    result = world(_deploy(services), "production", "Refuse an approval of production by whoever released or started it",
+                   GH_API=json.dumps(api), GH_REPO=REPO, GITHUB_RUN_ID="4242", VERSION="1.2.0",
+                   ACTOR=actor, TRIGGERING_ACTOR=actor)
+    if refused is None:
+        assert result["code"] == 0, result["output"]
+        assert "production approved by bob" in result["output"]
+    elif refused == "none":
+        assert result["code"] == 1
+        assert "::error title=not approved::" in result["output"]
+    else:
+        assert result["code"] == 1
+        assert f"::error title=self-approval::{refused} released v1.2.0 or started this run" in result["output"]
+    names = [s["name"] for s in _deploy(services)["jobs"]["production"]["steps"]]
+    assert names[0] == "Refuse an approval of production by whoever released or started it"
+    assert _deploy(services)["jobs"]["production"]["permissions"]["actions"] == "read"
+
+
+# ------------------------------------------------------------------ verification bound to the release
+
+REPO = "acme/demo-service"
+CI_AT_TAG = ".github/workflows/ci.yml@refs/tags/v1.2.0"
+
+
+@pytest.fixture
+def release(services, world):
+    """Release 1.2.0 published by the merge job: its index digest and the per-architecture images it lists."""
+    digests = [world.registry.push_by_digest(a, "one") for a in ("amd64", "arm64")]
+    published = _merge(world, ci(services), digests)
+    assert published["code"] == 0, published["output"]
+    index = published["outputs"]["digest"]
+    images = [m["digest"] for m in world.registry.state["manifests"][index]["manifests"]
+              if m["platform"]["os"] != "unknown"]
+    assert len(images) == 2
+    return index, images
+
+
+def _verify(services, world, workflow, job, step, version, digest, attestations, **env):
+    service = services["github-hosted-amd64+arm64"]
+    return world(service.workflow(workflow), job, step, cwd=service.path, VERSION=version, DIGEST=digest,
+                 GITHUB_REPOSITORY=REPO, GITHUB_SERVER_URL="https://github.com",
+                 GH_ATTESTATIONS=json.dumps(attestations), **env)
+
+
+def _deploy_verify(services, world, version, digest, attestations):
+    return _verify(services, world, "deploy.yml", "staging",
+                   "Verify the release was published and signed by ci.yml at its tag", version, digest, attestations)
+
+
+def test_the_merge_job_attests_the_index_and_every_image_it_lists(services, world, release):
+    index, images = release
+    result = world(ci(services), "merge", "List the attestation subjects (the index and its images)", DIGEST=index)
+    assert result["code"] == 0, result["output"]
+    lines = (world.tmp / "runner_temp" / "subjects.sha256").read_text().splitlines()
+    assert lines == [f"{d.removeprefix('sha256:')}  {IMAGE}" for d in [index, *images]]
+    merge = ci(services)["jobs"]["merge"]
+    [attest] = [st for st in merge["steps"] if "attest-build-provenance" in st.get("uses", "")]
+    assert attest["with"] == {"subject-checksums": "${{ runner.temp }}/subjects.sha256"}
+
+
+def test_a_release_signed_by_ci_yml_at_its_tag_verifies_index_and_every_image(services, world, release):
+    index, images = release
+    good = {d: [gh_model.certificate(REPO, CI_AT_TAG)] for d in [index, *images]}
+    result = _deploy_verify(services, world, "1.2.0", index, good)
+    assert result["code"] == 0, result["output"]
+    verifies = [c for c in result["calls"] if c[1:3] == ["attestation", "verify"]]
+    assert [c[3] for c in verifies] == [f"oci://{IMAGE}@{d}" for d in [index, *images]]
+    for call in verifies:
+        options = gh_model.parse(call[1:])
+        assert options["--cert-identity"] == f"https://github.com/{REPO}/{CI_AT_TAG}"
+        assert options["--repo"] == REPO and options["--deny-self-hosted-runners"] is True
+        assert options["--cert-oidc-issuer"] == "https://token.actions.githubusercontent.com"
+
+
+@pytest.mark.parametrize("case, signer, kw", [
+    ("ci.yml on a pull request merge ref", ".github/workflows/ci.yml@refs/pull/7/merge", {}),
+    ("a look-alike file ci.yml-x.yml on the tag", ".github/workflows/ci.yml-x.yml@refs/tags/v1.2.0", {}),
+    ("ci.yml on main", ".github/workflows/ci.yml@refs/heads/main", {}),
+    ("ci.yml of another release tag", ".github/workflows/ci.yml@refs/tags/v1.1.0", {}),
+    ("ci.yml at the tag, checked out from another ref", CI_AT_TAG, {"source_ref": "refs/heads/evil"}),
+    ("signed on a self-hosted runner", CI_AT_TAG, {"runner": "self-hosted"}),
+    ("another workflow at the tag", ".github/workflows/deploy.yml@refs/tags/v1.2.0", {}),
+])
+def test_attestations_not_bound_to_the_release_are_refused(services, world, release, case, signer, kw):
+    index, images = release
+    bad = {d: [gh_model.certificate(REPO, signer, **kw)] for d in [index, *images]}
+    result = _deploy_verify(services, world, "1.2.0", index, bad)
+    assert result["code"] == 7, (case, result["output"])
+    assert "::error title=not attested::" in result["output"]
+
+
+def test_the_old_signer_workflow_flag_accepted_what_the_new_identity_refuses():
+    """cli/cli's --signer-workflow is an unanchored prefix with no ref (policy.go): the defect."""
+    old = gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--repo", REPO,
+                          "--signer-workflow", f"{REPO}/.github/workflows/ci.yml", "--deny-self-hosted-runners"])
+    new = gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--repo", REPO,
+                          "--cert-identity", f"https://github.com/{REPO}/{CI_AT_TAG}", "--deny-self-hosted-runners"])
+    for signer in (".github/workflows/ci.yml@refs/pull/7/merge", ".github/workflows/ci.yml-x.yml@refs/tags/v1.2.0",
+                   ".github/workflows/ci.yml@refs/heads/feature"):
+        cert = gh_model.certificate(REPO, signer)
+        assert gh_model.verified(old, cert) and not gh_model.verified(new, cert), signer
+    assert gh_model.verified(new, gh_model.certificate(REPO, CI_AT_TAG))
+    with pytest.raises(ValueError):  # cli/cli refuses mixing the identity flags
+        gh_model.parse(["attestation", "verify", "oci://x@sha256:1", "--cert-identity", "a", "--signer-repo", REPO])
+
+
+def test_an_image_of_the_release_without_attestation_is_refused(services, world, release):
+    index, images = release
+    partial = {d: [gh_model.certificate(REPO, CI_AT_TAG)] for d in [index, images[0]]}
+    result = _deploy_verify(services, world, "1.2.0", index, partial)
+    assert result["code"] == 7 and f"{IMAGE}@{images[1]} has no attestation" in result["output"]
+
+
+def test_a_rollback_refuses_an_unattested_version_before_registering_anything(services, world, release):
+    index, _ = release
+    result = _verify(services, world, "rollback.yml", "production",
+                     "Verify the target was published and signed by ci.yml at its tag", "1.2.0", index, {})
+    assert result["code"] == 7 and "::error title=not attested::" in result["output"]
+    assert not any(c and c[0] == "paved" for c in result["calls"])
+
+
+@pytest.mark.parametrize("version, digest", [("1.2", "sha256:" + "a" * 64), ("1.2.0", "sha256:xyz"), ("", "")])
+def test_verify_release_refuses_bad_input(services, world, version, digest):
+    result = _deploy_verify(services, world, version, digest, {})
+    assert result["code"] == 2 and "::error title=bad input::" in result["output"]
+    assert not any(c[1:3] == ["attestation", "verify"] for c in result["calls"] if c[0] == "gh")
+
+
+def test_verify_release_passes_shellcheck(services):
+    script = services["github-hosted-amd64+arm64"].path / ".github" / "verify-release.sh"
+    proc = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+# ------------------------------------------------------------------ per-architecture tags and reuse
+
+
+def _platforms(world, digest: str) -> list[str]:
+    manifest = world.registry.state["manifests"][digest]
+    return sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest["manifests"]
+                  if m["platform"]["os"] != "unknown")
+
+
+def test_a_pre_release_named_like_a_per_arch_tag_cannot_be_reused_by_the_release(services, world):
+    """v2.0.0-arm64 publishes the index 2.0.0-arm64; release v2.0.0's arm64 leg
+    used to find that tag and "reuse" it (an index with two linux entries).
+    Per-architecture tags use `_`, which no SemVer tag has."""
+    workflow = ci(services)
+    pre = [_build_arch(world, workflow, a, build="pre", version="2.0.0-arm64") for a in ("amd64", "arm64")]
+    pre_index = _merge(world, workflow, pre, version="2.0.0-arm64")
+    assert pre_index["code"] == 0, pre_index["output"]
+    assert "2.0.0-arm64" in world.registry.state["tags"]
+    shutil.rmtree(world.tmp / "runner_temp" / "digests")
+    release = [_build_arch(world, workflow, a, build="release", version="2.0.0") for a in ("amd64", "arm64")]
+    assert release[1] != world.registry.state["tags"]["2.0.0-arm64"]
+    published = _merge(world, workflow, release, version="2.0.0")
+    assert published["code"] == 0, published["output"]
+    assert _platforms(world, published["outputs"]["digest"]) == ["linux/amd64", "linux/arm64"]
+
+
+def test_a_moved_tag_never_reuses_the_old_commits_image(services, world):
+    workflow = ci(services)
+    old = _build_arch(world, workflow, "amd64", build="one", commit="a" * 40)
+    shutil.rmtree(world.tmp / "runner_temp" / "digests")
+    moved = _build_arch(world, workflow, "amd64", build="two", commit="b" * 40)
+    assert moved != old
+    assert world.registry.state["configs"][_platform_image(world, moved)]["config"]["Labels"] == {
+        "org.opencontainers.image.revision": "b" * 40}
+
+
+def _platform_image(world, digest: str) -> str:
+    [image] = [m["digest"] for m in world.registry.state["manifests"][digest]["manifests"]
+               if m["platform"]["os"] != "unknown"]
+    return image
+
+
+@pytest.mark.parametrize("revision, arch, reused", [(COMMIT, "amd64", True), ("d" * 40, "amd64", False),
+                                                    (COMMIT, "arm64", False)])
+def test_reuse_only_when_the_image_revision_is_this_commit_and_the_arch_matches(services, world, revision, arch, reused):
+    workflow = ci(services)
+    # What sits under this commit's amd64 tag (pushed by an earlier attempt, or by someone else).
+    digest = world.registry.push_by_digest(arch, "earlier", revision)
+    state = world.registry.state
+    state["tags"][f"1.2.0_amd64_{COMMIT}"] = digest
+    world.registry.path.write_text(json.dumps(state))
+    look = world(workflow, "build", "Look for this architecture's image from an earlier attempt",
+                 VERSION="1.2.0", ARCH="amd64", GITHUB_SHA=COMMIT)
+    if reused:
+        assert look["code"] == 0 and look["outputs"]["digest"] == digest, look["output"]
+    else:
+        assert look["code"] == 1 and "::error title=not reusable::" in look["output"], look["output"]

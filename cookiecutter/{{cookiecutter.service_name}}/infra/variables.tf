@@ -27,6 +27,26 @@ variable "github_repository" {
   type        = string
 }
 
+variable "github_owner_id" {
+  description = "Numeric ID of the repository's owner (gh api repos/OWNER/NAME --jq .owner.id); GitHub's immutable OIDC subjects carry it"
+  type        = string
+}
+
+variable "github_repository_id" {
+  description = "Numeric ID of the repository (gh api repos/OWNER/NAME --jq .id); GitHub's immutable OIDC subjects carry it"
+  type        = string
+}
+
+variable "oidc_subject_form" {
+  description = "Subject form of the repository's OIDC tokens: immutable (repo:OWNER@ID/NAME@ID) or name-only (an older repository that has not opted in)"
+  type        = string
+}
+
+variable "oidc_workflow_bound" {
+  description = "Whether the roles trust only their workflow files (the subject template infra/github sets: repo, context, job_workflow_ref)"
+  type        = bool
+}
+
 variable "aws_region" {
   description = "AWS region of the service"
   type        = string

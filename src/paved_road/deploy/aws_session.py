@@ -30,6 +30,8 @@ import boto3
 from botocore import exceptions as bex
 from botocore.config import Config
 
+from paved_road.untrusted import redact
+
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 10
 USER_AGENT_EXTRA = "paved-road"
@@ -92,7 +94,7 @@ def boto3_session() -> boto3.session.Session:
 def explain(exc: Exception) -> tuple[str, int]:
     """One line and an exit code for a botocore failure."""
     if isinstance(exc, bex.ProfileNotFound):
-        return f"AWS profile '{exc.kwargs.get('profile')}' not found (AWS_PROFILE / --profile); check ~/.aws/config", EXIT_BAD_INPUT
+        return f"AWS profile '{exc.kwargs.get('profile')}' not found (set by AWS_PROFILE); check ~/.aws/config or unset AWS_PROFILE", EXIT_BAD_INPUT
     if isinstance(exc, bex.NoRegionError):
         return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", EXIT_BAD_INPUT
     if isinstance(exc, bex.InvalidRegionError):
@@ -170,7 +172,8 @@ class AwsClients:
             + self.session.get_available_regions(service, "aws-us-gov")
         if self.region not in known and "amazonaws.com" in (url.hostname or ""):
             raise Unreachable(message=f"unknown AWS region '{self.region}': {url.hostname} does not answer ({why})")
-        raise Unreachable(message=f"cannot reach {client.meta.endpoint_url} for region '{self.region}' ({why})")
+        raise Unreachable(message=f"cannot reach {redact(client.meta.endpoint_url)} for region '{self.region}' "
+                                  f"({redact(why)})")
 
     @property
     def ecs(self):

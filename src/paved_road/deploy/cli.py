@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from paved_road import output
 from paved_road.deploy import aws_session, ecs_deploy
 from paved_road.deploy import releases as ecr_releases
 from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
+from paved_road.untrusted import redact
 
 DEFAULT_TIMEOUT = 900
 DEFAULT_POLL_INTERVAL = 15.0
@@ -36,7 +37,7 @@ def _positive(kind):
 
 
 def _error(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     return code
 
 
@@ -71,21 +72,12 @@ def releases_command(args) -> int:
     except ecr.exceptions.RepositoryNotFoundException:
         return _error(f"ECR repository '{args.repository}' not found", EXIT_BAD_INPUT)
     ecr_releases.read_architectures(ecr, args.repository, releases)
-    if args.format == "json":
-        print(json.dumps([r.as_dict() for r in releases], indent=2))
-        return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"releases in {args.repository}", title_justify="left")
-    for column in ("version", "digest", "architectures", "pushed"):
-        table.add_column(column, no_wrap=True)
-    for r in releases:
-        pushed = r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else ""
-        table.add_row(r.name, r.digest, ",".join(r.architectures or []) or "unknown", pushed)
-    Console(width=max(140, len(releases[0].digest) + 60) if releases else 140).print(table)
-    if not releases:
-        print(f"no SemVer releases in {args.repository}")
+    output.emit(args, data=lambda: [r.as_dict() for r in releases], table=lambda: output.Table(
+        title=f"releases in {args.repository}", empty=f"no SemVer releases in {args.repository}",
+        columns=[output.Column("version"), output.Column("digest", 2), output.Column("architectures", 1),
+                 output.Column("pushed")],
+        rows=[(r.name, r.digest, ",".join(r.architectures or []) or "unknown",
+               r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else "") for r in releases]))
     return EXIT_OK
 
 
@@ -101,7 +93,7 @@ def _append(path_var: str, text: str) -> None:
     path = os.environ.get(path_var)
     if path:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(redact(text))
 
 
 def _sigterm_as_interrupt() -> None:
@@ -170,6 +162,9 @@ def execute(clients, plan, args) -> int:
         elif not plan.in_flight:
             say("  task definition diff: none besides the tags")
         say("dry run: nothing registered, service unchanged")
+        if plan.to_release is not None and not plan.in_flight:
+            # What the real run would deploy: rollback.yml verifies it before running it.
+            _append("GITHUB_OUTPUT", f"to={plan.to_release.name}\ndigest={plan.to_release.digest}\n")
         _append("GITHUB_STEP_SUMMARY", ecs_deploy.summary_markdown(plan, revision=None, result="dry run"))
         return EXIT_OK
     if plan.settled is not None:
@@ -376,7 +371,7 @@ EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in ecs_d
 def register(subparsers) -> None:
     releases = subparsers.add_parser("releases", help="list SemVer releases in an ECR repository, newest first")
     releases.add_argument("--repository", required=True, help="ECR repository name")
-    releases.add_argument("--format", choices=["table", "json"], default="table")
+    output.add_arguments(releases, what="the releases")
     releases.set_defaults(func=lambda args: _run(releases_command, args))
 
     fmt = argparse.RawDescriptionHelpFormatter
@@ -398,6 +393,8 @@ def register(subparsers) -> None:
     target.add_argument("--to", help="release to roll back to, SemVer X.Y.Z (leading v allowed)")
     target.add_argument("--previous", action="store_true",
                         help="the last release that ran to completion in this service before the current one")
+    rollback.add_argument("--digest", help="roll back to exactly this index digest (sha256:...), e.g. the one "
+                                           "rollback.yml verified; refuse if the release now resolves to another")
     rollback.add_argument("--in-flight", action="store_true",
                           help="stop the deployment in progress (StopServiceDeployment ROLLBACK) and verify the service "
                                "is back on the last good one; with --to/--previous, then roll back as asked")
@@ -418,31 +415,24 @@ def history_command(args) -> int:
     book = ecs_deploy.read_ledger(clients, args.cluster, args.service, container=args.container)
     if book.degraded:
         print(book.degraded, file=sys.stderr)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in book.newest_first], indent=2))
-        return EXIT_OK
-    print_history(book, f"{args.service} on {args.cluster}")
+    output.emit(args, data=lambda: [r.as_dict() for r in book.newest_first],
+                table=lambda: history_table(book, f"{args.service} on {args.cluster}"))
     return EXIT_OK
 
 
-def print_history(book, title: str) -> None:
-    """The ledger as a table: one row per release run, newest first."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"runs of {title}, newest first", title_justify="left")
-    for column in ("started (UTC)", "finished", "release", "revision", "strategy", "how", "outcome", "ECS status"):
-        table.add_column(column, no_wrap=True)
-    for r in book.newest_first:
-        finished = r.finished_at.strftime("%H:%M:%S") if r.finished_at else "-"
-        table.add_row(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), finished, r.release or "?", r.task_definition,
-                      r.strategy, r.how, r.outcome, r.status)
-    Console(width=150).print(table)
-    for r in book.newest_first:
-        if r.detail and r.outcome != "completed":
-            print(f"  {r.release or '?'} ({r.task_definition}) {r.outcome}: {r.detail}")
-    if not book.runs:
-        print("no deployments recorded")
+def history_table(book, title: str) -> output.Table:
+    """The ledger as a table: one row per release run, newest first; why a run
+    did not complete follows the table."""
+    runs = book.newest_first
+    return output.Table(
+        title=f"runs of {title}, newest first", empty="no deployments recorded",
+        columns=[output.Column("started (UTC)"), output.Column("finished", 3), output.Column("release"),
+                 output.Column("revision", 1), output.Column("strategy", 4), output.Column("how"),
+                 output.Column("outcome"), output.Column("ECS status", 2)],
+        rows=[(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.finished_at.strftime("%H:%M:%S") if r.finished_at else "-",
+               r.release or "?", r.task_definition, r.strategy, r.how, r.outcome, r.status) for r in runs],
+        notes=[f"  {r.release or '?'} ({r.task_definition}) {r.outcome}: {r.detail}"
+               for r in runs if r.detail and r.outcome != "completed"])
 
 
 def register_history(subparsers) -> None:
@@ -450,5 +440,5 @@ def register_history(subparsers) -> None:
     history.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
     history.add_argument("--service", required=True, help="ECS service name or ARN")
     history.add_argument("--container", default="app", help="container whose image names the release (default: app)")
-    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+    output.add_arguments(history, what="the deployments")
     history.set_defaults(func=lambda args: _run(history_command, args))

@@ -250,7 +250,9 @@ class Ledger:
         """`rollback --previous`: get off the current (bad) release onto the last good one.
 
         - the current run is a rollback still going: follow it (never start a second);
-        - the current run is a rollback that completed: already there, verify (again=True: one further);
+        - the current run is a rollback that completed (at desiredCount 0 too): already there, verify
+          (again=True: one further);
+        - neither when the rollback's release is bad here (ECS rolled a failed rollback back onto it);
         - otherwise: the newest release that ran to completion before the current run, not bad here,
           not the current release.
         """

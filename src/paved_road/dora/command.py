@@ -8,14 +8,14 @@ read (the output says which) or an unexpected error; 2 bad input (options,
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from datetime import datetime, timedelta, timezone
 
+from paved_road import cli_options, output
 from paved_road.dora import collect, report
 
-FORMATS = ("table", "json", "html")
+EXTRA_FORMATS = ("html",)
 _SPAN = re.compile(r"^(\d+)([hdwy])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
 
@@ -119,20 +119,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
         return 2
     data = report.to_json(rep)
-    if args.format == "json":
-        out = json.dumps(data, indent=2) + "\n"
-    elif args.format == "html":
-        out = report.render_html(data)
+    if args.format == "html":
+        output.write(args, report.render_html(data))
     else:
-        out = None
-    if out is not None:
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(out)
-        else:
-            sys.stdout.write(out)
-    else:
-        report.print_table(data, Console())
+        output.emit(args, data=data, table=lambda: report.table(data))
     for s in rep.services:
         if s.error:
             print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
@@ -159,9 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --catalog: measure services of this environment (service tag `environment`, "
                         "else the cluster name's -staging/-production suffix; default: production)")
     p.add_argument("--repo", metavar="PATH", help="the service's git checkout, for lead time (release tags vX.Y.Z)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write json/html to FILE instead of stdout")
-    p.add_argument("--jobs", "-j", type=int, default=collect.DEFAULT_JOBS, metavar="N",
-                   help=f"services read in parallel (default: {collect.DEFAULT_JOBS})")
+    output.add_arguments(p, extra=EXTRA_FORMATS, what="the report (any format)")
+    cli_options.add_jobs(p, "services read")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)

@@ -131,40 +131,38 @@ COLUMNS = (("frequency", "Deploys"), ("lead_time", "Lead time"), ("change_failur
            ("time_to_restore", "Time to restore"), ("build_to_production", "Build→prod"), ("rollback", "Rollback"))
 
 
-def print_table(data: dict, console) -> None:
-    from rich.table import Table
+# Columns a narrow terminal drops first have the highest number (docs/cli.md); errors read in "Deploys".
+PRIORITY = {"frequency": 0, "lead_time": 0, "change_failure_rate": 0, "time_to_restore": 1,
+            "build_to_production": 2, "rollback": 2}
+
+
+def table(data: dict):
+    """The metrics as an output.Table: a terminal table or plain aligned text (paved_road.output)."""
+    from paved_road import output
 
     w = data["window"]
     days = f"{w['days']:g} day" + ("" if w["days"] == 1 else "s")
-    table = Table(title=f"DORA metrics, {w['since'][:10]} .. {w['until'][:10]} ({days})"
-                        + (f", environment {data['environment']}" if data["environment"] else ""))
-    table.add_column("Service")
-    table.add_column("Env")
-    for _, title in COLUMNS:
-        table.add_column(title)
+    title = (f"DORA metrics, {w['since'][:10]} .. {w['until'][:10]} ({days})"
+             + (f", environment {data['environment']}" if data["environment"] else ""))
+    columns = [output.Column("Service"), output.Column("Env", 3),
+               *(output.Column(t, PRIORITY[k], wrap=k == "frequency") for k, t in COLUMNS)]
 
-    def row(name: str, env: str, m: dict, style: str | None = None) -> None:
+    def row(name: str, env: str, m: dict) -> tuple:
         values = cells(m)
-        out = []
-        for key, _ in COLUMNS:
-            text, band = values[key]
-            out.append(f"[{BAND_STYLE[band]}]{text}[/]" + (f" [dim]{band}[/]" if band else ""))
-        table.add_row(name, env, *out, style=style)
+        return (name, env, *((values[k][0] + (f" {values[k][1]}" if values[k][1] else ""), BAND_STYLE[values[k][1]])
+                             for k, _ in COLUMNS))
 
+    rows = []
     for s in data["services"]:
         if s["error"]:
-            table.add_row(s["name"], s["environment"] or "", f"[bold red]error[/] {s['error']}", *[""] * (len(COLUMNS) - 1))
-            continue
-        row(s["name"], s["environment"] or "", s["metrics"])
+            rows.append((s["name"], s["environment"] or "", (f"error: {s['error']}", "bold red"), *[""] * (len(COLUMNS) - 1)))
+        else:
+            rows.append(row(s["name"], s["environment"] or "", s["metrics"]))
     if len(data["services"]) > 1:
-        table.add_section()
-        row(f"fleet ({data['fleet']['measured']})", data["environment"] or "", data["fleet"]["metrics"], style="bold")
-    console.print(table)
-    for s in data["services"]:
-        note = s["metrics"] and s["metrics"]["lead_time"]["note"]
-        if note:
-            console.print(f"[dim]{s['name']}: lead time: {note}[/]", highlight=False)
-    console.print(f"[dim]bands: {data['bands']['source']}[/]", highlight=False)
+        rows.append(row(f"fleet ({data['fleet']['measured']})", data["environment"] or "", data["fleet"]["metrics"]))
+    notes = [f"{s['name']}: lead time: {s['metrics']['lead_time']['note']}" for s in data["services"]
+             if s["metrics"] and s["metrics"]["lead_time"]["note"]]
+    return output.Table(columns=columns, rows=rows, title=title, notes=[*notes, f"bands: {data['bands']['source']}"])
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from collections import Counter
@@ -26,6 +27,9 @@ import yaml
 from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
+from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_value,
+                                  load_answers, redact)
+
 SCHEMA_VERSION = 1
 ANSWERS_FILE = ".copier-answers.yml"
 DRIFTS = ("none", "patch", "minor", "major", "unknown")
@@ -33,7 +37,7 @@ DRIFTS = ("none", "patch", "minor", "major", "unknown")
 # its own code (copier check-update uses 2 for it; we cannot: see README).
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BEHIND, EXIT_UNREADABLE = 0, 2, 3, 4
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_REPOS_FILE_BYTES = 4 * 1024 * 1024
 _SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
 _DESCRIBE = re.compile(r"^(?P<base>.+?)-(?P<ahead>\d+)-g[0-9a-f]+$")
 
@@ -113,9 +117,11 @@ def read_repos_file(path: str | Path) -> list[dict]:
     relative to the file."""
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
+        data = bounded_yaml(path.read_bytes(), f"--repos-file {path}", MAX_REPOS_FILE_BYTES)
+    except OSError as exc:
         raise CatalogError(f"--repos-file {path}: cannot read it ({exc.__class__.__name__}: {exc})") from exc
+    except AnswersError as exc:
+        raise CatalogError(str(exc)) from exc
     items = data.get("repos") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise CatalogError(f"--repos-file {path}: expected a list under 'repos:' of paths, URLs or {{path|url: ...}} entries")
@@ -124,7 +130,7 @@ def read_repos_file(path: str | Path) -> list[dict]:
         if isinstance(item, str):
             item = {"url": item} if re.match(r"^(https?|ssh|git|file)://|^git@", item) else {"path": item}
         if not isinstance(item, dict) or not (item.get("path") or item.get("url")):
-            raise CatalogError(f"--repos-file {path}: each entry needs 'path' or 'url' (got {item!r})")
+            raise CatalogError(redact(f"--repos-file {path}: each entry needs 'path' or 'url' (got {item!r})"))
         if item.get("path") and not Path(item["path"]).is_absolute():
             item = {**item, "path": str((path.parent / item["path"]).resolve())}
         entries.append(item)
@@ -133,20 +139,44 @@ def read_repos_file(path: str | Path) -> list[dict]:
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
     """The answers file of a service repository, fetched without checking it out:
-    a depth-1, blob-less clone, then one blob."""
+    a depth-1, blob-less clone, then one blob (at most MAX_ANSWERS_BYTES)."""
+    url = git_value(url, "url")
     with tempfile.TemporaryDirectory(prefix="paved-catalog.") as tmp:
-        cmd = ["git", "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", "--single-branch"]
+        cmd = [*GIT, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", "--single-branch"]
         if ref:
-            cmd += ["--branch", ref]
-        _run(cmd + [url, tmp])
-        return _run(["git", "-C", tmp, "show", f"HEAD:{ANSWERS_FILE}"])
+            cmd += [f"--branch={git_value(ref, 'ref')}"]
+        _run(cmd + ["--end-of-options", url, tmp])
+        size = int(_run([*GIT, "-C", tmp, "cat-file", "-s", f"HEAD:{ANSWERS_FILE}"]).strip() or 0)
+        if size > MAX_ANSWERS_BYTES:
+            raise RuntimeError(f"{ANSWERS_FILE} is {size} bytes; at most {MAX_ANSWERS_BYTES} are read")
+        return _run([*GIT, "-C", tmp, "show", f"HEAD:{ANSWERS_FILE}"])
 
 
-def _run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+# Seconds one git command against a URL from an answers or repos file may take: a host that accepts the
+# connection and never answers held `paved catalog` (and `fleet update`) forever; git sets no timeout.
+GIT_TIMEOUT = 60.0
+
+
+def _run(cmd: list[str], timeout: float | None = None) -> str:
+    """`cmd`'s stdout; RuntimeError (one line, credentials stripped) when it fails or outlives `timeout`
+    (default GIT_TIMEOUT). Its own process group, killed whole: git's helpers (git-remote-https, ssh)
+    would keep the pipes open after git itself was killed."""
+    timeout = GIT_TIMEOUT if timeout is None else timeout
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, start_new_session=True) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise RuntimeError(f"git {cmd[len(GIT)]} gave no answer within {timeout:g} s") from None
+        except BaseException:  # Ctrl-C: its own session did not get the signal
+            os.killpg(child.pid, signal.SIGKILL)
+            raise
+    proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
     if proc.returncode:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(lines[-1] if lines else f"{cmd[0]} exited {proc.returncode}")
+        raise RuntimeError(redact(lines[-1]) if lines else f"{cmd[0]} exited {proc.returncode}")
     return proc.stdout
 
 
@@ -169,8 +199,13 @@ def parse_version(ref: str | None) -> Version | None:
 
 
 def template_tags(template: str) -> list[str]:
-    """Release tags of a template repository, by one `git ls-remote --tags`."""
-    out = _run(["git", "ls-remote", "--tags", "--refs", template])
+    """Release tags of a template repository, by one `git ls-remote --tags`. `template` comes from
+    answers files: never an option (issue 27: `--upload-pack=...` ran a command)."""
+    try:
+        template = git_value(template, "_src_path")
+    except UntrustedValue as exc:
+        raise RuntimeError(str(exc)) from exc
+    out = _run([*GIT, "ls-remote", "--tags", "--refs", "--end-of-options", template])
     tags = []
     for line in out.splitlines():
         _, _, ref = line.partition("\t")
@@ -201,19 +236,18 @@ def drift(current: str | None, latest: str | None) -> str:
 # The catalog
 # ---------------------------------------------------------------------------
 def status_from_answers(label: str, text: str) -> ServiceStatus:
+    """One service's status from its answers file; a bad file (not YAML, aliases, too big, a field
+    of the wrong type) gives a status with `error` set, never an exception."""
     status = ServiceStatus(path=label)
     try:
-        answers = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        status.error = f"{ANSWERS_FILE} is not valid YAML: {str(exc).splitlines()[0]}"
-        return status
-    if not isinstance(answers, dict):
-        status.error = f"{ANSWERS_FILE} is not a mapping of answers"
+        answers = load_answers(text, ANSWERS_FILE)
+    except AnswersError as exc:
+        status.error = str(exc)
         return status
     status.name = answers.get("service_name")
     status.owner = answers.get("owner")
     status.system = answers.get("system") or None
-    status.template = answers.get("_src_path")
+    status.template = redact(answers["_src_path"]) if answers.get("_src_path") else None
     status.current_version = None if answers.get("_commit") is None else str(answers["_commit"])
     archs = answers.get("architectures") or []
     status.architectures = [archs] if isinstance(archs, str) else list(archs)
@@ -234,17 +268,18 @@ def _load(entry: tuple[str, Path | None, str | None]) -> ServiceStatus:
     if error:
         return ServiceStatus(path=label, error=error)
     try:
-        text = answers_path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        with answers_path.open("rb") as fh:
+            text = fh.read(MAX_ANSWERS_BYTES + 1)  # a larger file is refused without reading it all
+    except OSError as exc:
         return ServiceStatus(path=label, error=f"cannot read {ANSWERS_FILE}: {exc.strerror or exc}")
     return status_from_answers(label, text)
 
 
 def _load_remote(item: dict) -> ServiceStatus:
-    label = item["url"] + (f"@{item['ref']}" if item.get("ref") else "")
+    label = redact(str(item["url"]) + (f"@{item['ref']}" if item.get("ref") else ""))
     try:
         return status_from_answers(label, fetch_remote_answers(item["url"], item.get("ref")))
-    except RuntimeError as exc:
+    except (RuntimeError, UntrustedValue) as exc:
         return ServiceStatus(path=label, error=f"cannot fetch {ANSWERS_FILE}: {exc}")
 
 
@@ -285,16 +320,22 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
 
     sources = {template} if template else {s.template for s in statuses if s.template and not s.error}
     templates: dict[str, dict] = {}
-    for src in sorted(sources):
+
+    def tags_of(src: str) -> dict:
         try:
             tags = template_tags(src)
-            templates[src] = {"tags": tags, "latest_version": latest_release(tags), "error": None}
+            return {"tags": tags, "latest_version": latest_release(tags), "error": None}
         except RuntimeError as exc:
-            templates[src] = {"tags": [], "latest_version": None, "error": f"cannot read tags of {src}: {exc}"}
+            return {"tags": [], "latest_version": None, "error": f"cannot read tags of {redact(src)}: {exc}"}
+
+    # in parallel: a template host that does not answer costs GIT_TIMEOUT once, not once per template
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for src, info in zip(sorted(sources), pool.map(tags_of, sorted(sources))):
+            templates[redact(src)] = info  # keyed without credentials: the keys are printed (JSON, HTML)
     for status in statuses:
         if status.error:
             continue
-        info = templates.get(template or status.template)
+        info = templates.get(redact(template) if template else status.template)
         if info is None:
             continue
         if info["error"]:

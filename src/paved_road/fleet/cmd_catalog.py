@@ -8,38 +8,34 @@ values (never cut to 80 columns) in a pipe, a file or a CI log; JSON on request.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
+from paved_road import cli_options, first_hour, output
 from paved_road.fleet import catalog as cat
 from paved_road.fleet import fleet
+from paved_road.untrusted import redact
 
-FORMATS = ("table", "json", "html", "backstage")
+EXTRA_FORMATS = ("html", "backstage")
 DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
                "error": "bold red"}
 STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
-                "pending": "cyan", "refreshed": "green"}
+                "pending": "cyan", "refreshed": "green", "skipped": "bold red"}
 
 
 def _is_terminal(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _rich_table(catalog: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
+# Columns a narrow terminal drops first have the highest number (docs/cli.md).
+_PRIORITY = {"Service": 0, "Owner": 2, "System": 4, "Template": 5, "Version": 0, "Latest": 0, "Drift": 0,
+             "Arch": 3, "Runner": 4, "Node": 3, "Path": 1}
 
-    table = Table(title="Paved Road services")
-    for col in cat.COLUMNS:
-        table.add_column(col, overflow="fold")
-    for row in cat.table_rows(catalog):
-        drift = row[6]
-        table.add_row(*row[:6], f"[{DRIFT_STYLE[drift]}]{drift}[/]", *row[7:])
-    console = Console()
-    console.print(table)
-    console.print(cat.summary_line(catalog), highlight=False, soft_wrap=True)
+
+def catalog_table(catalog: dict) -> output.Table:
+    rows = [(*row[:6], (row[6], DRIFT_STYLE[row[6]]), *row[7:]) for row in cat.table_rows(catalog)]
+    return output.Table(title="Paved Road services", rows=rows, notes=[cat.summary_line(catalog)],
+                        columns=[output.Column(c, _PRIORITY[c], wrap=c == "Path") for c in cat.COLUMNS])
 
 
 def _write(output: str | None, text: str) -> None:
@@ -50,28 +46,14 @@ def _write(output: str | None, text: str) -> None:
         sys.stdout.write(text)
 
 
-def _check_output(output: str | None) -> str | None:
-    """One line for an -o FILE that cannot be written, before any work."""
-    if not output:
-        return None
-    path = Path(output)
-    if path.is_dir():
-        return f"-o {output}: is a directory; pass a file path"
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        return f"-o {output}: directory {parent} does not exist; create it or pass another path"
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"-o {output}: not writable; pass a path you can write to"
-    return None
-
-
 def run_catalog(args: argparse.Namespace) -> int:
     if not args.paths and not args.repos_file:
         args.paths = ["."]
-    problem = _check_output(args.output)
+    problem = output.check_output(args.output)
     if problem:
         print(f"paved catalog: {problem}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
+    args.format = args.format or "table"
     if args.dora and args.format != "html":
         print(f"paved catalog: --dora links the html page to a `paved dora --format html` page; use --format html (got {args.format})",
               file=sys.stderr)
@@ -79,21 +61,21 @@ def run_catalog(args: argparse.Namespace) -> int:
     try:
         catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
     except cat.CatalogError as exc:
-        print(f"paved catalog: {exc}", file=sys.stderr)
+        print(f"paved catalog: {redact(exc)}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
-    if args.format == "json":
-        _write(args.output, json.dumps(cat.to_json(catalog), indent=2) + "\n")
-    elif args.format == "html":
+    if args.format == "html":
         _write(args.output, cat.render_html(catalog, dora_page=args.dora))
     elif args.format == "backstage":
         _write(args.output, cat.backstage_yaml(catalog))
-    elif args.output or not _is_terminal(sys.stdout):
-        _write(args.output, cat.render_text(catalog))
     else:
-        _rich_table(catalog)
+        output.emit(args, data=lambda: cat.to_json(catalog), table=lambda: catalog_table(catalog))
     for s in catalog["services"]:
         if s.error:
             print(f"paved catalog: {s.path}: {s.error}", file=sys.stderr)
+    for src, info in sorted(catalog["templates"].items()):
+        if not info["latest_version"] and not info.get("error"):
+            print(f"paved catalog: {src} has no release tags, so drift is unknown; {first_hour.no_release_hint(src)}",
+                  file=sys.stderr)
     for name in catalog["summary"]["duplicates"]:
         paths = [s.path for s in catalog["services"] if s.name == name]
         print(f"paved catalog: service name '{name}' is used by {len(paths)} checkouts: {', '.join(paths)}; "
@@ -122,21 +104,19 @@ def summary(results: list[fleet.FleetResult]) -> str:
     return (f"{len(results)} services. Since the last run: {new} new update branch(es) "
             f"({count['conflicts']} with conflicts), {count['refreshed']} rebuilt on new commits. "
             f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current. "
-            f"{count['failed']} failed.")
+            f"{count['failed']} failed."
+            + (f" {count['skipped']} skipped: not the canonical template." if count["skipped"] else ""))
 
 
 def run_fleet_update(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    args.json = args.json or args.format == "json"
-    if args.jobs is not None and args.jobs < 1:
-        print(f"paved fleet update: --jobs must be a positive integer (got {args.jobs})", file=sys.stderr)
-        return 2
+    args.json = output.resolve(args) == "json"
     try:
         planned = fleet.plan(args.paths or ["."], args.to, args.template)
     except (fleet.FleetError, cat.CatalogError) as exc:
-        print(f"paved fleet update: {exc}", file=sys.stderr)
+        print(f"paved fleet update: {redact(exc)}", file=sys.stderr)
         return 2
     console = Console(stderr=True)
     interrupted = False
@@ -153,23 +133,20 @@ def run_fleet_update(args: argparse.Namespace) -> int:
                                          template=args.template, on_result=advance, planned=planned)
         except fleet.FleetInterrupted as exc:
             results, interrupted = exc.results, True
-    if args.json:
-        print(json.dumps([r.to_json() for r in results], indent=2))
+    if output.resolve(args) != "table":
+        output.emit(args, data=lambda: [r.to_json() for r in results],
+                    text=lambda: "\n".join([*(_result_line(r, False) for r in results), summary(results)]))
     else:
-        rich = _is_terminal(sys.stdout)
-        out = Console(soft_wrap=True) if rich else None
+        out = Console(soft_wrap=True)
         for r in results:
-            if out:
-                out.print(_result_line(r, True), highlight=False)
-            else:
-                print(_result_line(r, False))
+            out.print(_result_line(r, True), highlight=False)
         print(summary(results))
     if interrupted:
         print("paved fleet update: interrupted; services being updated were put back as they were "
               "(branch, HEAD, clean tree); finished ones keep their branches; run it again to continue",
               file=sys.stderr)
         return 130
-    if any(r.status == fleet.FAILED for r in results):
+    if any(r.status in (fleet.FAILED, fleet.SKIPPED) for r in results):
         return 1
     return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
 
@@ -201,9 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     p.add_argument("--repos-file", metavar="FILE", help="YAML list of service repositories: paths or git URLs")
     p.add_argument("--template", metavar="URL", help="template git URL to compare against (default: each service's _src_path)")
-    p.add_argument("--format", choices=FORMATS, default="table",
-                   help="output format (default: table: rich on a terminal, plain full-width text in a pipe or file)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the output (any format) to FILE instead of stdout")
+    output.add_arguments(p, extra=EXTRA_FORMATS, what="the output (any format)")
     p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
                    "`paved dora --format html` page (a URL, or a path relative to the catalog page)")
     p.set_defaults(func=run_catalog)
@@ -218,11 +193,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
-    u.add_argument("--jobs", "-j", type=int, metavar="N", help="services updated in parallel (default: CPU count)")
-    u.add_argument("--template", metavar="URL", help="template git URL whose tags choose the target (default: each service's _src_path; copier updates from _src_path)")
-    u.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text: one line per service, full values (default); json: a list of results, no progress bar")
-    u.add_argument("--json", action="store_true", help="the same as --format json")
+    cli_options.add_jobs(u, "services updated")
+    u.add_argument("--template", metavar="URL", help="the canonical template (git URL or path): its tags choose the target, and a service whose "
+                        "_src_path is another template is skipped, never updated (default: $PAVED_TEMPLATE, else "
+                        "the checkout paved runs from)")
+    output.add_arguments(u, aliases={"text": "plain"}, what="the results")
     u.set_defaults(func=run_fleet_update)
     c = fsub.add_parser(
         "conflicts", help="list files an update left with conflict markers or .rej files (exit 3 if any)",

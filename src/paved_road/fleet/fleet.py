@@ -19,6 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from paved_road.fleet.conflict_markers import count_hunks
+from paved_road.untrusted import redact, same_source
+
 CONFLICT_START = "<<<<<<< "
 CONFLICT_END = ">>>>>>> "
 _SKIP_DIRS = {".git", "node_modules"}
@@ -32,7 +35,7 @@ def conflict_hunks(path: Path) -> int:
         return 0
     if path.name.endswith(".rej"):
         return sum(1 for line in lines if line.startswith(b"@@ "))
-    return sum(1 for line in lines if line.startswith(CONFLICT_START.encode()))
+    return count_hunks(lines, path.name)
 
 
 def find_conflicts(root: Path) -> list[str]:
@@ -52,9 +55,7 @@ def find_conflicts(root: Path) -> list[str]:
                     lines = fh.read().splitlines()
             except OSError:
                 continue
-            starts = any(line.startswith(CONFLICT_START.encode()) for line in lines)
-            ends = any(line.startswith(CONFLICT_END.encode()) for line in lines)
-            if starts and ends:
+            if count_hunks(lines, name):
                 found.append(rel)
     return sorted(found)
 
@@ -63,6 +64,8 @@ def find_conflicts(root: Path) -> list[str]:
 # Updating one service
 # ---------------------------------------------------------------------------
 UPDATED, CONFLICTS, FAILED, CURRENT = "updated", "conflicts", "failed", "current"
+# `_src_path` is not the canonical template: never updated (copier update --trust would run its tasks).
+SKIPPED = "skipped"
 # A branch from an earlier run: left as it is (PENDING: its pull request waits)
 # or rebuilt on the base branch's new commits (REFRESHED). Re-running is safe.
 PENDING, REFRESHED = "pending", "refreshed"
@@ -236,7 +239,7 @@ def update_service(path: str | Path, to_version: str, from_version: str | None =
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, put the checkout back
         restore_checkout(repo, original)
         _git(repo, "branch", "-q", "-D", work_branch, check=False)
-        result.reason = str(exc) or exc.__class__.__name__
+        result.reason = redact(exc) or exc.__class__.__name__
         result.branch = branch if work_branch != branch else None  # an earlier run's branch stays
         return result
     if work_branch != branch:
@@ -279,9 +282,11 @@ def _remote_branches(repo: Path, branch: str) -> list[str]:
 
 def _conflicted_files(repo: Path, ref: str) -> list[str]:
     """Files on `ref` that still carry conflict markers."""
-    return sorted(
+    candidates = [
         line.split(":", 1)[1] for line in
-        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", ref, "--", check=False).splitlines() if ":" in line)
+        _git(repo, "grep", "-l", "-e", f"^{CONFLICT_START}", ref, "--", check=False).splitlines() if ":" in line]
+    return sorted(p for p in candidates
+                  if count_hunks(_git(repo, "show", f"{ref}:{p}", check=False).encode().splitlines(), p))
 
 
 def _made_ref(branch: str) -> str:
@@ -299,16 +304,24 @@ class FleetError(ValueError):
 def plan(paths: list[str | Path], to: str | None = None, template: str | None = None) -> tuple[list[dict], list[FleetResult]]:
     """Which services to update to which version, and results for the rest."""
     from paved_road.fleet.catalog import build_catalog, parse_version
+    from paved_road.template_source import trusted_sources
 
     if to is not None and parse_version(to) is None:
         raise FleetError(f"--to must be a release tag such as v1.2.0 (got '{to}')")
+    trusted = trusted_sources(template)
+    if not trusted:
+        raise FleetError("no canonical template to update from: pass --template URL or set PAVED_TEMPLATE")
     catalog = build_catalog(paths, template=template)
     work, done = [], []
     for s in catalog["services"]:
         if s.error:
             done.append(FleetResult(path=s.path, status=FAILED, name=s.name, reason=s.error))
             continue
-        tags = catalog["templates"][template or s.template]["tags"]
+        if not same_source(s.template, *trusted, base=s.path):
+            done.append(FleetResult(path=s.path, status=SKIPPED, name=s.name, from_version=s.current_version,
+                                    reason=not_canonical(s.template, trusted[-1])))
+            continue
+        tags = catalog["templates"][redact(template) if template else s.template]["tags"]
         target = to or s.latest_version
         if target is None:
             done.append(FleetResult(path=s.path, status=FAILED, name=s.name, from_version=s.current_version,
@@ -323,6 +336,12 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
             continue
         work.append({"path": s.path, "name": s.name, "from_version": s.current_version, "to_version": target})
     return work, done
+
+
+def not_canonical(src_path: str | None, canonical: str) -> str:
+    return (f"_src_path {redact(src_path)} is not the canonical template {redact(canonical)}: not updated "
+            "(copier update --trust would run that template's tasks); point the service's .copier-answers.yml "
+            "at the canonical template, or pass --template if that one is trusted")
 
 
 class FleetInterrupted(KeyboardInterrupt):

@@ -11,17 +11,17 @@ count, exits 3, and says how to finish.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
+from paved_road import first_hour, output
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
 from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
-                                    find_conflicts, restore_checkout, run_copier_update)
+                                    find_conflicts, not_canonical, restore_checkout, run_copier_update)
+from paved_road.template_source import trusted_sources
+from paved_road.untrusted import AnswersError, load_answers, redact, same_source
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -49,22 +49,31 @@ def _answers(repo: Path) -> dict:
         raise UpdateError(f"{repo}: no {ANSWERS_FILE}; run it in a service generated from the template "
                           "(or pass its path)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_answers(path.read_bytes(), str(path))
+    except OSError as exc:
         raise UpdateError(f"{path}: cannot be read ({str(exc).splitlines()[0]}); fix or restore it") from exc
-    if not isinstance(data, dict) or not data.get("_src_path") or not data.get("_commit"):
+    except AnswersError as exc:
+        raise UpdateError(f"{exc}; fix or restore it") from exc
+    if not data.get("_src_path") or not data.get("_commit"):
         raise UpdateError(f"{path}: no _src_path/_commit, so copier cannot know the template; "
                           "it must come from `copier copy` of a tagged template")
     return data
 
 
-def check_preconditions(repo: Path, to: str | None) -> tuple[str, str | None, str]:
-    """(current version, target version, branch) or UpdateError. Read-only."""
+def check_preconditions(repo: Path, to: str | None, template: str | None = None) -> tuple[str, str | None, str]:
+    """(current version, target version, branch) or UpdateError. Read-only. The service's `_src_path`
+    must be the canonical template (`template`, else $PAVED_TEMPLATE, else paved's own checkout):
+    `copier update --trust` runs the tasks of whatever template it names."""
     if not repo.exists():
         raise UpdateError(f"{repo}: no such directory; pass the service's checkout")
     if not repo.is_dir():
         raise UpdateError(f"{repo}: is a file; pass the service's checkout directory")
     answers = _answers(repo)
+    trusted = trusted_sources(template)
+    if not trusted:
+        raise UpdateError("no canonical template to update from: pass --template URL or set PAVED_TEMPLATE")
+    if not same_source(answers["_src_path"], *trusted, base=repo.resolve()):
+        raise UpdateError(f"{repo}: {not_canonical(str(answers['_src_path']), trusted[-1])}")
     try:
         _git(repo, "rev-parse", "--show-toplevel")
     except (_GitError, OSError) as exc:
@@ -81,21 +90,23 @@ def check_preconditions(repo: Path, to: str | None) -> tuple[str, str | None, st
     try:
         tags = template_tags(str(answers["_src_path"]))
     except RuntimeError as exc:
-        raise UpdateError(f"cannot read the template's tags from {answers['_src_path']}: {exc}") from exc
+        raise UpdateError(f"cannot read the template's tags from {redact(answers['_src_path'])}: {exc}") from exc
     if to is not None and to not in tags:
         raise UpdateError(f"--to must be one of the template's tags: {', '.join(tags) or 'none'} (got '{to}')")
     return str(answers["_commit"]), to or latest_release(tags), branch
 
 
-def update(repo: Path, to: str | None = None) -> UpdateResult:
+def update(repo: Path, to: str | None = None, template: str | None = None) -> UpdateResult:
     """Run the update in `repo`; leaves the changes uncommitted for review.
 
     On a copier failure or Ctrl-C the checkout is put back exactly (it was
     clean before: nothing of the user's is lost)."""
-    current, target, branch = check_preconditions(repo, to)
+    current, target, branch = check_preconditions(repo, to, template)
     result = UpdateResult(path=str(repo), from_version=current, to_version=target)
     if target is None:
-        raise UpdateError(f"the template at {_answers(repo)['_src_path']} has no release tags; nothing to update to")
+        src = redact(_answers(repo)["_src_path"])
+        raise UpdateError(f"the template at {src} has no release tags, so there is nothing to update to; "
+                          f"{first_hour.no_release_hint(src)}")
     if parse_version(current) is not None and parse_version(current) >= parse_version(target):
         result.already_current = True
         return result
@@ -145,20 +156,17 @@ def report(result: UpdateResult) -> str:
 def run(args: argparse.Namespace) -> int:
     repo = Path(args.path)
     try:
-        result = update(repo, args.to)
+        result = update(repo, args.to, args.template)
     except UpdateError as exc:
-        print(f"paved update: {exc}", file=sys.stderr)
+        print(f"paved update: {redact(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, Cancelled):
         print(f"paved update: interrupted; {repo} is back as it was (nothing changed)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        print(f"paved update: {exc}", file=sys.stderr)
+        print(f"paved update: {redact(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(report(result))
+    output.emit(args, data=result.to_json, text=lambda: report(result))
     return EXIT_CONFLICTS if result.conflicts else EXIT_OK
 
 
@@ -174,5 +182,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="the service's git checkout, clean, on a branch (default: .)")
     p.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--template", metavar="URL",
+                   help="the canonical template (git URL or path); a service whose _src_path names another "
+                        "template is refused, never updated (default: $PAVED_TEMPLATE, else the checkout paved "
+                        "runs from)")
+    output.add_arguments(p, aliases={"text": "plain"}, what="the result")
     p.set_defaults(func=run)

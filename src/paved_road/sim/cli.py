@@ -8,6 +8,8 @@ until interrupted (Ctrl-C, SIGTERM).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import signal
 import sys
 import threading
@@ -60,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         seeding.stop()
-    try:
-        server = SimServer(args.host, args.port, app=seeding.app).start()
-    except OSError as exc:
-        print(f"paved sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    said = io.StringIO()
+    try:  # werkzeug prints its own two lines and exits 1 when the port is taken: one line and 2 instead
+        with contextlib.redirect_stderr(said):
+            server = SimServer(args.host, args.port, app=seeding.app).start()
+    except (OSError, SystemExit) as exc:
+        why = getattr(exc, "strerror", None) or (said.getvalue().strip().splitlines() or [str(exc)])[0]
+        print(f"paved sim: cannot listen on {args.host}:{args.port}: {why}; "
+              "pass another --port (0 picks a free one) or stop what uses it", file=sys.stderr)
         return 2
     server.app.seeder = Seeder(server.app, server.endpoint)  # later resets (admin route) seed through this port
     region = (seed or {}).get("region") or "us-east-1"
@@ -94,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; anything else exposes an unauthenticated AWS-like API)")
     p.add_argument("--port", type=int, default=5055, help="port (default: 5055; 0 picks a free one)")
-    p.add_argument("--seed", metavar="FILE", help="YAML world (see paved_road.sim.world); default: the demo world")
+    p.add_argument("--seed", metavar="FILE", help="YAML world: repositories, releases, clusters, services and their deployment history "
+                   "(format: at the end of this help); default: the demo world")
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
     p.add_argument("--alarm", metavar="VERSION", nargs="*", default=[],

@@ -45,9 +45,13 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
+from paved_road.bounded_http import IDLE_TIMEOUT, BoundedThreads
+
+from paved_road.sim.autoscaling_tags import ScalableTargetTags, ecs_environ
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
+from paved_road.sim.ecs_service_fields import ServiceFields
 
 ECS_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -65,6 +69,22 @@ def dumps(data: Any) -> bytes:
     return json.dumps(data, default=_default).encode()
 
 
+# The admin API (/_paved_sim/...) answers only requests addressed to loopback, with JSON bodies.
+ADMIN_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+MAX_ADMIN_BODY = 1024 * 1024
+# The AWS API: a request body larger than this is refused before it is read (the sim's callers send
+# kilobytes; a 300 MB body was buffered whole). A chunked body (botocore never sends one) is refused too.
+MAX_BODY = 16 * 1024 * 1024
+
+
+class _BoundedServer(BoundedThreads, ThreadedWSGIServer):
+    """werkzeug's threaded server with at most MAX_CONNECTIONS threads (bounded_http)."""
+
+
+class _Handler(MotoRequestHandler):
+    timeout = IDLE_TIMEOUT  # a connection that sends nothing is closed (300 of them held 302 threads)
+
+
 class SimApp:
     """WSGI app: admin routes, fault injection, the ECS deployment layer, then moto."""
 
@@ -80,6 +100,8 @@ class SimApp:
         self.oldest_first = False                     # ListServiceDeployments order
         self.world_region = "us-east-1"               # where the seed put the world
         self.seeder = seeder                          # callable(seed) run on reset
+        self.autoscaling_tags = ScalableTargetTags()  # calls moto lacks (autoscaling_tags.py)
+        self.service_fields = ServiceFields()         # fields moto drops (ecs_service_fields.py)
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------ plumbing
@@ -135,7 +157,14 @@ class SimApp:
             return self._admin(environ, start_response, path)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target.rsplit(".", 1)[-1] if target else ""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        if not (raw.isascii() and raw.isdigit()) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self._respond(start_response, "400 Bad Request",
+                                 dumps({"message": "Content-Length must be a non-negative integer"}), "application/json")
+        if int(raw) > MAX_BODY:
+            return self._respond(start_response, "413 Payload Too Large",
+                                 dumps({"message": f"request body exceeds {MAX_BODY} bytes"}), "application/json")
+        length = int(raw)
         body = environ["wsgi.input"].read(length) if length else b""
         fault = self._take_fault(operation) if operation else None
         if fault == "throttle":
@@ -156,7 +185,12 @@ class SimApp:
             except SimError as exc:
                 status, headers = f"{exc.status} Error", [("Content-Type", "application/x-amz-json-1.1")]
                 payload = dumps({"__type": exc.code, "message": exc.message})
+            payload = self.service_fields.answer(operation, body, status, payload)
             payload = self._region_hint(environ, status, payload)
+        elif self.autoscaling_tags.handles(target):
+            status, headers, payload = self.autoscaling_tags(
+                operation, body, lambda: self._call_moto(environ, body),
+                lambda op, req: json.loads(self._ecs(ecs_environ(environ, op), op, json.dumps(req).encode())[2]))
         else:
             status, headers, payload = self._call_moto(environ, body)
         if fault == "lost":
@@ -366,9 +400,40 @@ class SimApp:
 
     # ------------------------------------------------------------ admin
 
+    def _admin_refusal(self, environ, path: str) -> tuple[str, str] | None:
+        """(status, message) when an admin request is refused. The admin API changes the world, so
+        a web page must not reach it: a `Host` other than loopback (DNS rebinding) is refused, and
+        a POST must be `application/json`, which a cross-origin form or `text/plain` fetch cannot
+        send without a CORS preflight (the sim answers none)."""
+        host = environ.get("HTTP_HOST", "")
+        name = host.rsplit("]", 1)[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        if name.lower() not in ADMIN_HOSTS:
+            return "403 Forbidden", f"admin API: Host must be one of {', '.join(sorted(ADMIN_HOSTS))}"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_paved_sim/state" and method == "GET":
+            return None
+        if method != "POST":
+            return "405 Method Not Allowed", f"admin API: {path} takes POST with a JSON body"
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return "415 Unsupported Media Type", "admin API: Content-Type must be application/json"
+        raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ADMIN_BODY:
+            return "413 Payload Too Large", f"admin API: Content-Length must be 0 to {MAX_ADMIN_BODY}"
+        return None
+
     def _admin(self, environ, start_response, path: str):
+        refused = self._admin_refusal(environ, path)
+        if refused:
+            return self._respond(start_response, refused[0], dumps({"message": refused[1]}), "application/json")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        try:
+            request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return self._respond(start_response, "400 Bad Request", b'{"message": "admin API: body must be a JSON object"}',
+                                 "application/json")
         if path == "/_paved_sim/state":
             with self.lock:
                 state = {"calls": self.calls, "faults": self.faults, "fail": sorted(self.fail_versions),
@@ -407,6 +472,8 @@ class SimApp:
             if request.get("speed"):
                 self.model.speed = float(request["speed"])
         self.model.reset()
+        self.autoscaling_tags.reset()
+        self.service_fields.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
         self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
@@ -420,7 +487,7 @@ class SimServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
         self.model = app.model if app is not None else EcsModel(speed=speed)
         self.app = app or SimApp(self.model)
-        self.server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self.server = _BoundedServer(host, port, self.app, handler=_Handler)
         self.host, self.port = self.server.server_address[:2]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -23,6 +23,7 @@ module "arc_runner_scale_sets" {
   runner_scale_set_prefix = "paved-runners"
   github_config_url       = "https://github.com/acme"
   github_app_secret_name  = "github-app"
+  github_plan             = "enterprise_cloud"
   runner_group = {
     name                    = "paved-road-releases"
     selected_repository_ids = [123456789]

@@ -15,12 +15,12 @@ provider "aws" {
 module "ecs_service" {
   source = "../.."
 
-  name            = "orders"
-  environment     = "staging"
-  cluster_arn     = "arn:aws:ecs:eu-west-1:123456789012:cluster/apps-staging"
-  architectures   = ["amd64", "arm64"]
-  cpu             = 1024
-  memory          = 2048
+  name          = "orders"
+  environment   = "staging"
+  cluster_arn   = "arn:aws:ecs:eu-west-1:123456789012:cluster/apps-staging"
+  architectures = ["amd64", "arm64"]
+  cpu           = 1024
+  memory        = 2048
 
   image              = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders@sha256:0f3c6c0f1a4a4f05f8a4c0a7d9f5f3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6"
   ecr_repository_arn = "arn:aws:ecr:eu-west-1:123456789012:repository/orders"
@@ -83,7 +83,7 @@ module "ecs_service" {
       target_group_arn  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging/73e2d6bc24d8a067"
     }
     internal = {
-      target_group_arn  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging-int/83e2d6bc24d8a068"
+      target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders-staging-int/83e2d6bc24d8a068"
     }
   }
 

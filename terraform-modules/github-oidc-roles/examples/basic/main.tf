@@ -17,6 +17,11 @@ module "github_oidc_roles" {
   github_repository = "acme/demo-service"
   oidc_provider_arn = "arn:aws:iam::${local.account}:oidc-provider/token.actions.githubusercontent.com"
 
+  # Immutable subjects (the default): gh api repos/acme/demo-service --jq '.owner.id, .id'
+  github_owner_id         = "1234567"
+  github_repository_id    = "765432109"
+  workflow_bound_subjects = true
+
   publish = { ecr_repository_arn = local.ecr_arn }
 
   deploy = {

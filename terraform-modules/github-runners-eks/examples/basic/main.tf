@@ -32,6 +32,7 @@ module "github_runners" {
   runner_scale_set_prefix = "paved-runners"
   github_config_url       = "https://github.com/acme"
   github_app_secret_name  = "github-app"
+  github_plan             = "enterprise_cloud"
   runner_group = {
     name                    = "paved-road-releases"
     selected_repository_ids = [123456789]
