@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
     p.add_argument("--alarm", metavar="VERSION", nargs="*", default=[],
-                   help="releases whose tasks drive the services' CloudWatch alarms to ALARM once they take traffic "
+                   help="releases whose tasks serve 5xx and drive the services' error alarms to ALARM once they take traffic "
                         "(ECS then rolls back, naming the alarm); the default world gets the ecs-service "
                         "module's alarms demo-service-staging-http-5xx-rate and -http-latency-p99")
     p.add_argument("--fail-rollback", action="store_true",
