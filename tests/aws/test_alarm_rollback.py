@@ -11,6 +11,7 @@ they take traffic, ECS fails the deployment naming them in
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import boto3
 
@@ -53,5 +54,13 @@ def test_an_alarm_rolls_the_bad_release_back_and_every_command_says_so(sim_endpo
 
     dora = world.paved("dora", "--cluster", CLUSTER, "--service", SERVICE, "--since", "1d", "--format", "json")
     assert dora.code == 0, dora.err
-    cfr = json.loads(dora.out)["services"][0]["metrics"]["change_failure_rate"]
+    metrics = json.loads(dora.out)["services"][0]["metrics"]
+    cfr, detect, restore = metrics["change_failure_rate"], metrics["time_to_detect"], metrics["time_to_restore"]
     assert cfr["failed"] == 1, cfr
+    # time to detect: 1.2.0's start to ECS starting the rollback its alarm asked for, before the restore ends
+    started = datetime.fromisoformat(done["startedAt"]) if isinstance(done["startedAt"], str) else done["startedAt"]
+    rolled = done["rollback"]["startedAt"]
+    rolled = datetime.fromisoformat(rolled) if isinstance(rolled, str) else rolled
+    assert (detect["detected"], detect["by_alarm"]) == (1, 1), detect
+    assert detect["median_seconds"] == (rolled - started).total_seconds() > 0, detect
+    assert restore["restored"] == 1 and detect["median_seconds"] <= restore["median_seconds"], (detect, restore)
