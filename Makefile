@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 help:
 	@echo "make bootstrap   .venv with paved and copier (every target does it on first use)"
 	@echo "make demo   generate demo-service, run it next to an OTLP sink, show its spans"
-	@echo "make demo-rollback   deploy, a circuit-breaker rollback and rollback --previous against paved sim"
+	@echo "make demo-rollback   deploy, a circuit-breaker rollback, rollback --previous and an alarm rollback against paved sim"
 	@echo "make demo-platform   real Terraform applies a generated service to paved sim, then deploys, a rollback, DORA"
 	@echo "make test   the whole test suite (what CI runs)"
 

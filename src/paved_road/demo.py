@@ -239,7 +239,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "made (only what that demo created is replaced) (default: $XDG_CACHE_HOME/paved-road/demo, "
                         "i.e. ~/.cache/paved-road/demo)")
     p.add_argument("--rollback", action="store_true",
-                   help="instead: deploy, a circuit-breaker rollback and `paved rollback --previous` against paved sim")
+                   help="instead: deploy, a circuit-breaker rollback, `paved rollback --previous` and an alarm "
+                        "rollback against paved sim")
     p.add_argument("--platform", action="store_true",
                    help="instead: apply the service's infra/ with real Terraform to paved sim, then releases, deploys, "
                         "a circuit-breaker rollback, rollback --previous, history and DORA")

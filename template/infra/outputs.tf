@@ -27,3 +27,8 @@ output "task_role_name" {
   description = "Task role of the app (attach the app's own permissions)"
   value       = module.service.task_role_name
 }
+
+output "deployment_alarm_names" {
+  description = "CloudWatch alarms ECS watches during a deployment (rolls back when one fires)"
+  value       = module.service.deployment_alarm_names
+}

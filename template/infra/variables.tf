@@ -140,9 +140,34 @@ variable "secrets" {
 }
 
 variable "deployment_alarm_names" {
-  description = "CloudWatch alarms that roll a deployment back"
+  description = "Further CloudWatch alarms that roll a deployment back (besides the module's error-rate and latency alarms)"
   type        = list(string)
   default     = []
+}
+
+variable "alarms" {
+  description = "The service's error-rate and latency alarms, which roll a bad deployment back (see the ecs-service module's alarms variable and README.md): thresholds, periods, datapoints, an sns_topic_arn to notify, enabled = false to turn them off. {} keeps the module's defaults"
+  type        = any
+  default     = {}
+
+  # The module's object type silently drops a field it does not know, so a
+  # misspelt setting (threshold for threshold_percent) would leave the default
+  # in force without a word: refuse unknown fields here, where they are typed.
+  # The lists are the module's alarms attributes (a test compares them).
+  validation {
+    condition     = try(alltrue([for k in keys(var.alarms) : contains(["enabled", "sns_topic_arn", "error_rate", "latency"], k)]), false)
+    error_message = "alarms must be an object with only the fields enabled, sns_topic_arn, error_rate, latency."
+  }
+
+  validation {
+    condition     = try(alltrue([for k in keys(try(coalesce(var.alarms.error_rate), {})) : contains(["enabled", "threshold_percent", "minimum_requests", "status_codes", "period_seconds", "evaluation_periods", "datapoints_to_alarm"], k)]), false)
+    error_message = "alarms.error_rate may set only enabled, threshold_percent, minimum_requests, status_codes, period_seconds, evaluation_periods, datapoints_to_alarm."
+  }
+
+  validation {
+    condition     = try(alltrue([for k in keys(try(coalesce(var.alarms.latency), {})) : contains(["enabled", "percentile", "threshold_seconds", "minimum_requests", "period_seconds", "evaluation_periods", "datapoints_to_alarm"], k)]), false)
+    error_message = "alarms.latency may set only enabled, percentile, threshold_seconds, minimum_requests, period_seconds, evaluation_periods, datapoints_to_alarm."
+  }
 }
 
 variable "ingress_security_groups" {

@@ -64,7 +64,7 @@ locals {
     region                 = local.region
     service_name           = var.name
     environment            = var.environment
-    metrics_namespace      = coalesce(var.metrics_namespace, "ECS/${var.name}")
+    metrics_namespace      = local.metrics_namespace
     metrics_log_group      = local.log_groups.metrics
     otlp_logs_log_group    = local.log_groups.otlp_logs
     memory_limit_mib       = floor(var.collector.memory * 0.8)
@@ -407,10 +407,12 @@ resource "aws_ecs_service" "this" {
     rollback = var.deployment_circuit_breaker.rollback
   }
 
+  # The module's own alarms (alarms.tf) and any the caller adds: ECS fails
+  # and rolls back a deployment when one of them goes into ALARM.
   dynamic "alarms" {
-    for_each = length(var.deployment_alarm_names) > 0 ? [1] : []
+    for_each = length(local.deployment_alarm_names) > 0 ? [1] : []
     content {
-      alarm_names = var.deployment_alarm_names
+      alarm_names = local.deployment_alarm_names
       enable      = true
       rollback    = true
     }

@@ -57,3 +57,16 @@ output "cpu_architecture" {
   description = "CPU architecture the tasks run on (ARM64 or X86_64)"
   value       = local.cpu_architecture
 }
+
+output "alarm_names" {
+  description = "CloudWatch alarms the module created on the service's telemetry (error rate, latency), by kind; ECS rolls a deployment back when one fires"
+  value = merge(
+    local.error_rate_alarm ? { error_rate = aws_cloudwatch_metric_alarm.error_rate[0].alarm_name } : {},
+    local.latency_alarm ? { latency = aws_cloudwatch_metric_alarm.latency[0].alarm_name } : {},
+  )
+}
+
+output "deployment_alarm_names" {
+  description = "Every alarm ECS watches during a deployment: the module's and deployment_alarm_names"
+  value       = local.deployment_alarm_names
+}

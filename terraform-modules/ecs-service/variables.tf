@@ -546,3 +546,75 @@ variable "autoscaling" {
     error_message = "autoscaling.min_capacity must be at least 1 and max_capacity at least min_capacity."
   }
 }
+
+################################################################################
+# Deployment alarms (alarms.tf)
+################################################################################
+
+variable "alarms" {
+  description = "CloudWatch alarms on the service's own telemetry (http.server.request.duration as the collector publishes it), created by default and wired into the deployment alarms with rollback: error_rate (share of responses with one of status_codes, in percent) and latency (a percentile of the request duration, in seconds). Each fires when datapoints_to_alarm of evaluation_periods periods breach; a period with fewer than minimum_requests requests never breaches. sns_topic_arn (optional) is notified on ALARM and OK. enabled = false creates neither (deployment_alarm_names still apply)"
+  type = object({
+    enabled       = optional(bool, true)
+    sns_topic_arn = optional(string)
+    error_rate = optional(object({
+      enabled             = optional(bool, true)
+      threshold_percent   = optional(number, 5)
+      minimum_requests    = optional(number, 20)
+      status_codes        = optional(list(number), [500, 502, 503, 504])
+      period_seconds      = optional(number, 60)
+      evaluation_periods  = optional(number, 3)
+      datapoints_to_alarm = optional(number, 2)
+    }), {})
+    latency = optional(object({
+      enabled             = optional(bool, true)
+      percentile          = optional(string, "p99")
+      threshold_seconds   = optional(number, 2)
+      minimum_requests    = optional(number, 20)
+      period_seconds      = optional(number, 60)
+      evaluation_periods  = optional(number, 3)
+      datapoints_to_alarm = optional(number, 2)
+    }), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.alarms.error_rate.threshold_percent > 0 && var.alarms.error_rate.threshold_percent < 100
+    error_message = "alarms.error_rate.threshold_percent must be above 0 and below 100 (a percentage of requests)."
+  }
+
+  validation {
+    condition     = length(var.alarms.error_rate.status_codes) >= 1 && length(var.alarms.error_rate.status_codes) <= 8 && alltrue([for c in var.alarms.error_rate.status_codes : c >= 500 && c <= 599 && floor(c) == c]) && length(distinct(var.alarms.error_rate.status_codes)) == length(var.alarms.error_rate.status_codes)
+    error_message = "alarms.error_rate.status_codes must list 1 to 8 distinct status codes from 500 to 599 (a CloudWatch alarm reads at most 10 metrics; the request count is one)."
+  }
+
+  validation {
+    condition     = can(regex("^p(50|75|90|95|99|99\\.9)$", var.alarms.latency.percentile))
+    error_message = "alarms.latency.percentile must be one of p50, p75, p90, p95, p99, p99.9."
+  }
+
+  validation {
+    condition     = var.alarms.latency.threshold_seconds > 0
+    error_message = "alarms.latency.threshold_seconds must be above 0 (seconds, the unit of http.server.request.duration)."
+  }
+
+  validation {
+    condition     = alltrue([for a in [var.alarms.error_rate, var.alarms.latency] : a.minimum_requests >= 1 && floor(a.minimum_requests) == a.minimum_requests])
+    error_message = "alarms.error_rate.minimum_requests and alarms.latency.minimum_requests must be whole numbers of at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for a in [var.alarms.error_rate, var.alarms.latency] : a.period_seconds >= 60 && a.period_seconds <= 3600 && a.period_seconds % 60 == 0])
+    error_message = "alarms.*.period_seconds must be a multiple of 60 from 60 to 3600 (the collector publishes one data point per task per 60 s export)."
+  }
+
+  validation {
+    condition     = alltrue([for a in [var.alarms.error_rate, var.alarms.latency] : a.evaluation_periods >= 1 && a.datapoints_to_alarm >= 1 && a.datapoints_to_alarm <= a.evaluation_periods && floor(a.evaluation_periods) == a.evaluation_periods && floor(a.datapoints_to_alarm) == a.datapoints_to_alarm && a.evaluation_periods * a.period_seconds <= 86400])
+    error_message = "alarms.*: datapoints_to_alarm must be from 1 to evaluation_periods, both whole numbers, and evaluation_periods x period_seconds at most one day."
+  }
+
+  validation {
+    condition     = var.alarms.sns_topic_arn == null ? true : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", var.alarms.sns_topic_arn))
+    error_message = "alarms.sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
+  }
+}

@@ -19,8 +19,14 @@ def test_demo_rollback_tells_the_story_end_to_end():
     assert "ROLLBACK_SUCCESSFUL" in broken and "(exit 4)" in broken
     previous = out.split("5. rollback --previous", 1)[1].split("6. deploying", 1)[0]
     assert "already rolled back" in previous and "runs 1.2.0 on demo-service:3 again" in previous
-    assert "(exit 0)" in previous and "demo-service:5" not in out  # nothing registered after the broken release
-    refused = out.split("6. deploying", 1)[1].split("7. what", 1)[0]
+    # nothing registered between the broken release and the next one (1.4.0 registers demo-service:5)
+    assert "(exit 0)" in previous and "demo-service:5" not in out.split("7. release 1.4.0", 1)[0]
+    refused = out.split("6. deploying", 1)[1].split("7. release 1.4.0", 1)[0]
     assert "(exit 2)" in refused and "--allow-bad-release" in proc.stderr
-    assert sum(line.startswith("started (UTC)") for line in out.splitlines()) == 5  # history, plain in a pipe
+    alarmed = out.split("7. release 1.4.0", 1)[1].split("8. what", 1)[0]
+    assert "alarms:    demo-service-staging-http-5xx-rate" in alarmed and "(exit 4)" in alarmed
+    assert "error: deployment of demo-service:5 ROLLBACK_SUCCESSFUL: CloudWatch alarm demo-service-staging-http-5xx-rate" \
+        in " ".join(proc.stderr.split())
+    assert "1.4.0 (demo-service:5) rolled-back: rolled back by alarm demo-service-staging-http-5xx-rate" in alarmed
+    assert sum(line.startswith("started (UTC)") for line in out.splitlines()) == 6  # history, plain in a pipe
     assert "demo ok" in out

@@ -67,7 +67,7 @@ def test_ecs_circuit_breaker_rollback_is_a_run_and_previous_verifies_it():
 def test_alarm_rollback_names_the_alarm():
     ledger = book(dep(1, "1.0.0"), dep(2, "1.1.0", "ROLLBACK_SUCCESSFUL", triggered_alarms=("high-5xx",),
                                           rollback_task_definition="svc:1"))
-    assert "high-5xx" in ledger.bad["1.1.0"].detail
+    assert ledger.bad["1.1.0"].detail == "rolled back by alarm high-5xx (CloudWatch, in ALARM)"
 
 
 def test_ecs_rollback_in_progress_is_followed_not_repeated():

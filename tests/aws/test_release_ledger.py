@@ -309,15 +309,16 @@ def test_rollback_and_dora_agree_on_which_releases_failed(sim_endpoint):
 
 
 def test_an_alarm_rollback_is_named_by_deploy_history_and_the_refusal(sim_endpoint):
-    """paved sim --alarm 1.1.0 (the default world then watches CloudWatch alarm demo-service-5xx)."""
+    """paved sim --alarm 1.1.0 (the default world then watches the ecs-service module's alarms)."""
     world = make_world(sim_endpoint, alarm=["1.1.0"])
     result = world.deploy("1.1.0")
     assert result.code == 4, result.out + result.err
-    assert "CloudWatch alarm demo-service-5xx in ALARM" in result.err
+    assert "CloudWatch alarm demo-service-staging-http-5xx-rate" in result.err
     failed = next(r for r in runs(world) if r["release"] == "1.1.0")
-    assert failed["outcome"] == "rolled-back" and "demo-service-5xx" in failed["detail"]
+    assert failed["outcome"] == "rolled-back" and failed["detail"].startswith(
+        "rolled back by alarm demo-service-staging-http-5xx-rate")
     refused = world.deploy("1.1.0")
-    assert refused.code == 2 and "demo-service-5xx" in refused.err
+    assert refused.code == 2 and "demo-service-staging-http-5xx-rate" in refused.err
 
 
 def test_a_failed_ecs_rollback_shows_in_history(sim_endpoint):

@@ -22,9 +22,10 @@ def test_demo_rollback_prints_the_four_keys():
     service, env_, deploys, lead, cfr, restore = cells[:6]
     assert (service, env_) == ("demo-service", "staging")
     # 1.1.0 and 1.2.0 ran; 1.3.0 was rolled back by the circuit breaker; `paved rollback --previous`
-    # verified that and stayed on 1.2.0 (issue 18; it used to remove 1.2.0 too): 1 of 3 changes failed.
+    # verified that and stayed on 1.2.0 (issue 18; it used to remove 1.2.0 too); 1.4.0 was rolled
+    # back by its 5xx-rate alarm (issue 26): 2 of 4 changes failed.
     assert "(2 ok)" in deploys
     assert "p90" in lead and lead.endswith("elite")
-    assert cfr == "33.3% (1/3) low"
+    assert cfr == "50.0% (2/4) low"
     assert "worst" in restore and restore.endswith("elite")
     assert "(exit 0)" in dora and "demo ok" in proc.stdout

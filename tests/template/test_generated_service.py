@@ -595,3 +595,23 @@ def test_loading_the_exporters_blocks_the_event_loop_for_at_most_10_ms(runtime):
     measured = [r for r in runs if r["exporters_loaded_in_window"]]
     assert measured, f"the exporters never loaded while measured: {runs}"
     assert measured[0]["max_cpu_ms"] <= 10, f"longest block of the service's own work: {measured[0]}"
+
+
+def test_the_deployment_alarms_read_series_the_running_service_exports(otlp_run):
+    """The ecs-service module's alarms (tests/terraform/test_alarm_metrics.py), checked
+    against what the service really exported rather than what telemetry.js says:
+    every alarm metric's name is an exported instrument, its non-constant
+    dimensions are attributes on the exported points, a percentile reads an
+    exponential histogram, and the unit is the one the thresholds assume."""
+    from test_alarm_metrics import AWSEMF_UNITS, alarm_metrics, module, unpublished
+
+    received, _ = otlp_run
+    exported = {}
+    for m in received.metrics:
+        kind = next(iter(m["data"].keys() - {"name", "unit", "description", "metadata"}))
+        exported[m["name"]] = {"attributes": sorted({k for p in _points(m) for k in p}),
+                               "exponential": kind == "exponentialHistogram", "unit": m["data"].get("unit")}
+    mod = module()
+    metrics = alarm_metrics(mod)
+    assert unpublished(sidecar_config(), metrics, exported) == []
+    assert exported["http.server.request.duration"]["unit"] == "s" and AWSEMF_UNITS["s"] == "Seconds"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tfhelpers import SERVICE_ANSWERS, TEMPLATE_TAG, blocks, load_hcl
+from tfhelpers import MODULES_DIR, SERVICE_ANSWERS, TEMPLATE_TAG, blocks, load_hcl
 
 ENVIRONMENTS = ("staging", "production")
 GIT_URL = SERVICE_ANSWERS["paved_road_git_url"]
@@ -191,3 +191,64 @@ def test_root_requires_the_terraform_that_has_use_lockfile(infra):
     from hcl_eval import Module
 
     assert Module(infra).minimum_terraform_version() >= (1, 11)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_plan_creates_the_alarms_and_deployments_roll_back_on_them(infra, env, tagged_template):
+    """With the generated defaults (alarms = {}), the module's error-rate and
+    latency alarms exist and the ECS service rolls a deployment back on them."""
+    from hcl_eval import load_tfvars
+
+    tfvars = load_tfvars(infra / "environments" / f"{env}.tfvars")
+    root = _root(infra, env, [{"image_tag": tfvars["initial_image_tag"], "image_digest": "sha256:1"}], tagged_template)
+    service = _service_module(root, tagged_template)
+    assert service.validation_errors() == []
+    names = [service.resource_arguments(a, 0)["alarm_name"]
+             for a in ("aws_cloudwatch_metric_alarm.error_rate", "aws_cloudwatch_metric_alarm.latency")]
+    full = f"{tfvars['service_name']}-{env}"
+    assert names == [f"{full}-http-5xx-rate", f"{full}-http-latency-p99"]
+    (alarms,) = service.resource_arguments("aws_ecs_service.this")["alarms"]
+    assert (alarms["alarm_names"], alarms["enable"], alarms["rollback"]) == (names, True, True)
+    # A setting in the environment's tfvars reaches the module.
+    tuned = _service_module(_root_with(root, alarms={"latency": {"threshold_seconds": 0.5}}), tagged_template)
+    assert tuned.resource_arguments("aws_cloudwatch_metric_alarm.latency", 0)["threshold"] == 0.5
+
+
+def _root_with(root, **inputs):
+    from hcl_eval import Module
+
+    return Module(root.dir, {**root.inputs, **inputs}, root.known)
+
+
+@pytest.mark.parametrize("alarms, message", [
+    ({"error_rate": {"threshold": 2}}, "alarms.error_rate may set only enabled, threshold_percent,"),
+    ({"latency": {"threshold": 0.5}}, "alarms.latency may set only enabled, percentile, threshold_seconds,"),
+    ({"latncy": {"threshold_seconds": 0.5}}, "alarms must be an object with only the fields enabled, sns_topic_arn, error_rate, latency."),
+    ("off", "alarms must be an object with only the fields"),
+])
+def test_a_misspelt_alarm_setting_is_refused_not_silently_dropped(infra, tagged_template, alarms, message):
+    """The module's object type drops fields it does not know, so `threshold = 2`
+    (for threshold_percent) would plan with the 5 % default and no word: the
+    generated root refuses it, naming the field and the allowed ones."""
+    from hcl_eval import load_tfvars
+
+    tfvars = load_tfvars(infra / "environments" / "staging.tfvars")
+    root = _root(infra, "staging", [{"image_tag": tfvars["initial_image_tag"], "image_digest": "sha256:1"}], tagged_template)
+    assert _root_with(root, alarms={"error_rate": {"threshold_percent": 2}, "latency": {"enabled": False},
+                                    "enabled": True, "sns_topic_arn": None}).validation_errors() == []
+    errors = _root_with(root, alarms=alarms).validation_errors()
+    assert any(message in e for e in errors), errors
+
+
+def test_the_allowed_alarm_fields_are_the_modules(infra):
+    """The generated root's lists of alarm fields are the module's `alarms` attributes."""
+    module_vars = (MODULES_DIR / "ecs-service" / "variables.tf").read_text()
+    block = module_vars[module_vars.index('variable "alarms"'):]
+    block = block[:block.index("\n  default")]
+    top = re.findall(r"^    (\w+)\s*=", block, re.M)
+    nested = lambda name: re.findall(r"^      (\w+)\s*=",  # noqa: E731
+                                     block[block.index(f"    {name} = optional(object"):].split("\n    }")[0], re.M)
+    root = (infra / "variables.tf").read_text()
+    root = root[root.index('variable "alarms"'):]
+    lists = [re.findall(r'"(\w+)"', m) for m in re.findall(r"contains\(\[([^\]]*)\]", root)[:3]]
+    assert [sorted(x) for x in lists] == [sorted(top), sorted(nested("error_rate")), sorted(nested("latency"))]

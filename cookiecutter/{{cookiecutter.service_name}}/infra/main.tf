@@ -103,6 +103,7 @@ module "service" {
   autoscaling                = var.autoscaling
   capacity_provider_strategy = var.capacity_provider_strategy
   deployment_alarm_names     = var.deployment_alarm_names
+  alarms                     = var.alarms
 
   vpc_id                  = nonsensitive(data.aws_ssm_parameter.vpc_id.value)
   subnet_ids              = split(",", nonsensitive(data.aws_ssm_parameter.private_subnet_ids.value))

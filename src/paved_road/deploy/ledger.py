@@ -380,7 +380,9 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
         elif status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
             outcome, detail = "rolling-back", _failure_detail(d)
         elif status == "ROLLBACK_SUCCESSFUL":
-            outcome, detail = "rolled-back", f"rolled back by ECS ({_failure_detail(d) or 'rollback'})"
+            alarms = list(getattr(d, "triggered_alarms", ()) or ())
+            outcome, detail = "rolled-back", (f"rolled back by alarm {', '.join(alarms)} (CloudWatch, in ALARM)" if alarms
+                                              else f"rolled back by ECS ({_failure_detail(d) or 'rollback'})")
         elif status == "ROLLBACK_FAILED":
             outcome, detail = "rollback-failed", f"ECS's rollback failed ({_failure_detail(d) or 'rollback'})"
         elif status == "STOPPED":

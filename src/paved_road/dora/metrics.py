@@ -68,6 +68,13 @@ def _seconds(delta: timedelta) -> float:
     return delta.total_seconds()
 
 
+def _detect_seconds(failure: "Failure") -> float | None:
+    """Seconds from the failed change's start to ECS starting its rollback (None: ECS did not roll it back)."""
+    d = failure.deployment
+    at = getattr(d, "rollback_started_at", None)
+    return _seconds(at - d.started_at) if at is not None and d.status == ledger.ECS_ROLLED_BACK else None
+
+
 @dataclass
 class Failure:
     deployment: object
@@ -115,6 +122,7 @@ class ServiceMetrics:
     def to_json(self) -> dict:
         lead = [s for _, _, s, _ in self.lead_times]
         restore = self.restore_seconds
+        detect = [x for x in map(_detect_seconds, self.failures) if x is not None]
         build = [s for _, s, _ in self.build_to_production]
         manual = [_seconds(d.finished_at - d.started_at) for d in self.rollbacks
                   if d.status == SUCCESSFUL and d.finished_at]
@@ -150,6 +158,16 @@ class ServiceMetrics:
                 "median_seconds": restore_median,
                 "worst_seconds": max(restore) if restore else None,
                 "band": bands.restore_band(restore_median),
+            },
+            # Time to detect: from a failed change's start to ECS starting its rollback
+            # (ServiceDeployment.rollback.startedAt): when the circuit breaker or an alarm
+            # (triggeredAlarmNames) judged it. Failures nobody's automation caught have none.
+            "time_to_detect": {
+                "detected": len(detect),
+                "by_alarm": sum(1 for f in self.failures
+                                if _detect_seconds(f) is not None and getattr(f.deployment, "triggered_alarms", ())),
+                "median_seconds": median(detect),
+                "worst_seconds": max(detect) if detect else None,
             },
             "build_to_production": {
                 "releases": len(build),

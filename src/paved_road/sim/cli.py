@@ -105,8 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fail", metavar="VERSION", nargs="*", default=[],
                    help="releases whose tasks fail their health checks")
     p.add_argument("--alarm", metavar="VERSION", nargs="*", default=[],
-                   help="releases whose tasks drive the services' CloudWatch alarms to ALARM once they take traffic "
-                        "(ECS then rolls back, naming the alarm); the default world gets an alarm demo-service-5xx")
+                   help="releases whose tasks serve 5xx and drive the services' error alarms to ALARM once they take traffic "
+                        "(ECS then rolls back, naming the alarm); the default world gets the ecs-service "
+                        "module's alarms demo-service-staging-http-5xx-rate and -http-latency-p99")
     p.add_argument("--fail-rollback", action="store_true",
                    help="rollbacks fail too: a rolled-back deployment ends ROLLBACK_FAILED")
     p.add_argument("--speed", type=positive_speed, default=1.0, help="divide ECS's timings by this (default: 1)")

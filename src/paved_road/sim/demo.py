@@ -1,16 +1,20 @@
 """`paved demo --rollback` (make demo-rollback): an incident on one machine.
 
-Starts `paved sim` in this process (the default world, release 1.3.0 broken),
-then runs the real commands a release engineer and an on-call engineer would:
-release 1.1.0 and 1.2.0, deploy the broken 1.3.0 and watch the circuit
-breaker roll it back (exit 4), then `paved rollback --previous`, which sees
-that ECS already put the last good release back, verifies that and moves
-nowhere (`--again` would go one release further) — printing `paved history`
-after each step.
+Starts `paved sim` in this process (the default world plus a release 1.4.0;
+1.3.0 fails its health checks, 1.4.0 starts fine but serves errors, and the
+service watches the alarms the ecs-service module creates), then runs the real
+commands a release engineer and an on-call engineer would: release 1.1.0 and
+1.2.0, deploy the broken 1.3.0 and watch the circuit breaker roll it back
+(exit 4), then `paved rollback --previous`, which sees that ECS already put
+the last good release back, verifies that and moves nowhere (`--again` would
+go one release further); then deploy 1.4.0 and watch its 5xx-rate alarm roll
+it back (exit 4, "rolled back by alarm") — printing `paved history` after
+each step.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 import subprocess
@@ -26,11 +30,15 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
     from paved_road import cli
     from paved_road.sim.cli import exports
     from paved_road.sim.server import SimServer
-    from paved_road.sim.world import Seeder
+    from paved_road.sim.world import DEFAULT_SEED, Seeder, module_alarms
 
+    seed = copy.deepcopy(DEFAULT_SEED)
+    seed["repositories"]["demo-service"]["releases"].append({"version": "1.4.0", "pushed_at": "-1h"})
+    service = seed["clusters"][CLUSTER]["services"][SERVICE]
+    service["alarms"] = [a["AlarmName"] for a in module_alarms(SERVICE, service["environment"])]
     server = SimServer("127.0.0.1", 0, speed=speed).start()
     server.app.seeder = Seeder(server.app, server.endpoint)
-    server.app.reset({"seed": None, "fail": ["1.3.0"], "speed": speed})
+    server.app.reset({"seed": seed, "fail": ["1.3.0"], "alarm": ["1.4.0"], "speed": speed})
     env = {"AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"}
     saved = {k: os.environ.get(k) for k in [*env, "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
@@ -64,7 +72,8 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         paved("history", *TARGET)
 
     try:
-        console.rule("0. paved sim: ECS and ECR on this machine (release 1.3.0 fails its health checks)")
+        console.rule("0. paved sim: ECS, ECR and CloudWatch alarms on this machine (1.3.0 fails its health checks, "
+                     "1.4.0 serves errors)")
         for line in exports(server.endpoint, "us-east-1"):
             console.print(f"  {line}")
         history()
@@ -88,7 +97,11 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         history()
         console.rule("6. deploying 1.3.0 again (a CI re-run) is refused: this service rolled it back")
         codes.append(paved("deploy", *TARGET, "--version", "1.3.0", *poll))
-        console.rule("7. what the history says about delivery: the four DORA keys (paved dora)")
+        console.rule("7. release 1.4.0: healthy tasks, but 5xx answers; its alarm rolls it back, paved exits 4")
+        release("1.4.0")
+        codes.append(paved("deploy", *TARGET, "--version", "1.4.0", *poll))
+        history()
+        console.rule("8. what the history says about delivery: the four DORA keys (paved dora)")
         codes.append(paved("dora", *TARGET, "--since", "1d", "--repo", checkout.name))
         from paved_road.deploy import ledger
         from paved_road.deploy.aws_session import AwsClients
@@ -102,9 +115,10 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    ok = (codes == [0, 0, 4, 0, 0, 2, 0] and newest is not None and newest.release == "1.2.0"
-          and newest.how == "ecs-rollback" and newest.ran and runs == 5)
-    console.print("[green]demo ok: ECS rolled the broken 1.3.0 back to 1.2.0, and rollback --previous verified "
-                  "that and stayed on 1.2.0, the last good release[/green]" if ok
+    ok = (codes == [0, 0, 4, 0, 0, 2, 4, 0] and newest is not None and newest.release == "1.2.0"
+          and newest.how == "ecs-rollback" and newest.ran and runs == 7)
+    console.print("[green]demo ok: ECS rolled the broken 1.3.0 back to 1.2.0, rollback --previous verified "
+                  "that and stayed on 1.2.0, the last good release, and the 5xx-rate alarm rolled 1.4.0 back "
+                  "to it[/green]" if ok
                   else f"[red]demo failed: exits {codes}[/red]")
     return 0 if ok else 1

@@ -245,10 +245,22 @@ class SimApp:
         return {n: (backend.alarms[n].state_value if n in backend.alarms else "OK") for n in names}
 
     def set_alarms(self, region: str, names: list[str], state: str, reason: str) -> None:
-        """The release's error metric crossing (or back under) the threshold: SetAlarmState on each alarm."""
+        """The release's error metric crossing (or back under) the threshold: SetAlarmState on each alarm.
+
+        A release that serves 5xx (--alarm) breaches the alarms that read an error signal: the
+        module's error rate (per-status-code counts) or a plain single-metric alarm; a latency
+        alarm (a percentile of the duration, no status code) stays OK, as fast 500s leave it."""
         from moto.cloudwatch.models import cloudwatch_backends
         backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+
+        def reads_errors(alarm) -> bool:
+            stats = [q.metric_stat for q in alarm.metric_data_queries or [] if q.metric_stat is not None]
+            return not stats or any(d.name == "http.response.status_code"
+                                    for s in stats for d in (s.metric.dimensions or []))
+
         for name in names:
+            if state == "ALARM" and name in backend.alarms and not reads_errors(backend.alarms[name]):
+                continue
             if name in backend.alarms and backend.alarms[name].state_value != state:
                 backend.set_alarm_state(name, reason, json.dumps({"paved_sim": reason}), state)
 

@@ -21,7 +21,9 @@ Seed format (every key optional except where noted):
             strategy: ROLLING             # ROLLING | BLUE_GREEN | LINEAR | CANARY
             controller: ECS               # ECS | CODE_DEPLOY | EXTERNAL
             circuit_breaker: {enable: true, rollback: true}
-            alarms: []                    # CloudWatch alarm names (alarm rollback on)
+            alarms: []                    # CloudWatch alarm names (alarm rollback on), defined as the
+                                          # ecs-service module's (module_alarms); --alarm on the default
+                                          # world adds the module's two: <service>-<env>-http-5xx-rate, -http-latency-p99
             bake_time_minutes: 0          # BLUE_GREEN / LINEAR / CANARY
             linear: {stepPercent: 10, stepBakeTimeInMinutes: 6}      # LINEAR (ECS's keys and defaults)
             canary: {canaryPercent: 5, canaryBakeTimeInMinutes: 10}  # CANARY
@@ -80,6 +82,38 @@ DEFAULT_SEED: dict = {
 }
 
 
+def module_alarms(service: str, environment: str, names: list[str] | None = None) -> list[dict]:
+    """PutMetricAlarm requests for the alarms terraform-modules/ecs-service creates by default
+    (alarms.tf, `alarms = {}`): the 5xx share and the p99 duration of `http.server.request.duration`
+    as the collector publishes it. `names` (a seed's `alarms:`) reuses the error-rate definition under
+    other names, except the module's latency name. tests/terraform/test_alarm_metrics.py checks these
+    against the module evaluated as `terraform plan` would, so the simulator watches what Terraform creates."""
+    full = f"{service}-{environment}"
+    namespace, metric = f"ECS/{service}", "http.server.request.duration"
+    base = [{"Name": "service.name", "Value": service}, {"Name": "deployment.environment.name", "Value": environment}]
+
+    def stat(qid: str, statistic: str, extra: list | None = None) -> dict:
+        return {"Id": qid, "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": base + (extra or [])},
+            "Period": 60, "Stat": statistic}}
+
+    codes = ["500", "502", "503", "504"]
+    common = {"ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": 3, "DatapointsToAlarm": 2,
+              "TreatMissingData": "notBreaching"}
+    error_rate = {**common, "Threshold": 5.0, "Metrics": [
+        {"Id": "rate", "ReturnData": True, "Expression": "IF(requests >= 20, 100 * errors / requests, 0)"},
+        {"Id": "errors", "ReturnData": False,
+         "Expression": "SUM([" + ", ".join(f"FILL(status{c}, 0)" for c in codes) + "])"},
+        stat("requests", "SampleCount"),
+        *[stat(f"status{c}", "SampleCount", [{"Name": "http.response.status_code", "Value": c}]) for c in codes]]}
+    latency = {**common, "Threshold": 2.0, "Metrics": [
+        {"Id": "latency", "ReturnData": True, "Expression": "IF(requests >= 20, duration, 0)"},
+        stat("duration", "p99"), stat("requests", "SampleCount")]}
+    latency_name = f"{full}-http-latency-p99"
+    names = names if names is not None else [f"{full}-http-5xx-rate", latency_name]
+    return [{"AlarmName": str(n), **(latency if n == latency_name else error_rate)} for n in names]
+
+
 class SeedError(ValueError):
     """A seed file that cannot be used; the message names the field."""
 
@@ -127,8 +161,8 @@ class Seeder:
             seed = copy.deepcopy(DEFAULT_SEED)
             if alarms:
                 for cluster in seed["clusters"].values():
-                    for name, service in cluster["services"].items():
-                        service["alarms"] = [f"{name}-5xx"]
+                    for name, service in cluster["services"].items():  # the ecs-service module's defaults
+                        service["alarms"] = [a["AlarmName"] for a in module_alarms(name, service["environment"])]
         try:
             self._seed(seed)
         except (ClientError, ParamValidationError) as exc:
@@ -270,12 +304,11 @@ class Seeder:
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
             cloudwatch = boto3.session.Session(region_name=region, **SIM_CREDENTIALS).client(
                 "cloudwatch", endpoint_url=self.endpoint)
-            for alarm in spec["alarms"]:  # what ECS watches; the simulator drives their state (--alarm VERSION)
-                cloudwatch.put_metric_alarm(
-                    AlarmName=str(alarm), Namespace="ECS/ContainerInsights", MetricName="HTTPCode_Target_5XX_Count",
-                    Dimensions=[{"Name": "ServiceName", "Value": name}, {"Name": "ClusterName", "Value": cluster}],
-                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
-                    ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+            # What ECS watches, defined as the ecs-service module defines its alarms; the simulator drives
+            # their state (--alarm VERSION) as the release's published metrics would.
+            environment = str(spec.get("environment", "staging") or cluster)  # as the tag below; no tag: the cluster
+            for alarm in module_alarms(name, environment, [str(a) for a in spec["alarms"]]):
+                cloudwatch.put_metric_alarm(**alarm)
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
