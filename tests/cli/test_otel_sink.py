@@ -214,6 +214,21 @@ def test_trickling_connections_are_cut_at_the_request_deadline(sink):
                 closed.add(n)
         i += 1
         time.sleep(step)
+    # A closed connection shows as EOF (or a reset) on reading; a send may still succeed once after the close.
+    # Wait for that less than IDLE_TIMEOUT after the last byte, so only the request deadline can have cut them.
+    import select
+    pending = {n: s for n, s in enumerate(slow) if n not in closed}
+    until = time.monotonic() + IDLE_TIMEOUT / 2
+    while pending and time.monotonic() < until:
+        ready, _, _ = select.select(list(pending.values()), [], [], max(0.0, until - time.monotonic()))
+        for n in [n for n, s in pending.items() if s in ready]:
+            try:
+                data = pending[n].recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                closed.add(n)
+                del pending[n]
     assert len(closed) == MAX_CONNECTIONS, f"{MAX_CONNECTIONS - len(closed)} trickling connections still held"
     assert _post(port, _valid_request())[0] == 200
     for s in slow:
