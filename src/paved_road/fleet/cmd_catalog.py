@@ -64,7 +64,8 @@ def run_catalog(args: argparse.Namespace) -> int:
     if sel.github_org:
         from paved_road.template_source import trusted_sources
         try:
-            found = selection.read_github(sel, trusted_sources(args.template))
+            token = github.find_token()
+            found = selection.read_github(sel, trusted_sources(args.template), token=token)
         except github.NoToken as exc:
             print(f"paved catalog: {exc}", file=sys.stderr)
             return cat.EXIT_BAD_INPUT
