@@ -176,3 +176,29 @@ def test_queries_validate_against_githubs_schema(github_schema):
         assert validate(github_schema, parse(query)) == []
     # and the validator does reject what GitHub would
     assert validate(github_schema, parse(github.read_query(1).replace("byteSize", "byteSizes")))
+
+
+# --- the same selection for `paved fleet update` -------------------------------------------------
+def test_fleet_update_takes_checkouts_from_the_repos_file(canonical_fleet_template, tmp_path):
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / ANSWERS).write_text(f"_src_path: {canonical_fleet_template}\n_commit: v2.1.1\nservice_name: x\n")
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(svc), *cmd], check=True)
+    (tmp_path / "fleet.yml").write_text("repos:\n  - svc\n")
+    out = _paved("fleet", "update", "--repos-file", str(tmp_path / "fleet.yml"), "--json", cwd=tmp_path)
+    import json
+    results = json.loads(out.stdout)
+    assert [(r["path"], r["status"]) for r in results] == [(str(svc), "current")], [r["reason"] for r in results]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--github-org", "acme"], "fleet update works on checkouts and --github-org names repositories on GitHub"),
+    (["--repos-file", "fleet.yml"], "fleet update works on checkouts; 'https://example.com/x.git' is a URL"),
+    (["--include-archived"], "--topic, --include-archived and --github-api select within --github-org ORG"),
+])
+def test_fleet_update_refuses_what_it_cannot_update(args, message, tmp_path):
+    (tmp_path / "fleet.yml").write_text("repos:\n  - https://example.com/x.git\n")
+    out = _paved("fleet", "update", *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr and out.stderr.count("\n") == 1

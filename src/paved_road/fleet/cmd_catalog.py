@@ -133,8 +133,12 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     args.json = output.resolve(args) == "json"
+    sel = selection.from_args(args)
     try:
-        planned = fleet.plan(args.paths or ["."], args.to, args.template)
+        if sel.problem():
+            raise fleet.FleetError(sel.problem())
+        args.paths = selection.checkout_paths(sel, "fleet update")
+        planned = fleet.plan(args.paths, args.to, args.template)
     except (fleet.FleetError, cat.CatalogError) as exc:
         print(f"paved fleet update: {redact(exc)}", file=sys.stderr)
         return 2
@@ -211,7 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
                     "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
     )
-    u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
+    selection.add_arguments(u)
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     cli_options.add_jobs(u, "services updated")
     u.add_argument("--template", metavar="URL", help="the canonical template (git URL or path): its tags choose the target, and a service whose "

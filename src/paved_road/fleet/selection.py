@@ -79,6 +79,26 @@ def from_args(args: argparse.Namespace) -> Selection:
                      github_api=getattr(args, "github_api", None) or github.DEFAULT_API)
 
 
+def checkout_paths(sel: Selection, command: str) -> list[str]:
+    """The local checkouts a command that changes services works on: PATHs, plus the `path:` entries
+    of --repos-file. A URL entry or --github-org is bad input for it (CatalogError, one line):
+    such a command commits on branches, so it needs the checkouts."""
+    from paved_road.fleet.catalog import CatalogError, read_repos_file
+
+    if sel.github_org:
+        raise CatalogError(f"{command} works on checkouts and --github-org names repositories on GitHub: clone "
+                           f"them, then pass their directory (`paved catalog --github-org {sel.github_org}` "
+                           "lists them)")
+    paths = list(sel.paths)
+    if sel.repos_file:
+        for item in read_repos_file(sel.repos_file):
+            if not item.get("path"):
+                raise CatalogError(redact(f"--repos-file {sel.repos_file}: {command} works on checkouts; "
+                                          f"'{item.get('url')}' is a URL: clone it and list its path"))
+            paths.append(item["path"])
+    return paths or ["."]
+
+
 @dataclass
 class GitHubFleet:
     entries: list[tuple[str, str | None, str | None]]  # (owner/name, answers text, error) per service
