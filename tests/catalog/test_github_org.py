@@ -202,3 +202,51 @@ def test_fleet_update_refuses_what_it_cannot_update(args, message, tmp_path):
     out = _paved("fleet", "update", *args, cwd=tmp_path)
     assert out.returncode == 2
     assert message in out.stderr and out.stderr.count("\n") == 1
+
+
+# --- the reader itself ----------------------------------------------------------------------------
+def _org(schema, faults=None):
+    repos = [FixtureRepo("bin", {ANSWERS: b"\0\x01binary"}),
+             FixtureRepo("big", {ANSWERS: b"service_name: big\n" + b"#" * 70_000 + b"\n"}),
+             FixtureRepo("svc", {ANSWERS: b"service_name: svc\n_src_path: gh:acme/paved-road\n_commit: v1.0.0\n"})]
+    return FixtureOrg(schema, "acme", repos, TOKEN, faults=faults)
+
+
+def test_rate_limits_wait_what_github_says(github_schema):
+    org = _org(github_schema, faults={1: "secondary", 2: "primary"})
+    server, url = serve(org)
+    slept = []
+    try:
+        client = github.Client(url, TOKEN, sleep=slept.append)
+        scan = github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert slept[0] == 1.0  # Retry-After: 1
+    assert 0 < slept[1] <= 2.0  # until x-ratelimit-reset (now + 1 s), plus a second of margin
+    assert {f.label: f.error for f in scan.found} == {
+        "acme/big": ".copier-answers.yml is 70019 bytes; at most 65536 are read",
+        "acme/bin": ".copier-answers.yml is not text (GitHub gives no text for a binary blob)",
+        "acme/svc": None}
+
+
+def test_rate_limit_wait_is_bounded(github_schema):
+    org = _org(github_schema, faults={1: "secondary", 2: "secondary"})
+    server, url = serve(org)
+    try:
+        client = github.Client(url, TOKEN, sleep=lambda s: None, max_wait=1.5)
+        with pytest.raises(github.GitHubError, match=r"GitHub rate limit \(HTTP 403\): would wait 1 s more, over the 1.5 s allowed"):
+            github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unknown_org_is_one_line(github_schema):
+    server, url = serve(_org(github_schema))
+    try:
+        with pytest.raises(github.GitHubError, match="--github-org nope: Could not resolve to an Organization"):
+            github.scan_org(github.Client(url, TOKEN), "nope")
+    finally:
+        server.shutdown()
+        server.server_close()

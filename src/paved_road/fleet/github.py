@@ -168,8 +168,8 @@ class Client:
 
     def _pause(self, seconds: float, why: str) -> None:
         if self.waited + seconds > self.max_wait:
-            raise GitHubError(f"GitHub rate limit ({why}): would wait {seconds:.0f} s more, over the "
-                              f"{self.max_wait:.0f} s allowed; run again later")
+            raise GitHubError(f"GitHub rate limit ({why}): would wait {seconds:g} s more, over the "
+                              f"{self.max_wait:g} s allowed; run again later")
         self.waited += seconds
         self._sleep(seconds)
 
