@@ -3,7 +3,7 @@
 The fixture organisation `acme`: the real generated services of catalog_fleet.py on four template
 versions, an unreadable answers file, a non-service repository, an archived service, a service
 from another template, a repository the token cannot read, one deleted while we page, 120 more
-repositories (a page boundary at 100 and three read batches), and two rate-limit answers mid-run.
+repositories (a page boundary at 100 and two read batches), and two rate-limit answers mid-run.
 """
 
 from __future__ import annotations
@@ -112,9 +112,9 @@ def test_org_catalog_equals_local_checkouts(org_server, org_repos, fleet_root, f
     assert org.rate_limited == 2
     # every query sent is valid against GitHub's published schema
     assert org.queries and all(errors == [] for _, errors in org.queries), [e for _, e in org.queries if e]
-    # 2 list pages + 3 read batches of <= 50, plus the 2 retries
-    assert len(org.queries) == 5
-    assert org.requests == 7
+    # 2 list pages + 2 read batches of <= 100, plus the 2 retries
+    assert len(org.queries) == 4
+    assert org.requests == 6
 
 
 def test_topic_and_archived_select_within_the_org(org_server, fleet_template, tmp_path):

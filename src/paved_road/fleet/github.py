@@ -17,7 +17,7 @@ https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-gra
   100 repositories x 20 topics = 2,100 nodes; a read batch asks no connection at all.
 * primary limit: 5,000 points an hour for a user token; a query costs one point per 100
   connection nodes requested, at least 1. A 5,000-repository organisation costs about
-  50 list pages + 50 read batches = 100 points.
+  50 list pages + 50 read batches = 100 points (100 requests).
 * secondary limits: no more than 100 concurrent requests and 2,000 points a minute for the
   GraphQL endpoint; GitHub asks integrators to send requests serially. We do: one request at a
   time. On a rate-limit answer (HTTP 403/429, or HTTP 200 with an error of type RATE_LIMITED) we
@@ -47,7 +47,9 @@ from paved_road.untrusted import MAX_ANSWERS_BYTES, redact
 
 DEFAULT_API = "https://api.github.com/graphql"
 PAGE_SIZE = 100  # the largest `first` GitHub accepts on a connection
-READ_BATCH = 50  # repositories per aliased read query: 2 blobs of <= 64 KB each keeps a response under ~7 MB
+# Repositories per aliased read query: no connection in it, so no node cost; 100 x 2 blobs of at most
+# 64 KB keeps the worst answer under 13 MB (MAX_RESPONSE_BYTES), a typical one (1 KB files) ~250 KB.
+READ_BATCH = 100
 TOPICS_PER_REPO = 20  # GitHub allows at most 20 topics on a repository
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_WAIT = 15 * 60.0  # seconds of rate-limit waiting in one run before giving up
