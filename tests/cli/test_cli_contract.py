@@ -79,7 +79,7 @@ def test_old_spellings_are_not_advertised():
 
 def test_one_default_for_jobs():
     defaults = {name: a.default for name, p in COMMANDS.items() for a in p._actions if "--jobs" in a.option_strings}
-    assert set(defaults) == {"dora", "fleet update"} and len(set(defaults.values())) == 1, defaults
+    assert set(defaults) == {"catalog", "dora", "fleet update"} and len(set(defaults.values())) == 1, defaults
 
 
 # ---------------------------------------------------------------- rendering

@@ -296,13 +296,15 @@ def check_paths(paths: list[str | Path], what: str = "PATH") -> None:
 
 
 def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = None,
-                  template: str | None = None, jobs: int = 8) -> dict:
+                  template: str | None = None, jobs: int = 8,
+                  read: list[tuple[str, str | None, str | None]] = ()) -> dict:
     """Statuses of every service found, against the latest tag of its template.
 
     `template` overrides each service's recorded `_src_path` (e.g. the
     canonical URL when services were generated from mirrors or local paths).
     A path in `paths` that does not exist is bad input (CatalogError); one in
-    a repos file becomes an entry with an error.
+    a repos file becomes an entry with an error. `read` are answers files already read elsewhere
+    (label, text, error), e.g. from a GitHub organisation (paved_road.fleet.selection).
     """
     check_paths(list(paths))
     entries = find_answers_files(list(paths))
@@ -314,6 +316,8 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
             else:
                 remote.append(item)
     statuses = [_load(e) for e in entries]
+    statuses.extend(ServiceStatus(path=label, error=error) if error else status_from_answers(label, text)
+                    for label, text, error in read)
     if remote:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             statuses.extend(pool.map(_load_remote, remote))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from paved_road import cli_options, first_hour, output
 from paved_road.fleet import catalog as cat
-from paved_road.fleet import fleet
+from paved_road.fleet import fleet, github, selection
 from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html", "backstage")
@@ -47,9 +47,11 @@ def _write(output: str | None, text: str) -> None:
 
 
 def run_catalog(args: argparse.Namespace) -> int:
-    if not args.paths and not args.repos_file:
+    sel = selection.from_args(args)
+    problem = sel.problem()
+    if not args.paths and not args.repos_file and not sel.github_org:
         args.paths = ["."]
-    problem = output.check_output(args.output)
+    problem = problem or output.check_output(args.output)
     if problem:
         print(f"paved catalog: {problem}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
@@ -58,8 +60,22 @@ def run_catalog(args: argparse.Namespace) -> int:
         print(f"paved catalog: --dora links the html page to a `paved dora --format html` page; use --format html (got {args.format})",
               file=sys.stderr)
         return cat.EXIT_BAD_INPUT
+    read, notes = [], []
+    if sel.github_org:
+        from paved_road.template_source import trusted_sources
+        try:
+            token = github.find_token()
+            found = selection.read_github(sel, trusted_sources(args.template), token=token)
+        except github.NoToken as exc:
+            print(f"paved catalog: {exc}", file=sys.stderr)
+            return cat.EXIT_BAD_INPUT
+        except github.GitHubError as exc:
+            print(f"paved catalog: {redact(exc)}", file=sys.stderr)
+            return cat.EXIT_UNREADABLE
+        read, notes = found.entries, found.notes()
     try:
-        catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template)
+        catalog = cat.build_catalog(args.paths, repos_file=args.repos_file, template=args.template,
+                                    jobs=args.jobs, read=read)
     except cat.CatalogError as exc:
         print(f"paved catalog: {redact(exc)}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
@@ -69,6 +85,8 @@ def run_catalog(args: argparse.Namespace) -> int:
         _write(args.output, cat.backstage_yaml(catalog))
     else:
         output.emit(args, data=lambda: cat.to_json(catalog), table=lambda: catalog_table(catalog))
+    for note in notes:
+        print(f"paved catalog: {note}", file=sys.stderr)
     for s in catalog["services"]:
         if s.error:
             print(f"paved catalog: {s.path}: {s.error}", file=sys.stderr)
@@ -80,6 +98,8 @@ def run_catalog(args: argparse.Namespace) -> int:
         paths = [s.path for s in catalog["services"] if s.name == name]
         print(f"paved catalog: service name '{name}' is used by {len(paths)} checkouts: {', '.join(paths)}; "
               "rename one (service_name in its .copier-answers.yml) or drop the copy", file=sys.stderr)
+    if sel.github_org and (found.scan.forbidden or found.scan.gone):
+        return cat.EXIT_UNREADABLE  # a repository we could not read may be a service: the catalog is incomplete
     if args.output:
         print(f"paved catalog: wrote {args.format} to {args.output} ({cat.summary_line(catalog)})", file=sys.stderr)
     return cat.exit_code(catalog)
@@ -113,8 +133,12 @@ def run_fleet_update(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     args.json = output.resolve(args) == "json"
+    sel = selection.from_args(args)
     try:
-        planned = fleet.plan(args.paths or ["."], args.to, args.template)
+        if sel.problem():
+            raise fleet.FleetError(sel.problem())
+        args.paths = selection.checkout_paths(sel, "fleet update")
+        planned = fleet.plan(args.paths, args.to, args.template)
     except (fleet.FleetError, cat.CatalogError) as exc:
         print(f"paved fleet update: {redact(exc)}", file=sys.stderr)
         return 2
@@ -175,8 +199,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with the latest release tag of their template (read once with git ls-remote). "
                     "Exit 0 all current, 3 some behind, 4 some unreadable or duplicate names, 2 bad input.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
-    p.add_argument("--repos-file", metavar="FILE", help="YAML list of service repositories: paths or git URLs")
+    selection.add_arguments(p)
+    cli_options.add_jobs(p, "git remotes and template tags read")
     p.add_argument("--template", metavar="URL", help="template git URL to compare against (default: each service's _src_path)")
     output.add_arguments(p, extra=EXTRA_FORMATS, what="the output (any format)")
     p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
@@ -191,7 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
                     "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
     )
-    u.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts or directories holding them (default: .)")
+    selection.add_arguments(u)
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
     cli_options.add_jobs(u, "services updated")
     u.add_argument("--template", metavar="URL", help="the canonical template (git URL or path): its tags choose the target, and a service whose "

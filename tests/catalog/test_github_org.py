@@ -1,0 +1,252 @@
+"""`paved catalog --github-org`: a fleet read through GitHub's GraphQL API (a local fixture server).
+
+The fixture organisation `acme`: the real generated services of catalog_fleet.py on four template
+versions, an unreadable answers file, a non-service repository, an archived service, a service
+from another template, a repository the token cannot read, one deleted while we page, 120 more
+repositories (a page boundary at 100 and two read batches), and two rate-limit answers mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from catalog_fleet import SERVICES
+from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ecosystem"))
+import npm_tools  # noqa: E402
+
+from paved_road.fleet import github  # noqa: E402
+
+PAVED = str(Path(sys.executable).with_name("paved"))
+TOKEN = "ghp_fixtureTOKEN0123456789abcdef0123456789"
+ANSWERS = ".copier-answers.yml"
+
+
+@pytest.fixture(scope="session")
+def github_schema(node24_env):
+    return load_schema(npm_tools.install("graphql-schema", node24_env))
+
+
+@pytest.fixture(scope="module")
+def org_repos(fleet_root, fleet_template):
+    """name -> FixtureRepo, and the local checkouts of the repositories the fleet should hold."""
+    def answers_of(rel: str) -> bytes:
+        return (fleet_root / rel / ANSWERS).read_bytes()
+
+    def renamed(rel: str, name: str, **extra) -> bytes:
+        data = yaml.safe_load(answers_of(rel))
+        data.update(service_name=name, **extra)
+        return yaml.safe_dump(data).encode()
+
+    repos = [FixtureRepo(name, {ANSWERS: answers_of(rel), "README.md": b"# svc\n"}, topics=["nodejs"])
+             for name, (_, rel) in SERVICES.items()]
+    repos += [
+        FixtureRepo("broken", {ANSWERS: (fleet_root / "broken" / ANSWERS).read_bytes()}),
+        FixtureRepo("docs-site", {"README.md": b"# docs\n"}),
+        FixtureRepo("legacy", {ANSWERS: renamed("charlie", "legacy")}, archived=True),
+        FixtureRepo("other-tpl", {ANSWERS: renamed("alpha", "other", _src_path="https://github.com/elsewhere/tpl.git")}),
+        FixtureRepo("secret", {ANSWERS: renamed("bravo", "secret")}, forbidden=True),
+        FixtureRepo("echo", {ANSWERS: renamed("alpha", "echo")}),  # deleted after the first page
+        FixtureRepo("empty"),  # created, never pushed to
+        *(FixtureRepo(f"lib-{i:03}", {"README.md": b"# lib\n"}) for i in range(120)),
+    ]
+    return repos
+
+
+@pytest.fixture
+def org_server(github_schema, org_repos):
+    org = FixtureOrg(github_schema, "acme", [FixtureRepo(r.name, dict(r.files), r.archived, list(r.topics),
+                                                         r.forbidden, r.empty) for r in org_repos],
+                     TOKEN, faults={2: "secondary", 4: "primary"}, delete_after_first_page=("echo",))
+    server, url = serve(org)
+    try:
+        yield org, url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    return {**env, **extra}
+
+
+def _paved(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([PAVED, *args], capture_output=True, text=True, cwd=cwd, env=env or _env(), timeout=300)
+
+
+def test_org_catalog_equals_local_checkouts(org_server, org_repos, fleet_root, fleet_template, tmp_path):
+    org, url = org_server
+    # local checkouts of the repositories the organisation's fleet holds, at ./acme/<name>
+    local = tmp_path / "acme"
+    for name, (_, rel) in SERVICES.items():
+        shutil.copytree(fleet_root / rel, local / name, symlinks=True)
+    shutil.copytree(fleet_root / "broken", local / "broken")
+    (local / "docs-site").mkdir()
+    (local / "docs-site" / "README.md").write_text("# docs\n")
+
+    from_disk = _paved("catalog", "acme", "--template", str(fleet_template), "--format", "plain", cwd=tmp_path)
+    from_org = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
+                      "--format", "plain", cwd=tmp_path, env=_env(GH_TOKEN=TOKEN))
+
+    assert from_org.stdout == from_disk.stdout
+    assert [line.split()[0] for line in from_org.stdout.splitlines()[1:-1]] == ["alpha", "bravo", "charlie", "delta", "?"]
+    assert from_org.returncode == from_disk.returncode == 4  # broken is unreadable in both
+    err = from_org.stderr
+    assert "paved catalog: acme: 131 repositories listed, 5 in the fleet" in err
+    assert "1 the token cannot read: acme/secret" in err
+    assert "1 gone while reading: acme/echo" in err
+    assert "1 archived, left out (--include-archived): acme/legacy" in err
+    assert "1 generated from another template: acme/other-tpl" in err
+    assert "s waiting on rate limits" in err
+    assert TOKEN not in from_org.stdout + err
+    # the two rate-limit answers were waited out, and the same queries sent again
+    assert org.rate_limited == 2
+    # every query sent is valid against GitHub's published schema
+    assert org.queries and all(errors == [] for _, errors in org.queries), [e for _, e in org.queries if e]
+    # 2 list pages + 2 read batches of <= 100, plus the 2 retries
+    assert len(org.queries) == 4
+    assert org.requests == 6
+
+
+def test_topic_and_archived_select_within_the_org(org_server, fleet_template, tmp_path):
+    org, url = org_server
+    org.faults.clear()
+    out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
+                 "--topic", "nodejs", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+    import json
+    names = [s["name"] for s in json.loads(out.stdout)["services"]]
+    assert names == ["alpha", "bravo", "charlie", "delta"]
+    out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
+                 "--include-archived", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+    assert "legacy" in [s["name"] for s in json.loads(out.stdout)["services"]]
+
+
+def test_no_token_one_line_exit_2(tmp_path):
+    env = _env(PATH=str(tmp_path))  # no gh on PATH either
+    out = _paved("catalog", "--github-org", "acme", env=env)
+    assert out.returncode == 2
+    assert out.stderr == ("paved catalog: --github-org needs a GitHub token: set GH_TOKEN or GITHUB_TOKEN, "
+                          "or run `gh auth login`\n")
+    assert out.stdout == ""
+
+
+def test_gh_auth_token_is_used(tmp_path, monkeypatch):
+    gh = tmp_path / "gh"
+    gh.write_text("#!/bin/sh\n[ \"$1 $2\" = 'auth token' ] && echo gho_fromgh\n")
+    gh.chmod(0o755)
+    assert github.find_token({"PATH": str(tmp_path)}) == "gho_fromgh"
+    assert github.find_token({"PATH": str(tmp_path), "GITHUB_TOKEN": "b", "GH_TOKEN": "a"}) == "a"
+
+
+def test_bad_token_is_refused_and_never_printed(org_server, tmp_path):
+    _, url = org_server
+    out = _paved("catalog", "--github-org", "acme", "--github-api", url, env=_env(GH_TOKEN="ghp_wrongTOKENvalue"))
+    assert out.returncode == 4
+    assert "refused the token (HTTP 401: Bad credentials)" in out.stderr
+    assert "ghp_wrongTOKENvalue" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--github-org=-acme"], "--github-org: '-acme' is not a GitHub organisation login"),
+    (["--github-org", "acme", "--topic", "Node JS"], "--topic: 'Node JS' is not a GitHub topic"),
+    (["--github-org", "acme", "--github-api", "http://example.com/graphql"], "--github-api: 'http://example.com/graphql' must be an https:// URL"),
+    (["--github-org", "acme", "."], "--github-org selects the whole fleet: drop PATH and --repos-file"),
+    (["--topic", "nodejs"], "--topic, --include-archived and --github-api select within --github-org ORG"),
+])
+def test_bad_selection_is_one_line_exit_2(args, message, tmp_path):
+    out = _paved("catalog", *args, cwd=tmp_path,
+                 env=_env(GH_TOKEN=TOKEN))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"paved catalog: {message}") and out.stderr.count("\n") == 1
+
+
+def test_queries_validate_against_githubs_schema(github_schema):
+    from graphql import parse, validate
+
+    for query in (github.LIST_QUERY, github.read_query(1), github.read_query(github.READ_BATCH)):
+        assert validate(github_schema, parse(query)) == []
+    # and the validator does reject what GitHub would
+    assert validate(github_schema, parse(github.read_query(1).replace("byteSize", "byteSizes")))
+
+
+# --- the same selection for `paved fleet update` -------------------------------------------------
+def test_fleet_update_takes_checkouts_from_the_repos_file(canonical_fleet_template, tmp_path):
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / ANSWERS).write_text(f"_src_path: {canonical_fleet_template}\n_commit: v2.1.1\nservice_name: x\n")
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(svc), *cmd], check=True)
+    (tmp_path / "fleet.yml").write_text("repos:\n  - svc\n")
+    out = _paved("fleet", "update", "--repos-file", str(tmp_path / "fleet.yml"), "--json", cwd=tmp_path)
+    import json
+    results = json.loads(out.stdout)
+    assert [(r["path"], r["status"]) for r in results] == [(str(svc), "current")], [r["reason"] for r in results]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--github-org", "acme"], "fleet update works on checkouts and --github-org names repositories on GitHub"),
+    (["--repos-file", "fleet.yml"], "fleet update works on checkouts; 'https://example.com/x.git' is a URL"),
+    (["--include-archived"], "--topic, --include-archived and --github-api select within --github-org ORG"),
+])
+def test_fleet_update_refuses_what_it_cannot_update(args, message, tmp_path):
+    (tmp_path / "fleet.yml").write_text("repos:\n  - https://example.com/x.git\n")
+    out = _paved("fleet", "update", *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr and out.stderr.count("\n") == 1
+
+
+# --- the reader itself ----------------------------------------------------------------------------
+def _org(schema, faults=None):
+    repos = [FixtureRepo("bin", {ANSWERS: b"\0\x01binary"}),
+             FixtureRepo("big", {ANSWERS: b"service_name: big\n" + b"#" * 70_000 + b"\n"}),
+             FixtureRepo("svc", {ANSWERS: b"service_name: svc\n_src_path: gh:acme/paved-road\n_commit: v1.0.0\n"})]
+    return FixtureOrg(schema, "acme", repos, TOKEN, faults=faults)
+
+
+def test_rate_limits_wait_what_github_says(github_schema):
+    org = _org(github_schema, faults={1: "secondary", 2: "primary"})
+    server, url = serve(org)
+    slept = []
+    try:
+        client = github.Client(url, TOKEN, sleep=slept.append)
+        scan = github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert slept[0] == 1.0  # Retry-After: 1
+    assert 0 < slept[1] <= 2.0  # until x-ratelimit-reset (now + 1 s), plus a second of margin
+    assert {f.label: f.error for f in scan.found} == {
+        "acme/big": ".copier-answers.yml is 70019 bytes; at most 65536 are read",
+        "acme/bin": ".copier-answers.yml is not text (GitHub gives no text for a binary blob)",
+        "acme/svc": None}
+
+
+def test_rate_limit_wait_is_bounded(github_schema):
+    org = _org(github_schema, faults={1: "secondary", 2: "secondary"})
+    server, url = serve(org)
+    try:
+        client = github.Client(url, TOKEN, sleep=lambda s: None, max_wait=1.5)
+        with pytest.raises(github.GitHubError, match=r"GitHub rate limit \(HTTP 403\): would wait 1 s more, over the 1.5 s allowed"):
+            github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unknown_org_is_one_line(github_schema):
+    server, url = serve(_org(github_schema))
+    try:
+        with pytest.raises(github.GitHubError, match="--github-org nope: Could not resolve to an Organization"):
+            github.scan_org(github.Client(url, TOKEN), "nope")
+    finally:
+        server.shutdown()
+        server.server_close()
