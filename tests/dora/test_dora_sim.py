@@ -51,7 +51,7 @@ def assert_orders(m: dict) -> None:
 def test_one_service(sim, fleet):
     out = json.loads(dora(sim, "--cluster", "apps-production", "--service", "orders", "--repo", str(fleet / "orders"),
                           *WINDOW, "--format", "json").stdout)
-    assert out["schema_version"] == 1 and out["environment"] is None
+    assert out["schema_version"] == 2 and out["environment"] is None
     [svc] = out["services"]
     assert (svc["environment"], svc["environment_source"], svc["ecr_repository"]) == ("production", "tag", "orders")
     assert_orders(svc["metrics"])
