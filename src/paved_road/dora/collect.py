@@ -1,9 +1,10 @@
 """Reading ECS, ECR and git for one service or a fleet, in parallel.
 
-Per service: DescribeServices (tags: `environment`; current revision), the
-current revision's app image (which ECR repository holds its releases),
-`paved_road.deploy.history.service_history` (ECS service deployments), ECR
-DescribeImages (push times) and the service checkout's tags and commits.
+Per service: DescribeServices (tags: `environment`; current revision; the
+CloudWatch alarms ECS watches), the current revision's app image (which ECR
+repository holds its releases), `paved_road.deploy.history.service_history`
+(ECS service deployments), CloudWatch DescribeAlarmHistory of those alarms,
+ECR DescribeImages (push times) and the service checkout's tags and commits.
 Clients come from `paved_road.deploy.aws_session` (botocore standard retry
 mode: throttling is retried with backoff); services are read by a bounded
 thread pool sharing those clients (boto3 clients are thread-safe, sessions
@@ -183,9 +184,41 @@ def push_times(ecr, repository: str, registry_id: str | None
     return by_release, by_digest, names
 
 
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+
+
+def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) -> list[metrics.AlarmChange]:
+    """State changes of the service's alarms (CloudWatch DescribeAlarmHistory, HistoryItemType StateUpdate,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html).
+    The new state is HistoryData's newState.stateValue. CloudWatch keeps 30 days of alarm history."""
+    import json
+
+    out: list[metrics.AlarmChange] = []
+    for name in names:
+        token = None
+        while True:
+            kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
+                      "MaxRecords": 100, "ScanBy": "TimestampAscending"}
+            if token:
+                kwargs["NextToken"] = token
+            page = cloudwatch.describe_alarm_history(**kwargs)
+            for item in page.get("AlarmHistoryItems", []):
+                try:
+                    state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
+                except ValueError:
+                    state = None
+                if state in ALARM_STATES:
+                    out.append(metrics.AlarmChange(item["AlarmName"], item["Timestamp"], state))
+            token = page.get("NextToken")
+            if not token:
+                break
+    return out
+
+
 def measure(clients, target: Target, since: datetime, until: datetime, *,
             environment: str | None, container: str,
-            counter: CallCounter | None = None) -> ServiceReport:
+            counter: CallCounter | None = None, now: datetime | None = None,
+            failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW) -> ServiceReport:
     """Read one service and compute its metrics. AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
     from paved_road.deploy.history import service_history
@@ -216,6 +249,17 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             return report  # the caller lists it as skipped
         history = service_history(ecs, target.cluster, target.service, since=since - HISTORY_CONTEXT,
                                   container=container)
+        # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
+        alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
+        changes = None
+        if alarm_names:
+            cloudwatch = _client(clients, "cloudwatch", target.region)
+            if counter is not None:
+                counter.hook(cloudwatch)
+            try:
+                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until)
+            except ClientError as exc:
+                report.alarm_note = f"alarm history unreadable: {str(exc).splitlines()[0]}"
         releases_by_digest: dict[str, str] = {}
         pushed_release: dict[str, datetime] = {}
         pushed_digest: dict[str, datetime] = {}
@@ -249,8 +293,10 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             except GitError:
                 return None
 
-        report.metrics = metrics.compute(history, since, until, commits=safe_commits if commits else None,
-                                         pushed_at=pushed_at, releases_by_digest=releases_by_digest)
+        report.metrics = metrics.compute(history, since, until, now=now, commits=safe_commits if commits else None,
+                                         pushed_at=pushed_at, releases_by_digest=releases_by_digest,
+                                         alarm_changes=changes, alarms=alarm_names if changes is not None else None,
+                                         failure_window=failure_window)
         if note:
             report.metrics.lead_time_note = note
     except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
@@ -266,7 +312,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
 
 def measure_all(clients, targets: list[Target], since: datetime, until: datetime, *,
                 environment: str | None, container: str = "app",
-                jobs: int = DEFAULT_JOBS,
+                jobs: int = DEFAULT_JOBS, now: datetime | None = None,
+                failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW,
                 on_done: Callable[[ServiceReport], None] | None = None) -> list[ServiceReport]:
     counter = CallCounter()
     # Create (and hook) every client in this thread before the pool starts.
@@ -275,7 +322,7 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
 
     def one(target: Target) -> ServiceReport:
         result = measure(clients, target, since, until, environment=environment, container=container,
-                         counter=counter)
+                         counter=counter, now=now, failure_window=failure_window)
         if on_done is not None:
             on_done(result)
         return result

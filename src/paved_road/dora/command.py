@@ -72,6 +72,7 @@ def _targets(args) -> list[collect.Target]:
 def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
     """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
     since, until = window(args.since, args.until)
+    args.failure_window_span = parse_span(args.failure_window, "--failure-window")
     if args.jobs < 1:
         raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
     return since, until, _targets(args)
@@ -82,11 +83,13 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         from paved_road.deploy.aws_session import AwsClients
         clients = AwsClients()
     environment = args.environment if args.catalog else None  # one named service: all its deployments count
+    now = max(datetime.now(timezone.utc), until)   # outcomes of the window's changes are followed up to now
+    failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
     results = collect.measure_all(
         clients, targets, since, until, environment=environment,
-        container=args.container, jobs=args.jobs, on_done=progress,
+        container=args.container, jobs=args.jobs, on_done=progress, now=now, failure_window=failure_window,
     )
-    rep = report.Report(since=since, until=until, environment=environment)
+    rep = report.Report(since=since, until=until, environment=environment, now=now)
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
@@ -163,5 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE", help="write json/html to FILE instead of stdout")
     p.add_argument("--jobs", "-j", type=int, default=collect.DEFAULT_JOBS, metavar="N",
                    help=f"services read in parallel (default: {collect.DEFAULT_JOBS})")
+    p.add_argument("--failure-window", default="24h", metavar="SPAN",
+                   help="fix-forward: a release superseded by a patch release of the same minor within this span "
+                        "is a change failure (default: 24h; rollbacks and alarms need no window)")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)

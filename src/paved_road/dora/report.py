@@ -28,6 +28,7 @@ class ServiceReport:
     error: str | None = None
     metrics: metrics.ServiceMetrics | None = None
     catalog_path: str | None = None
+    alarm_note: str | None = None        # why the alarm history could not be read
 
     @property
     def anchor(self) -> str:
@@ -64,7 +65,7 @@ def to_json(report: Report) -> dict:
             "name": s.name, "cluster": s.cluster, "service": s.service, "region": s.region,
             "environment": s.environment, "environment_source": s.environment_source,
             "repo": s.repo, "ecr_repository": s.ecr_repository, "anchor": s.anchor,
-            "aws_calls": s.aws_calls, "error": s.error,
+            "aws_calls": s.aws_calls, "error": s.error, "alarm_note": s.alarm_note,
             "metrics": s.metrics.to_json() if s.metrics else None,
             "trend": metrics.trend(s.metrics, step) if s.metrics else [],
         }

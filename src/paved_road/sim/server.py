@@ -48,6 +48,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
+from paved_road.sim import alarm_history
 
 ECS_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -70,6 +71,7 @@ class SimApp:
 
     def __init__(self, model: EcsModel, seeder=None):
         self.model = model
+        alarm_history.install()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining, after], ...]
         self.served: dict[tuple[str, bytes], tuple[str, list, bytes]] = {}  # last answer per read (for 'stale')
@@ -408,6 +410,7 @@ class SimApp:
                 self.model.speed = float(request["speed"])
         self.model.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
+        alarm_history.reset()     # DescribeAlarmHistory (moto has none): seeded past state changes
         self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
             self.seeder(request.get("seed"), alarms=bool(self.alarm_versions))

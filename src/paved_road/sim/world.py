@@ -22,6 +22,8 @@ Seed format (every key optional except where noted):
             controller: ECS               # ECS | CODE_DEPLOY | EXTERNAL
             circuit_breaker: {enable: true, rollback: true}
             alarms: []                    # CloudWatch alarm names (alarm rollback on)
+            alarm_history:                # past state changes of those alarms (DescribeAlarmHistory)
+              - {alarm: demo-service-5xx, at: 2026-11-02T10:07:00Z, state: ALARM}
             bake_time_minutes: 0          # BLUE_GREEN / LINEAR / CANARY
             linear: {stepPercent: 10, stepBakeTimeInMinutes: 6}      # LINEAR (ECS's keys and defaults)
             canary: {canaryPercent: 5, canaryBakeTimeInMinutes: 10}  # CANARY
@@ -276,6 +278,15 @@ class Seeder:
                     Dimensions=[{"Name": "ServiceName", "Value": name}, {"Name": "ClusterName", "Value": cluster}],
                     Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
                     ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+        for i, change in enumerate(spec.get("alarm_history") or []):
+            field = f"{where}.alarm_history[{i}]"
+            if not isinstance(change, dict) or change.get("alarm") not in (spec.get("alarms") or []):
+                raise SeedError(f"{field}: needs an alarm named under alarms")
+            if change.get("state") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+                raise SeedError(f"{field}.state: one of OK, ALARM, INSUFFICIENT_DATA (got {change.get('state')!r})")
+            from paved_road.sim import alarm_history
+            alarm_history.seed(region, str(change["alarm"]), [(_when(change.get("at"), f"{field}.at"),
+                                                               change["state"], change.get("reason", "seeded"))])
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
