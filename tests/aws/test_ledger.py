@@ -157,3 +157,33 @@ def test_a_release_being_rolled_back_when_a_newer_deployment_starts_stays_bad():
     assert summary(ledger)[1:] == [("1.1.0", "deploy", "rolling-back"), ("1.0.0", "ecs-rollback", "superseded"),
                                    ("1.2.0", "deploy", "completed")]
     assert "1.1.0" in ledger.bad and ledger.in_flight is None
+
+
+def test_ecs_rolling_a_rollback_back_leaves_the_service_on_the_bad_release_and_previous_moves_on():
+    """1.1.0 -> 1.2.0 -> 1.3.0; paved rollback to 1.2.0 fails and ECS's breaker puts 1.3.0 back."""
+    ledger = book(dep(1, "1.1.0"), dep(2, "1.2.0"), dep(3, "1.3.0"),
+                  dep(4, "1.2.0", "ROLLBACK_SUCCESSFUL", made_by="rollback", breaker_triggered=True,
+                      rollback_task_definition="svc:3"))
+    assert summary(ledger)[-2:] == [("1.2.0", "rollback", "rolled-back"), ("1.3.0", "ecs-rollback", "completed")]
+    assert set(ledger.bad) == {"1.2.0", "1.3.0"}     # ECS restoring 1.3.0 does not vouch for it
+    decision = ledger.previous()
+    assert (decision.action, decision.target.release) == ("move", "1.1.0")
+
+
+def test_an_outside_rollback_whose_earlier_run_aged_out_is_still_a_rollback():
+    """1.1.0 ran 100 days ago on svc:1 (past ECS's 90 days: not listed), 1.3.0 on svc:2; update-service to svc:1."""
+    ledger = book(dep(2, "1.3.0", td="svc:2"), dep(3, "1.1.0", td="svc:1", made_by="terraform"))
+    assert summary(ledger) == [("1.3.0", "deploy", "rolled-back"), ("1.1.0", "outside-rollback", "completed")]
+    assert ledger.previous().action == "verify"
+    downgrade = book(dep(2, "1.3.0", td="svc:2"), dep(3, "1.1.0", td="svc:3"))   # paved deploy --allow-downgrade
+    assert summary(downgrade)[-1] == ("1.1.0", "deploy", "completed")
+
+
+def test_ecs_rolling_a_failed_forced_redeploy_back_is_still_already_rolled_back():
+    """1.1.0 -> 1.2.0 (ECS rolled it back to 1.1.0) -> --force of 1.1.0, which ECS rolls back onto the same revision."""
+    ledger = book(dep(1, "1.0.0"), dep(2, "1.1.0"),
+                  dep(3, "1.2.0", "ROLLBACK_SUCCESSFUL", breaker_triggered=True, rollback_task_definition="svc:2"),
+                  dep(4, "1.1.0", "ROLLBACK_SUCCESSFUL", td="svc:2", breaker_triggered=True,
+                      rollback_task_definition="svc:2"))
+    assert set(ledger.bad) == {"1.2.0"}
+    assert ledger.previous().action == "verify"

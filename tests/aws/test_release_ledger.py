@@ -328,3 +328,82 @@ def test_a_failed_ecs_rollback_shows_in_history(sim_endpoint):
 def test_again_without_previous_is_bad_input(world):
     result = world.rollback("--to", "1.1.0", "--again")
     assert result.code == 2 and one_line(result.err) and "--again goes with --previous" in result.err
+
+
+def test_previous_after_ecs_rolled_a_rollback_back_moves_on_instead_of_claiming_already_rolled_back(sim_endpoint):
+    """1.1.0 -> 1.2.0 -> 1.3.0; 1.2.0 now fails too, so ECS's breaker rolls `rollback --previous` back onto 1.3.0.
+
+    The service runs 1.3.0 again, the release the on-call rolled away from: the next --previous must not say
+    "already rolled back" and exit 0 (review of issue 18)."""
+    world = make_world(sim_endpoint)
+    for version in ("1.1.0", "1.2.0", "1.3.0"):
+        assert world.deploy(version).code == 0
+    world.fail("1.2.0")
+    assert world.rollback("--previous").code == 4
+    assert running_release(world) == "1.3.0"
+    again = world.rollback("--previous")
+    assert again.code == 0, again.out + again.err
+    assert "already rolled back" not in again.out and "to:        1.1.0" in again.out
+    assert running_release(world) == "1.1.0"
+    refused = world.deploy("1.3.0", "--dry-run", "--allow-downgrade")
+    assert refused.code == 2 and "marked bad" in refused.err, refused.out + refused.err
+
+
+def _repoint(world, version: str, keep_old: bool = True) -> str:
+    """Push a rebuilt image index under an existing release tag (a mutable ECR tag moved); returns the new digest.
+
+    ECR leaves the image the tag moved away from in the repository, untagged (until a lifecycle rule expires
+    it); moto deletes it, so keep_old gives it a second tag first to model ECR."""
+    index = "application/vnd.oci.image.index.v1+json"
+    image = world.ecr.batch_get_image(repositoryName=SERVICE, imageIds=[{"imageTag": version}],
+                                      acceptedMediaTypes=[index])["images"][0]
+    if keep_old:
+        world.ecr.put_image(repositoryName=SERVICE, imageManifest=image["imageManifest"], imageManifestMediaType=index,
+                            imageTag=f"old-{version}")
+    manifest = json.loads(image["imageManifest"])
+    manifest["annotations"] = {"org.opencontainers.image.revision": "rebuilt"}
+    world.ecr.put_image(repositoryName=SERVICE, imageManifest=json.dumps(manifest), imageManifestMediaType=index,
+                        imageTag=version)
+    return world.digest(version)
+
+
+def test_previous_rolls_back_to_the_image_that_ran_not_to_where_its_tag_points_now(sim_endpoint):
+    """1.1.0 ran, then 1.2.0; the 1.1.0 tag is re-pointed at a rebuild. --previous must ship the bytes that ran
+    (review of issue 18: it shipped the rebuild, which never ran here, as "the last good release")."""
+    world = make_world(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0
+    ran_as = world.digest("1.1.0")
+    assert world.deploy("1.2.0").code == 0
+    rebuilt = _repoint(world, "1.1.0")
+    assert rebuilt != ran_as
+    result = world.rollback("--previous")
+    assert result.code == 0, result.out + result.err
+    assert "never ran here" in result.out
+    assert world.app(world.task_definition())["image"].endswith("@" + ran_as)
+    assert runs(world)[0]["release"] == "1.1.0"
+
+
+def test_previous_refuses_when_the_image_that_ran_is_gone_and_its_tag_points_at_a_rebuild(sim_endpoint):
+    world = make_world(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0
+    assert world.deploy("1.2.0").code == 0
+    _repoint(world, "1.1.0", keep_old=False)
+    revisions = world.revisions()
+    result = world.rollback("--previous")
+    assert result.code == 3 and one_line(result.err), result.out + result.err
+    assert "never ran here" in result.err and "--to 1.1.0" in result.err
+    assert world.revisions() == revisions and running_release(world) == "1.2.0"
+
+
+def test_an_outside_rollback_past_ecs_retention_is_still_a_rollback(sim_endpoint):
+    """1.1.0 ran 100 days ago (ECS no longer lists it), 1.3.0 ten days ago; then update-service to 1.1.0's revision.
+    --previous planned 1.3.0, the release just rolled away from (review of issue 18)."""
+    world = seeded(sim_endpoint, history=[ran("1.1.0", 100, made_by="terraform"), ran("1.3.0", 10)])
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition="demo-service:1")
+    world.wait_for(lambda: world.history()[0]["status"] == "SUCCESSFUL")
+    newest, left = runs(world)[:2]
+    assert (newest["release"], newest["how"]) == ("1.1.0", "outside-rollback")
+    assert (left["release"], left["outcome"]) == ("1.3.0", "rolled-back")
+    plan = world.rollback("--previous", "--dry-run")
+    assert plan.code == 0, plan.out + plan.err
+    assert "already rolled back" in plan.out and "to:        1.3.0" not in plan.out

@@ -415,6 +415,30 @@ def read_ledger(clients, cluster: str, service: str, container: str = "app", rep
     return ledger.read(ecs, cluster, service, container=container, since=since, releases_by_digest=by_digest)
 
 
+def _bytes_that_ran(ecr, repository: str, registry_id: str | None, release: Release, run: Run) -> Release:
+    """`--previous` goes back to the image that ran, not to wherever the release's tag points today.
+
+    A mutable ECR tag may have been re-pointed (a rebuild pushed under the same version) since the run the
+    ledger vouches for; shipping the tag's new image would put bytes that never ran here on the service during
+    an incident. The image the run recorded (the service revision's containerImages digest) is used if ECR still
+    has it; otherwise the rollback is refused (exit 3) with what to do.
+    """
+    ran = run.digest
+    if not ran or ran == release.digest or not ran.startswith("sha256:"):
+        return release
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": ran}],
+                                    **({"registryId": registry_id} if registry_id else {}))["imageDetails"]
+    except ClientError:
+        found = []
+    if not found:
+        raise VersionNotFound(f"release {release.name} last ran here as {ran}, which is no longer in '{repository}'; "
+                              f"tag {release.tag} now points at {release.digest}, which never ran here: "
+                              f"use --to {release.name} to ship that anyway")
+    return Release(version=release.version, tag=release.tag, digest=ran, pushed_at=found[0].get("imagePushedAt"),
+                   media_type=found[0].get("imageManifestMediaType"))
+
+
 def plan_change(clients, *, action: str, cluster: str, service: str, container: str = "app",
                 repository: str | None = None, version: str | None = None, previous: bool = False,
                 digest: str | None = None, force: bool = False, allow_downgrade: bool = False,
@@ -515,6 +539,11 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                                   "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
         else:
             target = release_named(decision.target.release, "the last good release")
+            ran = _bytes_that_ran(ecr, repo_name, registry_id, target, decision.target)
+            if ran.digest != target.digest:
+                warnings.append(f"tag {target.tag} now points at {target.digest}, which never ran here; rolling back "
+                                f"to the image {target.name} ran as ({ran.digest})")
+            target = ran
     else:
         target = ecr_releases.find_release(releases, wanted)
         if target is None:

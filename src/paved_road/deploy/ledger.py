@@ -31,10 +31,11 @@ runs*, each saying
 
 A release is *bad in this service* (`Ledger.bad`) when its newest run ended
 failed, rolled back, rollback-failed or stopped, and no later run of it
-completed. `--previous` (`Ledger.previous`) never picks a bad release, a
-`no-tasks` one, or one that never completed; when the current run is itself a
-rollback (ECS's, paved's or an outside one) it answers "already there" instead
-of moving further back (`again=True` moves on).
+completed (ECS restoring it by rolling a failed rollback back does not count).
+`--previous` (`Ledger.previous`) never picks a bad release, a `no-tasks` one,
+or one that never completed; when the current run is itself a rollback (ECS's,
+paved's or an outside one) onto a release that is not bad, it answers "already
+there" instead of moving further back (`again=True` moves on).
 
 Superseded deployments: the ECS docs list STOPPED among the "completed
 (unsuccessfully)" states and do not say which state a deployment replaced by a
@@ -221,9 +222,17 @@ class Ledger:
                 continue
             if run.outcome in BAD_OUTCOMES:
                 marks[run.release] = run
-            elif run.outcome == "completed":
+            elif run.outcome == "completed" and not self._undid_a_rollback(run):
                 marks.pop(run.release, None)
         return marks
+
+    def _undid_a_rollback(self, run: Run) -> bool:
+        """ECS's rollback of a rollback: after a paved (or outside) rollback from 1.3.0 fails and ECS restores 1.3.0,
+        1.3.0 is still the release rolled away from; ECS putting it back vouches for nothing."""
+        if run.how != "ecs-rollback":
+            return False
+        undone = next((r for r in self.runs if r is not run and r.deployment_arn == run.deployment_arn), None)
+        return undone is not None and undone.is_rollback
 
     def change_failures(self) -> list[Run]:
         """Runs that were changes (not rollbacks) and ended bad: what dora counts as change failures."""
@@ -251,12 +260,15 @@ class Ledger:
             if earlier is None or earlier.release != deciding.release:
                 break
             deciding = earlier
-        if deciding.is_rollback and not again and (deciding is current or current.ran or current.in_flight):
+        bad = self.bad
+        # "Already rolled back" only when the rollback landed on a release nobody rolled away from: when ECS rolls
+        # a rollback back (the rollback's release failed too), the service is on the bad release again.
+        if (deciding.is_rollback and not again and deciding.release not in bad
+                and (deciding is current or current.ran or current.in_flight)):
             if current.in_flight:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
             if current.ran:
                 return Previous("verify", current, current, f"already rolled back ({deciding.how})")
-        bad = self.bad
         for run in reversed(self.runs[:start]):
             if run.ran and run.release and run.release not in skip and run.release not in bad:
                 return Previous("move", run, current)
@@ -286,6 +298,27 @@ def _failure_detail(d) -> str:
     return reason
 
 
+def _semver(name: str | None) -> tuple[int, ...] | None:
+    parts = (name or "").lstrip("v").split(".")
+    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def _revision(task_definition: str) -> tuple[str, int] | None:
+    family, _, number = task_definition.rpartition(":")
+    return (family, int(number)) if number.isdigit() else None
+
+
+def _pointed_back(task_definition: str, release: str | None, current: Run) -> bool:
+    """The service was pointed at an earlier revision of its family that carries an earlier release.
+
+    `paved deploy` registers a new (higher) revision even with --allow-downgrade; pointing the service at an
+    existing older revision is how the console, the AWS CLI and ecspresso roll back.
+    """
+    new, now = _revision(task_definition), _revision(current.task_definition)
+    older, newer = _semver(release), _semver(current.release)
+    return bool(new and now and older and newer and new[0] == now[0] and new[1] < now[1] and older < newer)
+
+
 def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> list[Run]:
     records = sorted(deployments, key=lambda d: (d.started_at, d.id))
     runs: list[Run] = []
@@ -308,6 +341,10 @@ def _build_runs(deployments: list, releases_by_digest: Mapping[str, str]) -> lis
             how = "rollback"
         elif (current is not None and release and release in completed and current.release
               and first_seen.get(release, 10**9) < first_seen.get(current.release, 10**9)):
+            how = "outside-rollback"
+        elif current is not None and _pointed_back(d.task_definition, release, current):
+            # The earlier run aged out of ECS's 90-day window (or was never seen): an update-service to an older
+            # revision of the family carrying an older release is still a rollback, not a deploy.
             how = "outside-rollback"
         elif d.made_by == "terraform":
             how = "terraform"
