@@ -215,10 +215,54 @@ def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) 
     return out
 
 
+def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: datetime, container: str,
+                     store, report: ServiceReport) -> list:
+    """The service's deployments from `requested` on: ECS alone, or the store plus what ECS added since
+    the newest stored one (store.py). Sets report.covered_since: from when the history held is
+    complete (the oldest record held proves it: ECS's retention is a cut-off in time; otherwise the
+    earliest time reads covered, and never before ECS's 90 days unless the store holds it)."""
+    from paved_road.deploy.history import service_history
+    from paved_road.dora import store as st
+
+    key = svc.get("serviceArn") or f"{target.region}/{target.cluster}/{target.service}"
+    stored, coverage, read_from = [], None, requested
+    if store is not None:
+        stored, coverage = store.deployments(key), store.coverage(key)
+        if stored and coverage and coverage[1] <= requested:
+            read_from = max(requested, st.read_since(stored) or requested)
+    fresh = service_history(ecs, target.cluster, target.service, since=read_from, container=container)
+    if store is not None:
+        why = st.contradicts(stored, fresh, read_from, now)
+        if why:
+            report.notes.append(f"store: {why}; read afresh from ECS")
+            store.forget(key)
+            stored, coverage = [], None
+            if read_from != requested:
+                read_from = requested
+                fresh = service_history(ecs, target.cluster, target.service, since=read_from, container=container)
+        if stored and coverage and coverage[0] < now - st.ECS_RETENTION:
+            report.notes.append(f"store: last read {coverage[0].date()}, more than ECS's 90 days ago: deployments "
+                                f"between {coverage[0].date()} and {(now - st.ECS_RETENTION).date()} may be missing")
+    # ECS's retention is a cut-off in time: it holds everything after max(read_from, now - 90 days), and the
+    # oldest record it returned proves it held everything after that one too.
+    vouched = max(read_from, now - st.ECS_RETENTION)
+    oldest_fresh = min((d.started_at for d in fresh), default=None)
+    if oldest_fresh is not None:
+        vouched = min(vouched, oldest_fresh)
+    if store is not None:
+        covered_from = min(coverage[1], vouched) if (stored and coverage) else vouched
+        store.save(key, fresh, now, covered_from)
+        history = [d for d in st.merge(stored, fresh) if d.started_at >= requested]
+    else:
+        covered_from, history = vouched, fresh
+    report.covered_since = covered_from
+    return history
+
+
 def measure(clients, target: Target, since: datetime, until: datetime, *,
             environment: str | None, container: str,
             counter: CallCounter | None = None, now: datetime | None = None,
-            failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW) -> ServiceReport:
+            failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None) -> ServiceReport:
     """Read one service and compute its metrics. AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
     from paved_road.deploy.history import service_history
@@ -247,8 +291,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         report.environment, report.environment_source = environment_of(tags, target.cluster)
         if environment is not None and report.environment != environment:
             return report  # the caller lists it as skipped
-        history = service_history(ecs, target.cluster, target.service, since=since - HISTORY_CONTEXT,
-                                  container=container)
+        history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report)
         # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
         alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
         changes = None
@@ -296,7 +339,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         report.metrics = metrics.compute(history, since, until, now=now, commits=safe_commits if commits else None,
                                          pushed_at=pushed_at, releases_by_digest=releases_by_digest,
                                          alarm_changes=changes, alarms=alarm_names if changes is not None else None,
-                                         failure_window=failure_window)
+                                         failure_window=failure_window,
+                                         covered_since=report.covered_since)
         if note:
             report.metrics.lead_time_note = note
     except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
@@ -313,7 +357,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
 def measure_all(clients, targets: list[Target], since: datetime, until: datetime, *,
                 environment: str | None, container: str = "app",
                 jobs: int = DEFAULT_JOBS, now: datetime | None = None,
-                failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW,
+                failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None,
                 on_done: Callable[[ServiceReport], None] | None = None) -> list[ServiceReport]:
     counter = CallCounter()
     # Create (and hook) every client in this thread before the pool starts.
@@ -322,7 +366,7 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
 
     def one(target: Target) -> ServiceReport:
         result = measure(clients, target, since, until, environment=environment, container=container,
-                         counter=counter, now=now, failure_window=failure_window)
+                         counter=counter, now=now, failure_window=failure_window, store=store)
         if on_done is not None:
             on_done(result)
         return result

@@ -73,9 +73,20 @@ def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
     """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
     since, until = window(args.since, args.until)
     args.failure_window_span = parse_span(args.failure_window, "--failure-window")
+    if getattr(args, "store", None) and getattr(args, "no_store", False):
+        raise BadOption("give --store PATH or --no-store, not both")
     if args.jobs < 1:
         raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
     return since, until, _targets(args)
+
+
+def open_store(args):
+    """The history store (--store PATH; default under the user's cache dir), or None with --no-store."""
+    from paved_road.dora import store
+
+    if getattr(args, "no_store", False):
+        return None
+    return store.Store(args.store or store.default_path())
 
 
 def build_report(args, since, until, targets, clients=None, progress=None) -> report.Report:
@@ -83,13 +94,27 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         from paved_road.deploy.aws_session import AwsClients
         clients = AwsClients()
     environment = args.environment if args.catalog else None  # one named service: all its deployments count
-    now = max(datetime.now(timezone.utc), until)   # outcomes of the window's changes are followed up to now
+    now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
-    results = collect.measure_all(
-        clients, targets, since, until, environment=environment,
-        container=args.container, jobs=args.jobs, on_done=progress, now=now, failure_window=failure_window,
-    )
+    store = open_store(args)
+    try:
+        results = collect.measure_all(
+            clients, targets, since, until, environment=environment,
+            container=args.container, jobs=args.jobs, on_done=progress, now=now, failure_window=failure_window,
+            store=store,
+        )
+    finally:
+        if store is not None:
+            store.close()
     rep = report.Report(since=since, until=until, environment=environment, now=now)
+    short = [r for r in results if r.metrics is not None and r.covered_since is not None and r.covered_since > since]
+    if short:
+        latest = max(r.covered_since for r in short)
+        rep.coverage = {"covered_since": latest.isoformat(), "warnings": [
+            f"--since {since.date()}: the history held (the store and ECS's 90 days) starts later for "
+            f"{len(short)} of {len(results)} services, the latest {latest.date()} "
+            f"({', '.join(r.name for r in short[:3])}{', ...' if len(short) > 3 else ''}); their figures cover "
+            f"{latest.date()} .. {until.date()} at most and rates divide by the days covered (covered_days)"]}
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
@@ -97,6 +122,11 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         else:
             rep.services.append(r)
     return rep
+
+
+def store_errors():
+    from paved_road.dora.store import StoreError
+    return StoreError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
     except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
         return 2
+    except store_errors() as exc:
+        print(f"paved dora: {exc}", file=sys.stderr)
+        return 2
+    for line in rep.coverage.get("warnings", []):
+        print(f"paved dora: warning: {line}", file=sys.stderr)
     data = report.to_json(rep)
     if args.format == "json":
         out = json.dumps(data, indent=2) + "\n"
@@ -139,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     for s in rep.services:
         if s.error:
             print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
+        for note in s.notes:
+            print(f"paved dora: {s.cluster}/{s.service}: {note}", file=sys.stderr)
     if not args.catalog and rep.services and rep.services[0].error:
         return 2
     return 1 if any(s.error for s in rep.services) else 0
@@ -169,5 +206,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--failure-window", default="24h", metavar="SPAN",
                    help="fix-forward: a release superseded by a patch release of the same minor within this span "
                         "is a change failure (default: 24h; rollbacks and alarms need no window)")
+    p.add_argument("--store", metavar="PATH",
+                   help="history store (SQLite) that keeps what ECS forgets after 90 days and makes runs incremental "
+                        "(default: dora.sqlite under the user's cache dir, e.g. ~/.cache/paved/)")
+    p.add_argument("--no-store", action="store_true", help="read ECS only; neither read nor write the store")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)

@@ -159,10 +159,13 @@ class ServiceMetrics:
     redeploys: int = 0                                   # changes re-deploying the release already running
     in_progress: int = 0
     alarms: list[str] | None = None                      # the service's alarms whose history was read (None: not read)
+    covered_since: datetime | None = None                # the history held starts after `since` (from here)
 
     @property
     def days(self) -> float:
-        return _seconds(self.until - self.since) / 86400
+        """The span rates divide by: the window, or the part of it the history held covers."""
+        start = max(self.since, self.covered_since) if self.covered_since else self.since
+        return max(0.0, _seconds(self.until - start) / 86400)
 
     # -- the four keys ----------------------------------------------------
     @property
@@ -245,6 +248,7 @@ class ServiceMetrics:
             },
             "alarms": None,
             "in_progress": self.in_progress,
+            "covered_days": round(self.days, 6),
         }
         if self.alarms is not None:
             detected = [f for f in self.failures if f.detected_at is not None]
@@ -295,15 +299,17 @@ def compute(history: Iterable, since: datetime, until: datetime, *,
             releases_by_digest: dict[str, str] | None = None,
             alarm_changes: Iterable[AlarmChange] | None = None,
             alarms: list[str] | None = None,
-            failure_window: timedelta = DEFAULT_FAILURE_WINDOW) -> ServiceMetrics:
+            failure_window: timedelta = DEFAULT_FAILURE_WINDOW,
+            covered_since: datetime | None = None) -> ServiceMetrics:
     """Metrics of the changes that started in [since, until), their outcomes followed up to `now`
-    (default: the current time; never before `until`). `history` may hold deployments from before
+    (default: the current time). `history` may hold deployments from before
     `since` (which release ran before the window, which commits already reached production) and after
     `until` (what restored a failure, which deployment delivered a commit), in any order.
     `alarm_changes`: the service's alarms' state changes (None: not read)."""
-    now = max(now or datetime.now(until.tzinfo), until)
+    now = now or datetime.now(until.tzinfo)
     ordered = sorted((d for d in history if d.started_at <= now), key=lambda d: (d.started_at, d.id))
-    m = ServiceMetrics(since=since, until=until, now=now)
+    m = ServiceMetrics(since=since, until=until, now=now,
+                       covered_since=covered_since if covered_since is not None and covered_since > since else None)
     # How each deployment got there and ended is the ledger's call, the same one rollback makes.
     book = ledger.Ledger.build(ordered, releases_by_digest)
     runs = {r.id: r for r in book.runs}

@@ -29,6 +29,8 @@ class ServiceReport:
     metrics: metrics.ServiceMetrics | None = None
     catalog_path: str | None = None
     alarm_note: str | None = None        # why the alarm history could not be read
+    covered_since: object = None         # datetime: the history held is complete from here (store + ECS)
+    notes: list = field(default_factory=list)   # one line each: what the store did
 
     @property
     def anchor(self) -> str:
@@ -65,7 +67,8 @@ def to_json(report: Report) -> dict:
             "name": s.name, "cluster": s.cluster, "service": s.service, "region": s.region,
             "environment": s.environment, "environment_source": s.environment_source,
             "repo": s.repo, "ecr_repository": s.ecr_repository, "anchor": s.anchor,
-            "aws_calls": s.aws_calls, "error": s.error, "alarm_note": s.alarm_note,
+            "aws_calls": s.aws_calls, "error": s.error, "alarm_note": s.alarm_note, "notes": s.notes,
+            "covered_since": s.covered_since.isoformat() if s.covered_since else None,
             "metrics": s.metrics.to_json() if s.metrics else None,
             "trend": metrics.trend(s.metrics, step) if s.metrics else [],
         }
@@ -209,8 +212,6 @@ def print_table(data: dict, console) -> None:
     fleet = data["fleet"]["metrics"]
     if len(data["services"]) > 1:
         console.print(f"[dim]fleet: {esc(fleet['lead_time']['roll_up'])}[/]", highlight=False)
-    for line in data.get("coverage", {}).get("warnings", []):
-        console.print(f"[yellow]{esc(line)}[/]", highlight=False)
     console.print(f"[dim]bands: {esc(data['bands']['source'])}[/]", highlight=False)
 
 

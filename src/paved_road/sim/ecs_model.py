@@ -312,12 +312,14 @@ class EcsModel:
 
     def seed_deployment(self, svc: SimService, task_definition: str, images: list[dict], *, status: str,
                         strategy: str, started_at: datetime, finished_at: datetime | None,
-                        reason: str = "", tasks: int | None = None) -> ServiceDeployment:
-        """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep)."""
+                        reason: str = "", tasks: int | None = None,
+                        deployment_id: str | None = None) -> ServiceDeployment:
+        """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep).
+        `deployment_id`: the ARN's last part (a seed may fix it, so two worlds share a history)."""
         with self.lock:
             target = self._revision(svc, task_definition, images, started_at)
             arn = (f"arn:aws:ecs:{svc.region}:{svc.account}:service-deployment/{svc.cluster_name}/{svc.name}/"
-                   f"{_id(20)}")
+                   f"{deployment_id or _id(20)}")
             config = _config_copy(svc.config)
             config["strategy"] = strategy
             dep = ServiceDeployment(arn, svc, target, svc.completed, config, status.startswith("ROLLBACK"),

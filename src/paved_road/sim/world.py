@@ -40,6 +40,7 @@ Seed format (every key optional except where noted):
                 status: SUCCESSFUL        # any ServiceDeployment status
                 made_by: terraform        # deploy | rollback | terraform
                 strategy: ROLLING
+                id: d0                    # optional: the service-deployment ARN's last part (default: random)
 
 Each history entry registers a task-definition revision tagged the way `paved`
 and Terraform tag theirs (paved:release, paved:digest, paved:made-by) and a
@@ -326,7 +327,8 @@ class Seeder:
                 _arn, images, _failing = self.app._images(region, td)  # what ECS recorded for that revision
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,
-                                      finished_at=finished, tasks=entry.get("desired_count"))
+                                      finished_at=finished, tasks=entry.get("desired_count"),
+                                      deployment_id=str(entry["id"]) if entry.get("id") else None)
             svc.task_definition = svc.completed.task_definition if svc.completed else first_td
         from moto.ecs.models import ecs_backends
         ecs_backends[DEFAULT_ACCOUNT_ID][region].services[f"{cluster}:{name}"].task_definition = svc.task_definition

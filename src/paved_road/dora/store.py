@@ -1,0 +1,195 @@
+"""`paved dora`'s history store: an embedded SQLite file (stdlib sqlite3) that keeps what ECS forgets.
+
+ECS returns 90 days of service deployments; a quarterly review of a year needs more. Each run saves
+the deployment records it read (the release ledger's input: `history.Deployment`, with the
+task-definition revision, the image digest ECS resolved, status and times) and the ECR facts behind
+them (digest -> release tag, push time). The ledger itself is not stored: it is rebuilt from the
+records on every run (paved_road.deploy.ledger), so a fix to its classification applies to old
+history too.
+
+Runs are incremental: a service's next read asks ECS only for deployments created after the newest
+stored one that had ended (minus a minute, and from the oldest one still in flight when that is older);
+records are replaced by id (ECS's service-deployment ARN), so a deployment that was in flight is
+updated once it ends.
+
+The store belongs to one world: when ECS contradicts it (the newest stored record of a service is
+within ECS's 90 days but not returned, or a record starts at the same instant as a stored one under
+another ARN: the service was deleted and recreated, or the file came from another account or a
+simulator), that service's stored records are dropped and it is read afresh, once, with a notice.
+
+Default location: `$XDG_CACHE_HOME/paved/dora.sqlite` (else `~/.cache/paved/dora.sqlite`; on
+macOS `~/Library/Caches/paved/dora.sqlite`; on Windows `%LOCALAPPDATA%\\paved\\Cache\\dora.sqlite`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+from dataclasses import fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from paved_road.deploy import ledger
+from paved_road.deploy.history import Deployment
+
+SCHEMA = 1
+ECS_RETENTION = timedelta(days=90)     # service-deployment.html: "the most recent 90-day history"
+OVERLAP = timedelta(minutes=1)
+_TIMES = ("started_at", "finished_at", "rollback_started_at")
+
+
+def default_path() -> Path:
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "paved" / "Cache"
+        return base / "dora.sqlite"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "paved" / "dora.sqlite"
+
+
+def to_json(d: Deployment) -> str:
+    data = {f.name: getattr(d, f.name) for f in fields(Deployment)}
+    for key in _TIMES:
+        data[key] = data[key].isoformat() if data[key] else None
+    data["triggered_alarms"] = list(d.triggered_alarms)
+    return json.dumps(data, sort_keys=True)
+
+
+def from_json(text: str) -> Deployment:
+    data = json.loads(text)
+    known = {f.name for f in fields(Deployment)}
+    data = {k: v for k, v in data.items() if k in known}
+    for key in _TIMES:
+        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+    data["triggered_alarms"] = tuple(data.get("triggered_alarms") or ())
+    return Deployment(**data)
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be opened or is not a dora store (exit 2)."""
+
+
+class Store:
+    """One SQLite file; safe to share between the reading threads (one connection, one lock)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript("""
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+                CREATE TABLE IF NOT EXISTS deployments (
+                    service TEXT NOT NULL, id TEXT NOT NULL, started_at TEXT NOT NULL, ended INTEGER NOT NULL,
+                    record TEXT NOT NULL, PRIMARY KEY (service, id));
+                CREATE TABLE IF NOT EXISTS services (
+                    service TEXT PRIMARY KEY, read_at TEXT NOT NULL, covered_from TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS images (
+                    repository TEXT NOT NULL, digest TEXT NOT NULL, release TEXT, pushed_at TEXT,
+                    PRIMARY KEY (repository, digest));
+                CREATE TABLE IF NOT EXISTS revisions (
+                    task_definition TEXT PRIMARY KEY, release TEXT, digest TEXT, made_by TEXT NOT NULL,
+                    image TEXT);
+            """)
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                self.db.commit()
+            elif row[0] != str(SCHEMA):
+                raise StoreError(f"--store {path}: store schema {row[0]}, this paved reads {SCHEMA} "
+                                 "(move the file away to start a new one)")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"--store {path}: not a paved dora store ({exc})") from None
+        except OSError as exc:
+            raise StoreError(f"--store {path}: cannot open it ({exc.strerror or exc})") from None
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- deployments ---------------------------------------------------------
+    def deployments(self, service: str) -> list[Deployment]:
+        with self.lock:
+            rows = self.db.execute("SELECT record FROM deployments WHERE service = ?", (service,)).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def coverage(self, service: str) -> tuple[datetime, datetime] | None:
+        """(last read at, earliest time reads of this service have covered since), or None."""
+        with self.lock:
+            row = self.db.execute("SELECT read_at, covered_from FROM services WHERE service = ?",
+                                  (service,)).fetchone()
+        return (datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1])) if row else None
+
+    def save(self, service: str, records: list[Deployment], read_at: datetime, covered_from: datetime) -> None:
+        with self.lock, self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?)",
+                [(service, d.id, d.started_at.isoformat(), int(ledger.phase(d.status) in ("succeeded", "failed")),
+                  to_json(d)) for d in records])
+            self.db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?)",
+                            (service, read_at.isoformat(), covered_from.isoformat()))
+
+    def forget(self, service: str) -> None:
+        with self.lock, self.db:
+            self.db.execute("DELETE FROM deployments WHERE service = ?", (service,))
+            self.db.execute("DELETE FROM services WHERE service = ?", (service,))
+
+    # -- ECR facts -----------------------------------------------------------
+    def save_images(self, repository: str, names: dict[str, str], pushed: dict[str, datetime]) -> None:
+        with self.lock, self.db:
+            self.db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?)", [
+                (repository, digest, names.get(digest), pushed[digest].isoformat() if digest in pushed else None)
+                for digest in set(names) | set(pushed)])
+
+    def images(self, repository: str) -> tuple[dict[str, str], dict[str, datetime]]:
+        """(digest -> release, digest -> pushed_at) of one repository."""
+        with self.lock:
+            rows = self.db.execute("SELECT digest, release, pushed_at FROM images WHERE repository = ?",
+                                   (repository,)).fetchall()
+        names = {d: r for d, r, _ in rows if r}
+        pushed = {d: datetime.fromisoformat(p) for d, _, p in rows if p}
+        return names, pushed
+
+
+def read_since(stored: list[Deployment]) -> datetime | None:
+    """Where an incremental read starts: the newest stored deployment that had ended, or the oldest
+    one stored in flight when that is older, minus a minute; None when nothing is stored."""
+    ended = [d.started_at for d in stored if ledger.phase(d.status) in ("succeeded", "failed")]
+    going = [d.started_at for d in stored if ledger.phase(d.status) not in ("succeeded", "failed")]
+    starts = ([max(ended)] if ended else []) + ([min(going)] if going else [])
+    return min(starts) - OVERLAP if starts else None
+
+
+def contradicts(stored: list[Deployment], fresh: list[Deployment], read_from: datetime, now: datetime) -> str | None:
+    """Why the fresh read says the stored records belong to another world, or None."""
+    if not stored:
+        return None
+    ids = {d.id for d in fresh}
+    by_start = {d.started_at: d.id for d in stored}
+    clash = next((d for d in fresh if by_start.get(d.started_at, d.id) != d.id), None)
+    if clash is not None:
+        return f"ECS has another deployment starting at {clash.started_at.isoformat()} than the store"
+    newest = max((d for d in stored if ledger.phase(d.status) in ("succeeded", "failed")),
+                 key=lambda d: d.started_at, default=None)
+    if newest is not None and newest.started_at >= read_from and newest.started_at >= now - ECS_RETENTION \
+            and newest.id not in ids:
+        return f"ECS no longer lists the newest stored deployment ({newest.started_at.isoformat()})"
+    return None
+
+
+def merge(stored: list[Deployment], fresh: list[Deployment]) -> list[Deployment]:
+    """Stored records updated by the fresh ones (same id: the fresh one wins), newest first."""
+    by_id = {d.id: d for d in stored}
+    by_id.update({d.id: d for d in fresh})
+    return sorted(by_id.values(), key=lambda d: (d.started_at, d.id), reverse=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

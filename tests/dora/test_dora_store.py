@@ -1,0 +1,141 @@
+"""Issue 23: the history store. Past ECS's 90 days (a world that forgot its old deployments reads the
+same year from the store), and incremental runs (the same report as a cold run on the same world,
+with fewer AWS calls). The real CLI against `paved sim`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dora_sim_world import PAVED, REGION, Sim
+from paved_road.deploy.history import Deployment
+from paved_road.dora import store as st
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+UNTIL = (NOW + timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+def _at(days: float) -> str:
+    return (NOW - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seed(rows, retention) -> dict:
+    releases = sorted({r for r, *_ in rows} | {"1.9.0"})
+    return {
+        "region": REGION, "retention_days": retention,
+        "repositories": {"orders": {"releases": [{"version": v, "pushed_at": _at(400)} for v in releases]}},
+        "clusters": {"apps-production": {"services": {"orders": {
+            "environment": "production", "circuit_breaker": {"enable": True, "rollback": True},
+            "history": [{"id": f"d{i}", "release": r, "status": status, "made_by": "deploy",
+                         "started_at": _at(days), "finished_at": _at(days - minutes / 1440)}
+                        for i, (r, status, days, minutes) in enumerate(rows)]}}}},
+    }
+
+
+def dora(sim, *args):
+    proc = subprocess.run([PAVED, "dora", "--cluster", "apps-production", "--service", "orders", "--until", UNTIL,
+                           "--format", "json", *args], capture_output=True, text=True, env=sim.env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+def _same(a: dict, b: dict) -> None:
+    """Everything a reader compares: the metrics, the trend, the fleet and the window."""
+    for key in ("window", "fleet", "coverage"):
+        assert a[key] == b[key], key
+    for x, y in zip(a["services"], b["services"]):
+        assert (x["metrics"], x["trend"], x["covered_since"]) == (y["metrics"], y["trend"], y["covered_since"])
+
+
+# 1.0.0 300 days ago, 1.2.0 rolled back by ECS 120 days ago (4 min), then releases up to 10 days ago.
+YEAR = [("1.0.0", "SUCCESSFUL", 300, 5), ("1.1.0", "SUCCESSFUL", 200, 5), ("1.2.0", "ROLLBACK_SUCCESSFUL", 120, 4),
+        ("1.2.1", "SUCCESSFUL", 100, 5), ("1.3.0", "SUCCESSFUL", 30, 5), ("1.4.0", "SUCCESSFUL", 10, 5)]
+
+
+def test_a_year_past_ecs_90_days_comes_from_the_store(tmp_path):
+    """The store was filled while ECS still held the year; after ECS forgot all but 90 days the run with
+    the store reports the same year. Without the store: 2 changes, one warning naming the span covered."""
+    since = (NOW - timedelta(days=365)).strftime("%Y-%m-%d")
+    sim = Sim(_seed(YEAR, None), tmp_path)
+    try:
+        store = str(tmp_path / "dora.sqlite")
+        full, _ = dora(sim, "--since", since, "--store", store)
+        m = full["services"][0]["metrics"]
+        assert (m["deployment_frequency"]["deployments"], m["deployment_frequency"]["successful"]) == (6, 5)
+        assert m["change_failure_rate"]["reasons"] == {"rolled-back-by-ecs": 1}
+        assert m["time_to_restore"]["median_seconds"] == 240
+        sim.reset(_seed(YEAR, 90))                       # ECS now returns 90 days only
+        kept, _ = dora(sim, "--since", since, "--store", store)
+        _same(full, kept)
+        short, err = dora(sim, "--since", since, "--no-store")
+    finally:
+        sim.stop()
+    m = short["services"][0]["metrics"]
+    assert (m["deployment_frequency"]["deployments"], m["change_failure_rate"]["failed"]) == (2, 0)
+    # 90 days held, up to --until (tomorrow, midnight): between 90 and 91 days
+    assert 90 < m["covered_days"] < 91 and m["covered_days"] == pytest.approx(
+        (datetime.fromisoformat(short["window"]["until"]) - NOW).total_seconds() / 86400 + 90, abs=0.01)
+    assert err.count("warning:") == 1 and "starts later for 1 of 1 services" in err
+    assert short["coverage"]["covered_since"][:10] == (NOW - timedelta(days=90)).strftime("%Y-%m-%d")
+
+
+def test_the_incremental_run_gives_the_cold_runs_report_with_fewer_calls(tmp_path):
+    """Run with a store, deploy 1.9.0 through `paved deploy`, run again with that store (incremental:
+    only what ECS added since) and with a new one (cold): the same report."""
+    rows = [("1.0.0", "SUCCESSFUL", 60, 5), ("1.1.0", "SUCCESSFUL", 40, 5), ("1.2.0", "ROLLBACK_SUCCESSFUL", 20, 4),
+            ("1.2.1", "SUCCESSFUL", 19, 5), ("1.3.0", "SUCCESSFUL", 5, 5)]
+    since = (NOW - timedelta(days=50)).strftime("%Y-%m-%d")
+    sim = Sim(_seed(rows, 90), tmp_path, "--speed", "50")
+    try:
+        store = str(tmp_path / "warm.sqlite")
+        dora(sim, "--since", since, "--store", store)
+        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "orders",
+                               "--version", "1.9.0", "--poll-interval", "0.2", "--timeout", "120"],
+                              capture_output=True, text=True, env=sim.env, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        warm, _ = dora(sim, "--since", since, "--store", store)
+        cold, _ = dora(sim, "--since", since, "--store", str(tmp_path / "cold.sqlite"))
+    finally:
+        sim.stop()
+    _same(warm, cold)
+    assert warm["services"][0]["metrics"]["deployment_frequency"]["successful"] == 4   # 1.1.0, 1.2.1, 1.3.0, 1.9.0
+    assert warm["services"][0]["aws_calls"] < cold["services"][0]["aws_calls"]
+
+
+def _d(i: int, started: str, status: str = "SUCCESSFUL") -> Deployment:
+    at = datetime.fromisoformat(started)
+    return Deployment(id=f"arn:d{i}", release=f"1.{i}.0", digest=None, task_definition=f"orders:{i}",
+                      strategy="ROLLING", status=status, started_at=at,
+                      finished_at=at + timedelta(minutes=5) if status != "IN_PROGRESS" else None, made_by="deploy",
+                      triggered_alarms=("a",) if i == 2 else ())
+
+
+def test_store_round_trip_and_where_the_next_read_starts(tmp_path):
+    s = st.Store(tmp_path / "x.sqlite")
+    records = [_d(1, "2026-03-01T10:00:00+00:00"), _d(2, "2026-03-05T10:00:00+00:00"),
+               _d(3, "2026-03-06T10:00:00+00:00", "IN_PROGRESS")]
+    s.save("svc", records, datetime(2026, 3, 7, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert sorted(s.deployments("svc"), key=lambda d: d.id) == records
+    # the in-flight one is older than nothing ended after it: read from it (minus a minute)
+    assert st.read_since(records) == datetime(2026, 3, 5, 9, 59, tzinfo=timezone.utc)
+    assert st.read_since(records[:2]) == datetime(2026, 3, 5, 9, 59, tzinfo=timezone.utc)
+    assert st.read_since([records[0], records[2]]) == datetime(2026, 3, 1, 9, 59, tzinfo=timezone.utc)
+    # another world: a deployment at the same instant under another ARN
+    other = [Deployment(**{**records[1].__dict__, "id": "arn:other"})]
+    assert "another deployment starting at 2026-03-05" in st.contradicts(records, other, records[0].started_at,
+                                                                         datetime(2026, 3, 7, tzinfo=timezone.utc))
+    s.close()
+
+
+def test_a_file_that_is_not_a_store_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not sqlite " * 100)
+    proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s", "--store", str(bad)],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "AWS_REGION": REGION,
+                                                               "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                                                               "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--store" in proc.stderr, proc.stderr
+    assert bad.read_text().startswith("not sqlite")
