@@ -102,7 +102,8 @@ def main() -> int:
                         "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"})
             t1 = time.perf_counter()
             proc = subprocess.run([str(BIN / "paved"), "dora", "--catalog", str(fleet), "--since", f"{args.weeks}w",
-                                   "--until", end.isoformat(), "--jobs", str(args.jobs), "--format", "json"],
+                                   "--until", end.isoformat(), "--jobs", str(args.jobs), "--format", "json",
+                                   "--store", str(tmp / "dora.sqlite")],
                                   capture_output=True, text=True, env=env)
             elapsed = time.perf_counter() - t1
             if proc.returncode:
