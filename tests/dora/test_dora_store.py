@@ -139,3 +139,54 @@ def test_a_file_that_is_not_a_store_is_one_line_exit_2(tmp_path):
                                                                "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--store" in proc.stderr, proc.stderr
     assert bad.read_text().startswith("not sqlite")
+
+
+def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
+    """Three services with 26 deployments each (a year, every 2 weeks), counted by the simulator.
+    Cold (empty store): one DescribeServices for the three, per service 1 List, 2 Describe-
+    ServiceDeployments and 2 DescribeServiceRevisions (20 per call), one DescribeTaskDefinition per
+    revision (26: its paved:* tags) and one DescribeImages by imageIds. Warm (nothing new): the one
+    DescribeServices. After `paved deploy` on one service: that service alone reads List, Describe-
+    ServiceDeployments, DescribeServiceRevisions, DescribeTaskDefinition and DescribeImages once each."""
+    from paved_road.sim.server import admin
+
+    names = ["svc-a", "svc-b", "svc-c"]
+    seed = {"region": REGION, "retention_days": None,
+            "repositories": {n: {"releases": [{"version": f"1.{w}.0", "pushed_at": _at(400)} for w in range(27)]}
+                             for n in names},
+            "clusters": {"apps-production": {"services": {n: {
+                "environment": "production",
+                "history": [{"release": f"1.{w}.0", "status": "SUCCESSFUL", "made_by": "deploy",
+                             "started_at": _at(364 - 14 * w), "finished_at": _at(364 - 14 * w - 0.01)}
+                            for w in range(26)]} for n in names}}}}
+    fleet = tmp_path / "fleet"
+    for n in names:
+        (fleet / n).mkdir(parents=True)
+        (fleet / n / ".copier-answers.yml").write_text(f"service_name: {n}\necs_cluster_prefix: apps\n"
+                                                       f"aws_region: {REGION}\n")
+    sim = Sim(seed, tmp_path, "--speed", "50")
+    store = str(tmp_path / "s.sqlite")
+
+    def calls(*args) -> dict:
+        before = admin(sim.endpoint, "state")["calls"]
+        proc = subprocess.run([PAVED, "dora", "--catalog", str(fleet), "--since", "1y", "--format", "json",
+                               "--store", store, *args], capture_output=True, text=True, env=sim.env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        after = admin(sim.endpoint, "state")["calls"]
+        return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+
+    try:
+        cold = calls()
+        warm = calls()
+        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "svc-a", "--version",
+                               "1.26.0", "--poll-interval", "0.2", "--timeout", "120"],
+                              capture_output=True, text=True, env=sim.env, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        one_new = calls()
+    finally:
+        sim.stop()
+    assert cold == {"DescribeServices": 1, "ListServiceDeployments": 3, "DescribeServiceDeployments": 6,
+                    "DescribeServiceRevisions": 6, "DescribeTaskDefinition": 78, "DescribeImages": 3}
+    assert warm == {"DescribeServices": 1}
+    assert one_new == {"DescribeServices": 1, "ListServiceDeployments": 1, "DescribeServiceDeployments": 1,
+                       "DescribeServiceRevisions": 1, "DescribeTaskDefinition": 1, "DescribeImages": 1}

@@ -91,8 +91,11 @@ def open_store(args):
 
 def build_report(args, since, until, targets, clients=None, progress=None) -> report.Report:
     if clients is None:
+        from botocore.config import Config
+
         from paved_road.deploy.aws_session import AwsClients
-        clients = AwsClients()
+        # one connection per reading thread (botocore's pool defaults to 10: more --jobs would wait for one)
+        clients = AwsClients(config=Config(max_pool_connections=max(10, args.jobs + 2)))
     environment = args.environment if args.catalog else None  # one named service: all its deployments count
     now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")

@@ -89,13 +89,16 @@ class Store:
                     service TEXT NOT NULL, id TEXT NOT NULL, started_at TEXT NOT NULL, ended INTEGER NOT NULL,
                     record TEXT NOT NULL, PRIMARY KEY (service, id));
                 CREATE TABLE IF NOT EXISTS services (
-                    service TEXT PRIMARY KEY, read_at TEXT NOT NULL, covered_from TEXT NOT NULL);
+                    service TEXT PRIMARY KEY, read_at TEXT NOT NULL, covered_from TEXT NOT NULL,
+                    asked_from TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS images (
                     repository TEXT NOT NULL, digest TEXT NOT NULL, release TEXT, pushed_at TEXT,
                     PRIMARY KEY (repository, digest));
+                CREATE TABLE IF NOT EXISTS missing_images (
+                    repository TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repository, digest));
                 CREATE TABLE IF NOT EXISTS revisions (
-                    task_definition TEXT PRIMARY KEY, release TEXT, digest TEXT, made_by TEXT NOT NULL,
-                    image TEXT);
+                    task_definition TEXT NOT NULL, container TEXT NOT NULL, described INTEGER NOT NULL DEFAULT 0,
+                    release TEXT, digest TEXT, made_by TEXT, image TEXT, PRIMARY KEY (task_definition, container));
             """)
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
@@ -120,21 +123,25 @@ class Store:
             rows = self.db.execute("SELECT record FROM deployments WHERE service = ?", (service,)).fetchall()
         return [from_json(r[0]) for r in rows]
 
-    def coverage(self, service: str) -> tuple[datetime, datetime] | None:
-        """(last read at, earliest time reads of this service have covered since), or None."""
+    def coverage(self, service: str) -> tuple[datetime, datetime, datetime] | None:
+        """(last read at, from when the history held is complete, the earliest time ECS was asked from),
+        or None. ECS only forgets: once asked from T, asking again from T or earlier returns nothing
+        older, so a later run only needs what is newer than the store."""
         with self.lock:
-            row = self.db.execute("SELECT read_at, covered_from FROM services WHERE service = ?",
+            row = self.db.execute("SELECT read_at, covered_from, asked_from FROM services WHERE service = ?",
                                   (service,)).fetchone()
-        return (datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1])) if row else None
+        return tuple(datetime.fromisoformat(v) for v in row) if row else None  # type: ignore[return-value]
 
-    def save(self, service: str, records: list[Deployment], read_at: datetime, covered_from: datetime) -> None:
+    def save(self, service: str, records: list[Deployment], read_at: datetime, covered_from: datetime,
+             asked_from: datetime | None = None) -> None:
         with self.lock, self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?)",
                 [(service, d.id, d.started_at.isoformat(), int(ledger.phase(d.status) in ("succeeded", "failed")),
                   to_json(d)) for d in records])
-            self.db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?)",
-                            (service, read_at.isoformat(), covered_from.isoformat()))
+            self.db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
+                            (service, read_at.isoformat(), covered_from.isoformat(),
+                             (asked_from or covered_from).isoformat()))
 
     def forget(self, service: str) -> None:
         with self.lock, self.db:
@@ -147,6 +154,43 @@ class Store:
             self.db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?)", [
                 (repository, digest, names.get(digest), pushed[digest].isoformat() if digest in pushed else None)
                 for digest in set(names) | set(pushed)])
+
+    def missing_images(self, repository: str) -> set[str]:
+        with self.lock:
+            return {r[0] for r in self.db.execute("SELECT digest FROM missing_images WHERE repository = ?",
+                                                  (repository,))}
+
+    def save_missing_images(self, repository: str, digests: list[str]) -> None:
+        with self.lock, self.db:
+            self.db.executemany("INSERT OR IGNORE INTO missing_images VALUES (?, ?)", [(repository, d) for d in digests])
+
+    # -- task-definition revisions (immutable: registered once, never edited) --
+    def revision_image(self, task_definition: str, container: str) -> str | None:
+        with self.lock:
+            row = self.db.execute("SELECT image FROM revisions WHERE task_definition = ? AND container = ?",
+                                  (task_definition, container)).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def save_revision_image(self, task_definition: str, container: str, image: str) -> None:
+        with self.lock, self.db:
+            self.db.execute("INSERT INTO revisions (task_definition, container, image) VALUES (?, ?, ?) "
+                            "ON CONFLICT (task_definition, container) DO UPDATE SET image = excluded.image",
+                            (task_definition, container, image))
+
+    def revisions(self, container: str) -> dict[str, tuple[str | None, str | None, str]]:
+        """Task definition -> (release, digest, made_by) as history.RevisionInfo read them."""
+        with self.lock:
+            rows = self.db.execute("SELECT task_definition, release, digest, made_by FROM revisions "
+                                   "WHERE container = ? AND described = 1", (container,)).fetchall()
+        return {td: (release, digest, made_by) for td, release, digest, made_by in rows}
+
+    def save_revisions(self, container: str, found: dict[str, tuple[str | None, str | None, str]]) -> None:
+        with self.lock, self.db:
+            self.db.executemany(
+                "INSERT INTO revisions (task_definition, container, described, release, digest, made_by) "
+                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (task_definition, container) DO UPDATE SET described = 1, "
+                "release = excluded.release, digest = excluded.digest, made_by = excluded.made_by",
+                [(td, container, *facts) for td, facts in found.items()])
 
     def images(self, repository: str) -> tuple[dict[str, str], dict[str, datetime]]:
         """(digest -> release, digest -> pushed_at) of one repository."""
@@ -182,6 +226,28 @@ def contradicts(stored: list[Deployment], fresh: list[Deployment], read_from: da
             and newest.id not in ids:
         return f"ECS no longer lists the newest stored deployment ({newest.started_at.isoformat()})"
     return None
+
+
+SETTLE_MARGIN = timedelta(minutes=5)   # clocks: ECS's updatedAt against ours
+
+
+def settled(stored: list[Deployment], svc: dict, read_at: datetime) -> bool:
+    """Nothing to read since `read_at`: no stored deployment was in flight, and every deployment
+    DescribeServices lists (the PRIMARY one is the newest) ended and was last updated before that read
+    (a new deployment, or ECS's own rollback, is a new PRIMARY created after it)."""
+    if any(ledger.phase(d.status) not in ("succeeded", "failed") for d in stored):
+        return False
+    deployments = svc.get("deployments") or []
+    if not deployments:
+        return False
+    for d in deployments:
+        at = d.get("updatedAt") or d.get("createdAt")
+        if d.get("rolloutState") not in ("COMPLETED", "FAILED") or not isinstance(at, datetime):
+            return False
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        if at + SETTLE_MARGIN > read_at:
+            return False
+    return True
 
 
 def merge(stored: list[Deployment], fresh: list[Deployment]) -> list[Deployment]:
