@@ -29,6 +29,7 @@ def _seed(rows, retention) -> dict:
         "repositories": {"orders": {"releases": [{"version": v, "pushed_at": _at(400)} for v in releases]}},
         "clusters": {"apps-production": {"services": {"orders": {
             "environment": "production", "circuit_breaker": {"enable": True, "rollback": True},
+            "created_at": _at(400),      # the same service in both worlds (its createdAt is its identity)
             "history": [{"id": f"d{i}", "release": r, "status": status, "made_by": "deploy",
                          "started_at": _at(days), "finished_at": _at(days - minutes / 1440)}
                         for i, (r, status, days, minutes) in enumerate(rows)]}}}},
@@ -70,6 +71,14 @@ def test_a_year_past_ecs_90_days_comes_from_the_store(tmp_path):
         sim.reset(_seed(YEAR, 90))                       # ECS now returns 90 days only
         kept, _ = dora(sim, "--since", since, "--store", store)
         _same(full, kept)
+        # another service of that name (created again): the store's records are not its history
+        recreated = _seed(YEAR, 90)
+        recreated["clusters"]["apps-production"]["services"]["orders"]["created_at"] = _at(1)
+        sim.reset(recreated)
+        other, err = dora(sim, "--since", since, "--store", store)
+        assert other["services"][0]["metrics"]["deployment_frequency"]["deployments"] == 2
+        assert "(recreated); read afresh from ECS" in err
+        sim.reset(_seed(YEAR, 90))
         short, err = dora(sim, "--since", since, "--no-store")
     finally:
         sim.stop()

@@ -301,8 +301,14 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
         return hist.service_history(ecs, cluster, service, since=since, container=container, info=info)
 
     key = svc.get("serviceArn") or f"{target.region}/{target.cluster}/{target.service}"
+    created = svc.get("createdAt")
+    created = created.isoformat() if isinstance(created, datetime) else (str(created) if created else None)
     stored, coverage, read_from = [], None, requested
     if store is not None:
+        was = store.created_at(key)
+        if was is not None and created is not None and was != created:
+            report.notes.append(f"store: service created {created}, not {was} as stored (recreated); read afresh from ECS")
+            store.forget(key)
         stored, coverage = store.deployments(key), store.coverage(key)
         if stored and coverage and coverage[2] <= requested:
             read_from = max(requested, st.read_since(stored) or requested)
@@ -332,7 +338,7 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     if store is not None:
         covered_from = min(coverage[1], vouched) if (stored and coverage) else vouched
         asked_from = min(coverage[2], read_from) if (stored and coverage) else read_from
-        store.save(key, fresh, now, covered_from, asked_from)
+        store.save(key, fresh, now, covered_from, asked_from, created)
         store.save_revisions(container, {td: facts[:3] for td, facts in info._cache.items()
                                          if td not in known and facts[3] is not None})
         for td, facts in info._cache.items():   # their images too: the running revision's needs no describe

@@ -12,7 +12,8 @@ stored one that had ended (minus a minute, and from the oldest one still in flig
 records are replaced by id (ECS's service-deployment ARN), so a deployment that was in flight is
 updated once it ends.
 
-The store belongs to one world: when ECS contradicts it (the newest stored record of a service is
+The store belongs to one world: when ECS contradicts it (the service's createdAt differs from the one
+stored: it was deleted and recreated; the newest stored record of a service is
 within ECS's 90 days but not returned, or a record starts at the same instant as a stored one under
 another ARN: the service was deleted and recreated, or the file came from another account or a
 simulator), that service's stored records are dropped and it is read afresh, once, with a notice.
@@ -90,7 +91,7 @@ class Store:
                     record TEXT NOT NULL, PRIMARY KEY (service, id));
                 CREATE TABLE IF NOT EXISTS services (
                     service TEXT PRIMARY KEY, read_at TEXT NOT NULL, covered_from TEXT NOT NULL,
-                    asked_from TEXT NOT NULL);
+                    asked_from TEXT NOT NULL, created_at TEXT);
                 CREATE TABLE IF NOT EXISTS images (
                     repository TEXT NOT NULL, digest TEXT NOT NULL, release TEXT, pushed_at TEXT,
                     PRIMARY KEY (repository, digest));
@@ -132,16 +133,22 @@ class Store:
                                   (service,)).fetchone()
         return tuple(datetime.fromisoformat(v) for v in row) if row else None  # type: ignore[return-value]
 
+    def created_at(self, service: str) -> str | None:
+        """The service's createdAt when it was last read: another value means another service of that name."""
+        with self.lock:
+            row = self.db.execute("SELECT created_at FROM services WHERE service = ?", (service,)).fetchone()
+        return row[0] if row else None
+
     def save(self, service: str, records: list[Deployment], read_at: datetime, covered_from: datetime,
-             asked_from: datetime | None = None) -> None:
+             asked_from: datetime | None = None, created_at: str | None = None) -> None:
         with self.lock, self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?)",
                 [(service, d.id, d.started_at.isoformat(), int(ledger.phase(d.status) in ("succeeded", "failed")),
                   to_json(d)) for d in records])
-            self.db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
+            self.db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?, ?)",
                             (service, read_at.isoformat(), covered_from.isoformat(),
-                             (asked_from or covered_from).isoformat()))
+                             (asked_from or covered_from).isoformat(), created_at))
 
     def forget(self, service: str) -> None:
         with self.lock, self.db:

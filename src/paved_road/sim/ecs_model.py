@@ -222,6 +222,7 @@ class SimService:
     deployments: list[ServiceDeployment] = field(default_factory=list)   # oldest first
     events: list[dict] = field(default_factory=list)                     # newest first
     completed: Revision | None = None                                    # last revision that completed
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))   # Service.createdAt
 
     def event(self, message: str, at: datetime) -> None:
         self.events.insert(0, {"id": _id(36), "createdAt": at, "message": f"(service {self.name}) {message}"})
@@ -584,6 +585,7 @@ class EcsModel:
             if svc is None:
                 return described
             deployments = self.ecs_deployments(svc)
+            described["createdAt"] = svc.created_at   # Service.createdAt (moto has none): when it was created
             described["taskDefinition"] = svc.task_definition
             described["desiredCount"] = svc.desired
             described["deployments"] = deployments

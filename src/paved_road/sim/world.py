@@ -33,6 +33,7 @@ Seed format (every key optional except where noted):
             memory: "1024"
             sidecar: true                 # the otel-collector container
             release: 1.0.0                # running release when there is no history
+            created_at: 2026-11-01T09:00:00Z   # Service.createdAt (default: when it is seeded)
             history:                      # past deployments, oldest first
               - release: 1.0.0
                 started_at: 2026-11-02T10:05:00Z
@@ -319,6 +320,8 @@ class Seeder:
         model = self.app.model
         with model.lock:
             svc = model.services[created["serviceArn"]]
+            if spec.get("created_at"):
+                svc.created_at = _when(spec["created_at"], f"{where}.created_at")
             for dep in svc.deployments:
                 model.by_arn.pop(dep.arn, None)
             svc.deployments.clear()
