@@ -199,3 +199,23 @@ def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
     assert warm == {"DescribeServices": 1}
     assert one_new == {"DescribeServices": 1, "ListServiceDeployments": 1, "DescribeServiceDeployments": 1,
                        "DescribeServiceRevisions": 1, "DescribeTaskDefinition": 1, "DescribeImages": 1}
+
+
+def test_rate_limiter_spends_the_burst_then_the_sustained_rate_per_family():
+    """ECS's documented buckets: Service deployment actions burst 50, 20/s. 60 List/Describe-
+    ServiceDeployments calls at once: 50 immediately, the 10 others 0.05 s apart (the last waits
+    0.5 s); DescribeServices has its own bucket (100) and does not wait."""
+    from paved_road.dora.ratelimit import Limiter, quota_bound
+
+    now = [0.0]
+    slept: list[float] = []
+    limiter = Limiter(clock=lambda: now[0], sleep=slept.append)
+    waits = [limiter.acquire("us-east-1", "ListServiceDeployments" if i % 2 else "DescribeServiceDeployments")
+             for i in range(60)]
+    assert waits[:50] == [0.0] * 50
+    assert waits[50:] == pytest.approx([0.05 * k for k in range(1, 11)])
+    assert limiter.acquire("us-east-1", "DescribeServices") == 0.0
+    assert limiter.acquire("us-east-1", "DescribeImages") == 0.0            # ECR: not limited here
+    # 5,000 services cold: 500 DescribeServices, 15,000 service-deployment calls, 130,000 task definitions
+    assert quota_bound({"DescribeServices": 500, "ListServiceDeployments": 5000,
+                        "DescribeServiceDeployments": 10000, "DescribeTaskDefinition": 130000}) == (130000 - 50) / 20

@@ -454,14 +454,17 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
                 jobs: int = DEFAULT_JOBS, now: datetime | None = None,
                 failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None,
                 on_done: Callable[[ServiceReport], None] | None = None,
-                counter: CallCounter | None = None) -> list[ServiceReport]:
+                counter: CallCounter | None = None, limiter=None) -> list[ServiceReport]:
     """Every target, read in parallel: one job per batch of up to 10 services of one cluster (one
     DescribeServices for the batch, then each service's history). The batch call is counted in
     `counter.calls[None]` (the fleet's), each service's own calls under it."""
     counter = counter or CallCounter()
     # Create (and hook) every client in this thread before the pool starts.
     for region in dict.fromkeys(t.region for t in targets):
-        counter.hook(_client(clients, "ecs", region))
+        ecs = _client(clients, "ecs", region)
+        counter.hook(ecs)
+        if limiter is not None:
+            limiter.hook(ecs)   # ECS's documented quotas per API family (ratelimit.py)
     batches: list[list[int]] = []
     open_batch: dict[tuple, list[int]] = {}
     for i, t in enumerate(targets):

@@ -73,6 +73,8 @@ def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
     """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
     since, until = window(args.since, args.until)
     args.failure_window_span = parse_span(args.failure_window, "--failure-window")
+    if not 0 <= getattr(args, "rate_share", 1.0) <= 1:
+        raise BadOption(f"--rate-share must be between 0 (no client-side limit) and 1 (got {args.rate_share})")
     if getattr(args, "store", None) and getattr(args, "no_store", False):
         raise BadOption("give --store PATH or --no-store, not both")
     if args.jobs < 1:
@@ -100,11 +102,13 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
     now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
     store = open_store(args)
+    from paved_road.dora.ratelimit import Limiter
+    share = getattr(args, "rate_share", 1.0)
     try:
         results = collect.measure_all(
             clients, targets, since, until, environment=environment,
             container=args.container, jobs=args.jobs, on_done=progress, now=now, failure_window=failure_window,
-            store=store,
+            store=store, limiter=Limiter(share) if share > 0 else None,
         )
     finally:
         if store is not None:
@@ -213,5 +217,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="history store (SQLite) that keeps what ECS forgets after 90 days and makes runs incremental "
                         "(default: dora.sqlite under the user's cache dir, e.g. ~/.cache/paved/)")
     p.add_argument("--no-store", action="store_true", help="read ECS only; neither read nor write the store")
+    p.add_argument("--rate-share", type=float, default=1.0, metavar="F",
+                   help="share of ECS's documented per-account API quotas (per family) this run may use: "
+                        "1 the whole bucket (default), 0.5 leaves half to deploys and other tools, 0 no client-side limit")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)
