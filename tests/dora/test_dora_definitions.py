@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from paved_road.dora import metrics
 from dora_scenario import SINCE, UNTIL, deployments, t
 

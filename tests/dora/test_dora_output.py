@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from rich.console import Console
 
 from paved_road.dora import SCHEMA_VERSION, metrics, report
-from dora_scenario import ORDERS, SINCE, UNTIL, deployments, t
+from dora_scenario import ORDERS, SINCE, UNTIL, deployments
 
 NASTY = "pay[/]ments<script>x</script>"
 

@@ -361,8 +361,6 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
     """Read one service and compute its metrics (`described`: its DescribeServices answer, read in a
     batch by measure_all). AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
-    from paved_road.deploy.history import service_history
-
     report = ServiceReport(name=target.name, cluster=target.cluster, service=target.service, region=target.region,
                            repo=target.repo, ecr_repository=target.ecr_repository, catalog_path=target.catalog_path)
     if counter is not None:
