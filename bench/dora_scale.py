@@ -62,6 +62,103 @@ def seed(services: int, weeks: int, every: int, end: datetime) -> dict:
     return {"region": REGION, "repositories": repos, "clusters": {"apps-production": {"services": svcs}}}
 
 
+def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> None:
+    """A warm run over `count` services whose year of history is in the store (ECS still lists only the
+    newest deployment of each, as after 90 days): the store is filled directly with the records an
+    earlier run would have saved, so only the run itself is timed."""
+    import boto3
+
+    from paved_road.deploy.history import Deployment
+    from paved_road.dora import store as st
+
+    start = end - timedelta(weeks=weeks)
+    created = (start - timedelta(days=30)).isoformat()
+    names = [f"w{s:04d}" for s in range(count)]
+    last = weeks // every - 1
+    at_last = start + timedelta(weeks=last * every, hours=9)
+    world = {"region": REGION, "retention_days": None,
+             "repositories": {n: {"releases": [{"version": f"1.{last}.0", "architectures": ["amd64"],
+                                                "pushed_at": (at_last - timedelta(hours=1)).isoformat()}]}
+                              for n in names},
+             "clusters": {"apps-production": {"services": {n: {
+                 "environment": "production", "architectures": ["amd64"], "created_at": created, "sidecar": False,
+                 "history": [{"id": f"d{last}", "release": f"1.{last}.0", "made_by": "deploy", "status": "SUCCESSFUL",
+                              "started_at": at_last.isoformat(),
+                              "finished_at": (at_last + timedelta(minutes=12)).isoformat()}]} for n in names}}}}
+    with tempfile.TemporaryDirectory(prefix="bench-dora-warm.") as tmp:
+        tmp = Path(tmp)
+        (tmp / "seed.yml").write_text(yaml.safe_dump(world, sort_keys=False))
+        fleet = tmp / "fleet"
+        for n in names:
+            (fleet / n).mkdir(parents=True)
+            (fleet / n / ".copier-answers.yml").write_text(f"service_name: {n}\necs_cluster_prefix: apps\n"
+                                                           f"aws_region: {REGION}\n")
+        t0 = time.perf_counter()
+        sim = subprocess.Popen([str(BIN / "paved"), "sim", "--port", "0", "--seed", str(tmp / "seed.yml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            endpoint = None
+            for line in sim.stdout:
+                if "export AWS_ENDPOINT_URL=" in line:
+                    endpoint = line.split("=", 1)[1].strip()
+                if "Ctrl-C stops it" in line:
+                    break
+            if endpoint is None:
+                raise SystemExit("paved sim did not start")
+            print(f"warm fleet set-up: {count} services seeded in {time.perf_counter() - t0:.0f} s")
+            ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="sim",
+                               aws_secret_access_key="sim")
+            store = st.Store(tmp / "dora.sqlite")
+            read_at = datetime.now(timezone.utc)
+            for first in range(0, count, 10):
+                described = ecs.describe_services(cluster="apps-production", services=names[first:first + 10])
+                for svc in described["services"]:
+                    arn = svc["serviceArn"]
+                    td = svc["taskDefinition"]
+                    records = []
+                    for w in range(last + 1):
+                        at = start + timedelta(weeks=w * every, hours=9)
+                        records.append(Deployment(
+                            id=f"{arn.replace(':service/', ':service-deployment/')}/d{w}", release=f"1.{w}.0",
+                            digest=None, task_definition=f"{svc['serviceName']}:{w + 1}", strategy="ROLLING",
+                            status="ROLLBACK_SUCCESSFUL" if w % 10 == 9 else "SUCCESSFUL", started_at=at,
+                            finished_at=at + timedelta(minutes=12), made_by="deploy",
+                            image_digest=f"sha256:{svc['serviceName']}-{w:064d}"[:71]))
+                    listed = ecs.list_service_deployments(cluster="apps-production", service=svc["serviceName"])
+                    newest = listed["serviceDeployments"][0]["serviceDeploymentArn"]
+                    records[-1] = Deployment(**{**records[-1].__dict__, "id": newest})
+                    store.save(arn, records, read_at, start - timedelta(days=30), start - timedelta(days=60),
+                               svc["createdAt"].isoformat())
+                    image = ecs.describe_task_definition(taskDefinition=td)["taskDefinition"]["containerDefinitions"][0]["image"]
+                    store.save_revision_image(td, "app", image)
+                    from paved_road.deploy.ecs_deploy import ImageRef
+                    ref = ImageRef.parse(image)
+                    key = f"{ref.ecr_registry_id or ''}/{ref.repository}"
+                    store.save_images(key, {d.image_digest: d.release for d in records},
+                                      {d.image_digest: d.started_at - timedelta(hours=1) for d in records})
+            store.close()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                        "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"})
+            before = admin(endpoint, "state")["calls"]
+            t1 = time.perf_counter()
+            proc = subprocess.run([str(BIN / "paved"), "dora", "--catalog", str(fleet), "--since", f"{weeks}w",
+                                   "--jobs", str(jobs), "--format", "json", "--store", str(tmp / "dora.sqlite")],
+                                  capture_output=True, text=True, env=env)
+            elapsed = time.perf_counter() - t1
+            if proc.returncode:
+                raise SystemExit(proc.stderr[-3000:])
+            after = admin(endpoint, "state")["calls"]
+            calls = {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
+            data = json.loads(proc.stdout)
+            print(f"warm run over {count} services with {weeks} weeks each in the store: {elapsed:.1f} s, "
+                  f"{sum(calls.values()) / count:.2f} AWS calls per service {calls}; "
+                  f"{data['fleet']['metrics']['deployment_frequency']['deployments']} deployments measured")
+        finally:
+            sim.terminate()
+            sim.wait(timeout=30)
+
+
 def main() -> int:
     from paved_road.dora.ratelimit import quota_bound
 
@@ -70,8 +167,14 @@ def main() -> int:
     ap.add_argument("--weeks", type=int, default=52)
     ap.add_argument("--every", type=int, default=2, help="weeks between releases (default: 2)")
     ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--warm-fleet", type=int, default=0, metavar="N",
+                    help="also time a warm run over N services whose year is in the store (e.g. 5000)")
     args = ap.parse_args()
     end = datetime.now(timezone.utc).replace(microsecond=0)
+    if args.warm_fleet:
+        warm_fleet(args.warm_fleet, args.weeks, args.every, args.jobs, end)
+    if args.services <= 0:
+        return 0
     n = args.services
     with tempfile.TemporaryDirectory(prefix="bench-dora.") as tmp:
         tmp = Path(tmp)
