@@ -187,3 +187,11 @@ def test_ecs_rolling_a_failed_forced_redeploy_back_is_still_already_rolled_back(
                       rollback_task_definition="svc:2"))
     assert set(ledger.bad) == {"1.2.0"}
     assert ledger.previous().action == "verify"
+
+
+def test_a_rollback_completed_at_desired_count_zero_is_already_rolled_back():
+    """The on-call scaled the service to 0, rolled back to 1.1.0, then re-ran --previous: it went on to 1.0.0."""
+    ledger = book(dep(1, "1.0.0"), dep(2, "1.1.0"), dep(3, "1.2.0"), dep(4, "1.1.0", made_by="rollback", requested=0))
+    assert summary(ledger)[-1] == ("1.1.0", "rollback", "no-tasks")
+    assert ledger.previous().action == "verify"
+    assert ledger.previous(again=True).target.release == "1.0.0"

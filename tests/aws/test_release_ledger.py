@@ -137,6 +137,9 @@ def test_a_release_deployed_at_desired_count_zero_never_ran_and_is_no_previous_t
     plan = world.rollback("--previous", "--dry-run")
     assert plan.code == 0, plan.err
     assert "to:        1.0.0" in plan.out
+    # ECS records no trace of the scale-up (desiredCount changes start no deployment), so the plan says what it
+    # passed over and how to get it (review of issue 18)
+    assert "skipped 1.1.0" in plan.out and "--to 1.1.0" in plan.out
 
 
 # ---------------------------------------------------------------- the fallback path
@@ -407,3 +410,76 @@ def test_an_outside_rollback_past_ecs_retention_is_still_a_rollback(sim_endpoint
     plan = world.rollback("--previous", "--dry-run")
     assert plan.code == 0, plan.out + plan.err
     assert "already rolled back" in plan.out and "to:        1.3.0" not in plan.out
+
+
+def test_fallback_rerun_of_a_rollback_in_flight_follows_it_through_describe_services(sim_endpoint):
+    """No service-deployment permissions: `rollback --to 1.1.0 --timeout 1` (exit 5), then the same again. The re-run
+    followed the rollback by asking DescribeServiceDeployments for an ECS deployment id (review of issue 18)."""
+    world = seeded(sim_endpoint, speed=0.25, history=[ran("1.1.0", 3, made_by="terraform"), ran("1.2.0", 1)])
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    world.fault("DescribeServiceDeployments", "denied", count=1000)
+    first = world.rollback("--to", "1.1.0", "--timeout", "1")
+    assert first.code == 5, first.out + first.err
+    again = world.rollback("--to", "1.1.0")
+    assert again.code == 0, again.out + again.err
+    assert "already under way" in again.out
+    assert running_release(world) == "1.1.0"
+    assert sum(1 for d in world.history() if d["made_by"] == "rollback") == 1
+
+
+def test_fallback_previous_while_ecs_rolls_back_follows_it(sim_endpoint):
+    """No service-deployment permissions, ECS's breaker is rolling 1.2.0 back to 1.1.0 (a new deployment of 1.1.0's
+    revision in DescribeServices): --previous follows it to the end instead of failing on a deployment id."""
+    world = seeded(sim_endpoint, fail=["1.2.0"], speed=0.25, history=[ran("1.1.0", 3, made_by="terraform")])
+    world.fault("ListServiceDeployments", "denied", count=1000)
+    world.fault("DescribeServiceDeployments", "denied", count=1000)
+    assert world.deploy("1.2.0", "--no-wait").code == 0
+    world.wait_for(lambda: any(d.get("rolloutState") == "FAILED" for d in world.service()["deployments"]), timeout=60)
+    result = world.rollback("--previous")
+    assert result.code == 0, result.out + result.err
+    assert "already under way" in result.out and running_release(world) == "1.1.0"
+
+
+def test_deploy_refuses_the_bytes_of_a_bad_release_under_another_tag(sim_endpoint):
+    """1.2.0 was rolled back by ECS; the same image index is then tagged 1.2.1 and deployed (review of issue 18)."""
+    world = make_world(sim_endpoint, fail=["1.2.0"])
+    assert world.deploy("1.1.0").code == 0
+    assert world.deploy("1.2.0").code == 4
+    index = "application/vnd.oci.image.index.v1+json"
+    image = world.ecr.batch_get_image(repositoryName=SERVICE, imageIds=[{"imageTag": "1.2.0"}],
+                                      acceptedMediaTypes=[index])["images"][0]
+    world.ecr.put_image(repositoryName=SERVICE, imageManifest=image["imageManifest"], imageManifestMediaType=index,
+                        imageTag="1.2.1")
+    assert world.digest("1.2.1") == world.digest("1.2.0")
+    refused = world.deploy("1.2.1", "--dry-run")
+    assert refused.code == 2 and one_line(refused.err), refused.out + refused.err
+    assert "1.2.1 (the image of 1.2.0) is marked bad" in refused.err and "--allow-bad-release" in refused.err
+
+
+def test_in_flight_previous_while_ecs_undoes_a_rollback_goes_to_the_last_good_release(sim_endpoint):
+    """1.1.0 -> 1.2.0 -> 1.3.0; `rollback --previous --no-wait` to 1.2.0, which fails, and while ECS puts 1.3.0 back
+    the on-call runs `rollback --in-flight --previous`: it followed ECS onto 1.3.0 and called it "the last good
+    release" (review of issue 18)."""
+    world = seeded(sim_endpoint, speed=0.5, fail=["1.2.0"],
+                   history=[ran("1.1.0", 3, made_by="terraform"), ran("1.2.0", 2), ran("1.3.0", 1)])
+    assert world.rollback("--previous", "--no-wait").code == 0
+    world.wait_for(lambda: world.history()[0]["status"].startswith("ROLLBACK"), timeout=60)
+    result = world.rollback("--in-flight", "--previous")
+    assert result.code == 0, result.out + result.err
+    assert "to:        1.1.0" in result.out and "runs 1.3.0" not in result.out
+    assert running_release(world) == "1.1.0"
+
+
+def test_rerun_of_a_rollback_done_at_desired_count_zero_does_not_go_further_back(sim_endpoint):
+    """1.1.0 -> 1.2.0; the on-call scales to 0 to stop the bleeding, rolls back, then re-runs the same command: it
+    went on to 1.0.0 (review of issue 18)."""
+    world = make_world(sim_endpoint)
+    assert world.deploy("1.1.0").code == 0
+    assert world.deploy("1.2.0").code == 0
+    world.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=0)
+    assert world.rollback("--previous").code == 0
+    count = len(world.history())
+    again = world.rollback("--previous")
+    assert again.code == 0, again.out + again.err
+    assert "already rolled back" in again.out and "to:        1.0.0" not in again.out
+    assert running_release(world) == "1.1.0" and len(world.history()) == count

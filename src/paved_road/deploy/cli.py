@@ -278,6 +278,29 @@ def _waiting(plan, wait, clients, args):
         raise
 
 
+def _deployment_status(clients, run) -> str:
+    found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[run.deployment_arn])["serviceDeployments"]
+    return found[0]["status"] if found else "MISSING"
+
+
+def _fallback_status(clients, args, run) -> str:
+    """The run's status on the describe_services fallback: its id there is an ECS deployment id, not a
+    service-deployment ARN, so DescribeServiceDeployments cannot be asked; rolloutState is what ECS says."""
+    svc = ecs_deploy.describe_service(clients.ecs, args.cluster, args.service)
+    mine = next((d for d in svc.get("deployments", []) if d.get("id") == run.deployment_arn), None)
+    if mine is None:
+        # no longer listed: ECS drops a deployment from the list once another replaced it
+        return "SUCCESSFUL" if ecs_deploy.revision_name(svc.get("taskDefinition", "")) == run.task_definition \
+            else "MISSING"
+    rollout = mine.get("rolloutState")
+    if rollout == "FAILED":
+        return "FAILED"
+    if rollout == "COMPLETED" or (rollout is None and mine.get("status") == "PRIMARY"
+                                  and len(svc.get("deployments", [])) == 1):
+        return "SUCCESSFUL"
+    return "IN_PROGRESS"
+
+
 def follow_run(clients, plan, run, args) -> int:
     """Verify a rollback the ledger says happened or is under way (ECS's, paved's, an outside one): never start one.
 
@@ -290,10 +313,10 @@ def follow_run(clients, plan, run, args) -> int:
     elif run is not plan.in_flight:
         say(f"following the {run.how} to {name} ({run.task_definition}) already under way: "
             f"not starting another")
-    if not args.dry_run and args.no_wait and not run.ran:
+    if not args.dry_run and args.no_wait and not run.landed:
         say("--no-wait: rollback not verified")
         return EXIT_OK
-    say(f"waiting up to {args.timeout:g}s for {run.how} to {name} to finish" if not run.ran else
+    say(f"waiting up to {args.timeout:g}s for {run.how} to {name} to finish" if not run.landed else
         f"verifying {args.service} runs {name} on {run.task_definition}")
     import time as _time
 
@@ -301,10 +324,9 @@ def follow_run(clients, plan, run, args) -> int:
         deadline = _time.monotonic() + args.timeout
         last = None
         status = run.status
-        while not run.ran:
-            found = clients.ecs.describe_service_deployments(
-                serviceDeploymentArns=[run.deployment_arn])["serviceDeployments"]
-            status = found[0]["status"] if found else "MISSING"
+        while not run.landed:
+            status = _fallback_status(clients, args, run) if plan.ledger is not None and plan.ledger.degraded \
+                else _deployment_status(clients, run)
             if status != last:
                 say(f"  {run.deployment_arn.rsplit('/', 1)[-1]}: {status}")
                 last = status

@@ -509,6 +509,12 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
     if in_flight:
         if flight is None:
             raise NothingInFlight(f"no deployment of '{service}' is in progress; use --to X.Y.Z or --previous")
+        if flight.is_rollback and flight.release in book.bad:
+            # ECS is rolling a failed rollback back onto the release that was rolled away from: that is no way back
+            # to a good release, and StopServiceDeployment only continues a rollback (stop-service-deployment.html).
+            raise NothingInFlight(f"ECS is putting {flight.release} back (it rolled a failed rollback back), and "
+                                  f"{flight.release} is marked bad here; a rollback cannot be stopped: "
+                                  "use --previous or --to X.Y.Z")
         if flight.is_rollback:
             # ECS (or a paved/outside rollback) is already rolling back: follow that, never start a second.
             settled = ledger.Previous("follow", flight, flight, f"a {flight.how} to {flight.release} is in progress")
@@ -539,6 +545,10 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
                                   "(failed, rolled-back and zero-task releases do not count); use --to X.Y.Z")
         else:
             target = release_named(decision.target.release, "the last good release")
+            for zero in decision.skipped:
+                warnings.append(f"skipped {zero.release}: its deployment completed at desiredCount 0 "
+                                f"({zero.when()}), so ECS recorded no task running it; if it ran since, "
+                                f"use --to {zero.release}")
             ran = _bytes_that_ran(ecr, repo_name, registry_id, target, decision.target)
             if ran.digest != target.digest:
                 warnings.append(f"tag {target.tag} now points at {target.digest}, which never ran here; rolling back "
@@ -553,11 +563,14 @@ def plan_change(clients, *, action: str, cluster: str, service: str, container: 
         if (action == "rollback" and current is not None and current.is_rollback and current.in_flight
                 and current.release == target.name):
             settled = ledger.Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
-    bad_mark = book.bad.get(target.name)
+    # Bad is about the bytes as much as the name: the same image re-tagged as another version is the same release.
+    bad_mark = book.bad.get(target.name) or next(
+        (run for run in book.bad.values() if run.digest and run.digest == target.digest), None)
     runs_target = from_digest is not None and from_digest == target.digest
     if action == "deploy" and bad_mark is not None and not runs_target:
         if not allow_bad_release:
-            raise BadInput(f"release {target.name} is marked bad in '{service}': {bad_mark.describe()}; "
+            same = f" (the image of {bad_mark.release})" if bad_mark.release != target.name else ""
+            raise BadInput(f"release {target.name}{same} is marked bad in '{service}': {bad_mark.describe()}; "
                            "deploying it would undo that; pass --allow-bad-release to deploy it anyway")
         warnings.append(f"{target.name} is marked bad here ({bad_mark.describe()}); deploying it anyway "
                         "(--allow-bad-release)")

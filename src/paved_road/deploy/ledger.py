@@ -139,6 +139,11 @@ class Run:
         return self.outcome in RAN_OUTCOMES
 
     @property
+    def landed(self) -> bool:
+        """It completed: with tasks, or at desiredCount 0 (the service is on it either way)."""
+        return self.outcome in ("completed", "no-tasks")
+
+    @property
     def is_rollback(self) -> bool:
         return self.how in ROLLBACK_HOWS
 
@@ -177,6 +182,9 @@ class Previous:
     target: Run | None
     current: Run | None
     reason: str = ""
+    # 'move': releases passed over because they completed at desiredCount 0 (ECS records no tasks for them; a
+    # later scale-up without a deployment leaves no trace in the service deployments, so say which were skipped)
+    skipped: list = field(default_factory=list)
 
 
 class Ledger:
@@ -242,7 +250,9 @@ class Ledger:
         """`rollback --previous`: get off the current (bad) release onto the last good one.
 
         - the current run is a rollback still going: follow it (never start a second);
-        - the current run is a rollback that completed: already there, verify (again=True: one further);
+        - the current run is a rollback that completed (at desiredCount 0 too): already there, verify
+          (again=True: one further);
+        - neither when the rollback's release is bad here (ECS rolled a failed rollback back onto it);
         - otherwise: the newest release that ran to completion before the current run, not bad here,
           not the current release.
         """
@@ -264,14 +274,18 @@ class Ledger:
         # "Already rolled back" only when the rollback landed on a release nobody rolled away from: when ECS rolls
         # a rollback back (the rollback's release failed too), the service is on the bad release again.
         if (deciding.is_rollback and not again and deciding.release not in bad
-                and (deciding is current or current.ran or current.in_flight)):
+                and (deciding is current or current.landed or current.in_flight)):
             if current.in_flight:
                 return Previous("follow", current, current, f"a {current.how} to {current.release} is in progress")
-            if current.ran:
+            if current.landed:   # a rollback completed at desiredCount 0 landed too: re-runs must not go further
                 return Previous("verify", current, current, f"already rolled back ({deciding.how})")
+        zero: list[Run] = []
         for run in reversed(self.runs[:start]):
             if run.ran and run.release and run.release not in skip and run.release not in bad:
-                return Previous("move", run, current)
+                return Previous("move", run, current, skipped=[z for z in zero if z.release != run.release])
+            if run.outcome == "no-tasks" and run.release and run.release not in bad \
+                    and run.release not in {z.release for z in zero} | skip:
+                zero.append(run)
         return Previous("none", None, current, "no earlier release ran to completion here "
                                               "(failed, rolled-back and zero-task releases do not count)")
 
