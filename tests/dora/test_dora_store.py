@@ -219,3 +219,22 @@ def test_rate_limiter_spends_the_burst_then_the_sustained_rate_per_family():
     # 5,000 services cold: 500 DescribeServices, 15,000 service-deployment calls, 130,000 task definitions
     assert quota_bound({"DescribeServices": 500, "ListServiceDeployments": 5000,
                         "DescribeServiceDeployments": 10000, "DescribeTaskDefinition": 130000}) == (130000 - 50) / 20
+
+
+def test_the_store_survives_a_run_from_another_time_zone(tmp_path):
+    """botocore reads ECS's epoch timestamps in the machine's local zone: the same service's createdAt
+    prints differently under another TZ. A run from a laptop in Tokyo after one in UTC (or a CI runner)
+    must not take the service for a recreated one and drop its year past ECS's 90 days."""
+    since = (NOW - timedelta(days=365)).strftime("%Y-%m-%d")
+    sim = Sim(_seed(YEAR, None), tmp_path)
+    try:
+        store = str(tmp_path / "dora.sqlite")
+        sim.env = {**sim.env, "TZ": "UTC"}
+        full, _ = dora(sim, "--since", since, "--store", store)
+        sim.reset(_seed(YEAR, 90))
+        sim.env = {**sim.env, "TZ": "Asia/Tokyo"}
+        kept, err = dora(sim, "--since", since, "--store", store)
+    finally:
+        sim.stop()
+    assert "recreated" not in err, err
+    _same(full, kept)

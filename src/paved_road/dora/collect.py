@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -302,12 +302,15 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
 
     key = svc.get("serviceArn") or f"{target.region}/{target.cluster}/{target.service}"
     created = svc.get("createdAt")
-    created = created.isoformat() if isinstance(created, datetime) else (str(created) if created else None)
+    # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
+    # or a run under another TZ would take the service for a recreated one and drop its stored history.
+    created = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
+        if isinstance(created, datetime) else None
     stored, coverage, read_from = [], None, requested
     if store is not None:
         was = store.created_at(key)
-        if was is not None and created is not None and was != created:
-            report.notes.append(f"store: service created {created}, not {was} as stored (recreated); read afresh from ECS")
+        if was is not None and created is not None and not st.same_instant(was, created):
+            report.notes.append(f"store: service created {created.isoformat()}, not {was} as stored (recreated); read afresh from ECS")
             store.forget(key)
         stored, coverage = store.deployments(key), store.coverage(key)
         if stored and coverage and coverage[2] <= requested:
@@ -338,7 +341,7 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     if store is not None:
         covered_from = min(coverage[1], vouched) if (stored and coverage) else vouched
         asked_from = min(coverage[2], read_from) if (stored and coverage) else read_from
-        store.save(key, fresh, now, covered_from, asked_from, created)
+        store.save(key, fresh, now, covered_from, asked_from, created.isoformat() if created else None)
         store.save_revisions(container, {td: facts[:3] for td, facts in info._cache.items()
                                          if td not in known and facts[3] is not None})
         for td, facts in info._cache.items():   # their images too: the running revision's needs no describe

@@ -209,6 +209,15 @@ class Store:
         return names, pushed
 
 
+def same_instant(stored: str, created: datetime) -> bool:
+    """A stored createdAt (ISO text, any offset) names the same instant as ECS's createdAt now."""
+    try:
+        was = datetime.fromisoformat(stored)
+    except ValueError:
+        return False
+    return (was if was.tzinfo else was.replace(tzinfo=timezone.utc)) == created
+
+
 def read_since(stored: list[Deployment]) -> datetime | None:
     """Where an incremental read starts: the newest stored deployment that had ended, or the oldest
     one stored in flight when that is older, minus a minute; None when nothing is stored."""
