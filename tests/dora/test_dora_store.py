@@ -238,3 +238,29 @@ def test_the_store_survives_a_run_from_another_time_zone(tmp_path):
         sim.stop()
     assert "recreated" not in err, err
     _same(full, kept)
+
+
+def test_a_damaged_store_is_one_line_exit_2_not_a_traceback(tmp_path):
+    """A store whose header is intact but whose pages are damaged opens, then fails in the reading
+    threads (sqlite3.DatabaseError: malformed): the run says so in one line naming --store, exit 2."""
+    since = (NOW - timedelta(days=365)).strftime("%Y-%m-%d")
+    sim = Sim(_seed(YEAR, None), tmp_path)
+    try:
+        store = tmp_path / "dora.sqlite"
+        dora(sim, "--since", since, "--store", str(store))
+        s = st.Store(store)       # fold the WAL into the file, then damage the deployments table's root page
+        s.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root, = s.db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'deployments'").fetchone()
+        size, = s.db.execute("PRAGMA page_size").fetchone()
+        s.close()
+        data = bytearray(store.read_bytes())
+        data[(root - 1) * size:(root - 1) * size + 64] = b"\xff" * 64
+        store.write_bytes(bytes(data))
+        proc = subprocess.run([PAVED, "dora", "--cluster", "apps-production", "--service", "orders", "--until",
+                               UNTIL, "--since", since, "--format", "json", "--store", str(store)],
+                              capture_output=True, text=True, env=sim.env, timeout=300)
+    finally:
+        sim.stop()
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"paved dora: --store {store}") and "Traceback" not in proc.stderr
+    assert proc.stdout == ""

@@ -24,6 +24,7 @@ macOS `~/Library/Caches/paved/dora.sqlite`; on Windows `%LOCALAPPDATA%\\paved\\C
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -75,6 +76,18 @@ class StoreError(RuntimeError):
     """The store file cannot be opened or is not a dora store (exit 2)."""
 
 
+def _guarded(method):
+    """SQLite failing after the file opened (a damaged page, disk full, a read-only file, locked past the
+    timeout) is the store's one-line error (exit 2), not a traceback from a reading thread."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"--store {self.path}: {exc} (move the file away, or run with --no-store)") from None
+    return wrapper
+
+
 class Store:
     """One SQLite file; safe to share between the reading threads (one connection, one lock)."""
 
@@ -114,16 +127,19 @@ class Store:
             raise StoreError(f"--store {path}: cannot open it ({exc.strerror or exc})") from None
         self.lock = threading.Lock()
 
+    @_guarded
     def close(self) -> None:
         with self.lock:
             self.db.close()
 
     # -- deployments ---------------------------------------------------------
+    @_guarded
     def deployments(self, service: str) -> list[Deployment]:
         with self.lock:
             rows = self.db.execute("SELECT record FROM deployments WHERE service = ?", (service,)).fetchall()
         return [from_json(r[0]) for r in rows]
 
+    @_guarded
     def coverage(self, service: str) -> tuple[datetime, datetime, datetime] | None:
         """(last read at, from when the history held is complete, the earliest time ECS was asked from),
         or None. ECS only forgets: once asked from T, asking again from T or earlier returns nothing
@@ -133,12 +149,14 @@ class Store:
                                   (service,)).fetchone()
         return tuple(datetime.fromisoformat(v) for v in row) if row else None  # type: ignore[return-value]
 
+    @_guarded
     def created_at(self, service: str) -> str | None:
         """The service's createdAt when it was last read: another value means another service of that name."""
         with self.lock:
             row = self.db.execute("SELECT created_at FROM services WHERE service = ?", (service,)).fetchone()
         return row[0] if row else None
 
+    @_guarded
     def save(self, service: str, records: list[Deployment], read_at: datetime, covered_from: datetime,
              asked_from: datetime | None = None, created_at: str | None = None) -> None:
         with self.lock, self.db:
@@ -150,40 +168,47 @@ class Store:
                             (service, read_at.isoformat(), covered_from.isoformat(),
                              (asked_from or covered_from).isoformat(), created_at))
 
+    @_guarded
     def forget(self, service: str) -> None:
         with self.lock, self.db:
             self.db.execute("DELETE FROM deployments WHERE service = ?", (service,))
             self.db.execute("DELETE FROM services WHERE service = ?", (service,))
 
     # -- ECR facts -----------------------------------------------------------
+    @_guarded
     def save_images(self, repository: str, names: dict[str, str], pushed: dict[str, datetime]) -> None:
         with self.lock, self.db:
             self.db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?)", [
                 (repository, digest, names.get(digest), pushed[digest].isoformat() if digest in pushed else None)
                 for digest in set(names) | set(pushed)])
 
+    @_guarded
     def missing_images(self, repository: str) -> set[str]:
         with self.lock:
             return {r[0] for r in self.db.execute("SELECT digest FROM missing_images WHERE repository = ?",
                                                   (repository,))}
 
+    @_guarded
     def save_missing_images(self, repository: str, digests: list[str]) -> None:
         with self.lock, self.db:
             self.db.executemany("INSERT OR IGNORE INTO missing_images VALUES (?, ?)", [(repository, d) for d in digests])
 
     # -- task-definition revisions (immutable: registered once, never edited) --
+    @_guarded
     def revision_image(self, task_definition: str, container: str) -> str | None:
         with self.lock:
             row = self.db.execute("SELECT image FROM revisions WHERE task_definition = ? AND container = ?",
                                   (task_definition, container)).fetchone()
         return row[0] if row and row[0] is not None else None
 
+    @_guarded
     def save_revision_image(self, task_definition: str, container: str, image: str) -> None:
         with self.lock, self.db:
             self.db.execute("INSERT INTO revisions (task_definition, container, image) VALUES (?, ?, ?) "
                             "ON CONFLICT (task_definition, container) DO UPDATE SET image = excluded.image",
                             (task_definition, container, image))
 
+    @_guarded
     def revisions(self, container: str) -> dict[str, tuple[str | None, str | None, str]]:
         """Task definition -> (release, digest, made_by) as history.RevisionInfo read them."""
         with self.lock:
@@ -191,6 +216,7 @@ class Store:
                                    "WHERE container = ? AND described = 1", (container,)).fetchall()
         return {td: (release, digest, made_by) for td, release, digest, made_by in rows}
 
+    @_guarded
     def save_revisions(self, container: str, found: dict[str, tuple[str | None, str | None, str]]) -> None:
         with self.lock, self.db:
             self.db.executemany(
@@ -199,6 +225,7 @@ class Store:
                 "release = excluded.release, digest = excluded.digest, made_by = excluded.made_by",
                 [(td, container, *facts) for td, facts in found.items()])
 
+    @_guarded
     def images(self, repository: str) -> tuple[dict[str, str], dict[str, datetime]]:
         """(digest -> release, digest -> pushed_at) of one repository."""
         with self.lock:
