@@ -264,3 +264,44 @@ def test_a_damaged_store_is_one_line_exit_2_not_a_traceback(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"paved dora: --store {store}") and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def _open_store(path: str, at: float) -> str:
+    import time
+
+    time.sleep(max(0.0, at - time.time()))     # all at once
+    try:
+        st.Store(path).close()
+        return "ok"
+    except st.StoreError as exc:
+        return str(exc)
+
+
+def test_two_first_runs_on_one_new_store_both_open_it(tmp_path):
+    """Two `paved dora` runs started together (two CI jobs sharing a cache) on a store neither has made:
+    both open it (before: one failed 'UNIQUE constraint failed: meta.key' or 'database is locked')."""
+    import multiprocessing
+    import time
+
+    results = []
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        for n in range(30):
+            at = time.time() + 0.3
+            results += pool.starmap(_open_store, [(str(tmp_path / f"s{n}.sqlite"), at)] * 6)
+    assert [r for r in results if r != "ok"] == []
+
+
+def test_a_newer_schemas_store_is_refused_and_left_as_it_is(tmp_path):
+    """A store written by a newer paved (schema 2, tables of its own): one line, exit 2, and the file is
+    not changed (no tables of schema 1 added to it, its journal mode kept)."""
+    import sqlite3
+
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema', '2');"
+                     "CREATE TABLE ledger (service TEXT, entry TEXT);")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(st.StoreError, match=r"^--store .*new\.sqlite: store schema 2, this paved reads 1"):
+        st.Store(path)
+    assert path.read_bytes() == before

@@ -30,6 +30,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -96,7 +97,8 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._check_schema()          # before writing anything: a newer paved's store is left as it is
+            self._wal()
             self.db.executescript("""
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
                 CREATE TABLE IF NOT EXISTS deployments (
@@ -114,18 +116,38 @@ class Store:
                     task_definition TEXT NOT NULL, container TEXT NOT NULL, described INTEGER NOT NULL DEFAULT 0,
                     release TEXT, digest TEXT, made_by TEXT, image TEXT, PRIMARY KEY (task_definition, container));
             """)
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                self.db.commit()
-            elif row[0] != str(SCHEMA):
-                raise StoreError(f"--store {path}: store schema {row[0]}, this paved reads {SCHEMA} "
-                                 "(move the file away to start a new one)")
+            # two first runs at once: both create the tables, one schema row (not a UNIQUE error)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            self.db.commit()
+            self._check_schema()
+        except StoreError:
+            self.db.close()
+            raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"--store {path}: not a paved dora store ({exc})") from None
+            raise StoreError(f"--store {path}: cannot use it as a paved dora store ({exc}; "
+                             "move the file away, or run with --no-store)") from None
         except OSError as exc:
             raise StoreError(f"--store {path}: cannot open it ({exc.strerror or exc})") from None
         self.lock = threading.Lock()
+
+    def _check_schema(self) -> None:
+        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
+        if row is not None and row[0] != str(SCHEMA):
+            raise StoreError(f"--store {self.path}: store schema {row[0]}, this paved reads {SCHEMA} "
+                             "(move the file away to start a new one)")
+
+    def _wal(self) -> None:
+        """WAL lets runs read while another writes; switching to it takes the file's lock and does not wait
+        on SQLite's busy timeout, so a run that finds another one switching it waits here (up to 30 s)."""
+        for attempt in range(300):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 299:
+                    raise
+                time.sleep(0.1)
 
     @_guarded
     def close(self) -> None:
