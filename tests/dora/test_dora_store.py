@@ -305,3 +305,24 @@ def test_a_newer_schemas_store_is_refused_and_left_as_it_is(tmp_path):
     with pytest.raises(st.StoreError, match=r"^--store .*new\.sqlite: store schema 2, this paved reads 1"):
         st.Store(path)
     assert path.read_bytes() == before
+
+
+def test_ecr_facts_are_kept_per_region(tmp_path):
+    """The same repository and digest replicated to two Regions was pushed at two times: a store that read
+    us-east-1 first must not answer eu-west-1's push time from it (lead time would use the wrong one)."""
+    from types import SimpleNamespace
+
+    from paved_road.dora.collect import ecr_facts
+
+    pushed = {"us-east-1": datetime(2026, 3, 1, 10, tzinfo=timezone.utc),
+              "eu-west-1": datetime(2026, 3, 1, 12, tzinfo=timezone.utc)}
+
+    def ecr(region):   # ECR's DescribeImages by imageIds in one Region (the fields paved reads)
+        return SimpleNamespace(meta=SimpleNamespace(region_name=region), describe_images=lambda **kw: {
+            "imageDetails": [{"imageDigest": "sha256:aa", "imageTags": ["1.0.0"], "imagePushedAt": pushed[region]}]})
+
+    s = st.Store(tmp_path / "s.sqlite")
+    for region in ("us-east-1", "eu-west-1"):
+        by_release, by_digest, names = ecr_facts(ecr(region), "orders", "123456789012", {"sha256:aa"}, s)
+        assert (by_release, names) == ({"1.0.0": pushed[region]}, {"sha256:aa": "1.0.0"}), region
+    s.close()

@@ -174,7 +174,7 @@ def _image_repository(ecs, task_definition: str, container: str, store=None
     return ref.repository, ref.ecr_registry_id, ref.ecr_region
 
 
-def ecr_facts(ecr, repository: str, registry_id: str | None, digests: set[str], store=None
+def ecr_facts(ecr, repository: str, registry_id: str | None, digests: set[str], store=None, region: str | None = None
               ) -> tuple[dict[str, datetime], dict[str, datetime], dict[str, str]]:
     """(release -> pushed_at, digest -> pushed_at, digest -> release) for the digests the history
     names: from the store, and for the rest one DescribeImages by imageIds per 100 digests (not the
@@ -182,7 +182,9 @@ def ecr_facts(ecr, repository: str, registry_id: str | None, digests: set[str], 
     repository's releases in full, as before; with no digest at all (old records) too."""
     from paved_road.deploy.releases import SEMVER, format_version
 
-    key = f"{registry_id or ''}/{repository}"
+    # ECR is regional (a replicated image has its own push time in each Region) and a registry is an
+    # account: the store keeps one repository's facts per Region and registry.
+    key = f"{region or ecr.meta.region_name or ''}/{registry_id or ''}/{repository}"
     names, pushed = store.images(key) if store is not None else ({}, {})
     known = set(names) | set(pushed) | (store.missing_images(key) if store is not None else set())
     wanted = sorted(digests - known)
@@ -408,7 +410,7 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             digests = {x for d in history for x in (d.image_digest, d.digest, d.rollback_digest) if x}
             try:
                 pushed_release, pushed_digest, releases_by_digest = ecr_facts(ecr, repository, registry_id, digests,
-                                                                              store)
+                                                                              store, region or target.region)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
                     raise
