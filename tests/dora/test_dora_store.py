@@ -105,7 +105,7 @@ def test_the_incremental_run_gives_the_cold_runs_report_with_fewer_calls(tmp_pat
                                "--version", "1.9.0", "--poll-interval", "0.2", "--timeout", "120"],
                               capture_output=True, text=True, env=sim.env, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        warm, _ = dora(sim, "--since", since, "--store", store)
+        warm, err = dora(sim, "--since", since, "--store", store)
         cold, _ = dora(sim, "--since", since, "--store", str(tmp_path / "cold.sqlite"))
     finally:
         sim.stop()
@@ -326,3 +326,4 @@ def test_ecr_facts_are_kept_per_region(tmp_path):
         by_release, by_digest, names = ecr_facts(ecr(region), "orders", "123456789012", {"sha256:aa"}, s)
         assert (by_release, names) == ({"1.0.0": pushed[region]}, {"sha256:aa": "1.0.0"}), region
     s.close()
+
