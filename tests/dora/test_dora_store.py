@@ -327,3 +327,17 @@ def test_ecr_facts_are_kept_per_region(tmp_path):
         assert (by_release, names) == ({"1.0.0": pushed[region]}, {"sha256:aa": "1.0.0"}), region
     s.close()
 
+
+
+def test_an_unusable_default_cache_dir_says_it_is_the_default_store_and_how_to_go_on(tmp_path):
+    """No --store given and the cache dir cannot be made (a read-only or odd $XDG_CACHE_HOME in CI): one
+    line, exit 2, naming the default store and --store / --no-store."""
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache dir should be")
+    proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(blocker),
+                               "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                               "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "the default store" in proc.stderr and "--no-store" in proc.stderr
+    assert blocker.read_text().startswith("a file")

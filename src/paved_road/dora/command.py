@@ -88,7 +88,12 @@ def open_store(args):
 
     if getattr(args, "no_store", False):
         return None
-    return store.Store(args.store or store.default_path())
+    if args.store:
+        return store.Store(args.store)
+    try:
+        return store.Store(store.default_path())
+    except store.StoreError as exc:   # the user named no store: say it is the default one and the way out
+        raise store.StoreError(f"{exc} [the default store; give --store PATH elsewhere, or --no-store]") from None
 
 
 def build_report(args, since, until, targets, clients=None, progress=None) -> report.Report:
