@@ -341,3 +341,21 @@ def test_an_unusable_default_cache_dir_says_it_is_the_default_store_and_how_to_g
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "the default store" in proc.stderr and "--no-store" in proc.stderr
     assert blocker.read_text().startswith("a file")
+
+
+def test_services_of_one_name_with_short_arns_in_two_clusters_have_two_store_keys():
+    """A service made before ECS's long ARN format is `arn:aws:ecs:REGION:ACCOUNT:service/NAME` (no cluster):
+    orders in apps-staging and in apps-production must not share stored history (each run would take the
+    other for a recreated service and drop it)."""
+    from paved_road.dora.collect import Target, store_key
+
+    def svc(cluster):
+        return {"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/orders",
+                "clusterArn": f"arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}"}
+
+    keys = {store_key(svc(c), Target(name="orders", cluster=c, service="orders")) for c in ("apps-staging",
+                                                                                          "apps-production")}
+    assert len(keys) == 2
+    long_arn = "arn:aws:ecs:us-east-1:123456789012:service/apps-production/orders"
+    assert store_key({"serviceArn": long_arn}, Target(name="orders", cluster="apps-production", service="orders")) \
+        == long_arn   # stores already written keep their keys

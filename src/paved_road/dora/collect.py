@@ -285,6 +285,19 @@ def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) 
     return out
 
 
+def store_key(svc: dict, target: Target) -> str:
+    """A service's key in the store: its ARN (account, Region, cluster, name). A service made before ECS's
+    long ARN format has `arn:...:service/NAME` without its cluster (Amazon ECS Developer Guide, "Amazon
+    Resource Names (ARNs) and IDs"): two such services of one name in two clusters would share a key, so
+    the cluster's ARN is put in front of it."""
+    arn = svc.get("serviceArn")
+    if not arn:
+        return f"{target.region}/{target.cluster}/{target.service}"
+    if arn.split(":", 5)[-1].count("/") < 2:
+        return f"{svc.get('clusterArn') or target.cluster}|{arn}"
+    return arn
+
+
 def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: datetime, container: str,
                      store, report: ServiceReport) -> list:
     """The service's deployments from `requested` on: ECS alone, or the store plus what ECS added since
@@ -302,7 +315,7 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     def service_history(ecs, cluster, service, since, container):
         return hist.service_history(ecs, cluster, service, since=since, container=container, info=info)
 
-    key = svc.get("serviceArn") or f"{target.region}/{target.cluster}/{target.service}"
+    key = store_key(svc, target)
     created = svc.get("createdAt")
     # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
     # or a run under another TZ would take the service for a recreated one and drop its stored history.
