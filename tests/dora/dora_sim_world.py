@@ -48,10 +48,10 @@ def scenario_seed() -> dict:
 class Sim:
     """`paved sim --port 0 --seed FILE` as a subprocess; `env` points the AWS SDK at it."""
 
-    def __init__(self, seed: dict, workdir: Path):
+    def __init__(self, seed: dict, workdir: Path, *options: str):
         seed_file = workdir / "seed.yml"
         seed_file.write_text(yaml.safe_dump(seed, sort_keys=False))
-        self.proc = subprocess.Popen([PAVED, "sim", "--port", "0", "--seed", str(seed_file)],
+        self.proc = subprocess.Popen([PAVED, "sim", "--port", "0", "--seed", str(seed_file), *options],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.endpoint = None
         lines = []
@@ -74,6 +74,16 @@ class Sim:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env.update({"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
                          "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"})
+
+    def reset(self, seed: dict) -> None:
+        """POST /_paved_sim/reset: the same simulator, a new world."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/_paved_sim/reset", data=json.dumps({"seed": seed}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            assert response.status == 200
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -100,10 +100,14 @@ def test_unrestored_failure_and_in_flight_deployment():
     rows = [("1.0.0", "deploy", "SUCCESSFUL", "03-01 10:00", "03-01 10:10"),
             ("1.1.0", "deploy", "ROLLBACK_FAILED", "03-29 10:00", "03-29 11:00"),
             ("1.1.1", "deploy", "IN_PROGRESS", "03-30 10:00", None)]
-    out = metrics.compute(deployments(rows), SINCE, UNTIL).to_json()
+    out = metrics.compute(deployments(rows), SINCE, UNTIL, now=UNTIL).to_json()
     assert out["change_failure_rate"]["failed"] == 1 and out["change_failure_rate"]["deployments"] == 2
-    assert out["time_to_restore"] == {"restored": 0, "unrestored": 1, "median_seconds": None,
-                                      "worst_seconds": None, "band": None}
+    # Open at the run (03-31 00:00): counted at its age, 03-29 10:00 -> 03-31 00:00 = 38 h = 136800 s.
+    assert out["time_to_restore"] == {
+        "restored": 0, "unrestored": 1, "median_seconds": 136800, "worst_seconds": 136800, "band": "medium",
+        "restored_median_seconds": None,
+        "open": [{"release": "1.1.0", "started_at": "2026-03-29T10:00:00+00:00", "age_seconds": 136800,
+                  "reason": "rollback-failed"}]}
     assert out["in_progress"] == 1
 
 

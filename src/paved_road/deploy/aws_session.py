@@ -130,8 +130,10 @@ def _connects(host: str, port: int, timeout: float) -> str | None:
 class AwsClients:
     """Lazily created ECS and ECR clients sharing one session."""
 
-    def __init__(self, session: boto3.session.Session | None = None, region: str | None = None):
+    def __init__(self, session: boto3.session.Session | None = None, region: str | None = None,
+                 config: Config | None = None):
         self.session = session or boto3_session()
+        self.config = config          # merged into every client's (e.g. max_pool_connections for parallel reads)
         # botocore reads AWS_DEFAULT_REGION; the other SDKs (and configure-aws-credentials) use AWS_REGION.
         self.region = region or self.session.region_name or os.environ.get("AWS_REGION") or None
         self._clients: dict[tuple[str, str | None], object] = {}
@@ -139,7 +141,8 @@ class AwsClients:
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.region)
         if key not in self._clients:
-            client = self.session.client(service, region_name=key[1], config=retry_config())
+            config = retry_config() if self.config is None else retry_config().merge(self.config)
+            client = self.session.client(service, region_name=key[1], config=config)
             client.meta.events.register("before-parse", functools.partial(_refuse_non_aws, endpoint=client.meta.endpoint_url))
             self._clients[key] = client
         return self._clients[key]

@@ -146,7 +146,7 @@ def _image_digest(revision: dict | None, container: str) -> str | None:
 def _from_service_deployments(ecs, cluster: str, service: str, since: datetime | None,
                               info: RevisionInfo) -> list[Deployment]:
     arns: list[str] = []
-    kwargs: dict = {"cluster": cluster, "service": service}
+    kwargs: dict = {"cluster": cluster, "service": service, "maxResults": 100}   # the API's maximum
     if since is not None:
         kwargs["createdAt"] = {"after": since}
     while True:
@@ -223,10 +223,11 @@ DEGRADED = ("degraded: no service-deployment history here ({code} on ListService
 
 
 def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
-                 container: str = "app") -> tuple[list[Deployment], str | None]:
+                 container: str = "app", info: RevisionInfo | None = None) -> tuple[list[Deployment], str | None]:
     """(every deployment of the service newest first, None) or, on the fallback path, (what
-    DescribeServices lists, a one-line notice of what cannot be told)."""
-    info = RevisionInfo(ecs, container)
+    DescribeServices lists, a one-line notice of what cannot be told). `info`: a RevisionInfo
+    the caller keeps (and may have filled from a cache: task-definition revisions never change)."""
+    info = info or RevisionInfo(ecs, container)
     degraded = None
     try:
         history = _from_service_deployments(ecs, cluster, service, since, info)
@@ -242,6 +243,6 @@ def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
 
 
 def service_history(ecs, cluster: str, service: str, since: datetime | None = None,
-                    container: str = "app") -> list[Deployment]:
+                    container: str = "app", info: RevisionInfo | None = None) -> list[Deployment]:
     """Every deployment of the service, newest first (started_at, then id)."""
-    return read_history(ecs, cluster, service, since, container)[0]
+    return read_history(ecs, cluster, service, since, container, info)[0]

@@ -83,7 +83,9 @@ def list_releases(ecr, repository: str, registry_id: str | None = None) -> list[
     """Every SemVer release in the repository, newest first (architectures not read yet)."""
     releases: dict[tuple[int, int, int], Release] = {}
     paginator = ecr.get_paginator("describe_images")
-    pages = paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}, **_registry_kwargs(registry_id))
+    pages = paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"},
+                               PaginationConfig={"PageSize": 1000},   # DescribeImages maxResults: up to 1000
+                               **_registry_kwargs(registry_id))
     for page in pages:
         for image in page.get("imageDetails", []):
             tags = image.get("imageTags") or []

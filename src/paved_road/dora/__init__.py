@@ -10,4 +10,4 @@ computed from what ECS, ECR and git already record (no event pipeline).
 Definitions and the JSON schema: docs/dora.md.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: issue 23 (docs/dora.md, JSON schema: what changed from 1)

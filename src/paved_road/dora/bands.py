@@ -33,6 +33,11 @@ FAILURE_RATE = (("elite", 0.05), ("high", 0.10), ("medium", 0.15))
 # Deployments per day, lower bounds: elite deploys at least daily.
 FREQUENCY = (("elite", 1.0), ("high", 1 / 7), ("medium", 1 / 30))
 
+# What DORA calls each key (since the 2023 report the fourth is "failed deployment recovery time";
+# the JSON keeps the key time_to_restore).
+NAMES = {"deployment_frequency": "deployment frequency", "lead_time": "lead time for changes",
+         "change_failure_rate": "change failure rate", "time_to_restore": "failed deployment recovery time"}
+
 THRESHOLDS = {
     "deployment_frequency": {"unit": "deployments per day (at least)", "elite": 1.0, "high": 1 / 7, "medium": 1 / 30},
     "lead_time": {"unit": "seconds, median (at most)", "elite": DAY, "high": WEEK, "medium": MONTH},

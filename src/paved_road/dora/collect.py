@@ -1,9 +1,10 @@
 """Reading ECS, ECR and git for one service or a fleet, in parallel.
 
-Per service: DescribeServices (tags: `environment`; current revision), the
-current revision's app image (which ECR repository holds its releases),
-`paved_road.deploy.history.service_history` (ECS service deployments), ECR
-DescribeImages (push times) and the service checkout's tags and commits.
+Per service: DescribeServices (tags: `environment`; current revision; the
+CloudWatch alarms ECS watches), the current revision's app image (which ECR
+repository holds its releases), `paved_road.deploy.history.service_history`
+(ECS service deployments), CloudWatch DescribeAlarmHistory of those alarms,
+ECR DescribeImages (push times) and the service checkout's tags and commits.
 Clients come from `paved_road.deploy.aws_session` (botocore standard retry
 mode: throttling is retried with backoff); services are read by a bounded
 thread pool sharing those clients (boto3 clients are thread-safe, sessions
@@ -19,7 +20,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -147,25 +148,76 @@ class CallCounter:
                 self._hooked.add(id(client))
 
     def _count(self, **_kw) -> None:
-        key = getattr(self.local, "key", None)
-        if key is not None:
-            with self.lock:
-                self.calls[key] += 1
+        key = getattr(self.local, "key", None)   # None: a call for many services (DescribeServices batch)
+        with self.lock:
+            self.calls[key] += 1
 
 
 # ---------------------------------------------------------------------------
 # One service
 # ---------------------------------------------------------------------------
-def _image_repository(ecs, task_definition: str, container: str) -> tuple[str | None, str | None, str | None]:
-    """(repository, registry id, region) of the app container's image in a revision."""
+def _image_repository(ecs, task_definition: str, container: str, store=None
+                      ) -> tuple[str | None, str | None, str | None]:
+    """(repository, registry id, region) of the app container's image in a revision (a revision never
+    changes: the store keeps its image, so a warm run describes no task definition)."""
     from paved_road.deploy.ecs_deploy import ImageRef
 
-    td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    for c in td.get("containerDefinitions", []):
-        if c.get("name") == container:
-            ref = ImageRef.parse(c.get("image", ""))
-            return ref.repository, ref.ecr_registry_id, ref.ecr_region
-    return None, None, None
+    image = store.revision_image(task_definition, container) if store is not None else None
+    if image is None:
+        td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+        image = next((c.get("image", "") for c in td.get("containerDefinitions", []) if c.get("name") == container), "")
+        if store is not None:
+            store.save_revision_image(task_definition, container, image)
+    if not image:
+        return None, None, None
+    ref = ImageRef.parse(image)
+    return ref.repository, ref.ecr_registry_id, ref.ecr_region
+
+
+def ecr_facts(ecr, repository: str, registry_id: str | None, digests: set[str], store=None, region: str | None = None
+              ) -> tuple[dict[str, datetime], dict[str, datetime], dict[str, str]]:
+    """(release -> pushed_at, digest -> pushed_at, digest -> release) for the digests the history
+    names: from the store, and for the rest one DescribeImages by imageIds per 100 digests (not the
+    whole repository). An image ECR no longer has (ImageNotFoundException) makes this read the
+    repository's releases in full, as before; with no digest at all (old records) too."""
+    from paved_road.deploy.releases import SEMVER, format_version
+
+    # ECR is regional (a replicated image has its own push time in each Region) and a registry is an
+    # account: the store keeps one repository's facts per Region and registry.
+    key = f"{region or ecr.meta.region_name or ''}/{registry_id or ''}/{repository}"
+    names, pushed = store.images(key) if store is not None else ({}, {})
+    known = set(names) | set(pushed) | (store.missing_images(key) if store is not None else set())
+    wanted = sorted(digests - known)
+    if not digests:
+        return push_times(ecr, repository, registry_id)
+    fresh_names: dict[str, str] = {}
+    fresh_pushed: dict[str, datetime] = {}
+    try:
+        for start in range(0, len(wanted), 100):
+            page = ecr.describe_images(repositoryName=repository,
+                                       imageIds=[{"imageDigest": d} for d in wanted[start:start + 100]],
+                                       **({"registryId": registry_id} if registry_id else {}))
+            for image in page.get("imageDetails", []):
+                digest = image["imageDigest"]
+                versions = sorted((tuple(int(p) for p in m.groups()) for m in
+                                   (SEMVER.match(t) for t in image.get("imageTags") or []) if m), reverse=True)
+                if versions:
+                    fresh_names[digest] = format_version(versions[0])
+                if image.get("imagePushedAt"):
+                    fresh_pushed[digest] = image["imagePushedAt"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ImageNotFoundException":
+            raise
+        by_release, by_digest, all_names = push_times(ecr, repository, registry_id)
+        fresh_names = {d: all_names[d] for d in wanted if d in all_names}
+        fresh_pushed = {d: by_digest[d] for d in wanted if d in by_digest}
+        if store is not None:
+            store.save_missing_images(key, [d for d in wanted if d not in fresh_names and d not in fresh_pushed])
+    if store is not None and (fresh_names or fresh_pushed):
+        store.save_images(key, fresh_names, fresh_pushed)
+    names, pushed = {**names, **fresh_names}, {**pushed, **fresh_pushed}
+    by_release = {names[d]: at for d, at in pushed.items() if d in names}
+    return by_release, pushed, names
 
 
 def push_times(ecr, repository: str, registry_id: str | None
@@ -183,13 +235,150 @@ def push_times(ecr, repository: str, registry_id: str | None
     return by_release, by_digest, names
 
 
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+DESCRIBE_SERVICES_BATCH = 10     # DescribeServices takes up to 10 services per call (API reference)
+
+
+def describe_services(ecs, cluster: str, names: list[str]) -> dict[str, dict | str]:
+    """Service name -> its DescribeServices answer (with tags), or a one-line error, for up to 10 names."""
+    try:
+        found = ecs.describe_services(cluster=cluster, services=names, include=["TAGS"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+            return {n: f"cluster {cluster} not found" for n in names}
+        raise
+    out: dict[str, dict | str] = {}
+    for svc in found.get("services", []):
+        if svc.get("status") != "INACTIVE":
+            out[svc.get("serviceName")] = svc
+            out.setdefault(svc.get("serviceArn"), svc)
+    for name in names:
+        out.setdefault(name, f"service {name} not found in cluster {cluster}")
+    return out
+
+
+def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) -> list[metrics.AlarmChange]:
+    """State changes of the service's alarms (CloudWatch DescribeAlarmHistory, HistoryItemType StateUpdate,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html).
+    The new state is HistoryData's newState.stateValue. CloudWatch keeps 30 days of alarm history."""
+    import json
+
+    out: list[metrics.AlarmChange] = []
+    for name in names:
+        token = None
+        while True:
+            kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
+                      "MaxRecords": 100, "ScanBy": "TimestampAscending"}
+            if token:
+                kwargs["NextToken"] = token
+            page = cloudwatch.describe_alarm_history(**kwargs)
+            for item in page.get("AlarmHistoryItems", []):
+                try:
+                    state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
+                except ValueError:
+                    state = None
+                if state in ALARM_STATES:
+                    out.append(metrics.AlarmChange(item["AlarmName"], item["Timestamp"], state))
+            token = page.get("NextToken")
+            if not token:
+                break
+    return out
+
+
+def store_key(svc: dict, target: Target) -> str:
+    """A service's key in the store: its ARN (account, Region, cluster, name). A service made before ECS's
+    long ARN format has `arn:...:service/NAME` without its cluster (Amazon ECS Developer Guide, "Amazon
+    Resource Names (ARNs) and IDs"): two such services of one name in two clusters would share a key, so
+    the cluster's ARN is put in front of it."""
+    arn = svc.get("serviceArn")
+    if not arn:
+        return f"{target.region}/{target.cluster}/{target.service}"
+    if arn.split(":", 5)[-1].count("/") < 2:
+        return f"{svc.get('clusterArn') or target.cluster}|{arn}"
+    return arn
+
+
+def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: datetime, container: str,
+                     store, report: ServiceReport) -> list:
+    """The service's deployments from `requested` on: ECS alone, or the store plus what ECS added since
+    the newest stored one (store.py). Sets report.covered_since: from when the history held is
+    complete (the oldest record held proves it: ECS's retention is a cut-off in time; otherwise the
+    earliest time reads covered, and never before ECS's 90 days unless the store holds it)."""
+    from paved_road.deploy import history as hist
+    from paved_road.dora import store as st
+
+    info = hist.RevisionInfo(ecs, container)
+    if store is not None:   # revisions never change: what earlier runs described is not described again
+        info._cache.update({td: (*facts, None) for td, facts in store.revisions(container).items()})
+    known = set(info._cache)
+
+    def service_history(ecs, cluster, service, since, container):
+        return hist.service_history(ecs, cluster, service, since=since, container=container, info=info)
+
+    key = store_key(svc, target)
+    created = svc.get("createdAt")
+    # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
+    # or a run under another TZ would take the service for a recreated one and drop its stored history.
+    created = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
+        if isinstance(created, datetime) else None
+    stored, coverage, read_from = [], None, requested
+    if store is not None:
+        was = store.created_at(key)
+        if was is not None and created is not None and not st.same_instant(was, created):
+            report.notes.append(f"store: service created {created.isoformat()}, not {was} as stored (recreated); read afresh from ECS")
+            store.forget(key)
+        stored, coverage = store.deployments(key), store.coverage(key)
+        if stored and coverage and coverage[2] <= requested:
+            read_from = max(requested, st.read_since(stored) or requested)
+    skipped = read_from != requested and st.settled(stored, svc, coverage[0])
+    if skipped:
+        fresh = []   # DescribeServices shows nothing created or updated since the last read: no history call
+    else:
+        fresh = service_history(ecs, target.cluster, target.service, since=read_from, container=container)
+    if store is not None:
+        why = None if skipped else st.contradicts(stored, fresh, read_from, now)
+        if why:
+            report.notes.append(f"store: {why}; read afresh from ECS")
+            store.forget(key)
+            stored, coverage = [], None
+            if read_from != requested:
+                read_from = requested
+                fresh = service_history(ecs, target.cluster, target.service, since=read_from, container=container)
+        if stored and coverage and coverage[0] < now - st.ECS_RETENTION:
+            report.notes.append(f"store: last read {coverage[0].date()}, more than ECS's 90 days ago: deployments "
+                                f"between {coverage[0].date()} and {(now - st.ECS_RETENTION).date()} may be missing")
+    # ECS's retention is a cut-off in time: it holds everything after max(read_from, now - 90 days), and the
+    # oldest record it returned proves it held everything after that one too.
+    vouched = max(read_from, now - st.ECS_RETENTION)
+    oldest_fresh = min((d.started_at for d in fresh), default=None)
+    if oldest_fresh is not None:
+        vouched = min(vouched, oldest_fresh)
+    if store is not None:
+        covered_from = min(coverage[1], vouched) if (stored and coverage) else vouched
+        asked_from = min(coverage[2], read_from) if (stored and coverage) else read_from
+        store.save(key, fresh, now, covered_from, asked_from, created.isoformat() if created else None)
+        store.save_revisions(container, {td: facts[:3] for td, facts in info._cache.items()
+                                         if td not in known and facts[3] is not None})
+        for td, facts in info._cache.items():   # their images too: the running revision's needs no describe
+            if td not in known and facts[3] is not None:
+                image = next((c.get("image", "") for c in facts[3].get("containerDefinitions", [])
+                              if c.get("name") == container), "")
+                store.save_revision_image(td, container, image)
+        history = [d for d in st.merge(stored, fresh) if d.started_at >= requested]
+    else:
+        covered_from, history = vouched, fresh
+    report.covered_since = covered_from
+    return history
+
+
 def measure(clients, target: Target, since: datetime, until: datetime, *,
             environment: str | None, container: str,
-            counter: CallCounter | None = None) -> ServiceReport:
-    """Read one service and compute its metrics. AWS and git problems become the
+            counter: CallCounter | None = None, now: datetime | None = None,
+            failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None,
+            described: dict | None = None) -> ServiceReport:
+    """Read one service and compute its metrics (`described`: its DescribeServices answer, read in a
+    batch by measure_all). AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
-    from paved_road.deploy.history import service_history
-
     report = ServiceReport(name=target.name, cluster=target.cluster, service=target.service, region=target.region,
                            repo=target.repo, ecr_repository=target.ecr_repository, catalog_path=target.catalog_path)
     if counter is not None:
@@ -198,28 +387,32 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         ecs = _client(clients, "ecs", target.region)
         if counter is not None:
             counter.hook(ecs)
-        try:
-            found = ecs.describe_services(cluster=target.cluster, services=[target.service], include=["TAGS"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
-                report.error = f"cluster {target.cluster} not found"
-                return report
-            raise
-        services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
-        if not services:
-            report.error = f"service {target.service} not found in cluster {target.cluster}"
+        if described is None:
+            described = describe_services(ecs, target.cluster, [target.service])
+        svc = described.get(target.service)
+        if isinstance(svc, str):
+            report.error = svc
             return report
-        svc = services[0]
         tags = {t["key"]: t.get("value", "") for t in svc.get("tags", [])}
         report.environment, report.environment_source = environment_of(tags, target.cluster)
         if environment is not None and report.environment != environment:
             return report  # the caller lists it as skipped
-        history = service_history(ecs, target.cluster, target.service, since=since - HISTORY_CONTEXT,
-                                  container=container)
+        history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report)
+        # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
+        alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
+        changes = None
+        if alarm_names:
+            cloudwatch = _client(clients, "cloudwatch", target.region)
+            if counter is not None:
+                counter.hook(cloudwatch)
+            try:
+                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until)
+            except ClientError as exc:
+                report.alarm_note = f"alarm history unreadable: {str(exc).splitlines()[0]}"
         releases_by_digest: dict[str, str] = {}
         pushed_release: dict[str, datetime] = {}
         pushed_digest: dict[str, datetime] = {}
-        repository, registry_id, region = _image_repository(ecs, svc["taskDefinition"], container)
+        repository, registry_id, region = _image_repository(ecs, svc["taskDefinition"], container, store)
         # The running image names the repository; the catalog's (service name) is the fallback.
         repository = repository or target.ecr_repository
         report.ecr_repository = repository
@@ -227,8 +420,10 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             ecr = _client(clients, "ecr", region or target.region)
             if counter is not None:
                 counter.hook(ecr)
+            digests = {x for d in history for x in (d.image_digest, d.digest, d.rollback_digest) if x}
             try:
-                pushed_release, pushed_digest, releases_by_digest = push_times(ecr, repository, registry_id)
+                pushed_release, pushed_digest, releases_by_digest = ecr_facts(ecr, repository, registry_id, digests,
+                                                                              store, region or target.region)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
                     raise
@@ -241,7 +436,10 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
                 note = f"cannot read the checkout: {exc}"
 
         def pushed_at(d) -> datetime | None:
-            return pushed_digest.get(d.digest) if d.digest in pushed_digest else pushed_release.get(d.release)
+            for digest in (d.digest, d.image_digest):
+                if digest in pushed_digest:
+                    return pushed_digest[digest]
+            return pushed_release.get(d.release)
 
         def safe_commits(release, previous):
             try:
@@ -249,8 +447,11 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             except GitError:
                 return None
 
-        report.metrics = metrics.compute(history, since, until, commits=safe_commits if commits else None,
-                                         pushed_at=pushed_at, releases_by_digest=releases_by_digest)
+        report.metrics = metrics.compute(history, since, until, now=now, commits=safe_commits if commits else None,
+                                         pushed_at=pushed_at, releases_by_digest=releases_by_digest,
+                                         alarm_changes=changes, alarms=alarm_names if changes is not None else None,
+                                         failure_window=failure_window,
+                                         covered_since=report.covered_since)
         if note:
             report.metrics.lead_time_note = note
     except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
@@ -266,19 +467,49 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
 
 def measure_all(clients, targets: list[Target], since: datetime, until: datetime, *,
                 environment: str | None, container: str = "app",
-                jobs: int = DEFAULT_JOBS,
-                on_done: Callable[[ServiceReport], None] | None = None) -> list[ServiceReport]:
-    counter = CallCounter()
+                jobs: int = DEFAULT_JOBS, now: datetime | None = None,
+                failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None,
+                on_done: Callable[[ServiceReport], None] | None = None,
+                counter: CallCounter | None = None, limiter=None) -> list[ServiceReport]:
+    """Every target, read in parallel: one job per batch of up to 10 services of one cluster (one
+    DescribeServices for the batch, then each service's history). The batch call is counted in
+    `counter.calls[None]` (the fleet's), each service's own calls under it."""
+    counter = counter or CallCounter()
     # Create (and hook) every client in this thread before the pool starts.
     for region in dict.fromkeys(t.region for t in targets):
-        counter.hook(_client(clients, "ecs", region))
+        ecs = _client(clients, "ecs", region)
+        counter.hook(ecs)
+        if limiter is not None:
+            limiter.hook(ecs)   # ECS's documented quotas per API family (ratelimit.py)
+    batches: list[list[int]] = []
+    open_batch: dict[tuple, list[int]] = {}
+    for i, t in enumerate(targets):
+        key = (t.region, t.cluster)
+        batch = open_batch.get(key)
+        if batch is None or len(batch) == DESCRIBE_SERVICES_BATCH:
+            batch = open_batch[key] = []
+            batches.append(batch)
+        batch.append(i)
+    results: list[ServiceReport | None] = [None] * len(targets)
 
-    def one(target: Target) -> ServiceReport:
-        result = measure(clients, target, since, until, environment=environment, container=container,
-                         counter=counter)
-        if on_done is not None:
-            on_done(result)
-        return result
+    def one(batch: list[int]) -> None:
+        first = targets[batch[0]]
+        counter.local.key = None
+        try:
+            described = describe_services(_client(clients, "ecs", first.region), first.cluster,
+                                          list(dict.fromkeys(targets[i].service for i in batch)))
+        except (NoCredentialsError, NoRegionError, ProfileNotFound, PartialCredentialsError):
+            raise
+        except (ClientError, BotoCoreError) as exc:
+            described = {targets[i].service: str(exc).splitlines()[0] for i in batch}
+        for i in batch:
+            result = measure(clients, targets[i], since, until, environment=environment, container=container,
+                             counter=counter, now=now, failure_window=failure_window, store=store,
+                             described=described)
+            results[i] = result
+            if on_done is not None:
+                on_done(result)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, targets))
+        list(pool.map(one, batches))
+    return [r for r in results if r is not None]

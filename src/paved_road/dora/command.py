@@ -72,21 +72,61 @@ def _targets(args) -> list[collect.Target]:
 def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
     """Everything checked before any AWS call; BadOption / DoraInputError on bad input."""
     since, until = window(args.since, args.until)
+    args.failure_window_span = parse_span(args.failure_window, "--failure-window")
+    if not 0 <= getattr(args, "rate_share", 1.0) <= 1:
+        raise BadOption(f"--rate-share must be between 0 (no client-side limit) and 1 (got {args.rate_share})")
+    if getattr(args, "store", None) and getattr(args, "no_store", False):
+        raise BadOption("give --store PATH or --no-store, not both")
     if args.jobs < 1:
         raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
     return since, until, _targets(args)
 
 
+def open_store(args):
+    """The history store (--store PATH; default under the user's cache dir), or None with --no-store."""
+    from paved_road.dora import store
+
+    if getattr(args, "no_store", False):
+        return None
+    if args.store:
+        return store.Store(args.store)
+    try:
+        return store.Store(store.default_path())
+    except store.StoreError as exc:   # the user named no store: say it is the default one and the way out
+        raise store.StoreError(f"{exc} [the default store; give --store PATH elsewhere, or --no-store]") from None
+
+
 def build_report(args, since, until, targets, clients=None, progress=None) -> report.Report:
     if clients is None:
+        from botocore.config import Config
+
         from paved_road.deploy.aws_session import AwsClients
-        clients = AwsClients()
+        # one connection per reading thread (botocore's pool defaults to 10: more --jobs would wait for one)
+        clients = AwsClients(config=Config(max_pool_connections=max(10, args.jobs + 2)))
     environment = args.environment if args.catalog else None  # one named service: all its deployments count
-    results = collect.measure_all(
-        clients, targets, since, until, environment=environment,
-        container=args.container, jobs=args.jobs, on_done=progress,
-    )
-    rep = report.Report(since=since, until=until, environment=environment)
+    now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
+    failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
+    store = open_store(args)
+    from paved_road.dora.ratelimit import Limiter
+    share = getattr(args, "rate_share", 1.0)
+    try:
+        results = collect.measure_all(
+            clients, targets, since, until, environment=environment,
+            container=args.container, jobs=args.jobs, on_done=progress, now=now, failure_window=failure_window,
+            store=store, limiter=Limiter(share) if share > 0 else None,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    rep = report.Report(since=since, until=until, environment=environment, now=now)
+    short = [r for r in results if r.metrics is not None and r.covered_since is not None and r.covered_since > since]
+    if short:
+        latest = max(r.covered_since for r in short)
+        rep.coverage = {"covered_since": latest.isoformat(), "warnings": [
+            f"--since {since.date()}: the history held (the store and ECS's 90 days) starts later for "
+            f"{len(short)} of {len(results)} services, the latest {latest.date()} "
+            f"({', '.join(r.name for r in short[:3])}{', ...' if len(short) > 3 else ''}); their figures cover "
+            f"{latest.date()} .. {until.date()} at most and rates divide by the days covered (covered_days)"]}
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
@@ -94,6 +134,11 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         else:
             rep.services.append(r)
     return rep
+
+
+def store_errors():
+    from paved_road.dora.store import StoreError
+    return StoreError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
     except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
         return 2
+    except store_errors() as exc:
+        print(f"paved dora: {exc}", file=sys.stderr)
+        return 2
+    for line in rep.coverage.get("warnings", []):
+        print(f"paved dora: warning: {line}", file=sys.stderr)
     data = report.to_json(rep)
     if args.format == "html":
         output.write(args, report.render_html(data))
@@ -126,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     for s in rep.services:
         if s.error:
             print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
+        for note in s.notes:
+            print(f"paved dora: {s.cluster}/{s.service}: {note}", file=sys.stderr)
     if not args.catalog and rep.services and rep.services[0].error:
         return 2
     return 1 if any(s.error for s in rep.services) else 0
@@ -151,5 +203,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--repo", metavar="PATH", help="the service's git checkout, for lead time (release tags vX.Y.Z)")
     output.add_arguments(p, extra=EXTRA_FORMATS, what="the report (any format)")
     cli_options.add_jobs(p, "services read")
+    p.add_argument("--failure-window", default="24h", metavar="SPAN",
+                   help="fix-forward: a release superseded by a patch release of the same minor within this span "
+                        "is a change failure (default: 24h; rollbacks and alarms need no window)")
+    p.add_argument("--store", metavar="PATH",
+                   help="history store (SQLite) that keeps what ECS forgets after 90 days and makes runs incremental "
+                        "(default: dora.sqlite under the user's cache dir, e.g. ~/.cache/paved/)")
+    p.add_argument("--no-store", action="store_true", help="read ECS only; neither read nor write the store")
+    p.add_argument("--rate-share", type=float, default=1.0, metavar="F",
+                   help="share of ECS's documented per-account API quotas (per family) this run may use: "
+                        "1 the whole bucket (default), 0.5 leaves half to deploys and other tools, 0 no client-side limit")
     p.add_argument("--container", default="app", metavar="NAME", help="the app container's name (default: app)")
     p.set_defaults(func=run)

@@ -102,7 +102,7 @@ def run_rollback_demo(console: Console, speed: float = 4.0) -> int:
         codes.append(paved("deploy", *TARGET, "--version", "1.4.0", *poll))
         history()
         console.rule("8. what the history says about delivery: the four DORA keys (paved dora)")
-        codes.append(paved("dora", *TARGET, "--since", "1d", "--repo", checkout.name))
+        codes.append(paved("dora", *TARGET, "--since", "1d", "--repo", checkout.name, "--no-store"))  # a throwaway world
         from paved_road.deploy import ledger
         from paved_road.deploy.aws_session import AwsClients
         book = ledger.read(AwsClients().ecs, CLUSTER, SERVICE)

@@ -222,6 +222,7 @@ class SimService:
     deployments: list[ServiceDeployment] = field(default_factory=list)   # oldest first
     events: list[dict] = field(default_factory=list)                     # newest first
     completed: Revision | None = None                                    # last revision that completed
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))   # Service.createdAt
 
     def event(self, message: str, at: datetime) -> None:
         self.events.insert(0, {"id": _id(36), "createdAt": at, "message": f"(service {self.name}) {message}"})
@@ -312,12 +313,14 @@ class EcsModel:
 
     def seed_deployment(self, svc: SimService, task_definition: str, images: list[dict], *, status: str,
                         strategy: str, started_at: datetime, finished_at: datetime | None,
-                        reason: str = "", tasks: int | None = None) -> ServiceDeployment:
-        """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep)."""
+                        reason: str = "", tasks: int | None = None,
+                        deployment_id: str | None = None) -> ServiceDeployment:
+        """A finished deployment from a seed's history (nothing runs; the record is what ECS would keep).
+        `deployment_id`: the ARN's last part (a seed may fix it, so two worlds share a history)."""
         with self.lock:
             target = self._revision(svc, task_definition, images, started_at)
             arn = (f"arn:aws:ecs:{svc.region}:{svc.account}:service-deployment/{svc.cluster_name}/{svc.name}/"
-                   f"{_id(20)}")
+                   f"{deployment_id or _id(20)}")
             config = _config_copy(svc.config)
             config["strategy"] = strategy
             dep = ServiceDeployment(arn, svc, target, svc.completed, config, status.startswith("ROLLBACK"),
@@ -582,6 +585,7 @@ class EcsModel:
             if svc is None:
                 return described
             deployments = self.ecs_deployments(svc)
+            described["createdAt"] = svc.created_at   # Service.createdAt (moto has none): when it was created
             described["taskDefinition"] = svc.task_definition
             described["desiredCount"] = svc.desired
             described["deployments"] = deployments

@@ -49,6 +49,7 @@ from werkzeug.serving import ThreadedWSGIServer
 
 from paved_road.bounded_http import IDLE_TIMEOUT, BoundedThreads
 
+from paved_road.sim import alarm_history
 from paved_road.sim.autoscaling_tags import ScalableTargetTags, ecs_environ
 from paved_road.sim.ecs_model import EcsModel, SimError, SimService, epoch
 from paved_road.sim.ecs_service_fields import ServiceFields
@@ -90,6 +91,7 @@ class SimApp:
 
     def __init__(self, model: EcsModel, seeder=None):
         self.model = model
+        alarm_history.install()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults: dict[str, list[list]] = {}       # operation -> [[fault, remaining, after], ...]
         self.served: dict[tuple[str, bytes], tuple[str, list, bytes]] = {}  # last answer per read (for 'stale')
@@ -487,6 +489,7 @@ class SimApp:
         self.autoscaling_tags.reset()
         self.service_fields.reset()
         moto_api_backend.reset()  # what POST /moto-api/reset does
+        alarm_history.reset()     # DescribeAlarmHistory (moto has none): seeded past state changes
         self.model.alarm_states, self.model.set_alarms = self.alarm_states, self.set_alarms
         if self.seeder is not None:
             self.seeder(request.get("seed"), alarms=bool(self.alarm_versions))

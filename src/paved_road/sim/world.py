@@ -24,6 +24,8 @@ Seed format (every key optional except where noted):
             alarms: []                    # CloudWatch alarm names (alarm rollback on), defined as the
                                           # ecs-service module's (module_alarms); --alarm on the default
                                           # world adds the module's two: <service>-<env>-http-5xx-rate, -http-latency-p99
+            alarm_history:                # past state changes of those alarms (DescribeAlarmHistory)
+              - {alarm: demo-service-5xx, at: 2026-11-02T10:07:00Z, state: ALARM}
             bake_time_minutes: 0          # BLUE_GREEN / LINEAR / CANARY
             linear: {stepPercent: 10, stepBakeTimeInMinutes: 6}      # LINEAR (ECS's keys and defaults)
             canary: {canaryPercent: 5, canaryBakeTimeInMinutes: 10}  # CANARY
@@ -33,6 +35,7 @@ Seed format (every key optional except where noted):
             memory: "1024"
             sidecar: true                 # the otel-collector container
             release: 1.0.0                # running release when there is no history
+            created_at: 2026-11-01T09:00:00Z   # Service.createdAt (default: when it is seeded)
             history:                      # past deployments, oldest first
               - release: 1.0.0
                 started_at: 2026-11-02T10:05:00Z
@@ -40,6 +43,7 @@ Seed format (every key optional except where noted):
                 status: SUCCESSFUL        # any ServiceDeployment status
                 made_by: terraform        # deploy | rollback | terraform
                 strategy: ROLLING
+                id: d0                    # optional: the service-deployment ARN's last part (default: random)
 
 Each history entry registers a task-definition revision tagged the way `paved`
 and Terraform tag theirs (paved:release, paved:digest, paved:made-by) and a
@@ -309,6 +313,15 @@ class Seeder:
             environment = str(spec.get("environment", "staging") or cluster)  # as the tag below; no tag: the cluster
             for alarm in module_alarms(name, environment, [str(a) for a in spec["alarms"]]):
                 cloudwatch.put_metric_alarm(**alarm)
+        for i, change in enumerate(spec.get("alarm_history") or []):
+            field = f"{where}.alarm_history[{i}]"
+            if not isinstance(change, dict) or change.get("alarm") not in (spec.get("alarms") or []):
+                raise SeedError(f"{field}: needs an alarm named under alarms")
+            if change.get("state") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+                raise SeedError(f"{field}.state: one of OK, ALARM, INSUFFICIENT_DATA (got {change.get('state')!r})")
+            from paved_road.sim import alarm_history
+            alarm_history.seed(region, str(change["alarm"]), [(_when(change.get("at"), f"{field}.at"),
+                                                               change["state"], change.get("reason", "seeded"))])
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
@@ -340,6 +353,8 @@ class Seeder:
         model = self.app.model
         with model.lock:
             svc = model.services[created["serviceArn"]]
+            if spec.get("created_at"):
+                svc.created_at = _when(spec["created_at"], f"{where}.created_at")
             for dep in svc.deployments:
                 model.by_arn.pop(dep.arn, None)
             svc.deployments.clear()
@@ -348,7 +363,8 @@ class Seeder:
                 _arn, images, _failing = self.app._images(region, td)  # what ECS recorded for that revision
                 model.seed_deployment(svc, td, images, status=str(entry.get("status", "SUCCESSFUL")),
                                       strategy=str(entry.get("strategy", strategy)), started_at=started,
-                                      finished_at=finished, tasks=entry.get("desired_count"))
+                                      finished_at=finished, tasks=entry.get("desired_count"),
+                                      deployment_id=str(entry["id"]) if entry.get("id") else None)
             svc.task_definition = svc.completed.task_definition if svc.completed else first_td
         from moto.ecs.models import ecs_backends
         ecs_backends[DEFAULT_ACCOUNT_ID][region].services[f"{cluster}:{name}"].task_definition = svc.task_definition
