@@ -250,3 +250,106 @@ def test_an_unknown_org_is_one_line(github_schema):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- hostile or unusual answers from the endpoint (review of #25) ---------------------------------
+def _stub(handler_post):
+    """A loopback HTTP server whose POST handler is `handler_post(handler)`; (server, base URL)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            handler_post(self)
+
+        def do_GET(self):
+            handler_post(self)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _answer(handler, status: int, payload: dict, headers: dict | None = None):
+    import json
+    raw = json.dumps(payload).encode()
+    handler.send_response(status)
+    for k, v in {"Content-Length": str(len(raw)), **(headers or {})}.items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
+def test_a_redirect_is_not_followed_with_the_token():
+    """urllib's redirect handler copies every header but Content-*, Authorization included, to any
+    host a 301/302/303 names: the token would go to whoever the endpoint redirects to."""
+    stolen = []
+
+    def thief(h):
+        stolen.append(h.headers.get("Authorization"))
+        _answer(h, 200, {"data": {}})
+
+    thief_server, thief_url = _stub(thief)
+    redirector, url = _stub(lambda h: (h.send_response(302), h.send_header("Location", f"{thief_url.replace('127.0.0.1', 'localhost')}/x"),
+                                       h.send_header("Content-Length", "0"), h.end_headers()))
+    try:
+        with pytest.raises(github.GitHubError, match=r"redirected to http://localhost:\d+/x: not followed"):
+            github.Client(f"{url}/graphql", TOKEN, sleep=lambda s: None).query("{ viewer { login } }", {})
+    finally:
+        for s in (thief_server, redirector):
+            s.shutdown()
+            s.server_close()
+    assert stolen == []
+
+
+def test_rate_limit_answers_without_a_wait_are_not_retried_forever():
+    """`Retry-After: 0` on every answer: at least a second between retries, and a bounded number."""
+    count = [0]
+
+    def limited(h):
+        count[0] += 1
+        _answer(h, 429, {"message": "slow down"}, {"Retry-After": "0"})
+
+    server, url = _stub(limited)
+    slept = []
+    try:
+        with pytest.raises(github.GitHubError, match="rate limit"):
+            github.Client(f"{url}/graphql", TOKEN, sleep=slept.append).query("{ viewer { login } }", {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert count[0] == github.MAX_RATE_LIMIT_RETRIES + 1
+    assert slept and min(slept) >= 1.0
+
+
+def test_a_listing_with_errors_is_not_an_empty_fleet():
+    """An organisation enforcing SAML SSO the token is not authorised for: GitHub answers HTTP 200,
+    `repositories: null` and an error of type FORBIDDEN at its path. That is not "no services"."""
+    message = ("Resource protected by organization SAML enforcement. You must grant your Personal Access "
+               "token access to this organization.")
+    server, url = _stub(lambda h: _answer(h, 200, {
+        "data": {"organization": {"repositories": None}, "rateLimit": None},
+        "errors": [{"type": "FORBIDDEN", "path": ["organization", "repositories"], "message": message,
+                    "locations": [{"line": 3, "column": 5}]}]}))
+    try:
+        with pytest.raises(github.GitHubError, match=r"--github-org acme: GitHub did not list every repository "
+                                                     r"\(FORBIDDEN: Resource protected by organization SAML"):
+            github.scan_org(github.Client(f"{url}/graphql", TOKEN), "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("value", ["ghp_abc\ndefSECRET", "ghp_abc defSECRET", "ghp_abc\x1bSECRET"])
+def test_a_malformed_token_is_refused_without_printing_it(value, tmp_path):
+    out = _paved("catalog", "--github-org", "acme", "--github-api", "http://127.0.0.1:9/graphql", cwd=tmp_path,
+                 env=_env(GH_TOKEN=value, PATH=str(Path(PAVED).parent)))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr == ("paved catalog: GH_TOKEN is not a GitHub token (it holds spaces or control "
+                          "characters); set it to the token alone\n")
+    assert "SECRET" not in out.stdout + out.stderr
