@@ -75,7 +75,8 @@ def org_server(github_schema, org_repos):
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN",
+                                                          "GITHUB_ENTERPRISE_TOKEN")}
     return {**env, **extra}
 
 
@@ -95,7 +96,7 @@ def test_org_catalog_equals_local_checkouts(org_server, org_repos, fleet_root, f
 
     from_disk = _paved("catalog", "acme", "--template", str(fleet_template), "--format", "plain", cwd=tmp_path)
     from_org = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                      "--format", "plain", cwd=tmp_path, env=_env(GH_TOKEN=TOKEN))
+                      "--format", "plain", cwd=tmp_path, env=_env(GH_ENTERPRISE_TOKEN=TOKEN))
 
     assert from_org.stdout == from_disk.stdout
     assert [line.split()[0] for line in from_org.stdout.splitlines()[1:-1]] == ["alpha", "bravo", "charlie", "delta", "?"]
@@ -121,12 +122,12 @@ def test_topic_and_archived_select_within_the_org(org_server, fleet_template, tm
     org, url = org_server
     org.faults.clear()
     out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                 "--topic", "nodejs", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+                 "--topic", "nodejs", "--json", env=_env(GITHUB_ENTERPRISE_TOKEN=TOKEN))
     import json
     names = [s["name"] for s in json.loads(out.stdout)["services"]]
     assert names == ["alpha", "bravo", "charlie", "delta"]
     out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                 "--include-archived", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+                 "--include-archived", "--json", env=_env(GITHUB_ENTERPRISE_TOKEN=TOKEN))
     assert "legacy" in [s["name"] for s in json.loads(out.stdout)["services"]]
 
 
@@ -147,11 +148,29 @@ def test_gh_auth_token_is_used(tmp_path, monkeypatch):
     assert github.find_token({"PATH": str(tmp_path), "GITHUB_TOKEN": "b", "GH_TOKEN": "a"}) == "a"
 
 
+def test_a_github_com_token_never_goes_to_another_host(tmp_path):
+    """gh's documented split (`gh help environment`): GH_TOKEN/GITHUB_TOKEN are github.com tokens,
+    GH_ENTERPRISE_TOKEN/GITHUB_ENTERPRISE_TOKEN are GitHub Enterprise Server ones. `--github-api`
+    names any host: the github.com token must not be sent there."""
+    ghes = "https://ghe.example.com/api/graphql"
+    gh = tmp_path / "gh"
+    gh.write_text('#!/bin/sh\n[ "$*" = "auth token --hostname ghe.example.com" ] && echo gho_ghes\n')
+    gh.chmod(0o755)
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom", "PATH": str(tmp_path)}, api=ghes) == "gho_ghes"
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom", "GITHUB_ENTERPRISE_TOKEN": "e"}, api=ghes) == "e"
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom"}, api="https://api.octo.ghe.com/graphql") == "ghp_dotcom"
+    out = _paved("catalog", "--github-org", "acme", "--github-api", ghes, cwd=tmp_path,
+                 env=_env(GH_TOKEN="ghp_dotcom", PATH=str(Path(PAVED).parent)))
+    assert out.returncode == 2
+    assert out.stderr == ("paved catalog: --github-org needs a GitHub token: set GH_ENTERPRISE_TOKEN or "
+                          "GITHUB_ENTERPRISE_TOKEN, or run `gh auth login --hostname ghe.example.com`\n")
+
+
 def test_bad_token_is_refused_and_never_printed(org_server, tmp_path):
     _, url = org_server
-    out = _paved("catalog", "--github-org", "acme", "--github-api", url, env=_env(GH_TOKEN="ghp_wrongTOKENvalue"))
+    out = _paved("catalog", "--github-org", "acme", "--github-api", url, env=_env(GH_ENTERPRISE_TOKEN="ghp_wrongTOKENvalue"))
     assert out.returncode == 4
-    assert "refused the token (HTTP 401: Bad credentials)" in out.stderr
+    assert "refused the token (HTTP 401: Bad credentials); check GH_ENTERPRISE_TOKEN/GITHUB_ENTERPRISE_TOKEN" in out.stderr
     assert "ghp_wrongTOKENvalue" not in out.stderr + out.stdout
 
 
@@ -348,8 +367,8 @@ def test_a_listing_with_errors_is_not_an_empty_fleet():
 @pytest.mark.parametrize("value", ["ghp_abc\ndefSECRET", "ghp_abc defSECRET", "ghp_abc\x1bSECRET"])
 def test_a_malformed_token_is_refused_without_printing_it(value, tmp_path):
     out = _paved("catalog", "--github-org", "acme", "--github-api", "http://127.0.0.1:9/graphql", cwd=tmp_path,
-                 env=_env(GH_TOKEN=value, PATH=str(Path(PAVED).parent)))
+                 env=_env(GH_ENTERPRISE_TOKEN=value, PATH=str(Path(PAVED).parent)))
     assert out.returncode == 2, out.stderr
-    assert out.stderr == ("paved catalog: GH_TOKEN is not a GitHub token (it holds spaces or control "
+    assert out.stderr == ("paved catalog: GH_ENTERPRISE_TOKEN is not a GitHub token (it holds spaces or control "
                           "characters); set it to the token alone\n")
     assert "SECRET" not in out.stdout + out.stderr

@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -103,22 +104,38 @@ class NoToken(GitHubError):
     pass
 
 
-def find_token(env: dict | None = None) -> str:
-    """GH_TOKEN, else GITHUB_TOKEN (gh's own order), else `gh auth token`; NoToken when none."""
+def token_host(api: str) -> tuple[str, tuple[str, str]]:
+    """(gh hostname, token variables) for the GraphQL endpoint `api`. gh's documented split
+    (`gh help environment`): GH_TOKEN, GITHUB_TOKEN are tokens for github.com (and its ghe.com
+    data-residency subdomains); GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN for GitHub Enterprise
+    Server. A github.com token is never sent to another host (`--github-api` names any host)."""
+    host = (urllib.parse.urlsplit(api).hostname or "").lower()
+    if host == "api.github.com":
+        return "github.com", ("GH_TOKEN", "GITHUB_TOKEN")
+    if host.endswith(".ghe.com"):
+        return host.removeprefix("api."), ("GH_TOKEN", "GITHUB_TOKEN")
+    return host, ("GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN")
+
+
+def find_token(env: dict | None = None, api: str = DEFAULT_API) -> str:
+    """The token for `api`'s host: its two variables in gh's order (token_host), else
+    `gh auth token --hostname HOST`; NoToken when none."""
     env = os.environ if env is None else env
-    for name in ("GH_TOKEN", "GITHUB_TOKEN"):
+    hostname, names = token_host(api)
+    for name in names:
         if env.get(name, "").strip():
             return _checked(env[name].strip(), name)
     gh = shutil.which("gh", path=env.get("PATH"))
     if gh:
         try:
-            out = subprocess.run([gh, "auth", "token"], capture_output=True, text=True, timeout=10,
-                                 stdin=subprocess.DEVNULL, env=dict(env))
+            out = subprocess.run([gh, "auth", "token", "--hostname", hostname], capture_output=True, text=True,
+                                 timeout=10, stdin=subprocess.DEVNULL, env=dict(env))
             if out.returncode == 0 and out.stdout.strip():
                 return _checked(out.stdout.strip(), "`gh auth token`")
         except (OSError, subprocess.TimeoutExpired):
             pass
-    raise NoToken("--github-org needs a GitHub token: set GH_TOKEN or GITHUB_TOKEN, or run `gh auth login`")
+    login = "`gh auth login`" if hostname == "github.com" else f"`gh auth login --hostname {hostname}`"
+    raise NoToken(f"--github-org needs a GitHub token: set {names[0]} or {names[1]}, or run {login}")
 
 
 def _checked(token: str, source: str) -> str:
@@ -244,7 +261,7 @@ class Client:
                 continue
             if status == 401:
                 raise GitHubError(f"{redact(self.api)} refused the token (HTTP 401: {redact(message or 'Bad credentials')}); "
-                                  "check GH_TOKEN/GITHUB_TOKEN")
+                                  f"check {'/'.join(token_host(self.api)[1])}")
             if status != 200:
                 raise GitHubError(f"{redact(self.api)} answered HTTP {status}" + (f": {redact(message)}" if message else ""))
             data = payload.get("data") if isinstance(payload.get("data"), dict) else None
