@@ -372,3 +372,23 @@ def test_a_malformed_token_is_refused_without_printing_it(value, tmp_path):
     assert out.stderr == ("paved catalog: GH_ENTERPRISE_TOKEN is not a GitHub token (it holds spaces or control "
                           "characters); set it to the token alone\n")
     assert "SECRET" not in out.stdout + out.stderr
+
+
+def test_one_huge_answers_file_does_not_stop_the_organisation(github_schema, monkeypatch):
+    """The read asks `text` whatever its size: one repository's huge answers file made the whole batch's
+    answer too large, and the run ended (exit 4) with no catalog. Now the batch is split and only that
+    repository is named."""
+    monkeypatch.setattr(github, "MAX_RESPONSE_BYTES", 200_000)
+    repos = [FixtureRepo("huge", {ANSWERS: b"service_name: huge\n#" + b"x" * 300_000 + b"\n"}),
+             *(FixtureRepo(f"svc-{i}", {ANSWERS: f"service_name: svc-{i}\n".encode()}) for i in range(5))]
+    server, url = serve(FixtureOrg(github_schema, "acme", repos, TOKEN))
+    try:
+        client = github.Client(url, TOKEN)
+        scan = github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {f.label: f.error for f in scan.found} == {
+        "acme/huge": "GitHub's answer for its answers files is over 200000 bytes: not read",
+        **{f"acme/svc-{i}": None for i in range(5)}}
+    assert client.requests <= 1 + 1 + 2 * 3  # the list, the batch, then halves down to the one

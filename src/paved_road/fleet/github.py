@@ -104,6 +104,10 @@ class NoToken(GitHubError):
     pass
 
 
+class TooLarge(GitHubError):
+    """An answer over MAX_RESPONSE_BYTES: a read batch is split, down to the one repository."""
+
+
 def token_host(api: str) -> tuple[str, tuple[str, str]]:
     """(gh hostname, token variables) for the GraphQL endpoint `api`. gh's documented split
     (`gh help environment`): GH_TOKEN, GITHUB_TOKEN are tokens for github.com (and its ghe.com
@@ -242,7 +246,7 @@ class Client:
                 reason = getattr(exc, "reason", exc)
                 raise GitHubError(f"cannot reach {redact(self.api)}: {redact(reason)}") from None
             if len(raw) > MAX_RESPONSE_BYTES:
-                raise GitHubError(f"{redact(self.api)} answered more than {MAX_RESPONSE_BYTES} bytes")
+                raise TooLarge(f"{redact(self.api)} answered more than {MAX_RESPONSE_BYTES} bytes")
             try:
                 payload = json.loads(raw.decode("utf-8")) if raw else {}
             except (UnicodeDecodeError, ValueError):
@@ -327,10 +331,25 @@ def scan_org(client: Client, org: str, *, topic: str | None = None, include_arch
         if not info.get("hasNextPage") or not info.get("endCursor"):
             break
         cursor = info["endCursor"]
-    for start in range(0, len(names), batch):
-        chunk = names[start:start + batch]
-        data, errors = client.query(read_query(len(chunk)),
-                                    {"owner": org, **{f"n{i}": n for i, n in enumerate(chunk)}})
+    # The query asks `text` whatever the blob's size (GraphQL cannot ask it only when small), and
+    # GitHub gives up to its own truncation limit (Blob.isTruncated): anyone who can push to one
+    # repository could make a batch's answer too large. Such a batch is split in halves, down to the
+    # one repository, which is then named with an error; the rest of the organisation is read.
+    chunks = [names[start:start + batch] for start in range(0, len(names), batch)]
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        try:
+            data, errors = client.query(read_query(len(chunk)),
+                                        {"owner": org, **{f"n{i}": n for i, n in enumerate(chunk)}})
+        except TooLarge:
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                chunks += [chunk[half:], chunk[:half]]
+                continue
+            scan.found.append(RemoteAnswers(label=f"{org}/{chunk[0]}", error=(
+                f"GitHub's answer for its answers files is over {MAX_RESPONSE_BYTES} bytes: not read")))
+            continue
         trouble: dict[int, dict] = {}
         for err in errors:
             path = err.get("path") or []
