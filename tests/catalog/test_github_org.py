@@ -392,3 +392,18 @@ def test_one_huge_answers_file_does_not_stop_the_organisation(github_schema, mon
         "acme/huge": "GitHub's answer for its answers files is over 200000 bytes: not read",
         **{f"acme/svc-{i}": None for i in range(5)}}
     assert client.requests <= 1 + 1 + 2 * 3  # the list, the batch, then halves down to the one
+
+
+def test_a_read_batch_github_gives_up_on_is_split(github_schema):
+    """GitHub ends a query it spends over 10 s on with a timeout answer (HTTP 502): one such answer on a
+    batch of 100 repositories ended the whole run. The batch is split instead, and read."""
+    repos = [FixtureRepo(f"svc-{i}", {ANSWERS: f"service_name: svc-{i}\n".encode()}) for i in range(6)]
+    org = FixtureOrg(github_schema, "acme", repos, TOKEN, faults={2: "timeout"})
+    server, url = serve(org)
+    try:
+        scan = github.scan_org(github.Client(url, TOKEN), "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {f.label: f.error for f in scan.found} == {f"acme/svc-{i}": None for i in range(6)}
+    assert org.requests == 4  # the list, the batch (502), its two halves

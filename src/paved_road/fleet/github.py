@@ -108,6 +108,12 @@ class TooLarge(GitHubError):
     """An answer over MAX_RESPONSE_BYTES: a read batch is split, down to the one repository."""
 
 
+class TimedOut(TooLarge):
+    """GitHub gave up on the query (HTTP 502/504: "If GitHub takes more than 10 seconds to process an
+    API request, GitHub will terminate the request and you will receive a timeout response"; timeouts
+    count against the primary limit): a read batch is split in the same way, not retried as it is."""
+
+
 def token_host(api: str) -> tuple[str, tuple[str, str]]:
     """(gh hostname, token variables) for the GraphQL endpoint `api`. gh's documented split
     (`gh help environment`): GH_TOKEN, GITHUB_TOKEN are tokens for github.com (and its ghe.com
@@ -266,6 +272,8 @@ class Client:
             if status == 401:
                 raise GitHubError(f"{redact(self.api)} refused the token (HTTP 401: {redact(message or 'Bad credentials')}); "
                                   f"check {'/'.join(token_host(self.api)[1])}")
+            if status in (502, 504):
+                raise TimedOut(f"{redact(self.api)} answered HTTP {status} (GitHub gave up on the query)")
             if status != 200:
                 raise GitHubError(f"{redact(self.api)} answered HTTP {status}" + (f": {redact(message)}" if message else ""))
             data = payload.get("data") if isinstance(payload.get("data"), dict) else None
@@ -342,12 +350,13 @@ def scan_org(client: Client, org: str, *, topic: str | None = None, include_arch
         try:
             data, errors = client.query(read_query(len(chunk)),
                                         {"owner": org, **{f"n{i}": n for i, n in enumerate(chunk)}})
-        except TooLarge:
+        except TooLarge as exc:
             if len(chunk) > 1:
                 half = len(chunk) // 2
                 chunks += [chunk[half:], chunk[:half]]
                 continue
             scan.found.append(RemoteAnswers(label=f"{org}/{chunk[0]}", error=(
+                "GitHub gave up reading its answers files (HTTP 502/504)" if isinstance(exc, TimedOut) else
                 f"GitHub's answer for its answers files is over {MAX_RESPONSE_BYTES} bytes: not read")))
             continue
         trouble: dict[int, dict] = {}
