@@ -121,7 +121,7 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-remote.") as tmp:
         tmp = Path(tmp)
         template = tiny_template(tmp / "template")
-        env = {**os.environ, "GH_TOKEN": TOKEN}
+        env = {**os.environ, "GH_ENTERPRISE_TOKEN": TOKEN}
 
         org = FixtureOrg(schema, "bench", [FixtureRepo(f"svc-{i:04d}", {".copier-answers.yml": answers(template, i)})
                                            for i in range(repos)], TOKEN, latency=latency)

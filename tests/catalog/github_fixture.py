@@ -14,7 +14,8 @@ GraphQL API", "Troubleshooting the REST API"):
 * `first` above 100 on a connection: an error, as GitHub's node limit.
 * rate limits, on request numbers given in `faults`: "secondary" is HTTP 403 with `Retry-After`
   and GitHub's secondary-limit message; "primary" is HTTP 200 with an error of type RATE_LIMITED,
-  `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds).
+  `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds); "timeout" is HTTP 502, the
+  answer to a query GitHub spent over 10 s on.
 """
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ def serve(org: FixtureOrg):
                                                    "minutes before you try again.",
                                         "documentation_url": "https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-graphql-api#secondary-rate-limits"},
                                   {"Retry-After": "1"})
+            if fault == "timeout":  # GitHub ends a query it spent over 10 s on
+                return self._send(502, {"message": "Server Error"})
             if fault == "primary":
                 org.rate_limited += 1
                 return self._send(200, {"data": None, "errors": [{"type": "RATE_LIMITED",

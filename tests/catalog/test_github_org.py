@@ -75,7 +75,8 @@ def org_server(github_schema, org_repos):
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN",
+                                                          "GITHUB_ENTERPRISE_TOKEN")}
     return {**env, **extra}
 
 
@@ -95,7 +96,7 @@ def test_org_catalog_equals_local_checkouts(org_server, org_repos, fleet_root, f
 
     from_disk = _paved("catalog", "acme", "--template", str(fleet_template), "--format", "plain", cwd=tmp_path)
     from_org = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                      "--format", "plain", cwd=tmp_path, env=_env(GH_TOKEN=TOKEN))
+                      "--format", "plain", cwd=tmp_path, env=_env(GH_ENTERPRISE_TOKEN=TOKEN))
 
     assert from_org.stdout == from_disk.stdout
     assert [line.split()[0] for line in from_org.stdout.splitlines()[1:-1]] == ["alpha", "bravo", "charlie", "delta", "?"]
@@ -121,12 +122,12 @@ def test_topic_and_archived_select_within_the_org(org_server, fleet_template, tm
     org, url = org_server
     org.faults.clear()
     out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                 "--topic", "nodejs", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+                 "--topic", "nodejs", "--json", env=_env(GITHUB_ENTERPRISE_TOKEN=TOKEN))
     import json
     names = [s["name"] for s in json.loads(out.stdout)["services"]]
     assert names == ["alpha", "bravo", "charlie", "delta"]
     out = _paved("catalog", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template),
-                 "--include-archived", "--json", env=_env(GITHUB_TOKEN=TOKEN))
+                 "--include-archived", "--json", env=_env(GITHUB_ENTERPRISE_TOKEN=TOKEN))
     assert "legacy" in [s["name"] for s in json.loads(out.stdout)["services"]]
 
 
@@ -147,11 +148,29 @@ def test_gh_auth_token_is_used(tmp_path, monkeypatch):
     assert github.find_token({"PATH": str(tmp_path), "GITHUB_TOKEN": "b", "GH_TOKEN": "a"}) == "a"
 
 
+def test_a_github_com_token_never_goes_to_another_host(tmp_path):
+    """gh's documented split (`gh help environment`): GH_TOKEN/GITHUB_TOKEN are github.com tokens,
+    GH_ENTERPRISE_TOKEN/GITHUB_ENTERPRISE_TOKEN are GitHub Enterprise Server ones. `--github-api`
+    names any host: the github.com token must not be sent there."""
+    ghes = "https://ghe.example.com/api/graphql"
+    gh = tmp_path / "gh"
+    gh.write_text('#!/bin/sh\n[ "$*" = "auth token --hostname ghe.example.com" ] && echo gho_ghes\n')
+    gh.chmod(0o755)
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom", "PATH": str(tmp_path)}, api=ghes) == "gho_ghes"
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom", "GITHUB_ENTERPRISE_TOKEN": "e"}, api=ghes) == "e"
+    assert github.find_token({"GH_TOKEN": "ghp_dotcom"}, api="https://api.octo.ghe.com/graphql") == "ghp_dotcom"
+    out = _paved("catalog", "--github-org", "acme", "--github-api", ghes, cwd=tmp_path,
+                 env=_env(GH_TOKEN="ghp_dotcom", PATH=str(Path(PAVED).parent)))
+    assert out.returncode == 2
+    assert out.stderr == ("paved catalog: --github-org needs a GitHub token: set GH_ENTERPRISE_TOKEN or "
+                          "GITHUB_ENTERPRISE_TOKEN, or run `gh auth login --hostname ghe.example.com`\n")
+
+
 def test_bad_token_is_refused_and_never_printed(org_server, tmp_path):
     _, url = org_server
-    out = _paved("catalog", "--github-org", "acme", "--github-api", url, env=_env(GH_TOKEN="ghp_wrongTOKENvalue"))
+    out = _paved("catalog", "--github-org", "acme", "--github-api", url, env=_env(GH_ENTERPRISE_TOKEN="ghp_wrongTOKENvalue"))
     assert out.returncode == 4
-    assert "refused the token (HTTP 401: Bad credentials)" in out.stderr
+    assert "refused the token (HTTP 401: Bad credentials); check GH_ENTERPRISE_TOKEN/GITHUB_ENTERPRISE_TOKEN" in out.stderr
     assert "ghp_wrongTOKENvalue" not in out.stderr + out.stdout
 
 
@@ -250,3 +269,141 @@ def test_an_unknown_org_is_one_line(github_schema):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- hostile or unusual answers from the endpoint (review of #25) ---------------------------------
+def _stub(handler_post):
+    """A loopback HTTP server whose POST handler is `handler_post(handler)`; (server, base URL)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            handler_post(self)
+
+        def do_GET(self):
+            handler_post(self)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _answer(handler, status: int, payload: dict, headers: dict | None = None):
+    import json
+    raw = json.dumps(payload).encode()
+    handler.send_response(status)
+    for k, v in {"Content-Length": str(len(raw)), **(headers or {})}.items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
+def test_a_redirect_is_not_followed_with_the_token():
+    """urllib's redirect handler copies every header but Content-*, Authorization included, to any
+    host a 301/302/303 names: the token would go to whoever the endpoint redirects to."""
+    stolen = []
+
+    def thief(h):
+        stolen.append(h.headers.get("Authorization"))
+        _answer(h, 200, {"data": {}})
+
+    thief_server, thief_url = _stub(thief)
+    redirector, url = _stub(lambda h: (h.send_response(302), h.send_header("Location", f"{thief_url.replace('127.0.0.1', 'localhost')}/x"),
+                                       h.send_header("Content-Length", "0"), h.end_headers()))
+    try:
+        with pytest.raises(github.GitHubError, match=r"redirected to http://localhost:\d+/x: not followed"):
+            github.Client(f"{url}/graphql", TOKEN, sleep=lambda s: None).query("{ viewer { login } }", {})
+    finally:
+        for s in (thief_server, redirector):
+            s.shutdown()
+            s.server_close()
+    assert stolen == []
+
+
+def test_rate_limit_answers_without_a_wait_are_not_retried_forever():
+    """`Retry-After: 0` on every answer: at least a second between retries, and a bounded number."""
+    count = [0]
+
+    def limited(h):
+        count[0] += 1
+        _answer(h, 429, {"message": "slow down"}, {"Retry-After": "0"})
+
+    server, url = _stub(limited)
+    slept = []
+    try:
+        with pytest.raises(github.GitHubError, match="rate limit"):
+            github.Client(f"{url}/graphql", TOKEN, sleep=slept.append).query("{ viewer { login } }", {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert count[0] == github.MAX_RATE_LIMIT_RETRIES + 1
+    assert slept and min(slept) >= 1.0
+
+
+def test_a_listing_with_errors_is_not_an_empty_fleet():
+    """An organisation enforcing SAML SSO the token is not authorised for: GitHub answers HTTP 200,
+    `repositories: null` and an error of type FORBIDDEN at its path. That is not "no services"."""
+    message = ("Resource protected by organization SAML enforcement. You must grant your Personal Access "
+               "token access to this organization.")
+    server, url = _stub(lambda h: _answer(h, 200, {
+        "data": {"organization": {"repositories": None}, "rateLimit": None},
+        "errors": [{"type": "FORBIDDEN", "path": ["organization", "repositories"], "message": message,
+                    "locations": [{"line": 3, "column": 5}]}]}))
+    try:
+        with pytest.raises(github.GitHubError, match=r"--github-org acme: GitHub did not list every repository "
+                                                     r"\(FORBIDDEN: Resource protected by organization SAML"):
+            github.scan_org(github.Client(f"{url}/graphql", TOKEN), "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("value", ["ghp_abc\ndefSECRET", "ghp_abc defSECRET", "ghp_abc\x1bSECRET"])
+def test_a_malformed_token_is_refused_without_printing_it(value, tmp_path):
+    out = _paved("catalog", "--github-org", "acme", "--github-api", "http://127.0.0.1:9/graphql", cwd=tmp_path,
+                 env=_env(GH_ENTERPRISE_TOKEN=value, PATH=str(Path(PAVED).parent)))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr == ("paved catalog: GH_ENTERPRISE_TOKEN is not a GitHub token (it holds spaces or control "
+                          "characters); set it to the token alone\n")
+    assert "SECRET" not in out.stdout + out.stderr
+
+
+def test_one_huge_answers_file_does_not_stop_the_organisation(github_schema, monkeypatch):
+    """The read asks `text` whatever its size: one repository's huge answers file made the whole batch's
+    answer too large, and the run ended (exit 4) with no catalog. Now the batch is split and only that
+    repository is named."""
+    monkeypatch.setattr(github, "MAX_RESPONSE_BYTES", 200_000)
+    repos = [FixtureRepo("huge", {ANSWERS: b"service_name: huge\n#" + b"x" * 300_000 + b"\n"}),
+             *(FixtureRepo(f"svc-{i}", {ANSWERS: f"service_name: svc-{i}\n".encode()}) for i in range(5))]
+    server, url = serve(FixtureOrg(github_schema, "acme", repos, TOKEN))
+    try:
+        client = github.Client(url, TOKEN)
+        scan = github.scan_org(client, "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {f.label: f.error for f in scan.found} == {
+        "acme/huge": "GitHub's answer for its answers files is over 200000 bytes: not read",
+        **{f"acme/svc-{i}": None for i in range(5)}}
+    assert client.requests <= 1 + 1 + 2 * 3  # the list, the batch, then halves down to the one
+
+
+def test_a_read_batch_github_gives_up_on_is_split(github_schema):
+    """GitHub ends a query it spends over 10 s on with a timeout answer (HTTP 502): one such answer on a
+    batch of 100 repositories ended the whole run. The batch is split instead, and read."""
+    repos = [FixtureRepo(f"svc-{i}", {ANSWERS: f"service_name: svc-{i}\n".encode()}) for i in range(6)]
+    org = FixtureOrg(github_schema, "acme", repos, TOKEN, faults={2: "timeout"})
+    server, url = serve(org)
+    try:
+        scan = github.scan_org(github.Client(url, TOKEN), "acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {f.label: f.error for f in scan.found} == {f"acme/svc-{i}": None for i in range(6)}
+    assert org.requests == 4  # the list, the batch (502), its two halves

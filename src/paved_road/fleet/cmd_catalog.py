@@ -64,7 +64,7 @@ def run_catalog(args: argparse.Namespace) -> int:
     if sel.github_org:
         from paved_road.template_source import trusted_sources
         try:
-            token = github.find_token()
+            token = github.find_token(api=sel.github_api)
             found = selection.read_github(sel, trusted_sources(args.template), token=token)
         except github.NoToken as exc:
             print(f"paved catalog: {exc}", file=sys.stderr)

@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -54,6 +55,11 @@ TOPICS_PER_REPO = 20  # GitHub allows at most 20 topics on a repository
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_WAIT = 15 * 60.0  # seconds of rate-limit waiting in one run before giving up
 SECONDARY_DEFAULT_WAIT = 60.0  # "wait for at least one minute before retrying"
+# GitHub: "if you continue to make requests while rate limited ... your integration may be banned";
+# "throw an error after a specific number of retries". `Retry-After: 0`, or a reset already past
+# (clock skew), must not become a tight loop.
+MIN_RATE_LIMIT_WAIT = 1.0
+MAX_RATE_LIMIT_RETRIES = 10  # rate-limit answers to one query before giving up
 ANSWERS_FILES = (".copier-answers.yml", ".cruft.json")
 
 LIST_QUERY = """
@@ -98,22 +104,70 @@ class NoToken(GitHubError):
     pass
 
 
-def find_token(env: dict | None = None) -> str:
-    """GH_TOKEN, else GITHUB_TOKEN (gh's own order), else `gh auth token`; NoToken when none."""
+class TooLarge(GitHubError):
+    """An answer over MAX_RESPONSE_BYTES: a read batch is split, down to the one repository."""
+
+
+class TimedOut(TooLarge):
+    """GitHub gave up on the query (HTTP 502/504: "If GitHub takes more than 10 seconds to process an
+    API request, GitHub will terminate the request and you will receive a timeout response"; timeouts
+    count against the primary limit): a read batch is split in the same way, not retried as it is."""
+
+
+def token_host(api: str) -> tuple[str, tuple[str, str]]:
+    """(gh hostname, token variables) for the GraphQL endpoint `api`. gh's documented split
+    (`gh help environment`): GH_TOKEN, GITHUB_TOKEN are tokens for github.com (and its ghe.com
+    data-residency subdomains); GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN for GitHub Enterprise
+    Server. A github.com token is never sent to another host (`--github-api` names any host)."""
+    host = (urllib.parse.urlsplit(api).hostname or "").lower()
+    if host == "api.github.com":
+        return "github.com", ("GH_TOKEN", "GITHUB_TOKEN")
+    if host.endswith(".ghe.com"):
+        return host.removeprefix("api."), ("GH_TOKEN", "GITHUB_TOKEN")
+    return host, ("GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN")
+
+
+def find_token(env: dict | None = None, api: str = DEFAULT_API) -> str:
+    """The token for `api`'s host: its two variables in gh's order (token_host), else
+    `gh auth token --hostname HOST`; NoToken when none."""
     env = os.environ if env is None else env
-    for name in ("GH_TOKEN", "GITHUB_TOKEN"):
+    hostname, names = token_host(api)
+    for name in names:
         if env.get(name, "").strip():
-            return env[name].strip()
+            return _checked(env[name].strip(), name)
     gh = shutil.which("gh", path=env.get("PATH"))
     if gh:
         try:
-            out = subprocess.run([gh, "auth", "token"], capture_output=True, text=True, timeout=10,
-                                 stdin=subprocess.DEVNULL, env=dict(env))
+            out = subprocess.run([gh, "auth", "token", "--hostname", hostname], capture_output=True, text=True,
+                                 timeout=10, stdin=subprocess.DEVNULL, env=dict(env))
             if out.returncode == 0 and out.stdout.strip():
-                return out.stdout.strip()
+                return _checked(out.stdout.strip(), "`gh auth token`")
         except (OSError, subprocess.TimeoutExpired):
             pass
-    raise NoToken("--github-org needs a GitHub token: set GH_TOKEN or GITHUB_TOKEN, or run `gh auth login`")
+    login = "`gh auth login`" if hostname == "github.com" else f"`gh auth login --hostname {hostname}`"
+    raise NoToken(f"--github-org needs a GitHub token: set {names[0]} or {names[1]}, or run {login}")
+
+
+def _checked(token: str, source: str) -> str:
+    """The token, if it can travel in a header as it is: http.client's "Invalid header value" error
+    would otherwise print it (NoToken names only where it came from)."""
+    if not token.isascii() or any(c.isspace() or not c.isprintable() for c in token):
+        raise NoToken(f"{source} is not a GitHub token (it holds spaces or control characters); "
+                      "set it to the token alone")
+    return token
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A GraphQL endpoint does not redirect a POST. urllib's handler would follow a 301/302/303 to any
+    host, carrying every header but Content-* (Authorization included): the token would go to
+    whoever the Location names. Refused instead, naming where it pointed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise GitHubError(f"{redact(req.full_url)} redirected to {redact(newurl)}: not followed (the token "
+                          "goes to the API URL only); pass the GraphQL endpoint itself as --github-api")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass
@@ -168,7 +222,11 @@ class Client:
         self.max_wait, self.timeout = max_wait, timeout
         self.requests, self.waited = 0, 0.0
 
-    def _pause(self, seconds: float, why: str) -> None:
+    def _pause(self, seconds: float, why: str, attempt: int) -> None:
+        seconds = max(MIN_RATE_LIMIT_WAIT, seconds)
+        if attempt > MAX_RATE_LIMIT_RETRIES:
+            raise GitHubError(f"GitHub rate limit ({why}): still limited after {MAX_RATE_LIMIT_RETRIES} "
+                              "retries of one query; run again later")
         if self.waited + seconds > self.max_wait:
             raise GitHubError(f"GitHub rate limit ({why}): would wait {seconds:g} s more, over the "
                               f"{self.max_wait:g} s allowed; run again later")
@@ -179,13 +237,14 @@ class Client:
         """(data, errors) of one query; waits and retries on rate limits; GitHubError when the
         request as a whole fails."""
         body = json.dumps({"query": query, "variables": variables}).encode()
+        limited = 0
         while True:
             req = urllib.request.Request(self.api, data=body, method="POST", headers={
                 "Authorization": f"bearer {self._token}", "Content-Type": "application/json",
                 "Accept": "application/vnd.github+json", "User-Agent": "paved-road"})
             self.requests += 1
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (https API URL)
+                with _OPENER.open(req, timeout=self.timeout) as resp:  # noqa: S310 (https API URL)
                     raw, headers, status = resp.read(MAX_RESPONSE_BYTES + 1), resp.headers, resp.status
             except urllib.error.HTTPError as exc:
                 raw, headers, status = exc.read(MAX_RESPONSE_BYTES + 1), exc.headers, exc.code
@@ -193,7 +252,7 @@ class Client:
                 reason = getattr(exc, "reason", exc)
                 raise GitHubError(f"cannot reach {redact(self.api)}: {redact(reason)}") from None
             if len(raw) > MAX_RESPONSE_BYTES:
-                raise GitHubError(f"{redact(self.api)} answered more than {MAX_RESPONSE_BYTES} bytes")
+                raise TooLarge(f"{redact(self.api)} answered more than {MAX_RESPONSE_BYTES} bytes")
             try:
                 payload = json.loads(raw.decode("utf-8")) if raw else {}
             except (UnicodeDecodeError, ValueError):
@@ -203,14 +262,18 @@ class Client:
             message = str(payload.get("message") or "")
             wait = _wait_seconds(headers, self._clock())
             if status in (403, 429) and (wait is not None or "rate limit" in message.lower()):
-                self._pause(SECONDARY_DEFAULT_WAIT if wait is None else wait, f"HTTP {status}")
+                limited += 1
+                self._pause(SECONDARY_DEFAULT_WAIT if wait is None else wait, f"HTTP {status}", limited)
                 continue
             if status == 200 and any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors):
-                self._pause(SECONDARY_DEFAULT_WAIT if wait is None else wait, "RATE_LIMITED")
+                limited += 1
+                self._pause(SECONDARY_DEFAULT_WAIT if wait is None else wait, "RATE_LIMITED", limited)
                 continue
             if status == 401:
                 raise GitHubError(f"{redact(self.api)} refused the token (HTTP 401: {redact(message or 'Bad credentials')}); "
-                                  "check GH_TOKEN/GITHUB_TOKEN")
+                                  f"check {'/'.join(token_host(self.api)[1])}")
+            if status in (502, 504):
+                raise TimedOut(f"{redact(self.api)} answered HTTP {status} (GitHub gave up on the query)")
             if status != 200:
                 raise GitHubError(f"{redact(self.api)} answered HTTP {status}" + (f": {redact(message)}" if message else ""))
             data = payload.get("data") if isinstance(payload.get("data"), dict) else None
@@ -245,6 +308,11 @@ def scan_org(client: Client, org: str, *, topic: str | None = None, include_arch
         if not isinstance(organization, dict):
             why = next((e.get("message") for e in errors if e.get("message")), "not found")
             raise GitHubError(f"--github-org {org}: {redact(why)}")
+        if errors:  # e.g. SAML SSO not authorised: `repositories: null`, FORBIDDEN; or null nodes
+            first = errors[0]
+            raise GitHubError(f"--github-org {org}: GitHub did not list every repository "
+                              f"({redact(first.get('type') or 'error')}: {redact(first.get('message') or '')})"
+                              + (f" and {len(errors) - 1} more errors" if len(errors) > 1 else ""))
         conn = organization.get("repositories") or {}
         for node in conn.get("nodes") or []:
             if not isinstance(node, dict) or not isinstance(node.get("name"), str):
@@ -271,10 +339,26 @@ def scan_org(client: Client, org: str, *, topic: str | None = None, include_arch
         if not info.get("hasNextPage") or not info.get("endCursor"):
             break
         cursor = info["endCursor"]
-    for start in range(0, len(names), batch):
-        chunk = names[start:start + batch]
-        data, errors = client.query(read_query(len(chunk)),
-                                    {"owner": org, **{f"n{i}": n for i, n in enumerate(chunk)}})
+    # The query asks `text` whatever the blob's size (GraphQL cannot ask it only when small), and
+    # GitHub gives up to its own truncation limit (Blob.isTruncated): anyone who can push to one
+    # repository could make a batch's answer too large. Such a batch is split in halves, down to the
+    # one repository, which is then named with an error; the rest of the organisation is read.
+    chunks = [names[start:start + batch] for start in range(0, len(names), batch)]
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        try:
+            data, errors = client.query(read_query(len(chunk)),
+                                        {"owner": org, **{f"n{i}": n for i, n in enumerate(chunk)}})
+        except TooLarge as exc:
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                chunks += [chunk[half:], chunk[:half]]
+                continue
+            scan.found.append(RemoteAnswers(label=f"{org}/{chunk[0]}", error=(
+                "GitHub gave up reading its answers files (HTTP 502/504)" if isinstance(exc, TimedOut) else
+                f"GitHub's answer for its answers files is over {MAX_RESPONSE_BYTES} bytes: not read")))
+            continue
         trouble: dict[int, dict] = {}
         for err in errors:
             path = err.get("path") or []

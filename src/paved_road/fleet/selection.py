@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser, what: str = "services") -> No
     org = parser.add_argument_group("GitHub organisation (docs/fleet.md)")
     org.add_argument("--github-org", metavar="ORG", help="every repository of ORG whose .copier-answers.yml points "
                      "at the canonical template, read through GitHub's GraphQL API (token: GH_TOKEN, "
-                     "GITHUB_TOKEN or `gh auth token`)")
+                     "GITHUB_TOKEN or `gh auth token`; with --github-api another host: GH_ENTERPRISE_TOKEN, "
+                     "GITHUB_ENTERPRISE_TOKEN or `gh auth token --hostname HOST`)")
     org.add_argument("--topic", metavar="T", help="with --github-org: only repositories with this topic")
     org.add_argument("--include-archived", action="store_true", help="with --github-org: archived repositories too")
     org.add_argument("--github-api", metavar="URL", default=github.DEFAULT_API,
@@ -128,7 +129,7 @@ class GitHubFleet:
 def read_github(sel: Selection, canonical: list[str], token: str | None = None, client: github.Client | None = None,
                 **scan_options) -> GitHubFleet:
     """The fleet of `sel.github_org`: services whose `_src_path` is one of `canonical` (empty: any)."""
-    client = client or github.Client(sel.github_api, token or github.find_token())
+    client = client or github.Client(sel.github_api, token or github.find_token(api=sel.github_api))
     scan = github.scan_org(client, sel.github_org, topic=sel.topic, include_archived=sel.include_archived,
                            **scan_options)
     fleet = GitHubFleet(entries=[], scan=scan)
