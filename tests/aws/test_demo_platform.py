@@ -30,7 +30,9 @@ def test_demo_platform_runs_the_whole_life_of_a_service():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     first_apply = out.split("3. terraform apply", 1)[1].split("4. CI releases", 1)[0]
-    assert "Apply complete! Resources: 21 added, 0 changed, 0 destroyed." in first_apply
+    # 21 resources plus the two deployment alarms (issue 26)
+    assert "Apply complete! Resources: 23 added, 0 changed, 0 destroyed." in first_apply
+    assert "aws_cloudwatch_metric_alarm.error_rate[0]: Creation complete" in first_apply
     assert "parked at 0 tasks" in first_apply
     assert "service orders-api: 1 task(s)" in out
     broken = out.split("ship the broken 1.2.0", 1)[1].split("on-call", 1)[0]

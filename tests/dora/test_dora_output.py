@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 from rich.console import Console
 
+from paved_road import output
 from paved_road.dora import SCHEMA_VERSION, metrics, report
 from dora_scenario import ORDERS, SINCE, UNTIL, deployments
 
@@ -31,7 +32,7 @@ def _data(name: str = NASTY, now=UNTIL) -> dict:
 
 def _table(data: dict) -> str:
     buf = io.StringIO()
-    report.print_table(data, Console(file=buf, width=400, color_system=None))
+    output.render_table(report.table(data), Console(file=buf, width=400, color_system=None))  # the terminal path
     return buf.getvalue()
 
 
