@@ -286,12 +286,19 @@ def seed_platform(endpoint: str, region: str, cluster: str) -> None:
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
                for i, az in enumerate("ab")]
+    # Idempotent: moto's backends live per process, so a second simulator in the same process (the test
+    # suite) already holds what an earlier one seeded; the platform's values are simply set again.
     ssm = client("ssm")
-    ssm.put_parameter(Name=f"/paved-road/{cluster}/vpc-id", Value=vpc, Type="String")
-    ssm.put_parameter(Name=f"/paved-road/{cluster}/private-subnet-ids", Value=",".join(subnets), Type="String")
-    client("iam").create_open_id_connect_provider(
-        Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"],
-        ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
+    ssm.put_parameter(Name=f"/paved-road/{cluster}/vpc-id", Value=vpc, Type="String", Overwrite=True)
+    ssm.put_parameter(Name=f"/paved-road/{cluster}/private-subnet-ids", Value=",".join(subnets), Type="String",
+                      Overwrite=True)
+    iam = client("iam")
+    try:
+        iam.create_open_id_connect_provider(
+            Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"],
+            ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
 
 
 def image_tags(endpoint: str, region: str, repository: str) -> list[str]:
