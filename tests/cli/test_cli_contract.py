@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from rich.console import Console
 
 from paved_road import output
 from paved_road.cli import build_parser
+from tty_run import paved_on_terminal
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 # Commands that print data (rows or a result) follow the output contract; the others print progress or run a server.
@@ -131,22 +130,9 @@ def test_narrow_terminal_drops_highest_priority_number_first():
 
 
 def test_catalog_on_an_80_column_terminal_fits_without_letter_wrapping(service_v1):
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ["COLUMNS"] = "80"
-        os.execv(PAVED, [PAVED, "catalog", str(service_v1)])
-    chunks = []
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    _, status = os.waitpid(pid, 0)
-    out = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode()).replace("\r", "")
-    assert os.waitstatus_to_exitcode(status) == 3, out
+    code, raw = paved_on_terminal("catalog", str(service_v1), columns=80)
+    out = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw).replace("\r", "")
+    assert code == 3, out
     lines = out.splitlines()
     table = [line for line in lines if BOX & set(line)]
     assert table and max(len(line) for line in table) <= 80, out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tty_run import paved_on_terminal
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 
@@ -36,22 +36,9 @@ def test_a_pipe_gets_full_values_never_cut_at_80_columns(deep_service):
 
 
 def test_a_terminal_gets_the_rich_table(deep_service):
-    pid, fd = pty.fork()
-    if pid == 0:  # child: stdout is a terminal
-        os.environ["COLUMNS"] = "200"
-        os.execv(PAVED, [PAVED, "catalog", str(deep_service)])
-    chunks = []
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    _, status = os.waitpid(pid, 0)
-    out = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
-    assert os.waitstatus_to_exitcode(status) == 3
+    code, raw = paved_on_terminal("catalog", str(deep_service), columns=200)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", raw)
+    assert code == 3
     assert "Paved Road services" in out and "┃ Service" in out  # rich's box-drawn header
 
 
