@@ -67,7 +67,7 @@ def test_an_empty_directory_is_an_empty_fleet(tmp_path):
     data = json.loads(proc.stdout)
     assert data["summary"]["total"] == 0 and data["summary"]["errors"] == 0 and data["services"] == []
     text = _run(str(tmp_path))
-    assert text.returncode == 0 and "0 services: 0 behind (none), 0 unreadable" in text.stdout
+    assert text.returncode == 0 and "0 services: 0 current, 0 behind, 0 unknown, 0 unreadable" in text.stdout
 
 
 def test_two_services_with_the_same_name_are_flagged(fleet_root, tmp_path):
@@ -103,7 +103,7 @@ def test_latest_release_is_per_template_with_a_template_column(fleet_root, fleet
     lines = proc.stdout.splitlines()
     assert lines[0].split() == list(cat.COLUMNS)
     by_path = {line.split()[-1]: " ".join(line.split()) for line in lines[1:-1]}
-    assert f" {other} v2.0.0 v2.0.0 none " in by_path[str(svc)]
+    assert f" {other} v2.0.0 v2.0.0 current " in by_path[str(svc)]
     assert f" {fleet_template} v2.0.0 {LATEST} minor " in by_path[str(fleet_root / 'charlie')]
     assert lines[-1].endswith(f"; latest {LATEST} ({fleet_template}), v2.0.0 ({other})")
 
@@ -186,7 +186,8 @@ def test_table_format_lists_services_and_summary(fleet_root):
     for name, (version, rel) in SERVICES.items():
         assert str(fleet_root / rel) in rows[name] and version in rows[name]  # full values, no ellipsis
     assert "…" not in proc.stdout
-    assert "5 services: 3 behind (1 none, 1 patch, 1 minor, 1 major), 1 unreadable" in proc.stdout
+    # The numbers add up: 1 current + 3 behind + 0 unknown + 1 unreadable = 5 ("none" reads "current").
+    assert "5 services: 1 current, 3 behind (1 patch, 1 minor, 1 major), 0 unknown, 1 unreadable" in proc.stdout
 
 
 def test_generated_catalog_info_carries_the_template_version(fleet_root):

@@ -146,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if args.refresh is not None and (args.format != "html" or args.refresh < report.MIN_REFRESH_SECONDS):
+        print(f"paved dora: --refresh must be a number of seconds >= {report.MIN_REFRESH_SECONDS} with --format html "
+              f"(got {args.refresh} with --format {args.format})", file=sys.stderr)
+        return 2
     try:
         since, until, targets = prepare(args)
     except (BadOption, collect.DoraInputError) as exc:
@@ -170,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"paved dora: warning: {line}", file=sys.stderr)
     data = report.to_json(rep)
     if args.format == "html":
-        output.write(args, report.render_html(data))
+        output.write(args, report.render_html(data, refresh=args.refresh))
     else:
         output.emit(args, data=data, table=lambda: report.table(data))
     for s in rep.services:
@@ -202,6 +206,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "else the cluster name's -staging/-production suffix; default: production)")
     p.add_argument("--repo", metavar="PATH", help="the service's git checkout, for lead time (release tags vX.Y.Z)")
     output.add_arguments(p, extra=EXTRA_FORMATS, what="the report (any format)")
+    p.add_argument("--refresh", type=int, metavar="SECONDS",
+                   help="with --format html: the page reloads itself every SECONDS (>= 10; a wall screen showing "
+                        "a page a scheduled run rewrites)")
     cli_options.add_jobs(p, "services read")
     p.add_argument("--failure-window", default="24h", metavar="SPAN",
                    help="fix-forward: a release superseded by a patch release of the same minor within this span "

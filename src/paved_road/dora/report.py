@@ -1,6 +1,6 @@
 """`paved dora` output: JSON (stable, `schema_version`), a terminal table and a
-self-contained HTML page (inline CSS and SVG, no scripts or assets from
-elsewhere). The JSON schema is documented in docs/dora.md; bump
+self-contained HTML page (inline CSS, SVG and one inline script that shows
+times in local time; nothing loaded from elsewhere). The JSON schema is documented in docs/dora.md; bump
 SCHEMA_VERSION on any incompatible change."""
 
 from __future__ import annotations
@@ -327,7 +327,20 @@ TREND_CHARTS = (
 )
 
 
-def render_html(data: dict) -> str:
+def time_html(iso: str | None) -> Markup:
+    """A timestamp as `<time>`: the page's script shows it in the viewer's local time, the ISO (UTC)
+    stays in `datetime` and as the title (and is the text when scripts are off)."""
+    if not iso:
+        return Markup("-")
+    return Markup(f'<time datetime="{_esc(iso)}" title="{_esc(iso)}">{_esc(iso)}</time>')
+
+
+MIN_REFRESH_SECONDS = 10
+
+
+def render_html(data: dict, refresh: int | None = None) -> str:
+    """The page; with `refresh`, a `<meta http-equiv="refresh">` reloads it every so many seconds
+    (a wall screen showing a page that a scheduled `paved dora -o` rewrites)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
@@ -354,4 +367,5 @@ def render_html(data: dict) -> str:
     return env.get_template("dora.html").render(
         data=data, services=services, fleet=data["fleet"], fleet_cells=cells(data["fleet"]["metrics"]),
         fleet_charts=charts(data["fleet"]["trend"], big=True), columns=COLUMNS, duration=duration,
+        when=time_html, anchor=anchor, refresh=refresh,
     )

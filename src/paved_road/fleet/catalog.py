@@ -398,19 +398,27 @@ def table_rows(catalog: dict) -> list[tuple[str, ...]]:
         if s.duplicate_of:
             note = (note + "; " if note else "") + "duplicate name, also at " + ", ".join(s.duplicate_of)
         rows.append((s.name or "?", s.owner or "", s.system or "", s.template or "", s.current_version or "",
-                     s.latest_version or "", "error" if s.error else s.drift, ",".join(s.architectures),
+                     s.latest_version or "", "error" if s.error else DRIFT_LABELS[s.drift], ",".join(s.architectures),
                      s.runner_mode or "", str(s.node_major or ""), s.path + (f"  ({note})" if note else "")))
     return rows
 
 
+# What a person reads for a drift value: "none" (the JSON's value) means the service is current.
+DRIFT_LABELS = {"none": "current", "patch": "patch", "minor": "minor", "major": "major", "unknown": "unknown"}
+
+
 def summary_line(catalog: dict) -> str:
+    """One line whose numbers add up: current + behind + unknown + unreadable = services."""
     summary = catalog["summary"]
-    drifts = ", ".join(f"{v} {k}" for k, v in summary["drift"].items() if v)
-    line = f"{summary['total']} services: {summary['behind']} behind ({drifts or 'none'}), {summary['errors']} unreadable"
+    drift = summary["drift"]
+    behind = ", ".join(f"{drift[k]} {k}" for k in ("patch", "minor", "major") if drift[k])
+    line = (f"{summary['total']} services: {drift['none']} current, {summary['behind']} behind"
+            + (f" ({behind})" if behind else "") + f", {drift['unknown']} unknown, {summary['errors']} unreadable")
     if summary["duplicates"]:
         line += f", duplicate names: {', '.join(summary['duplicates'])}"
-    if summary.get("placeholders"):
-        line += f", {summary['placeholders']} still carrying demo values"
+    demo = [s.name or s.path for s in catalog["services"] if s.placeholders and not s.error]
+    if demo:
+        line += f", {len(demo)} still carrying demo values ({', '.join(demo)})"
     latest = {src: info["latest_version"] or "no release" for src, info in catalog["templates"].items()}
     if latest:
         line += "; latest " + ", ".join(f"{v} ({src})" for src, v in sorted(latest.items()))
@@ -514,6 +522,8 @@ def render_html(catalog: dict, dora_page: str | None = None) -> str:
         latest=latest,
         chart=Markup(versions_chart_svg(catalog["summary"]["versions"], chart_latest)),
         drifts=DRIFTS,
+        drift_labels={**DRIFT_LABELS, "error": "unreadable"},
+        summary_line=summary_line(catalog),
         dora_page=dora_page,
         dora_anchor=anchor,
     )
