@@ -1,5 +1,5 @@
 // Injected at the end of a generated page by tests/headless_chromium.py: measures the laid-out page
-// and writes the findings as JSON into <pre id="geometry"> (read back from Chromium's DOM dump).
+// and writes the findings as JSON into a pre element with id geometry (read back from Chromium's DOM dump).
 (function () {
   const found = {chartsOutside: [], boxesOutside: [], scrollWidth: document.documentElement.scrollWidth,
                  innerWidth: window.innerWidth, charts: 0, cards: []};

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from headless_chromium import chromium as _chromium, needs_chromium, screenshot
+from headless_chromium import WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
 from paved_road.dora import metrics, report
 from paved_road.dora.gitlog import ReleaseRepo
 from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
@@ -123,26 +123,77 @@ def test_trend_charts_carry_the_weekly_buckets(page):
     assert [b[0][:10] for b in bars] == ["2026-03-01", "2026-03-08", "2026-03-15", "2026-03-22", "2026-03-29"]
     assert [v for _, v in dom.charts[("orders", "lead_time_median_seconds")]] == ["49800", "11400", "87000"]
     assert [v for _, v in dom.charts[("fleet", "time_to_restore_median_seconds")]] == ["1800", "3900"]
-    # Self-contained: no scripts, nothing loaded from elsewhere.
-    assert dom.external == [] and dom.scripts == 0
+    # Self-contained: nothing loaded from elsewhere; one inline script (local times).
+    assert dom.external == [] and dom.scripts == 1
 
 
-def test_screenshot(page):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_wall_screen_layout(page, width):
+    """At 1280 and 1920 px: the four headline cards on one row, every chart's marks inside its
+    viewBox (the lead-time line once reached y=266 in a 90-px chart), no element's box outside its
+    container, no horizontal scrolling; the screenshot has the window's size."""
     html, _, out = page
-    png = screenshot(out, html, "dora.png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    g = geometry(out, html, width)
+    assert g["charts"] == 4 * 3 and g["chartsOutside"] == [], g["chartsOutside"]
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width
+    assert [c["metric"] for c in g["cards"]] == ["frequency", "lead_time", "change_failure_rate", "time_to_restore"]
+    assert len({round(c["top"]) for c in g["cards"]}) == 1, g["cards"]
+    png = screenshot(out, html, f"dora-{width}.png", width=width, height=1000)
+    assert png_size(png) == (width, 1000) and len(png) > 10_000
+
+
+def test_legend_is_visible_text_and_times_are_local(page):
+    """The legend is on the page (not hover text); times keep their ISO as `datetime` and title and
+    are shown in the viewer's zone (Chromium here runs with TZ=Asia/Tokyo)."""
+    html, data, out = page
+    import os
+    env_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    try:
+        dom = dump_dom(out, html)
+    finally:
+        if env_tz is None:
+            os.environ.pop("TZ")
+        else:
+            os.environ["TZ"] = env_tz
+    legend = re.search(r'<ul class="legend" id="legend">(.*?)</ul>', dom, re.S).group(1)
+    text = re.sub(r"<[^>]+>", " ", legend)
+    for words in ("deployments per 7-day bucket", "failed deployments", "median per bucket", "elite edge",
+                  "high edge", "medium edge", "partial"):
+        assert words in text, text
+    times = re.findall(r'<time datetime="([^"]+)" title="([^"]+)" data-local="true">([^<]+)</time>', dom)
+    assert {iso for iso, _, _ in times} >= {data["window"]["since"], data["window"]["until"], data["generated_at"]}
+    assert all(iso == title and shown != iso for iso, title, shown in times), times
+    # 2026-04-01T00:00:00+00:00 (the window's end) is 9:00 in Tokyo.
+    until = next(shown for iso, _, shown in times if iso == data["window"]["until"])
+    assert "9:00" in until and "2026" in until, until
+
+
+def test_refresh_option_reloads_the_page(page, tmp_path):
+    _, data, _ = page
+    assert '<meta http-equiv="refresh" content="60">' in report.render_html(data, refresh=60)
+    assert "http-equiv" not in report.render_html(data)
 
 
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.links, self.ids = {}, set()
-        self._href = None
+        self.links, self.ids, self.skipped = {}, set(), []
+        self._href, self._in_skipped = None, False
+
+    def handle_endtag(self, tag):
+        if tag == "ul":
+            self._in_skipped = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get("id"):
             self.ids.add(a["id"])
+        if tag == "li" and self._in_skipped:
+            self.skipped.append(a["id"])
+        if tag == "ul" and a.get("id") == "skipped":
+            self._in_skipped = True
         if tag == "a" and a.get("class") == "dora":
             self._href = a["href"]
 
@@ -177,8 +228,11 @@ def test_catalog_links_each_service_to_its_dora_row(tmp_path):
         pages[name] = dom
     links = pages["catalog"].links
     assert links == {name: f"dora.html#dora-{name}" for name in ("legacy", "orders", "payments")}
-    # The measured services' links land on their rows (legacy is staging: not on a production page).
-    assert {"dora-orders", "dora-payments"} <= pages["dora"].ids and "dora-legacy" not in pages["dora"].ids
+    # Every link lands on an element of the real DORA page of the same fleet: the measured services on
+    # their rows, legacy (staging, not on a production page) on its line under "Not in environment".
+    for name, href in links.items():
+        assert href.split("#")[1] in pages["dora"].ids, f"{name}: {href} has no target"
+    assert pages["dora"].skipped == ["dora-legacy"]
     # Without --format html the option is refused, one line, exit 2.
     proc = subprocess.run([PAVED, "catalog", str(fleet), "--dora", "dora.html"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--dora" in proc.stderr

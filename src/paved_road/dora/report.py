@@ -246,7 +246,7 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
     dashed lines (those within the scale), and the last bucket marked when it is shorter (partial).
     The scale is the larger of the data and the band edge that matters (15% for failure rates), so
     a flat 5% does not draw full height."""
-    left, bottom, top_pad = 34, 12, 4
+    left, bottom, top_pad = 34, 15, 4   # room below for the dates' descenders
     plot_w, plot_h = width - left - 2, height - bottom - top_pad
     n = max(1, len(trend))
     slot = plot_w / n
@@ -273,8 +273,8 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
              f'<text class="tick" x="{left - 3}" y="{top_pad + 7}" text-anchor="end">{_esc(_label(scale, unit))}</text>'
              f'<text class="tick" x="{left - 3}" y="{top_pad + plot_h}" text-anchor="end">0</text>']
     if trend:
-        parts.append(f'<text class="tick" x="{left}" y="{height - 1}">{_esc(trend[0]["start"][5:10])}</text>'
-                     f'<text class="tick" x="{width - 2}" y="{height - 1}" text-anchor="end">'
+        parts.append(f'<text class="tick" x="{left}" y="{height - 4}">{_esc(trend[0]["start"][5:10])}</text>'
+                     f'<text class="tick" x="{width - 2}" y="{height - 4}" text-anchor="end">'
                      f'{_esc(trend[-1]["end"][5:10])}</text>')
     for band, value in thresholds:
         if value <= scale:
