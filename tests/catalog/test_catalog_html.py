@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from headless_chromium import chromium as _chromium, needs_chromium, screenshot
+from headless_chromium import WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
 from catalog_fleet import SERVICES
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -24,6 +24,7 @@ class _Dom(HTMLParser):
     def __init__(self):
         super().__init__()
         self.rows, self.summary, self.bars, self.external = [], {}, {}, []
+        self.hidden, self.placeholders = [], {}
         self._count_for = None
         self._in_count = False
 
@@ -34,9 +35,12 @@ class _Dom(HTMLParser):
                 self.external.append(a[key])
         if tag == "tr" and "service" in (a.get("class") or "").split():
             self.rows.append((a.get("data-name"), a.get("data-drift")))
-        if tag == "li" and (a.get("data-drift") or a.get("data-summary")):
+            self.hidden.append("hidden" in a)
+        if tag == "td" and "data-placeholders" in a:
+            self.placeholders[self.rows[-1][0]] = [p for p in a["data-placeholders"].split(",") if p]
+        if tag in ("li", "span") and (a.get("data-drift") or a.get("data-summary")):
             self._count_for = a.get("data-drift") or a.get("data-summary")
-        if tag == "span" and a.get("class") == "count" and self._count_for:
+        if tag == "span" and a.get("class") in ("count", "count-inline") and self._count_for:
             self._in_count = True
         if tag == "g" and a.get("class") == "version-bar":
             self.bars[a["data-version"]] = int(a["data-count"])
@@ -80,10 +84,57 @@ def test_page_renders_in_chromium_with_a_row_per_service(page):
     assert dom.external == []
 
 
-def test_screenshot(page):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_wall_screen_layout(page, width):
+    """At 1280 and 1920 px: no element's box outside its container, no chart mark outside its
+    viewBox, no horizontal scrolling; the screenshot has the window's size."""
     html, _, out = page
-    png = screenshot(out, html, "catalog.png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    g = geometry(out, html, width)
+    assert g["charts"] >= 1 and g["chartsOutside"] == [], g["chartsOutside"]
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width
+    png = screenshot(out, html, f"catalog-{width}.png", width=width, height=1000)
+    assert png_size(png) == (width, 1000) and len(png) > 10_000
+
+
+def test_summary_adds_up_and_names_the_services_with_demo_values(page):
+    html, data, out = page
+    text = dump_dom(out, html)
+    dom = _Dom()
+    dom.feed(text)
+    s = data["summary"]
+    # current + behind (patch + minor + major) + unknown + unreadable = total, each shown on the page.
+    assert dom.summary["none"] + dom.summary["behind"] + dom.summary["unknown"] + dom.summary["errors"] == dom.summary["total"]
+    assert dom.summary["behind"] == dom.summary["patch"] + dom.summary["minor"] + dom.summary["major"]
+    line = re.search(r'<p id="summary-line">([^<]*)</p>', text).group(1)
+    assert line.startswith(f"{s['total']} services: {s['drift']['none']} current, {s['behind']} behind "
+                           f"({s['drift']['patch']} patch, {s['drift']['minor']} minor, {s['drift']['major']} major), "
+                           f"{s['drift']['unknown']} unknown, {s['errors']} unreadable"), line
+    assert ">none<" not in text and 'class="drift drift-none">current<' in text
+    # Demo values per service, as in the JSON, and the services named in the summary line.
+    expected = {x["name"]: x["placeholders"] for x in data["services"] if x["name"]}
+    assert {k: v for k, v in dom.placeholders.items() if k} == expected
+    carrying = [name for name, p in expected.items() if p]
+    assert carrying and dom.summary["placeholders"] == len(carrying) == s["placeholders"]
+    assert f"{len(carrying)} still carrying demo values ({', '.join(carrying)})" in line
+
+
+def test_filter_box_hides_rows(page):
+    """Typing in the filter box (an input event) hides the rows that do not match, and says how many show."""
+    html, data, out = page
+    typed = ("const f = document.getElementById('filter'); f.value = 'BRAVO';"
+             "f.dispatchEvent(new Event('input'));")
+    text = dump_dom(out, html, script=typed)
+    dom = _Dom()
+    dom.feed(text)
+    visible = [name for (name, _), hidden in zip(dom.rows, dom.hidden) if not hidden]
+    assert visible == ["bravo"] and len(dom.rows) == data["summary"]["total"]
+    assert f'<span id="shown">1 of {data["summary"]["total"]} shown</span>' in text
+    # Two words: both must match (owner and drift).
+    text = dump_dom(out, html, script=typed.replace("BRAVO", "team-delta major"))
+    dom = _Dom()
+    dom.feed(text)
+    assert [name for (name, _), hidden in zip(dom.rows, dom.hidden) if not hidden] == ["delta"]
 
 
 def test_clicking_a_header_sorts_the_rows(page):

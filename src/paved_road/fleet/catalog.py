@@ -481,7 +481,8 @@ def versions_chart_svg(versions: dict[str, int], latest: str | None) -> str:
     top = max(versions.values())
     height = len(versions) * (bar_h + gap)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="versions-chart" width="{label_w + max_w + 60}" '
-             f'height="{height}" role="img" aria-label="services per template version">']
+             f'height="{height}" viewBox="0 0 {label_w + max_w + 60} {height}" role="img" '
+             'aria-label="services per template version">']
     for i, (version, count) in enumerate(versions.items()):
         y = i * (bar_h + gap)
         w = max(2, round(max_w * count / top))
