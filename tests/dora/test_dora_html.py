@@ -174,6 +174,13 @@ def test_refresh_option_reloads_the_page(page, tmp_path):
     _, data, _ = page
     assert '<meta http-equiv="refresh" content="60">' in report.render_html(data, refresh=60)
     assert "http-equiv" not in report.render_html(data)
+    from dora_sim_world import PAVED
+    out = tmp_path / "dora.html"
+    for argv in (["--refresh", "5", "--format", "html"], ["--refresh", "60"]):
+        proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s", *argv, "-o", str(out)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--refresh" in proc.stderr, proc.stderr
+        assert not out.exists()
 
 
 class _Links(HTMLParser):

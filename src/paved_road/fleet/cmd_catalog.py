@@ -17,7 +17,7 @@ from paved_road.fleet import fleet, github, selection
 from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html", "backstage")
-DRIFT_STYLE = {"none": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
+DRIFT_STYLE = {"current": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
                "error": "bold red"}
 STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
                 "pending": "cyan", "refreshed": "green", "skipped": "bold red"}
