@@ -147,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if args.refresh is not None and (args.format != "html" or args.refresh < report.MIN_REFRESH_SECONDS):
+        got = f"--refresh {args.refresh}" + (" without --format html" if args.format != "html" else "")
         print(f"paved dora: --refresh must be a number of seconds >= {report.MIN_REFRESH_SECONDS} with --format html "
-              f"(got {args.refresh} with --format {args.format})", file=sys.stderr)
+              f"(got {got})", file=sys.stderr)
         return 2
     try:
         since, until, targets = prepare(args)
