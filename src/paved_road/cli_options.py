@@ -22,3 +22,19 @@ def positive_int(text: str) -> int:
 def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--jobs", "-j", type=positive_int, default=DEFAULT_JOBS, metavar="N",
                         help=f"{what} in parallel (default: {DEFAULT_JOBS})")
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling kept for one release: stores into the new option's dest and says, once on
+    stderr, which name to use instead. Hidden from help (pass help=argparse.SUPPRESS)."""
+
+    def __init__(self, option_strings, dest, new_name: str, **kwargs):
+        self.new_name = new_name
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import sys
+
+        print(f"{parser.prog}: warning: {option_string} is deprecated and will be removed in the next release; "
+              f"use {self.new_name}", file=sys.stderr)
+        setattr(namespace, self.dest, values)

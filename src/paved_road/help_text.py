@@ -77,8 +77,8 @@ EXAMPLES = {
     "releases": [("the releases of one repository", "paved releases --repository orders"),
                  ("the newest release's digest", "paved releases --repository orders --json | jq -r '.[0].digest'")],
     "deploy": [("see the plan and the task-definition diff", "paved deploy --cluster apps-staging --service orders "
-                                                             "--version 1.4.0 --dry-run"),
-               ("deploy and wait until it is healthy", "paved deploy --cluster apps-staging --service orders --version 1.4.0")],
+                                                             "--to 1.4.0 --dry-run"),
+               ("deploy and wait until it is healthy", "paved deploy --cluster apps-staging --service orders --to 1.4.0")],
     "rollback": [("back to the last release that ran to completion",
                   "paved rollback --cluster apps-production --service orders --previous"),
                  ("to a named release", "paved rollback --cluster apps-production --service orders --to 1.3.2"),

@@ -101,7 +101,7 @@ class World:
         return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
     def deploy(self, version: str, *extra: str, service: str = SERVICE, cluster: str = CLUSTER) -> Result:
-        return self.paved("deploy", "--cluster", cluster, "--service", service, "--version", version, *FAST, *extra)
+        return self.paved("deploy", "--cluster", cluster, "--service", service, "--to", version, *FAST, *extra)
 
     def rollback(self, *extra: str, service: str = SERVICE, cluster: str = CLUSTER) -> Result:
         return self.paved("rollback", "--cluster", cluster, "--service", service, *FAST, *extra)

@@ -367,7 +367,7 @@ def test_deploy_refuses_a_downgrade_unless_allowed(world):
 
 def test_lost_update_service_response_keeps_the_revision_and_verifies_it(world):
     world.fault("UpdateService", "lost", count=2)
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--to", "1.1.0", *FAST,
                          env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
     assert result.code == 0, result.out + result.err
     assert "ECS applied it" in result.out
@@ -380,7 +380,7 @@ def test_lost_update_service_response_keeps_the_revision_and_verifies_it(world):
 def test_sigint_between_register_and_update_leaves_no_orphan_and_says_where_the_service_is(world):
     world.fault("UpdateService", "stall", seconds=4)
     proc = subprocess.Popen([paved_executable(), "deploy", "--cluster", CLUSTER, "--service", SERVICE,
-                             "--version", "1.1.0", *FAST], env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="1"),
+                             "--to", "1.1.0", *FAST], env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="1"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     world.wait_for(lambda: world.calls("UpdateService") >= 1)
     proc.send_signal(signal.SIGINT)
@@ -408,7 +408,7 @@ def test_bad_profile_exits_2_in_seconds(world, tmp_path):
     config = tmp_path / "config"
     config.write_text("[profile real]\nregion = us-east-1\n")
     env = aws_env(world.endpoint, AWS_PROFILE="nope", AWS_CONFIG_FILE=str(config))
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", env=env)
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--to", "1.1.0", env=env)
     assert result.code == 2 and result.seconds < 5
     assert result.err.strip() == "error: AWS profile 'nope' not found (set by AWS_PROFILE); check ~/.aws/config or unset AWS_PROFILE"
 
@@ -503,7 +503,7 @@ def test_lost_response_then_a_stale_read_never_deregisters_the_revision_ecs_now_
     """ECS applied the update, the response was lost, and the next reads still show the old service."""
     world.fault("UpdateService", "lost", count=2)
     world.fault("DescribeServices", "stale", count=2, after="UpdateService")
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--to", "1.1.0", *FAST,
                          env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
     assert result.code == 0, result.out + result.err
     assert "ECS applied it" in result.out and "deregistered" not in result.out + result.err

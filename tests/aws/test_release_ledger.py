@@ -172,7 +172,7 @@ def test_fallback_says_in_one_line_what_it_cannot_tell(world):
 def test_throttled_polls_do_not_end_the_wait(world):
     """12 throttled ListServiceDeployments during a wait while the deployment goes on and succeeds."""
     world.fault("ListServiceDeployments", "throttle", count=12, after="UpdateService")
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--to", "1.1.0", *FAST,
                          env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
     assert result.code == 0, result.out + result.err
     assert "throttled by ECS" in result.out
@@ -180,7 +180,7 @@ def test_throttled_polls_do_not_end_the_wait(world):
 
 def test_a_wait_that_gives_up_under_throttling_exits_5_with_the_state(world):
     world.fault("ListServiceDeployments", "throttle", count=100000, after="UpdateService")
-    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--version", "1.1.0", *FAST,
+    result = world.paved("deploy", "--cluster", CLUSTER, "--service", SERVICE, "--to", "1.1.0", *FAST,
                          "--timeout", "1", env=aws_env(world.endpoint, AWS_MAX_ATTEMPTS="2"))
     assert result.code == 5, result.out + result.err
     assert "throttling" in result.err and "demo-service runs demo-service:" in result.err
@@ -191,7 +191,7 @@ def test_an_interrupt_mid_wait_prints_the_state_and_writes_the_summary(sim_endpo
     world = make_world(sim_endpoint, speed=1)
     summary = tmp_path / "summary.md"
     proc = subprocess.Popen([paved_executable(), "deploy", "--cluster", CLUSTER, "--service", SERVICE,
-                             "--version", "1.1.0", *FAST],
+                             "--to", "1.1.0", *FAST],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=aws_env(world.endpoint, GITHUB_STEP_SUMMARY=str(summary)))
     for line in proc.stdout:

@@ -76,6 +76,28 @@ def test_old_spellings_are_not_advertised():
     assert "text" not in COMMANDS["update"].format_help().split("--format", 1)[1].split("\n")[0]
 
 
+def test_deploy_takes_the_release_as_to_like_rollback():
+    """`deploy --to` names the release it moves to, as `rollback --to` does; `--version` (which collided
+    with `paved --version`) still works for one release, hidden from help, with a warning on stderr."""
+    args = build_parser().parse_args(["deploy", "--cluster", "c", "--service", "s", "--to", "1.2.0"])
+    assert args.to == "1.2.0"
+    assert "--to VERSION" in COMMANDS["deploy"].format_help() and "--version" not in COMMANDS["deploy"].format_help()
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stderr", err)
+        args = build_parser().parse_args(["deploy", "--cluster", "c", "--service", "s", "--version", "1.2.0"])
+    assert args.to == "1.2.0"
+    assert err.getvalue() == ("paved deploy: warning: --version is deprecated and will be removed in the next "
+                              "release; use --to\n")
+
+
+def test_deploy_without_to_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([PAVED, "deploy", "--cluster", "c", "--service", "s"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "error: --to VERSION is required (the release to deploy, SemVer X.Y.Z)\n"
+
+
 def test_one_default_for_jobs():
     defaults = {name: a.default for name, p in COMMANDS.items() for a in p._actions if "--jobs" in a.option_strings}
     assert set(defaults) == {"catalog", "dora", "fleet update"} and len(set(defaults.values())) == 1, defaults
@@ -174,7 +196,7 @@ def test_top_level_help_is_grouped_by_task_and_links_the_docs():
 @pytest.mark.parametrize(("argv", "prog", "suggestion"), [
     (["delpoy"], "paved", "did you mean 'deploy'?"),
     (["fleet", "updte"], "paved fleet", "did you mean 'update'?"),
-    (["deploy", "--cluster", "c", "--service", "s", "--version", "1.0.0", "--dry-rn"], "paved deploy",
+    (["deploy", "--cluster", "c", "--service", "s", "--to", "1.0.0", "--dry-rn"], "paved deploy",
      "did you mean '--dry-run'?"),
     (["catalog", "--fromat", "json"], "paved catalog", "did you mean '--format'?"),
     (["dora", "--format", "jsn"], "paved dora", "did you mean 'json'?"),

@@ -93,7 +93,7 @@ def test_no_entry_point_prints_a_token_from_a_url(service_with_token, release_te
     summary = tmp_path / "summary.md"
     aws = {"AWS_ENDPOINT_URL": f"http://user:{TOKEN}@127.0.0.1:1", "AWS_ACCESS_KEY_ID": "x",
            "AWS_SECRET_ACCESS_KEY": "y", "AWS_REGION": "us-east-1", "GITHUB_STEP_SUMMARY": str(summary)}
-    outputs["deploy"] = _paved("deploy", "--cluster", "c", "--service", "s", "--version", "1.0.0", env=aws)
+    outputs["deploy"] = _paved("deploy", "--cluster", "c", "--service", "s", "--to", "1.0.0", env=aws)
     outputs["rollback"] = _paved("rollback", "--cluster", "c", "--service", "s", "--to", "1.0.0", env=aws)
     outputs["step summary"] = summary.read_text() if summary.exists() else ""
 

@@ -102,7 +102,7 @@ def test_the_incremental_run_gives_the_cold_runs_report_with_fewer_calls(tmp_pat
         store = str(tmp_path / "warm.sqlite")
         dora(sim, "--since", since, "--store", store)
         proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "orders",
-                               "--version", "1.9.0", "--poll-interval", "0.2", "--timeout", "120"],
+                               "--to", "1.9.0", "--poll-interval", "0.2", "--timeout", "120"],
                               capture_output=True, text=True, env=sim.env, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         warm, err = dora(sim, "--since", since, "--store", store)
@@ -187,7 +187,7 @@ def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
     try:
         cold = calls()
         warm = calls()
-        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "svc-a", "--version",
+        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "svc-a", "--to",
                                "1.26.0", "--poll-interval", "0.2", "--timeout", "120"],
                               capture_output=True, text=True, env=sim.env, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr

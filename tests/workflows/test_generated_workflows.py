@@ -261,7 +261,7 @@ def test_deploy_goes_to_staging_then_production_with_the_pinned_cli(service):
         assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
         assert job["steps"][-1]["run"] == (
             f"paved deploy --cluster {answers['ecs_cluster_prefix']}-{env} --service {answers['service_name']} "
-            '--version "$VERSION" --digest "$DIGEST" --timeout 1200')
+            '--to "$VERSION" --digest "$DIGEST" --timeout 1200')
         assert _step(job, "actions/setup-python@")
 
 

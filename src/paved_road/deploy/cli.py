@@ -14,7 +14,7 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from paved_road import output
+from paved_road import cli_options, output
 from paved_road.deploy import aws_session, ecs_deploy
 from paved_road.deploy import releases as ecr_releases
 from paved_road.deploy.ecs_deploy import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNEXPECTED, DeployError
@@ -112,8 +112,10 @@ def change_command(args) -> int:
     action = args.command
     _sigterm_as_interrupt()
     clients = aws_session.AwsClients()
-    version = args.version if action == "deploy" else args.to
+    version = args.to
     previous = getattr(args, "previous", False)
+    if action == "deploy" and version is None:
+        return _error("--to VERSION is required (the release to deploy, SemVer X.Y.Z)", EXIT_BAD_INPUT)
     if version is not None:
         ecr_releases.parse_version(version)  # malformed input fails before any AWS call
     if action == "rollback" and not (version or previous or args.in_flight):
@@ -378,7 +380,11 @@ def register(subparsers) -> None:
     deploy = subparsers.add_parser("deploy", help="deploy a release to an ECS service and verify it",
                                    epilog=EPILOG, formatter_class=fmt)
     _common(deploy)
-    deploy.add_argument("--version", required=True, help="release to deploy, SemVer X.Y.Z (leading v allowed)")
+    deploy.add_argument("--to", metavar="VERSION",
+                        help="release to deploy, SemVer X.Y.Z (leading v allowed); required")
+    # The old spelling collided with the usual `--version` (paved's own); kept, hidden, for one release.
+    deploy.add_argument("--version", dest="to", action=cli_options.DeprecatedAlias, new_name="--to",
+                        metavar="VERSION", help=argparse.SUPPRESS)
     deploy.add_argument("--digest", help="deploy exactly this index digest (sha256:...); refuse if the tag moved")
     deploy.add_argument("--allow-downgrade", action="store_true",
                         help="allow a release older than the running one (normally: paved rollback)")

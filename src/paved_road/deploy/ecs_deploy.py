@@ -58,7 +58,7 @@ EXIT_CODES = {
                     "unsupported deployment controller, downgrade without --allow-downgrade, --digest mismatch, "
                     "a release marked bad here without --allow-bad-release, "
                     "no/unknown region, bad profile or credentials, endpoint unreachable or not AWS",
-    EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to/--version unknown, --previous has no earlier good release, running image is no release)",
+    EXIT_VERSION_NOT_FOUND: "release not found in ECR (--to unknown, --previous has no earlier good release, running image is no release)",
     EXIT_DEPLOYMENT_FAILED: "deployment failed: ROLLBACK_* / STOPPED / FAILED (circuit breaker, alarms, StopServiceDeployment), or the re-verified deployment failed",
     EXIT_TIMEOUT: "timed out waiting for the rollout, or throttled until the wait ran out (the deployment goes on in ECS)",
     EXIT_ARCHITECTURE_MISSING: "the release's image lacks an architecture the service runs on",

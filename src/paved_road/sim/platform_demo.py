@@ -137,7 +137,7 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
         step("4. CI releases 1.0.0 and 1.1.0; paved deploy 1.0.0 onto the service Terraform created")
         release("1.0.0")
         release("1.1.0")
-        codes["deploy 1.0.0"] = paved("deploy", *TARGET, "--version", "1.0.0", *poll)
+        codes["deploy 1.0.0"] = paved("deploy", *TARGET, "--to", "1.0.0", *poll)
 
         step("5. terraform apply again: a release exists, so the service runs its autoscaling range")
         tags = tf.image_tags(server.endpoint, REGION, SERVICE)
@@ -148,11 +148,11 @@ def run_platform_demo(console: Console, speed: float = 4.0, template: str | None
         paved("history", *TARGET)
 
         step("6. deploy 1.1.0")
-        codes["deploy 1.1.0"] = paved("deploy", *TARGET, "--version", "1.1.0", *poll)
+        codes["deploy 1.1.0"] = paved("deploy", *TARGET, "--to", "1.1.0", *poll)
 
         step(f"7. ship the broken {BROKEN}: the circuit breaker rolls it back, paved exits 4")
         release(BROKEN)
-        codes[f"deploy {BROKEN}"] = paved("deploy", *TARGET, "--version", BROKEN, *poll)
+        codes[f"deploy {BROKEN}"] = paved("deploy", *TARGET, "--to", BROKEN, *poll)
         paved("history", *TARGET)
 
         step("8. on-call: paved rollback --previous (ECS already rolled back: it verifies and stays on the last good release)")
