@@ -172,6 +172,34 @@ def test_rolling_deploy_that_outlives_the_timeout_exits_5_naming_the_breaker_sta
     assert "circuit breaker is OFF" in result.err
 
 
+def test_breaker_off_failures_warn_once_and_the_timeout_says_how_to_roll_back(sim_endpoint):
+    world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": False, "rollback": False})
+    result = world.deploy("1.1.0", "--timeout", "3")
+    assert result.code == 5, result.out + result.err
+    warnings = [line for line in result.out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.out
+    assert "have failed and the deployment circuit breaker is off: ECS will not roll back by itself" in warnings[0]
+    count = int(warnings[0].split()[1])
+    assert count >= 2  # failures grew before it warned
+    assert "failed tasks 0 (circuit breaker off)" in result.out  # no threshold that nothing enforces
+    rollback = f"paved rollback --cluster {CLUSTER} --service {SERVICE} --previous"
+    assert warnings[0].endswith(f"; to roll back: {rollback}")
+    (error,) = result.err.splitlines()
+    assert error.startswith("error: demo-service:2 not finished after 3s") and error.endswith(f"; to roll back: {rollback}")
+    # The hint's arguments are the real ones: it brings the service back to 1.0.0.
+    back = world.paved(*rollback.split()[1:], "--poll-interval", "0.05")
+    assert back.code == 0, back.out + back.err
+    assert f"rollback complete: {SERVICE} runs 1.0.0 on " in back.out, back.out
+
+
+def test_breaker_rollback_names_where_the_service_is_and_no_hint(sim_endpoint):
+    """ECS already rolled back: the error says where the service runs and prints no rollback command."""
+    world = seeded(sim_endpoint, fail=["1.3.0"])
+    result = world.deploy("1.3.0")
+    assert result.code == 4 and "the service runs demo-service:1" in result.err
+    assert "to roll back" not in result.err and "warning:" not in result.out
+
+
 def test_desired_count_zero_is_reported_as_unverified(sim_endpoint):
     world = seeded(sim_endpoint, desired_count=0)
     result = world.deploy("1.1.0")
@@ -292,8 +320,8 @@ def test_a_collector_config_change_ships_by_deploying_the_running_release_again(
 
 
 def test_the_config_change_commands_the_docs_give_are_real_paved_deploy_flags():
-    """docs/telemetry.md once told users `paved deploy --to <running version>`,
-    a flag deploy does not have (--to is rollback's), and the generated
+    """docs/telemetry.md once told users a `paved deploy` flag deploy did not have
+    (today deploy and rollback both take --to; --version is hidden), and the generated
     README said a config change "deploys as a new revision" (the apply
     restarts nothing): each doc says to deploy, with the real CLI's flags."""
     import re
@@ -307,7 +335,7 @@ def test_the_config_change_commands_the_docs_give_are_real_paved_deploy_flags():
         assert commands, f"{doc} does not say how a collector-config change reaches running tasks"
         for command in commands:
             assert set(re.findall(r"--[a-z][a-z-]*", command)) <= known, (doc, command)
-    assert "`paved deploy --version" in (root / "template/README.md.jinja").read_text()
+    assert "`paved deploy --to" in (root / "template/README.md.jinja").read_text()
 
 
 # ---------------------------------------------------------------- --in-flight, --digest, downgrade

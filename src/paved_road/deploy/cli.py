@@ -46,7 +46,7 @@ def _run(func, args) -> int:
     try:
         return func(args)
     except DeployError as exc:
-        return _error(str(exc), exc.exit_code)
+        return _error(str(exc) + (f"; to roll back: {exc.rollback}" if exc.rollback else ""), exc.exit_code)
     except ecr_releases.BadVersion as exc:
         return _error(str(exc), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
@@ -266,7 +266,9 @@ def _waiting(plan, wait, clients, args):
                                                                    result=f"interrupted while waiting; {state}"))
         raise ecs_deploy.Interrupted(f"interrupted while waiting; the deployment goes on in ECS; {state}") from None
     except ecs_deploy.DeploymentTimeout as exc:
-        raise ecs_deploy.DeploymentTimeout(f"{exc}; {service_state(clients, args)}") from None
+        longer = ecs_deploy.DeploymentTimeout(f"{exc}; {service_state(clients, args)}")
+        longer.rollback = exc.rollback
+        raise longer from None
     except (ClientError, BotoCoreError) as exc:
         if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in aws_session.THROTTLE_CODES:
             raise ecs_deploy.DeploymentTimeout(

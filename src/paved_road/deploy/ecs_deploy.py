@@ -79,6 +79,7 @@ ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.
 
 class DeployError(Exception):
     exit_code = EXIT_UNEXPECTED
+    rollback: str | None = None   # the command that rolls back, printed after the message (a failed deploy)
 
 
 class BadInput(DeployError):
@@ -856,6 +857,23 @@ def timeout_hint(plan: Plan) -> str:
     return "the circuit breaker is OFF and no alarms are set: ECS keeps replacing failing tasks until someone stops it"
 
 
+def rollback_command(plan: Plan) -> str:
+    """The command that takes this service back to its last good release (printed after a failed deploy)."""
+    import shlex
+
+    words = ["paved", "rollback", "--cluster", plan.cluster, "--service", plan.service]
+    if plan.container != "app":
+        words += ["--container", plan.container]
+    return " ".join(shlex.quote(w) for w in words) + " --previous"
+
+
+def _with_rollback_hint(plan: Plan, exc: DeployError) -> DeployError:
+    """A failed or unfinished deploy that leaves the service on the new revision: say how to go back."""
+    if plan.action == "deploy":
+        exc.rollback = rollback_command(plan)
+    return exc
+
+
 def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | None = None, timeout: float,
                         poll_interval: float = 15.0, progress: Callable[[str], None] = print,
                         deployment_arn: str | None = None,
@@ -870,6 +888,9 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
     polls = 0
     fallback = False
     fallback_polls = 0
+    # Breaker off: nothing in ECS stops a rollout whose tasks keep failing; say so once, when failures grow.
+    breaker_off = not plan.breaker.get("enable")
+    failed_before, warned = None, False
 
     def throttled(exc: ClientError) -> bool:
         """Throttled even after the SDK's retries: skip this poll (the deployment goes on), until the deadline."""
@@ -898,7 +919,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                 seen_events.add(event.get("id"))
                 if polls > 1:
                     progress(f"  event: {event.get('message')}")
-        deployment = None
+        deployment, failed_now = None, None
         if not fallback:
             try:
                 if deployment_arn:
@@ -927,23 +948,29 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             if status in ledger.FAILING and clock() < deadline:
                 pass  # already failed; wait for ECS to finish so the message says where the service ends
             elif ledger.phase(status) in ("failed", "rolling-back"):
-                raise DeploymentFailed(
-                    f"deployment of {revision_name(revision)} {status}"
-                    f"{': ' + reason if reason else ''}; the service runs {now_runs}")
+                message = (f"deployment of {revision_name(revision)} {status}"
+                           f"{': ' + reason if reason else ''}; the service runs {now_runs}")
+                raise (_with_rollback_hint(plan, DeploymentFailed(message)) if now_runs == revision_name(revision)
+                       else DeploymentFailed(message))
             stage = deployment.get("lifecycleStage")
             breaker = deployment.get("deploymentCircuitBreaker") or {}
             if ledger.phase(status) == "rolling-back":
                 stage = (deployment.get("rollback") or {}).get("reason") or stage
             line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
-                    f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}")
+                    + (f"failed tasks {breaker.get('failureCount', 0)} (circuit breaker off)" if breaker_off else
+                       f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}"))
+            failed_now = breaker.get("failureCount", 0) or 0
         elif fallback or polls > 3:
             fallback_polls += 1
             ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
             failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
+            failed_now = sum(d.get("failedTasks", 0) or 0 for d in ours)
             if failed:
-                raise DeploymentFailed(f"deployment of {revision_name(revision)} FAILED: "
-                                       f"{failed[0].get('rolloutStateReason', 'no reason given')}; the service runs {now_runs}")
+                message = (f"deployment of {revision_name(revision)} FAILED: "
+                           f"{failed[0].get('rolloutStateReason', 'no reason given')}; the service runs {now_runs}")
+                raise (_with_rollback_hint(plan, DeploymentFailed(message)) if now_runs == revision_name(revision)
+                       else DeploymentFailed(message))
             not_ours = primary is None or not _same_revision(primary.get("taskDefinition"), revision)
             if not_ours and not ours and fallback_polls <= STALE_POLLS:
                 # ECS reads are eventually consistent: a read may not show the update yet (same tolerance as
@@ -960,17 +987,26 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
                         f"running {primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)}")
         else:
             line = f"{revision_name(revision)}: waiting for ECS to list the deployment"
+        if breaker_off and not warned and failed_now and failed_before is not None and failed_now > failed_before:
+            progress(f"warning: {failed_now} tasks of {revision_name(revision)} have failed and the deployment circuit "
+                     "breaker is off: ECS will not roll back by itself, it keeps starting new tasks"
+                     + (f"; to roll back: {rollback_command(plan)}" if plan.action == "deploy" else ""))
+            warned = True
+        if failed_now is not None:
+            failed_before = failed_now
         if line != last_line or clock() - last_print >= HEARTBEAT_SECONDS:
             progress(f"[{clock() - start:5.0f}s] {line}")
             last_line, last_print = line, clock()
         remaining = deadline - clock()
         if remaining <= 0 and deployment is not None and ledger.phase(deployment.get("status")) in ("failed", "rolling-back"):
-            raise DeploymentFailed(f"deployment of {revision_name(revision)} {deployment.get('status')}: "
-                                   f"{deployment.get('statusReason', '')}; the service runs {now_runs}")
+            message = (f"deployment of {revision_name(revision)} {deployment.get('status')}: "
+                       f"{deployment.get('statusReason', '')}; the service runs {now_runs}")
+            raise (_with_rollback_hint(plan, DeploymentFailed(message)) if now_runs == revision_name(revision)
+                   else DeploymentFailed(message))
         if remaining <= 0:
-            raise DeploymentTimeout(
+            raise _with_rollback_hint(plan, DeploymentTimeout(
                 f"{revision_name(revision)} not finished after {budget:g}s (last: {last_line or 'no data'}); "
-                f"the deployment continues in ECS; {timeout_hint(plan)}")
+                f"the deployment continues in ECS; {timeout_hint(plan)}"))
         sleep(min(poll_interval, remaining))
 
 
