@@ -98,6 +98,32 @@ def test_exit_code_says_something_failed(fleet_run):
     assert len(results) == 6
 
 
+def test_an_uncommitted_copier_update_is_not_called_current(fleet_copy):
+    """bravo (v2.1.0) ran `copier update` to v2.1.1 but did not commit it: the answers file says v2.1.1
+    in the work tree only. fleet update says "updated, uncommitted" (exit 3: attention), not "current",
+    and leaves the checkout as it is."""
+    bravo = fleet_copy / "bravo"
+    proc = fleet.run_copier_update(bravo, LATEST)
+    assert proc.returncode == 0, proc.stderr
+    assert f"_commit: {LATEST}" in (bravo / ".copier-answers.yml").read_text()
+    assert "_commit: v2.1.0" in git(bravo, "show", "HEAD:.copier-answers.yml")
+    before = _state(bravo)
+    proc = subprocess.run([PAVED, "fleet", "update", str(bravo), str(fleet_copy / "alpha"), "--format", "plain"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    (line,) = [i for i, text in enumerate(lines) if text.startswith("uncommitted bravo")]
+    assert lines[line].endswith(f"v2.1.0 -> {LATEST} in the work tree, not committed")
+    assert lines[line + 1].strip().startswith(f"reason: updated, uncommitted: .copier-answers.yml says {LATEST} "
+                                              "in the work tree but v2.1.0 in HEAD")
+    assert any(text.startswith("current   alpha") for text in lines)
+    assert "1 current, 1 updated, uncommitted (in the work tree only)." in lines[-1]
+    assert _state(bravo) == before
+    data = json.loads(subprocess.run([PAVED, "fleet", "update", str(bravo), "--json"], capture_output=True,
+                                     text=True).stdout)
+    assert [(r["status"], r["from_version"], r["to_version"]) for r in data] == [("uncommitted", "v2.1.0", LATEST)]
+
+
 def test_bad_target_version_is_one_clear_line(fleet_root):
     proc = subprocess.run([PAVED, "fleet", "update", str(fleet_root / "alpha"), "--to", "v9.9.9"],
                           capture_output=True, text=True)

@@ -20,7 +20,7 @@ EXTRA_FORMATS = ("html", "backstage")
 DRIFT_STYLE = {"current": "green", "patch": "yellow", "minor": "dark_orange", "major": "bold red", "unknown": "dim",
                "error": "bold red"}
 STATUS_STYLE = {"updated": "green", "conflicts": "yellow", "failed": "bold red", "current": "dim",
-                "pending": "cyan", "refreshed": "green", "skipped": "bold red"}
+                "pending": "cyan", "refreshed": "green", "skipped": "bold red", "uncommitted": "yellow"}
 
 
 def _is_terminal(stream) -> bool:
@@ -110,6 +110,8 @@ def _result_line(r: fleet.FleetResult, rich: bool) -> str:
     line = f"{status} {r.name or '?'}  {r.path}"
     if r.status in (fleet.UPDATED, fleet.CONFLICTS, fleet.REFRESHED, fleet.PENDING):
         line += f"  {r.from_version} -> {r.to_version} on branch {r.branch}"
+    if r.status == fleet.UNCOMMITTED:
+        line += f"  {r.from_version} -> {r.to_version} in the work tree, not committed"
     if r.conflicts:
         line += "\n           conflicts: " + ", ".join(r.conflicts)
     if r.reason:
@@ -123,7 +125,9 @@ def summary(results: list[fleet.FleetResult]) -> str:
     new = count["updated"] + count["conflicts"]
     return (f"{len(results)} services. Since the last run: {new} new update branch(es) "
             f"({count['conflicts']} with conflicts), {count['refreshed']} rebuilt on new commits. "
-            f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current. "
+            f"Unchanged: {count['pending']} pending from an earlier run, {count['current']} current"
+            + (f", {count['uncommitted']} updated, uncommitted (in the work tree only)" if count["uncommitted"] else "")
+            + ". "
             f"{count['failed']} failed."
             + (f" {count['skipped']} skipped: not the canonical template." if count["skipped"] else ""))
 
@@ -172,7 +176,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
         return 130
     if any(r.status in (fleet.FAILED, fleet.SKIPPED) for r in results):
         return 1
-    return 3 if any(r.status == fleet.CONFLICTS for r in results) else 0
+    return 3 if any(r.status in (fleet.CONFLICTS, fleet.UNCOMMITTED) for r in results) else 0
 
 
 def run_fleet_conflicts(args: argparse.Namespace) -> int:
@@ -211,7 +215,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fsub = f.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND", required=True)
     u = fsub.add_parser(
         "update", help="update services to a template release, one branch and commit each (safe to re-run)",
-        description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve, 1 some failed, "
+        description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve or an update not committed yet "
+                    "(uncommitted), 1 some failed, "
                     "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
                     "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
     )

@@ -69,6 +69,9 @@ SKIPPED = "skipped"
 # A branch from an earlier run: left as it is (PENDING: its pull request waits)
 # or rebuilt on the base branch's new commits (REFRESHED). Re-running is safe.
 PENDING, REFRESHED = "pending", "refreshed"
+# The answers file says the target version, but only in the work tree: someone ran `copier update` and did
+# not commit it. Not "current": nothing is released until it is reviewed and committed.
+UNCOMMITTED = "uncommitted"
 COPIER_UPDATE = ["-m", "copier", "update", "--trust", "--defaults", "--skip-answered", "--conflict", "inline"]
 
 
@@ -155,6 +158,19 @@ def changed_paths(repo: Path) -> set[str]:
         if "R" in entry[:2] or "C" in entry[:2]:
             i += 1  # the original path of a rename or copy follows
     return paths
+
+
+def committed_version(repo: Path) -> str | None:
+    """The template version (`_commit`) of the answers file in HEAD; None when HEAD has no answers file.
+    Outside a git checkout there is no HEAD to compare with: the work tree's file is all there is."""
+    from paved_road.fleet.catalog import ANSWERS_FILE, status_from_answers
+
+    proc = subprocess.run(["git", "show", f"HEAD:./{ANSWERS_FILE}"], cwd=repo, capture_output=True)
+    if proc.returncode == 0:
+        return status_from_answers(str(repo), proc.stdout).current_version
+    if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=repo, capture_output=True).returncode:
+        return status_from_answers(str(repo), (repo / ANSWERS_FILE).read_bytes()).current_version
+    return None
 
 
 def _identity(repo: Path) -> list[str]:
@@ -331,6 +347,15 @@ def plan(paths: list[str | Path], to: str | None = None, template: str | None = 
             raise FleetError(f"--to must be one of the template's tags: {', '.join(tags) or 'none'} (got '{to}')")
         current = parse_version(s.current_version)  # None: a commit, not a release; copier can update it
         if current is not None and current >= parse_version(target):
+            committed = committed_version(Path(s.path))
+            if committed != s.current_version:
+                from paved_road.fleet.catalog import ANSWERS_FILE
+
+                done.append(FleetResult(
+                    path=s.path, status=UNCOMMITTED, name=s.name, from_version=committed, to_version=s.current_version,
+                    reason=f"updated, uncommitted: {ANSWERS_FILE} says {s.current_version} in the work tree but "
+                           f"{committed or 'nothing'} in HEAD; review the update and commit it (or discard it)"))
+                continue
             done.append(FleetResult(path=s.path, status=CURRENT, name=s.name,
                                     from_version=s.current_version, to_version=s.current_version))
             continue
