@@ -215,9 +215,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fsub = f.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND", required=True)
     u = fsub.add_parser(
         "update", help="update services to a template release, one branch and commit each (safe to re-run)",
-        description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve or an update not committed yet "
-                    "(uncommitted), 1 some failed, "
-                    "2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
+        description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve or an update "
+                    "not committed yet (uncommitted), 1 some failed, 2 bad input, 130 interrupted. An existing branch from an earlier run is left as it is "
                     "(pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
     )
     selection.add_arguments(u)
