@@ -217,7 +217,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "update", help="update services to a template release, one branch and commit each (safe to re-run)",
         description="Exit 0 all updated, pending or current, 3 some have conflicts to resolve or an update "
                     "not committed yet (uncommitted), 1 some failed, 2 bad input, 130 interrupted. An existing "
-                    "branch from an earlier run is left as it is (pending), or rebuilt when the base branch moved and its tip is still the commit paved made.",
+                    "branch from an earlier run is left as it is (pending), or rebuilt when the base branch moved "
+                    "and its tip is still the commit paved made.",
     )
     selection.add_arguments(u)
     u.add_argument("--to", metavar="VERSION", help="template tag to update to (default: the latest release)")
