@@ -27,10 +27,11 @@ from paved_road.help_text import did_you_mean
 from paved_road.template_source import (
     REMOTE_URL,
     canonical_url,
-    default_template_source,
+    NoTemplate,
     is_local,
     load_config,
     questions_of,
+    template_and_ref,
     without_credentials,
 )
 
@@ -221,7 +222,14 @@ def _one_line(exc: Exception) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    template = args.template or default_template_source()
+    template = args.template
+    if not template:
+        try:
+            template, ref = template_and_ref()
+        except NoTemplate as exc:
+            print(f"paved new: {exc}", file=sys.stderr)
+            return EXIT_BAD_ANSWER
+        args.vcs_ref = args.vcs_ref or ref  # the revision paved was installed from: the CLI and template agree
     dest = Path(args.dest)
     try:
         config = _template_config(template, args.vcs_ref)

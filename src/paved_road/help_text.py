@@ -177,13 +177,13 @@ def top_level_help(parser: argparse.ArgumentParser) -> str:
 
 def questions_text(argv: list[str]) -> str:
     """The template's questions with their defaults, for `paved new -h` (read from copier.yml)."""
-    from paved_road.template_source import default_template_source, load_questions
+    from paved_road.template_source import load_questions, template_and_ref
 
     template = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--template"), None)
     template = template or next((a.split("=", 1)[1] for a in argv if a.startswith("--template=")), None)
     try:
-        questions = load_questions(template or default_template_source())
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - help must still print
+        questions = load_questions(template or template_and_ref()[0])
+    except Exception as exc:  # noqa: BLE001 - help must still print
         return f"questions: cannot read the template ({exc}); pass --template URL-or-PATH"
     lines = ["questions (answer with -a KEY=VALUE; the default is used otherwise):"]
     for key, q in questions.items():

@@ -22,14 +22,71 @@ REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)
 _CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 
 
-def default_template_source() -> str:
-    """$PAVED_TEMPLATE, else this checkout when the package runs from one."""
+NO_TEMPLATE = ("no template found: pass --template URL (the Paved Road template's git URL, e.g. "
+               "--template https://github.com/ORG/paved-road.git) or set PAVED_TEMPLATE")
+
+
+class NoTemplate(LookupError):
+    """No template configured, no checkout to run from, and the installed package does not say where it came from."""
+
+
+def installed_from(distribution: str = "paved-road") -> tuple[str, str | None] | None:
+    """Where pip installed this package from, per PEP 610 (`direct_url.json` in its .dist-info, read through
+    importlib.metadata): a git repository (vcs_info: the URL and the revision asked for, else the commit
+    installed) or a local directory (dir_info); that is the template the CLI belongs to. None for an index or
+    archive (wheel) install, which names no repository."""
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = metadata.distribution(distribution).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        info = json.loads(text) if text else {}
+    except ValueError:
+        return None
+    url = info.get("url") if isinstance(info, dict) else None
+    if not isinstance(url, str):
+        return None
+    vcs = info.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs") == "git":
+        ref = vcs.get("requested_revision") or vcs.get("commit_id")
+        if url.startswith("file://"):
+            url = unquote(urlparse(url).path)  # a local clone: copier takes its path
+        return url, ref if isinstance(ref, str) else None
+    if isinstance(info.get("dir_info"), dict) and url.startswith("file://"):
+        path = Path(unquote(urlparse(url).path))
+        if (path / "copier.yml").is_file():
+            return str(path), None
+    return None
+
+
+def template_and_ref() -> tuple[str, str | None]:
+    """The template (and the revision to render, when known): $PAVED_TEMPLATE, else the checkout paved
+    runs from, else where pip installed paved from (PEP 610). NoTemplate when none of them says."""
     env = os.environ.get("PAVED_TEMPLATE")
     if env:
-        return env
+        return env, None
     if (REPO_ROOT / "copier.yml").is_file():
-        return str(REPO_ROOT)
-    raise SystemExit("paved: no template found; pass --template or set PAVED_TEMPLATE")
+        return str(REPO_ROOT), None
+    found = installed_from()
+    if found:
+        return found
+    raise NoTemplate(NO_TEMPLATE)
+
+
+def default_template_source() -> str:
+    """$PAVED_TEMPLATE, else this checkout when the package runs from one, else the repository pip installed
+    paved from. With none: one line on stderr and exit 2 (a usage error: --template was needed)."""
+    try:
+        return template_and_ref()[0]
+    except NoTemplate as exc:
+        import sys
+
+        print(f"paved: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 without_credentials = redact  # the one function (paved_road.untrusted.redact)
@@ -39,11 +96,12 @@ def trusted_sources(template: str | None = None) -> list[str]:
     """Spellings of the one template paved runs with `copier --trust`: `template` (--template),
     else $PAVED_TEMPLATE, else the checkout paved runs from; plus its canonical git URL (a local
     clone's origin). Empty when none is configured. docs/security.md."""
-    source = template or os.environ.get("PAVED_TEMPLATE")
-    if not source and (REPO_ROOT / "copier.yml").is_file():
-        source = str(REPO_ROOT)
+    source = template
     if not source:
-        return []
+        try:
+            source = template_and_ref()[0]
+        except NoTemplate:
+            return []
     url = canonical_url(source)
     return [source, url] if url else [source]
 
