@@ -49,7 +49,7 @@ def test_every_format_can_be_written_with_o(deep_service, tmp_path, fmt):
                           capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == ""
-    assert proc.stderr.startswith(f"paved catalog: wrote {fmt} to {out} (1 services: 1 behind")
+    assert proc.stderr.startswith(f"paved catalog: wrote {fmt} to {out} (1 services: 0 current, 1 behind")
     text = out.read_text()
     if fmt == "json":
         assert json.loads(text)["services"][0]["path"] == str(deep_service)
