@@ -42,12 +42,21 @@ def screenshot(out: Path, html: Path, name: str, width: int = 1400, height: int 
     return shot.read_bytes()
 
 
-def dump_dom(out: Path, html: Path, width: int = 1400, script: str = "") -> str:
-    """The DOM after the page's scripts (and `script`, appended to the body) ran, at this width."""
+STRICT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"  # no script may run
+
+
+def dump_dom(out: Path, html: Path, width: int = 1400, script: str = "", csp: str | None = None) -> str:
+    """The DOM after the page's scripts (and `script`, appended to the body) ran, at this width;
+    with `csp`, served under that Content-Security-Policy (a `<meta http-equiv>` first in the head)."""
     page = html
-    if script:
-        page = html.with_name(f"{html.stem}-{width}-{abs(hash(script)) % 10**8}.html")
-        page.write_text(html.read_text().replace("</body>", f"<script>{script}</script></body>"))
+    if script or csp:
+        text = html.read_text()
+        if script:
+            text = text.replace("</body>", f"<script>{script}</script></body>")
+        if csp:
+            text = text.replace("<head>", f'<head>\n<meta http-equiv="Content-Security-Policy" content="{csp}">', 1)
+        page = html.with_name(f"{html.stem}-{width}-{abs(hash((script, csp))) % 10**8}.html")
+        page.write_text(text)
     proc = chromium(out, "--dump-dom", f"--window-size={width},1000", page.as_uri())
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout

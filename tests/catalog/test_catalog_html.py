@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from headless_chromium import WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
+from headless_chromium import STRICT_CSP, WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
 from catalog_fleet import SERVICES
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -151,3 +151,15 @@ def test_clicking_a_header_sorts_the_rows(page):
     order = ["error", "unknown", "major", "minor", "patch", "none"]
     drifts = [d for _, d in dom.rows]
     assert drifts == sorted(drifts, key=order.index)
+
+
+def test_without_scripts_every_row_shows_and_no_dead_filter_box(page):
+    """Under a strict CSP (no script runs; the same as JavaScript off): the rows and summary are all there,
+    and the filter box, which could not work, is not shown."""
+    html, data, out = page
+    text = dump_dom(out, html, csp=STRICT_CSP)
+    dom = _Dom()
+    dom.feed(text)
+    assert len(dom.rows) == data["summary"]["total"] and not any(dom.hidden)
+    assert '<p class="filter" id="filter-box" hidden="">' in text
+    assert '<p class="filter" id="filter-box">' in dump_dom(out, html)

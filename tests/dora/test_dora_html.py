@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from headless_chromium import WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
+from headless_chromium import STRICT_CSP, WIDTHS, chromium as _chromium, dump_dom, geometry, needs_chromium, png_size, screenshot
 from paved_road.dora import metrics, report
 from paved_road.dora.gitlog import ReleaseRepo
 from dora_scenario import ORDERS, PAYMENTS, PUSHED, SINCE, UNTIL, deployments, git_repo, t
@@ -168,6 +168,15 @@ def test_legend_is_visible_text_and_times_are_local(page):
     # 2026-04-01T00:00:00+00:00 (the window's end) is 9:00 in Tokyo.
     until = next(shown for iso, _, shown in times if iso == data["window"]["until"])
     assert "9:00" in until and "2026" in until, until
+
+
+def test_without_scripts_times_read_as_iso_utc(page):
+    """Under a strict CSP (no script runs; the same as JavaScript off): times stay ISO 8601 UTC, nothing is lost."""
+    html, data, out = page
+    dom = dump_dom(out, html, csp=STRICT_CSP)
+    times = re.findall(r'<time datetime="([^"]+)" title="[^"]+">([^<]+)</time>', dom)
+    assert times and all(iso == shown for iso, shown in times)
+    assert 'data-local="true"' not in dom
 
 
 def test_refresh_option_reloads_the_page(page, tmp_path):
