@@ -120,8 +120,11 @@ def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, flee
 @pytest.mark.parametrize(("args", "message"), [
     (["--since", "soon", "--cluster", "c", "--service", "s"], "--since must be a span like 30d"),
     (["--cluster", "c"], "name a service with --cluster C --service S"),
-    (["--catalog", "nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or --catalog"),
+    (["--catalog", "nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or a fleet"),
+    (["nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or a fleet"),
     (["--catalog", "nowhere"], "--catalog nowhere: no such file or directory"),
+    (["nowhere"], "PATH nowhere: no such file or directory"),
+    (["--github-org=-bad"], "--github-org: '-bad' is not a GitHub organisation login"),
 ])
 def test_bad_input_exits_2_with_one_line(sim, args, message):
     proc = dora(sim, *args, check=2)
