@@ -98,3 +98,18 @@ def test_git_remotes_are_read_many_at_a_time_by_default(fleet_root, fleet_templa
     assert server.peak > 8, server.peak
     help_text = subprocess.run([PAVED, "catalog", "--help"], capture_output=True, text=True).stdout
     assert "32 for reads from git remotes" in " ".join(help_text.split())
+
+
+def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template, served, tmp_path):
+    """The row says why, not the last line of git's advice ("and the repository exists.")."""
+    server, _ = served
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [(tmp_path / "nowhere").as_uri(), f"{server.url}/nowhere.git"]}))
+    proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    errors = {s["path"]: s["error"] for s in data["services"]}
+    assert errors == {
+        (tmp_path / "nowhere").as_uri(): f"cannot fetch .copier-answers.yml: fatal: '{tmp_path / 'nowhere'}' does "
+                                         "not appear to be a git repository",
+        f"{server.url}/nowhere.git": f"cannot fetch .copier-answers.yml: fatal: repository '{server.url}/nowhere.git/' "
+                                     "not found"}
+    assert proc.returncode == 4

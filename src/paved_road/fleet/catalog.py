@@ -203,6 +203,14 @@ def fetch_remote_answers(url: str, ref: str | None = None) -> str:
         return reader.read(url, ref)
 
 
+def _git_error(stderr: str) -> str:
+    """The line of git's stderr that says what went wrong: its first `fatal:`/`error:` line (git's advice
+    such as "Please make sure you have the correct access rights" comes after it), else the last line."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return redact(said[0] if said else (lines[-1] if lines else ""))
+
+
 def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
     """The blob `name` through `git cat-file --batch` (cmd), at most MAX_ANSWERS_BYTES of it read: the
     header gives the size before the content, and a larger blob stops the process. Killed whole (its
@@ -243,10 +251,10 @@ def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
     if expired.is_set():
         raise RuntimeError(f"git cat-file gave no answer within {timeout:g} s")
     if header[-1:] == ["missing"]:
-        raise RuntimeError(redact(err[-1]) if err else f"no {ANSWERS_FILE} on that branch")
+        raise RuntimeError(_git_error("\n".join(err)) or f"no {ANSWERS_FILE} on that branch")
     if len(header) == 3 and header[1] != "blob":
         raise RuntimeError(f"{ANSWERS_FILE} is a {header[1]}, not a file")
-    raise RuntimeError(redact(err[-1]) if err else f"git cat-file could not read {ANSWERS_FILE}")
+    raise RuntimeError(_git_error("\n".join(err)) or f"git cat-file could not read {ANSWERS_FILE}")
 
 
 # Seconds one git command against a URL from an answers or repos file may take: a host that accepts the
@@ -272,8 +280,7 @@ def _run(cmd: list[str], timeout: float | None = None) -> str:
             raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
     if proc.returncode:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(redact(lines[-1]) if lines else f"{cmd[0]} exited {proc.returncode}")
+        raise RuntimeError(_git_error(proc.stderr or proc.stdout) or f"{cmd[0]} exited {proc.returncode}")
     return proc.stdout
 
 
