@@ -124,6 +124,7 @@ def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, flee
     (["nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or a fleet"),
     (["--catalog", "nowhere"], "--catalog nowhere: no such file or directory"),
     (["nowhere"], "PATH nowhere: no such file or directory"),
+    (["nowhere", "--template", "x"], "--template chooses which repositories of --github-org ORG are the fleet"),
     (["--github-org=-bad"], "--github-org: '-bad' is not a GitHub organisation login"),
 ])
 def test_bad_input_exits_2_with_one_line(sim, args, message):

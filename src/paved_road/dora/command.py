@@ -71,6 +71,9 @@ def _targets(args) -> list[collect.Target]:
     if problem:
         raise BadOption(problem)
     chosen = bool(sel.paths or sel.repos_file or sel.github_org)
+    if getattr(args, "template", None) and not sel.github_org:
+        raise BadOption("--template chooses which repositories of --github-org ORG are the fleet; pass --github-org "
+                        "or drop --template")
     if args.catalog and chosen:
         raise BadOption("--catalog is PATH or --repos-file in one option: give it or PATH/--repos-file/--github-org, "
                         "not both")
