@@ -1,6 +1,7 @@
 """`paved catalog` remote mode: a fleet read from a GitHub organisation vs from git remotes.
 
     .venv/bin/python bench/catalog_scale.py --remote [--repos 5000] [--latency 0.1] [--git-sample 200] [--clone-sample 50]
+                                                 [--git-latency 0.02]
 
 Three ways to read N service repositories' answers files, in one run:
 * GraphQL: `paved catalog --github-org` against the local fixture server of the tests
@@ -11,6 +12,8 @@ Three ways to read N service repositories' answers files, in one run:
   (32 for git remotes), on --git-sample repositories, scaled to N;
 * sequential clone: one blob-less `git clone` and `git show` of the answers file after the other,
   on --clone-sample, scaled to N, through the same server.
+--git-latency adds that many seconds to each smart-HTTP request (a network round trip; loopback has
+none): reads from git remotes wait on it, which is what --jobs 32 is for. Default 0.
 Samples are scaled linearly and the output says so. The server runs in its own process so that the
 CPU time of each side (the client's git processes, the server's CGI runs) is measured apart: on a
 machine of 2 cores both sides share them, and the output says how much each costs per repository.
@@ -74,8 +77,8 @@ def bare_repos(tmp: Path, template: Path, count: int) -> Path:
 class Served:
     """tests/catalog/smart_http.py in its own process, so its CPU time (threads and CGI runs) is its own."""
 
-    def __init__(self, root: Path):
-        self.proc = subprocess.Popen([sys.executable, ROOT / "tests" / "catalog" / "smart_http.py", root],
+    def __init__(self, root: Path, latency: float = 0.0):
+        self.proc = subprocess.Popen([sys.executable, ROOT / "tests" / "catalog" / "smart_http.py", root, str(latency)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
 
@@ -121,7 +124,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
+def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_latency: float = 0.0) -> int:
     import npm_tools
     from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
 
@@ -154,7 +157,7 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
         t0 = time.perf_counter()
         root = bare_repos(tmp, template, max(git_sample, clone_sample))
         print(f"  (set-up: {max(git_sample, clone_sample)} bare repositories in {time.perf_counter() - t0:.1f} s)")
-        with Served(root) as http:
+        with Served(root, git_latency) as http:
             listing = tmp / "fleet.yml"
             listing.write_text("repos:\n" + "".join(f"  - {http.url}/svc-{i:04d}.git\n" for i in range(git_sample)))
             with http.measure() as conc:
@@ -162,7 +165,8 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
                                       str(template), "--json"], capture_output=True, text=True)
             git_s = conc.wall * repos / git_sample
             assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]
-            print(f"concurrent git (smart HTTP, --jobs default {REMOTE_JOBS}): {git_sample} measured, {git_s:.1f} s "
+            print(f"concurrent git (smart HTTP, {git_latency * 1000:.0f} ms added to each request, --jobs default "
+                  f"{REMOTE_JOBS}): {git_sample} measured, {git_s:.1f} s "
                   f"scaled to {repos} = {repos / git_s:.0f} repos/s; {conc.per_repo(git_sample)}")
             with http.measure() as seq:
                 for i in range(clone_sample):

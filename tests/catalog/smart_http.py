@@ -3,8 +3,9 @@
     with SmartHttp(root) as server:          # serves every bare repository under `root`
         url = f"{server.url}/svc-0000.git"
 
-    python tests/catalog/smart_http.py ROOT  # the same, in its own process: prints the URL, serves
-                                             # until stdin closes (bench/catalog_remote.py measures its CPU)
+    python tests/catalog/smart_http.py ROOT [LATENCY]  # the same, in its own process: prints the URL,
+                     # serves until stdin closes (bench/catalog_remote.py measures its CPU); LATENCY seconds
+                     # are added to each request, as a network round trip would
 
 Like GitHub, the server honours partial-clone filters and wants of any object it has
 (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`): `git clone --filter=blob:none` really is
@@ -22,6 +23,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +38,7 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 
 
 class SmartHttp:
-    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path):
+    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
         config = {"GIT_CONFIG_COUNT": str(len(SERVER_CONFIG))}
@@ -68,6 +70,8 @@ class SmartHttp:
                         server.busy -= 1
 
             def _respond(self, body: bytes):
+                if latency:
+                    time.sleep(latency)  # the network's round trip, added to each request (bench --git-latency)
                 path_info, query = route(self.path, self.command)
                 env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
                        "PATH_INFO": path_info, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
@@ -108,7 +112,7 @@ class SmartHttp:
 
 
 if __name__ == "__main__":
-    with SmartHttp(Path(sys.argv[1])) as served:
+    with SmartHttp(Path(sys.argv[1]), latency=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0) as served:
         print(served.url, flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or exits)
         print(served.requests, flush=True)
