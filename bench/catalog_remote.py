@@ -1,28 +1,33 @@
 """`paved catalog` remote mode: a fleet read from a GitHub organisation vs from git remotes.
 
     .venv/bin/python bench/catalog_scale.py --remote [--repos 5000] [--latency 0.1] [--git-sample 200] [--clone-sample 50]
+                                                 [--git-latency 0.02]
 
 Three ways to read N service repositories' answers files, in one run:
 * GraphQL: `paved catalog --github-org` against the local fixture server of the tests
   (tests/catalog/github_fixture.py: queries executed by graphql-core against GitHub's published
   schema), each request delayed by --latency seconds (stated in the output);
 * concurrent git: `paved catalog --repos-file` of smart-HTTP URLs (`git http-backend` on
-  127.0.0.1), 8 at a time (--jobs default), on --git-sample repositories, scaled to N;
-* sequential clone: one blob-less `git clone` after the other, on --clone-sample, scaled to N.
-Samples are scaled linearly and the output says so.
+  127.0.0.1, tests/catalog/smart_http.py: GitHub-like, it honours blob-less filters), --jobs default
+  (32 for git remotes), on --git-sample repositories, scaled to N;
+* sequential clone: one blob-less `git clone` and `git show` of the answers file after the other,
+  on --clone-sample, scaled to N, through the same server.
+--git-latency adds that many seconds to each smart-HTTP request (a network round trip; loopback has
+none): reads from git remotes wait on it, which is what --jobs 32 is for. Default 0.
+Samples are scaled linearly and the output says so. The server runs in its own process so that the
+CPU time of each side (the client's git processes, the server's CGI runs) is measured apart: on a
+machine of 2 cores both sides share them, and the output says how much each costs per repository.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +36,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests" / "catalog"))
 sys.path.insert(0, str(ROOT / "tests" / "ecosystem"))
 from catalog_scale_setup import git  # noqa: E402
+
+from paved_road.cli_options import REMOTE_JOBS  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TAGS = ["v1.0.0", "v1.1.0", "v2.0.0", "v2.1.0", "v2.1.1"]
@@ -51,50 +58,6 @@ def answers(template: Path, i: int) -> bytes:
             f"owner: team-{i % 17}\narchitectures:\n- amd64\n- arm64\nnode_major: 24\n").encode()
 
 
-class SmartHttp:
-    """`git http-backend` on 127.0.0.1 serving every bare repository under `root`."""
-
-    def __init__(self, root: Path):
-        backend = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
-        pattern = re.compile(r"^(/[^?]*)(?:\?(.*))?$")
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _cgi(self, body: bytes = b""):
-                m = pattern.match(self.path)
-                env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
-                       "PATH_INFO": m[1], "QUERY_STRING": m[2] or "", "REQUEST_METHOD": self.command,
-                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                       "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", "")}
-                out = subprocess.run([f"{backend}/git-http-backend"], input=body, env=env, capture_output=True).stdout
-                head, _, payload = out.partition(b"\r\n\r\n")
-                headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
-                self.send_response(int(headers.pop("Status", "200").split()[0]))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self):
-                self._cgi()
-
-            def do_POST(self):
-                self._cgi(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def bare_repos(tmp: Path, template: Path, count: int) -> Path:
     root = tmp / "git"
     root.mkdir()
@@ -111,7 +74,57 @@ def bare_repos(tmp: Path, template: Path, count: int) -> Path:
     return root
 
 
-def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
+class Served:
+    """tests/catalog/smart_http.py in its own process, so its CPU time (threads and CGI runs) is its own."""
+
+    def __init__(self, root: Path, latency: float = 0.0):
+        self.proc = subprocess.Popen([sys.executable, ROOT / "tests" / "catalog" / "smart_http.py", root, str(latency)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+
+    def cpu(self) -> float:
+        """Seconds of CPU the server used so far, its CGI children included (proc(5): utime stime cutime cstime)."""
+        with open(f"/proc/{self.proc.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def measure(self) -> Window:
+        return Window(self)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Window:
+    """Wall time, client CPU (this process's children: paved and its git processes) and server CPU."""
+
+    def __init__(self, served: Served):
+        self.served = served
+
+    def __enter__(self) -> Window:
+        self.t0, self.client0, self.server0 = time.perf_counter(), _children_cpu(), self.served.cpu()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.client = _children_cpu() - self.client0
+        self.server = self.served.cpu() - self.server0
+
+    def per_repo(self, n: int) -> str:
+        return (f"CPU per repository: client {self.client / n * 1000:.1f} ms, server {self.server / n * 1000:.1f} ms "
+                f"(wall {self.wall / n * 1000:.1f} ms)")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_latency: float = 0.0) -> int:
     import npm_tools
     from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
 
@@ -144,29 +157,30 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int) -> int:
         t0 = time.perf_counter()
         root = bare_repos(tmp, template, max(git_sample, clone_sample))
         print(f"  (set-up: {max(git_sample, clone_sample)} bare repositories in {time.perf_counter() - t0:.1f} s)")
-        http = SmartHttp(root)
-        try:
+        with Served(root, git_latency) as http:
             listing = tmp / "fleet.yml"
             listing.write_text("repos:\n" + "".join(f"  - {http.url}/svc-{i:04d}.git\n" for i in range(git_sample)))
-            t0 = time.perf_counter()
-            out = subprocess.run([BIN / "paved", "catalog", "--repos-file", str(listing), "--template", str(template),
-                                  "--json"], capture_output=True, text=True)
-            git_s = (time.perf_counter() - t0) * repos / git_sample
+            with http.measure() as conc:
+                out = subprocess.run([BIN / "paved", "catalog", "--repos-file", str(listing), "--template",
+                                      str(template), "--json"], capture_output=True, text=True)
+            git_s = conc.wall * repos / git_sample
             assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]
-            print(f"concurrent git (smart HTTP, --jobs 8): {git_sample} measured, {git_s:.1f} s scaled to {repos} "
-                  f"= {repos / git_s:.0f} repos/s")
-            t0 = time.perf_counter()
-            for i in range(clone_sample):
-                dst = tmp / "clone"
-                subprocess.run(["git", "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout",
-                                f"{http.url}/svc-{i:04d}.git", str(dst)], check=True, capture_output=True)
-                subprocess.run(["git", "-C", str(dst), "show", "HEAD:.copier-answers.yml"], check=True,
-                               capture_output=True)
-                shutil.rmtree(dst)
-            seq_s = (time.perf_counter() - t0) * repos / clone_sample
-            print(f"sequential clone: {clone_sample} measured, {seq_s:.1f} s scaled to {repos} = {repos / seq_s:.0f} repos/s")
-        finally:
-            http.close()
+            print(f"concurrent git (smart HTTP, {git_latency * 1000:.0f} ms added to each request, --jobs default "
+                  f"{REMOTE_JOBS}): {git_sample} measured, {git_s:.1f} s "
+                  f"scaled to {repos} = {repos / git_s:.0f} repos/s; {conc.per_repo(git_sample)}")
+            with http.measure() as seq:
+                for i in range(clone_sample):
+                    dst = tmp / "clone"
+                    subprocess.run(["git", "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout",
+                                    f"{http.url}/svc-{i:04d}.git", str(dst)], check=True, capture_output=True)
+                    subprocess.run(["git", "-C", str(dst), "show", "HEAD:.copier-answers.yml"], check=True,
+                                   capture_output=True)
+                    shutil.rmtree(dst)
+            seq_s = seq.wall * repos / clone_sample
+            print(f"sequential clone: {clone_sample} measured, {seq_s:.1f} s scaled to {repos} = "
+                  f"{repos / seq_s:.0f} repos/s; {seq.per_repo(clone_sample)}")
         print(f"ratios: GraphQL {seq_s / graphql_s:.1f}x and concurrent git {seq_s / git_s:.1f}x the sequential clone; "
               f"targets: {repos} by GraphQL <= 30 s ({graphql_s:.1f}), by git <= 60 s ({git_s:.1f}), >= 8x")
+        print(f"load: {Path('/proc/loadavg').read_text().split()[:3]} (1, 5, 15 min) on {os.cpu_count()} CPUs, "
+              "shared with other work: read the ratios and the CPU per repository, not the seconds")
     return 0

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 
 # Parallelism: the work is I/O-bound (AWS calls, git, copier subprocesses), so the default does not follow
-# the CPU count; one number for every command so `-j` means the same everywhere.
+# the CPU count; one rule for every command so `-j` means the same everywhere: without `-j`, 8 at a time,
+# and REMOTE_JOBS for reads from git remotes, which mostly wait on the network (bench/catalog_remote.py).
 DEFAULT_JOBS = 8
+REMOTE_JOBS = 32
+JOBS_HELP = f"default: {DEFAULT_JOBS}; {REMOTE_JOBS} for reads from git remotes, which wait on the network"
 
 
 def positive_int(text: str) -> int:
@@ -20,8 +23,13 @@ def positive_int(text: str) -> int:
 
 
 def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--jobs", "-j", type=positive_int, default=DEFAULT_JOBS, metavar="N",
-                        help=f"{what} in parallel (default: {DEFAULT_JOBS})")
+    parser.add_argument("--jobs", "-j", type=positive_int, default=None, metavar="N",
+                        help=f"{what} in parallel ({JOBS_HELP})")
+
+
+def jobs(value: int | None, remote: bool = False) -> int:
+    """The parallelism for one kind of work: `-j N` when given, else the default for that kind."""
+    return value if value else (REMOTE_JOBS if remote else DEFAULT_JOBS)
 
 
 class DeprecatedAlias(argparse.Action):

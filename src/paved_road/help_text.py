@@ -100,7 +100,8 @@ EXAMPLES = {
     "fleet conflicts": [("after an update with conflicts", "paved fleet conflicts ../orders")],
     "dora": [("one service, with lead time from its git tags", "paved dora --cluster apps-production --service orders "
                                                                 "--repo ../orders"),
-             ("the fleet over a quarter, as a page", "paved dora --catalog ~/src/services --since 12w --format html -o dora.html")],
+             ("the fleet over a quarter, as a page", "paved dora ~/src/services --since 12w --format html -o dora.html"),
+             ("every service of a GitHub organisation (no lead time: no checkout)", "paved dora --github-org acme --topic nodejs")],
 }
 
 

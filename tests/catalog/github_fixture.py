@@ -199,3 +199,72 @@ def serve(org: FixtureOrg):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/graphql"
+
+
+# ---------------------------------------------------------------------------
+# A fixture organisation from local checkouts (the walkthrough of docs/fleet.md)
+# ---------------------------------------------------------------------------
+SERVED_FILES = (".copier-answers.yml", ".cruft.json", "README.md")
+
+
+def org_from_checkouts(schema, root: Path, token: str) -> FixtureOrg:
+    """Each git checkout directly under `root` as a repository of the organisation named like `root`:
+    the files GitHub would answer `HEAD:<file>` with are those of the checkout's HEAD commit (`git show`),
+    not its working tree."""
+    import subprocess
+
+    repos = []
+    for checkout in sorted(p for p in root.iterdir() if (p / ".git").exists()):
+        files = {}
+        for name in SERVED_FILES:
+            shown = subprocess.run(["git", "-C", str(checkout), "show", f"HEAD:{name}"], capture_output=True)
+            if shown.returncode == 0:
+                files[name] = shown.stdout
+        repos.append(FixtureRepo(checkout.name, files))
+    return FixtureOrg(schema, root.resolve().name, repos, token)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+    import sys
+
+    ap = argparse.ArgumentParser(description="Serve a directory of service checkouts as a GitHub organisation "
+                                 "(GraphQL on 127.0.0.1, GitHub's published schema): docs/fleet.md, walkthrough.")
+    ap.add_argument("--serve", metavar="DIR", required=True, type=Path,
+                    help="a directory of checkouts; the organisation is named like it")
+    ap.add_argument("--token", default="walkthrough-token", help="the token the server accepts (default: %(default)s)")
+    ap.add_argument("--url-file", type=Path, help="write the GraphQL URL there once serving (else: print it)")
+    ap.add_argument("--timeout", type=float, default=600, help="stop after this many seconds (default: %(default)s)")
+    args = ap.parse_args(argv)
+    if not args.serve.is_dir():
+        print(f"github_fixture: --serve {args.serve}: no such directory", file=sys.stderr)
+        return 2
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here.parent / "ecosystem"))
+    import npm_tools
+
+    from paved_road.node_toolchain import node_env
+
+    schema = load_schema(npm_tools.install("graphql-schema", node_env(24)))
+    org = org_from_checkouts(schema, args.serve, args.token)
+    server, url = serve(org)
+    if args.url_file:
+        tmp = args.url_file.with_name(args.url_file.name + ".tmp")
+        tmp.write_text(url + "\n")
+        os.replace(tmp, args.url_file)  # whole or absent: a reader never sees half a URL
+    else:
+        print(url, flush=True)
+    print(f"github_fixture: organisation {org.org} ({len(org.repos)} repositories) at {url} for "
+          f"{args.timeout:g} s", file=sys.stderr)
+    try:
+        time.sleep(args.timeout)
+    except KeyboardInterrupt:
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -407,3 +407,44 @@ def test_a_read_batch_github_gives_up_on_is_split(github_schema):
         server.server_close()
     assert {f.label: f.error for f in scan.found} == {f"acme/svc-{i}": None for i in range(6)}
     assert org.requests == 4  # the list, the batch (502), its two halves
+
+
+def test_dora_takes_the_same_org_selection(org_server, fleet_root, fleet_template, monkeypatch):
+    """`paved dora --github-org` measures the services `paved catalog --github-org` lists, each on the ECS
+    cluster and service its answers file names, as from local checkouts (docs/fleet.md); no checkout, so
+    no lead time (repo None)."""
+    from paved_road.cli import build_parser
+    from paved_road.dora import collect, command
+
+    org, url = org_server
+    org.faults.clear()
+    monkeypatch.setenv("GH_ENTERPRISE_TOKEN", TOKEN)
+    argv = ["dora", "--github-org", "acme", "--github-api", url, "--topic", "nodejs", "--template",
+            str(fleet_template), "--environment", "staging"]
+    args = build_parser(argv).parse_args(argv)
+    _, _, targets = command.prepare(args)
+    local = [t for _, rel in SERVICES.values() for t in collect.targets_from_catalog(str(fleet_root / rel), "staging")]
+
+    def where(t):
+        return (t.name, t.cluster, t.service, t.region, t.ecr_repository)
+
+    assert sorted(map(where, targets)) == sorted(map(where, local)) and len(targets) == 4
+    assert sorted(t.catalog_path for t in targets) == [f"acme/{n}" for n in sorted(SERVICES)]
+    assert all(t.repo is None for t in targets)
+    assert args.fleet_notes[0] == "acme: 131 repositories listed, 4 in the fleet (3 GraphQL requests)"
+
+
+def test_dora_org_selection_bad_input_is_one_line(org_server, fleet_template, tmp_path):
+    org, url = org_server
+    org.faults.clear()
+    env = _env(GH_ENTERPRISE_TOKEN=TOKEN, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    both = _paved("dora", "--github-org", "acme", "--github-api", url, "--cluster", "c", env=env)
+    assert (both.returncode, both.stderr) == (2, "paved dora: give either --cluster and --service, or a fleet "
+                                                 "(PATH, --repos-file, --github-org or --catalog), not both\n")
+    broken = _paved("dora", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template), env=env)
+    assert broken.returncode == 2 and broken.stdout == ""
+    assert broken.stderr.startswith("paved dora: --github-org acme: acme/broken: .copier-answers.yml is not valid YAML")
+    assert len(broken.stderr.splitlines()) == 1
+    no_token = _paved("dora", "--github-org", "acme", env=_env(PATH=str(tmp_path)))
+    assert (no_token.returncode, no_token.stdout) == (2, "")
+    assert no_token.stderr.startswith("paved dora: --github-org needs a GitHub token")

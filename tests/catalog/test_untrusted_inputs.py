@@ -16,6 +16,7 @@ import yaml
 
 from catalog_fleet import SERVICES
 from paved_road.fleet.catalog import ServiceStatus, build_catalog, render_html, render_text, to_json
+from smart_http import SmartHttp
 from template_releases import git
 
 PAVED = str(Path(sys.executable).with_name("paved"))
@@ -303,58 +304,22 @@ def test_fuzzed_answers_files_never_crash_the_catalog_nor_exceed_a_memory_bound(
 # ---------------------------------------------------------------------------
 # Review of issue 27: a `?` or `#` before `@` hides the real host from the canonical-template check
 # ---------------------------------------------------------------------------
-class _SmartHttp:
-    """`git http-backend` (git's own smart-HTTP CGI) on 127.0.0.1, serving `repo` for ANY request whose
-    target ends in git's smart-HTTP suffixes, wherever they are (after a `?`, too), or for `/`: the
-    attacker's host."""
+def _hostile_host(repo: Path) -> SmartHttp:
+    """git's smart-HTTP server on 127.0.0.1 serving `repo` for ANY request whose target ends in git's
+    smart-HTTP suffixes, wherever they are (after a `?`, too), or for `/`: the attacker's host."""
+    import re
 
-    def __init__(self, repo: Path):
-        import http.server
-        import re
-        import threading
+    suffix = re.compile(r"/(info/refs|git-upload-pack)(?:[?&](.*))?$")
 
-        backend = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
-        suffix = re.compile(r"/(info/refs|git-upload-pack)(?:[?&](.*))?$")
+    def route(target: str, method: str) -> tuple[str, str]:
+        match = suffix.search(target)
+        if match:
+            service, query = match[1], match[2] or ""
+        else:  # `#@`: curl sends only `/`; git's requests are told apart by their method
+            service, query = ("info/refs", "service=git-upload-pack") if method == "GET" else ("git-upload-pack", "")
+        return f"/{repo.name}/{service}", query
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _cgi(self, body: bytes = b""):
-                match = suffix.search(self.path)
-                if match:
-                    service, query = match[1], match[2] or ""
-                else:  # `#@`: curl sends only `/`; git's requests are told apart by their method
-                    service, query = (("info/refs", "service=git-upload-pack") if self.command == "GET"
-                                      else ("git-upload-pack", ""))
-                env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(repo.parent), "GIT_HTTP_EXPORT_ALL": "1",
-                       "PATH_INFO": f"/{repo.name}/{service}", "QUERY_STRING": query,
-                       "REQUEST_METHOD": self.command, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                       "CONTENT_LENGTH": str(len(body)), "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", "")}
-                out = subprocess.run([f"{backend}/git-http-backend"], input=body, env=env, capture_output=True).stdout
-                head, _, payload = out.partition(b"\r\n\r\n")
-                headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
-                self.send_response(int(headers.pop("Status", "200").split()[0]))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self):
-                self._cgi()
-
-            def do_POST(self):
-                self._cgi(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    return SmartHttp(repo.parent, route)
 
 
 @pytest.mark.parametrize("separator", ["?", "#"])
@@ -365,7 +330,7 @@ def test_a_src_path_whose_host_hides_behind_a_query_or_fragment_is_not_the_canon
     EVIL's tasks. A canary proves nothing ran; the message shows the real host."""
     evil, canary = hostile_template
     canary.unlink(missing_ok=True)
-    server = _SmartHttp(evil)
+    server = _hostile_host(evil)
     try:
         canonical = "http://localhost:9/platform/paved-road.git"  # never contacted
         hostile = f"http://127.0.0.1:{server.port}{separator}@localhost:9/platform/paved-road.git"

@@ -120,8 +120,12 @@ def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, flee
 @pytest.mark.parametrize(("args", "message"), [
     (["--since", "soon", "--cluster", "c", "--service", "s"], "--since must be a span like 30d"),
     (["--cluster", "c"], "name a service with --cluster C --service S"),
-    (["--catalog", "nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or --catalog"),
+    (["--catalog", "nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or a fleet"),
+    (["nowhere", "--cluster", "c", "--service", "s"], "either --cluster and --service, or a fleet"),
     (["--catalog", "nowhere"], "--catalog nowhere: no such file or directory"),
+    (["nowhere"], "PATH nowhere: no such file or directory"),
+    (["nowhere", "--template", "x"], "--template chooses which repositories of --github-org ORG are the fleet"),
+    (["--github-org=-bad"], "--github-org: '-bad' is not a GitHub organisation login"),
 ])
 def test_bad_input_exits_2_with_one_line(sim, args, message):
     proc = dora(sim, *args, check=2)
@@ -157,3 +161,44 @@ def test_aws_environment_problems_exit_2_with_one_line(tmp_path, env, message):
     proc = subprocess.run([PAVED, "dora", "--cluster", "c", "--service", "s"], capture_output=True, text=True,
                           env={**clean, "HOME": str(tmp_path), **env}, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip() == message
+
+
+def test_fleet_from_a_github_org_is_the_catalogs_fleet_without_lead_time(sim, fleet, node24_env):
+    """`paved dora --github-org` (the fleet selection of docs/fleet.md) against the fixture GitHub server: the
+    services of the organisation whose answers files are those of the catalog's checkouts are measured as
+    `paved dora DIR` measures them, except lead time, which needs a checkout's tags."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    here = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(here / "catalog"), str(here / "ecosystem")]
+    import npm_tools
+    from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
+
+    schema = load_schema(npm_tools.install("graphql-schema", node24_env))
+    repos = [FixtureRepo(p.name, {".copier-answers.yml": (p / ".copier-answers.yml").read_bytes()})
+             for p in sorted(fleet.iterdir())]
+    template = yaml.safe_load((fleet / "orders" / ".copier-answers.yml").read_text())["_src_path"]
+    org = FixtureOrg(schema, "shop", repos, "walkthrough-token")
+    server, url = serve(org)
+    try:
+        env = {**sim.env, "COLUMNS": "220", "GH_ENTERPRISE_TOKEN": "walkthrough-token"}
+        proc = subprocess.run([PAVED, "dora", "--github-org", "shop", "--github-api", url, "--template", template,
+                               *WINDOW, "--format", "json"], capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr
+    assert "paved dora: shop: 3 repositories listed, 3 in the fleet" in proc.stderr
+    from_org = json.loads(proc.stdout)
+    from_dir = json.loads(dora(sim, str(fleet), *WINDOW, "--format", "json").stdout)
+    assert from_org["skipped"] == from_dir["skipped"]
+    by_name = {s["name"]: s for s in from_org["services"]}
+    assert set(by_name) == {"orders", "payments"}
+    orders, local = by_name["orders"]["metrics"], {s["name"]: s for s in from_dir["services"]}["orders"]["metrics"]
+    assert orders["lead_time"]["commits"] == 0 and local["lead_time"]["commits"] == 8
+    for metric in ("deployment_frequency", "change_failure_rate", "time_to_restore", "build_to_production"):
+        assert orders[metric] == local[metric], metric
+    assert all(errors == [] for _, errors in org.queries)

@@ -76,17 +76,21 @@ def environment_of(tags: dict[str, str], cluster: str) -> tuple[str | None, str 
 # ---------------------------------------------------------------------------
 # Targets from a catalog
 # ---------------------------------------------------------------------------
-def targets_from_catalog(path: str, environment: str) -> list[Target]:
+def targets_from_catalog(path: str, environment: str, option: str = "--catalog") -> list[Target]:
     """Services of a catalog: a directory of service checkouts (found by their
     .copier-answers.yml, like `paved catalog DIR`) or a repos file (like
     `paved catalog --repos-file FILE`; entries may add `cluster:` / `service:`).
     Each service runs on `<ecs_cluster_prefix>-<environment>` as the service
-    named `service_name`; its checkout is where lead time is read from."""
+    named `service_name`; its checkout is where lead time is read from.
+    `option` names the option the path came from in errors (PATH, --repos-file, --catalog)."""
     from paved_road.fleet import catalog as cat
 
     p = Path(path)
     if not p.exists():
-        raise DoraInputError(f"--catalog {path}: no such file or directory")
+        raise DoraInputError(f"{option} {path}: no such file or directory")
+    if option == "PATH" and not p.is_dir():
+        raise DoraInputError(f"PATH {path}: is a file; pass a service checkout or a directory holding them "
+                             "(a repos file goes to --repos-file)")
     entries: list[tuple[str, Path | None, str | None, dict]] = []
     if p.is_dir():
         entries = [(*e, {}) for e in cat.find_answers_files([p])]
@@ -94,29 +98,60 @@ def targets_from_catalog(path: str, environment: str) -> list[Target]:
         try:
             items = cat.read_repos_file(p)
         except cat.CatalogError as exc:
-            raise DoraInputError(str(exc).replace("--repos-file", "--catalog")) from exc
+            raise DoraInputError(str(exc).replace("--repos-file", option)) from exc
         for item in items:
             if not item.get("path"):
-                raise DoraInputError(f"--catalog {path}: entries need a local 'path' (a checkout, for its git history); got {item.get('url')!r}")
+                raise DoraInputError(f"{option} {path}: entries need a local 'path' (a checkout, for its git history); got {item.get('url')!r}")
             entries.extend((*e, item) for e in cat.find_answers_files([item["path"]]))
     targets = []
     for label, answers_file, error, item in entries:
         if error or answers_file is None:
-            raise DoraInputError(f"--catalog {path}: {label}: {error}")
+            raise DoraInputError(f"{option} {path}: {label}: {error}")
         try:
             answers = yaml.safe_load(answers_file.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise DoraInputError(f"--catalog {path}: {answers_file}: cannot read it ({exc.__class__.__name__})") from exc
-        name = answers.get("service_name") if isinstance(answers, dict) else None
-        if not name:
-            raise DoraInputError(f"--catalog {path}: {answers_file}: no service_name")
-        prefix = answers.get("ecs_cluster_prefix") or "apps"
-        targets.append(Target(
-            name=name, cluster=item.get("cluster") or f"{prefix}-{environment}", service=item.get("service") or name,
-            region=answers.get("aws_region"), repo=str(answers_file.parent),
-            ecr_repository=answers.get("ecr_repository") or name, catalog_path=label,
-        ))
+            raise DoraInputError(f"{option} {path}: {answers_file}: cannot read it ({exc.__class__.__name__})") from exc
+        if not (isinstance(answers, dict) and answers.get("service_name")):
+            raise DoraInputError(f"{option} {path}: {answers_file}: no service_name")
+        targets.append(_target(answers, environment, item, repo=str(answers_file.parent), label=label))
     return targets
+
+
+def _target(answers: dict, environment: str, item: dict, repo: str | None, label: str) -> Target:
+    name = answers["service_name"]
+    prefix = answers.get("ecs_cluster_prefix") or "apps"
+    return Target(name=name, cluster=item.get("cluster") or f"{prefix}-{environment}",
+                  service=item.get("service") or name, region=answers.get("aws_region"), repo=repo,
+                  ecr_repository=answers.get("ecr_repository") or name, catalog_path=label)
+
+
+def targets_from_selection(sel, environment: str, canonical: list[str] = (), token: str | None = None,
+                           client=None) -> tuple[list[Target], object | None]:
+    """The fleet selection of docs/fleet.md as services to measure, and for --github-org the
+    selection.GitHubFleet read (its notes say what was left out). PATHs and --repos-file are read as --catalog reads them;
+    --github-org reads each service's answers file through GitHub (paved_road.fleet.selection): no
+    checkout, so lead time (git tags) is not measured for those services (docs/dora.md)."""
+    from paved_road.fleet import selection
+    from paved_road.untrusted import AnswersError, load_answers
+
+    if sel.github_org:
+        found = selection.read_github(sel, list(canonical), token=token, client=client)
+        targets = []
+        for label, text, error in found.entries:
+            try:
+                if error or text is None:
+                    raise AnswersError(error or "no answers file")
+                answers = load_answers(text)
+            except AnswersError as exc:
+                raise DoraInputError(f"--github-org {sel.github_org}: {label}: {exc}") from None
+            if not answers.get("service_name"):
+                raise DoraInputError(f"--github-org {sel.github_org}: {label}: .copier-answers.yml has no service_name")
+            targets.append(_target(answers, environment, {}, repo=None, label=label))
+        return targets, found
+    targets = [t for path in sel.paths for t in targets_from_catalog(path, environment, "PATH")]
+    if sel.repos_file:
+        targets += targets_from_catalog(sel.repos_file, environment, "--repos-file")
+    return targets, None
 
 
 # ---------------------------------------------------------------------------

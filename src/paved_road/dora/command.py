@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from paved_road import cli_options, output
 from paved_road.dora import collect, report
+from paved_road.fleet import github, selection
+from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html",)
 _SPAN = re.compile(r"^(\d+)([hdwy])$")
@@ -57,15 +59,48 @@ def window(since: str, until: str | None, now: datetime | None = None) -> tuple[
     return start, end
 
 
+def _is_fleet(args) -> bool:
+    """A fleet (--catalog or the fleet selection of docs/fleet.md), not one named service."""
+    return bool(args.catalog or getattr(args, "paths", None) or getattr(args, "repos_file", None)
+                or getattr(args, "github_org", None))
+
+
 def _targets(args) -> list[collect.Target]:
-    if args.catalog and (args.cluster or args.service):
-        raise BadOption("give either --cluster and --service, or --catalog, not both")
+    sel = selection.from_args(args)
+    problem = sel.problem()
+    if problem:
+        raise BadOption(problem)
+    chosen = bool(sel.paths or sel.repos_file or sel.github_org)
+    if getattr(args, "template", None) and not sel.github_org:
+        raise BadOption("--template chooses which repositories of --github-org ORG are the fleet; pass --github-org "
+                        "or drop --template")
+    if args.catalog and chosen:
+        raise BadOption("--catalog is PATH or --repos-file in one option: give it or PATH/--repos-file/--github-org, "
+                        "not both")
+    if _is_fleet(args) and (args.cluster or args.service):
+        raise BadOption("give either --cluster and --service, or a fleet (PATH, --repos-file, --github-org or "
+                        "--catalog), not both")
+    if _is_fleet(args) and args.repo:
+        raise BadOption("--repo names one service's checkout; with a fleet each service's own path is used")
     if args.catalog:
-        if args.repo:
-            raise BadOption("--repo names one service's checkout; with --catalog each service's own path is used")
         return collect.targets_from_catalog(args.catalog, args.environment)
+    if chosen:
+        canonical, token = [], None
+        if sel.github_org:
+            from paved_road.template_source import trusted_sources
+            try:
+                token = github.find_token(api=sel.github_api)
+            except github.NoToken as exc:
+                raise BadOption(str(exc)) from None
+            canonical = trusted_sources(getattr(args, "template", None))
+        targets, found = collect.targets_from_selection(sel, args.environment, canonical, token)
+        if found is not None:
+            args.fleet_notes = found.notes()
+            args.fleet_incomplete = bool(found.scan.forbidden or found.scan.gone)
+        return targets
     if not (args.cluster and args.service):
-        raise BadOption("name a service with --cluster C --service S, or a fleet with --catalog FILE-or-DIR")
+        raise BadOption("name a service with --cluster C --service S, or a fleet with PATH, --repos-file FILE or "
+                        "--github-org ORG (docs/fleet.md)")
     return [collect.Target(name=args.service, cluster=args.cluster, service=args.service, repo=args.repo)]
 
 
@@ -77,6 +112,7 @@ def prepare(args) -> tuple[datetime, datetime, list[collect.Target]]:
         raise BadOption(f"--rate-share must be between 0 (no client-side limit) and 1 (got {args.rate_share})")
     if getattr(args, "store", None) and getattr(args, "no_store", False):
         raise BadOption("give --store PATH or --no-store, not both")
+    args.jobs = cli_options.jobs(args.jobs)
     if args.jobs < 1:
         raise BadOption(f"--jobs must be a positive integer (got {args.jobs})")
     return since, until, _targets(args)
@@ -103,7 +139,7 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         from paved_road.deploy.aws_session import AwsClients
         # one connection per reading thread (botocore's pool defaults to 10: more --jobs would wait for one)
         clients = AwsClients(config=Config(max_pool_connections=max(10, args.jobs + 2)))
-    environment = args.environment if args.catalog else None  # one named service: all its deployments count
+    environment = args.environment if _is_fleet(args) else None  # one named service: all its deployments count
     now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
     store = open_store(args)
@@ -156,6 +192,11 @@ def run(args: argparse.Namespace) -> int:
     except (BadOption, collect.DoraInputError) as exc:
         print(f"paved dora: {exc}", file=sys.stderr)
         return 2
+    except github.GitHubError as exc:
+        print(f"paved dora: {redact(exc)}", file=sys.stderr)
+        return 1
+    for note in getattr(args, "fleet_notes", []):
+        print(f"paved dora: {note}", file=sys.stderr)
     err = Console(stderr=True)
     try:
         # A progress bar only on a terminal: CI logs and pipes get none.
@@ -183,8 +224,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
         for note in s.notes:
             print(f"paved dora: {s.cluster}/{s.service}: {note}", file=sys.stderr)
-    if not args.catalog and rep.services and rep.services[0].error:
+    if not _is_fleet(args) and rep.services and rep.services[0].error:
         return 2
+    if getattr(args, "fleet_incomplete", False):
+        return 1  # a repository we could not read may be a service: the fleet is incomplete
     return 1 if any(s.error for s in rep.services) else 0
 
 
@@ -196,10 +239,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "ECR push times and the services' git tags. Definitions: docs/dora.md. "
                     "Exit 0 ok, 1 some services unreadable, 2 bad input.",
     )
+    selection.add_arguments(p, what="a fleet", default_here=False)
+    p.add_argument("--template", metavar="URL", help="with --github-org: the canonical template; repositories "
+                   "generated from another are left out (default: $PAVED_TEMPLATE, else the checkout paved runs from)")
     p.add_argument("--cluster", metavar="C", help="ECS cluster of the one service to measure")
     p.add_argument("--service", metavar="S", help="ECS service to measure (all of its deployments count)")
     p.add_argument("--catalog", metavar="FILE-or-DIR",
-                   help="a fleet: directory of service checkouts or a repos file, as for `paved catalog`")
+                   help="a fleet in one option: a directory of checkouts (as PATH) or a repos file (as --repos-file)")
     p.add_argument("--since", default="30d", metavar="SPAN-or-DATE", help="window start: 30d, 12w, 1y or an ISO date (default: 30d)")
     p.add_argument("--until", metavar="DATE", help="window end, ISO date or time (default: now)")
     p.add_argument("--environment", default="production", metavar="ENV",

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ import yaml
 from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
+from paved_road import cli_options
 from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_value,
                                   load_answers, redact)
 
@@ -137,19 +139,122 @@ def read_repos_file(path: str | Path) -> list[dict]:
     return entries
 
 
+class RemoteReader:
+    """Reads services' answers files from git remotes, many at a time (`with RemoteReader() as r: r.read(url)`).
+
+    Per repository: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
+    `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone,
+    no `git init` and directory removal per repository), then one `git cat-file --batch` of
+    `<commit>:.copier-answers.yml`, which lazily fetches that one blob when the server honoured the
+    filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
+    written to a config file; the scratch repository is made once with no hooks (`--template=`), no
+    maintenance, and a promisor remote `svc` (the partial-clone setup `git clone --filter` writes).
+    Where the time goes and why this shape: bench/catalog_remote.py and docs/fleet.md.
+    """
+
+    # Settings for every git command against an untrusted URL: no submodule recursion, no auto gc or
+    # maintenance process after each fetch, no hooks. protocol.ext.allow=never comes with GIT.
+    _SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false", "-c", "gc.auto=0",
+             "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="paved-catalog.")
+        self._local = threading.local()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RemoteReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+    def _scratch(self) -> str:
+        path = getattr(self._local, "path", None)
+        if path is None:
+            with self._lock:
+                self._count += 1
+                path = os.path.join(self._tmp.name, f"w{self._count}")
+            _run([*GIT, "init", "-q", "--bare", "--template=", path])
+            for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "svc"),
+                               ("remote.svc.promisor", "true"), ("remote.svc.partialclonefilter", "blob:none")):
+                _run([*GIT, "-C", path, "config", key, value])
+            self._local.path = path
+        return path
+
+    def read(self, url: str, ref: str | None = None) -> str:
+        """The answers file of the repository at `url` (RuntimeError, one line, when it cannot be read)."""
+        url = git_value(url, "url")
+        target = git_value(ref, "ref") if ref else "HEAD"
+        scratch = self._scratch()
+        base = [*GIT, *self._SAFE, "-c", f"remote.svc.url={url}", "-C", scratch]
+        _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
+              "--recurse-submodules=no", "--end-of-options", "svc", target])
+        with open(os.path.join(scratch, "FETCH_HEAD"), encoding="utf-8", errors="replace") as fh:
+            commit = fh.readline().split("\t", 1)[0].strip()
+        if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+            raise RuntimeError(f"git fetch of {target} gave no commit")
+        return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+
+
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
-    """The answers file of a service repository, fetched without checking it out:
-    a depth-1, blob-less clone, then one blob (at most MAX_ANSWERS_BYTES)."""
-    url = git_value(url, "url")
-    with tempfile.TemporaryDirectory(prefix="paved-catalog.") as tmp:
-        cmd = [*GIT, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", "--single-branch"]
-        if ref:
-            cmd += [f"--branch={git_value(ref, 'ref')}"]
-        _run(cmd + ["--end-of-options", url, tmp])
-        size = int(_run([*GIT, "-C", tmp, "cat-file", "-s", f"HEAD:{ANSWERS_FILE}"]).strip() or 0)
-        if size > MAX_ANSWERS_BYTES:
-            raise RuntimeError(f"{ANSWERS_FILE} is {size} bytes; at most {MAX_ANSWERS_BYTES} are read")
-        return _run([*GIT, "-C", tmp, "show", f"HEAD:{ANSWERS_FILE}"])
+    """The answers file of one service repository (a RemoteReader for a single read)."""
+    with RemoteReader() as reader:
+        return reader.read(url, ref)
+
+
+def _git_error(stderr: str) -> str:
+    """The line of git's stderr that says what went wrong: its first `fatal:`/`error:` line (git's advice
+    such as "Please make sure you have the correct access rights" comes after it), else the last line."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return redact(said[0] if said else (lines[-1] if lines else ""))
+
+
+def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
+    """The blob `name` through `git cat-file --batch` (cmd), at most MAX_ANSWERS_BYTES of it read: the
+    header gives the size before the content, and a larger blob stops the process. Killed whole (its
+    own process group: the lazy fetch's helpers too) when it outlives `timeout` (default GIT_TIMEOUT)."""
+    timeout = GIT_TIMEOUT if timeout is None else timeout
+    expired = threading.Event()
+
+    def kill(pid: int) -> None:
+        expired.set()
+        os.killpg(pid, signal.SIGKILL)
+
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, start_new_session=True) as child:
+        timer = threading.Timer(timeout, kill, (child.pid,))
+        timer.start()
+        try:
+            child.stdin.write(name.encode() + b"\n")
+            child.stdin.close()
+            child.stdin = None  # sent: communicate() below must not flush it again
+            header = child.stdout.readline().decode(errors="replace").split()
+            if len(header) == 3 and header[1] == "blob" and header[2].isdigit() and not expired.is_set():
+                size = int(header[2])
+                if size > MAX_ANSWERS_BYTES:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.communicate()
+                    raise RuntimeError(f"{ANSWERS_FILE} is {size} bytes; at most {MAX_ANSWERS_BYTES} are read")
+                data = child.stdout.read(size)
+                child.communicate()
+                if len(data) == size and not expired.is_set():
+                    return data.decode("utf-8", errors="replace")
+            err = child.communicate()[1].decode(errors="replace").strip().splitlines()
+        except BaseException:  # Ctrl-C, or a write to a process that died
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+            raise
+        finally:
+            timer.cancel()
+    if expired.is_set():
+        raise RuntimeError(f"git cat-file gave no answer within {timeout:g} s")
+    if header[-1:] == ["missing"]:
+        raise RuntimeError(_git_error("\n".join(err)) or f"no {ANSWERS_FILE} on that branch")
+    if len(header) == 3 and header[1] != "blob":
+        raise RuntimeError(f"{ANSWERS_FILE} is a {header[1]}, not a file")
+    raise RuntimeError(_git_error("\n".join(err)) or f"git cat-file could not read {ANSWERS_FILE}")
 
 
 # Seconds one git command against a URL from an answers or repos file may take: a host that accepts the
@@ -175,8 +280,7 @@ def _run(cmd: list[str], timeout: float | None = None) -> str:
             raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
     if proc.returncode:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(redact(lines[-1]) if lines else f"{cmd[0]} exited {proc.returncode}")
+        raise RuntimeError(_git_error(proc.stderr or proc.stdout) or f"{cmd[0]} exited {proc.returncode}")
     return proc.stdout
 
 
@@ -275,10 +379,10 @@ def _load(entry: tuple[str, Path | None, str | None]) -> ServiceStatus:
     return status_from_answers(label, text)
 
 
-def _load_remote(item: dict) -> ServiceStatus:
+def _load_remote(item: dict, reader: RemoteReader) -> ServiceStatus:
     label = redact(str(item["url"]) + (f"@{item['ref']}" if item.get("ref") else ""))
     try:
-        return status_from_answers(label, fetch_remote_answers(item["url"], item.get("ref")))
+        return status_from_answers(label, reader.read(item["url"], item.get("ref")))
     except (RuntimeError, UntrustedValue) as exc:
         return ServiceStatus(path=label, error=f"cannot fetch {ANSWERS_FILE}: {exc}")
 
@@ -296,7 +400,7 @@ def check_paths(paths: list[str | Path], what: str = "PATH") -> None:
 
 
 def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = None,
-                  template: str | None = None, jobs: int = 8,
+                  template: str | None = None, jobs: int | None = None,
                   read: list[tuple[str, str | None, str | None]] = ()) -> dict:
     """Statuses of every service found, against the latest tag of its template.
 
@@ -319,8 +423,8 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
     statuses.extend(ServiceStatus(path=label, error=error) if error else status_from_answers(label, text)
                     for label, text, error in read)
     if remote:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            statuses.extend(pool.map(_load_remote, remote))
+        with RemoteReader() as reader, ThreadPoolExecutor(max_workers=cli_options.jobs(jobs, remote=True)) as pool:
+            statuses.extend(pool.map(lambda item: _load_remote(item, reader), remote))
 
     sources = {template} if template else {s.template for s in statuses if s.template and not s.error}
     templates: dict[str, dict] = {}
@@ -333,7 +437,7 @@ def build_catalog(paths: list[str | Path] = (), repos_file: str | Path | None = 
             return {"tags": [], "latest_version": None, "error": f"cannot read tags of {redact(src)}: {exc}"}
 
     # in parallel: a template host that does not answer costs GIT_TIMEOUT once, not once per template
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=cli_options.jobs(jobs, remote=True)) as pool:
         for src, info in zip(sorted(sources), pool.map(tags_of, sorted(sources))):
             templates[redact(src)] = info  # keyed without credentials: the keys are printed (JSON, HTML)
     for status in statuses:

@@ -157,7 +157,7 @@ def run_fleet_update(args: argparse.Namespace) -> int:
             progress.update(task, advance=1, description=f"{res.name or res.path}: {res.status}")
 
         try:
-            results = fleet.update_fleet(args.paths or ["."], to=args.to, jobs=args.jobs,
+            results = fleet.update_fleet(args.paths or ["."], to=args.to, jobs=cli_options.jobs(args.jobs),
                                          template=args.template, on_result=advance, planned=planned)
         except fleet.FleetInterrupted as exc:
             results, interrupted = exc.results, True

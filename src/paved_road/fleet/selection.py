@@ -3,7 +3,7 @@
     paved catalog [PATH ...] [--repos-file FILE]
                   [--github-org ORG [--topic T] [--include-archived] [--github-api URL]]
 
-API for fleet commands (catalog today; fleet update, fleet preview, dora next):
+API for fleet commands (catalog, fleet update, dora; fleet preview next):
 
     selection.add_arguments(parser)          # the options, with one help text
     sel = selection.from_args(args)          # a Selection; .problem() is a one-line bad-input error
@@ -57,9 +57,9 @@ class Selection:
         return None
 
 
-def add_arguments(parser: argparse.ArgumentParser, what: str = "services") -> None:
+def add_arguments(parser: argparse.ArgumentParser, what: str = "services", default_here: bool = True) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help=f"{what}: checkouts or directories holding them (default: .)")
+                        help=f"{what}: checkouts or directories holding them" + (" (default: .)" if default_here else ""))
     parser.add_argument("--repos-file", metavar="FILE", help="YAML list of service repositories: paths or git URLs")
     org = parser.add_argument_group("GitHub organisation (docs/fleet.md)")
     org.add_argument("--github-org", metavar="ORG", help="every repository of ORG whose .copier-answers.yml points "

@@ -1,0 +1,115 @@
+"""`paved catalog --repos-file` of git URLs served over smart HTTP (git http-backend on 127.0.0.1, GitHub-like:
+blob-less filters honoured): what a user sees matches the local checkouts, many repositories are read at a time
+by default, and an answers file is read with a bound."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from catalog_fleet import SERVICES
+from smart_http import SmartHttp
+from template_releases import git
+
+PAVED = str(Path(sys.executable).with_name("paved"))
+
+
+def _catalog(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = subprocess.run([PAVED, "catalog", *args, "--json"], capture_output=True, text=True, timeout=300)
+    return proc, json.loads(proc.stdout)
+
+
+def _rows(data: dict) -> list[dict]:
+    return [{k: v for k, v in s.items() if k not in ("path", "duplicate_of")} for s in data["services"]]
+
+
+@pytest.fixture(scope="module")
+def served(fleet_root, tmp_path_factory):
+    """Every fleet service as a bare repository behind git http-backend."""
+    root = tmp_path_factory.mktemp("served")
+    for name, (_, rel) in SERVICES.items():
+        git(root, "clone", "-q", "--bare", str(fleet_root / rel), str(root / f"{name}.git"))
+    with SmartHttp(root) as server:
+        yield server, root
+
+
+def test_services_read_over_smart_http_report_as_their_checkouts(fleet_root, fleet_template, served, tmp_path):
+    server, _ = served
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/{name}.git" for name in SERVICES]}))
+    remote_proc, remote = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    local_proc, local = _catalog(*(str(fleet_root / rel) for _, rel in SERVICES.values()),
+                                 "--template", str(fleet_template))
+    assert _rows(remote) == _rows(local) and remote["summary"] == local["summary"]
+    assert remote_proc.returncode == local_proc.returncode
+    assert sorted(s["path"] for s in remote["services"]) == sorted(f"{server.url}/{n}.git" for n in SERVICES)
+
+
+def test_a_branch_named_in_the_repos_file_is_the_one_read(fleet_root, fleet_template, served, tmp_path):
+    server, root = served
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", str(root / "alpha.git"), str(work))
+    git(work, "checkout", "-q", "-b", "renamed")
+    answers = work / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace("service_name: alpha", "service_name: alpha-renamed"))
+    git(work, "commit", "-qam", "rename")
+    git(work, "push", "-q", "origin", "renamed")
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [{"url": f"{server.url}/alpha.git", "ref": "renamed"},
+                                               f"{server.url}/alpha.git"]}))
+    _, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    assert {s["path"]: s["name"] for s in data["services"]} == {f"{server.url}/alpha.git@renamed": "alpha-renamed",
+                                                                f"{server.url}/alpha.git": "alpha"}
+
+
+def test_an_oversized_answers_file_is_refused_by_its_size(fleet_template, tmp_path):
+    """A 1 MB answers file: the row names its size and the bound; it is not read into the catalog."""
+    root, work = tmp_path / "served", tmp_path / "big"
+    work.mkdir()
+    (work / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: x\nservice_name: big\n# "
+                                              + "x" * 1_000_000 + "\n")
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "big")
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(root / "big.git"))
+    with SmartHttp(root) as server:
+        repos = tmp_path / "repos.yml"
+        repos.write_text(f"repos:\n  - {server.url}/big.git\n")
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    (row,) = data["services"]
+    assert row["error"] == ("cannot fetch .copier-answers.yml: .copier-answers.yml is 1000050 bytes; "
+                            "at most 65536 are read")
+    assert proc.returncode == 4
+
+
+def test_git_remotes_are_read_many_at_a_time_by_default(fleet_root, fleet_template, served, tmp_path):
+    """Reads from git remotes wait on the network: without -j more than 8 are in flight at once (docs/cli.md)."""
+    server, _ = served
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/{name}.git" for name in SERVICES] * 16}))
+    server.peak = 0
+    proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    assert data["summary"]["total"] == 64 and data["summary"]["errors"] == 0, proc.stderr
+    assert server.peak > 8, server.peak
+    help_text = subprocess.run([PAVED, "catalog", "--help"], capture_output=True, text=True).stdout
+    assert "32 for reads from git remotes" in " ".join(help_text.split())
+
+
+def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template, served, tmp_path):
+    """The row says why, not the last line of git's advice ("and the repository exists.")."""
+    server, _ = served
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [(tmp_path / "nowhere").as_uri(), f"{server.url}/nowhere.git"]}))
+    proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    errors = {s["path"]: s["error"] for s in data["services"]}
+    assert errors == {
+        (tmp_path / "nowhere").as_uri(): f"cannot fetch .copier-answers.yml: fatal: '{tmp_path / 'nowhere'}' does "
+                                         "not appear to be a git repository",
+        f"{server.url}/nowhere.git": f"cannot fetch .copier-answers.yml: fatal: repository '{server.url}/nowhere.git/' "
+                                     "not found"}
+    assert proc.returncode == 4
