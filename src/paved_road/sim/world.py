@@ -66,6 +66,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from paved_road.deploy.history import TAG_DIGEST, TAG_MADE_BY, TAG_RELEASE
 from paved_road.sim.server import SimApp
+from paved_road.sim import in_process
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -186,6 +187,8 @@ class Seeder:
         session = boto3.session.Session(region_name=region, **SIM_CREDENTIALS)
         ecr = session.client("ecr", endpoint_url=self.endpoint)
         ecs = session.client("ecs", endpoint_url=self.endpoint)
+        for client in (ecr, ecs):   # the same API calls, answered in this process (in_process.py)
+            in_process.attach(client, self.app)
         for name, repo in (seed.get("repositories") or {}).items():
             self._repository(ecr, region, name, repo or {})
         for cluster, spec in (seed.get("clusters") or {}).items():
@@ -308,6 +311,7 @@ class Seeder:
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
             cloudwatch = boto3.session.Session(region_name=region, **SIM_CREDENTIALS).client(
                 "cloudwatch", endpoint_url=self.endpoint)
+            in_process.attach(cloudwatch, self.app)
             # What ECS watches, defined as the ecs-service module defines its alarms; the simulator drives
             # their state (--alarm VERSION) as the release's published metrics would.
             environment = str(spec.get("environment", "staging") or cluster)  # as the tag below; no tag: the cluster
