@@ -5,7 +5,8 @@
 Seeds `paved sim` with N services in cluster apps-production, each releasing every `--every` weeks
 for `--weeks` weeks (a year by default; the simulator keeps it all, as the store would hold it past
 ECS's 90 days); every 10th deployment is rolled back by the circuit breaker, every 13th is followed
-by a `paved rollback` 40 minutes later. Then, with the real CLI over a catalog of N checkouts:
+by a `paved rollback` 40 minutes later. Each service has the ecs-service module's two default CloudWatch
+alarms; the error-rate one went to ALARM and back to OK around each ECS rollback. Then, with the real CLI over a catalog of N checkouts:
 
 1. cold: an empty store (`--store`), ECS's documented quotas enforced client-side (`--rate-share 1`):
    wall time, AWS calls per service (served by the simulator), and the shortest time those calls take
@@ -60,8 +61,14 @@ def seed(services: int, weeks: int, every: int, end: datetime) -> dict:
                 back = at + timedelta(minutes=52)
                 history.append({"release": f"1.{w - 1}.0", "made_by": "rollback", "status": "SUCCESSFUL",
                                 "started_at": back.isoformat(), "finished_at": (back + timedelta(minutes=4)).isoformat()})
+        # the ecs-service module's two default alarms; the error-rate one fired during each ECS rollback
+        alarms = [f"{name}-production-http-5xx-rate", f"{name}-production-http-latency-p99"]
+        fired = [(datetime.fromisoformat(h["started_at"]) + timedelta(minutes=m), state)
+                 for h in history if h["status"] == "ROLLBACK_SUCCESSFUL" for m, state in ((3, "ALARM"), (10, "OK"))]
         repos[name] = {"releases": releases}
-        svcs[name] = {"environment": "production", "architectures": ["amd64"], "history": history}
+        svcs[name] = {"environment": "production", "architectures": ["amd64"], "history": history, "alarms": alarms,
+                      "created_at": (start - timedelta(days=30)).isoformat(),
+                      "alarm_history": [{"alarm": alarms[0], "at": at.isoformat(), "state": state} for at, state in fired]}
     return {"region": REGION, "repositories": repos, "clusters": {"apps-production": {"services": svcs}}}
 
 

@@ -257,31 +257,83 @@ def describe_services(ecs, cluster: str, names: list[str]) -> dict[str, dict | s
     return out
 
 
-def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) -> list[metrics.AlarmChange]:
-    """State changes of the service's alarms (CloudWatch DescribeAlarmHistory, HistoryItemType StateUpdate,
+def _alarm_history(cloudwatch, name: str, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """One alarm's state changes from `start` to `end` (DescribeAlarmHistory, HistoryItemType StateUpdate,
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html).
     The new state is HistoryData's newState.stateValue. CloudWatch keeps 30 days of alarm history."""
     import json
 
+    out: list[tuple[datetime, str]] = []
+    token = None
+    while True:
+        kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
+                  "MaxRecords": 100, "ScanBy": "TimestampAscending"}
+        if token:
+            kwargs["NextToken"] = token
+        page = cloudwatch.describe_alarm_history(**kwargs)
+        for item in page.get("AlarmHistoryItems", []):
+            try:
+                state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
+            except ValueError:
+                state = None
+            if state in ALARM_STATES:
+                at = item["Timestamp"]
+                out.append(((at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), state))
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def alarm_facts(cloudwatch, names: list[str]) -> dict[str, tuple[str, datetime | None]]:
+    """Alarm name -> (ARN, when its state was last updated), by DescribeAlarms (up to 100 names a call,
+    metric and composite alarms: API_DescribeAlarms.html). StateUpdatedTimestamp is "the time stamp of
+    the last update to the value of either the StateValue or EvaluationState parameters": an alarm
+    not updated since the store's last read has no new state change to read."""
+    out: dict[str, tuple[str, datetime | None]] = {}
+    names = list(dict.fromkeys(names))
+    for first in range(0, len(names), 100):
+        kwargs: dict = {"AlarmNames": names[first:first + 100], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                        "MaxRecords": 100}
+        while True:
+            page = cloudwatch.describe_alarms(**kwargs)
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                at = alarm.get("StateUpdatedTimestamp")
+                if isinstance(at, datetime):
+                    at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+                out[alarm["AlarmName"]] = (alarm.get("AlarmArn") or alarm["AlarmName"], at)
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    return out
+
+
+def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime, store=None,
+                  facts: dict[str, tuple[str, datetime | None]] | None = None) -> list[metrics.AlarmChange]:
+    """State changes of the service's alarms from `start` to `end`. With a store and the alarms' facts
+    (alarm_facts): an alarm whose state was last updated before the stored read's end is answered from
+    the store (no call), another one is read from where the store ends (a minute of overlap); the
+    store then holds its history past CloudWatch's 30 days."""
+    from paved_road.dora import store as st
+
     out: list[metrics.AlarmChange] = []
     for name in names:
-        token = None
-        while True:
-            kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
-                      "MaxRecords": 100, "ScanBy": "TimestampAscending"}
-            if token:
-                kwargs["NextToken"] = token
-            page = cloudwatch.describe_alarm_history(**kwargs)
-            for item in page.get("AlarmHistoryItems", []):
-                try:
-                    state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
-                except ValueError:
-                    state = None
-                if state in ALARM_STATES:
-                    out.append(metrics.AlarmChange(item["AlarmName"], item["Timestamp"], state))
-            token = page.get("NextToken")
-            if not token:
-                break
+        arn, updated = (facts or {}).get(name, (None, None))
+        held = store.alarm_history(arn) if store is not None and arn else None
+        if held is not None and held[1] > start:
+            held = None                                   # the store's read began later than this window
+        if held is not None and updated is not None and updated + st.SETTLE_MARGIN <= held[2]:
+            changes = held[0]                             # nothing updated since the stored read
+        else:
+            read_from = max(start, held[2] - st.OVERLAP) if held is not None else start
+            if read_from >= end:                          # a window that ended before the stored read did
+                out += [metrics.AlarmChange(name, at, state) for at, state in held[0] if start <= at <= end]
+                continue
+            fresh = _alarm_history(cloudwatch, name, read_from, end)
+            if store is not None and arn:
+                store.save_alarm_history(arn, fresh, held[1] if held is not None else start, max(end, held[2])
+                                         if held is not None else end)
+            changes = sorted(set((held[0] if held is not None else []) + fresh))
+        out += [metrics.AlarmChange(name, at, state) for at, state in changes if start <= at <= end]
     return out
 
 
@@ -323,7 +375,7 @@ def _read_plan(store, key: str, svc: dict, requested: datetime) -> tuple[list, t
 
 
 def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: datetime, container: str,
-                     store, report: ServiceReport, described=None) -> list:
+                     store, report: ServiceReport, described=None, plan: tuple | None = None) -> list:
     """The service's deployments from `requested` on: ECS alone, or the store plus what ECS added since
     the newest stored one (store.py). Sets report.covered_since: from when the history held is
     complete (the oldest record held proves it: ECS's retention is a cut-off in time; otherwise the
@@ -347,7 +399,8 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
         if was is not None and created is not None and not st.same_instant(was, created):
             report.notes.append(f"store: service created {created.isoformat()}, not {was} as stored (recreated); read afresh from ECS")
             store.forget(key)
-    stored, coverage, read_from, skipped = _read_plan(store, key, svc, requested)
+            plan = None
+    stored, coverage, read_from, skipped = plan or _read_plan(store, key, svc, requested)
     if skipped:
         fresh = []   # DescribeServices shows nothing created or updated since the last read: no history call
     else:
@@ -388,6 +441,15 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     return history
 
 
+@dataclass
+class Prefetched:
+    """What measure_all read for a batch of services in shared calls: their new deployments and
+    revisions (history.Described) and their alarms' ARNs and last state updates (alarm_facts)."""
+    deployments: object
+    alarms: dict
+    plans: dict          # service name -> its _read_plan, made once
+
+
 def measure(clients, target: Target, since: datetime, until: datetime, *,
             environment: str | None, container: str,
             counter: CallCounter | None = None, now: datetime | None = None,
@@ -416,7 +478,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         if environment is not None and report.environment != environment:
             return report  # the caller lists it as skipped
         history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report,
-                                   records)
+                                   records.deployments if records is not None else None,
+                                   records.plans.get(target.service) if records is not None else None)
         # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
         alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
         changes = None
@@ -425,7 +488,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             if counter is not None:
                 counter.hook(cloudwatch)
             try:
-                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until)
+                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until, store,
+                                        records.alarms if records is not None else None)
             except ClientError as exc:
                 report.alarm_note = f"alarm history unreadable: {str(exc).splitlines()[0]}"
         releases_by_digest: dict[str, str] = {}
@@ -517,8 +581,8 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
         3 calls per service instead of 5. Each service's own read plans the same way (_read_plan)."""
         from paved_road.deploy import history as hist
 
-        records = hist.Described()
-        reads = []
+        records = Prefetched(hist.Described(), {}, {})
+        reads, alarm_names = [], []
         for t in batch:
             svc = described.get(t.service)
             if not isinstance(svc, dict):
@@ -526,14 +590,23 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
             if environment is not None and \
                     environment_of({x["key"]: x.get("value", "") for x in svc.get("tags", [])}, t.cluster)[0] != environment:
                 continue
-            _stored, _coverage, read_from, skipped = _read_plan(store, store_key(svc, t), svc, since - HISTORY_CONTEXT)
+            plan = records.plans[t.service] = _read_plan(store, store_key(svc, t), svc, since - HISTORY_CONTEXT)
+            _stored, _coverage, read_from, skipped = plan
             if not skipped:
                 reads.append((t, read_from))
+            alarm_names += ((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or []
         for t, read_from in reads:        # each listing is the service's own call
             counter.local.key = (t.cluster, t.service)
-            records.prefetch(ecs, [(t.cluster, t.service, read_from)], describe=False)
+            records.deployments.prefetch(ecs, [(t.cluster, t.service, read_from)], describe=False)
         counter.local.key = None          # the descriptions are the batch's, like DescribeServices
-        records.describe_listed(ecs)
+        records.deployments.describe_listed(ecs)
+        if store is not None and alarm_names:   # which alarms changed since the store read them: one call
+            try:
+                cloudwatch = _client(clients, "cloudwatch", batch[0].region)
+                counter.hook(cloudwatch)
+                records.alarms.update(alarm_facts(cloudwatch, alarm_names))
+            except (ClientError, BotoCoreError):
+                pass                      # each service reads its alarms' history itself, as without a store
         return records
 
     def one(batch: list[int]) -> None:

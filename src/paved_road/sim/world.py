@@ -317,6 +317,13 @@ class Seeder:
             environment = str(spec.get("environment", "staging") or cluster)  # as the tag below; no tag: the cluster
             for alarm in module_alarms(name, environment, [str(a) for a in spec["alarms"]]):
                 cloudwatch.put_metric_alarm(**alarm)
+            if spec.get("created_at"):   # made with the service and unchanged since (until alarm_history says)
+                from moto.cloudwatch.models import cloudwatch_backends
+                made = _when(spec["created_at"], f"{where}.created_at").astimezone(timezone.utc).replace(tzinfo=None)
+                for alarm_name in spec["alarms"]:
+                    alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(alarm_name))
+                    if alarm is not None:
+                        alarm.state_updated_timestamp = made
         for i, change in enumerate(spec.get("alarm_history") or []):
             field = f"{where}.alarm_history[{i}]"
             if not isinstance(change, dict) or change.get("alarm") not in (spec.get("alarms") or []):
@@ -324,8 +331,16 @@ class Seeder:
             if change.get("state") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
                 raise SeedError(f"{field}.state: one of OK, ALARM, INSUFFICIENT_DATA (got {change.get('state')!r})")
             from paved_road.sim import alarm_history
-            alarm_history.seed(region, str(change["alarm"]), [(_when(change.get("at"), f"{field}.at"),
-                                                               change["state"], change.get("reason", "seeded"))])
+            at = _when(change.get("at"), f"{field}.at")
+            alarm_history.seed(region, str(change["alarm"]), [(at, change["state"], change.get("reason", "seeded"))])
+            # The alarm is in the state its last seeded change left, updated then (DescribeAlarms'
+            # StateValue / StateUpdatedTimestamp), as CloudWatch would show it.
+            from moto.cloudwatch.models import cloudwatch_backends
+            alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(change["alarm"]))
+            naive = at.astimezone(timezone.utc).replace(tzinfo=None)    # moto keeps naive UTC
+            if alarm is not None and (i == 0 or naive >= alarm.state_updated_timestamp):
+                alarm.state_value, alarm.state_reason = change["state"], change.get("reason", "seeded")
+                alarm.state_updated_timestamp = naive
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
