@@ -262,8 +262,9 @@ def main() -> int:
             own = {svc["name"]: svc["aws_calls"] for svc in report["services"]}
             shared = sum(new_calls.values()) - sum(own.values())
             print(f"  svc-000 alone (a year in the store, one new deployment): {own['svc-000']} calls of its own "
-                  f"+ {shared} shared by its batch (DescribeServices, and descriptions it had no one to share with); "
-                  f"the others listed again only because their deployments ended within the store's clock margin")
+                  f"(List, DescribeTaskDefinition, DescribeImages) + its batch's shared calls ({shared} for the "
+                  f"fleet; the others were listed again only because their deployments ended within the store's "
+                  f"5-minute clock margin)")
         finally:
             sim.terminate()
             sim.wait(timeout=30)
