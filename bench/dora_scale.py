@@ -143,7 +143,7 @@ def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> 
                     store.save_revision_image(td, "app", image)
                     from paved_road.deploy.ecs_deploy import ImageRef
                     ref = ImageRef.parse(image)
-                    key = f"{ref.ecr_registry_id or ''}/{ref.repository}"
+                    key = f"{ref.ecr_region or REGION}/{ref.ecr_registry_id or ''}/{ref.repository}"  # collect.ecr_facts' key
                     store.save_images(key, {d.image_digest: d.release for d in records},
                                       {d.image_digest: d.started_at - timedelta(hours=1) for d in records})
             store.close()
