@@ -150,13 +150,16 @@ def test_a_file_that_is_not_a_store_is_one_line_exit_2(tmp_path):
     assert bad.read_text().startswith("not sqlite")
 
 
-def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
+def test_aws_calls_cold_warm_after_one_new_deployment_and_shared_across_services(tmp_path):
     """Three services with 26 deployments each (a year, every 2 weeks), counted by the simulator.
-    Cold (empty store): one DescribeServices for the three, per service 1 List, 2 Describe-
-    ServiceDeployments and 2 DescribeServiceRevisions (20 per call), one DescribeTaskDefinition per
-    revision (26: its paved:* tags) and one DescribeImages by imageIds. Warm (nothing new): the one
-    DescribeServices. After `paved deploy` on one service: that service alone reads List, Describe-
-    ServiceDeployments, DescribeServiceRevisions, DescribeTaskDefinition and DescribeImages once each."""
+    Cold (empty store): one DescribeServices for the three, per service 1 List, one Describe-
+    TaskDefinition per revision (26: its paved:* tags) and one DescribeImages by imageIds; the 78
+    deployments and their revisions are described 20 to a call across the services (4 + 4). Warm
+    (nothing new): the one DescribeServices. After `paved deploy` on one service: that service alone
+    reads List, DescribeServiceDeployments, DescribeServiceRevisions, DescribeTaskDefinition and
+    DescribeImages once each. After a deploy on the two others: their new deployments (and svc-a's,
+    listed again because it ended within the store's clock margin) are described in one call each,
+    not one per service; and the report is the one a cold run gives."""
     from paved_road.sim.server import admin
 
     names = ["svc-a", "svc-b", "svc-c"]
@@ -164,7 +167,7 @@ def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
             "repositories": {n: {"releases": [{"version": f"1.{w}.0", "pushed_at": _at(400)} for w in range(27)]}
                              for n in names},
             "clusters": {"apps-production": {"services": {n: {
-                "environment": "production",
+                "environment": "production", "created_at": _at(400),
                 "history": [{"release": f"1.{w}.0", "status": "SUCCESSFUL", "made_by": "deploy",
                              "started_at": _at(364 - 14 * w), "finished_at": _at(364 - 14 * w - 0.01)}
                             for w in range(26)]} for n in names}}}}
@@ -176,29 +179,41 @@ def test_aws_calls_cold_warm_and_after_one_new_deployment(tmp_path):
     sim = Sim(seed, tmp_path, "--speed", "50")
     store = str(tmp_path / "s.sqlite")
 
-    def calls(*args) -> dict:
+    def run(store: str) -> tuple[dict, dict]:
         before = admin(sim.endpoint, "state")["calls"]
-        proc = subprocess.run([PAVED, "dora", "--catalog", str(fleet), "--since", "1y", "--format", "json",
-                               "--store", store, *args], capture_output=True, text=True, env=sim.env, timeout=300)
+        proc = subprocess.run([PAVED, "dora", "--catalog", str(fleet), "--since", "1y", "--until", UNTIL,
+                               "--format", "json", "--store", store],
+                              capture_output=True, text=True, env=sim.env, timeout=300)
         assert proc.returncode == 0, proc.stderr
         after = admin(sim.endpoint, "state")["calls"]
-        return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+        return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}, json.loads(proc.stdout)
 
-    try:
-        cold = calls()
-        warm = calls()
-        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", "svc-a", "--to",
+    def deploy(service: str) -> None:
+        proc = subprocess.run([PAVED, "deploy", "--cluster", "apps-production", "--service", service, "--to",
                                "1.26.0", "--poll-interval", "0.2", "--timeout", "120"],
                               capture_output=True, text=True, env=sim.env, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        one_new = calls()
+
+    try:
+        cold, _ = run(store)
+        warm, _ = run(store)
+        deploy("svc-a")
+        one_new, _ = run(store)
+        deploy("svc-b")
+        deploy("svc-c")
+        two_new, incremental = run(store)
+        _calls, from_scratch = run(str(tmp_path / "cold.sqlite"))
     finally:
         sim.stop()
-    assert cold == {"DescribeServices": 1, "ListServiceDeployments": 3, "DescribeServiceDeployments": 6,
-                    "DescribeServiceRevisions": 6, "DescribeTaskDefinition": 78, "DescribeImages": 3}
+    assert cold == {"DescribeServices": 1, "ListServiceDeployments": 3, "DescribeServiceDeployments": 4,
+                    "DescribeServiceRevisions": 4, "DescribeTaskDefinition": 78, "DescribeImages": 3}
     assert warm == {"DescribeServices": 1}
     assert one_new == {"DescribeServices": 1, "ListServiceDeployments": 1, "DescribeServiceDeployments": 1,
                        "DescribeServiceRevisions": 1, "DescribeTaskDefinition": 1, "DescribeImages": 1}
+    assert two_new == {"DescribeServices": 1, "ListServiceDeployments": 3, "DescribeServiceDeployments": 1,
+                       "DescribeServiceRevisions": 1, "DescribeTaskDefinition": 2, "DescribeImages": 2}
+    _same(incremental, from_scratch)
+    assert [s["metrics"]["deployment_frequency"]["successful"] for s in incremental["services"]] == [27, 27, 27]
 
 
 def test_rate_limiter_spends_the_burst_then_the_sustained_rate_per_family():

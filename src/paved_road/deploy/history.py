@@ -120,13 +120,89 @@ class RevisionInfo:
         return self._cache[task_definition]
 
 
-def describe_revisions(ecs, revision_arns: list[str]) -> dict[str, dict]:
+class Described:
+    """Service deployments and revisions already described, shared by the reads of many services.
+
+    DescribeServiceDeployments and DescribeServiceRevisions each take up to 20 ARNs, of any services
+    (Amazon ECS API Reference: serviceDeploymentArns / serviceRevisionArns, "Array Members: Minimum
+    number of 1 item. Maximum number of 20 items."), so a fleet's reads describe what changed in
+    shared calls (`prefetch`) and each service's read then finds its records here. What a service
+    lists is kept per (cluster, service, since): a read from another point lists again."""
+
+    def __init__(self):
+        self.listed: dict[tuple, list[str]] = {}
+        self.deployments: dict[str, dict] = {}
+        self.revisions: dict[str, dict] = {}
+
+    def prefetch(self, ecs, reads: list[tuple[str, str, datetime | None]], describe: bool = True) -> None:
+        """List each (cluster, service, since), then (unless not `describe`) describe_listed. A listing
+        ECS refuses is left for the service's own read (which reports it, or falls back)."""
+        for cluster, service, since in reads:
+            try:
+                self.listed[(cluster, service, since)] = list_deployment_arns(ecs, cluster, service, since)
+            except ClientError:
+                continue
+        if describe:
+            self.describe_listed(ecs)
+
+    def describe_listed(self, ecs) -> None:
+        """Describe every listed deployment and the revisions they name, 20 to a call. A refusal is left
+        for the services' own reads, which describe what is missing and report what ECS says."""
+        arns = [a for listed in self.listed.values() for a in listed]
+        try:
+            details = describe_deployments(ecs, arns, self)
+            describe_revisions(ecs, _revision_arns(details.values()), self)
+        except ClientError:
+            pass
+
+
+def list_deployment_arns(ecs, cluster: str, service: str, since: datetime | None) -> list[str]:
+    """ListServiceDeployments, every page (newest first), created after `since`."""
+    arns: list[str] = []
+    kwargs: dict = {"cluster": cluster, "service": service, "maxResults": 100}   # the API's maximum
+    if since is not None:
+        kwargs["createdAt"] = {"after": since}
+    while True:
+        page = ecs.list_service_deployments(**kwargs)
+        arns += [d["serviceDeploymentArn"] for d in page.get("serviceDeployments", [])]
+        if not page.get("nextToken"):
+            return arns
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def describe_deployments(ecs, arns: list[str], described: Described | None = None) -> dict[str, dict]:
+    """Service-deployment ARN -> DescribeServiceDeployments' record (those `described` holds are not
+    described again; what is described is added to it)."""
+    held = described.deployments if described is not None else {}
+    found = {a: held[a] for a in arns if a in held}
+    wanted = [a for a in dict.fromkeys(arns) if a not in found]
+    for start in range(0, len(wanted), 20):  # DescribeServiceDeployments takes up to 20 ARNs
+        for d in ecs.describe_service_deployments(serviceDeploymentArns=wanted[start:start + 20]).get(
+                "serviceDeployments", []):
+            found[d["serviceDeploymentArn"]] = d
+    if described is not None:
+        described.deployments.update(found)
+    return found
+
+
+def _revision_arns(details) -> list[str]:
+    wanted = [d["targetServiceRevision"]["arn"] for d in details if (d.get("targetServiceRevision") or {}).get("arn")]
+    wanted += [d["rollback"]["serviceRevisionArn"] for d in details
+               if (d.get("rollback") or {}).get("serviceRevisionArn")]
+    return list(dict.fromkeys(wanted))
+
+
+def describe_revisions(ecs, revision_arns: list[str], described: Described | None = None) -> dict[str, dict]:
     """Service-revision ARN -> the revision (DescribeServiceRevisions: taskDefinition, containerImages)."""
-    found: dict[str, dict] = {}
-    for start in range(0, len(revision_arns), 20):  # DescribeServiceRevisions takes up to 20 ARNs
-        chunk = revision_arns[start:start + 20]
+    held = described.revisions if described is not None else {}
+    found = {a: held[a] for a in revision_arns if a in held}
+    wanted = [a for a in dict.fromkeys(revision_arns) if a not in found]
+    for start in range(0, len(wanted), 20):  # DescribeServiceRevisions takes up to 20 ARNs
+        chunk = wanted[start:start + 20]
         for revision in ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions", []):
             found[revision["serviceRevisionArn"]] = revision
+    if described is not None:
+        described.revisions.update(found)
     return found
 
 
@@ -144,24 +220,12 @@ def _image_digest(revision: dict | None, container: str) -> str | None:
 
 
 def _from_service_deployments(ecs, cluster: str, service: str, since: datetime | None,
-                              info: RevisionInfo) -> list[Deployment]:
-    arns: list[str] = []
-    kwargs: dict = {"cluster": cluster, "service": service, "maxResults": 100}   # the API's maximum
-    if since is not None:
-        kwargs["createdAt"] = {"after": since}
-    while True:
-        page = ecs.list_service_deployments(**kwargs)
-        arns += [d["serviceDeploymentArn"] for d in page.get("serviceDeployments", [])]
-        if not page.get("nextToken"):
-            break
-        kwargs["nextToken"] = page["nextToken"]
-    details = []
-    for start in range(0, len(arns), 20):  # DescribeServiceDeployments takes up to 20 ARNs
-        details += ecs.describe_service_deployments(serviceDeploymentArns=arns[start:start + 20]).get(
-            "serviceDeployments", [])
-    wanted = [d["targetServiceRevision"]["arn"] for d in details if d.get("targetServiceRevision")]
-    wanted += [d["rollback"]["serviceRevisionArn"] for d in details if (d.get("rollback") or {}).get("serviceRevisionArn")]
-    revisions = describe_revisions(ecs, list(dict.fromkeys(wanted)))
+                              info: RevisionInfo, described: Described | None = None) -> list[Deployment]:
+    listed = described.listed.get((cluster, service, since)) if described is not None else None
+    arns = listed if listed is not None else list_deployment_arns(ecs, cluster, service, since)
+    found = describe_deployments(ecs, arns, described)
+    details = [found[a] for a in arns if a in found]
+    revisions = describe_revisions(ecs, _revision_arns(details), described)
     history = []
     for d in details:
         target_rev = d.get("targetServiceRevision") or {}
@@ -223,14 +287,16 @@ DEGRADED = ("degraded: no service-deployment history here ({code} on ListService
 
 
 def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
-                 container: str = "app", info: RevisionInfo | None = None) -> tuple[list[Deployment], str | None]:
+                 container: str = "app", info: RevisionInfo | None = None,
+                 described: Described | None = None) -> tuple[list[Deployment], str | None]:
     """(every deployment of the service newest first, None) or, on the fallback path, (what
     DescribeServices lists, a one-line notice of what cannot be told). `info`: a RevisionInfo
-    the caller keeps (and may have filled from a cache: task-definition revisions never change)."""
+    the caller keeps (and may have filled from a cache: task-definition revisions never change);
+    `described`: records a fleet read described in shared calls (Described.prefetch)."""
     info = info or RevisionInfo(ecs, container)
     degraded = None
     try:
-        history = _from_service_deployments(ecs, cluster, service, since, info)
+        history = _from_service_deployments(ecs, cluster, service, since, info, described)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code not in FALLBACK_ERRORS:
@@ -243,6 +309,7 @@ def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
 
 
 def service_history(ecs, cluster: str, service: str, since: datetime | None = None,
-                    container: str = "app", info: RevisionInfo | None = None) -> list[Deployment]:
+                    container: str = "app", info: RevisionInfo | None = None,
+                    described: Described | None = None) -> list[Deployment]:
     """Every deployment of the service, newest first (started_at, then id)."""
-    return read_history(ecs, cluster, service, since, container, info)[0]
+    return read_history(ecs, cluster, service, since, container, info, described)[0]

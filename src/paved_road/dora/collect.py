@@ -292,31 +292,83 @@ def describe_services(ecs, cluster: str, names: list[str]) -> dict[str, dict | s
     return out
 
 
-def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime) -> list[metrics.AlarmChange]:
-    """State changes of the service's alarms (CloudWatch DescribeAlarmHistory, HistoryItemType StateUpdate,
+def _alarm_history(cloudwatch, name: str, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """One alarm's state changes from `start` to `end` (DescribeAlarmHistory, HistoryItemType StateUpdate,
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html).
     The new state is HistoryData's newState.stateValue. CloudWatch keeps 30 days of alarm history."""
     import json
 
+    out: list[tuple[datetime, str]] = []
+    token = None
+    while True:
+        kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
+                  "MaxRecords": 100, "ScanBy": "TimestampAscending"}
+        if token:
+            kwargs["NextToken"] = token
+        page = cloudwatch.describe_alarm_history(**kwargs)
+        for item in page.get("AlarmHistoryItems", []):
+            try:
+                state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
+            except ValueError:
+                state = None
+            if state in ALARM_STATES:
+                at = item["Timestamp"]
+                out.append(((at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), state))
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def alarm_facts(cloudwatch, names: list[str]) -> dict[str, tuple[str, datetime | None]]:
+    """Alarm name -> (ARN, when its state was last updated), by DescribeAlarms (up to 100 names a call,
+    metric and composite alarms: API_DescribeAlarms.html). StateUpdatedTimestamp is "the time stamp of
+    the last update to the value of either the StateValue or EvaluationState parameters": an alarm
+    not updated since the store's last read has no new state change to read."""
+    out: dict[str, tuple[str, datetime | None]] = {}
+    names = list(dict.fromkeys(names))
+    for first in range(0, len(names), 100):
+        kwargs: dict = {"AlarmNames": names[first:first + 100], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                        "MaxRecords": 100}
+        while True:
+            page = cloudwatch.describe_alarms(**kwargs)
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                at = alarm.get("StateUpdatedTimestamp")
+                if isinstance(at, datetime):
+                    at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+                out[alarm["AlarmName"]] = (alarm.get("AlarmArn") or alarm["AlarmName"], at)
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    return out
+
+
+def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime, store=None,
+                  facts: dict[str, tuple[str, datetime | None]] | None = None) -> list[metrics.AlarmChange]:
+    """State changes of the service's alarms from `start` to `end`. With a store and the alarms' facts
+    (alarm_facts): an alarm whose state was last updated before the stored read's end is answered from
+    the store (no call), another one is read from where the store ends (a minute of overlap); the
+    store then holds its history past CloudWatch's 30 days."""
+    from paved_road.dora import store as st
+
     out: list[metrics.AlarmChange] = []
     for name in names:
-        token = None
-        while True:
-            kwargs = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": start, "EndDate": end,
-                      "MaxRecords": 100, "ScanBy": "TimestampAscending"}
-            if token:
-                kwargs["NextToken"] = token
-            page = cloudwatch.describe_alarm_history(**kwargs)
-            for item in page.get("AlarmHistoryItems", []):
-                try:
-                    state = json.loads(item.get("HistoryData") or "{}").get("newState", {}).get("stateValue")
-                except ValueError:
-                    state = None
-                if state in ALARM_STATES:
-                    out.append(metrics.AlarmChange(item["AlarmName"], item["Timestamp"], state))
-            token = page.get("NextToken")
-            if not token:
-                break
+        arn, updated = (facts or {}).get(name, (None, None))
+        held = store.alarm_history(arn) if store is not None and arn else None
+        if held is not None and held[1] > start:
+            held = None                                   # the store's read began later than this window
+        if held is not None and updated is not None and updated + st.SETTLE_MARGIN <= held[2]:
+            changes = held[0]                             # nothing updated since the stored read
+        else:
+            read_from = max(start, held[2] - st.OVERLAP) if held is not None else start
+            if read_from >= end:                          # a window that ended before the stored read did
+                out += [metrics.AlarmChange(name, at, state) for at, state in held[0] if start <= at <= end]
+                continue
+            fresh = _alarm_history(cloudwatch, name, read_from, end)
+            if store is not None and arn:
+                store.save_alarm_history(arn, fresh, held[1] if held is not None else start, max(end, held[2])
+                                         if held is not None else end)
+            changes = sorted(set((held[0] if held is not None else []) + fresh))
+        out += [metrics.AlarmChange(name, at, state) for at, state in changes if start <= at <= end]
     return out
 
 
@@ -333,8 +385,32 @@ def store_key(svc: dict, target: Target) -> str:
     return arn
 
 
+def _created_at(svc: dict) -> datetime | None:
+    created = svc.get("createdAt")
+    # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
+    # or a run under another TZ would take the service for a recreated one and drop its stored history.
+    return (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
+        if isinstance(created, datetime) else None
+
+
+def _read_plan(store, key: str, svc: dict, requested: datetime) -> tuple[list, tuple | None, datetime, bool]:
+    """(stored records, coverage, where ECS is read from, whether ECS need not be read at all) for a
+    service, from the store; changes nothing (a recreated service is read from `requested`)."""
+    from paved_road.dora import store as st
+
+    stored, coverage, read_from = [], None, requested
+    if store is not None:
+        was, created = store.created_at(key), _created_at(svc)
+        if was is not None and created is not None and not st.same_instant(was, created):
+            return [], None, requested, False
+        stored, coverage = store.deployments(key), store.coverage(key)
+        if stored and coverage and coverage[2] <= requested:
+            read_from = max(requested, st.read_since(stored) or requested)
+    return stored, coverage, read_from, read_from != requested and st.settled(stored, svc, coverage[0])
+
+
 def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: datetime, container: str,
-                     store, report: ServiceReport) -> list:
+                     store, report: ServiceReport, described=None, plan: tuple | None = None) -> list:
     """The service's deployments from `requested` on: ECS alone, or the store plus what ECS added since
     the newest stored one (store.py). Sets report.covered_since: from when the history held is
     complete (the oldest record held proves it: ECS's retention is a cut-off in time; otherwise the
@@ -348,24 +424,18 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     known = set(info._cache)
 
     def service_history(ecs, cluster, service, since, container):
-        return hist.service_history(ecs, cluster, service, since=since, container=container, info=info)
+        return hist.service_history(ecs, cluster, service, since=since, container=container, info=info,
+                                    described=described)
 
     key = store_key(svc, target)
-    created = svc.get("createdAt")
-    # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
-    # or a run under another TZ would take the service for a recreated one and drop its stored history.
-    created = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
-        if isinstance(created, datetime) else None
-    stored, coverage, read_from = [], None, requested
+    created = _created_at(svc)
     if store is not None:
         was = store.created_at(key)
         if was is not None and created is not None and not st.same_instant(was, created):
             report.notes.append(f"store: service created {created.isoformat()}, not {was} as stored (recreated); read afresh from ECS")
             store.forget(key)
-        stored, coverage = store.deployments(key), store.coverage(key)
-        if stored and coverage and coverage[2] <= requested:
-            read_from = max(requested, st.read_since(stored) or requested)
-    skipped = read_from != requested and st.settled(stored, svc, coverage[0])
+            plan = None
+    stored, coverage, read_from, skipped = plan or _read_plan(store, key, svc, requested)
     if skipped:
         fresh = []   # DescribeServices shows nothing created or updated since the last read: no history call
     else:
@@ -406,13 +476,23 @@ def read_deployments(ecs, target: Target, svc: dict, requested: datetime, now: d
     return history
 
 
+@dataclass
+class Prefetched:
+    """What measure_all read for a batch of services in shared calls: their new deployments and
+    revisions (history.Described) and their alarms' ARNs and last state updates (alarm_facts)."""
+    deployments: object
+    alarms: dict
+    plans: dict          # service name -> its _read_plan, made once
+
+
 def measure(clients, target: Target, since: datetime, until: datetime, *,
             environment: str | None, container: str,
             counter: CallCounter | None = None, now: datetime | None = None,
             failure_window: timedelta = metrics.DEFAULT_FAILURE_WINDOW, store=None,
-            described: dict | None = None) -> ServiceReport:
+            described: dict | None = None, records=None) -> ServiceReport:
     """Read one service and compute its metrics (`described`: its DescribeServices answer, read in a
-    batch by measure_all). AWS and git problems become the
+    batch by measure_all; `records`: a history.Described holding what the batch's services added to
+    their histories, described in shared calls). AWS and git problems become the
     service's `error` (or lead-time note), so one bad service does not stop a fleet."""
     report = ServiceReport(name=target.name, cluster=target.cluster, service=target.service, region=target.region,
                            repo=target.repo, ecr_repository=target.ecr_repository, catalog_path=target.catalog_path)
@@ -432,7 +512,9 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         report.environment, report.environment_source = environment_of(tags, target.cluster)
         if environment is not None and report.environment != environment:
             return report  # the caller lists it as skipped
-        history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report)
+        history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report,
+                                   records.deployments if records is not None else None,
+                                   records.plans.get(target.service) if records is not None else None)
         # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
         alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
         changes = None
@@ -441,7 +523,8 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
             if counter is not None:
                 counter.hook(cloudwatch)
             try:
-                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until)
+                changes = alarm_changes(cloudwatch, alarm_names, since - HISTORY_CONTEXT, now or until, store,
+                                        records.alarms if records is not None else None)
             except ClientError as exc:
                 report.alarm_note = f"alarm history unreadable: {str(exc).splitlines()[0]}"
         releases_by_digest: dict[str, str] = {}
@@ -527,6 +610,40 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
         batch.append(i)
     results: list[ServiceReport | None] = [None] * len(targets)
 
+    def prefetch(ecs, batch: list[Target], described: dict):
+        """What the batch's services added since the store's last read, listed per service and described
+        in shared calls (history.Described): a weekly run where every service released once makes about
+        3 calls per service instead of 5. Each service's own read plans the same way (_read_plan)."""
+        from paved_road.deploy import history as hist
+
+        records = Prefetched(hist.Described(), {}, {})
+        reads, alarm_names = [], []
+        for t in batch:
+            svc = described.get(t.service)
+            if not isinstance(svc, dict):
+                continue
+            if environment is not None and \
+                    environment_of({x["key"]: x.get("value", "") for x in svc.get("tags", [])}, t.cluster)[0] != environment:
+                continue
+            plan = records.plans[t.service] = _read_plan(store, store_key(svc, t), svc, since - HISTORY_CONTEXT)
+            _stored, _coverage, read_from, skipped = plan
+            if not skipped:
+                reads.append((t, read_from))
+            alarm_names += ((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or []
+        for t, read_from in reads:        # each listing is the service's own call
+            counter.local.key = (t.cluster, t.service)
+            records.deployments.prefetch(ecs, [(t.cluster, t.service, read_from)], describe=False)
+        counter.local.key = None          # the descriptions are the batch's, like DescribeServices
+        records.deployments.describe_listed(ecs)
+        if store is not None and alarm_names:   # which alarms changed since the store read them: one call
+            try:
+                cloudwatch = _client(clients, "cloudwatch", batch[0].region)
+                counter.hook(cloudwatch)
+                records.alarms.update(alarm_facts(cloudwatch, alarm_names))
+            except (ClientError, BotoCoreError):
+                pass                      # each service reads its alarms' history itself, as without a store
+        return records
+
     def one(batch: list[int]) -> None:
         first = targets[batch[0]]
         counter.local.key = None
@@ -537,10 +654,11 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
             raise
         except (ClientError, BotoCoreError) as exc:
             described = {targets[i].service: str(exc).splitlines()[0] for i in batch}
+        records = prefetch(_client(clients, "ecs", first.region), [targets[i] for i in batch], described)
         for i in batch:
             result = measure(clients, targets[i], since, until, environment=environment, container=container,
                              counter=counter, now=now, failure_window=failure_window, store=store,
-                             described=described)
+                             described=described, records=records)
             results[i] = result
             if on_done is not None:
                 on_done(result)

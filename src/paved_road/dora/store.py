@@ -112,6 +112,10 @@ class Store:
                     PRIMARY KEY (repository, digest));
                 CREATE TABLE IF NOT EXISTS missing_images (
                     repository TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repository, digest));
+                CREATE TABLE IF NOT EXISTS alarm_changes (
+                    alarm TEXT NOT NULL, at TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (alarm, at, state));
+                CREATE TABLE IF NOT EXISTS alarm_reads (
+                    alarm TEXT PRIMARY KEY, read_from TEXT NOT NULL, read_to TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS revisions (
                     task_definition TEXT NOT NULL, container TEXT NOT NULL, described INTEGER NOT NULL DEFAULT 0,
                     release TEXT, digest TEXT, made_by TEXT, image TEXT, PRIMARY KEY (task_definition, container));
@@ -214,6 +218,29 @@ class Store:
     def save_missing_images(self, repository: str, digests: list[str]) -> None:
         with self.lock, self.db:
             self.db.executemany("INSERT OR IGNORE INTO missing_images VALUES (?, ?)", [(repository, d) for d in digests])
+
+    # -- CloudWatch alarm history (state changes; CloudWatch keeps 30 days) ------
+    # Tables added to schema 1: a store an older paved wrote gains them, and an older paved ignores them.
+    @_guarded
+    def alarm_history(self, alarm: str) -> tuple[list[tuple[datetime, str]], datetime, datetime] | None:
+        """(state changes oldest first, read from, read to) of one alarm (its ARN), or None."""
+        with self.lock:
+            row = self.db.execute("SELECT read_from, read_to FROM alarm_reads WHERE alarm = ?", (alarm,)).fetchone()
+            if row is None:
+                return None
+            rows = self.db.execute("SELECT at, state FROM alarm_changes WHERE alarm = ?", (alarm,)).fetchall()
+        changes = sorted((datetime.fromisoformat(at), state) for at, state in rows)
+        return changes, datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1])
+
+    @_guarded
+    def save_alarm_history(self, alarm: str, changes: list[tuple[datetime, str]], read_from: datetime,
+                           read_to: datetime) -> None:
+        """Add what one read returned; the alarm's history is now complete from `read_from` to `read_to`."""
+        with self.lock, self.db:
+            self.db.executemany("INSERT OR IGNORE INTO alarm_changes VALUES (?, ?, ?)",
+                                [(alarm, at.isoformat(), state) for at, state in changes])
+            self.db.execute("INSERT OR REPLACE INTO alarm_reads VALUES (?, ?, ?)",
+                            (alarm, read_from.isoformat(), read_to.isoformat()))
 
     # -- task-definition revisions (immutable: registered once, never edited) --
     @_guarded

@@ -66,6 +66,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from paved_road.deploy.history import TAG_DIGEST, TAG_MADE_BY, TAG_RELEASE
 from paved_road.sim.server import SimApp
+from paved_road.sim import in_process
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -186,6 +187,8 @@ class Seeder:
         session = boto3.session.Session(region_name=region, **SIM_CREDENTIALS)
         ecr = session.client("ecr", endpoint_url=self.endpoint)
         ecs = session.client("ecs", endpoint_url=self.endpoint)
+        for client in (ecr, ecs):   # the same API calls, answered in this process (in_process.py)
+            in_process.attach(client, self.app)
         for name, repo in (seed.get("repositories") or {}).items():
             self._repository(ecr, region, name, repo or {})
         for cluster, spec in (seed.get("clusters") or {}).items():
@@ -308,11 +311,19 @@ class Seeder:
             config["alarms"] = {"alarmNames": list(spec["alarms"]), "enable": True, "rollback": True}
             cloudwatch = boto3.session.Session(region_name=region, **SIM_CREDENTIALS).client(
                 "cloudwatch", endpoint_url=self.endpoint)
+            in_process.attach(cloudwatch, self.app)
             # What ECS watches, defined as the ecs-service module defines its alarms; the simulator drives
             # their state (--alarm VERSION) as the release's published metrics would.
             environment = str(spec.get("environment", "staging") or cluster)  # as the tag below; no tag: the cluster
             for alarm in module_alarms(name, environment, [str(a) for a in spec["alarms"]]):
                 cloudwatch.put_metric_alarm(**alarm)
+            if spec.get("created_at"):   # made with the service and unchanged since (until alarm_history says)
+                from moto.cloudwatch.models import cloudwatch_backends
+                made = _when(spec["created_at"], f"{where}.created_at").astimezone(timezone.utc).replace(tzinfo=None)
+                for alarm_name in spec["alarms"]:
+                    alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(alarm_name))
+                    if alarm is not None:
+                        alarm.state_updated_timestamp = made
         for i, change in enumerate(spec.get("alarm_history") or []):
             field = f"{where}.alarm_history[{i}]"
             if not isinstance(change, dict) or change.get("alarm") not in (spec.get("alarms") or []):
@@ -320,8 +331,16 @@ class Seeder:
             if change.get("state") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
                 raise SeedError(f"{field}.state: one of OK, ALARM, INSUFFICIENT_DATA (got {change.get('state')!r})")
             from paved_road.sim import alarm_history
-            alarm_history.seed(region, str(change["alarm"]), [(_when(change.get("at"), f"{field}.at"),
-                                                               change["state"], change.get("reason", "seeded"))])
+            at = _when(change.get("at"), f"{field}.at")
+            alarm_history.seed(region, str(change["alarm"]), [(at, change["state"], change.get("reason", "seeded"))])
+            # The alarm is in the state its last seeded change left, updated then (DescribeAlarms'
+            # StateValue / StateUpdatedTimestamp), as CloudWatch would show it.
+            from moto.cloudwatch.models import cloudwatch_backends
+            alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(change["alarm"]))
+            naive = at.astimezone(timezone.utc).replace(tzinfo=None)    # moto keeps naive UTC
+            if alarm is not None and (i == 0 or naive >= alarm.state_updated_timestamp):
+                alarm.state_value, alarm.state_reason = change["state"], change.get("reason", "seeded")
+                alarm.state_updated_timestamp = naive
         if strategy != "ROLLING":
             config["bakeTimeInMinutes"] = int(spec.get("bake_time_minutes", 0))
         if strategy == "LINEAR" and spec.get("linear"):
