@@ -24,6 +24,7 @@ COMMANDS = {
     "new": "paved_road.cmd_new",
     "otel-sink": "paved_road.otel_sink",
     "demo": "paved_road.demo",
+    "dev": "paved_road.local.dev",
     "releases": "paved_road.deploy.cli",
     "deploy": "paved_road.deploy.cli",
     "rollback": "paved_road.deploy.cli",

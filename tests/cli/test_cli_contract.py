@@ -19,7 +19,7 @@ from tty_run import paved_on_terminal
 PAVED = str(Path(sys.executable).with_name("paved"))
 # Commands that print data (rows or a result) follow the output contract; the others print progress or run a server.
 DATA_COMMANDS = {"history", "releases", "catalog", "dora", "update", "fleet update"}
-OTHER_COMMANDS = {"new", "otel-sink", "demo", "deploy", "rollback", "sim", "fleet conflicts", "fleet"}
+OTHER_COMMANDS = {"new", "dev", "otel-sink", "demo", "deploy", "rollback", "sim", "fleet conflicts", "fleet"}
 BOX = set("│┃━─┏┓┗┛…")
 
 
