@@ -166,7 +166,7 @@ def test_top_level_help_is_grouped_by_task_and_links_the_docs():
     assert groups == ["Start a service:", "Keep services current:", "Ship and roll back (AWS ECS):",
                       "Measure delivery:", "Try without AWS:", "options:"]
     start = proc.stdout.split("Start a service:")[1].split("\n\n")[0]
-    assert [line.split()[0] for line in start.strip().splitlines()] == ["new", "demo", "otel-sink"]
+    assert [line.split()[0] for line in start.strip().splitlines()] == ["new", "dev", "demo", "otel-sink"]
     assert "docs/cli.md" in proc.stdout.splitlines()[-1]
     assert Path(proc.stdout.splitlines()[-1].split(": ", 1)[1]).is_file()  # run from a checkout: a real file
 

@@ -174,7 +174,13 @@ def run_dev(service: Service, port: int, downstream_url: str | None = None, out=
             stage.env.pop("NODE_COMPILE_CACHE", None)
             svc = ServiceProcess(service.path, stage, service.node_major, port=port or None, env=run_env,
                                  on_line=lambda line: _show_log(line, say))
-            startup = svc.wait_ready(timeout=60)
+            try:
+                startup = svc.wait_ready(timeout=60)
+            except (RuntimeError, TimeoutError):
+                if svc.proc.poll() is None:
+                    raise RuntimeError("the service did not answer /healthz within 60 s (its output is above)") from None
+                raise RuntimeError(f"the service exited with code {svc.proc.returncode} before answering /healthz "
+                                   "(its output is above)") from None
             say(f"{service.name} (Node {NODE_VERSIONS[service.node_major]}) listening on {svc.base_url} "
                 f"after {startup:.1f}s; spans from {sink.endpoint}, DOWNSTREAM_URL {run_env['DOWNSTREAM_URL']}")
             say(f"try: curl {svc.base_url}/api/example   (Ctrl-C stops everything)")
@@ -193,7 +199,7 @@ def run_dev(service: Service, port: int, downstream_url: str | None = None, out=
 
 def run(args: argparse.Namespace) -> int:
     try:
-        service = find_service(Path(args.path))
+        service = find_service(Path(args.path).absolute())
         return run_dev(service, args.port if args.port is not None else service.http_port, args.downstream)
     except DevError as exc:
         print(f"paved dev: {exc}", file=sys.stderr)
