@@ -67,7 +67,8 @@ class Dev:
         raise AssertionError(f"not printed within {timeout}s:\n{''.join(self.lines)}")
 
 
-def test_dev_serves_the_first_request_prints_its_spans_and_ctrl_c_stops_everything(service):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_dev_serves_the_first_request_prints_its_spans_and_ctrl_c_stops_everything(service, stop):
     dev = Dev(str(service), "--port", "0")
     try:
         [hint] = dev.wait_for(lambda line: line.startswith("try: curl "), timeout=240)
@@ -93,7 +94,7 @@ def test_dev_serves_the_first_request_prints_its_spans_and_ctrl_c_stops_everythi
         children = _session_processes(dev.proc.pid)
         assert len(children) >= 2, children  # paved dev and the service's node at least
     finally:
-        dev.proc.send_signal(signal.SIGINT)  # Ctrl-C, to paved dev alone
+        dev.proc.send_signal(stop)  # Ctrl-C (or kill), to paved dev alone
         code = dev.proc.wait(30)
     assert code == 130, dev.proc.stderr.read()
     assert dev.proc.stderr.read().strip() == "paved dev: interrupted"

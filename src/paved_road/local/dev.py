@@ -15,6 +15,7 @@ import argparse
 import errno
 import hashlib
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -197,7 +198,14 @@ def run_dev(service: Service, port: int, downstream_url: str | None = None, out=
                 downstream.close()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM (kill, a closing terminal's job control, a supervisor) stops everything like Ctrl-C: Python's
+    # default would end paved dev alone and leave the service running.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         service = find_service(Path(args.path).absolute())
         return run_dev(service, args.port if args.port is not None else service.http_port, args.downstream)
