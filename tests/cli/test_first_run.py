@@ -42,11 +42,30 @@ def test_the_readme_first_commands_work_as_written(repo_root, tmp_path):
 
 def test_a_cold_bootstrap_shows_progress(repo_root):
     """Every recipe line of the bootstrap, as make would run it on a fresh clone."""
-    recipe = subprocess.run(["make", "-n", "-B", ".venv/.installed-stamp"], cwd=repo_root, capture_output=True,
+    recipe = subprocess.run(["make", "-n", "-B", ".venv/.installed-test"], cwd=repo_root, capture_output=True,
                             text=True).stdout
-    assert "==> bootstrapping .venv" in recipe and "about 2 minutes" in recipe
+    assert "==> bootstrapping .venv" in recipe and "about a minute" in recipe
     pip_lines = [line for line in recipe.splitlines() if "pip install" in line]
     assert pip_lines and all(" -q" not in line for line in pip_lines), pip_lines
+
+
+def _make_plan(repo_root, target: str) -> list[str]:
+    """The pip installs `make TARGET` would run in a fresh clone (no .venv yet)."""
+    recipe = subprocess.run(["make", "-n", "-B", target], cwd=repo_root, capture_output=True, text=True,
+                            check=True).stdout
+    return [line.split("pip install", 1)[1].split()[-1] for line in recipe.splitlines()
+            if "pip install" in line and "--upgrade pip" not in line]
+
+
+def test_make_demo_installs_only_what_the_demo_needs(repo_root):
+    """Issue 22: `make demo` and the quick start's `make bootstrap` install paved alone (its runtime
+    dependencies); moto joins for the simulator's demos, the test tools only for `make test` and CI."""
+    assert _make_plan(repo_root, "demo") == ["."]
+    assert _make_plan(repo_root, "bootstrap") == ["."]
+    assert _make_plan(repo_root, "demo-rollback") == [".", "'.[sim]'"]
+    assert _make_plan(repo_root, "bootstrap-test")[-1] == "'.[test,sim]'"
+    ci = (repo_root / ".ci" / "run").read_text()
+    assert "make bootstrap-test" in ci and ci.index("make bootstrap-test") < ci.index("paved_road.sim.terraform")
 
 
 def _exit_table(readme: str) -> str:
