@@ -3,7 +3,7 @@
 Each feature lives in its own module that exposes `register(subparsers)`; the
 logic sits in plain functions that tests call directly.
 
-Exit codes shared by every command (see README "Exit codes"):
+Exit codes shared by every command (docs/cli.md, "Exit codes"):
   0 success, 1 unexpected failure, 2 bad input / usage, 130 interrupted, and command-specific
   codes documented by each command (deploy and rollback use 3-6).
 """
