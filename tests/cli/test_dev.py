@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -145,3 +146,19 @@ def test_dev_refuses_a_busy_port(service):
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"paved dev: --port {port} is in use by another process; "
                                         "pick another (0 picks a free one)"]
+
+
+def test_dev_restarts_at_once_on_the_same_port(service):
+    """Stop and start again on the port just used: the old connections' TIME_WAIT must not make it 'busy'."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for _ in range(2):
+        dev = Dev(str(service), "--port", str(port))
+        try:
+            dev.wait_for(lambda line: line.startswith("try: curl "), timeout=120)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                assert r.status == 200
+        finally:
+            dev.proc.send_signal(signal.SIGINT)
+            assert dev.proc.wait(30) == 130, dev.proc.stderr.read()

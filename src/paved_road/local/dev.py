@@ -110,6 +110,8 @@ def check_port(port: int) -> None:
     if port == 0:
         return
     with socket.socket() as s:
+        # As Node's listen() does: connections of a service that just stopped (TIME_WAIT) do not block it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
