@@ -76,6 +76,7 @@ def test_dev_serves_the_first_request_prints_its_spans_and_ctrl_c_stops_everythi
         url = re.search(r"(http://127\.0\.0\.1:\d+)/api/example", hint).group(1)
         with urllib.request.urlopen(url + "/api/example", timeout=10) as r:  # the first request: not a 502
             assert r.status == 200
+        answered = time.monotonic()
         with urllib.request.urlopen(url + "/healthz", timeout=10) as r:
             assert r.status == 200
 
@@ -86,9 +87,12 @@ def test_dev_serves_the_first_request_prints_its_spans_and_ctrl_c_stops_everythi
             servers = [s for s in spans() if s["kind"] == "SERVER" and "/api/example" in s["rest"]]
             clients = [s for s in spans() if s["kind"] == "CLIENT" and servers and s["trace"] == servers[0]["trace"]]
             if servers and clients:
+                printed_after = time.monotonic() - answered
                 break
             time.sleep(0.1)
         assert servers and clients, "".join(dev.lines)
+        # Spans leave every 200 ms (OTEL_BSP_SCHEDULE_DELAY), not every 5 s: they print while one looks.
+        assert printed_after < 2.5, printed_after
         assert re.search(r"/api/example\s+200\s", servers[0]["rest"]), servers[0]
         assert re.search(r"\s200\s", clients[0]["rest"]), clients[0]  # the stub downstream answered
         assert not [s for s in spans() if "/healthz" in s["rest"]]  # health checks are not traced
