@@ -22,7 +22,7 @@ from paved_road.untrusted import redact
 # the command being run is imported, so `paved new` does not pay for boto3.
 COMMANDS = {
     "new": "paved_road.cmd_new",
-    "otel-sink": "paved_road.otel_sink",
+    "otel-sink": "paved_road.local.otel_sink",
     "demo": "paved_road.demo",
     "dev": "paved_road.local.dev",
     "releases": "paved_road.deploy.cli",

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from paved_road.local_run import Downstream, ServiceProcess, parse_runtime_stage
-from paved_road.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env
-from paved_road.otel_sink import OtlpSink, printable
+from paved_road.local.local_run import Downstream, ServiceProcess, parse_runtime_stage
+from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env
+from paved_road.local.otel_sink import OtlpSink, printable
 from paved_road.untrusted import AnswersError, load_answers
 
 ANSWERS_FILE = ".copier-answers.yml"

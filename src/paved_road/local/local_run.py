@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-from paved_road.node_toolchain import node_env
+from paved_road.local.node_toolchain import node_env
 
 
 @dataclass
