@@ -128,7 +128,7 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_late
     import npm_tools
     from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
 
-    from paved_road.node_toolchain import node_env
+    from paved_road.local.node_toolchain import node_env
 
     schema = load_schema(npm_tools.install("graphql-schema", node_env(24)))
     with tempfile.TemporaryDirectory(prefix="bench-remote.") as tmp:

@@ -19,7 +19,7 @@ The event-loop block is the longest stretch of its own work the service does
 without yielding while, already serving, it loads its OTLP exporters (a
 second after start): the most main-thread CPU time between two ticks of a
 1 ms timer, from the first answered request until SIGTERM
-(paved_road.local_run.event_loop_block; each run also shows the wall-clock
+(paved_road.local.local_run.event_loop_block; each run also shows the wall-clock
 gap, which includes other processes' time slices), median of --blocks runs;
 n/a for a setup that loads everything before answering.
 
@@ -50,10 +50,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from paved_road.cmd_new import generate  # noqa: E402
-from paved_road.local_run import (ServiceProcess, event_loop_block, free_port, prepare_runtime,  # noqa: E402
+from paved_road.local.local_run import (ServiceProcess, event_loop_block, free_port, prepare_runtime,  # noqa: E402
                                   runtime_env)
-from paved_road.node_toolchain import node_env  # noqa: E402
-from paved_road.otel_sink import OtlpSink  # noqa: E402
+from paved_road.local.node_toolchain import node_env  # noqa: E402
+from paved_road.local.otel_sink import OtlpSink  # noqa: E402
 
 AUTOCANNON = "autocannon@8.0.0"
 NAIVE_PACKAGE = "@opentelemetry/auto-instrumentations-node@0.82.0"

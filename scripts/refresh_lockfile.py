@@ -19,7 +19,7 @@ import jinja2
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from paved_road.node_toolchain import node_env  # noqa: E402
+from paved_road.local.node_toolchain import node_env  # noqa: E402
 
 NAME, DESC = "paved-lockfile-placeholder", "placeholder"
 

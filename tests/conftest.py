@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from paved_road.node_toolchain import node_env
+from paved_road.local.node_toolchain import node_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

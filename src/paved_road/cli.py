@@ -3,7 +3,7 @@
 Each feature lives in its own module that exposes `register(subparsers)`; the
 logic sits in plain functions that tests call directly.
 
-Exit codes shared by every command (see README "Exit codes"):
+Exit codes shared by every command (docs/cli.md, "Exit codes"):
   0 success, 1 unexpected failure, 2 bad input / usage, 130 interrupted, and command-specific
   codes documented by each command (deploy and rollback use 3-6).
 """
@@ -22,8 +22,9 @@ from paved_road.untrusted import redact
 # the command being run is imported, so `paved new` does not pay for boto3.
 COMMANDS = {
     "new": "paved_road.cmd_new",
-    "otel-sink": "paved_road.otel_sink",
+    "otel-sink": "paved_road.local.otel_sink",
     "demo": "paved_road.demo",
+    "dev": "paved_road.local.dev",
     "releases": "paved_road.deploy.cli",
     "deploy": "paved_road.deploy.cli",
     "rollback": "paved_road.deploy.cli",

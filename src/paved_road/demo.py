@@ -13,8 +13,8 @@ from pathlib import Path
 from rich.console import Console
 
 from paved_road.cmd_new import BadAnswer, generate
-from paved_road.local_run import Downstream, ServiceProcess, node_major_of, prepare_runtime
-from paved_road.otel_sink import OtlpSink, span_table
+from paved_road.local.local_run import Downstream, ServiceProcess, node_major_of, prepare_runtime
+from paved_road.local.otel_sink import OtlpSink, span_table
 from paved_road.template_source import default_template_source
 
 

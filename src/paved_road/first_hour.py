@@ -68,10 +68,9 @@ def next_steps(dest: str, answers: dict) -> list[str]:
     node = answers.get("node_major") or 24
     repo = answers.get("github_repository")
     steps = [f"cd {dest}",
-             f"npm ci && npm test            # needs Node.js {node} (node --version)",
-             "paved otel-sink &             # prints the spans the service sends to localhost:4318",
-             "npm start                     # in another shell: curl localhost:"
-             f"{answers.get('http_port') or 3000}/api/example, and its span shows up in the sink"]
+             f"paved dev                     # runs it with Node.js {node} and prints its spans; in another shell: "
+             f"curl localhost:{answers.get('http_port') or 3000}/api/example",
+             f"npm test                      # after paved dev installed node_modules; needs Node.js {node} on PATH"]
     if repo and "github_repository" not in (answers.get("_placeholders") or []):
         steps.append(f"git remote add origin git@github.com:{repo}.git && git push -u origin main")
     steps.append("paved catalog .               # later: how far behind the template's latest release")

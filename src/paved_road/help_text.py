@@ -17,7 +17,7 @@ from paved_road.template_source import REPO_ROOT
 
 # The top-level list, by task. A command not named here is listed under "Other".
 GROUPS = (
-    ("Start a service", ("new", "demo", "otel-sink")),
+    ("Start a service", ("new", "dev", "demo", "otel-sink")),
     ("Keep services current", ("catalog", "update", "fleet")),
     ("Ship and roll back (AWS ECS)", ("releases", "deploy", "rollback", "history")),
     ("Measure delivery", ("dora",)),
@@ -35,6 +35,11 @@ DESCRIPTIONS = {
             "send requests and show the spans and logs that arrive: the template's telemetry in about a minute. "
             "With --rollback: a deployment, a circuit-breaker rollback and `paved rollback --previous` against "
             "`paved sim`.",
+    "dev": "Run a generated service on this machine as its image would (the Dockerfile's runtime CMD and ENV, "
+           "the pinned Node.js of its major), next to an in-process `paved otel-sink` and a stub that answers "
+           "DOWNSTREAM_URL, and print each span as it arrives: trace id, kind, name, route, status, duration. "
+           "Installs dependencies with that Node's npm when node_modules is missing or older than the lockfile. "
+           "Ctrl-C stops the service (it drains and flushes its spans) and everything else; exit 130.",
     "otel-sink": "A local OTLP/HTTP receiver (the collector's port, 4318) that prints every span, metric and log "
                  "record it receives, one line each, so a service's telemetry can be checked without a backend. "
                  "Stops on Ctrl-C.",
@@ -68,6 +73,9 @@ EXAMPLES = {
                                         "--vcs-ref v1.2.0 -a service_name=orders ...")],
     "demo": [("spans from a generated service in about a minute", "paved demo"),
              ("a failed deployment and its rollback, without AWS", "paved demo --rollback")],
+    "dev": [("the service in this directory, on its own port", "paved dev"),
+            ("another checkout, on any free port", "paved dev ../orders --port 0"),
+            ("with a real dependency instead of the stub", "paved dev --downstream http://127.0.0.1:9000/")],
     "otel-sink": [("print what a service sends to localhost:4318", "paved otel-sink"),
                   ("any free port, and keep everything as JSON lines", "paved otel-sink --port 0 --jsonl telemetry.jsonl")],
     "sim": [("the demo world on port 5055", "paved sim"),

@@ -2,7 +2,7 @@
 
 Each row: what a user typed and the state around it (a file where a directory
 belongs, a port in use, a read-only place, a dirty checkout...). The promise
-checked for every row (README, "Exit codes"): exactly one line on stderr that
+checked for every row (docs/cli.md, "Exit codes"): exactly one line on stderr that
 names what is wrong and what to do, the documented exit code, no traceback,
 and nothing created, changed or deleted in the place the command was pointed at.
 """

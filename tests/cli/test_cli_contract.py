@@ -19,7 +19,7 @@ from tty_run import paved_on_terminal
 PAVED = str(Path(sys.executable).with_name("paved"))
 # Commands that print data (rows or a result) follow the output contract; the others print progress or run a server.
 DATA_COMMANDS = {"history", "releases", "catalog", "dora", "update", "fleet update"}
-OTHER_COMMANDS = {"new", "otel-sink", "demo", "deploy", "rollback", "sim", "fleet conflicts", "fleet"}
+OTHER_COMMANDS = {"new", "dev", "otel-sink", "demo", "deploy", "rollback", "sim", "fleet conflicts", "fleet"}
 BOX = set("│┃━─┏┓┗┛…")
 
 
@@ -188,7 +188,7 @@ def test_top_level_help_is_grouped_by_task_and_links_the_docs():
     assert groups == ["Start a service:", "Keep services current:", "Ship and roll back (AWS ECS):",
                       "Measure delivery:", "Try without AWS:", "options:"]
     start = proc.stdout.split("Start a service:")[1].split("\n\n")[0]
-    assert [line.split()[0] for line in start.strip().splitlines()] == ["new", "demo", "otel-sink"]
+    assert [line.split()[0] for line in start.strip().splitlines()] == ["new", "dev", "demo", "otel-sink"]
     assert "docs/cli.md" in proc.stdout.splitlines()[-1]
     assert Path(proc.stdout.splitlines()[-1].split(": ", 1)[1]).is_file()  # run from a checkout: a real file
 

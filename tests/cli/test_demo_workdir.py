@@ -118,7 +118,7 @@ def test_demo_output_in_a_pipe_is_never_cut_at_80_columns(monkeypatch):
     import io
 
     from paved_road.demo import demo_console
-    from paved_road.otel_sink import span_table
+    from paved_road.local.otel_sink import span_table
 
     monkeypatch.delenv("COLUMNS", raising=False)
     names = ["GET /api/example", "request", "handler - fastify -> @fastify/otel", "GET",

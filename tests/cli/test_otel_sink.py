@@ -149,7 +149,7 @@ def test_idle_connections_are_bounded_and_timed_out(sink):
     """300 connections that send `Content-Length: -1`-style nothing held 302 threads forever."""
     import time
 
-    from paved_road.otel_sink import IDLE_TIMEOUT, MAX_CONNECTIONS
+    from paved_road.local.otel_sink import IDLE_TIMEOUT, MAX_CONNECTIONS
 
     proc, port = sink
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
@@ -197,7 +197,7 @@ def test_trickling_connections_are_cut_at_the_request_deadline(sink):
     cuts each request at REQUEST_DEADLINE."""
     import time
 
-    from paved_road.otel_sink import IDLE_TIMEOUT, MAX_CONNECTIONS, REQUEST_DEADLINE
+    from paved_road.local.otel_sink import IDLE_TIMEOUT, MAX_CONNECTIONS, REQUEST_DEADLINE
 
     proc, port = sink
     slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(MAX_CONNECTIONS)]

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from image_buildah import Buildah  # noqa: E402
-from paved_road.node_toolchain import NODE_VERSIONS  # noqa: E402
+from paved_road.local.node_toolchain import NODE_VERSIONS  # noqa: E402
 
 CACHE = REPO_ROOT / ".cache" / "base-images"
 SUITE = "bookworm"

@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 import image_base  # noqa: E402
 import image_run  # noqa: E402
 from image_buildah import Buildah, ImageInfo  # noqa: E402
-from paved_road.local_run import Downstream  # noqa: E402
-from paved_road.otel_sink import OtlpSink  # noqa: E402
+from paved_road.local.local_run import Downstream  # noqa: E402
+from paved_road.local.otel_sink import OtlpSink  # noqa: E402
 
 CASE_STUDY_DOCKERFILE = HERE / "fixtures" / "Dockerfile.case-study"
 SERVICE_NAME = "image-check-svc"

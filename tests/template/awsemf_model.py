@@ -31,7 +31,7 @@ def _labels(point: dict) -> tuple:
 
 
 class AwsEmf:
-    """Feed it decoded OTLP metrics (paved_road.otel_sink's dicts) in arrival order."""
+    """Feed it decoded OTLP metrics (paved_road.local.otel_sink's dicts) in arrival order."""
 
     def __init__(self) -> None:
         self._previous: dict[tuple, float] = {}

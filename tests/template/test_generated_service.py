@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paved_road.local_run import (Downstream, ServiceProcess, event_loop_block, install, parse_runtime_stage,
+from paved_road.local.local_run import (Downstream, ServiceProcess, event_loop_block, install, parse_runtime_stage,
                                   prepare_runtime, runtime_env)
-from paved_road.otel_sink import OtlpSink
+from paved_road.local.otel_sink import OtlpSink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from awsemf_model import DELTA, AwsEmf, percentile  # noqa: E402

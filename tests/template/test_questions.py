@@ -11,7 +11,7 @@ import copier
 import pytest
 import yaml
 
-from paved_road.node_toolchain import NODE_VERSIONS
+from paved_road.local.node_toolchain import NODE_VERSIONS
 
 BAD_ANSWERS = [
     ("service_name", "Bad_Name", "lowercase"),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from paved_road.node_toolchain import NODE_VERSIONS, node_home
+from paved_road.local.node_toolchain import NODE_VERSIONS, node_home
 from workflow_lint import REPO_ROOT, load_workflow
 
 ACTIONS = Path(os.environ.get("PAVED_ACT_ACTIONS", REPO_ROOT / ".cache" / "act-actions"))

@@ -533,8 +533,8 @@ def test_the_readme_says_truthfully_what_the_signature_covers(cid, services):
     assert "X.Y.Z-<arch>" not in readme
 
 
-def test_the_root_readme_promises_no_moving_tags():
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_the_release_docs_promise_no_moving_tags():
+    readme = (REPO_ROOT / "docs" / "deploy-and-rollback.md").read_text()
     assert "(+ 1.3, 1)" not in readme and "no moving 1.3 / 1" in readme
 
 

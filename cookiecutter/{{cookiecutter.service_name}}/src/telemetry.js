@@ -27,7 +27,7 @@
 // OTEL_SDK_DISABLED, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variants, headers, timeout,
 // compression), OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
-// OTEL_METRIC_EXPORT_INTERVAL, OTEL_NODE_RESOURCE_DETECTORS, OTEL_LOGS_EXPORTER,
+// OTEL_BSP_SCHEDULE_DELAY, OTEL_METRIC_EXPORT_INTERVAL, OTEL_NODE_RESOURCE_DETECTORS, OTEL_LOGS_EXPORTER,
 // OTEL_LOG_LEVEL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
 // OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION. service.version is
 // src/config.js's serviceVersion(), the one the log lines carry too.
@@ -61,6 +61,15 @@ function pathOf (url) {
 function env (name, fallback) {
   const value = process.env[name]
   return value === undefined || value.trim() === '' ? fallback : value.trim()
+}
+
+// sdk-trace 3.x no longer reads OTEL_BSP_SCHEDULE_DELAY itself (BatchSpanProcessorBase:
+// `scheduledDelayMillis ?? 5e3`); the spec's variable still chooses how often spans leave.
+function delayMillis (name, fallback) {
+  const value = Number(env(name, String(fallback)))
+  if (Number.isInteger(value) && value >= 0) return value
+  console.warn(`telemetry: ${name} must be a whole number of milliseconds, using ${fallback}`)
+  return fallback
 }
 
 function buildSampler (otel) {
@@ -303,6 +312,7 @@ function start () {
     resource,
     sampler: buildSampler(traceSdk),
     spanProcessors: [new traceSdk.BatchSpanProcessor({
+      scheduledDelayMillis: delayMillis('OTEL_BSP_SCHEDULE_DELAY', 5000),
       exporter: lazyExporter(() => {
         const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto')
         return new OTLPTraceExporter()

@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 ANSWERS_FILE = ".copier-answers.yml"
 DRIFTS = ("none", "patch", "minor", "major", "unknown")
 # 2 is bad input for every paved command; "behind" is not an error, so it has
-# its own code (copier check-update uses 2 for it; we cannot: see README).
+# its own code (copier check-update uses 2 for it; we cannot: see docs/cli.md, "Exit codes").
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BEHIND, EXIT_UNREADABLE = 0, 2, 3, 4
 
 MAX_REPOS_FILE_BYTES = 4 * 1024 * 1024

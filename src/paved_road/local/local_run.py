@@ -21,8 +21,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
-from paved_road.node_toolchain import node_env
+from paved_road.local.node_toolchain import node_env
 
 
 @dataclass
@@ -149,7 +150,8 @@ class ServiceProcess:
     """The service started from `runtime_dir` with the runtime stage's CMD and ENV."""
 
     def __init__(self, runtime_dir: Path, stage: RuntimeStage, major: int, *, port: int | None = None,
-                 env: dict[str, str] | None = None, preload: bool = True, node_options: str | None = None):
+                 env: dict[str, str] | None = None, preload: bool = True, node_options: str | None = None,
+                 on_line: Callable[[str], None] | None = None):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         run_env = runtime_env(runtime_dir, stage, major)
@@ -163,12 +165,15 @@ class ServiceProcess:
         self.proc = subprocess.Popen(stage.cmd, cwd=runtime_dir, env=run_env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self._lines: list[str] = []
+        self._on_line = on_line  # called from the reader thread with each line of output as it comes
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
             self._lines.append(line)
+            if self._on_line:
+                self._on_line(line)
 
     @property
     def output(self) -> str:
