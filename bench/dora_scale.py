@@ -246,7 +246,7 @@ def main() -> int:
                   f"{warm_time:.1f} s for {n}")
             def deploy(name: str, version: str) -> None:
                 proc = subprocess.run([str(BIN / "paved"), "deploy", "--cluster", "apps-production", "--service",
-                                       name, "--version", version, "--poll-interval", "0.2"],
+                                       name, "--to", version, "--poll-interval", "0.2"],
                                       capture_output=True, text=True, env=env)
                 if proc.returncode:
                     raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])

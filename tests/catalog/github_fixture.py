@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(here.parent / "ecosystem"))
     import npm_tools
 
-    from paved_road.node_toolchain import node_env
+    from paved_road.local.node_toolchain import node_env
 
     schema = load_schema(npm_tools.install("graphql-schema", node_env(24)))
     org = org_from_checkouts(schema, args.serve, args.token)
