@@ -76,16 +76,17 @@ class Cancelled(RuntimeError):
     """Ctrl-C: the copier run was stopped and the checkout put back."""
 
 
-def run_copier_update(repo: Path, vcs_ref: str | None = None,
-                      cancel: threading.Event | None = None) -> subprocess.CompletedProcess:
+def run_copier_update(repo: Path, vcs_ref: str | None = None, cancel: threading.Event | None = None,
+                      env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`copier update` with the flags every paved update uses: --trust (the
     template's migrations), --defaults --skip-answered (recorded answers are
     kept, nothing is asked), inline conflict markers. Runs in its own session
     so a terminal's Ctrl-C reaches paved only; paved then stops copier and
-    restores the checkout (Cancelled) instead of leaving a half-applied update."""
+    restores the checkout (Cancelled) instead of leaving a half-applied update. `env`: the
+    environment copier runs with (default: paved's)."""
     cmd = [sys.executable, *COPIER_UPDATE] + (["--vcs-ref", vcs_ref] if vcs_ref else [])
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         while True:
             try:

@@ -1,0 +1,101 @@
+"""`paved fleet preview`: the command layer (parse, print). Logic: paved_road.fleet.preview."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from paved_road import cli_options, output
+from paved_road.fleet import preview as pv
+from paved_road.fleet import selection
+from paved_road.fleet.catalog import CatalogError
+from paved_road.untrusted import redact
+
+STATUS_STYLE = {pv.CLEAN: "green", pv.CONFLICTED: "yellow", pv.MIGRATION_FAILED: "bold red",
+                pv.UPDATE_ERROR: "bold red", pv.UNREADABLE: "bold red", pv.SKIPPED: "bold red", pv.CURRENT: "dim"}
+COLUMNS = (output.Column("Service"), output.Column("From"), output.Column("Outcome"),
+           output.Column("Conflicts", 2, wrap=True), output.Column("Seconds", 3), output.Column("Path", 1, wrap=True))
+
+
+def summary_lines(rep: dict) -> list[str]:
+    """The aggregate, in prose: counts and percentages, most-conflicting files with an example hunk,
+    from-versions, failures with their first lines of output, time."""
+    s = rep["summary"]
+    counts = ", ".join(f"{s['counts'][k]} {k.replace('_', ' ')} ({s['percent'][k]:g}%)"
+                       for k in pv.STATUSES if s["counts"][k])
+    lines = [f"{s['total']} services, candidate {rep['candidate']} of {rep['template']}: {counts or 'none found'}",
+             "from versions: " + (", ".join(f"{v} x{n}" for v, n in s["from_versions"].items()) or "none"),
+             f"took {rep['seconds']:g} s ({s['service_seconds']:g} s of per-service work)"]
+    if s["conflicting_files"]:
+        lines.append("files that conflict most:")
+        for f in s["conflicting_files"][:5]:
+            lines.append(f"  {f['file']}: {f['services']} service(s), {f['hunks']} hunk(s)")
+        top = s["conflicting_files"][0]
+        if top["example"]:
+            lines.append(f"example hunk ({top['file']} in {top['example_service']}):")
+            lines += ["    " + line for line in top["example"].splitlines()]
+    failing = [r for r in rep["services"] if r["status"] in pv.FAILURES]
+    if failing:
+        lines.append("failures:")
+        for r in failing:
+            lines.append(f"  {r['name'] or '?'} ({r['path']}): {r['status'].replace('_', ' ')}: {r['error']}")
+            lines += ["      " + line for line in r["output"][:5]]
+    if rep.get("scratch"):
+        lines.append(f"scratch kept (--keep): {rep['scratch']}")
+    return lines
+
+
+def table(rep: dict) -> output.Table:
+    rows = []
+    for r in rep["services"]:
+        conflicts = ", ".join(f"{f} ({n})" for f, n in sorted(r["conflicts"].items()))
+        rows.append((r["name"] or "?", r["from_version"] or "", (r["status"], STATUS_STYLE[r["status"]]),
+                     conflicts, f"{r['seconds']:.1f}", r["path"]))
+    return output.Table(columns=COLUMNS, rows=rows, title=f"Preview of {rep['candidate']}",
+                        notes=summary_lines(rep), empty="no services found")
+
+
+def run(args: argparse.Namespace) -> int:
+    sel = selection.from_args(args)
+    try:
+        if sel.problem():
+            raise pv.PreviewError(sel.problem())
+        paths = selection.checkout_paths(sel, "fleet preview")
+        rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep)
+    except (pv.PreviewError, CatalogError) as exc:
+        print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
+        return pv.EXIT_BAD_INPUT
+    except pv.PreviewInterrupted:
+        print("paved fleet preview: interrupted; copier stopped, scratch space removed (no checkout was touched)",
+              file=sys.stderr)
+        return pv.EXIT_INTERRUPTED
+    output.emit(args, data=rep, table=lambda: table(rep))
+    if args.output:
+        print(f"paved fleet preview: wrote {args.format} to {args.output} ({summary_lines(rep)[0]})", file=sys.stderr)
+    return pv.exit_code(rep)
+
+
+def register(fsub: argparse._SubParsersAction) -> None:
+    p = fsub.add_parser(
+        "preview", help="what a template release candidate does to every service, before tagging it "
+                        "(exit 3 conflicts, 4 failures)",
+        description="Apply the candidate to a scratch clone of every service exactly as `paved update` would "
+                    "(copier update --trust --defaults --skip-answered --conflict inline, migrations included) "
+                    "and report per service and in aggregate: clean, conflicted (files, hunks), migration "
+                    "failed, update error, unreadable answers. Checkouts and their remotes are only read; "
+                    "the scratch space is removed afterwards (also on Ctrl-C) unless --keep. Exit 0 all clean "
+                    "or current, 3 some conflict, 4 some fail, 2 bad input, 130 interrupted.",
+    )
+    selection.add_arguments(p)
+    p.add_argument("--candidate", required=True, metavar="REF",
+                   help="the template ref to preview: a tag (e.g. a pre-release v3.0.0rc1), branch or commit")
+    p.add_argument("--template", metavar="URL",
+                   help="the canonical template (git URL or path) holding REF; a service whose _src_path names "
+                        "another template is reported as skipped (default: $PAVED_TEMPLATE, else the checkout "
+                        "paved runs from)")
+    cli_options.add_jobs(p, "services previewed")
+    p.add_argument("--checks", choices=pv.CHECKS, default="update",
+                   help="how deep to check each service: update (apply the candidate and record the outcome)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch space (its path is in the report)")
+    output.add_arguments(p, what="the report")
+    p.set_defaults(func=run)

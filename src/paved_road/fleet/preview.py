@@ -1,0 +1,329 @@
+"""`paved fleet preview`: what a template release candidate does to every service, before it is tagged.
+
+For each service of the fleet selection, in a scratch clone (`git clone --local --no-hardlinks` of the
+checkout, its remote removed: the checkout and its remote are only read), the candidate is applied
+exactly as `paved update` applies a release (fleet.run_copier_update: the same copier flags as
+`paved fleet update` and Renovate's copier manager, the template's migrations included), and the
+outcome recorded: clean, conflicted (files, hunk counts, the hunks), migration failed, update error,
+unreadable answers. The scratch space is removed afterwards (also on Ctrl-C) unless `keep`.
+
+The JSON form is documented in docs/fleet.md ("Preview JSON schema"); bump SCHEMA_VERSION on any
+incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
+from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
+from paved_road.fleet.fleet import Cancelled, _git, _GitError, changed_paths, find_conflicts, not_canonical, \
+    run_copier_update
+from paved_road.template_source import is_local, load_config, trusted_sources
+from paved_road.untrusted import GIT, UntrustedValue, git_value, redact, same_source
+
+SCHEMA_VERSION = 1
+CLEAN, CONFLICTED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED, CURRENT = (
+    "clean", "conflicted", "migration_failed", "update_error", "unreadable", "skipped", "current")
+STATUSES = (CLEAN, CONFLICTED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED, CURRENT)
+# What the release cannot deliver to a service as it is: the preview's exit 4.
+FAILURES = (MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
+EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+CHECKS = ("update",)
+MAX_HUNK_LINES = 40       # of one hunk kept in the report
+MAX_HUNKS_PER_FILE = 3    # kept per conflicted file of one service
+OUTPUT_LINES = 12         # first lines of copier's output kept for a failure
+_TASK_FAILED = re.compile(r"Task (?P<cmd>.+?) returned non-zero exit status (?P<code>-?\d+)")
+_MIGRATION_LINE = re.compile(r"^paved migration (?P<line>.+)$", re.M)  # printed by hooks/migrations.py
+
+
+class PreviewError(ValueError):
+    """Bad input: one line naming the option and what it accepts; nothing was done."""
+
+
+class PreviewInterrupted(KeyboardInterrupt):
+    """Ctrl-C: running copier processes were stopped and the scratch space removed."""
+
+
+@dataclass
+class ServiceResult:
+    path: str
+    status: str
+    name: str | None = None
+    from_version: str | None = None
+    to_version: str | None = None
+    conflicts: dict[str, int] = field(default_factory=dict)        # file -> conflict hunks
+    hunks: dict[str, list[str]] = field(default_factory=dict)      # file -> the first hunks, as text
+    changed: list[str] = field(default_factory=list)
+    migrations: list[str] = field(default_factory=list)            # "v2.0.0: renamed answer ..." per entry run
+    error: str | None = None
+    output: list[str] = field(default_factory=list)                # first lines of copier's output on a failure
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------
+# The candidate and the plan
+# ---------------------------------------------------------------------------
+def check_candidate(template: str, candidate: str) -> None:
+    """PreviewError unless `candidate` is a tag, branch or commit of `template`."""
+    hint = f"list the template's tags with `git ls-remote --tags {redact(template)}`"
+    try:
+        ref = git_value(candidate, "--candidate")
+        src = git_value(template, "--template")
+    except UntrustedValue as exc:
+        raise PreviewError(f"{exc}; {hint}") from None
+    if is_local(src):
+        ok = subprocess.run([*GIT, "-C", src, "rev-parse", "-q", "--verify", "--end-of-options", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True).returncode == 0
+    else:
+        proc = subprocess.run([*GIT, "ls-remote", "--end-of-options", src], capture_output=True, text=True,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, stdin=subprocess.DEVNULL)
+        if proc.returncode:
+            raise PreviewError(f"--template: cannot read {redact(src)} "
+                               f"({redact((proc.stderr.strip().splitlines() or ['git failed'])[-1])})")
+        refs = {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
+        ok = f"refs/tags/{ref}" in refs or f"refs/heads/{ref}" in refs
+    if not ok:
+        raise PreviewError(f"--candidate: '{ref}' is not a tag, branch or commit of {redact(src)}; {hint}")
+
+
+def migration_commands(template: str, candidate: str) -> list[str]:
+    """Fragments that name the candidate's `_migrations` commands (e.g. `hooks/migrations.py`), to tell
+    a failed migration from another failed copier task."""
+    try:
+        if is_local(template):
+            text = subprocess.run([*GIT, "-C", template, "show", f"{candidate}:copier.yml"], capture_output=True,
+                                  text=True).stdout
+            config = yaml.safe_load(text) or {}
+        else:
+            config = load_config(template, candidate)
+    except Exception:  # noqa: BLE001 - only the classification of a failure depends on it
+        return []
+    found = []
+    for entry in config.get("_migrations") or []:
+        command = entry.get("command", entry) if isinstance(entry, dict) else entry
+        parts = command if isinstance(command, list) else str(command).split()
+        for part in parts:
+            bare = re.sub(r"\{\{.*?\}\}", "", str(part)).strip("/ \"'")
+            if len(bare) > 3 and "/" in bare or bare.endswith((".py", ".sh")):
+                found.append(bare)
+    return found
+
+
+def plan(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8):
+    """(work items, results already known, canonical template). PreviewError on bad input."""
+    trusted = trusted_sources(template)
+    if not trusted:
+        raise PreviewError("--template: no canonical template to preview; pass --template URL or set PAVED_TEMPLATE")
+    check_candidate(trusted[0], candidate)
+    try:
+        catalog = build_catalog(paths, template=template, jobs=jobs)
+    except CatalogError as exc:
+        raise PreviewError(str(exc)) from None
+    work, done = [], []
+    target = parse_version(candidate)
+    for s in catalog["services"]:
+        if s.error:
+            done.append(ServiceResult(path=s.path, status=UNREADABLE, name=s.name, from_version=s.current_version,
+                                      to_version=candidate, error=s.error))
+        elif not same_source(s.template, *trusted, base=s.path):
+            done.append(ServiceResult(path=s.path, status=SKIPPED, name=s.name, from_version=s.current_version,
+                                      to_version=candidate, error=not_canonical(s.template, trusted[-1])))
+        elif target is not None and (cur := parse_version(s.current_version)) is not None and cur >= target:
+            done.append(ServiceResult(path=s.path, status=CURRENT, name=s.name, from_version=s.current_version,
+                                      to_version=candidate))
+        else:
+            work.append({"path": s.path, "name": s.name, "from_version": s.current_version})
+    return work, done, trusted[0]
+
+
+# ---------------------------------------------------------------------------
+# One service
+# ---------------------------------------------------------------------------
+def _first_lines(text: str, n: int = OUTPUT_LINES) -> list[str]:
+    return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
+
+
+def scratch_clone(checkout: Path, dest: Path) -> Path:
+    """A clone of `checkout`'s repository at `dest` (its own objects: nothing shared or hard-linked, no
+    remote), on a branch; returns the service's directory in it (a service may sit below the top)."""
+    top = Path(_git(checkout, "rev-parse", "--show-toplevel").strip())
+    prefix = _git(checkout, "rev-parse", "--show-prefix").strip()
+    proc = subprocess.run([*GIT, "clone", "-q", "--local", "--no-hardlinks", "--end-of-options", str(top), str(dest)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode:
+        raise _GitError(f"git clone: {_first_lines(proc.stderr, 1) or ['failed']}")
+    _git(dest, "remote", "remove", "origin")
+    _git(dest, "checkout", "-q", "-B", "paved-preview")  # copier needs a branch; a detached checkout has none
+    return dest / prefix
+
+
+def preview_service(item: dict, scratch: Path, candidate: str, migration_markers: list[str] = (),
+                    cancel: threading.Event | None = None) -> ServiceResult:
+    started = time.monotonic()
+    result = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
+                           from_version=item.get("from_version"), to_version=candidate)
+    try:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("interrupted")
+        repo = scratch_clone(Path(item["path"]), scratch)
+        if not (repo / ANSWERS_FILE).is_file():
+            raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
+                            "state; commit it first")
+        tmp = scratch.with_name(scratch.name + ".tmp")
+        tmp.mkdir()
+        # copier's own temporary renders and template clone stay inside the scratch space: a copier
+        # stopped on Ctrl-C cannot leave them behind
+        env = {**os.environ, "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+        proc = run_copier_update(repo, candidate, cancel, env=env)
+    except _GitError as exc:
+        result.error = f"not a git checkout copier can update: {redact(exc)}"
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+    result.migrations = [m.strip() for m in _MIGRATION_LINE.findall(proc.stdout or "")]
+    if proc.returncode:
+        failed = _TASK_FAILED.search(proc.stderr or "")
+        migration = bool(failed and any(m in failed.group("cmd") for m in migration_markers))
+        result.status = MIGRATION_FAILED if migration else UPDATE_ERROR
+        last = [line for line in _first_lines(proc.stderr or proc.stdout, 10_000)]
+        result.error = (f"a migration failed ({failed.group(0)})" if migration else
+                        f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
+        result.output = _first_lines((proc.stderr or "") + "\n" + (proc.stdout or ""))
+    else:
+        top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+        prefix = _git(repo, "rev-parse", "--show-prefix").strip()
+        changed_top = changed_paths(repo)
+        result.changed = sorted(c.removeprefix(prefix) for c in changed_top)
+        for rel in find_conflicts(top):
+            if rel not in changed_top:
+                continue
+            path = top / rel
+            lines = path.read_bytes().splitlines()
+            found = (_rej_hunks(lines) if rel.endswith(".rej") else conflict_hunk_lines(lines, rel))
+            key = rel.removeprefix(prefix)
+            result.conflicts[key] = len(found)
+            result.hunks[key] = [_hunk_text(h) for h in found[:MAX_HUNKS_PER_FILE]]
+        result.status = CONFLICTED if result.conflicts else CLEAN
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _rej_hunks(lines: list[bytes]) -> list[list[bytes]]:
+    out: list[list[bytes]] = []
+    for line in lines:
+        if line.startswith(b"@@ "):
+            out.append([line])
+        elif out:
+            out[-1].append(line)
+    return out
+
+
+def _hunk_text(lines: list[bytes]) -> str:
+    kept = lines[:MAX_HUNK_LINES] + ([b"..."] if len(lines) > MAX_HUNK_LINES else [])
+    return "\n".join(redact(l.decode("utf-8", "replace")) for l in kept)
+
+
+# ---------------------------------------------------------------------------
+# The fleet
+# ---------------------------------------------------------------------------
+def run(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8, keep: bool = False,
+        on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None) -> dict:
+    """The preview report (see `report`). PreviewError: bad input, nothing done. PreviewInterrupted:
+    Ctrl-C, copier processes stopped, scratch removed (kept with `keep`)."""
+    started = time.monotonic()
+    work, done, canonical = plan(paths, candidate, template, jobs)
+    markers = migration_commands(canonical, candidate) if work else []
+    scratch = Path(tempfile.mkdtemp(prefix="paved-preview.", dir=scratch_parent))
+    results = list(done)
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel): item
+                   for i, item in enumerate(work)}
+        for future in as_completed(futures):
+            try:
+                res = future.result()
+            except Cancelled:
+                continue
+            except Exception as exc:  # noqa: BLE001 - one service must not stop the others
+                item = futures[future]
+                res = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
+                                    from_version=item.get("from_version"), to_version=candidate,
+                                    error=f"unexpected error: {exc.__class__.__name__}: {redact(exc)}")
+            results.append(res)
+            if on_result:
+                on_result(res)
+        pool.shutdown(wait=True)
+    except KeyboardInterrupt:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise PreviewInterrupted("interrupted") from None
+    finally:
+        pool.shutdown(wait=True)
+    if not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None)
+
+
+def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
+           scratch: str | None = None) -> dict:
+    results = sorted(results, key=lambda r: (r.name or "~", r.path))
+    counts = Counter(r.status for r in results)
+    total = len(results)
+    files: dict[str, dict] = {}
+    for r in results:
+        for rel, n in sorted(r.conflicts.items()):
+            entry = files.setdefault(rel, {"file": rel, "services": 0, "hunks": 0, "example": None,
+                                           "example_service": None})
+            entry["services"] += 1
+            entry["hunks"] += n
+            if entry["example"] is None and r.hunks.get(rel):
+                entry["example"], entry["example_service"] = r.hunks[rel][0], r.name or r.path
+    versions = Counter(r.from_version or "unknown" for r in results)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "candidate": candidate,
+        "template": redact(template),
+        "checks": "update",
+        "seconds": round(seconds, 2),
+        "scratch": scratch,
+        "summary": {
+            "total": total,
+            "counts": {s: counts.get(s, 0) for s in STATUSES},
+            "percent": {s: round(100.0 * counts.get(s, 0) / total, 1) if total else 0.0 for s in STATUSES},
+            "failing": sum(counts.get(s, 0) for s in FAILURES),
+            "conflicting_files": sorted(files.values(), key=lambda f: (-f["services"], -f["hunks"], f["file"])),
+            "from_versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) is None,
+                                                                           parse_version(kv[0]) or 0, kv[0]))),
+            "service_seconds": round(sum(r.seconds for r in results), 2),
+        },
+        "services": [r.to_json() for r in results],
+    }
+
+
+def exit_code(rep: dict) -> int:
+    """4 when any service fails (the release cannot reach it as it is), else 3 with conflicts, else 0."""
+    summary = rep["summary"]
+    if summary["failing"]:
+        return EXIT_FAILURES
+    return EXIT_CONFLICTS if summary["counts"][CONFLICTED] else EXIT_CLEAN

@@ -1,0 +1,228 @@
+"""`paved fleet preview` over a fleet generated from real template tags, with real copier and git runs.
+
+The template is the catalog fleet's (v1.0.0 ... v2.1.1, tests/catalog/conftest.py) plus a candidate
+v2.2.0 built here: it moves docs/on-call.md to docs/runbook/on-call.md (with its hooks/migrations.yml
+entry, so a team's edits follow the file) and changes the escalation line of that document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from paved_road.fleet import preview as pv
+from template_releases import commit_and_tag, generate, git
+
+PAVED = str(Path(sys.executable).with_name("paved"))
+CANDIDATE = "v2.2.0"
+MOVED_DOC = "docs/runbook/on-call.md"
+CHARLIE_EDIT = "Escalate after 30 minutes (charlie team).\n"
+# name -> (version generated at, what the candidate must do to it)
+FLEET = {"alpha": ("v2.1.1", "clean"), "bravo": ("v2.1.0", "clean"), "charlie": ("v2.1.1", "conflicted"),
+         "delta": ("v1.1.0", "clean"), "echo": ("v2.1.1", "migration_failed"), "ghost": ("v2.1.1", "update_error")}
+
+
+def _answers(name: str, version: str) -> dict:
+    port = "container_port" if version.startswith("v2") else "http_port"
+    return {"service_name": name, "owner": f"team-{name}", "system": "shop", port: 8080}
+
+
+@pytest.fixture(scope="module")
+def preview_template(fleet_template, tmp_path_factory):
+    """A clone of the fleet's template with the candidate tagged in it."""
+    repo = tmp_path_factory.mktemp("preview-template") / "paved-road"
+    git(fleet_template.parent, "clone", "-q", "--no-hardlinks", str(fleet_template), str(repo))
+    git(repo, "remote", "remove", "origin")
+    old = repo / "template" / "docs" / "on-call.md.jinja"
+    new = repo / "template" / "docs" / "runbook" / "on-call.md.jinja"
+    new.parent.mkdir(parents=True)
+    new.write_text(old.read_text().replace("Escalate after 15 minutes.", "Escalate after 10 minutes."))
+    old.unlink()
+    registry_path = repo / "hooks" / "migrations.yml"
+    registry = yaml.safe_load(registry_path.read_text())
+    registry["migrations"].append({"version": CANDIDATE, "move_files": {"docs/on-call.md": MOVED_DOC}})
+    registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    commit_and_tag(repo, CANDIDATE, "v2.2.0: the on-call guide moves under docs/runbook/")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def preview_fleet(preview_template, tmp_path_factory):
+    """Pristine services (tests only read them: the preview must leave them byte-identical)."""
+    root = tmp_path_factory.mktemp("preview-fleet")
+    for name, (version, _) in FLEET.items():
+        if name != "ghost":
+            generate(preview_template, root / name, version, _answers(name, version))
+    charlie = root / "charlie" / "docs" / "on-call.md"
+    charlie.write_text(charlie.read_text().replace("Escalate after 15 minutes.\n", CHARLIE_EDIT))
+    git(root / "charlie", "commit", "-qam", "charlie escalates later")
+    (root / "echo" / "docs" / "runbook").write_text("our runbook, a file where the release wants a directory\n")
+    git(root / "echo", "add", "-A")
+    git(root / "echo", "commit", "-qm", "team runbook")
+    # ghost: its recorded template tag no longer exists, so copier fails to render the old version.
+    shutil.copytree(root / "alpha", root / "ghost", symlinks=True)
+    answers = root / "ghost" / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace("_commit: v2.1.1", "_commit: v1.0.5")
+                       .replace("service_name: alpha", "service_name: ghost"))
+    git(root / "ghost", "commit", "-qam", "answers point at a deleted tag")
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / ".copier-answers.yml").write_text("_commit: v1.0.0\nservice_name: [unclosed\n")
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under `root`, .git included, by content hash; symlinks by target."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            out[rel] = ("link:" + os.readlink(path)) if path.is_symlink() else \
+                hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def run_paved(*args: str, tmpdir: Path, template: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PAVED_TEMPLATE": str(template)}
+    return subprocess.run([PAVED, "fleet", "preview", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def preview_run(preview_fleet, preview_template, tmp_path_factory):
+    tmpdir = tmp_path_factory.mktemp("preview-tmp")
+    before = tree_digest(preview_fleet)
+    proc = run_paved(str(preview_fleet), "--candidate", CANDIDATE, "--json", "-j", "4", tmpdir=tmpdir,
+                     template=preview_template)
+    after = tree_digest(preview_fleet)
+    return proc, json.loads(proc.stdout or "{}"), before, after, tmpdir
+
+
+def _by_name(rep: dict) -> dict:
+    return {r["name"] or Path(r["path"]).name: r for r in rep["services"]}
+
+
+def test_every_service_gets_the_outcome_its_construction_implies(preview_run):
+    proc, rep, *_ = preview_run
+    assert proc.returncode == 4, proc.stderr  # failures outrank conflicts
+    got = {name: r["status"] for name, r in _by_name(rep).items()}
+    assert got == {**{n: expected for n, (_, expected) in FLEET.items()}, "broken": "unreadable"}
+    s = rep["summary"]
+    assert s["total"] == 7
+    assert s["counts"] == {"clean": 3, "conflicted": 1, "migration_failed": 1, "update_error": 1, "unreadable": 1,
+                           "skipped": 0, "current": 0}
+    assert s["percent"]["clean"] == round(300 / 7, 1) and s["failing"] == 3
+    assert list(s["from_versions"].items()) == [("v1.0.5", 1), ("v1.1.0", 1), ("v2.1.0", 1), ("v2.1.1", 3),
+                                                ("unknown", 1)]  # broken's answers cannot be read
+    assert rep["candidate"] == CANDIDATE and rep["schema_version"] == pv.SCHEMA_VERSION
+
+
+def test_conflicts_name_the_file_its_hunk_count_and_the_hunk(preview_run):
+    _, rep, *_ = preview_run
+    charlie = _by_name(rep)["charlie"]
+    assert charlie["conflicts"] == {MOVED_DOC: 1}
+    hunk = charlie["hunks"][MOVED_DOC][0]
+    assert hunk.startswith("<<<<<<< ") and CHARLIE_EDIT.strip() in hunk and "Escalate after 10 minutes." in hunk
+    assert rep["summary"]["conflicting_files"] == [
+        {"file": MOVED_DOC, "services": 1, "hunks": 1, "example": hunk, "example_service": "charlie"}]
+
+
+def test_an_old_service_gets_every_migration_it_crosses(preview_run):
+    _, rep, *_ = preview_run
+    delta = _by_name(rep)["delta"]
+    assert [m.split(":")[0] for m in delta["migrations"]] == ["v2.0.0", CANDIDATE]
+    assert "renamed answer http_port -> container_port" in delta["migrations"][0]
+    assert delta["migrations"][1] == f"{CANDIDATE}: moved docs/on-call.md -> {MOVED_DOC}"
+    assert MOVED_DOC in delta["changed"] and delta["conflicts"] == {}
+
+
+def test_failures_say_what_failed(preview_run):
+    _, rep, *_ = preview_run
+    by = _by_name(rep)
+    assert "a migration failed" in by["echo"]["error"] and "migrations.py" in by["echo"]["error"]
+    assert any("FileExistsError" in line or "NotADirectoryError" in line for line in by["echo"]["output"]), \
+        by["echo"]["output"]
+    assert by["ghost"]["error"].startswith("copier update exited 1") and by["ghost"]["output"]
+    assert "v1.0.5" in "\n".join(by["ghost"]["output"])
+    assert by["broken"]["error"] and not by["broken"]["migrations"]
+
+
+def test_checkouts_are_byte_identical_and_the_scratch_space_is_gone(preview_run):
+    _, _, before, after, tmpdir = preview_run
+    assert after == before
+    assert list(tmpdir.iterdir()) == []  # scratch clones and copier's own temporary files removed
+
+
+def test_the_result_equals_what_paved_update_does(preview_run, preview_fleet, preview_template, tmp_path):
+    """Same changed files and conflicts as `paved update --to CANDIDATE` in a copy of the checkout."""
+    _, rep, *_ = preview_run
+    for name in ("charlie", "delta"):
+        copy = tmp_path / name
+        shutil.copytree(preview_fleet / name, copy, symlinks=True)
+        proc = subprocess.run([PAVED, "update", str(copy), "--to", CANDIDATE, "--json"], capture_output=True,
+                              text=True, env={**os.environ, "PAVED_TEMPLATE": str(preview_template)})
+        mine = json.loads(proc.stdout)
+        assert (mine["changed"], mine["conflicts"]) == (_by_name(rep)[name]["changed"],
+                                                       _by_name(rep)[name]["conflicts"]), name
+
+
+def test_plain_report_has_the_aggregate_and_the_example_hunk(preview_fleet, preview_template, tmp_path):
+    proc = run_paved(str(preview_fleet / "alpha"), str(preview_fleet / "charlie"), "--candidate", CANDIDATE,
+                     "--format", "plain", tmpdir=tmp_path, template=preview_template)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["Service", "From", "Outcome", "Conflicts", "Seconds", "Path"]
+    assert lines[1].split()[:3] == ["alpha", "v2.1.1", "clean"]
+    assert lines[2].split()[:5] == ["charlie", "v2.1.1", "conflicted", MOVED_DOC, "(1)"]
+    assert f"2 services, candidate {CANDIDATE} of {preview_template}: 1 clean (50%), 1 conflicted (50%)" in lines
+    assert "from versions: v2.1.1 x2" in lines
+    assert f"  {MOVED_DOC}: 1 service(s), 1 hunk(s)" in lines
+    assert any(line.strip() == CHARLIE_EDIT.strip() for line in lines)
+
+
+def test_all_clean_exits_0_and_keep_keeps_the_scratch(preview_fleet, preview_template, tmp_path):
+    proc = run_paved(str(preview_fleet / "alpha"), "--candidate", CANDIDATE, "--json", "--keep", tmpdir=tmp_path,
+                     template=preview_template)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    scratch = Path(rep["scratch"])
+    assert scratch.parent == tmp_path and (scratch / "00000" / MOVED_DOC).is_file()
+    assert yaml.safe_load((scratch / "00000" / ".copier-answers.yml").read_text())["_commit"] == CANDIDATE
+
+
+@pytest.mark.parametrize("candidate", ["v9.9.9", "--upload-pack=touch x"])
+def test_a_bad_candidate_is_one_line_exit_2_and_nothing_is_written(candidate, preview_fleet, preview_template,
+                                                                   tmp_path):
+    proc = run_paved(str(preview_fleet), f"--candidate={candidate}", tmpdir=tmp_path, template=preview_template)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("paved fleet preview: --candidate") and "git ls-remote --tags" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_stops_copier_and_leaves_nothing(preview_fleet, preview_template, tmp_path):
+    before = tree_digest(preview_fleet)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
+        time.sleep(0.05)  # until a copier update is running (its temporary files exist)
+    assert list(tmp_path.glob("paved-preview.*/*.tmp/*")), "no copier update started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+    assert tree_digest(preview_fleet) == before
