@@ -1,8 +1,8 @@
 """`paved fleet preview` over a fleet generated from real template tags, with real copier and git runs.
 
 The template is the catalog fleet's (v1.0.0 ... v2.1.1, tests/catalog/conftest.py) plus a candidate
-v2.2.0 built here: it moves docs/on-call.md to docs/runbook/on-call.md (with its hooks/migrations.yml
-entry, so a team's edits follow the file) and changes the escalation line of that document.
+v2.2.0 built here: it changes the escalation line of docs/on-call.md, and its hooks/migrations.yml entry
+moves a team's docs/team-notes.md under docs/notes/ (a service whose docs/notes is a file fails it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from template_releases import commit_and_tag, generate, git
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 CANDIDATE = "v2.2.0"
-MOVED_DOC = "docs/runbook/on-call.md"
+DOC = "docs/on-call.md"
+NOTES = ("docs/team-notes.md", "docs/notes/team.md")
 CHARLIE_EDIT = "Escalate after 30 minutes (charlie team).\n"
 # name -> (version generated at, what the candidate must do to it)
 FLEET = {"alpha": ("v2.1.1", "clean"), "bravo": ("v2.1.0", "clean"), "charlie": ("v2.1.1", "conflicted"),
@@ -43,16 +44,13 @@ def preview_template(fleet_template, tmp_path_factory):
     repo = tmp_path_factory.mktemp("preview-template") / "paved-road"
     git(fleet_template.parent, "clone", "-q", "--no-hardlinks", str(fleet_template), str(repo))
     git(repo, "remote", "remove", "origin")
-    old = repo / "template" / "docs" / "on-call.md.jinja"
-    new = repo / "template" / "docs" / "runbook" / "on-call.md.jinja"
-    new.parent.mkdir(parents=True)
-    new.write_text(old.read_text().replace("Escalate after 15 minutes.", "Escalate after 10 minutes."))
-    old.unlink()
+    doc = repo / "template" / f"{DOC}.jinja"
+    doc.write_text(doc.read_text().replace("Escalate after 15 minutes.", "Escalate after 10 minutes."))
     registry_path = repo / "hooks" / "migrations.yml"
     registry = yaml.safe_load(registry_path.read_text())
-    registry["migrations"].append({"version": CANDIDATE, "move_files": {"docs/on-call.md": MOVED_DOC}})
+    registry["migrations"].append({"version": CANDIDATE, "move_files": dict([NOTES])})
     registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
-    commit_and_tag(repo, CANDIDATE, "v2.2.0: the on-call guide moves under docs/runbook/")
+    commit_and_tag(repo, CANDIDATE, "v2.2.0: escalate after 10 minutes; team notes move under docs/notes/")
     return repo
 
 
@@ -63,10 +61,11 @@ def preview_fleet(preview_template, tmp_path_factory):
     for name, (version, _) in FLEET.items():
         if name != "ghost":
             generate(preview_template, root / name, version, _answers(name, version))
-    charlie = root / "charlie" / "docs" / "on-call.md"
+    charlie = root / "charlie" / DOC
     charlie.write_text(charlie.read_text().replace("Escalate after 15 minutes.\n", CHARLIE_EDIT))
     git(root / "charlie", "commit", "-qam", "charlie escalates later")
-    (root / "echo" / "docs" / "runbook").write_text("our runbook, a file where the release wants a directory\n")
+    (root / "echo" / NOTES[0]).write_text("echo team notes\n")
+    (root / "echo" / "docs" / "notes").write_text("a file where the release wants a directory\n")
     git(root / "echo", "add", "-A")
     git(root / "echo", "commit", "-qm", "team runbook")
     # ghost: its recorded template tag no longer exists, so copier fails to render the old version.
@@ -131,11 +130,11 @@ def test_every_service_gets_the_outcome_its_construction_implies(preview_run):
 def test_conflicts_name_the_file_its_hunk_count_and_the_hunk(preview_run):
     _, rep, *_ = preview_run
     charlie = _by_name(rep)["charlie"]
-    assert charlie["conflicts"] == {MOVED_DOC: 1}
-    hunk = charlie["hunks"][MOVED_DOC][0]
+    assert charlie["conflicts"] == {DOC: 1}
+    hunk = charlie["hunks"][DOC][0]
     assert hunk.startswith("<<<<<<< ") and CHARLIE_EDIT.strip() in hunk and "Escalate after 10 minutes." in hunk
     assert rep["summary"]["conflicting_files"] == [
-        {"file": MOVED_DOC, "services": 1, "hunks": 1, "example": hunk, "example_service": "charlie"}]
+        {"file": DOC, "services": 1, "hunks": 1, "example": hunk, "example_service": "charlie"}]
 
 
 def test_an_old_service_gets_every_migration_it_crosses(preview_run):
@@ -143,8 +142,8 @@ def test_an_old_service_gets_every_migration_it_crosses(preview_run):
     delta = _by_name(rep)["delta"]
     assert [m.split(":")[0] for m in delta["migrations"]] == ["v2.0.0", CANDIDATE]
     assert "renamed answer http_port -> container_port" in delta["migrations"][0]
-    assert delta["migrations"][1] == f"{CANDIDATE}: moved docs/on-call.md -> {MOVED_DOC}"
-    assert MOVED_DOC in delta["changed"] and delta["conflicts"] == {}
+    assert delta["migrations"][1] == f"{CANDIDATE}: nothing to change"  # it has no team notes to move
+    assert "otel/collector-local.yaml" in delta["changed"] and delta["conflicts"] == {}
 
 
 def test_failures_say_what_failed(preview_run):
@@ -184,10 +183,10 @@ def test_plain_report_has_the_aggregate_and_the_example_hunk(preview_fleet, prev
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["Service", "From", "Outcome", "Conflicts", "Seconds", "Path"]
     assert lines[1].split()[:3] == ["alpha", "v2.1.1", "clean"]
-    assert lines[2].split()[:5] == ["charlie", "v2.1.1", "conflicted", MOVED_DOC, "(1)"]
+    assert lines[2].split()[:5] == ["charlie", "v2.1.1", "conflicted", DOC, "(1)"]
     assert f"2 services, candidate {CANDIDATE} of {preview_template}: 1 clean (50%), 1 conflicted (50%)" in lines
     assert "from versions: v2.1.1 x2" in lines
-    assert f"  {MOVED_DOC}: 1 service(s), 1 hunk(s)" in lines
+    assert f"  {DOC}: 1 service(s), 1 hunk(s)" in lines
     assert any(line.strip() == CHARLIE_EDIT.strip() for line in lines)
 
 
@@ -197,7 +196,8 @@ def test_all_clean_exits_0_and_keep_keeps_the_scratch(preview_fleet, preview_tem
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     scratch = Path(rep["scratch"])
-    assert scratch.parent == tmp_path and (scratch / "00000" / MOVED_DOC).is_file()
+    assert scratch.parent == tmp_path
+    assert "Escalate after 10 minutes." in (scratch / "00000" / DOC).read_text()
     assert yaml.safe_load((scratch / "00000" / ".copier-answers.yml").read_text())["_commit"] == CANDIDATE
 
 

@@ -39,7 +39,7 @@ def summary_lines(rep: dict) -> list[str]:
         lines.append("failures:")
         for r in failing:
             lines.append(f"  {r['name'] or '?'} ({r['path']}): {r['status'].replace('_', ' ')}: {r['error']}")
-            lines += ["      " + line for line in r["output"][:5]]
+            lines += ["      " + line for line in r["output"][-3:]]  # where a traceback names the cause
     if rep.get("scratch"):
         lines.append(f"scratch kept (--keep): {rep['scratch']}")
     return lines

@@ -161,6 +161,14 @@ def _first_lines(text: str, n: int = OUTPUT_LINES) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
+def _excerpt(text: str, n: int = OUTPUT_LINES) -> list[str]:
+    """The first and the last lines of a failure's output (a traceback's cause is at its end)."""
+    lines = _first_lines(text, 100_000)
+    if len(lines) <= n:
+        return lines
+    return [*lines[:n // 2], f"... ({len(lines) - n} lines)", *lines[-(n - n // 2):]]
+
+
 def scratch_clone(checkout: Path, dest: Path) -> Path:
     """A clone of `checkout`'s repository at `dest` (its own objects: nothing shared or hard-linked, no
     remote), on a branch; returns the service's directory in it (a service may sit below the top)."""
@@ -202,10 +210,10 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         failed = _TASK_FAILED.search(proc.stderr or "")
         migration = bool(failed and any(m in failed.group("cmd") for m in migration_markers))
         result.status = MIGRATION_FAILED if migration else UPDATE_ERROR
-        last = [line for line in _first_lines(proc.stderr or proc.stdout, 10_000)]
+        last = _first_lines(proc.stderr or proc.stdout, 100_000)
         result.error = (f"a migration failed ({failed.group(0)})" if migration else
                         f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
-        result.output = _first_lines((proc.stderr or "") + "\n" + (proc.stdout or ""))
+        result.output = _excerpt(proc.stderr or proc.stdout or "")
     else:
         top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
         prefix = _git(repo, "rev-parse", "--show-prefix").strip()
