@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +31,9 @@ NOTES = ("docs/team-notes.md", "docs/notes/team.md")
 CHARLIE_EDIT = "Escalate after 30 minutes (charlie team).\n"
 # name -> (version generated at, what the candidate must do to it)
 FLEET = {"alpha": ("v2.1.1", "clean"), "bravo": ("v2.1.0", "clean"), "charlie": ("v2.1.1", "conflicted"),
-         "delta": ("v1.1.0", "clean"), "echo": ("v2.1.1", "migration_failed"), "ghost": ("v2.1.1", "update_error")}
+         "delta": ("v1.1.0", "clean"), "echo": ("v2.1.1", "migration_failed"), "ghost": ("v2.1.1", "update_error"),
+         "foxtrot": ("v2.1.1", "clean")}  # its own test breaks on the candidate: clean at --checks update only
+FOXTROT_TEST = "the on-call guide escalates after 15 minutes"
 
 
 def _answers(name: str, version: str) -> dict:
@@ -46,6 +49,10 @@ def preview_template(fleet_template, tmp_path_factory):
     git(repo, "remote", "remove", "origin")
     doc = repo / "template" / f"{DOC}.jinja"
     doc.write_text(doc.read_text().replace("Escalate after 15 minutes.", "Escalate after 10 minutes."))
+    # v2.0.0's rename left `container_port` misaligned in the tfvars (terraform fmt -check fails from
+    # v2.0.0 on, as `--checks build` shows): the candidate fixes it.
+    for tfvars in (repo / "template" / "infra" / "environments").glob("*.tfvars.jinja"):
+        tfvars.write_text(re.sub(r"(?m)^container_port +=", "container_port        =", tfvars.read_text()))
     registry_path = repo / "hooks" / "migrations.yml"
     registry = yaml.safe_load(registry_path.read_text())
     registry["migrations"].append({"version": CANDIDATE, "move_files": dict([NOTES])})
@@ -74,6 +81,14 @@ def preview_fleet(preview_template, tmp_path_factory):
     answers.write_text(answers.read_text().replace("_commit: v2.1.1", "_commit: v1.0.5")
                        .replace("service_name: alpha", "service_name: ghost"))
     git(root / "ghost", "commit", "-qam", "answers point at a deleted tag")
+    (root / "foxtrot" / "test" / "oncall.test.js").write_text(
+        "'use strict'\n\nconst { test } = require('node:test')\nconst assert = require('node:assert/strict')\n"
+        "const fs = require('node:fs')\nconst path = require('node:path')\n\n"
+        f"test('{FOXTROT_TEST}', () => {{\n"
+        "  const guide = fs.readFileSync(path.join(__dirname, '..', 'docs', 'on-call.md'), 'utf8')\n"
+        "  assert.match(guide, /Escalate after 15 minutes/)\n})\n")
+    git(root / "foxtrot", "add", "-A")
+    git(root / "foxtrot", "commit", "-qm", "foxtrot's own test of the on-call guide")
     broken = root / "broken"
     broken.mkdir()
     (broken / ".copier-answers.yml").write_text("_commit: v1.0.0\nservice_name: [unclosed\n")
@@ -118,11 +133,11 @@ def test_every_service_gets_the_outcome_its_construction_implies(preview_run):
     got = {name: r["status"] for name, r in _by_name(rep).items()}
     assert got == {**{n: expected for n, (_, expected) in FLEET.items()}, "broken": "unreadable"}
     s = rep["summary"]
-    assert s["total"] == 7
-    assert s["counts"] == {"clean": 3, "conflicted": 1, "migration_failed": 1, "update_error": 1, "unreadable": 1,
-                           "skipped": 0, "current": 0}
-    assert s["percent"]["clean"] == round(300 / 7, 1) and s["failing"] == 3
-    assert list(s["from_versions"].items()) == [("v1.0.5", 1), ("v1.1.0", 1), ("v2.1.0", 1), ("v2.1.1", 3),
+    assert s["total"] == 8
+    assert s["counts"] == {"clean": 4, "conflicted": 1, "build_failed": 0, "test_failed": 0, "migration_failed": 1,
+                           "update_error": 1, "unreadable": 1, "skipped": 0, "current": 0}
+    assert s["percent"]["clean"] == 50.0 and s["percent"]["conflicted"] == 12.5 and s["failing"] == 3
+    assert list(s["from_versions"].items()) == [("v1.0.5", 1), ("v1.1.0", 1), ("v2.1.0", 1), ("v2.1.1", 4),
                                                 ("unknown", 1)]  # broken's answers cannot be read
     assert rep["candidate"] == CANDIDATE and rep["schema_version"] == pv.SCHEMA_VERSION
 
@@ -226,3 +241,37 @@ def test_interrupt_stops_copier_and_leaves_nothing(preview_fleet, preview_templa
     assert "interrupted" in err and out == ""
     assert list(tmp_path.iterdir()) == []
     assert tree_digest(preview_fleet) == before
+
+
+def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(preview_fleet, preview_template,
+                                                                           tmp_path):
+    """alpha and foxtrot share their dependency tree: one `npm ci`, hard-linked into both. The candidate's
+    new escalation line breaks foxtrot's own test; alpha builds, lints, is terraform-formatted and passes."""
+    before = tree_digest(preview_fleet)
+    proc = run_paved(str(preview_fleet / "alpha"), str(preview_fleet / "foxtrot"), "--candidate", CANDIDATE,
+                     "--checks", "test", "--json", tmpdir=tmp_path, template=preview_template, timeout=1200)
+    assert proc.returncode == 4, proc.stderr
+    rep = json.loads(proc.stdout)
+    by = _by_name(rep)
+    assert rep["checks"] == "test" and rep["dependency_installs"] == 1
+    assert by["alpha"]["status"] == "clean" and by["alpha"]["failing_tests"] == []
+    assert [(c["name"], c["ok"]) for c in by["alpha"]["checks"]] == [
+        ("npm ci", True), ("lint", True), ("terraform fmt", True), ("npm test", True)]
+    foxtrot = by["foxtrot"]
+    assert foxtrot["status"] == "test_failed" and foxtrot["failing_tests"] == [FOXTROT_TEST]
+    assert foxtrot["error"] == f"npm test failed: {FOXTROT_TEST}"
+    assert [c["ok"] for c in foxtrot["checks"]] == [True, True, True, False] and foxtrot["checks"][-1]["output"]
+    assert rep["summary"]["counts"]["test_failed"] == 1 and rep["summary"]["failing"] == 1
+    assert tree_digest(preview_fleet) == before and list(tmp_path.iterdir()) == []
+
+
+def test_checks_build_catches_what_terraform_fmt_rejects(preview_fleet, preview_template, tmp_path):
+    """Toward v2.1.1 (the release before the candidate) the generated tfvars are not `terraform fmt`-clean:
+    a build failure naming the files, before any test runs."""
+    proc = run_paved(str(preview_fleet / "bravo"), "--candidate", "v2.1.1", "--checks", "build", "--format", "plain",
+                     tmpdir=tmp_path, template=preview_template, timeout=1200)
+    assert proc.returncode == 4, proc.stderr
+    assert "bravo    v2.1.0  build_failed" in proc.stdout
+    assert "bravo (" in proc.stdout and "build failed: terraform fmt failed" in proc.stdout
+    assert "infra/environments/staging.tfvars" in proc.stdout
+    assert list(tmp_path.iterdir()) == []

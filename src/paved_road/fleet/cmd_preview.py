@@ -11,7 +11,8 @@ from paved_road.fleet import selection
 from paved_road.fleet.catalog import CatalogError
 from paved_road.untrusted import redact
 
-STATUS_STYLE = {pv.CLEAN: "green", pv.CONFLICTED: "yellow", pv.MIGRATION_FAILED: "bold red",
+STATUS_STYLE = {pv.CLEAN: "green", pv.CONFLICTED: "yellow", pv.BUILD_FAILED: "bold red", pv.TEST_FAILED: "bold red",
+                pv.MIGRATION_FAILED: "bold red",
                 pv.UPDATE_ERROR: "bold red", pv.UNREADABLE: "bold red", pv.SKIPPED: "bold red", pv.CURRENT: "dim"}
 COLUMNS = (output.Column("Service"), output.Column("From"), output.Column("Outcome"),
            output.Column("Conflicts", 2, wrap=True), output.Column("Seconds", 3), output.Column("Path", 1, wrap=True))
@@ -25,7 +26,9 @@ def summary_lines(rep: dict) -> list[str]:
                        for k in pv.STATUSES if s["counts"][k])
     lines = [f"{s['total']} services, candidate {rep['candidate']} of {rep['template']}: {counts or 'none found'}",
              "from versions: " + (", ".join(f"{v} x{n}" for v, n in s["from_versions"].items()) or "none"),
-             f"took {rep['seconds']:g} s ({s['service_seconds']:g} s of per-service work)"]
+             f"checks: {rep['checks']}; took {rep['seconds']:g} s ({s['service_seconds']:g} s of per-service work"
+             + (f", {rep['dependency_installs']} npm ci for the distinct dependency trees" if rep["checks"] != "update"
+                else "") + ")"]
     if s["conflicting_files"]:
         lines.append("files that conflict most:")
         for f in s["conflicting_files"][:5]:
@@ -39,7 +42,11 @@ def summary_lines(rep: dict) -> list[str]:
         lines.append("failures:")
         for r in failing:
             lines.append(f"  {r['name'] or '?'} ({r['path']}): {r['status'].replace('_', ' ')}: {r['error']}")
-            lines += ["      " + line for line in r["output"][-3:]]  # where a traceback names the cause
+            if r["failing_tests"]:
+                lines.append("      failing tests: " + "; ".join(r["failing_tests"]))
+            failed = next((c for c in r["checks"] if c["ok"] is False), None)
+            shown = failed["output"] if failed else r["output"]
+            lines += ["      " + line for line in shown[-3:]]  # where a traceback names the cause
     if rep.get("scratch"):
         lines.append(f"scratch kept (--keep): {rep['scratch']}")
     return lines
@@ -61,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if sel.problem():
             raise pv.PreviewError(sel.problem())
         paths = selection.checkout_paths(sel, "fleet preview")
-        rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep)
+        rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep,
+                     checks=args.checks)
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
         return pv.EXIT_BAD_INPUT
@@ -95,7 +103,9 @@ def register(fsub: argparse._SubParsersAction) -> None:
                         "paved runs from)")
     cli_options.add_jobs(p, "services previewed")
     p.add_argument("--checks", choices=pv.CHECKS, default="update",
-                   help="how deep to check each service: update (apply the candidate and record the outcome)")
+                   help="how deep to check each service: update (apply the candidate and record the outcome; "
+                        "the default), build (also npm ci from its lockfile, lint, terraform fmt -check on "
+                        "infra/), test (also npm test: its own tests, its team's included)")
     p.add_argument("--keep", action="store_true", help="keep the scratch space (its path is in the report)")
     output.add_arguments(p, what="the report")
     p.set_defaults(func=run)

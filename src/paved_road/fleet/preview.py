@@ -29,24 +29,26 @@ from typing import Callable
 
 import yaml
 
+from paved_road.fleet import preview_checks
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
 from paved_road.fleet.fleet import Cancelled, _git, _GitError, changed_paths, find_conflicts, not_canonical, \
     run_copier_update
 from paved_road.template_source import is_local, load_config, trusted_sources
-from paved_road.untrusted import GIT, UntrustedValue, git_value, redact, same_source
+from paved_road.untrusted import GIT, AnswersError, UntrustedValue, git_value, load_answers, redact, same_source
 
 SCHEMA_VERSION = 1
-CLEAN, CONFLICTED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED, CURRENT = (
-    "clean", "conflicted", "migration_failed", "update_error", "unreadable", "skipped", "current")
-STATUSES = (CLEAN, CONFLICTED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED, CURRENT)
+CLEAN, CONFLICTED, BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED, CURRENT = (
+    "clean", "conflicted", "build_failed", "test_failed", "migration_failed", "update_error", "unreadable",
+    "skipped", "current")
+STATUSES = (CLEAN, CONFLICTED, BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED,
+            CURRENT)
 # What the release cannot deliver to a service as it is: the preview's exit 4.
-FAILURES = (MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
+FAILURES = (BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
 EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
-CHECKS = ("update",)
+CHECKS = ("update", "build", "test")
 MAX_HUNK_LINES = 40       # of one hunk kept in the report
 MAX_HUNKS_PER_FILE = 3    # kept per conflicted file of one service
-OUTPUT_LINES = 12         # first lines of copier's output kept for a failure
 _TASK_FAILED = re.compile(r"Task (?P<cmd>.+?) returned non-zero exit status (?P<code>-?\d+)")
 _MIGRATION_LINE = re.compile(r"^paved migration (?P<line>.+)$", re.M)  # printed by hooks/migrations.py
 
@@ -72,6 +74,8 @@ class ServiceResult:
     migrations: list[str] = field(default_factory=list)            # "v2.0.0: renamed answer ..." per entry run
     error: str | None = None
     output: list[str] = field(default_factory=list)                # first lines of copier's output on a failure
+    checks: list[dict] = field(default_factory=list)               # --checks build|test: each step's result
+    failing_tests: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -157,16 +161,8 @@ def plan(paths: list[str], candidate: str, template: str | None = None, jobs: in
 # ---------------------------------------------------------------------------
 # One service
 # ---------------------------------------------------------------------------
-def _first_lines(text: str, n: int = OUTPUT_LINES) -> list[str]:
+def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
-
-
-def _excerpt(text: str, n: int = OUTPUT_LINES) -> list[str]:
-    """The first and the last lines of a failure's output (a traceback's cause is at its end)."""
-    lines = _first_lines(text, 100_000)
-    if len(lines) <= n:
-        return lines
-    return [*lines[:n // 2], f"... ({len(lines) - n} lines)", *lines[-(n - n // 2):]]
 
 
 def scratch_clone(checkout: Path, dest: Path) -> Path:
@@ -184,7 +180,8 @@ def scratch_clone(checkout: Path, dest: Path) -> Path:
 
 
 def preview_service(item: dict, scratch: Path, candidate: str, migration_markers: list[str] = (),
-                    cancel: threading.Event | None = None) -> ServiceResult:
+                    cancel: threading.Event | None = None, depth: str = "update",
+                    deps: "preview_checks.DependencyCache | None" = None) -> ServiceResult:
     started = time.monotonic()
     result = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
                            from_version=item.get("from_version"), to_version=candidate)
@@ -213,7 +210,7 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         last = _first_lines(proc.stderr or proc.stdout, 100_000)
         result.error = (f"a migration failed ({failed.group(0)})" if migration else
                         f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
-        result.output = _excerpt(proc.stderr or proc.stdout or "")
+        result.output = preview_checks.excerpt(proc.stderr or proc.stdout or "")
     else:
         top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
         prefix = _git(repo, "rev-parse", "--show-prefix").strip()
@@ -229,8 +226,30 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
             result.conflicts[key] = len(found)
             result.hunks[key] = [_hunk_text(h) for h in found[:MAX_HUNKS_PER_FILE]]
         result.status = CONFLICTED if result.conflicts else CLEAN
+        if result.status == CLEAN and depth != "update":
+            _check(result, repo, depth, deps, env, cancel)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _check(result: ServiceResult, repo: Path, depth: str, deps, env: dict, cancel) -> None:
+    """--checks build|test on a cleanly updated service (one with conflicts cannot build as it is)."""
+    from paved_road.node_toolchain import NodeToolchainError, node_env
+
+    try:
+        major = load_answers((repo / ANSWERS_FILE).read_bytes(), ANSWERS_FILE).get("node_major")
+        major = int(major) if major is not None else None
+        env = node_env(major, env) if major is not None else env
+    except (AnswersError, OSError, ValueError, TypeError, NodeToolchainError) as exc:
+        result.status, result.error = BUILD_FAILED, f"no pinned Node for this service: {redact(exc)}"
+        return
+    checks, failing = preview_checks.run_checks(repo, depth, deps, env, major, cancel)
+    result.checks = [c.to_json() for c in checks]
+    result.failing_tests = failing
+    failed = next((c for c in checks if c.ok is False), None)
+    if failed is not None:
+        result.status = TEST_FAILED if failed.name == "npm test" else BUILD_FAILED
+        result.error = f"{failed.name} failed" + (f": {', '.join(failing)}" if failing else "")
 
 
 def _rej_hunks(lines: list[bytes]) -> list[list[bytes]]:
@@ -252,7 +271,8 @@ def _hunk_text(lines: list[bytes]) -> str:
 # The fleet
 # ---------------------------------------------------------------------------
 def run(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8, keep: bool = False,
-        on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None) -> dict:
+        on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None,
+        checks: str = "update") -> dict:
     """The preview report (see `report`). PreviewError: bad input, nothing done. PreviewInterrupted:
     Ctrl-C, copier processes stopped, scratch removed (kept with `keep`)."""
     started = time.monotonic()
@@ -261,9 +281,11 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     scratch = Path(tempfile.mkdtemp(prefix="paved-preview.", dir=scratch_parent))
     results = list(done)
     cancel = threading.Event()
+    deps = preview_checks.DependencyCache(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel): item
+        futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
+                               checks, deps): item
                    for i, item in enumerate(work)}
         for future in as_completed(futures):
             try:
@@ -289,11 +311,12 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
         pool.shutdown(wait=True)
     if not keep:
         shutil.rmtree(scratch, ignore_errors=True)
-    return report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None)
+    return report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
+                  checks, deps.installs)
 
 
 def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
-           scratch: str | None = None) -> dict:
+           scratch: str | None = None, checks: str = "update", installs: int = 0) -> dict:
     results = sorted(results, key=lambda r: (r.name or "~", r.path))
     counts = Counter(r.status for r in results)
     total = len(results)
@@ -312,7 +335,8 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
         "generated_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "candidate": candidate,
         "template": redact(template),
-        "checks": "update",
+        "checks": checks,
+        "dependency_installs": installs,  # `npm ci` runs: one per distinct dependency tree
         "seconds": round(seconds, 2),
         "scratch": scratch,
         "summary": {

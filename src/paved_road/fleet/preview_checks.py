@@ -1,0 +1,178 @@
+"""The service's own checks after the candidate was applied (`paved fleet preview --checks build|test`).
+
+build: `npm ci` from the service's lockfile, `npm run lint`, `terraform fmt -check` on infra/ with the
+real Terraform CLI; test: also `npm test` (the service's own tests, its team's included), with the
+failing test names read from node:test's output.
+
+Fast over a fleet: services generated from one template version share their dependency tree. Each
+distinct tree (the lockfile's `packages` without the root entry, which only carries the service's own
+name) is installed once with `npm ci` (npm's own cache under it), and every service gets a hard-linked
+copy of that node_modules (`cp -al`: no copying of file contents, same filesystem as the scratch space).
+Install scripts are not run (`--ignore-scripts`): the preview runs code of the services' dependencies
+on the platform team's machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paved_road.fleet.fleet import Cancelled
+from paved_road.untrusted import redact
+
+CHECK_LEVEL = {"update": 0, "build": 1, "test": 2}
+OUTPUT_LINES = 12
+COMMAND_TIMEOUT = 900.0  # seconds one npm or terraform command may take
+# node:test output: TAP (`not ok 3 - name`, the reporter when stdout is not a terminal before Node 23)
+# or spec (`✖ name (1.2ms)`, the default since Node 23).
+_TAP_FAIL = re.compile(r"^\s*not ok \d+ - (?P<name>.+?)(?:\s+#.*)?$")
+_SPEC_FAIL = re.compile(r"^\s*✖ (?P<name>.+?) \(\d[\d.]*m?s\)\s*$")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None                 # None: not run (why in `output`)
+    seconds: float = 0.0
+    output: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "seconds": self.seconds, "output": self.output}
+
+
+def excerpt(text: str, n: int = OUTPUT_LINES) -> list[str]:
+    """The first and the last lines of a command's output (a failure's cause is often at the end)."""
+    lines = [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()]
+    if len(lines) <= n:
+        return lines
+    return [*lines[:n // 2], f"... ({len(lines) - n} lines)", *lines[-(n - n // 2):]]
+
+
+def run_command(cmd: list[str], cwd: Path, env: dict[str, str], cancel: threading.Event | None = None,
+                timeout: float = COMMAND_TIMEOUT) -> tuple[int, str]:
+    """(exit code, stdout+stderr). Its own process group, killed whole on Ctrl-C (Cancelled) or timeout:
+    npm and node:test start children that would outlive a plain kill."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True, errors="replace")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                out, _ = proc.communicate(timeout=0.2)
+                return proc.returncode, out
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted") from None
+                if time.monotonic() > deadline:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    out, _ = proc.communicate()
+                    return 124, (out or "") + f"\n{cmd[0]} {cmd[1] if len(cmd) > 1 else ''}: no result within {timeout:g} s"
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise
+
+
+def dependency_key(service: Path, node_major: int | None) -> str | None:
+    """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
+    carries the service's name) and the Node major. None without a readable lockfile."""
+    try:
+        lock = json.loads((service / "package-lock.json").read_text())
+        manifest = json.loads((service / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    packages = {k: v for k, v in (lock.get("packages") or {}).items() if k}
+    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")}
+    blob = json.dumps([packages, wanted, node_major], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class DependencyCache:
+    """One `npm ci` per distinct dependency tree; a hard-linked node_modules per service."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.installs = 0
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._done: dict[str, tuple[int, str]] = {}
+
+    def install(self, service: Path, key: str, env: dict[str, str],
+                cancel: threading.Event | None = None) -> tuple[int, str, float]:
+        """(exit code, output, seconds) of `npm ci` for `key`, run by the first service that needs it."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        started = time.monotonic()
+        with lock:
+            if key not in self._done:
+                where = self.root / key
+                where.mkdir(parents=True, exist_ok=True)
+                shutil.copy(service / "package.json", where / "package.json")
+                shutil.copy(service / "package-lock.json", where / "package-lock.json")
+                code, out = run_command(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], where,
+                                        env, cancel)
+                self._done[key] = (code, out)
+                with self._guard:
+                    self.installs += 1
+        code, out = self._done[key]
+        if code == 0:
+            # hard links: no file contents copied; the scratch space and the cache share a filesystem
+            subprocess.run(["cp", "-al", str(self.root / key / "node_modules"), str(service / "node_modules")],
+                           check=True, capture_output=True)
+        return code, out, round(time.monotonic() - started, 3)
+
+
+def failing_tests(output: str) -> list[str]:
+    names = []
+    for line in output.splitlines():
+        m = _TAP_FAIL.match(line) or _SPEC_FAIL.match(line)
+        if m and m.group("name") not in names:
+            names.append(m.group("name"))
+    return names
+
+
+def run_checks(service: Path, depth: str, cache: DependencyCache, env: dict[str, str],
+               node_major: int | None, cancel: threading.Event | None = None) -> tuple[list[Check], list[str]]:
+    """The checks of `depth` (build or test) in an updated scratch service: (checks, failing test names).
+    Stops at the first failing step: a service that cannot install cannot lint or test."""
+    checks: list[Check] = []
+    env = {**env, "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"}
+    key = dependency_key(service, node_major)
+    if key is None:
+        checks.append(Check("npm ci", False, output=["no readable package.json and package-lock.json"]))
+        return checks, []
+    code, out, seconds = cache.install(service, key, env, cancel)
+    checks.append(Check("npm ci", code == 0, seconds, [] if code == 0 else excerpt(out)))
+    if code:
+        return checks, []
+    started = time.monotonic()
+    code, out = run_command(["npm", "run", "lint", "--if-present"], service, env, cancel)
+    checks.append(Check("lint", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
+    terraform = shutil.which("terraform", path=env.get("PATH"))
+    if (service / "infra").is_dir():
+        if terraform is None:
+            checks.append(Check("terraform fmt", None, output=["not run: no terraform on PATH"]))
+        else:
+            started = time.monotonic()
+            code, out = run_command([terraform, "fmt", "-check", "-recursive", "-no-color", "infra"], service,
+                                    env, cancel)
+            checks.append(Check("terraform fmt", code == 0, round(time.monotonic() - started, 3),
+                                [] if code == 0 else ["files not formatted:", *excerpt(out)]))
+    if any(c.ok is False for c in checks) or CHECK_LEVEL[depth] < CHECK_LEVEL["test"]:
+        return checks, []
+    started = time.monotonic()
+    code, out = run_command(["npm", "test"], service, env, cancel)
+    checks.append(Check("npm test", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
+    return checks, (failing_tests(out) if code else [])
