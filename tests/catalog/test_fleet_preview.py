@@ -256,11 +256,11 @@ def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(previ
     assert rep["checks"] == "test" and rep["dependency_installs"] == 1
     assert by["alpha"]["status"] == "clean" and by["alpha"]["failing_tests"] == []
     assert [(c["name"], c["ok"]) for c in by["alpha"]["checks"]] == [
-        ("npm ci", True), ("lint", True), ("terraform fmt", True), ("npm test", True)]
+        ("npm ci", True), ("lint", True), ("actionlint", True), ("terraform fmt", True), ("npm test", True)]
     foxtrot = by["foxtrot"]
     assert foxtrot["status"] == "test_failed" and foxtrot["failing_tests"] == [FOXTROT_TEST]
     assert foxtrot["error"] == f"npm test failed: {FOXTROT_TEST}"
-    assert [c["ok"] for c in foxtrot["checks"]] == [True, True, True, False] and foxtrot["checks"][-1]["output"]
+    assert [c["ok"] for c in foxtrot["checks"]] == [True, True, True, True, False] and foxtrot["checks"][-1]["output"]
     assert rep["summary"]["counts"]["test_failed"] == 1 and rep["summary"]["failing"] == 1
     assert tree_digest(preview_fleet) == before and list(tmp_path.iterdir()) == []
 

@@ -1,7 +1,8 @@
 """The service's own checks after the candidate was applied (`paved fleet preview --checks build|test`).
 
-build: `npm ci` from the service's lockfile, `npm run lint`, `terraform fmt -check` on infra/ with the
-real Terraform CLI; test: also `npm test` (the service's own tests, its team's included), with the
+build: `npm ci` from the service's lockfile, `npm run lint`, actionlint on the generated workflows
+(paved_road.lint_tools, with the service's .github/actionlint.yaml labels), `terraform fmt -check` on
+infra/ with the real Terraform CLI; test: also `npm test` (the service's own tests, its team's included), with the
 failing test names read from node:test's output.
 
 Fast over a fleet: services generated from one template version share their dependency tree. Each
@@ -134,6 +135,28 @@ class DependencyCache:
         return code, out, round(time.monotonic() - started, 3)
 
 
+def _actionlint(service: Path, workflows: list[Path], env: dict[str, str], cancel) -> Check:
+    from paved_road import lint_tools
+
+    started = time.monotonic()
+    try:
+        lint_env = lint_tools.actionlint_env(env)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return Check("actionlint", None, output=[f"not run: cannot install actionlint ({redact(exc)})"])
+    code, out = run_command(lint_tools.actionlint_command(workflows), service, lint_env, cancel)
+    seconds = round(time.monotonic() - started, 3)
+    if code:
+        return Check("actionlint", False, seconds, excerpt(out))
+    try:
+        found = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")
+    except ValueError:
+        return Check("actionlint", False, seconds, excerpt(out))
+    found = lint_tools.apply_actionlint_config(found, lint_tools.actionlint_config_labels(service))
+    lines = [f"{Path(f['path']).relative_to(service.resolve()) if Path(f['path']).is_absolute() else f['path']}:"
+             f"{f['line']}:{f['column']}: {f['message']} [{f['kind']}]" for f in found]
+    return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
+
+
 def failing_tests(output: str) -> list[str]:
     names = []
     for line in output.splitlines():
@@ -160,6 +183,9 @@ def run_checks(service: Path, depth: str, cache: DependencyCache, env: dict[str,
     started = time.monotonic()
     code, out = run_command(["npm", "run", "lint", "--if-present"], service, env, cancel)
     checks.append(Check("lint", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
+    workflows = sorted((service / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        checks.append(_actionlint(service, workflows, env, cancel))
     terraform = shutil.which("terraform", path=env.get("PATH"))
     if (service / "infra").is_dir():
         if terraform is None:
