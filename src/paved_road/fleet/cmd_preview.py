@@ -62,6 +62,17 @@ def table(rep: dict) -> output.Table:
                         notes=summary_lines(rep), empty="no services found")
 
 
+def render_html(rep: dict) -> str:
+    """One self-contained page: the aggregate at the top, then a sortable table of services."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    # Sorted by outcome, failures come first, then conflicts, clean, current.
+    rank = {s: i for i, s in enumerate((*pv.FAILURES, pv.CONFLICTED, pv.CLEAN, pv.CURRENT))}
+    return env.get_template("preview.html").render(rep=rep, summary=rep["summary"], statuses=pv.STATUSES, rank=rank)
+
+
 def run(args: argparse.Namespace) -> int:
     sel = selection.from_args(args)
     try:
@@ -77,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         print("paved fleet preview: interrupted; copier stopped, scratch space removed (no checkout was touched)",
               file=sys.stderr)
         return pv.EXIT_INTERRUPTED
-    output.emit(args, data=rep, table=lambda: table(rep))
+    if output.resolve(args) == "html":
+        output.write(args, render_html(rep))
+    else:
+        output.emit(args, data=rep, table=lambda: table(rep))
     if args.output:
         print(f"paved fleet preview: wrote {args.format} to {args.output} ({summary_lines(rep)[0]})", file=sys.stderr)
     return pv.exit_code(rep)
@@ -107,5 +121,5 @@ def register(fsub: argparse._SubParsersAction) -> None:
                         "the default), build (also npm ci from its lockfile, lint, terraform fmt -check on "
                         "infra/), test (also npm test: its own tests, its team's included)")
     p.add_argument("--keep", action="store_true", help="keep the scratch space (its path is in the report)")
-    output.add_arguments(p, what="the report")
+    output.add_arguments(p, extra=("html",), what="the report")
     p.set_defaults(func=run)
