@@ -170,3 +170,49 @@ def test_checks_build_catches_what_terraform_fmt_rejects(preview_fleet, preview_
     assert "bravo (" in proc.stdout and "build failed: terraform fmt failed" in proc.stdout
     assert "infra/environments/staging.tfvars" in proc.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def _comparable(rep: dict) -> dict:
+    """A report without what differs between two runs of the same preview: times and the shard label."""
+    out = {k: v for k, v in rep.items() if k not in ("generated_at", "seconds", "scratch", "shard")}
+    out["summary"] = {k: v for k, v in rep["summary"].items() if k != "service_seconds"}
+    out["services"] = [{k: v for k, v in r.items() if k != "seconds"} for r in rep["services"]]
+    return out
+
+
+def test_shards_merged_equal_the_single_machine_report(preview_run, preview_fleet, preview_template, tmp_path):
+    _, whole, *_ = preview_run
+    files = []
+    for i in (1, 2, 3):
+        out = tmp_path / f"shard-{i}.json"
+        proc = run_paved(str(preview_fleet), "--candidate", CANDIDATE, "--shard", f"{i}/3", "--json", "-o", str(out),
+                         tmpdir=tmp_path, template=preview_template)
+        assert proc.returncode in (0, 3, 4), proc.stderr
+        shard = json.loads(out.read_text())
+        assert shard["shard"] == f"{i}/3" and shard["summary"]["total"] in (2, 3)
+        files.append(str(out))
+    proc = run_paved("--merge", *reversed(files), "--json", tmpdir=tmp_path, template=preview_template)
+    assert proc.returncode == 4, proc.stderr  # the whole fleet's exit code
+    merged = json.loads(proc.stdout)
+    assert _comparable(merged) == _comparable(whole)
+
+
+def test_merge_refuses_an_incomplete_or_mixed_set_in_one_line(tmp_path, preview_template):
+    def shard(i: int, n: int, candidate: str = CANDIDATE, path: str | None = None) -> str:
+        rep = pv.report([pv.ServiceResult(path=path or f"/srv/s{i}", status="clean", name=f"s{i}")], candidate,
+                        "tpl", 1.0)
+        rep["shard"] = f"{i}/{n}"
+        out = tmp_path / f"{candidate}-{i}-{n}.json"
+        out.write_text(json.dumps(rep))
+        return str(out)
+
+    cases = [([shard(1, 3), shard(3, 3)], "--merge: shard(s) 2/3 missing"),
+             ([shard(1, 2), shard(2, 2, "v9.0.0")], "candidate is 'v9.0.0'"),
+             ([shard(1, 2), shard(2, 2, path="/srv/s1")], "service /srv/s1 is also in"),
+             ([shard(1, 2), str(tmp_path)], "cannot read it as JSON")]
+    for files, message in cases:
+        proc = run_paved("--merge", *files, tmpdir=tmp_path, template=preview_template)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+    ok = run_paved("--merge", shard(2, 2), shard(1, 2), "--format", "plain", tmpdir=tmp_path, template=preview_template)
+    assert ok.returncode == 0 and "2 services, candidate v2.2.0 of tpl: 2 clean (100%)" in ok.stdout

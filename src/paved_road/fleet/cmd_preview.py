@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from paved_road import cli_options, output
@@ -73,14 +74,36 @@ def render_html(rep: dict) -> str:
     return env.get_template("preview.html").render(rep=rep, summary=rep["summary"], statuses=pv.STATUSES, rank=rank)
 
 
+def _merge(args: argparse.Namespace) -> dict:
+    if args.candidate or args.shard or args.paths or args.repos_file or args.github_org or args.keep:
+        raise pv.PreviewError("--merge FILE... combines shard reports: drop PATH, --candidate, --shard and the "
+                              "selection options")
+    reports = []
+    for name in args.merge:
+        try:
+            with open(name, encoding="utf-8") as fh:
+                reports.append((name, json.load(fh)))
+        except (OSError, ValueError) as exc:
+            raise pv.PreviewError(f"--merge {name}: cannot read it as JSON ({exc.__class__.__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return pv.merge(reports)
+
+
 def run(args: argparse.Namespace) -> int:
     sel = selection.from_args(args)
     try:
-        if sel.problem():
-            raise pv.PreviewError(sel.problem())
-        paths = selection.checkout_paths(sel, "fleet preview")
-        rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep,
-                     checks=args.checks)
+        if args.merge:
+            rep = _merge(args)
+        else:
+            if not args.candidate:
+                raise pv.PreviewError("--candidate REF is required: the template tag, branch or commit to preview "
+                                      "(list tags with `git ls-remote --tags TEMPLATE`)")
+            if sel.problem():
+                raise pv.PreviewError(sel.problem())
+            shard = pv.parse_shard(args.shard)
+            paths = selection.checkout_paths(sel, "fleet preview")
+            rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep,
+                         checks=args.checks, shard=shard)
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
         return pv.EXIT_BAD_INPUT
@@ -109,7 +132,7 @@ def register(fsub: argparse._SubParsersAction) -> None:
                     "or current, 3 some conflict, 4 some fail, 2 bad input, 130 interrupted.",
     )
     selection.add_arguments(p)
-    p.add_argument("--candidate", required=True, metavar="REF",
+    p.add_argument("--candidate", metavar="REF",
                    help="the template ref to preview: a tag (e.g. a pre-release v3.0.0rc1), branch or commit")
     p.add_argument("--template", metavar="URL",
                    help="the canonical template (git URL or path) holding REF; a service whose _src_path names "
@@ -121,5 +144,9 @@ def register(fsub: argparse._SubParsersAction) -> None:
                         "the default), build (also npm ci from its lockfile, lint, terraform fmt -check on "
                         "infra/), test (also npm test: its own tests, its team's included)")
     p.add_argument("--keep", action="store_true", help="keep the scratch space (its path is in the report)")
+    p.add_argument("--shard", metavar="I/N", help="preview only the I-th of N equal shares of the fleet (every N-th "
+                   "service in name order); each shard's --format json report goes to --merge")
+    p.add_argument("--merge", nargs="+", metavar="FILE", help="combine the JSON reports of all shards of one run "
+                   "into one report (any --format), instead of previewing")
     output.add_arguments(p, extra=("html",), what="the report")
     p.set_defaults(func=run)

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as fields_of
 from pathlib import Path
 from typing import Callable
 
@@ -131,8 +132,21 @@ def migration_commands(template: str, candidate: str) -> list[str]:
     return found
 
 
-def plan(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8):
-    """(work items, results already known, canonical template). PreviewError on bad input."""
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`I/N` -> (I, N); PreviewError naming --shard otherwise."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"(\d{1,4})/(\d{1,4})", text.strip())
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise PreviewError(f"--shard: '{text}' must be I/N with 1 <= I <= N (e.g. 2/4: the second of four shards)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def plan(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8,
+         shard: tuple[int, int] | None = None):
+    """(work items, results already known, canonical template). PreviewError on bad input.
+    `shard` (I, N): every N-th service of the catalog's order (name, then path), starting at the I-th,
+    so N machines that find the same fleet split it without overlap."""
     trusted = trusted_sources(template)
     if not trusted:
         raise PreviewError("--template: no canonical template to preview; pass --template URL or set PAVED_TEMPLATE")
@@ -143,7 +157,10 @@ def plan(paths: list[str], candidate: str, template: str | None = None, jobs: in
         raise PreviewError(str(exc)) from None
     work, done = [], []
     target = parse_version(candidate)
-    for s in catalog["services"]:
+    services = catalog["services"]
+    if shard is not None:
+        services = [s for k, s in enumerate(services) if k % shard[1] == shard[0] - 1]
+    for s in services:
         if s.error:
             done.append(ServiceResult(path=s.path, status=UNREADABLE, name=s.name, from_version=s.current_version,
                                       to_version=candidate, error=s.error))
@@ -204,6 +221,9 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         return result
     result.migrations = [m.strip() for m in _MIGRATION_LINE.findall(proc.stdout or "")]
     if proc.returncode:
+        # scratch paths are meaningless once the scratch space is gone, and differ run to run
+        proc.stderr = _stable(proc.stderr or "", scratch, tmp)
+        proc.stdout = _stable(proc.stdout or "", scratch, tmp)
         failed = _TASK_FAILED.search(proc.stderr or "")
         migration = bool(failed and any(m in failed.group("cmd") for m in migration_markers))
         result.status = MIGRATION_FAILED if migration else UPDATE_ERROR
@@ -230,6 +250,11 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
             _check(result, repo, depth, deps, env, cancel)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _stable(text: str, scratch: Path, tmp: Path) -> str:
+    text = text.replace(str(tmp), "<tmp>").replace(str(scratch), "<service>")
+    return re.sub(r"(copier\.[_a-z]+\.[a-z_]+\.)[a-z0-9_]{8}\b", r"\1*", text)
 
 
 def _check(result: ServiceResult, repo: Path, depth: str, deps, env: dict, cancel) -> None:
@@ -272,11 +297,11 @@ def _hunk_text(lines: list[bytes]) -> str:
 # ---------------------------------------------------------------------------
 def run(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8, keep: bool = False,
         on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None,
-        checks: str = "update") -> dict:
+        checks: str = "update", shard: tuple[int, int] | None = None) -> dict:
     """The preview report (see `report`). PreviewError: bad input, nothing done. PreviewInterrupted:
     Ctrl-C, copier processes stopped, scratch removed (kept with `keep`)."""
     started = time.monotonic()
-    work, done, canonical = plan(paths, candidate, template, jobs)
+    work, done, canonical = plan(paths, candidate, template, jobs, shard)
     markers = migration_commands(canonical, candidate) if work else []
     scratch = Path(tempfile.mkdtemp(prefix="paved-preview.", dir=scratch_parent))
     results = list(done)
@@ -311,8 +336,10 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
         pool.shutdown(wait=True)
     if not keep:
         shutil.rmtree(scratch, ignore_errors=True)
-    return report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
-                  checks, deps.installs)
+    rep = report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
+                 checks, deps.installs)
+    rep["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
+    return rep
 
 
 def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
@@ -351,6 +378,48 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
         },
         "services": [r.to_json() for r in results],
     }
+
+
+def merge(reports: list[tuple[str, dict]]) -> dict:
+    """One report from the shards' JSON reports ((file name, report) each), as one machine would have
+    written it; `seconds` is the slowest shard's (they run side by side). PreviewError (naming --merge
+    and the file) when they do not belong together or a shard is missing or repeated."""
+    if not reports:
+        raise PreviewError("--merge: no reports given")
+    first_name, first = reports[0]
+    results: list[ServiceResult] = []
+    seen: dict[str, str] = {}
+    shards: dict[int, str] = {}
+    total = None
+    names = {f.name for f in fields_of(ServiceResult)}
+    for name, rep in reports:
+        if not isinstance(rep, dict) or rep.get("schema_version") != SCHEMA_VERSION or "services" not in rep:
+            raise PreviewError(f"--merge {name}: not a `paved fleet preview --format json` report of schema "
+                               f"{SCHEMA_VERSION}")
+        for key in ("candidate", "template", "checks"):
+            if rep.get(key) != first.get(key):
+                raise PreviewError(f"--merge {name}: {key} is {rep.get(key)!r}, {first_name} has {first.get(key)!r}; "
+                                   "merge the shards of one preview run")
+        if rep.get("shard"):
+            i, n = parse_shard(rep["shard"])
+            if total not in (None, n) or i in shards:
+                raise PreviewError(f"--merge {name}: shard {rep['shard']} does not fit "
+                                   f"{'shard ' + str(i) + ' of ' + shards[i] if i in shards else f'{total} shards'}")
+            total, shards[i] = n, name
+        for svc in rep["services"]:
+            if svc.get("path") in seen:
+                raise PreviewError(f"--merge {name}: service {svc.get('path')} is also in {seen[svc['path']]}")
+            seen[svc.get("path")] = name
+            results.append(ServiceResult(**{k: v for k, v in svc.items() if k in names}))
+    if total is not None:
+        missing = sorted(set(range(1, total + 1)) - set(shards))
+        if missing or len(shards) != len(reports):
+            raise PreviewError(f"--merge: shard(s) {', '.join(f'{i}/{total}' for i in missing) or 'without I/N'} "
+                               f"missing; pass every shard's report")
+    merged = report(results, first["candidate"], first["template"], max(r["seconds"] for _, r in reports), None,
+                    first["checks"], sum(r.get("dependency_installs", 0) for _, r in reports))
+    merged["shard"] = None
+    return merged
 
 
 def exit_code(rep: dict) -> int:
