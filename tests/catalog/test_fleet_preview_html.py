@@ -4,13 +4,14 @@ self-contained. The report is the one test_fleet_preview.py's fleet produces (it
 from __future__ import annotations
 
 import re
+import subprocess
 from html.parser import HTMLParser
 
 import pytest
 
 from headless_chromium import chromium, needs_chromium, screenshot
 from paved_road.fleet.cmd_preview import render_html
-from preview_fleet import CANDIDATE, DOC, run_paved
+from preview_fleet import CANDIDATE, DOC, PAVED, run_paved
 
 pytestmark = needs_chromium
 
@@ -97,3 +98,21 @@ def test_format_html_writes_the_page_with_o(preview_fleet, preview_template, tmp
     assert "wrote html to" in proc.stderr
     dom = _dom(out, out / "p.html")
     assert dom.rows == [("", "unreadable")] and dom.summary["unreadable"] == 1
+
+
+def test_the_catalog_page_links_each_service_to_its_preview_row(page, preview_fleet):
+    html, rep, out = page
+    catalog = out / "catalog.html"
+    proc = subprocess.run([PAVED, "catalog", str(preview_fleet), "--format", "html", "--preview", html.name,
+                           "-o", str(catalog)], capture_output=True, text=True)
+    assert proc.returncode == 4, proc.stderr  # broken's answers are unreadable
+    links = re.findall(r'<a class="preview" href="([^"#]+)#([^"]+)">', chromium(out, "--dump-dom", catalog.as_uri()).stdout)
+    ids = set(re.findall(r'<tr class="service"[^>]* id="([^"]+)"', chromium(out, "--dump-dom", html.as_uri()).stdout))
+    named = {r["name"] for r in rep["services"] if r["name"]}
+    assert {page for page, _ in links} == {html.name}
+    assert {frag for _, frag in links} == ids and len(ids) == len(named) == 7
+
+
+def test_preview_link_needs_format_html(preview_fleet):
+    proc = subprocess.run([PAVED, "catalog", str(preview_fleet), "--preview", "p.html"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("paved catalog: --preview links the html page")

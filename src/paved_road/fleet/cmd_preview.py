@@ -71,7 +71,8 @@ def render_html(rep: dict) -> str:
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     # Sorted by outcome, failures come first, then conflicts, clean, current.
     rank = {s: i for i, s in enumerate((*pv.FAILURES, pv.CONFLICTED, pv.CLEAN, pv.CURRENT))}
-    return env.get_template("preview.html").render(rep=rep, summary=rep["summary"], statuses=pv.STATUSES, rank=rank)
+    return env.get_template("preview.html").render(rep=rep, summary=rep["summary"], statuses=pv.STATUSES, rank=rank,
+                                                   anchor=pv.anchor)
 
 
 def _merge(args: argparse.Namespace) -> dict:

@@ -422,6 +422,11 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     return merged
 
 
+def anchor(name: str) -> str:
+    """The HTML id of a service's row in the preview page (`paved catalog --preview` links to it)."""
+    return "preview-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
 def exit_code(rep: dict) -> int:
     """4 when any service fails (the release cannot reach it as it is), else 3 with conflicts, else 0."""
     summary = rep["summary"]
