@@ -216,3 +216,26 @@ def test_merge_refuses_an_incomplete_or_mixed_set_in_one_line(tmp_path, preview_
         assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
     ok = run_paved("--merge", shard(2, 2), shard(1, 2), "--format", "plain", tmpdir=tmp_path, template=preview_template)
     assert ok.returncode == 0 and "2 services, candidate v2.2.0 of tpl: 2 clean (100%)" in ok.stdout
+
+
+def test_uncommitted_changes_are_named_and_left_untouched(preview_fleet, preview_template, tmp_path):
+    """The preview applies the release to the last commit; work in progress is said to be left out,
+    and reading the checkout's status writes nothing (not even git's index)."""
+    svc = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True)
+    (svc / "src" / "wip.js").write_text("// work in progress\n")
+    (svc / DOC).write_text((svc / DOC).read_text() + "draft\n")
+    before = tree_digest(svc)
+    proc = run_paved(str(svc), "--candidate", CANDIDATE, "--format", "plain", tmpdir=tmp_path,
+                     template=preview_template)
+    assert proc.returncode == 0, proc.stderr
+    assert f"  alpha ({svc}): uncommitted changes in the checkout are not part of the preview (its last commit is)" \
+        in proc.stdout.splitlines()
+    assert tree_digest(svc) == before
+
+
+def test_a_path_that_does_not_exist_is_bad_input(preview_template, tmp_path):
+    proc = run_paved(str(tmp_path / "nope"), "--candidate", CANDIDATE, tmpdir=tmp_path, template=preview_template)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"paved fleet preview: PATH {tmp_path / 'nope'}: no such file or directory; "
+                                   "pass a service checkout or a directory holding them")

@@ -43,11 +43,16 @@ def summary_lines(rep: dict) -> list[str]:
         lines.append("failures:")
         for r in failing:
             lines.append(f"  {r['name'] or '?'} ({r['path']}): {r['status'].replace('_', ' ')}: {r['error']}")
+            lines += ["      note: " + note for note in r.get("notes", [])]
             if r["failing_tests"]:
                 lines.append("      failing tests: " + "; ".join(r["failing_tests"]))
             failed = next((c for c in r["checks"] if c["ok"] is False), None)
             shown = failed["output"] if failed else r["output"]
             lines += ["      " + line for line in shown[-3:]]  # where a traceback names the cause
+    noted = [r for r in rep["services"] if r.get("notes") and r["status"] not in pv.FAILURES]
+    if noted:
+        lines.append("notes:")
+        lines += [f"  {r['name'] or '?'} ({r['path']}): {note}" for r in noted for note in r["notes"]]
     if rep.get("scratch"):
         lines.append(f"scratch kept (--keep): {rep['scratch']}")
     return lines
@@ -73,6 +78,23 @@ def render_html(rep: dict) -> str:
     rank = {s: i for i, s in enumerate((*pv.FAILURES, pv.CONFLICTED, pv.CLEAN, pv.CURRENT))}
     return env.get_template("preview.html").render(rep=rep, summary=rep["summary"], statuses=pv.STATUSES, rank=rank,
                                                    anchor=pv.anchor)
+
+
+def _with_progress(work):
+    """A progress bar on stderr when it is a terminal (a preview takes minutes); nothing otherwise."""
+    if not output.is_terminal(sys.stderr):
+        return work(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("previewing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def advance(res: pv.ServiceResult) -> None:
+            progress.update(task, advance=1, description=f"{res.name or res.path}: {res.status}")
+
+        return work(advance)
 
 
 def _merge(args: argparse.Namespace) -> dict:
@@ -103,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
                 raise pv.PreviewError(sel.problem())
             shard = pv.parse_shard(args.shard)
             paths = selection.checkout_paths(sel, "fleet preview")
-            rep = pv.run(paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep,
-                         checks=args.checks, shard=shard)
+            rep = _with_progress(lambda advance: pv.run(
+                paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep, checks=args.checks,
+                shard=shard, on_result=advance))
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
         return pv.EXIT_BAD_INPUT

@@ -74,6 +74,7 @@ class ServiceResult:
     changed: list[str] = field(default_factory=list)
     migrations: list[str] = field(default_factory=list)            # "v2.0.0: renamed answer ..." per entry run
     error: str | None = None
+    notes: list[str] = field(default_factory=list)                 # e.g. uncommitted changes left out
     output: list[str] = field(default_factory=list)                # first lines of copier's output on a failure
     checks: list[dict] = field(default_factory=list)               # --checks build|test: each step's result
     failing_tests: list[str] = field(default_factory=list)
@@ -182,6 +183,14 @@ def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
+def uncommitted(checkout: Path) -> bool:
+    """Changes or untracked files in the checkout, read without writing anything: `git status` would
+    refresh the index file; GIT_OPTIONAL_LOCKS=0 keeps it from doing so."""
+    proc = subprocess.run([*GIT, "status", "--porcelain", "--untracked-files=normal"], cwd=checkout,
+                          capture_output=True, text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
 def scratch_clone(checkout: Path, dest: Path) -> Path:
     """A clone of `checkout`'s repository at `dest` (its own objects: nothing shared or hard-linked, no
     remote), on a branch; returns the service's directory in it (a service may sit below the top)."""
@@ -205,6 +214,8 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
     try:
         if cancel is not None and cancel.is_set():
             raise Cancelled("interrupted")
+        if uncommitted(Path(item["path"])):
+            result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         repo = scratch_clone(Path(item["path"]), scratch)
         if not (repo / ANSWERS_FILE).is_file():
             raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
