@@ -53,3 +53,18 @@ def test_failing_test_names_from_tap_and_spec_output():
     assert failing_tests(tap) == ["escalates after 15 minutes"]
     assert failing_tests(spec) == ["escalates after 15 minutes"]
     assert failing_tests("✔ all good (3ms)\nok 1 - fine\n") == []
+
+
+def test_conflict_hunks_are_extracted_whole():
+    from paved_road.fleet.conflict_markers import count_hunks, hunks, rej_hunks
+
+    text = (b"a\n<<<<<<< before updating\nours\n||||||| last update\nbase\n=======\ntheirs\n>>>>>>> after updating\n"
+            b"b\n<<<<<<< unfinished\nx\n<<<<<<< before updating\n1\n=======\n2\n>>>>>>> after updating\n")
+    found = hunks(text.splitlines())
+    assert [h[0] for h in found] == [b"<<<<<<< before updating"] * 2 and found[1] == [
+        b"<<<<<<< before updating", b"1", b"=======", b"2", b">>>>>>> after updating"]
+    assert len(found[0]) == 7 and count_hunks(text.splitlines()) == 2
+    fenced = b"```\n<<<<<<< x\n1\n=======\n2\n>>>>>>> y\n```\n"
+    assert hunks(fenced.splitlines(), "README.md") == [] and len(hunks(fenced.splitlines(), "a.txt")) == 1
+    rej = b"diff a/x b/x\n@@ -1 +1 @@\n-a\n+b\n@@ -5 +5 @@\n-c\n+d\n"
+    assert rej_hunks(rej.splitlines()) == [[b"@@ -1 +1 @@", b"-a", b"+b"], [b"@@ -5 +5 @@", b"-c", b"+d"]]

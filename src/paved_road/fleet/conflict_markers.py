@@ -18,6 +18,17 @@ _FENCE = re.compile(rb"^ {0,3}(```|~~~)")
 MARKDOWN = (".md", ".markdown", ".mdx", ".md.jinja")
 
 
+def rej_hunks(lines: list[bytes]) -> list[list[bytes]]:
+    """The hunks of a `.rej` file (what `git apply --reject` could not place), each from its `@@ ` line."""
+    out: list[list[bytes]] = []
+    for line in lines:
+        if line.startswith(b"@@ "):
+            out.append([line])
+        elif out:
+            out[-1].append(line)
+    return out
+
+
 def count_hunks(lines: list[bytes], name: str = "") -> int:
     """Complete conflict hunks in a file's lines (without line endings)."""
     return len(hunks(lines, name))

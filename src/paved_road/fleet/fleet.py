@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from paved_road.fleet.conflict_markers import count_hunks
+from paved_road.fleet.conflict_markers import count_hunks, rej_hunks
 from paved_road.untrusted import redact, same_source
 
 CONFLICT_START = "<<<<<<< "
@@ -34,7 +34,7 @@ def conflict_hunks(path: Path) -> int:
     except OSError:
         return 0
     if path.name.endswith(".rej"):
-        return sum(1 for line in lines if line.startswith(b"@@ "))
+        return len(rej_hunks(lines))
     return count_hunks(lines, path.name)
 
 

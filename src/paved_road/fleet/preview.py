@@ -5,7 +5,8 @@ checkout, its remote removed: the checkout and its remote are only read), the ca
 exactly as `paved update` applies a release (fleet.run_copier_update: the same copier flags as
 `paved fleet update` and Renovate's copier manager, the template's migrations included), and the
 outcome recorded: clean, conflicted (files, hunk counts, the hunks), migration failed, update error,
-unreadable answers. The scratch space is removed afterwards (also on Ctrl-C) unless `keep`.
+unreadable answers; with checks build|test, the service's own checks then run (preview_checks).
+The scratch space is removed afterwards (also on Ctrl-C) unless `keep`.
 
 The JSON form is documented in docs/fleet.md ("Preview JSON schema"); bump SCHEMA_VERSION on any
 incompatible change.
@@ -33,8 +34,9 @@ import yaml
 from paved_road.fleet import preview_checks
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
-from paved_road.fleet.fleet import Cancelled, _git, _GitError, changed_paths, find_conflicts, not_canonical, \
-    run_copier_update
+from paved_road.fleet.conflict_markers import rej_hunks
+from paved_road.fleet.fleet import Cancelled, _git, _GitError, not_canonical, run_copier_update
+from paved_road.fleet.service_update import outcome
 from paved_road.template_source import is_local, load_config, trusted_sources
 from paved_road.untrusted import GIT, AnswersError, UntrustedValue, git_value, load_answers, redact, same_source
 
@@ -243,19 +245,12 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
                         f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
         result.output = preview_checks.excerpt(proc.stderr or proc.stdout or "")
     else:
-        top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
-        prefix = _git(repo, "rev-parse", "--show-prefix").strip()
-        changed_top = changed_paths(repo)
-        result.changed = sorted(c.removeprefix(prefix) for c in changed_top)
-        for rel in find_conflicts(top):
-            if rel not in changed_top:
-                continue
-            path = top / rel
+        result.changed, conflicted = outcome(repo)  # as `paved update` reports them
+        for rel, path in conflicted.items():
             lines = path.read_bytes().splitlines()
-            found = (_rej_hunks(lines) if rel.endswith(".rej") else conflict_hunk_lines(lines, rel))
-            key = rel.removeprefix(prefix)
-            result.conflicts[key] = len(found)
-            result.hunks[key] = [_hunk_text(h) for h in found[:MAX_HUNKS_PER_FILE]]
+            found = rej_hunks(lines) if rel.endswith(".rej") else conflict_hunk_lines(lines, rel)
+            result.conflicts[rel] = len(found)
+            result.hunks[rel] = [_hunk_text(h) for h in found[:MAX_HUNKS_PER_FILE]]
         result.status = CONFLICTED if result.conflicts else CLEAN
         if result.status == CLEAN and depth != "update":
             _check(result, repo, depth, deps, env, cancel)
@@ -286,16 +281,6 @@ def _check(result: ServiceResult, repo: Path, depth: str, deps, env: dict, cance
     if failed is not None:
         result.status = TEST_FAILED if failed.name == "npm test" else BUILD_FAILED
         result.error = f"{failed.name} failed" + (f": {', '.join(failing)}" if failing else "")
-
-
-def _rej_hunks(lines: list[bytes]) -> list[list[bytes]]:
-    out: list[list[bytes]] = []
-    for line in lines:
-        if line.startswith(b"@@ "):
-            out.append([line])
-        elif out:
-            out[-1].append(line)
-    return out
 
 
 def _hunk_text(lines: list[bytes]) -> str:
