@@ -33,6 +33,7 @@ FLEET = {"alpha": ("v2.1.1", "clean"), "bravo": ("v2.1.0", "clean"), "charlie": 
          "delta": ("v1.1.0", "clean"), "echo": ("v2.1.1", "migration_failed"), "ghost": ("v2.1.1", "update_error"),
          "foxtrot": ("v2.1.1", "clean")}  # its own test breaks on the candidate: clean at --checks update only
 FOXTROT_TEST = "the on-call guide escalates after 15 minutes"
+SECRET_VAR = "AWS_SECRET_ACCESS_KEY"  # set by the --checks tests: the services' tests must not see it
 
 
 def _answers(name: str, version: str) -> dict:
@@ -85,7 +86,9 @@ def preview_fleet(preview_template, tmp_path_factory):
         "const fs = require('node:fs')\nconst path = require('node:path')\n\n"
         f"test('{FOXTROT_TEST}', () => {{\n"
         "  const guide = fs.readFileSync(path.join(__dirname, '..', 'docs', 'on-call.md'), 'utf8')\n"
-        "  assert.match(guide, /Escalate after 15 minutes/)\n})\n")
+        "  assert.match(guide, /Escalate after 15 minutes/)\n})\n\n"
+        "test('no credential of the machine running the preview reaches our tests', () => {\n"
+        f"  assert.equal(process.env.{SECRET_VAR}, undefined)\n}})\n")
     git(root / "foxtrot", "add", "-A")
     git(root / "foxtrot", "commit", "-qm", "foxtrot's own test of the on-call guide")
     broken = root / "broken"
@@ -106,8 +109,9 @@ def tree_digest(root: Path) -> dict[str, str]:
     return out
 
 
-def run_paved(*args: str, tmpdir: Path, template: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TMPDIR": str(tmpdir), "PAVED_TEMPLATE": str(template)}
+def run_paved(*args: str, tmpdir: Path, template: Path, timeout: float = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PAVED_TEMPLATE": str(template), **(env or {})}
     return subprocess.run([PAVED, "fleet", "preview", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from paved_road.fleet import preview as pv
-from preview_fleet import CANDIDATE, CHARLIE_EDIT, DOC, FLEET, FOXTROT_TEST, PAVED, run_paved, tree_digest
+from preview_fleet import (CANDIDATE, CHARLIE_EDIT, DOC, FLEET, FOXTROT_TEST, PAVED, SECRET_VAR, run_paved,
+                           tree_digest)
 
 
 def _by_name(rep: dict) -> dict:
@@ -144,7 +145,8 @@ def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(previ
     new escalation line breaks foxtrot's own test; alpha builds, lints, is terraform-formatted and passes."""
     before = tree_digest(preview_fleet)
     proc = run_paved(str(preview_fleet / "alpha"), str(preview_fleet / "foxtrot"), "--candidate", CANDIDATE,
-                     "--checks", "test", "--json", tmpdir=tmp_path, template=preview_template, timeout=1200)
+                     "--checks", "test", "--json", tmpdir=tmp_path, template=preview_template, timeout=1200,
+                     env={SECRET_VAR: "platform-team-secret"})
     assert proc.returncode == 4, proc.stderr
     rep = json.loads(proc.stdout)
     by = _by_name(rep)
@@ -153,6 +155,7 @@ def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(previ
     assert [(c["name"], c["ok"]) for c in by["alpha"]["checks"]] == [
         ("npm ci", True), ("lint", True), ("actionlint", True), ("terraform fmt", True), ("npm test", True)]
     foxtrot = by["foxtrot"]
+    # only the candidate's break: the machine's credentials never reach the services' tests
     assert foxtrot["status"] == "test_failed" and foxtrot["failing_tests"] == [FOXTROT_TEST]
     assert foxtrot["error"] == f"npm test failed: {FOXTROT_TEST}"
     assert [c["ok"] for c in foxtrot["checks"]] == [True, True, True, True, False] and foxtrot["checks"][-1]["output"]

@@ -86,6 +86,19 @@ def run_command(cmd: list[str], cwd: Path, env: dict[str, str], cancel: threadin
         raise
 
 
+# What the services' own commands (npm, their lint and tests) get from the environment paved runs in:
+# enough to find tools, reach the npm registry and write temporary files; never the platform
+# engineer's credentials (AWS_*, GH_TOKEN, ...), which a service's test could print or send away.
+_ENV_KEEP = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "TMP", "TEMP", "SHELL",
+             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+             "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items()
+            if k in _ENV_KEEP or k.startswith(("LC_", "npm_config_", "NPM_CONFIG_"))}
+
+
 def dependency_key(service: Path, node_major: int | None) -> str | None:
     """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
     carries the service's name) and the Node major. None without a readable lockfile."""
@@ -223,7 +236,7 @@ def run_checks(service: Path, depth: str, cache: SharedChecks, env: dict[str, st
     """The checks of `depth` (build or test) in an updated scratch service: (checks, failing test names).
     Stops at the first failing step: a service that cannot install cannot lint or test."""
     checks: list[Check] = []
-    env = {**env, "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"}
+    env = {**check_env(env), "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"}
     key = dependency_key(service, node_major)
     if key is None:
         checks.append(Check("npm ci", False, output=["no readable package.json and package-lock.json"]))
