@@ -122,7 +122,8 @@ def test_a_bad_candidate_is_one_line_exit_2_and_nothing_is_written(candidate, pr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interrupt_stops_copier_and_leaves_nothing(preview_fleet, preview_template, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_copier_and_leaves_nothing(sig, preview_fleet, preview_template, tmp_path):
     before = tree_digest(preview_fleet)
     env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
     proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
@@ -131,7 +132,7 @@ def test_interrupt_stops_copier_and_leaves_nothing(preview_fleet, preview_templa
     while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
         time.sleep(0.05)  # until a copier update is running (its temporary files exist)
     assert list(tmp_path.glob("paved-preview.*/*.tmp/*")), "no copier update started"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and out == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from paved_road import cli_options, output
@@ -80,8 +81,21 @@ def render_html(rep: dict) -> str:
                                                    anchor=pv.anchor)
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a cancelled CI job): stop and clean up as on Ctrl-C
+
+
 def _with_progress(work):
-    """A progress bar on stderr when it is a terminal (a preview takes minutes); nothing otherwise."""
+    """A progress bar on stderr when it is a terminal (a preview takes minutes); nothing otherwise.
+    SIGTERM stops the preview as Ctrl-C does (copier stopped, scratch removed)."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _progress(work)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _progress(work):
     if not output.is_terminal(sys.stderr):
         return work(None)
     from rich.console import Console

@@ -11,6 +11,7 @@ parallel.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -96,14 +97,24 @@ def run_copier_update(repo: Path, vcs_ref: str | None = None, cancel: threading.
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("interrupted")
     except BaseException:
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.communicate()
+        # copier's own children (a git clone of the template, a migration) are in its session: stop any
+        # left, or they write into the checkout or the scratch space after it was put back or removed
+        _signal_group(proc, signal.SIGKILL)
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # start_new_session: the group's id is copier's pid
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def restore_checkout(repo: Path, branch: str) -> None:
