@@ -243,3 +243,18 @@ def test_a_path_that_does_not_exist_is_bad_input(preview_template, tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == (f"paved fleet preview: PATH {tmp_path / 'nope'}: no such file or directory; "
                                    "pass a service checkout or a directory holding them")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--github-org", "acme"], "fleet preview works on checkouts and --github-org names repositories on GitHub"),
+    (["--repos-file", "{repos}"], "fleet preview works on checkouts; 'https://git.example/acme/orders.git' is a URL"),
+    (["--shard", "0/4"], "--shard: '0/4' must be I/N with 1 <= I <= N"),
+    (["--merge", "x.json"], "--merge FILE... combines shard reports: drop PATH, --candidate"),
+])
+def test_selection_and_shard_errors_are_one_line_exit_2(args, message, preview_template, tmp_path):
+    repos = tmp_path / "services.yml"
+    repos.write_text("repos:\n  - https://git.example/acme/orders.git\n")
+    argv = [a.format(repos=repos) for a in args]
+    proc = run_paved(*argv, "--candidate", CANDIDATE, tmpdir=tmp_path, template=preview_template)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
