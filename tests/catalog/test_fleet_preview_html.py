@@ -106,7 +106,8 @@ def test_the_catalog_page_links_each_service_to_its_preview_row(page, preview_fl
     proc = subprocess.run([PAVED, "catalog", str(preview_fleet), "--format", "html", "--preview", html.name,
                            "-o", str(catalog)], capture_output=True, text=True)
     assert proc.returncode == 4, proc.stderr  # broken's answers are unreadable
-    links = re.findall(r'<a class="preview" href="([^"#]+)#([^"]+)">', chromium(out, "--dump-dom", catalog.as_uri()).stdout)
+    dumped = chromium(out, "--dump-dom", catalog.as_uri()).stdout
+    links = re.findall(r'<a class="preview" href="([^"#]+)#([^"]+)">', dumped)
     ids = set(re.findall(r'<tr class="service"[^>]* id="([^"]+)"', chromium(out, "--dump-dom", html.as_uri()).stdout))
     named = {r["name"] for r in rep["services"] if r["name"]}
     assert {page for page, _ in links} == {html.name}

@@ -76,7 +76,8 @@ def run_command(cmd: list[str], cwd: Path, env: dict[str, str], cancel: threadin
                 if time.monotonic() > deadline:
                     os.killpg(proc.pid, signal.SIGKILL)
                     out, _ = proc.communicate()
-                    return 124, (out or "") + f"\n{cmd[0]} {cmd[1] if len(cmd) > 1 else ''}: no result within {timeout:g} s"
+                    what = " ".join(cmd[:2])
+                    return 124, (out or "") + f"\n{what}: no result within {timeout:g} s"
     except BaseException:
         try:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -9,7 +9,6 @@ The workflow tests and `paved fleet preview --checks build` both lint through he
 from __future__ import annotations
 
 import fcntl
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,7 +68,3 @@ def apply_actionlint_config(findings: list[dict], labels: set[str]) -> list[dict
     def declared(f: dict) -> bool:
         return f["kind"] == "runner-label" and any(f'label "{label}" is unknown' in f["message"] for label in labels)
     return [f for f in findings if not declared(f)]
-
-
-def parse_findings(stdout: str) -> list[dict]:
-    return json.loads(stdout)
