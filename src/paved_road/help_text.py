@@ -58,8 +58,14 @@ DESCRIPTIONS = {
                 "deployment in progress.",
     "history": "Every deployment of an ECS service, newest first: when, which release and task-definition "
                "revision, strategy, final status, and whether deploy, rollback or Terraform made it.",
-    "fleet": "Operations over many services at once: update them all to a template release, one branch each, "
-             "and list the conflicts left to resolve.",
+    "fleet": "Operations over many services at once: preview what a template release candidate does to them, "
+             "update them all to a release, one branch each, and list the conflicts left to resolve.",
+    "fleet preview": "Apply a template release candidate to a scratch clone of every service, exactly as "
+                     "`paved update` would, and report what it does to the fleet: clean, conflicted (files and "
+                     "hunks), migration failed, update error, unreadable answers; counts, percentages, the files "
+                     "that conflict most with an example hunk, the versions the fleet comes from, the time it "
+                     "took. Checkouts are only read; the scratch space is removed unless --keep. Exit 0 all "
+                     "clean, 3 conflicts, 4 failures, 2 bad input, 130 interrupted.",
     "fleet conflicts": "List files an update left with conflict markers or .rej files, with their number of "
                        "conflict hunks. Exit 0 and 'no conflicts' when none, 3 when some.",
 }
@@ -105,6 +111,10 @@ EXAMPLES = {
               ("what is left to resolve", "paved fleet conflicts ~/src/services/*")],
     "fleet update": [("every service under a directory, to the latest release", "paved fleet update ~/src/services"),
                      ("to a given release, four at a time, as JSON", "paved fleet update ~/src/services --to v2.0.0 -j 4 --json")],
+    "fleet preview": [("before tagging: what v3.0.0rc1 does to every service under a directory",
+                       "paved fleet preview ~/src/services --candidate v3.0.0rc1"),
+                      ("a page for the release review, from the checkouts of a repos file",
+                       "paved fleet preview --repos-file services.yml --candidate main --format html -o preview.html")],
     "fleet conflicts": [("after an update with conflicts", "paved fleet conflicts ../orders")],
     "dora": [("one service, with lead time from its git tags", "paved dora --cluster apps-production --service orders "
                                                                 "--repo ../orders"),

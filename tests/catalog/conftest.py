@@ -8,6 +8,7 @@ import pytest
 
 from catalog_fleet import DELTA_EDIT, SERVICES, _answers  # noqa: F401  (also puts tests/upgrade on sys.path)
 from template_releases import NEW_DOC, build_release_history, commit_and_tag, generate, git
+from preview_fleet import preview_fleet, preview_run, preview_template  # noqa: F401  (session fixtures)
 
 
 @pytest.fixture(scope="session")

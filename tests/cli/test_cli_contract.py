@@ -18,7 +18,7 @@ from tty_run import paved_on_terminal
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 # Commands that print data (rows or a result) follow the output contract; the others print progress or run a server.
-DATA_COMMANDS = {"history", "releases", "catalog", "dora", "update", "fleet update"}
+DATA_COMMANDS = {"history", "releases", "catalog", "dora", "update", "fleet update", "fleet preview"}
 OTHER_COMMANDS = {"new", "dev", "otel-sink", "demo", "deploy", "rollback", "sim", "fleet conflicts", "fleet"}
 BOX = set("│┃━─┏┓┗┛…")
 
@@ -100,7 +100,7 @@ def test_deploy_without_to_is_one_line_exit_2(tmp_path):
 
 def test_one_default_for_jobs():
     defaults = {name: a.default for name, p in COMMANDS.items() for a in p._actions if "--jobs" in a.option_strings}
-    assert set(defaults) == {"catalog", "dora", "fleet update"} and len(set(defaults.values())) == 1, defaults
+    assert set(defaults) == {"catalog", "dora", "fleet update", "fleet preview"} and len(set(defaults.values())) == 1, defaults
 
 
 # ---------------------------------------------------------------- rendering

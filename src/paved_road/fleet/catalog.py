@@ -605,12 +605,13 @@ def _esc(text) -> str:
     return str(escape("" if text is None else text))
 
 
-def render_html(catalog: dict, dora_page: str | None = None) -> str:
+def render_html(catalog: dict, dora_page: str | None = None, preview_page: str | None = None) -> str:
     """The catalog page; with `dora_page`, each service's name links to its row
-    in that `paved dora` page."""
+    in that `paved dora` page; with `preview_page`, to its row in a `paved fleet preview` page."""
     import jinja2
 
     from paved_road.dora.report import anchor
+    from paved_road.fleet.preview import anchor as preview_anchor
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
@@ -630,5 +631,7 @@ def render_html(catalog: dict, dora_page: str | None = None) -> str:
         drift_labels={**DRIFT_LABELS, "error": "unreadable"},
         summary_line=summary_line(catalog),
         dora_page=dora_page,
+        preview_page=preview_page,
+        preview_anchor=preview_anchor,
         dora_anchor=anchor,
     )

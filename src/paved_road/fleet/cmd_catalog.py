@@ -56,6 +56,10 @@ def run_catalog(args: argparse.Namespace) -> int:
         print(f"paved catalog: {problem}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
     args.format = args.format or "table"
+    if args.preview and args.format != "html":
+        print(f"paved catalog: --preview links the html page to a `paved fleet preview --format html` page; use "
+              f"--format html (got {args.format})", file=sys.stderr)
+        return cat.EXIT_BAD_INPUT
     if args.dora and args.format != "html":
         print(f"paved catalog: --dora links the html page to a `paved dora --format html` page; use --format html (got {args.format})",
               file=sys.stderr)
@@ -80,7 +84,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         print(f"paved catalog: {redact(exc)}", file=sys.stderr)
         return cat.EXIT_BAD_INPUT
     if args.format == "html":
-        _write(args.output, cat.render_html(catalog, dora_page=args.dora))
+        _write(args.output, cat.render_html(catalog, dora_page=args.dora, preview_page=args.preview))
     elif args.format == "backstage":
         _write(args.output, cat.backstage_yaml(catalog))
     else:
@@ -209,6 +213,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_arguments(p, extra=EXTRA_FORMATS, what="the output (any format)")
     p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
                    "`paved dora --format html` page (a URL, or a path relative to the catalog page)")
+    p.add_argument("--preview", metavar="PAGE", help="with --format html: link each service to its row in this "
+                   "`paved fleet preview --format html` page (a URL, or a path relative to the catalog page)")
     p.set_defaults(func=run_catalog)
 
     f = subparsers.add_parser("fleet", help="operations over many services")
@@ -234,3 +240,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     c.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts (default: .)")
     c.set_defaults(func=run_fleet_conflicts)
+    from paved_road.fleet import cmd_preview
+    cmd_preview.register(fsub)

@@ -11,6 +11,7 @@ parallel.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from paved_road.fleet.conflict_markers import count_hunks
+from paved_road.fleet.conflict_markers import count_hunks, rej_hunks
 from paved_road.untrusted import redact, same_source
 
 CONFLICT_START = "<<<<<<< "
@@ -34,7 +35,7 @@ def conflict_hunks(path: Path) -> int:
     except OSError:
         return 0
     if path.name.endswith(".rej"):
-        return sum(1 for line in lines if line.startswith(b"@@ "))
+        return len(rej_hunks(lines))
     return count_hunks(lines, path.name)
 
 
@@ -79,16 +80,17 @@ class Cancelled(RuntimeError):
     """Ctrl-C: the copier run was stopped and the checkout put back."""
 
 
-def run_copier_update(repo: Path, vcs_ref: str | None = None,
-                      cancel: threading.Event | None = None) -> subprocess.CompletedProcess:
+def run_copier_update(repo: Path, vcs_ref: str | None = None, cancel: threading.Event | None = None,
+                      env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`copier update` with the flags every paved update uses: --trust (the
     template's migrations), --defaults --skip-answered (recorded answers are
     kept, nothing is asked), inline conflict markers. Runs in its own session
     so a terminal's Ctrl-C reaches paved only; paved then stops copier and
-    restores the checkout (Cancelled) instead of leaving a half-applied update."""
+    restores the checkout (Cancelled) instead of leaving a half-applied update. `env`: the
+    environment copier runs with (default: paved's)."""
     cmd = [sys.executable, *COPIER_UPDATE] + (["--vcs-ref", vcs_ref] if vcs_ref else [])
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         while True:
             try:
@@ -98,14 +100,24 @@ def run_copier_update(repo: Path, vcs_ref: str | None = None,
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("interrupted")
     except BaseException:
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.communicate()
+        # copier's own children (a git clone of the template, a migration) are in its session: stop any
+        # left, or they write into the checkout or the scratch space after it was put back or removed
+        _signal_group(proc, signal.SIGKILL)
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # start_new_session: the group's id is copier's pid
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def restore_checkout(repo: Path, branch: str) -> None:

@@ -119,16 +119,20 @@ def update(repo: Path, to: str | None = None, template: str | None = None) -> Up
         restore_checkout(repo, branch)
         raise RuntimeError(f"copier update exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)} "
                            "(the checkout was put back as it was)")
+    result.changed, conflicted = outcome(repo)
+    result.conflicts = {rel: conflict_hunks(path) for rel, path in conflicted.items()}
+    return result
+
+
+def outcome(repo: Path) -> tuple[list[str], dict[str, Path]]:
+    """After `copier update` in `repo`: the files it changed or added, and those left with conflict markers
+    or .rej files (-> their path on disk), relative to `repo` (`paved update` and `paved fleet preview`)."""
     top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
     prefix = _git(repo, "rev-parse", "--show-prefix").strip()
     # porcelain paths are relative to the repository root, whatever the cwd
     changed_top = changed_paths(repo)
-    result.changed = sorted(c.removeprefix(prefix) for c in changed_top)
-    result.conflicts = {
-        rel.removeprefix(prefix): conflict_hunks(top / rel)
-        for rel in find_conflicts(top) if rel in changed_top
-    }
-    return result
+    changed = sorted(c.removeprefix(prefix) for c in changed_top)
+    return changed, {rel.removeprefix(prefix): top / rel for rel in find_conflicts(top) if rel in changed_top}
 
 
 def report(result: UpdateResult) -> str:

@@ -1,0 +1,270 @@
+"""The service's own checks after the candidate was applied (`paved fleet preview --checks build|test`).
+
+build: `npm ci` from the service's lockfile, `npm run lint`, actionlint on the generated workflows
+(paved_road.lint_tools, with the service's .github/actionlint.yaml labels), `terraform fmt -check` on
+infra/ with the real Terraform CLI; test: also `npm test` (the service's own tests, its team's included), with the
+failing test names read from node:test's output.
+
+Fast over a fleet: services generated from one template version share their dependency tree. Each
+distinct tree (the lockfile's `packages` without the root entry, which only carries the service's own
+name) is installed once with `npm ci` (npm's own cache under it), and every service gets a hard-linked
+copy of that node_modules (`cp -al`: no copying of file contents, same filesystem as the scratch space).
+Install scripts are not run (`--ignore-scripts`): the preview runs code of the services' dependencies
+on the platform team's machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paved_road.fleet.fleet import Cancelled
+from paved_road.untrusted import redact
+
+CHECK_LEVEL = {"update": 0, "build": 1, "test": 2}
+OUTPUT_LINES = 12
+COMMAND_TIMEOUT = 900.0  # seconds one npm or terraform command may take
+# node:test output: TAP (`not ok 3 - name`, the reporter when stdout is not a terminal before Node 23)
+# or spec (`✖ name (1.2ms)`, the default since Node 23).
+_TAP_FAIL = re.compile(r"^\s*not ok \d+ - (?P<name>.+?)(?:\s+#.*)?$")
+_SPEC_FAIL = re.compile(r"^\s*✖ (?P<name>.+?) \(\d[\d.]*m?s\)\s*$")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None                 # None: not run (why in `output`)
+    seconds: float = 0.0
+    output: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "seconds": self.seconds, "output": self.output}
+
+
+def excerpt(text: str, n: int = OUTPUT_LINES) -> list[str]:
+    """The first and the last lines of a command's output (a failure's cause is often at the end)."""
+    lines = [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()]
+    if len(lines) <= n:
+        return lines
+    return [*lines[:n // 2], f"... ({len(lines) - n} lines)", *lines[-(n - n // 2):]]
+
+
+def run_command(cmd: list[str], cwd: Path, env: dict[str, str], cancel: threading.Event | None = None,
+                timeout: float = COMMAND_TIMEOUT) -> tuple[int, str]:
+    """(exit code, stdout+stderr). Its own process group, killed whole on Ctrl-C (Cancelled) or timeout:
+    npm and node:test start children that would outlive a plain kill."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True, errors="replace")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                out, _ = proc.communicate(timeout=0.2)
+                return proc.returncode, out
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted") from None
+                if time.monotonic() > deadline:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    out, _ = proc.communicate()
+                    what = " ".join(cmd[:2])
+                    return 124, (out or "") + f"\n{what}: no result within {timeout:g} s"
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise
+
+
+# What the services' own commands (npm, their lint and tests) get from the environment paved runs in:
+# enough to find tools, reach the npm registry and write temporary files; never the platform
+# engineer's credentials (AWS_*, GH_TOKEN, ...), which a service's test could print or send away.
+_ENV_KEEP = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "TMP", "TEMP", "SHELL",
+             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+             "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items()
+            if k in _ENV_KEEP or k.startswith(("LC_", "npm_config_", "NPM_CONFIG_"))}
+
+
+def dependency_key(service: Path, node_major: int | None) -> str | None:
+    """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
+    carries the service's name) and the Node major. None without a readable lockfile."""
+    try:
+        lock = json.loads((service / "package-lock.json").read_text())
+        manifest = json.loads((service / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    packages = {k: v for k, v in (lock.get("packages") or {}).items() if k}
+    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")}
+    blob = json.dumps([packages, wanted, node_major], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class SharedChecks:
+    """What the services of one preview share: one `npm ci` per distinct dependency tree (a hard-linked
+    node_modules per service) and batched actionlint runs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.installs = 0
+        self.actionlint = ActionlintBatch()  # the linters shared by the services of one preview
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._done: dict[str, tuple[int, str]] = {}
+
+    def install(self, service: Path, key: str, env: dict[str, str],
+                cancel: threading.Event | None = None) -> tuple[int, str, float]:
+        """(exit code, output, seconds) of `npm ci` for `key`, run by the first service that needs it."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        started = time.monotonic()
+        with lock:
+            if key not in self._done:
+                where = self.root / key
+                where.mkdir(parents=True, exist_ok=True)
+                shutil.copy(service / "package.json", where / "package.json")
+                shutil.copy(service / "package-lock.json", where / "package-lock.json")
+                code, out = run_command(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], where,
+                                        env, cancel)
+                self._done[key] = (code, out)
+                with self._guard:
+                    self.installs += 1
+        code, out = self._done[key]
+        if code == 0:
+            # hard links: no file contents copied; the scratch space and the cache share a filesystem
+            subprocess.run(["cp", "-al", str(self.root / key / "node_modules"), str(service / "node_modules")],
+                           check=True, capture_output=True)
+        return code, out, round(time.monotonic() - started, 3)
+
+
+class ActionlintBatch:
+    """actionlint for many services in one process: its WebAssembly start-up costs seconds, linting a
+    file milliseconds. The first service to ask waits `window` seconds for the others running beside it,
+    then lints every file asked for so far in one run and hands each service its own findings."""
+
+    def __init__(self, window: float = 0.5):
+        self.window = window
+        self.runs = 0
+        self._cv = threading.Condition()
+        self._pending: list[dict] = []
+        self._leading = False
+
+    def lint(self, service: Path, workflows: list[Path], env: dict[str, str], cancel=None) -> Check:
+        started = time.monotonic()
+        slot = {"files": [str(w.resolve()) for w in workflows], "done": False, "code": 0, "out": "", "found": []}
+        with self._cv:
+            self._pending.append(slot)
+            lead, self._leading = not self._leading, True
+        if lead:
+            time.sleep(self.window)  # let the services checked beside this one ask too
+            with self._cv:
+                batch, self._pending, self._leading = self._pending, [], False
+            self._run(batch, env, cancel)
+        with self._cv:
+            while not slot["done"]:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted")
+                self._cv.wait(0.2)
+        seconds = round(time.monotonic() - started, 3)
+        if slot["code"]:
+            return Check("actionlint", None if slot["code"] == -1 else False, seconds, excerpt(slot["out"]))
+        from paved_road import lint_tools
+
+        found = lint_tools.apply_actionlint_config(slot["found"], lint_tools.actionlint_config_labels(service))
+        root = service.resolve()
+        lines = [f"{Path(f['path']).relative_to(root)}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
+                 for f in found]
+        return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
+
+    def _run(self, batch: list[dict], env: dict[str, str], cancel) -> None:
+        from paved_road import lint_tools
+
+        try:
+            try:
+                lint_env = lint_tools.actionlint_env(env)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                for slot in batch:
+                    slot["code"], slot["out"] = -1, f"not run: cannot install actionlint ({redact(exc)})"
+                return
+            files = [f for slot in batch for f in slot["files"]]
+            code, out = run_command(lint_tools.actionlint_command([Path(f) for f in files]), Path(files[0]).parent,
+                                    lint_env, cancel)
+            self.runs += 1
+            findings = None
+            if code == 0:
+                try:
+                    findings = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")
+                except ValueError:
+                    findings = None
+            for slot in batch:
+                if findings is None:
+                    slot["code"], slot["out"] = code or 1, out
+                else:
+                    mine = set(slot["files"])
+                    slot["found"] = [f for f in findings if f.get("path") in mine]
+        finally:
+            with self._cv:
+                for slot in batch:
+                    slot["done"] = True
+                self._cv.notify_all()
+
+
+def failing_tests(output: str) -> list[str]:
+    names = []
+    for line in output.splitlines():
+        m = _TAP_FAIL.match(line) or _SPEC_FAIL.match(line)
+        if m and m.group("name") not in names:
+            names.append(m.group("name"))
+    return names
+
+
+def run_checks(service: Path, depth: str, cache: SharedChecks, env: dict[str, str],
+               node_major: int | None, cancel: threading.Event | None = None) -> tuple[list[Check], list[str]]:
+    """The checks of `depth` (build or test) in an updated scratch service: (checks, failing test names).
+    Stops at the first failing step: a service that cannot install cannot lint or test."""
+    checks: list[Check] = []
+    env = {**check_env(env), "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"}
+    key = dependency_key(service, node_major)
+    if key is None:
+        checks.append(Check("npm ci", False, output=["no readable package.json and package-lock.json"]))
+        return checks, []
+    code, out, seconds = cache.install(service, key, env, cancel)
+    checks.append(Check("npm ci", code == 0, seconds, [] if code == 0 else excerpt(out)))
+    if code:
+        return checks, []
+    started = time.monotonic()
+    code, out = run_command(["npm", "run", "lint", "--if-present"], service, env, cancel)
+    checks.append(Check("lint", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
+    workflows = sorted((service / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        checks.append(cache.actionlint.lint(service, workflows, env, cancel))
+    terraform = shutil.which("terraform", path=env.get("PATH"))
+    if (service / "infra").is_dir():
+        if terraform is None:
+            checks.append(Check("terraform fmt", None, output=["not run: no terraform on PATH"]))
+        else:
+            started = time.monotonic()
+            code, out = run_command([terraform, "fmt", "-check", "-recursive", "-no-color", "infra"], service,
+                                    env, cancel)
+            checks.append(Check("terraform fmt", code == 0, round(time.monotonic() - started, 3),
+                                [] if code == 0 else ["files not formatted:", *excerpt(out)]))
+    if any(c.ok is False for c in checks) or CHECK_LEVEL[depth] < CHECK_LEVEL["test"]:
+        return checks, []
+    started = time.monotonic()
+    code, out = run_command(["npm", "test"], service, env, cancel)
+    checks.append(Check("npm test", code == 0, round(time.monotonic() - started, 3), [] if code == 0 else excerpt(out)))
+    return checks, (failing_tests(out) if code else [])

@@ -1,0 +1,70 @@
+"""The shared parts of `paved fleet preview --checks`: batched actionlint (real actionlint) and the
+node:test output parser."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from paved_road.fleet.preview_checks import ActionlintBatch, failing_tests
+
+GOOD = """name: ci
+on: push
+permissions:
+  contents: read
+jobs:
+  test:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo ok
+"""
+BAD = GOOD.replace("ubuntu-24.04", "ubuntu-lates")
+
+
+def _service(root: Path, name: str, text: str) -> Path:
+    wf = root / name / ".github" / "workflows" / "ci.yml"
+    wf.parent.mkdir(parents=True)
+    wf.write_text(text)
+    return root / name
+
+
+def test_services_checked_side_by_side_share_one_actionlint_run_and_get_their_own_findings(tmp_path, node24_env):
+    batch = ActionlintBatch(window=1.0)
+    services = [_service(tmp_path, f"s{i}", BAD if i == 2 else GOOD) for i in range(4)]
+    results = {}
+
+    def check(svc: Path) -> None:
+        results[svc.name] = batch.lint(svc, sorted((svc / ".github/workflows").glob("*.yml")), node24_env)
+
+    threads = [threading.Thread(target=check, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert batch.runs == 1
+    assert {n: c.ok for n, c in results.items()} == {"s0": True, "s1": True, "s2": False, "s3": True}
+    assert results["s2"].output and results["s2"].output[0].startswith(".github/workflows/ci.yml:7:")
+    assert "ubuntu-lates" in results["s2"].output[0] and "[runner-label]" in results["s2"].output[0]
+
+
+def test_failing_test_names_from_tap_and_spec_output():
+    tap = "TAP version 13\n# Subtest: adds\nok 1 - adds\nnot ok 2 - escalates after 15 minutes\n  ---\n"
+    spec = "✔ adds (0.5ms)\n✖ escalates after 15 minutes (1.2ms)\n✖ escalates after 15 minutes (1.2ms)\n"
+    assert failing_tests(tap) == ["escalates after 15 minutes"]
+    assert failing_tests(spec) == ["escalates after 15 minutes"]
+    assert failing_tests("✔ all good (3ms)\nok 1 - fine\n") == []
+
+
+def test_conflict_hunks_are_extracted_whole():
+    from paved_road.fleet.conflict_markers import count_hunks, hunks, rej_hunks
+
+    text = (b"a\n<<<<<<< before updating\nours\n||||||| last update\nbase\n=======\ntheirs\n>>>>>>> after updating\n"
+            b"b\n<<<<<<< unfinished\nx\n<<<<<<< before updating\n1\n=======\n2\n>>>>>>> after updating\n")
+    found = hunks(text.splitlines())
+    assert [h[0] for h in found] == [b"<<<<<<< before updating"] * 2 and found[1] == [
+        b"<<<<<<< before updating", b"1", b"=======", b"2", b">>>>>>> after updating"]
+    assert len(found[0]) == 7 and count_hunks(text.splitlines()) == 2
+    fenced = b"```\n<<<<<<< x\n1\n=======\n2\n>>>>>>> y\n```\n"
+    assert hunks(fenced.splitlines(), "README.md") == [] and len(hunks(fenced.splitlines(), "a.txt")) == 1
+    rej = b"diff a/x b/x\n@@ -1 +1 @@\n-a\n+b\n@@ -5 +5 @@\n-c\n+d\n"
+    assert rej_hunks(rej.splitlines()) == [[b"@@ -1 +1 @@", b"-a", b"+b"], [b"@@ -5 +5 @@", b"-c", b"+d"]]
