@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             shard = pv.parse_shard(args.shard)
             paths = selection.checkout_paths(sel, "fleet preview")
             rep = _with_progress(lambda advance: pv.run(
-                paths, args.candidate, template=args.template, jobs=args.jobs, keep=args.keep, checks=args.checks,
+                paths, args.candidate, template=args.template, jobs=cli_options.jobs(args.jobs), keep=args.keep, checks=args.checks,
                 shard=shard, on_result=advance))
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
