@@ -252,3 +252,19 @@ def test_catalog_links_each_service_to_its_dora_row(tmp_path):
     # Without --format html the option is refused, one line, exit 2.
     proc = subprocess.run([PAVED, "catalog", str(fleet), "--dora", "dora.html"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--dora" in proc.stderr
+
+
+@pytest.mark.parametrize("days", [100, 365, 1000])
+def test_long_lead_times_keep_the_axis_label_inside_the_chart(page, tmp_path, days):
+    """A low performer's lead time (months): the y axis' top label ("180.0d", "1000.0d") once ran off
+    the chart's left edge; the geometry check finds any text outside its chart."""
+    import copy
+    _, data, _ = page
+    data = copy.deepcopy(data)
+    for trend in [data["fleet"]["trend"]] + [s["trend"] for s in data["services"]]:
+        for bucket in trend:
+            bucket["lead_time_median_seconds"] = days * 86400.0
+    html = tmp_path / "dora.html"
+    html.write_text(report.render_html(data))
+    g = geometry(tmp_path, html, 1280)
+    assert g["chartsOutside"] == [] and g["boxesOutside"] == [], (g["chartsOutside"], g["boxesOutside"])
