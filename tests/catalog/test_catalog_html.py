@@ -163,3 +163,27 @@ def test_without_scripts_every_row_shows_and_no_dead_filter_box(page):
     assert len(dom.rows) == data["summary"]["total"] and not any(dom.hidden)
     assert '<p class="filter" id="filter-box" hidden="">' in text
     assert '<p class="filter" id="filter-box">' in dump_dom(out, html)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_table_fits_the_screen_with_a_github_template_url_and_long_names(tmp_path, monkeypatch, width):
+    """The usual fleet: services generated from https://github.com/ORG/paved-road.git, one with a long
+    unbroken name. At 1280 px the table once ran 36 px past the page (and 800 px past it with the name),
+    so a wall screen cut off the Path column."""
+    from paved_road.fleet import catalog
+
+    monkeypatch.setattr(catalog, "template_tags", lambda src: ["v1.0.0", "v2.0.0", "v2.1.1"])
+
+    def answers(name, version):
+        return json.dumps({"_src_path": "https://github.com/example-org/paved-road.git", "_commit": version,
+                           "service_name": name, "owner": "team-payments", "system": "shop",
+                           "architectures": ["amd64", "arm64"], "node_major": 24, "_placeholders": ["owner"]})
+
+    read = [("example-org/orders", answers("orders", "v2.1.1"), None),
+            ("example-org/long", answers("checkout" + "service" * 12, "v1.0.0"), None),
+            ("example-org/broken", None, "cannot read .copier-answers.yml: 404")]
+    html = tmp_path / "catalog.html"
+    html.write_text(catalog.render_html(catalog.build_catalog(read=read), dora_page="dora.html"))
+    g = geometry(tmp_path, html, width)
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width

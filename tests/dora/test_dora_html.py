@@ -268,3 +268,17 @@ def test_long_lead_times_keep_the_axis_label_inside_the_chart(page, tmp_path, da
     html.write_text(report.render_html(data))
     g = geometry(tmp_path, html, 1280)
     assert g["chartsOutside"] == [] and g["boxesOutside"] == [], (g["chartsOutside"], g["boxesOutside"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_long_service_name_keeps_the_table_on_the_screen(page, tmp_path, width):
+    """A 100-character service name without a hyphen once pushed the table 450 px past a 1280-px screen."""
+    import copy
+    _, data, _ = page
+    data = copy.deepcopy(data)
+    data["services"][0]["name"] = data["services"][0]["cluster"] = "orders" + "verylongname" * 8
+    html = tmp_path / "dora.html"
+    html.write_text(report.render_html(data))
+    g = geometry(tmp_path, html, width)
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width
