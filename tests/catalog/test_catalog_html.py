@@ -187,3 +187,15 @@ def test_table_fits_the_screen_with_a_github_template_url_and_long_names(tmp_pat
     g = geometry(tmp_path, html, width)
     assert g["boxesOutside"] == [], g["boxesOutside"]
     assert g["scrollWidth"] <= g["innerWidth"] == width
+
+
+def test_generated_time_is_local_like_the_dora_page(page, monkeypatch):
+    """The catalog's "Generated" time was raw ISO UTC; like the DORA page it shows the viewer's local time
+    (ISO kept as `datetime` and title, and as the text when scripts are off)."""
+    html, data, out = page
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    dom = dump_dom(out, html)
+    (iso, title, shown), = re.findall(r'<time datetime="([^"]+)" title="([^"]+)" data-local="true">([^<]+)</time>', dom)
+    assert iso == title == data["generated_at"] and shown != iso
+    assert re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', dump_dom(out, html, csp=STRICT_CSP)) \
+        == [data["generated_at"]]

@@ -506,7 +506,7 @@ def render_html(catalog: dict, dora_page: str | None = None) -> str:
     in that `paved dora` page."""
     import jinja2
 
-    from paved_road.dora.report import anchor
+    from paved_road.dora.report import anchor, time_html
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,
@@ -527,4 +527,5 @@ def render_html(catalog: dict, dora_page: str | None = None) -> str:
         summary_line=summary_line(catalog),
         dora_page=dora_page,
         dora_anchor=anchor,
+        when=time_html,
     )
