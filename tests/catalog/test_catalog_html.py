@@ -199,3 +199,18 @@ def test_generated_time_is_local_like_the_dora_page(page, monkeypatch):
     assert iso == title == data["generated_at"] and shown != iso
     assert re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', dump_dom(out, html, csp=STRICT_CSP)) \
         == [data["generated_at"]]
+
+
+def test_versions_chart_keeps_a_long_version_label_inside(tmp_path, monkeypatch):
+    """A service recorded at a bare commit (`_commit` a full SHA) once drew its bar label 130 px left of
+    the chart; the label is shortened (the full value stays as the bar's title)."""
+    from paved_road.fleet import catalog
+
+    monkeypatch.setattr(catalog, "template_tags", lambda src: ["v1.0.0", "v2.1.1"])
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    read = [(f"o/{n}", json.dumps({"_src_path": "https://github.com/o/paved-road.git", "_commit": v, "service_name": n}),
+             None) for n, v in (("a", "v2.1.1"), ("b", sha))]
+    html = tmp_path / "catalog.html"
+    html.write_text(catalog.render_html(catalog.build_catalog(read=read)))
+    assert geometry(tmp_path, html, 1280)["chartsOutside"] == []
+    assert f'data-version="{sha}"' in html.read_text() and f"<title>{sha}: 1 service" in html.read_text()

@@ -487,9 +487,13 @@ def versions_chart_svg(versions: dict[str, int], latest: str | None) -> str:
         y = i * (bar_h + gap)
         w = max(2, round(max_w * count / top))
         cls = "bar current" if version == latest else "bar behind"
+        # 12-px labels in 142 px: a longer one (a bare commit's SHA) is cut, the whole value in the title.
+        shown = (version[:12] + "\u2026" if re.fullmatch(r"[0-9a-f]{13,}", version)
+                 else version if len(version) <= 20 else version[:19] + "\u2026")
         parts.append(
             f'<g class="version-bar" data-version="{_esc(version)}" data-count="{count}">'
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_esc(version)}</text>'
+            f'<title>{_esc(version)}: {count} service{"" if count == 1 else "s"}</title>'
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_esc(shown)}</text>'
             f'<rect class="{cls}" x="{label_w}" y="{y}" width="{w}" height="{bar_h}"/>'
             f'<text x="{label_w + w + 6}" y="{y + 16}">{count}</text></g>'
         )
