@@ -159,7 +159,7 @@ def test_legend_is_visible_text_and_times_are_local(page):
             os.environ["TZ"] = env_tz
     legend = re.search(r'<ul class="legend" id="legend">(.*?)</ul>', dom, re.S).group(1)
     text = re.sub(r"<[^>]+>", " ", legend)
-    for words in ("deployments per 7-day bucket", "failed deployments", "median per bucket", "elite edge",
+    for words in ("deployments per 7-day bucket", "failed deployments", "per bucket: median lead time", "elite edge",
                   "high edge", "medium edge", "partial"):
         assert words in text, text
     times = re.findall(r'<time datetime="([^"]+)" title="([^"]+)" data-local="true">([^<]+)</time>', dom)
@@ -282,3 +282,13 @@ def test_a_long_service_name_keeps_the_table_on_the_screen(page, tmp_path, width
     g = geometry(tmp_path, html, width)
     assert g["boxesOutside"] == [], g["boxesOutside"]
     assert g["scrollWidth"] <= g["innerWidth"] == width
+
+
+def test_legend_names_what_the_failure_rate_line_is(page):
+    """The legend said every line is a "median per bucket"; the change failure rate line is a share
+    (failed / deployments) per bucket."""
+    html, _, _ = page
+    legend = re.search(r'<ul class="legend" id="legend">(.*?)</ul>', html.read_text(), re.S).group(1)
+    line = next(li for li in re.findall(r"<li>(.*?)</li>", legend, re.S) if "<circle" in li)
+    text = re.sub(r"<[^>]+>", "", line)
+    assert "median lead time and recovery time" in text and "change failure rate" in text, text
