@@ -968,11 +968,16 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             breaker = deployment.get("deploymentCircuitBreaker") or {}
             if ledger.phase(status) == "rolling-back":
                 stage = (deployment.get("rollback") or {}).get("reason") or stage
+            failed_now = breaker.get("failureCount", 0) or 0
+            if breaker_off:
+                # A DISABLED breaker counts nothing ("ECS is not using the circuit breaker"): the failed tasks are
+                # the deployments' failedTasks in DescribeServices.
+                failed_now = max(failed_now, sum(d.get("failedTasks", 0) or 0 for d in svc.get("deployments", [])
+                                                 if _same_revision(d.get("taskDefinition"), revision)))
             line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
-                    + (f"failed tasks {breaker.get('failureCount', 0)} (circuit breaker off)" if breaker_off else
+                    + (f"failed tasks {failed_now} (circuit breaker off)" if breaker_off else
                        f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}"))
-            failed_now = breaker.get("failureCount", 0) or 0
         elif fallback or polls > 3:
             fallback_polls += 1
             ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
