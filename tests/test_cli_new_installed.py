@@ -79,3 +79,19 @@ def test_direct_url_of_an_https_git_install(tmp_path, monkeypatch):
     (info / "direct_url.json").write_text(json.dumps({"url": "https://files.example.com/paved_road-0.1.0.whl",
                                                       "archive_info": {}}))
     assert template_source.installed_from() is None
+
+
+def test_direct_url_with_environment_variable_credentials(tmp_path, monkeypatch):
+    """PEP 610 lets `url`'s user:password be environment variables (`${GITHUB_TOKEN}`), and `git` as an
+    ssh user. The template source drops the placeholders (git's credential helper authenticates; a token
+    expanded here would end up in every service's .copier-answers.yml) and keeps `git@`."""
+    info = tmp_path / "paved_road-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: paved-road\nVersion: 0.1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    for url, expected in (("https://${GITHUB_TOKEN}@github.com/org/paved-road.git", "https://github.com/org/paved-road.git"),
+                          ("https://${USER}:${PASS}@git.example.com/paved-road.git", "https://git.example.com/paved-road.git"),
+                          ("ssh://git@github.com/org/paved-road.git", "ssh://git@github.com/org/paved-road.git")):
+        (info / "direct_url.json").write_text(json.dumps({"url": url, "vcs_info": {"vcs": "git", "commit_id": "a" * 40}}))
+        assert template_source.installed_from() == (expected, "a" * 40)

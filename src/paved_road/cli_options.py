@@ -32,9 +32,23 @@ def jobs(value: int | None, remote: bool = False) -> int:
     return value if value else (REMOTE_JOBS if remote else DEFAULT_JOBS)
 
 
-class DeprecatedAlias(argparse.Action):
-    """An old spelling kept for one release: stores into the new option's dest and says, once on
-    stderr, which name to use instead. Hidden from help (pass help=argparse.SUPPRESS)."""
+class StoreOne(argparse.Action):
+    """Store a value; a second spelling of the same option (an alias) giving a different value is a usage
+    error naming both, not "the last one wins"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest, None)
+        if given is not None and given != values:
+            first = getattr(namespace, f"_{self.dest}_option", self.dest)
+            parser.error(f"{first} {given} and {option_string} {values} name different values; give one")
+        setattr(namespace, f"_{self.dest}_option", option_string)
+        setattr(namespace, self.dest, values)
+
+
+class DeprecatedAlias(StoreOne):
+    """An old spelling kept for one release: stores into the new option's dest (with StoreOne: refused when
+    the new spelling says otherwise) and says, once on stderr, which name to use instead. Hidden from help
+    (pass help=argparse.SUPPRESS); give the new option action=StoreOne too."""
 
     def __init__(self, option_strings, dest, new_name: str, **kwargs):
         self.new_name = new_name
@@ -45,4 +59,4 @@ class DeprecatedAlias(argparse.Action):
 
         print(f"{parser.prog}: warning: {option_string} is deprecated and will be removed in the next release; "
               f"use {self.new_name}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
+        super().__call__(parser, namespace, values, option_string)

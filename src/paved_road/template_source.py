@@ -22,6 +22,7 @@ REMOTE_URL = re.compile(r"^(https://|ssh://|git@|http://(127\.0\.0\.1|localhost)
 _CREDENTIALS = re.compile(r"^(https?://)[^/@]*@")
 
 
+_ENV_CREDENTIALS = re.compile(r"^([a-z][a-z0-9+.-]*://)\$\{[A-Za-z0-9_-]+\}(?::\$\{[A-Za-z0-9_-]+\})?@")
 NO_TEMPLATE = ("no template found: pass --template URL (the Paved Road template's git URL, e.g. "
                "--template https://github.com/ORG/paved-road.git) or set PAVED_TEMPLATE")
 
@@ -55,6 +56,9 @@ def installed_from(distribution: str = "paved-road") -> tuple[str, str | None] |
         ref = vcs.get("requested_revision") or vcs.get("commit_id")
         if url.startswith("file://"):
             url = unquote(urlparse(url).path)  # a local clone: copier takes its path
+        # PEP 610: user:password may be environment variables (${TOKEN}); drop them (git's credential helper
+        # authenticates; an expanded token would be written into every service's answers file).
+        url = _ENV_CREDENTIALS.sub(r"\1", url)
         return url, ref if isinstance(ref, str) else None
     if isinstance(info.get("dir_info"), dict) and url.startswith("file://"):
         path = Path(unquote(urlparse(url).path))

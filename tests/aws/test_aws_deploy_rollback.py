@@ -192,6 +192,19 @@ def test_breaker_off_failures_warn_once_and_the_timeout_says_how_to_roll_back(si
     assert f"rollback complete: {SERVICE} runs 1.0.0 on " in back.out, back.out
 
 
+def test_breaker_off_warning_with_alarm_rollback_does_not_say_ecs_never_rolls_back(sim_endpoint):
+    """Breaker off but deployment alarms with rollback on: ECS rolls back when an alarm goes into ALARM
+    (AWS API DeploymentAlarms), so the warning names the alarms instead of "will not roll back by itself"."""
+    world = seeded(sim_endpoint, fail=["1.1.0"], circuit_breaker={"enable": False, "rollback": False},
+                   alarms=["demo-service-5xx"])
+    result = world.deploy("1.1.0", "--timeout", "3")
+    warnings = [line for line in result.out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.out
+    assert "will not roll back by itself" not in warnings[0]
+    assert "only if an alarm goes into ALARM (demo-service-5xx)" in warnings[0], warnings[0]
+    assert "failing tasks do not trip an alarm" in warnings[0]
+
+
 def test_breaker_rollback_names_where_the_service_is_and_no_hint(sim_endpoint):
     """ECS already rolled back: the error says where the service runs and prints no rollback command."""
     world = seeded(sim_endpoint, fail=["1.3.0"])

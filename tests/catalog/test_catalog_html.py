@@ -163,3 +163,54 @@ def test_without_scripts_every_row_shows_and_no_dead_filter_box(page):
     assert len(dom.rows) == data["summary"]["total"] and not any(dom.hidden)
     assert '<p class="filter" id="filter-box" hidden="">' in text
     assert '<p class="filter" id="filter-box">' in dump_dom(out, html)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_table_fits_the_screen_with_a_github_template_url_and_long_names(tmp_path, monkeypatch, width):
+    """The usual fleet: services generated from https://github.com/ORG/paved-road.git, one with a long
+    unbroken name. At 1280 px the table once ran 36 px past the page (and 800 px past it with the name),
+    so a wall screen cut off the Path column."""
+    from paved_road.fleet import catalog
+
+    monkeypatch.setattr(catalog, "template_tags", lambda src: ["v1.0.0", "v2.0.0", "v2.1.1"])
+
+    def answers(name, version):
+        return json.dumps({"_src_path": "https://github.com/example-org/paved-road.git", "_commit": version,
+                           "service_name": name, "owner": "team-payments", "system": "shop",
+                           "architectures": ["amd64", "arm64"], "node_major": 24, "_placeholders": ["owner"]})
+
+    read = [("example-org/orders", answers("orders", "v2.1.1"), None),
+            ("example-org/long", answers("checkout" + "service" * 12, "v1.0.0"), None),
+            ("example-org/broken", None, "cannot read .copier-answers.yml: 404")]
+    html = tmp_path / "catalog.html"
+    html.write_text(catalog.render_html(catalog.build_catalog(read=read), dora_page="dora.html"))
+    g = geometry(tmp_path, html, width)
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width
+
+
+def test_generated_time_is_local_like_the_dora_page(page, monkeypatch):
+    """The catalog's "Generated" time was raw ISO UTC; like the DORA page it shows the viewer's local time
+    (ISO kept as `datetime` and title, and as the text when scripts are off)."""
+    html, data, out = page
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    dom = dump_dom(out, html)
+    (iso, title, shown), = re.findall(r'<time datetime="([^"]+)" title="([^"]+)" data-local="true">([^<]+)</time>', dom)
+    assert iso == title == data["generated_at"] and shown != iso
+    assert re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', dump_dom(out, html, csp=STRICT_CSP)) \
+        == [data["generated_at"]]
+
+
+def test_versions_chart_keeps_a_long_version_label_inside(tmp_path, monkeypatch):
+    """A service recorded at a bare commit (`_commit` a full SHA) once drew its bar label 130 px left of
+    the chart; the label is shortened (the full value stays as the bar's title)."""
+    from paved_road.fleet import catalog
+
+    monkeypatch.setattr(catalog, "template_tags", lambda src: ["v1.0.0", "v2.1.1"])
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    read = [(f"o/{n}", json.dumps({"_src_path": "https://github.com/o/paved-road.git", "_commit": v, "service_name": n}),
+             None) for n, v in (("a", "v2.1.1"), ("b", sha))]
+    html = tmp_path / "catalog.html"
+    html.write_text(catalog.render_html(catalog.build_catalog(read=read)))
+    assert geometry(tmp_path, html, 1280)["chartsOutside"] == []
+    assert f'data-version="{sha}"' in html.read_text() and f"<title>{sha}: 1 service" in html.read_text()

@@ -228,3 +228,16 @@ def test_a_mistyped_question_name_gets_a_suggestion(tmp_path):
     proc = paved("new", str(tmp_path / "svc"), "--demo", "-a", "servce_name=orders")
     assert proc.returncode == 2 and not (tmp_path / "svc").exists()
     assert proc.stderr.startswith("paved new: unknown question 'servce_name'; did you mean 'service_name'?")
+
+
+@pytest.mark.parametrize("argv", [["--version", "1.0.0", "--to", "2.0.0"], ["--to", "2.0.0", "--version", "1.0.0"]])
+def test_deploy_refuses_the_old_and_new_spelling_naming_different_releases(argv, capsys):
+    """`--version 1.0.0 --to 2.0.0` once deployed whichever came last, silently: a half-migrated CI script
+    could deploy the wrong release. Two different releases are a usage error naming both options."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["deploy", "--cluster", "c", "--service", "s", *argv])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--to" in last and "--version" in last and "1.0.0" in last and "2.0.0" in last, last
+    same = build_parser().parse_args(["deploy", "--cluster", "c", "--service", "s", "--version", "1.0.0", "--to", "1.0.0"])
+    assert same.to == "1.0.0"

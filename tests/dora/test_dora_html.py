@@ -159,7 +159,7 @@ def test_legend_is_visible_text_and_times_are_local(page):
             os.environ["TZ"] = env_tz
     legend = re.search(r'<ul class="legend" id="legend">(.*?)</ul>', dom, re.S).group(1)
     text = re.sub(r"<[^>]+>", " ", legend)
-    for words in ("deployments per 7-day bucket", "failed deployments", "median per bucket", "elite edge",
+    for words in ("deployments per 7-day bucket", "failed deployments", "per bucket: median lead time", "elite edge",
                   "high edge", "medium edge", "partial"):
         assert words in text, text
     times = re.findall(r'<time datetime="([^"]+)" title="([^"]+)" data-local="true">([^<]+)</time>', dom)
@@ -252,3 +252,43 @@ def test_catalog_links_each_service_to_its_dora_row(tmp_path):
     # Without --format html the option is refused, one line, exit 2.
     proc = subprocess.run([PAVED, "catalog", str(fleet), "--dora", "dora.html"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--dora" in proc.stderr
+
+
+@pytest.mark.parametrize("days", [100, 365, 1000])
+def test_long_lead_times_keep_the_axis_label_inside_the_chart(page, tmp_path, days):
+    """A low performer's lead time (months): the y axis' top label ("180.0d", "1000.0d") once ran off
+    the chart's left edge; the geometry check finds any text outside its chart."""
+    import copy
+    _, data, _ = page
+    data = copy.deepcopy(data)
+    for trend in [data["fleet"]["trend"]] + [s["trend"] for s in data["services"]]:
+        for bucket in trend:
+            bucket["lead_time_median_seconds"] = days * 86400.0
+    html = tmp_path / "dora.html"
+    html.write_text(report.render_html(data))
+    g = geometry(tmp_path, html, 1280)
+    assert g["chartsOutside"] == [] and g["boxesOutside"] == [], (g["chartsOutside"], g["boxesOutside"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_long_service_name_keeps_the_table_on_the_screen(page, tmp_path, width):
+    """A 100-character service name without a hyphen once pushed the table 450 px past a 1280-px screen."""
+    import copy
+    _, data, _ = page
+    data = copy.deepcopy(data)
+    data["services"][0]["name"] = data["services"][0]["cluster"] = "orders" + "verylongname" * 8
+    html = tmp_path / "dora.html"
+    html.write_text(report.render_html(data))
+    g = geometry(tmp_path, html, width)
+    assert g["boxesOutside"] == [], g["boxesOutside"]
+    assert g["scrollWidth"] <= g["innerWidth"] == width
+
+
+def test_legend_names_what_the_failure_rate_line_is(page):
+    """The legend said every line is a "median per bucket"; the change failure rate line is a share
+    (failed / deployments) per bucket."""
+    html, _, _ = page
+    legend = re.search(r'<ul class="legend" id="legend">(.*?)</ul>', html.read_text(), re.S).group(1)
+    line = next(li for li in re.findall(r"<li>(.*?)</li>", legend, re.S) if "<circle" in li)
+    text = re.sub(r"<[^>]+>", "", line)
+    assert "median lead time and recovery time" in text and "change failure rate" in text, text

@@ -382,7 +382,7 @@ def register(subparsers) -> None:
     deploy = subparsers.add_parser("deploy", help="deploy a release to an ECS service and verify it",
                                    epilog=EPILOG, formatter_class=fmt)
     _common(deploy)
-    deploy.add_argument("--to", metavar="VERSION",
+    deploy.add_argument("--to", metavar="VERSION", action=cli_options.StoreOne,
                         help="release to deploy, SemVer X.Y.Z (leading v allowed); required")
     # The old spelling collided with the usual `--version` (paved's own); kept, hidden, for one release.
     deploy.add_argument("--version", dest="to", action=cli_options.DeprecatedAlias, new_name="--to",

@@ -857,6 +857,18 @@ def timeout_hint(plan: Plan) -> str:
     return "the circuit breaker is OFF and no alarms are set: ECS keeps replacing failing tasks until someone stops it"
 
 
+def _without_breaker(plan: Plan) -> str:
+    """What stops a rollout whose tasks fail when the circuit breaker is off: nothing, or only the deployment
+    alarms (AWS DeploymentAlarms: an alarm in ALARM fails the deployment, and rolls it back with rollback on)."""
+    alarms = plan.alarms
+    if not alarms.get("enable"):
+        return "ECS will not roll back by itself"
+    names = ", ".join(alarms.get("alarmNames") or []) or "none named"
+    then = "rolls back" if alarms.get("rollback") else "fails the deployment (rollback off: no roll back)"
+    return (f"ECS {then} only if an alarm goes into ALARM ({names}); failing tasks do not trip an alarm "
+            "unless one watches them")
+
+
 def rollback_command(plan: Plan) -> str:
     """The command that takes this service back to its last good release (printed after a failed deploy)."""
     import shlex
@@ -956,11 +968,16 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             breaker = deployment.get("deploymentCircuitBreaker") or {}
             if ledger.phase(status) == "rolling-back":
                 stage = (deployment.get("rollback") or {}).get("reason") or stage
+            failed_now = breaker.get("failureCount", 0) or 0
+            if breaker_off:
+                # A DISABLED breaker counts nothing ("ECS is not using the circuit breaker"): the failed tasks are
+                # the deployments' failedTasks in DescribeServices.
+                failed_now = max(failed_now, sum(d.get("failedTasks", 0) or 0 for d in svc.get("deployments", [])
+                                                 if _same_revision(d.get("taskDefinition"), revision)))
             line = (f"{revision_name(revision)}: {status}{' / ' + stage if stage else ''}, "
                     f"running {target.get('runningTaskCount', 0)}/{target.get('requestedTaskCount', 0)}, "
-                    + (f"failed tasks {breaker.get('failureCount', 0)} (circuit breaker off)" if breaker_off else
+                    + (f"failed tasks {failed_now} (circuit breaker off)" if breaker_off else
                        f"failed tasks {breaker.get('failureCount', 0)}/{breaker.get('threshold', '-')}"))
-            failed_now = breaker.get("failureCount", 0) or 0
         elif fallback or polls > 3:
             fallback_polls += 1
             ours = [d for d in svc.get("deployments", []) if _same_revision(d.get("taskDefinition"), revision)]
@@ -989,7 +1006,7 @@ def wait_for_deployment(ecs, plan: Plan, revision: str, *, exclude: set[str] | N
             line = f"{revision_name(revision)}: waiting for ECS to list the deployment"
         if breaker_off and not warned and failed_now and failed_before is not None and failed_now > failed_before:
             progress(f"warning: {failed_now} tasks of {revision_name(revision)} have failed and the deployment circuit "
-                     "breaker is off: ECS will not roll back by itself, it keeps starting new tasks"
+                     f"breaker is off: {_without_breaker(plan)}, it keeps starting new tasks"
                      + (f"; to roll back: {rollback_command(plan)}" if plan.action == "deploy" else ""))
             warned = True
         if failed_now is not None:

@@ -246,10 +246,6 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
     dashed lines (those within the scale), and the last bucket marked when it is shorter (partial).
     The scale is the larger of the data and the band edge that matters (15% for failure rates), so
     a flat 5% does not draw full height."""
-    left, bottom, top_pad = 34, 15, 4   # room below for the dates' descenders
-    plot_w, plot_h = width - left - 2, height - bottom - top_pad
-    n = max(1, len(trend))
-    slot = plot_w / n
     values = [b.get(key) for b in trend]
     known = [v for v in values if v is not None]
     highest = max(known) if known else 0
@@ -258,6 +254,13 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
     wanted = max(highest, floor)
     scale = _nice_duration(wanted) if unit == "seconds" else (
         min(1.0, _nice(wanted)) if unit == "share" else _nice(max(wanted, 1)))
+    top_label = (f"{scale / 86400:g}d" if unit == "seconds" and scale >= 86400 and scale % 86400 == 0
+                 else _label(scale, unit))
+    # The y axis' labels sit left of the plot: room for the longest (a low performer's "1000d" too).
+    left, bottom, top_pad = max(34, 6 * len(top_label) + 6), 15, 4   # room below for the dates' descenders
+    plot_w, plot_h = width - left - 2, height - bottom - top_pad
+    n = max(1, len(trend))
+    slot = plot_w / n
 
     def y(v: float) -> float:
         return top_pad + plot_h - plot_h * min(v, scale) / scale
@@ -270,7 +273,7 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
              f'<title>{_esc(label)} (y: {unit_text}, 0 .. {_esc(_label(scale, unit))})</title>'
              f'<line class="axis" x1="{left}" y1="{top_pad + plot_h + 0.5}" x2="{width - 2}" y2="{top_pad + plot_h + 0.5}"/>'
              f'<line class="axis" x1="{left - 0.5}" y1="{top_pad}" x2="{left - 0.5}" y2="{top_pad + plot_h}"/>'
-             f'<text class="tick" x="{left - 3}" y="{top_pad + 7}" text-anchor="end">{_esc(_label(scale, unit))}</text>'
+             f'<text class="tick" x="{left - 3}" y="{top_pad + 7}" text-anchor="end">{_esc(top_label)}</text>'
              f'<text class="tick" x="{left - 3}" y="{top_pad + plot_h}" text-anchor="end">0</text>']
     if trend:
         parts.append(f'<text class="tick" x="{left}" y="{height - 4}">{_esc(trend[0]["start"][5:10])}</text>'

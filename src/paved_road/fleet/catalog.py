@@ -591,9 +591,13 @@ def versions_chart_svg(versions: dict[str, int], latest: str | None) -> str:
         y = i * (bar_h + gap)
         w = max(2, round(max_w * count / top))
         cls = "bar current" if version == latest else "bar behind"
+        # 12-px labels in 142 px: a longer one (a bare commit's SHA) is cut, the whole value in the title.
+        shown = (version[:12] + "\u2026" if re.fullmatch(r"[0-9a-f]{13,}", version)
+                 else version if len(version) <= 20 else version[:19] + "\u2026")
         parts.append(
             f'<g class="version-bar" data-version="{_esc(version)}" data-count="{count}">'
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_esc(version)}</text>'
+            f'<title>{_esc(version)}: {count} service{"" if count == 1 else "s"}</title>'
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_esc(shown)}</text>'
             f'<rect class="{cls}" x="{label_w}" y="{y}" width="{w}" height="{bar_h}"/>'
             f'<text x="{label_w + w + 6}" y="{y + 16}">{count}</text></g>'
         )
@@ -610,7 +614,7 @@ def render_html(catalog: dict, dora_page: str | None = None, preview_page: str |
     in that `paved dora` page; with `preview_page`, to its row in a `paved fleet preview` page."""
     import jinja2
 
-    from paved_road.dora.report import anchor
+    from paved_road.dora.report import anchor, time_html
     from paved_road.fleet.preview import anchor as preview_anchor
 
     env = jinja2.Environment(
@@ -634,4 +638,5 @@ def render_html(catalog: dict, dora_page: str | None = None, preview_page: str |
         preview_page=preview_page,
         preview_anchor=preview_anchor,
         dora_anchor=anchor,
+        when=time_html,
     )

@@ -182,8 +182,11 @@ class ServiceDeployment:
             "sourceServiceRevisions": ([{"arn": self.source.arn, "requestedTaskCount": 0 if self.rolled_out else desired,
                                          "runningTaskCount": 0 if self.rolled_out else desired,
                                          "pendingTaskCount": 0}] if self.source else []),
+            # DISABLED: "Amazon ECS is not using the circuit breaker" (API ServiceDeploymentCircuitBreaker), so it
+            # counts nothing; the failed tasks show only in DescribeServices' deployments[].failedTasks.
             "deploymentCircuitBreaker": {"status": self.breaker_status if self.breaker.get("enable") else "DISABLED",
-                                         "failureCount": self.failures, "threshold": self.threshold},
+                                         "failureCount": self.failures if self.breaker.get("enable") else 0,
+                                         "threshold": self.threshold},
             "alarms": {"status": self.alarm_status,
                        "alarmNames": list((self.config.get("alarms") or {}).get("alarmNames", [])),
                        "triggeredAlarmNames": list(self.triggered_alarms)},
