@@ -63,6 +63,21 @@ def git_value(value: object, what: str) -> str:
     return text
 
 
+# A branch or tag name as `git check-ref-format --allow-onelevel` accepts it (git-check-ref-format(1)), and
+# not a refspec: no `:` (a destination ref), `*` (every branch), leading `+` (forced) or `^` (negative).
+_REF_COMPONENT = r"(?!\.)(?:(?!\.\.|@\{)[^\x00-\x20\x7f~^:?*\[\\/])+(?<!\.lock)"
+_REF = re.compile(rf"^(?![+-]){_REF_COMPONENT}(?:/{_REF_COMPONENT})*(?<!\.)$")
+
+
+def git_ref(value: object, what: str = "ref") -> str:
+    """`value` as the branch or tag to fetch: a ref name git accepts, never a refspec or an option."""
+    text = "" if value is None else str(value)
+    if not _REF.match(text) or text == "@":
+        raise UntrustedValue(f"{what} must be a branch or tag name (git check-ref-format: no spaces, '..', '@{{', "
+                             f"'~^:?*[\\', leading '+' or '-'); got {redact(text)!r}")
+    return text
+
+
 # ---------------------------------------------------------------------------
 # Which template is the canonical one
 # ---------------------------------------------------------------------------

@@ -113,3 +113,40 @@ def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template
         f"{server.url}/nowhere.git": f"cannot fetch .copier-answers.yml: fatal: repository '{server.url}/nowhere.git/' "
                                      "not found"}
     assert proc.returncode == 4
+
+
+def _posts_text(server: SmartHttp, repo: str) -> bytes:
+    import gzip
+    bodies = [body for path, body in server.posts if path.startswith(f"/{repo}/")]
+    return b"".join(gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b for b in bodies)
+
+
+def test_a_remote_is_not_told_the_commits_of_repositories_read_before_it(fleet_root, fleet_template, tmp_path):
+    """One worker reads alpha then bravo (-j 1): bravo's host must not learn alpha's commit id (git sends every
+    commit of a shallow repository's `shallow` file to the server it fetches from), nor be answered from
+    objects another host sent."""
+    root = tmp_path / "served"
+    root.mkdir()
+    for name in ("alpha", "bravo"):
+        git(root, "clone", "-q", "--bare", str(fleet_root / SERVICES[name][1]), str(root / f"{name}.git"))
+    alpha_head = git(root / "alpha.git", "rev-parse", "HEAD").strip()
+    with SmartHttp(root, record=True) as server:
+        repos = tmp_path / "repos.yml"
+        repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git", f"{server.url}/bravo.git"]}))
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template), "-j", "1")
+        assert data["summary"]["errors"] == 0, proc.stderr
+        assert alpha_head.encode() in _posts_text(server, "alpha.git")  # the probe sees commit ids at all
+        assert alpha_head.encode() not in _posts_text(server, "bravo.git")
+
+
+@pytest.mark.parametrize("ref", ["main:refs/heads/kept", "refs/heads/*:refs/heads/*", "+main", "main..x",
+                                 "main@{1}", "ma in"])
+def test_a_ref_that_is_not_a_branch_or_tag_name_is_bad_input(tmp_path, ref):
+    """`ref:` names a branch or tag (git check-ref-format); a refspec would write refs or fetch every branch."""
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [{"url": "https://git.example.com/a.git", "ref": ref}]}))
+    proc = subprocess.run([PAVED, "catalog", "--repos-file", str(repos)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "ref" in proc.stderr and "branch or tag" in proc.stderr, \
+        proc.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -29,8 +30,8 @@ from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 from paved_road import cli_options
-from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_value,
-                                  load_answers, redact)
+from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_ref,
+                                  git_value, load_answers, redact)
 
 SCHEMA_VERSION = 1
 ANSWERS_FILE = ".copier-answers.yml"
@@ -135,6 +136,11 @@ def read_repos_file(path: str | Path) -> list[dict]:
             raise CatalogError(redact(f"--repos-file {path}: each entry needs 'path' or 'url' (got {item!r})"))
         if item.get("path") and not Path(item["path"]).is_absolute():
             item = {**item, "path": str((path.parent / item["path"]).resolve())}
+        if item.get("ref") is not None:
+            try:
+                git_ref(item["ref"], "ref")
+            except UntrustedValue as exc:
+                raise CatalogError(redact(f"--repos-file {path}: {item.get('url') or item.get('path')}: {exc}")) from None
         entries.append(item)
     return entries
 
@@ -185,16 +191,35 @@ class RemoteReader:
     def read(self, url: str, ref: str | None = None) -> str:
         """The answers file of the repository at `url` (RuntimeError, one line, when it cannot be read)."""
         url = git_value(url, "url")
-        target = git_value(ref, "ref") if ref else "HEAD"
+        target = git_ref(ref, "ref") if ref else "HEAD"
         scratch = self._scratch()
         base = [*GIT, *self._SAFE, "-c", f"remote.svc.url={url}", "-C", scratch]
-        _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
-              "--recurse-submodules=no", "--end-of-options", "svc", target])
-        with open(os.path.join(scratch, "FETCH_HEAD"), encoding="utf-8", errors="replace") as fh:
-            commit = fh.readline().split("\t", 1)[0].strip()
-        if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
-            raise RuntimeError(f"git fetch of {target} gave no commit")
-        return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+        try:
+            _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
+                  "--recurse-submodules=no", "--end-of-options", "svc", target])
+            with open(os.path.join(scratch, "FETCH_HEAD"), encoding="utf-8", errors="replace") as fh:
+                commit = fh.readline().split("\t", 1)[0].strip()
+            if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+                raise RuntimeError(f"git fetch of {target} gave no commit")
+            return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+        finally:
+            self._empty(scratch)
+
+    @staticmethod
+    def _empty(scratch: str) -> None:
+        """Forget the repository just read: git sends every commit of the `shallow` file to the next server
+        it fetches from (a private repository's commit ids to another host), and the objects would pile up
+        for the whole run (a whole tree's blobs from a server that ignores the filter). Cheap: a few
+        unlinks, not a `git init`."""
+        for name in ("shallow", "FETCH_HEAD"):
+            try:
+                os.unlink(os.path.join(scratch, name))
+            except FileNotFoundError:
+                pass
+        objects = os.path.join(scratch, "objects")
+        shutil.rmtree(objects, ignore_errors=True)
+        os.makedirs(os.path.join(objects, "pack"))
+        os.makedirs(os.path.join(objects, "info"))
 
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
