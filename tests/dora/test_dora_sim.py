@@ -126,6 +126,7 @@ def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, flee
     (["nowhere"], "PATH nowhere: no such file or directory"),
     (["nowhere", "--template", "x"], "--template chooses which repositories of --github-org ORG are the fleet"),
     (["--github-org=-bad"], "--github-org: '-bad' is not a GitHub organisation login"),
+    (["--repos-file", "."], "--repos-file .: is a directory; pass a YAML list of checkouts"),
 ])
 def test_bad_input_exits_2_with_one_line(sim, args, message):
     proc = dora(sim, *args, check=2)

@@ -91,6 +91,9 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog")
     if option == "PATH" and not p.is_dir():
         raise DoraInputError(f"PATH {path}: is a file; pass a service checkout or a directory holding them "
                              "(a repos file goes to --repos-file)")
+    if option == "--repos-file" and p.is_dir():
+        raise DoraInputError(f"--repos-file {path}: is a directory; pass a YAML list of checkouts "
+                             "(a directory of checkouts goes to PATH)")
     entries: list[tuple[str, Path | None, str | None, dict]] = []
     if p.is_dir():
         entries = [(*e, {}) for e in cat.find_answers_files([p])]
