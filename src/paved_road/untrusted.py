@@ -73,8 +73,8 @@ def git_ref(value: object, what: str = "ref") -> str:
     """`value` as the branch or tag to fetch: a ref name git accepts, never a refspec or an option."""
     text = "" if value is None else str(value)
     if not _REF.match(text) or text == "@":
-        raise UntrustedValue(f"{what} must be a branch or tag name (git check-ref-format: no spaces, '..', '@{{', "
-                             f"'~^:?*[\\', leading '+' or '-'); got {redact(text)!r}")
+        raise UntrustedValue(f"{what} must be a branch or tag name, not starting with '-' or '+' (git "
+                             f"check-ref-format: no spaces, '..', '@{{' or any of ~^:?*[\\); got {redact(text)!r}")
     return text
 
 

@@ -141,12 +141,13 @@ def test_a_remote_is_not_told_the_commits_of_repositories_read_before_it(fleet_r
 
 @pytest.mark.parametrize("ref", ["main:refs/heads/kept", "refs/heads/*:refs/heads/*", "+main", "main..x",
                                  "main@{1}", "ma in"])
-def test_a_ref_that_is_not_a_branch_or_tag_name_is_bad_input(tmp_path, ref):
-    """`ref:` names a branch or tag (git check-ref-format); a refspec would write refs or fetch every branch."""
+def test_a_ref_that_is_not_a_branch_or_tag_name_is_refused_on_its_row(fleet_template, served, tmp_path, ref):
+    """`ref:` names a branch or tag (git check-ref-format); a refspec would write refs into the scratch repository
+    (then offered to the next host) or fetch every branch. Like an option-like URL: the row says so, exit 4."""
+    server, _ = served
     repos = tmp_path / "repos.yml"
-    repos.write_text(yaml.safe_dump({"repos": [{"url": "https://git.example.com/a.git", "ref": ref}]}))
-    proc = subprocess.run([PAVED, "catalog", "--repos-file", str(repos)], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 2, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "ref" in proc.stderr and "branch or tag" in proc.stderr, \
-        proc.stderr
+    repos.write_text(yaml.safe_dump({"repos": [{"url": f"{server.url}/alpha.git", "ref": ref}]}))
+    proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    (row,) = data["services"]
+    assert row["error"].startswith("cannot fetch .copier-answers.yml: ref must be a branch or tag name"), row
+    assert proc.returncode == 4
