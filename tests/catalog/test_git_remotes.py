@@ -97,7 +97,7 @@ def test_git_remotes_are_read_many_at_a_time_by_default(fleet_root, fleet_templa
     assert data["summary"]["total"] == 64 and data["summary"]["errors"] == 0, proc.stderr
     assert server.peak > 8, server.peak
     help_text = subprocess.run([PAVED, "catalog", "--help"], capture_output=True, text=True).stdout
-    assert "32 for reads from git remotes" in " ".join(help_text.split())
+    assert "(default: 32, since reads from git remotes wait on the network" in " ".join(help_text.split())
 
 
 def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template, served, tmp_path):
