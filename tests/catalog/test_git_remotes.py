@@ -5,6 +5,7 @@ by default, and an answers file is read with a bound."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def served(fleet_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     for name, (_, rel) in SERVICES.items():
         git(root, "clone", "-q", "--bare", str(fleet_root / rel), str(root / f"{name}.git"))
-    with SmartHttp(root) as server:
+    with SmartHttp(root, record=True) as server:
         yield server, root
 
 
@@ -151,3 +152,20 @@ def test_a_ref_that_is_not_a_branch_or_tag_name_is_refused_on_its_row(fleet_temp
     (row,) = data["services"]
     assert row["error"].startswith("cannot fetch .copier-answers.yml: ref must be a branch or tag name"), row
     assert proc.returncode == 4
+
+
+def test_the_fetch_speaks_protocol_v2_whatever_the_users_git_config_says(fleet_template, served, tmp_path):
+    """docs/fleet.md promises one protocol-v2 fetch (ls-refs limited to the one ref, no full advertisement):
+    a user's `protocol.version = 0` in ~/.gitconfig must not turn it into a v0 fetch."""
+    server, _ = served
+    config = tmp_path / "gitconfig"
+    config.write_text("[protocol]\n\tversion = 0\n")
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git"]}))
+    server.posts.clear()
+    proc = subprocess.run([PAVED, "catalog", "--repos-file", str(repos), "--template", str(fleet_template), "--json"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GIT_CONFIG_GLOBAL": str(config)})
+    assert json.loads(proc.stdout)["summary"]["errors"] == 0, proc.stderr
+    bodies = _posts_text(server, "alpha.git")
+    assert b"command=ls-refs" in bodies and b"command=fetch" in bodies, bodies[:300]

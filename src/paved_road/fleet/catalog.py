@@ -154,9 +154,10 @@ class RemoteReader:
     """
 
     # Settings for every git command against an untrusted URL: no submodule recursion, no auto gc or
-    # maintenance process after each fetch, no hooks. protocol.ext.allow=never comes with GIT.
-    _SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false", "-c", "gc.auto=0",
-             "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
+    # maintenance process after each fetch, no hooks, protocol v2 whatever the user's config says (ls-refs of
+    # the one ref, not the whole advertisement). protocol.ext.allow=never comes with GIT.
+    _SAFE = ("-c", "protocol.version=2", "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
+             "-c", "gc.auto=0", "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
 
     def __init__(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="paved-catalog.")
