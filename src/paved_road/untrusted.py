@@ -175,6 +175,9 @@ ANSWER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "system": ((str, type(None)), "a string"),
     "runner_mode": ((str,), "a string"),
     "node_major": ((int,), "an integer"),
+    "aws_region": ((str,), "a string"),          # paved dora: where the service runs
+    "ecs_cluster_prefix": ((str,), "a string"),
+    "ecr_repository": ((str,), "a string"),
     "architectures": ((list, str), "a list of strings"),
     "_placeholders": ((list, str), "a list of strings"),
 }
