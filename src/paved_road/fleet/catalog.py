@@ -214,8 +214,8 @@ class RemoteReader:
                 pass
         objects = os.path.join(scratch, "objects")
         shutil.rmtree(objects, ignore_errors=True)
-        os.makedirs(os.path.join(objects, "pack"))
-        os.makedirs(os.path.join(objects, "info"))
+        os.makedirs(os.path.join(objects, "pack"), exist_ok=True)
+        os.makedirs(os.path.join(objects, "info"), exist_ok=True)
 
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
