@@ -146,9 +146,8 @@ class RemoteReader:
     Per repository: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
     `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone
     or `git init` per repository; its objects and `shallow` file emptied after each read), then one
-    `git cat-file --batch` of
-    `<commit>:.copier-answers.yml`, which lazily fetches that one blob when the server honoured the
-    filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
+    `git cat-file --batch` of `<commit>:.copier-answers.yml`, which lazily fetches that one blob when
+    the server honoured the filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
     written to a config file; the scratch repository is made once with no hooks (`--template=`), no
     maintenance, and a promisor remote `svc` (the partial-clone setup `git clone --filter` writes).
     Where the time goes and why this shape: bench/catalog_remote.py and docs/fleet.md.
