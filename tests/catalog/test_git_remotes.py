@@ -169,3 +169,21 @@ def test_the_fetch_speaks_protocol_v2_whatever_the_users_git_config_says(fleet_t
     assert json.loads(proc.stdout)["summary"]["errors"] == 0, proc.stderr
     bodies = _posts_text(server, "alpha.git")
     assert b"command=ls-refs" in bodies and b"command=fetch" in bodies, bodies[:300]
+
+
+def test_a_server_that_talks_a_lot_on_its_progress_channel_does_not_stall_the_read(fleet_template, fleet_root,
+                                                                                   tmp_path):
+    """400 KB of 'remote: ...' from the server while the answers blob is fetched: git relays it on stderr; the read
+    must still finish (a full stderr pipe stopped git before its header, and the row failed after 60 s)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    git(root, "clone", "-q", "--bare", str(fleet_root / SERVICES["alpha"][1]), str(root / "alpha.git"))
+    noisy = tmp_path / "noisy.sh"
+    noisy.write_text("#!/bin/sh\nhead -c 400000 /dev/zero | tr '\\0' x | fold -w 200 >&2\nexec \"$@\"\n")
+    noisy.chmod(0o755)
+    with SmartHttp(root, server_config={"uploadpack.packObjectsHook": str(noisy)}) as server:
+        repos = tmp_path / "repos.yml"
+        repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git"]}))
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    (row,) = data["services"]
+    assert row.get("error") is None and row["name"] == "alpha", row

@@ -232,6 +232,13 @@ def _git_error(stderr: str) -> str:
     return redact(said[0] if said else (lines[-1] if lines else ""))
 
 
+def _drain(pipe, kept: bytearray, limit: int = 65536) -> None:
+    """Read `pipe` to its end, keeping its last `limit` bytes in `kept` (where git's own error line is)."""
+    for chunk in iter(lambda: pipe.read1(65536), b""):
+        kept.extend(chunk)
+        del kept[:-limit]
+
+
 def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
     """The blob `name` through `git cat-file --batch` (cmd), at most MAX_ANSWERS_BYTES of it read: the
     header gives the size before the content, and a larger blob stops the process. Killed whole (its
@@ -245,6 +252,12 @@ def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
 
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, start_new_session=True) as child:
+        # stderr is read as it comes (its last 64 KB kept): the lazy fetch relays whatever the server sends
+        # on its progress channel, and a full pipe would stop git before it writes the header we wait for
+        errpipe, child.stderr = child.stderr, None
+        said = bytearray()
+        reader = threading.Thread(target=_drain, args=(errpipe, said), daemon=True)
+        reader.start()
         timer = threading.Timer(timeout, kill, (child.pid,))
         timer.start()
         try:
@@ -262,13 +275,17 @@ def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
                 child.communicate()
                 if len(data) == size and not expired.is_set():
                     return data.decode("utf-8", errors="replace")
-            err = child.communicate()[1].decode(errors="replace").strip().splitlines()
+            child.communicate()
+            reader.join(5)
+            err = bytes(said).decode(errors="replace").strip().splitlines()
         except BaseException:  # Ctrl-C, or a write to a process that died
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGKILL)
             raise
         finally:
             timer.cancel()
+            reader.join(5)
+            errpipe.close()
     if expired.is_set():
         raise RuntimeError(f"git cat-file gave no answer within {timeout:g} s")
     if header[-1:] == ["missing"]:
