@@ -9,7 +9,6 @@ import argparse
 # and REMOTE_JOBS for reads from git remotes, which mostly wait on the network (bench/catalog_remote.py).
 DEFAULT_JOBS = 8
 REMOTE_JOBS = 32
-JOBS_HELP = f"default: {DEFAULT_JOBS}; {REMOTE_JOBS} for reads from git remotes, which wait on the network"
 
 
 def positive_int(text: str) -> int:
@@ -22,9 +21,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+def add_jobs(parser: argparse.ArgumentParser, what: str, remote: bool = False) -> None:
+    """`--jobs`; `remote`: the command's parallel work is reads from git remotes (its help says 32, not 8)."""
+    default = (f"default: {REMOTE_JOBS}, since reads from git remotes wait on the network, not the CPU" if remote
+               else f"default: {DEFAULT_JOBS}")
     parser.add_argument("--jobs", "-j", type=positive_int, default=None, metavar="N",
-                        help=f"{what} in parallel ({JOBS_HELP})")
+                        help=f"{what} in parallel ({default})")
 
 
 def jobs(value: int | None, remote: bool = False) -> int:

@@ -63,6 +63,21 @@ def git_value(value: object, what: str) -> str:
     return text
 
 
+# A branch or tag name as `git check-ref-format --allow-onelevel` accepts it (git-check-ref-format(1)), and
+# not a refspec: no `:` (a destination ref), `*` (every branch), leading `+` (forced) or `^` (negative).
+_REF_COMPONENT = r"(?!\.)(?:(?!\.\.|@\{)[^\x00-\x20\x7f~^:?*\[\\/])+(?<!\.lock)"
+_REF = re.compile(rf"^(?![+-]){_REF_COMPONENT}(?:/{_REF_COMPONENT})*(?<!\.)$")
+
+
+def git_ref(value: object, what: str = "ref") -> str:
+    """`value` as the branch or tag to fetch: a ref name git accepts, never a refspec or an option."""
+    text = "" if value is None else str(value)
+    if not _REF.match(text) or text == "@":
+        raise UntrustedValue(f"{what} must be a branch or tag name, not starting with '-' or '+' (git "
+                             f"check-ref-format: no spaces, '..', '@{{' or any of ~^:?*[\\); got {redact(text)!r}")
+    return text
+
+
 # ---------------------------------------------------------------------------
 # Which template is the canonical one
 # ---------------------------------------------------------------------------
@@ -160,6 +175,9 @@ ANSWER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "system": ((str, type(None)), "a string"),
     "runner_mode": ((str,), "a string"),
     "node_major": ((int,), "an integer"),
+    "aws_region": ((str,), "a string"),          # paved dora: where the service runs
+    "ecs_cluster_prefix": ((str,), "a string"),
+    "ecr_repository": ((str,), "a string"),
     "architectures": ((list, str), "a list of strings"),
     "_placeholders": ((list, str), "a list of strings"),
 }

@@ -38,14 +38,17 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 
 
 class SmartHttp:
-    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0):
+    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0,
+                 record: bool = False, server_config: dict[str, str] | None = None):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
-        config = {"GIT_CONFIG_COUNT": str(len(SERVER_CONFIG))}
-        for i, (key, value) in enumerate(SERVER_CONFIG.items()):
+        settings = {**SERVER_CONFIG, **(server_config or {})}  # server_config: a test's hostile server
+        config = {"GIT_CONFIG_COUNT": str(len(settings))}
+        for i, (key, value) in enumerate(settings.items()):
             config |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
         self.requests = 0
         self.busy = self.peak = 0  # requests being served now, and the most at one time
+        self.posts: list[tuple[str, bytes]] = []  # with record=True: (path, body) of each POST, what git told us
         lock = threading.Lock()
         server = self
 
@@ -92,7 +95,11 @@ class SmartHttp:
                 self._cgi()
 
             def do_POST(self):
-                self._cgi(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if record:
+                    with lock:
+                        server.posts.append((self.path, body))
+                self._cgi(body)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -26,6 +26,15 @@ def test_the_walkthrough_block_is_there_and_names_both_paths():
     assert 'diff local.txt org.txt && echo "the same report"' in script
 
 
+def test_the_wait_for_the_server_ends_when_the_server_does(tmp_path):
+    """The walkthrough's wait for api.url, as written, after the fixture server failed to start (no schema from
+    npm, a mistyped directory): it must end, not spin forever in the reader's shell."""
+    (wait,) = [line for line in walkthrough().splitlines() if line.startswith("until ")]
+    script = f"python3 -c 'raise SystemExit(2)' &\nserver=$!\n{wait}\necho waited"
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert "waited" in proc.stdout and not (tmp_path / "api.url").exists()
+
+
 @pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "activate").is_file(), reason="needs `make bootstrap` (.venv)")
 def test_the_walkthrough_runs_as_written_and_both_reports_are_the_same(tmp_path, node24_env):
     env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN",

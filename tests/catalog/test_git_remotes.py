@@ -5,6 +5,7 @@ by default, and an answers file is read with a bound."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def served(fleet_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     for name, (_, rel) in SERVICES.items():
         git(root, "clone", "-q", "--bare", str(fleet_root / rel), str(root / f"{name}.git"))
-    with SmartHttp(root) as server:
+    with SmartHttp(root, record=True) as server:
         yield server, root
 
 
@@ -97,7 +98,7 @@ def test_git_remotes_are_read_many_at_a_time_by_default(fleet_root, fleet_templa
     assert data["summary"]["total"] == 64 and data["summary"]["errors"] == 0, proc.stderr
     assert server.peak > 8, server.peak
     help_text = subprocess.run([PAVED, "catalog", "--help"], capture_output=True, text=True).stdout
-    assert "32 for reads from git remotes" in " ".join(help_text.split())
+    assert "(default: 32, since reads from git remotes wait on the network" in " ".join(help_text.split())
 
 
 def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template, served, tmp_path):
@@ -113,3 +114,76 @@ def test_a_repository_that_is_not_there_is_named_with_gits_reason(fleet_template
         f"{server.url}/nowhere.git": f"cannot fetch .copier-answers.yml: fatal: repository '{server.url}/nowhere.git/' "
                                      "not found"}
     assert proc.returncode == 4
+
+
+def _posts_text(server: SmartHttp, repo: str) -> bytes:
+    import gzip
+    bodies = [body for path, body in server.posts if path.startswith(f"/{repo}/")]
+    return b"".join(gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b for b in bodies)
+
+
+def test_a_remote_is_not_told_the_commits_of_repositories_read_before_it(fleet_root, fleet_template, tmp_path):
+    """One worker reads alpha then bravo (-j 1): bravo's host must not learn alpha's commit id (git sends every
+    commit of a shallow repository's `shallow` file to the server it fetches from), nor be answered from
+    objects another host sent."""
+    root = tmp_path / "served"
+    root.mkdir()
+    for name in ("alpha", "bravo"):
+        git(root, "clone", "-q", "--bare", str(fleet_root / SERVICES[name][1]), str(root / f"{name}.git"))
+    alpha_head = git(root / "alpha.git", "rev-parse", "HEAD").strip()
+    with SmartHttp(root, record=True) as server:
+        repos = tmp_path / "repos.yml"
+        repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git", f"{server.url}/bravo.git"]}))
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template), "-j", "1")
+        assert data["summary"]["errors"] == 0, proc.stderr
+        assert alpha_head.encode() in _posts_text(server, "alpha.git")  # the probe sees commit ids at all
+        assert alpha_head.encode() not in _posts_text(server, "bravo.git")
+
+
+@pytest.mark.parametrize("ref", ["main:refs/heads/kept", "refs/heads/*:refs/heads/*", "+main", "main..x",
+                                 "main@{1}", "ma in"])
+def test_a_ref_that_is_not_a_branch_or_tag_name_is_refused_on_its_row(fleet_template, served, tmp_path, ref):
+    """`ref:` names a branch or tag (git check-ref-format); a refspec would write refs into the scratch repository
+    (then offered to the next host) or fetch every branch. Like an option-like URL: the row says so, exit 4."""
+    server, _ = served
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [{"url": f"{server.url}/alpha.git", "ref": ref}]}))
+    proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    (row,) = data["services"]
+    assert row["error"].startswith("cannot fetch .copier-answers.yml: ref must be a branch or tag name"), row
+    assert proc.returncode == 4
+
+
+def test_the_fetch_speaks_protocol_v2_whatever_the_users_git_config_says(fleet_template, served, tmp_path):
+    """docs/fleet.md promises one protocol-v2 fetch (ls-refs limited to the one ref, no full advertisement):
+    a user's `protocol.version = 0` in ~/.gitconfig must not turn it into a v0 fetch."""
+    server, _ = served
+    config = tmp_path / "gitconfig"
+    config.write_text("[protocol]\n\tversion = 0\n")
+    repos = tmp_path / "repos.yml"
+    repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git"]}))
+    server.posts.clear()
+    proc = subprocess.run([PAVED, "catalog", "--repos-file", str(repos), "--template", str(fleet_template), "--json"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GIT_CONFIG_GLOBAL": str(config)})
+    assert json.loads(proc.stdout)["summary"]["errors"] == 0, proc.stderr
+    bodies = _posts_text(server, "alpha.git")
+    assert b"command=ls-refs" in bodies and b"command=fetch" in bodies, bodies[:300]
+
+
+def test_a_server_that_talks_a_lot_on_its_progress_channel_does_not_stall_the_read(fleet_template, fleet_root,
+                                                                                   tmp_path):
+    """400 KB of 'remote: ...' from the server while the answers blob is fetched: git relays it on stderr; the read
+    must still finish (a full stderr pipe stopped git before its header, and the row failed after 60 s)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    git(root, "clone", "-q", "--bare", str(fleet_root / SERVICES["alpha"][1]), str(root / "alpha.git"))
+    noisy = tmp_path / "noisy.sh"
+    noisy.write_text("#!/bin/sh\nhead -c 400000 /dev/zero | tr '\\0' x | fold -w 200 >&2\nexec \"$@\"\n")
+    noisy.chmod(0o755)
+    with SmartHttp(root, server_config={"uploadpack.packObjectsHook": str(noisy)}) as server:
+        repos = tmp_path / "repos.yml"
+        repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/alpha.git"]}))
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    (row,) = data["services"]
+    assert row.get("error") is None and row["name"] == "alpha", row

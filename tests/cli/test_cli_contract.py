@@ -103,6 +103,23 @@ def test_one_default_for_jobs():
     assert set(defaults) == {"catalog", "dora", "fleet update", "fleet preview"} and len(set(defaults.values())) == 1, defaults
 
 
+def test_each_jobs_help_states_the_default_that_command_uses():
+    """catalog's parallel work is reads from git remotes (and template tags): 32; dora and fleet update: 8.
+    A command's help does not promise a default for work it never does."""
+    from paved_road import cli_options
+
+    def jobs_help(name):
+        (action,) = [a for a in COMMANDS[name]._actions if "--jobs" in a.option_strings]
+        return action.help
+
+    assert jobs_help("catalog").endswith(f"(default: {cli_options.REMOTE_JOBS}, since reads from git remotes wait "
+                                         "on the network, not the CPU)")
+    for name in ("dora", "fleet update"):
+        assert jobs_help(name).endswith(f"(default: {cli_options.DEFAULT_JOBS})") and "remote" not in jobs_help(name)
+    assert cli_options.jobs(None, remote=True) == cli_options.REMOTE_JOBS
+    assert cli_options.jobs(None) == cli_options.DEFAULT_JOBS and cli_options.jobs(3, remote=True) == 3
+
+
 # ---------------------------------------------------------------- rendering
 
 

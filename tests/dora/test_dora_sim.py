@@ -126,6 +126,7 @@ def test_a_pipe_and_a_file_get_plain_full_values_never_a_cut_box_table(sim, flee
     (["nowhere"], "PATH nowhere: no such file or directory"),
     (["nowhere", "--template", "x"], "--template chooses which repositories of --github-org ORG are the fleet"),
     (["--github-org=-bad"], "--github-org: '-bad' is not a GitHub organisation login"),
+    (["--repos-file", "."], "--repos-file .: is a directory; pass a YAML list of checkouts"),
 ])
 def test_bad_input_exits_2_with_one_line(sim, args, message):
     proc = dora(sim, *args, check=2)
@@ -202,3 +203,20 @@ def test_fleet_from_a_github_org_is_the_catalogs_fleet_without_lead_time(sim, fl
     for metric in ("deployment_frequency", "change_failure_rate", "time_to_restore", "build_to_production"):
         assert orders[metric] == local[metric], metric
     assert all(errors == [] for _, errors in org.queries)
+
+
+@pytest.mark.parametrize(("answers", "field"), [
+    ("service_name: {a: 1}\n", "service_name must be a string"),
+    ("service_name: orders\naws_region: [us-east-1]\n", "aws_region must be a string"),
+    ("service_name: orders\necs_cluster_prefix: {x: 1}\n", "ecs_cluster_prefix must be a string"),
+    ("service_name: orders\necr_repository: [a]\n", "ecr_repository must be a string"),
+    ("service_name: &n orders\nowner: *n\n", "alias"),
+])
+def test_a_fleet_answers_file_of_the_wrong_shape_is_one_named_line(sim, tmp_path, answers, field):
+    """A PATH's answers file is read as the org path and `paved catalog` read it (untrusted.load_answers):
+    a field dora uses of the wrong type is named on one line, exit 2; no 'unexpected error: TypeError'."""
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: x\n" + answers)
+    proc = dora(sim, str(tmp_path), *WINDOW, check=2)
+    assert len(proc.stderr.strip().splitlines()) == 1 and field in proc.stderr, proc.stderr
+    assert "unexpected error" not in proc.stderr

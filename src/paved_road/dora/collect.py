@@ -24,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-import yaml
 from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
                                  PartialCredentialsError, ProfileNotFound)
 
@@ -84,6 +83,7 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog")
     named `service_name`; its checkout is where lead time is read from.
     `option` names the option the path came from in errors (PATH, --repos-file, --catalog)."""
     from paved_road.fleet import catalog as cat
+    from paved_road.untrusted import MAX_ANSWERS_BYTES, AnswersError, load_answers
 
     p = Path(path)
     if not p.exists():
@@ -91,6 +91,9 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog")
     if option == "PATH" and not p.is_dir():
         raise DoraInputError(f"PATH {path}: is a file; pass a service checkout or a directory holding them "
                              "(a repos file goes to --repos-file)")
+    if option == "--repos-file" and p.is_dir():
+        raise DoraInputError(f"--repos-file {path}: is a directory; pass a YAML list of checkouts "
+                             "(a directory of checkouts goes to PATH)")
     entries: list[tuple[str, Path | None, str | None, dict]] = []
     if p.is_dir():
         entries = [(*e, {}) for e in cat.find_answers_files([p])]
@@ -107,10 +110,13 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog")
     for label, answers_file, error, item in entries:
         if error or answers_file is None:
             raise DoraInputError(f"{option} {path}: {label}: {error}")
-        try:
-            answers = yaml.safe_load(answers_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        try:  # read as `paved catalog` and the --github-org path read it: bounded, each field type-checked
+            with answers_file.open("rb") as fh:
+                answers = load_answers(fh.read(MAX_ANSWERS_BYTES + 1))
+        except OSError as exc:
             raise DoraInputError(f"{option} {path}: {answers_file}: cannot read it ({exc.__class__.__name__})") from exc
+        except AnswersError as exc:
+            raise DoraInputError(f"{option} {path}: {label}: {exc}") from None
         if not (isinstance(answers, dict) and answers.get("service_name")):
             raise DoraInputError(f"{option} {path}: {answers_file}: no service_name")
         targets.append(_target(answers, environment, item, repo=str(answers_file.parent), label=label))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -29,8 +30,8 @@ from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 from paved_road import cli_options
-from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_value,
-                                  load_answers, redact)
+from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_ref,
+                                  git_value, load_answers, redact)
 
 SCHEMA_VERSION = 1
 ANSWERS_FILE = ".copier-answers.yml"
@@ -143,19 +144,20 @@ class RemoteReader:
     """Reads services' answers files from git remotes, many at a time (`with RemoteReader() as r: r.read(url)`).
 
     Per repository: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
-    `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone,
-    no `git init` and directory removal per repository), then one `git cat-file --batch` of
-    `<commit>:.copier-answers.yml`, which lazily fetches that one blob when the server honoured the
-    filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
+    `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone
+    or `git init` per repository; its objects and `shallow` file emptied after each read), then one
+    `git cat-file --batch` of `<commit>:.copier-answers.yml`, which lazily fetches that one blob when
+    the server honoured the filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
     written to a config file; the scratch repository is made once with no hooks (`--template=`), no
     maintenance, and a promisor remote `svc` (the partial-clone setup `git clone --filter` writes).
     Where the time goes and why this shape: bench/catalog_remote.py and docs/fleet.md.
     """
 
     # Settings for every git command against an untrusted URL: no submodule recursion, no auto gc or
-    # maintenance process after each fetch, no hooks. protocol.ext.allow=never comes with GIT.
-    _SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false", "-c", "gc.auto=0",
-             "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
+    # maintenance process after each fetch, no hooks, protocol v2 whatever the user's config says (ls-refs of
+    # the one ref, not the whole advertisement). protocol.ext.allow=never comes with GIT.
+    _SAFE = ("-c", "protocol.version=2", "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
+             "-c", "gc.auto=0", "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
 
     def __init__(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="paved-catalog.")
@@ -185,16 +187,35 @@ class RemoteReader:
     def read(self, url: str, ref: str | None = None) -> str:
         """The answers file of the repository at `url` (RuntimeError, one line, when it cannot be read)."""
         url = git_value(url, "url")
-        target = git_value(ref, "ref") if ref else "HEAD"
+        target = git_ref(ref, "ref") if ref else "HEAD"
         scratch = self._scratch()
         base = [*GIT, *self._SAFE, "-c", f"remote.svc.url={url}", "-C", scratch]
-        _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
-              "--recurse-submodules=no", "--end-of-options", "svc", target])
-        with open(os.path.join(scratch, "FETCH_HEAD"), encoding="utf-8", errors="replace") as fh:
-            commit = fh.readline().split("\t", 1)[0].strip()
-        if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
-            raise RuntimeError(f"git fetch of {target} gave no commit")
-        return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+        try:
+            _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
+                  "--recurse-submodules=no", "--end-of-options", "svc", target])
+            with open(os.path.join(scratch, "FETCH_HEAD"), encoding="utf-8", errors="replace") as fh:
+                commit = fh.readline().split("\t", 1)[0].strip()
+            if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+                raise RuntimeError(f"git fetch of {target} gave no commit")
+            return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+        finally:
+            self._empty(scratch)
+
+    @staticmethod
+    def _empty(scratch: str) -> None:
+        """Forget the repository just read: git sends every commit of the `shallow` file to the next server
+        it fetches from (a private repository's commit ids to another host), and the objects would pile up
+        for the whole run (a whole tree's blobs from a server that ignores the filter). Cheap: a few
+        unlinks, not a `git init`."""
+        for name in ("shallow", "FETCH_HEAD"):
+            try:
+                os.unlink(os.path.join(scratch, name))
+            except FileNotFoundError:
+                pass
+        objects = os.path.join(scratch, "objects")
+        shutil.rmtree(objects, ignore_errors=True)
+        os.makedirs(os.path.join(objects, "pack"), exist_ok=True)
+        os.makedirs(os.path.join(objects, "info"), exist_ok=True)
 
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
@@ -211,6 +232,13 @@ def _git_error(stderr: str) -> str:
     return redact(said[0] if said else (lines[-1] if lines else ""))
 
 
+def _drain(pipe, kept: bytearray, limit: int = 65536) -> None:
+    """Read `pipe` to its end, keeping its last `limit` bytes in `kept` (where git's own error line is)."""
+    for chunk in iter(lambda: pipe.read1(65536), b""):
+        kept.extend(chunk)
+        del kept[:-limit]
+
+
 def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
     """The blob `name` through `git cat-file --batch` (cmd), at most MAX_ANSWERS_BYTES of it read: the
     header gives the size before the content, and a larger blob stops the process. Killed whole (its
@@ -224,6 +252,12 @@ def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
 
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, start_new_session=True) as child:
+        # stderr is read as it comes (its last 64 KB kept): the lazy fetch relays whatever the server sends
+        # on its progress channel, and a full pipe would stop git before it writes the header we wait for
+        errpipe, child.stderr = child.stderr, None
+        said = bytearray()
+        reader = threading.Thread(target=_drain, args=(errpipe, said), daemon=True)
+        reader.start()
         timer = threading.Timer(timeout, kill, (child.pid,))
         timer.start()
         try:
@@ -241,13 +275,17 @@ def _blob(cmd: list[str], name: str, timeout: float | None = None) -> str:
                 child.communicate()
                 if len(data) == size and not expired.is_set():
                     return data.decode("utf-8", errors="replace")
-            err = child.communicate()[1].decode(errors="replace").strip().splitlines()
+            child.communicate()
+            reader.join(5)
+            err = bytes(said).decode(errors="replace").strip().splitlines()
         except BaseException:  # Ctrl-C, or a write to a process that died
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGKILL)
             raise
         finally:
             timer.cancel()
+            reader.join(5)
+            errpipe.close()
     if expired.is_set():
         raise RuntimeError(f"git cat-file gave no answer within {timeout:g} s")
     if header[-1:] == ["missing"]:

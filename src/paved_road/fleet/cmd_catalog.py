@@ -208,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Exit 0 all current, 3 some behind, 4 some unreadable or duplicate names, 2 bad input.",
     )
     selection.add_arguments(p)
-    cli_options.add_jobs(p, "git remotes and template tags read")
+    cli_options.add_jobs(p, "git remotes and template tags read", remote=True)
     p.add_argument("--template", metavar="URL", help="template git URL to compare against (default: each service's _src_path)")
     output.add_arguments(p, extra=EXTRA_FORMATS, what="the output (any format)")
     p.add_argument("--dora", metavar="PAGE", help="with --format html: link each service to its row in this "
