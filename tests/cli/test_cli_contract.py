@@ -114,7 +114,7 @@ def test_each_jobs_help_states_the_default_that_command_uses():
 
     assert jobs_help("catalog").endswith(f"(default: {cli_options.REMOTE_JOBS}, since reads from git remotes wait "
                                          "on the network, not the CPU)")
-    for name in ("dora", "fleet update"):
+    for name in ("dora", "fleet update", "fleet preview"):
         assert jobs_help(name).endswith(f"(default: {cli_options.DEFAULT_JOBS})") and "remote" not in jobs_help(name)
     assert cli_options.jobs(None, remote=True) == cli_options.REMOTE_JOBS
     assert cli_options.jobs(None) == cli_options.DEFAULT_JOBS and cli_options.jobs(3, remote=True) == 3
