@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 from paved_road import cli_options
+from paved_road.fleet import git_http
 from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_value,
                                   load_answers, redact)
 
@@ -157,11 +158,15 @@ class RemoteReader:
     _SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false", "-c", "gc.auto=0",
              "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
 
-    def __init__(self) -> None:
+    def __init__(self, direct: bool | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="paved-catalog.")
         self._local = threading.local()
         self._count = 0
         self._lock = threading.Lock()
+        # http(s) remotes are read first by paved's own protocol-v2 client (fleet/git_http.py: no process,
+        # three requests); what it does not handle falls back to git below.
+        self._direct = git_http.DirectReader(MAX_ANSWERS_BYTES) if (
+            _direct_allowed() if direct is None else direct) else None
 
     def __enter__(self) -> RemoteReader:
         return self
@@ -186,6 +191,11 @@ class RemoteReader:
         """The answers file of the repository at `url` (RuntimeError, one line, when it cannot be read)."""
         url = git_value(url, "url")
         target = git_value(ref, "ref") if ref else "HEAD"
+        if self._direct is not None and self._direct.handles(url):
+            try:
+                return self._direct.read(url, ref, ANSWERS_FILE)
+            except git_http.Fallback:
+                pass  # git knows more: credentials, redirects, servers without protocol v2 or filters
         scratch = self._scratch()
         base = [*GIT, *self._SAFE, "-c", f"remote.svc.url={url}", "-C", scratch]
         _run([*base, "fetch", "-q", "--depth=1", "--no-tags", "--filter=blob:none", "--no-write-commit-graph",
@@ -195,6 +205,22 @@ class RemoteReader:
         if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
             raise RuntimeError(f"git fetch of {target} gave no commit")
         return _blob([*base, "cat-file", "--batch"], f"{commit}:{ANSWERS_FILE}")
+
+
+# git settings that change what git sends to an http(s) remote (headers, credentials in URLs rewritten by
+# insteadOf, proxies, CAs, cookies): with any of them set, every remote is read by git itself.
+_GIT_HTTP_SETTINGS = r"^(http|url)\."
+_PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _direct_allowed() -> bool:
+    """May http(s) remotes be read without git? Not with PAVED_GIT_HTTP=git (the bench's old path), a proxy
+    in the environment, or any `http.*`/`url.*` git setting (one `git config` for the whole run)."""
+    if os.environ.get("PAVED_GIT_HTTP", "").strip().lower() == "git" or any(os.environ.get(v) for v in _PROXY_ENV):
+        return False
+    found = subprocess.run([*GIT, "config", "--get-regexp", _GIT_HTTP_SETTINGS], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT)
+    return found.returncode == 1 and not found.stdout  # 1: no such setting
 
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
