@@ -13,6 +13,8 @@ blob-less here and reads a blob later by a second fetch. Each request runs `git 
 a web server runs a CGI; the server is threaded (one thread per connection), so it serves as many
 clients at a time as they open connections. `route` maps a request to (PATH_INFO, QUERY_STRING): the
 default is the request's own path; a hostile host in the tests answers every path with one repository.
+`tamper(request body, response body) -> response body` stands between git and the client (a hostile or
+broken server in the tests).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 
 
 class SmartHttp:
-    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0):
+    def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0,
+                 tamper: Callable[[bytes, bytes], bytes] | None = None):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
         config = {"GIT_CONFIG_COUNT": str(len(SERVER_CONFIG))}
@@ -80,6 +83,8 @@ class SmartHttp:
                        "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""), **config}
                 out = subprocess.run([backend], input=body, env=env, capture_output=True).stdout
                 head, _, payload = out.partition(b"\r\n\r\n")
+                if tamper is not None:
+                    payload = tamper(body, payload)
                 headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
                 self.send_response(int(headers.pop("Status", "200").split()[0]))
                 for name, value in headers.items():

@@ -275,7 +275,7 @@ def _ls_refs(call, ref: str | None) -> str:
 
 def _fetch(call, wants: list[str], shallow: bool, limit: int, first=None) -> bytes:
     """The pack of one v2 fetch of `wants` (with `deepen 1` and `filter blob:none` when `shallow`)."""
-    args = [f"want {w}" for w in wants] + ["no-progress"]
+    args = [f"want {w}" for w in wants] + ["ofs-delta", "no-progress"]
     if shallow:
         args += ["deepen 1", "filter blob:none"]
     answer = call(_command("fetch", args + ["done"]), limit, first)
