@@ -143,7 +143,11 @@ def read_repos_file(path: str | Path) -> list[dict]:
 class RemoteReader:
     """Reads services' answers files from git remotes, many at a time (`with RemoteReader() as r: r.read(url)`).
 
-    Per repository: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
+    An http(s) remote is read first by paved's own protocol-v2 client (fleet/git_http.py: three requests,
+    no process); what that client leaves to git (other transports, credentials, redirects within the host,
+    servers without v2 or filters, SHA-256, http.*/url.* git settings) is read by git as follows.
+
+    Per repository, with git: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
     `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone,
     no `git init` and directory removal per repository), then one `git cat-file --batch` of
     `<commit>:.copier-answers.yml`, which lazily fetches that one blob when the server honoured the
@@ -172,6 +176,8 @@ class RemoteReader:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._tmp.cleanup()
 
     def _scratch(self) -> str:

@@ -76,13 +76,28 @@ class DirectReader:
         self.request_timeout = request_timeout
         self.read_timeout = read_timeout
         self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     @staticmethod
     def handles(url: str) -> bool:
-        """http(s) URLs without credentials, query or fragment: the ones this reader may try."""
-        parts = urllib.parse.urlsplit(url)
+        """http(s) URLs without credentials, query, fragment or characters HTTP cannot carry as they are (git
+        would quote them): the ones this reader may try."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 (ValueError when not a number)
+        except ValueError:
+            return False
         return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
-                and not parts.query and not parts.fragment)
+                and not parts.query and not parts.fragment and not re.search(r"[\x00-\x20\x7f-\uffff]", url))
+
+    def close(self) -> None:
+        """Close every kept-alive connection (any thread's)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
 
     def read(self, url: str, ref: str | None, name: str) -> str:
         """The text of file `name` at the root of `ref` (default: HEAD) in the repository at `url`."""
@@ -135,11 +150,14 @@ class DirectReader:
             if conn is not None:
                 conn.close()
             if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
-                                                   context=ssl.create_default_context())
+                with self._lock:
+                    self._tls = self._tls or ssl.create_default_context()
+                conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self._tls)
             else:
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
             conns[key] = conn
+            with self._lock:
+                self._opened.append(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -169,7 +187,7 @@ class DirectReader:
             except ssl.SSLError as exc:  # git may know CAs we do not (http.sslCAInfo, its own bundle)
                 conn.close()
                 raise Fallback(f"TLS: {exc}") from exc
-            except OSError as exc:
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 conn.close()
                 raise Fallback(f"cannot connect: {exc}") from exc
         try:
@@ -203,7 +221,13 @@ class DirectReader:
                     raise RuntimeError(f"the server's answer is over {limit} bytes; not read further")
             return bytes(out)
         except TimeoutError:
+            resp.close()
+            conn.close()
             raise RuntimeError(f"the server gave no answer within {self.request_timeout:g} s") from None
+        except (http.client.HTTPException, ConnectionError) as exc:  # a broken answer (bad chunking, a reset)
+            resp.close()
+            conn.close()
+            raise Fallback(f"broken answer: {exc}") from exc
         except BaseException:
             resp.close()
             conn.close()
@@ -420,6 +444,13 @@ def object_id(kind: int, data: bytes) -> str:
 def _unpack(pack: bytes, max_object: int = MAX_OBJECT_BYTES) -> dict[str, tuple[int, bytes]]:
     """{object id: (type, content)} of every object in `pack`, ids recomputed from the content, deltas
     resolved (chains at most MAX_DELTA_DEPTH), the pack's own trailing SHA-1 checked."""
+    try:
+        return _objects(pack, max_object)
+    except IndexError:  # a header, offset or delta instruction cut short
+        raise RuntimeError("the server's pack is truncated or corrupt") from None
+
+
+def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
     if len(pack) < 32 or pack[:4] != b"PACK" or int.from_bytes(pack[4:8], "big") not in (2, 3):
         raise RuntimeError("the server's answer holds no pack")
     if hashlib.sha1(pack[:-20]).digest() != pack[-20:]:
