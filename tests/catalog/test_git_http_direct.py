@@ -348,3 +348,13 @@ def test_a_corrupt_pack_is_one_line_never_a_crash(tmp_path):
             git_http._unpack(bytes(body) + hashlib.sha1(body).digest())
         except (RuntimeError, Fallback):
             pass
+
+
+def test_a_repository_of_many_trees_is_read_by_its_root_tree_alone(remotes, monkeypatch):
+    """Trees over the pack bound (here lowered to 2 KB; the deltas repository has 600 files): read again as the
+    commit alone and the root tree alone (filter tree:0), not refused and not left to git."""
+    server, _ = remotes
+    monkeypatch.setattr(git_http, "MAX_PACK_BYTES", 2000)
+    before = server.requests
+    assert DirectReader().read(f"{server.url}/deltas.git", None, NAME) == ANSWERS
+    assert server.requests - before == 5  # ls-refs, the too large fetch, commit, root tree, blob

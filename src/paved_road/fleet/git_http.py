@@ -6,7 +6,8 @@ and three requests against the same server (`git http-backend` + `git upload-pac
 
 1. ``command=ls-refs`` (``symrefs``, ``peel``, ``ref-prefix HEAD`` or the repos file's ``ref``) -> the commit id;
 2. ``command=fetch`` of that commit with ``deepen 1`` and ``filter blob:none`` -> a pack of the commit and
-   its trees; the root tree names the answers file's blob id;
+   its trees; the root tree names the answers file's blob id (a repository whose trees exceed the bounds
+   is read again with ``filter tree:0``: the commit, then its root tree wanted by id, two more requests);
 3. ``command=fetch`` of ``want <blob>`` (an any-SHA want, as git's own partial-clone lazy fetch does) -> the blob.
 
 The initial ``GET info/refs?service=git-upload-pack`` (the capability advertisement) is skipped: in v2 the
@@ -61,6 +62,10 @@ class _NotYet(Exception):
     """A REF_DELTA whose base has not been resolved yet."""
 
 
+class TooLarge(RuntimeError):
+    """An answer over one of the bounds (a repository with many trees: read again by the root tree alone)."""
+
+
 class Fallback(Exception):
     """This reader does not handle that remote or answer (the caller uses git)."""
 
@@ -111,9 +116,14 @@ class DirectReader:
             commit = ref
         else:
             commit = _ls_refs(call, ref)
-        objects = _unpack(_fetch(call, [commit], shallow=True, limit=MAX_PACK_BYTES))
+        try:  # the commit and all its trees in one answer: small for a service repository
+            objects = _unpack(_fetch(call, [commit], "blob:none", deepen=True, limit=MAX_PACK_BYTES))
+        except TooLarge:  # a repository of many trees: the commit alone, then its root tree alone (tree:0)
+            objects = _unpack(_fetch(call, [commit], "tree:0", deepen=True, limit=MAX_OBJECT_BYTES))
         kind, data = _get(objects, commit, "commit")
         tree_id = _commit_tree(data)
+        if tree_id not in objects:  # an object wanted by id is sent whatever the filter (rev-list --filter)
+            objects = _unpack(_fetch(call, [tree_id], "tree:0", deepen=False, limit=2 * MAX_OBJECT_BYTES))
         _, tree = _get(objects, tree_id, "tree")
         mode, blob_id = _tree_entry(tree, name)
         if mode is None:
@@ -130,7 +140,7 @@ class DirectReader:
                 if header and header[0] == 3 and header[1] > max_bytes:
                     raise RuntimeError(f"{name} is {header[1]} bytes; at most {max_bytes} are read")
 
-        pack = _fetch(call, [blob_id], shallow=False, limit=max_bytes + 64 * 1024, first=too_big)
+        pack = _fetch(call, [blob_id], None, deepen=False, limit=max_bytes + 64 * 1024, first=too_big)
         objects = _unpack(pack, max_object=max_bytes)
         if blob_id not in objects:
             raise RuntimeError(f"the server's answer for {name} does not hash to its id {blob_id} (tampered or corrupt)")
@@ -205,7 +215,7 @@ class DirectReader:
                 raise Fallback(f"content type {resp.getheader('Content-Type')!r}")
             length = resp.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limit and first is None:
-                raise RuntimeError(f"the server's answer is {int(length)} bytes; at most {limit} are read")
+                raise TooLarge(f"the server's answer is {int(length)} bytes; at most {limit} are read")
             out = bytearray()
             while True:
                 if time.monotonic() > deadline:
@@ -218,7 +228,7 @@ class DirectReader:
                 if first is not None:
                     first(_pack_prefix(out))
                 if len(out) > limit:
-                    raise RuntimeError(f"the server's answer is over {limit} bytes; not read further")
+                    raise TooLarge(f"the server's answer is over {limit} bytes; not read further")
             return bytes(out)
         except TimeoutError:
             resp.close()
@@ -297,11 +307,13 @@ def _ls_refs(call, ref: str | None) -> str:
     raise RuntimeError(f"no branch or tag named {ref!r}")
 
 
-def _fetch(call, wants: list[str], shallow: bool, limit: int, first=None) -> bytes:
-    """The pack of one v2 fetch of `wants` (with `deepen 1` and `filter blob:none` when `shallow`)."""
+def _fetch(call, wants: list[str], filter_spec: str | None, deepen: bool, limit: int, first=None) -> bytes:
+    """The pack of one v2 fetch of `wants` (`filter FILTER_SPEC`, `deepen 1` when `deepen`)."""
     args = [f"want {w}" for w in wants] + ["ofs-delta", "no-progress"]
-    if shallow:
-        args += ["deepen 1", "filter blob:none"]
+    if deepen:
+        args.append("deepen 1")
+    if filter_spec:
+        args.append(f"filter {filter_spec}")
     answer = call(_command("fetch", args + ["done"]), limit, first)
     return _pack_prefix(answer, complete=True)
 
@@ -457,7 +469,7 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
         raise RuntimeError("the server's pack does not match its checksum (tampered or corrupt)")
     count = int.from_bytes(pack[8:12], "big")
     if count > MAX_OBJECTS:
-        raise RuntimeError(f"the server's pack holds {count} objects; at most {MAX_OBJECTS} are read")
+        raise TooLarge(f"the server's pack holds {count} objects; at most {MAX_OBJECTS} are read")
     view = memoryview(pack)[:-20]
     entries: dict[int, tuple[int, object, bytes]] = {}  # offset -> (type, base offset or id, data)
     pos, inflated = 12, 0
@@ -487,7 +499,7 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
         data, pos = _inflate(view, pos, size)
         inflated += len(data)
         if inflated > MAX_INFLATED_BYTES:
-            raise RuntimeError(f"the server's pack inflates to over {MAX_INFLATED_BYTES} bytes; not read further")
+            raise TooLarge(f"the server's pack inflates to over {MAX_INFLATED_BYTES} bytes; not read further")
         entries[start] = (kind, base, data)
     if pos != len(view):
         raise RuntimeError("the server's pack has data after its objects")
