@@ -172,7 +172,8 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_late
                   f"{REMOTE_JOBS}): {git_sample} measured, {direct_s:.1f} s "
                   f"scaled to {repos} = {repos / direct_s:.0f} repos/s; {direct.per_repo(git_sample)}")
             with http.measure() as conc:  # the same catalog read by git processes (PAVED_GIT_HTTP=git)
-                out = subprocess.run(catalog, capture_output=True, text=True, env={**os.environ, "PAVED_GIT_HTTP": "git"})
+                out = subprocess.run(catalog, capture_output=True, text=True,
+                                     env={**os.environ, "PAVED_GIT_HTTP": "git"})
             git_s = conc.wall * repos / git_sample
             assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]
             print(f"concurrent git (PAVED_GIT_HTTP=git, same server and jobs): {git_sample} measured, {git_s:.1f} s "

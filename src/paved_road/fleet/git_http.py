@@ -131,7 +131,8 @@ class DirectReader:
         if mode == "120000":
             raise RuntimeError(f"{name} is a symbolic link, not a file")
         if mode not in ("100644", "100755", "100664"):
-            raise RuntimeError(f"{name} is a {'directory' if mode == '40000' else 'submodule' if mode == '160000' else 'mode ' + mode}, not a file")
+            what = {"40000": "directory", "160000": "submodule"}.get(mode, f"tree entry of mode {mode}")
+            raise RuntimeError(f"{name} is a {what}, not a file")
         max_bytes = self.max_bytes
 
         def too_big(pack: bytes) -> None:  # the object's header gives its size before its content arrives
@@ -143,7 +144,8 @@ class DirectReader:
         pack = _fetch(call, [blob_id], None, deepen=False, limit=max_bytes + 64 * 1024, first=too_big)
         objects = _unpack(pack, max_object=max_bytes)
         if blob_id not in objects:
-            raise RuntimeError(f"the server's answer for {name} does not hash to its id {blob_id} (tampered or corrupt)")
+            raise RuntimeError(f"the server's answer for {name} does not hash to its id {blob_id} "
+                               "(tampered or corrupt)")
         kind, data = objects[blob_id]
         if kind != 3:
             raise RuntimeError(f"{name} is not a file")
