@@ -235,6 +235,44 @@ def test_a_server_that_stalls_is_given_up_within_the_timeout():
         listener.close()
 
 
+class _Drip(http.server.BaseHTTPRequestHandler):
+    """Answers 200 and then one byte every 0.2 s, for ever (each byte within any per-read timeout)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-git-upload-pack-result")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b"0")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_that_drips_bytes_is_given_up_at_the_deadline():
+    drip = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    drip.daemon_threads = True
+    threading.Thread(target=drip.serve_forever, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"^the server gave no answer within 2 s$"):
+            DirectReader(request_timeout=1.0, read_timeout=2.0).read(
+                f"http://127.0.0.1:{drip.server_address[1]}/svc.git", None, NAME)
+        assert time.monotonic() - t0 < 3.5
+    finally:
+        drip.shutdown()
+        drip.server_close()
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     location = ""
 

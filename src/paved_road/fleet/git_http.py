@@ -220,8 +220,11 @@ class DirectReader:
                 raise TooLarge(f"the server's answer is {int(length)} bytes; at most {limit} are read")
             out = bytearray()
             while True:
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise RuntimeError(f"the server gave no answer within {self.read_timeout:g} s")
+                if conn.sock is not None:  # a server that drips bytes is stopped at the deadline, not later
+                    conn.sock.settimeout(min(self.request_timeout, left))
                 chunk = resp.read1(65536)
                 if not chunk:
                     resp.read()  # the end of this answer: the connection is ready for the next request
@@ -235,7 +238,8 @@ class DirectReader:
         except TimeoutError:
             resp.close()
             conn.close()
-            raise RuntimeError(f"the server gave no answer within {self.request_timeout:g} s") from None
+            waited = self.read_timeout if time.monotonic() >= deadline - 0.05 else self.request_timeout
+            raise RuntimeError(f"the server gave no answer within {waited:g} s") from None
         except (http.client.HTTPException, ConnectionError) as exc:  # a broken answer (bad chunking, a reset)
             resp.close()
             conn.close()
