@@ -14,7 +14,8 @@ a web server runs a CGI; the server is threaded (one thread per connection), so 
 clients at a time as they open connections. `route` maps a request to (PATH_INFO, QUERY_STRING): the
 default is the request's own path; a hostile host in the tests answers every path with one repository.
 `tamper(request body, response body) -> response body` stands between git and the client (a hostile or
-broken server in the tests).
+broken server in the tests); `server_config` replaces SERVER_CONFIG (a plain git server: `{}`); `chunked`
+answers with chunked transfer encoding, as GitHub does.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 
 class SmartHttp:
     def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0,
-                 tamper: Callable[[bytes, bytes], bytes] | None = None):
+                 tamper: Callable[[bytes, bytes], bytes] | None = None, server_config: dict | None = None,
+                 chunked: bool = False):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
-        config = {"GIT_CONFIG_COUNT": str(len(SERVER_CONFIG))}
-        for i, (key, value) in enumerate(SERVER_CONFIG.items()):
+        server_config = SERVER_CONFIG if server_config is None else server_config
+        config = {"GIT_CONFIG_COUNT": str(len(server_config))}
+        for i, (key, value) in enumerate(server_config.items()):
             config |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
         self.requests = 0
         self.busy = self.peak = 0  # requests being served now, and the most at one time
@@ -89,6 +92,14 @@ class SmartHttp:
                 self.send_response(int(headers.pop("Status", "200").split()[0]))
                 for name, value in headers.items():
                     self.send_header(name, value)
+                if chunked:  # as GitHub answers a fetch: chunks of at most 8 KB, no Content-Length
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for at in range(0, len(payload), 8192):
+                        part = payload[at:at + 8192]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

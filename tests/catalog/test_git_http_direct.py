@@ -396,3 +396,26 @@ def test_a_repository_of_many_trees_is_read_by_its_root_tree_alone(remotes, monk
     before = server.requests
     assert DirectReader().read(f"{server.url}/deltas.git", None, NAME) == ANSWERS
     assert server.requests - before == 5  # ls-refs, the too large fetch, commit, root tree, blob
+
+
+def test_a_server_without_filters_or_any_sha_wants_is_read_by_git(remotes, tmp_path):
+    """Plain `git http-backend` (no uploadpack.allowFilter, no allowAnySHA1InWant): the direct reader leaves it
+    to git, and the catalog reads it as before."""
+    _, root = remotes
+    with SmartHttp(root, server_config={}) as plain:
+        with pytest.raises(Fallback):
+            DirectReader().read(f"{plain.url}/plain.git", None, NAME)
+        repos = tmp_path / "repos.yml"
+        repos.write_text(yaml.safe_dump({"repos": [f"{plain.url}/plain.git"]}))
+        proc = subprocess.run([PAVED, "catalog", "--repos-file", str(repos), "--json"], capture_output=True,
+                              text=True)
+    (row,) = json.loads(proc.stdout)["services"]
+    assert row["name"] == "alpha" and row["current_version"] == "v1.0.0", row
+
+
+def test_a_chunked_answer_is_read_as_one(remotes):
+    """GitHub answers a fetch with chunked transfer encoding: the same answers, three requests."""
+    _, root = remotes
+    with SmartHttp(root, chunked=True) as github_like:
+        assert DirectReader().read(f"{github_like.url}/deltas.git", None, NAME) == ANSWERS
+        assert github_like.requests == 3
