@@ -15,7 +15,7 @@ clients at a time as they open connections. `route` maps a request to (PATH_INFO
 default is the request's own path; a hostile host in the tests answers every path with one repository.
 `tamper(request body, response body) -> response body` stands between git and the client (a hostile or
 broken server in the tests); `server_config` replaces SERVER_CONFIG (a plain git server: `{}`); `chunked`
-answers with chunked transfer encoding, as GitHub does.
+answers with chunked transfer encoding, as GitHub does; `tls` (an ssl.SSLContext) serves https.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 class SmartHttp:
     def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0,
                  tamper: Callable[[bytes, bytes], bytes] | None = None, server_config: dict | None = None,
-                 chunked: bool = False):
+                 chunked: bool = False, tls=None):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
         server_config = SERVER_CONFIG if server_config is None else server_config
@@ -112,8 +112,10 @@ class SmartHttp:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # an ssl.SSLContext: served over https
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

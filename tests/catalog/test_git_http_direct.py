@@ -344,8 +344,8 @@ def test_what_the_reader_does_not_handle_is_left_to_git(remotes, tmp_path):
     git(tmp_path, "clone", "-q", "--bare", str(work), str(sha256))
     with pytest.raises(Fallback):  # upload-pack refuses a SHA-1 client, or answers 64-digit ids
         reader.read(f"{server.url}/sha256.git", None, NAME)
-    assert not DirectReader.handles(f"http://user:token@127.0.0.1:{server.port}/plain.git")
-    assert not DirectReader.handles("ssh://git@example.com/x.git") and not DirectReader.handles("file:///tmp/x")
+    assert not reader.handles(f"http://user:token@127.0.0.1:{server.port}/plain.git")
+    assert not reader.handles("ssh://git@example.com/x.git") and not reader.handles("file:///tmp/x")
 
 
 def test_git_settings_that_change_what_git_sends_keep_every_read_in_git(tmp_path, monkeypatch):
@@ -362,6 +362,19 @@ def test_git_settings_that_change_what_git_sends_keep_every_read_in_git(tmp_path
     (tmp_path / ".gitconfig").write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
     assert not catalog._direct_allowed()
+
+
+def test_https_is_verified_as_git_would_verify_it(monkeypatch, tmp_path):
+    """GIT_SSL_CAINFO is the CA bundle the reader trusts (as git does); GIT_SSL_NO_VERIFY and the other
+    GIT_SSL_* variables leave https remotes to git."""
+    for name in [n for n in os.environ if n.startswith("GIT_SSL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_SSL_CAINFO", str(tmp_path / "ca.pem"))
+    reader = DirectReader.from_environment()
+    assert reader.cafile == str(tmp_path / "ca.pem") and reader.handles("https://example.com/x.git")
+    monkeypatch.setenv("GIT_SSL_NO_VERIFY", "1")
+    reader = DirectReader.from_environment()
+    assert not reader.handles("https://example.com/x.git") and reader.handles("http://example.com/x.git")
 
 
 def test_a_corrupt_pack_is_one_line_never_a_crash(tmp_path):
@@ -419,3 +432,50 @@ def test_a_chunked_answer_is_read_as_one(remotes):
     with SmartHttp(root, chunked=True) as github_like:
         assert DirectReader().read(f"{github_like.url}/deltas.git", None, NAME) == ANSWERS
         assert github_like.requests == 3
+
+
+def _certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return cert_pem, key_pem
+
+
+def test_https_with_the_ca_git_is_given(remotes, tmp_path, monkeypatch):
+    """Over https the reader trusts the CA bundle git is given (GIT_SSL_CAINFO) and reads in three requests;
+    a certificate it cannot verify is left to git (Fallback)."""
+    import ssl
+
+    _, root = remotes
+    cert, key = _certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    for name in [n for n in os.environ if n.startswith("GIT_SSL_")]:
+        monkeypatch.delenv(name)
+    with SmartHttp(root, tls=context) as secure:
+        assert secure.url.startswith("https://")
+        monkeypatch.setenv("GIT_SSL_CAINFO", str(cert))
+        assert DirectReader.from_environment().read(f"{secure.url}/plain.git", None, NAME) == ANSWERS
+        assert secure.requests == 3
+        monkeypatch.delenv("GIT_SSL_CAINFO")
+        with pytest.raises(Fallback, match="TLS"):
+            DirectReader.from_environment().read(f"{secure.url}/plain.git", None, NAME)

@@ -169,7 +169,7 @@ class RemoteReader:
         self._lock = threading.Lock()
         # http(s) remotes are read first by paved's own protocol-v2 client (fleet/git_http.py: no process,
         # three requests); what it does not handle falls back to git below.
-        self._direct = git_http.DirectReader(MAX_ANSWERS_BYTES) if (
+        self._direct = git_http.DirectReader.from_environment(MAX_ANSWERS_BYTES) if (
             _direct_allowed(self._tmp.name) if direct is None else direct) else None
 
     def __enter__(self) -> RemoteReader:
@@ -222,7 +222,8 @@ _PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PRO
 def _direct_allowed(cwd: str | None = None) -> bool:
     """May http(s) remotes be read without git? Not with PAVED_GIT_HTTP=git (the bench's old path), a proxy
     in the environment, or any `http.*`/`url.*` git setting that git would apply to a fetch in `cwd` (the
-    scratch directory: system, global and `-c`/environment settings; one `git config` for the whole run)."""
+    scratch directory: system, global and `-c`/environment settings; one `git config` for the whole run).
+    git's TLS variables are the reader's own business (git_http.DirectReader.from_environment)."""
     if os.environ.get("PAVED_GIT_HTTP", "").strip().lower() == "git" or any(os.environ.get(v) for v in _PROXY_ENV):
         return False
     found = subprocess.run([*GIT, "config", "--get-regexp", _GIT_HTTP_SETTINGS], capture_output=True,

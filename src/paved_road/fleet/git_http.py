@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import re
 import ssl
 import threading
@@ -76,8 +77,9 @@ class DirectReader:
     and host."""
 
     def __init__(self, max_bytes: int = MAX_ANSWERS_BYTES, request_timeout: float = REQUEST_TIMEOUT,
-                 read_timeout: float = READ_TIMEOUT):
+                 read_timeout: float = READ_TIMEOUT, https: bool = True, cafile: str | None = None):
         self.max_bytes = max_bytes
+        self.https, self.cafile = https, cafile
         self.request_timeout = request_timeout
         self.read_timeout = read_timeout
         self._local = threading.local()
@@ -85,8 +87,15 @@ class DirectReader:
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
-    @staticmethod
-    def handles(url: str) -> bool:
+    @classmethod
+    def from_environment(cls, max_bytes: int = MAX_ANSWERS_BYTES) -> DirectReader:
+        """A reader that verifies TLS as git would in this environment: GIT_SSL_CAINFO is the only CA bundle
+        (as git's http.sslCAInfo); any other GIT_SSL_* variable (no verification, a client certificate, a CA
+        directory, a TLS version) leaves https remotes to git."""
+        other = [name for name in os.environ if name.startswith("GIT_SSL_") and name != "GIT_SSL_CAINFO"]
+        return cls(max_bytes, https=not other, cafile=os.environ.get("GIT_SSL_CAINFO") or None)
+
+    def handles(self, url: str) -> bool:
         """http(s) URLs without credentials, query, fragment or characters HTTP cannot carry as they are (git
         would quote them): the ones this reader may try."""
         try:
@@ -94,7 +103,7 @@ class DirectReader:
             parts.port  # noqa: B018 (ValueError when not a number)
         except ValueError:
             return False
-        return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+        return (parts.scheme in (("http", "https") if self.https else ("http",)) and bool(parts.hostname) and "@" not in parts.netloc
                 and not parts.query and not parts.fragment and not re.search(r"[\x00-\x20\x7f-\uffff]", url))
 
     def close(self) -> None:
@@ -163,7 +172,7 @@ class DirectReader:
                 conn.close()
             if parts.scheme == "https":
                 with self._lock:
-                    self._tls = self._tls or ssl.create_default_context()
+                    self._tls = self._tls or ssl.create_default_context(cafile=self.cafile)
                 conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self._tls)
             else:
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
