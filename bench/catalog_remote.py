@@ -91,6 +91,12 @@ class Served:
             fields = fh.read().rsplit(")", 1)[1].split()
         return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
+    def requests(self) -> int:
+        """Requests the server has answered so far."""
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
     def measure(self) -> Window:
         return Window(self)
 
@@ -109,6 +115,7 @@ class Window:
         self.served = served
 
     def __enter__(self) -> Window:
+        self.requests0 = self.served.requests()
         self.t0, self.client0, self.server0 = time.perf_counter(), _children_cpu(), self.served.cpu()
         return self
 
@@ -116,10 +123,11 @@ class Window:
         self.wall = time.perf_counter() - self.t0
         self.client = _children_cpu() - self.client0
         self.server = self.served.cpu() - self.server0
+        self.requests = self.served.requests() - self.requests0
 
     def per_repo(self, n: int) -> str:
         return (f"CPU per repository: client {self.client / n * 1000:.1f} ms, server {self.server / n * 1000:.1f} ms "
-                f"(wall {self.wall / n * 1000:.1f} ms)")
+                f"(wall {self.wall / n * 1000:.1f} ms, {self.requests / n:g} HTTP requests)")
 
 
 def _children_cpu() -> float:

@@ -4,7 +4,8 @@
         url = f"{server.url}/svc-0000.git"
 
     python tests/catalog/smart_http.py ROOT [LATENCY]  # the same, in its own process: prints the URL,
-                     # serves until stdin closes (bench/catalog_remote.py measures its CPU); LATENCY seconds
+                     # serves until stdin closes (bench/catalog_remote.py measures its CPU), answers each line
+                     # it reads with the number of requests served so far; LATENCY seconds
                      # are added to each request, as a network round trip would
 
 Like GitHub, the server honours partial-clone filters and wants of any object it has
@@ -132,5 +133,6 @@ class SmartHttp:
 if __name__ == "__main__":
     with SmartHttp(Path(sys.argv[1]), latency=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0) as served:
         print(served.url, flush=True)
-        sys.stdin.read()  # until the parent closes our stdin (or exits)
+        for _ in sys.stdin:  # each line from the parent: the requests served so far; until stdin closes
+            print(served.requests, flush=True)
         print(served.requests, flush=True)
