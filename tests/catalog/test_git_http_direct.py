@@ -479,3 +479,41 @@ def test_https_with_the_ca_git_is_given(remotes, tmp_path, monkeypatch):
         monkeypatch.delenv("GIT_SSL_CAINFO")
         with pytest.raises(Fallback, match="TLS"):
             DirectReader.from_environment().read(f"{secure.url}/plain.git", None, NAME)
+
+
+def test_a_damaged_answer_is_never_a_wrong_answer(remotes):
+    """One byte of one of the three answers flipped by a proxy, 40 places in each (pkt-line lengths, sideband,
+    pack headers, zlib streams, deltas, ids): the read gives the true answers file, or RuntimeError, or
+    Fallback (git tries); never another exception, never other content."""
+    import random
+
+    _, root = remotes
+    rng = random.Random(25)
+    target = {"kind": None, "at": 0}
+
+    def kind(request: bytes) -> str:
+        return "ls-refs" if b"command=ls-refs" in request else "trees" if b"deepen" in request else "blob"
+
+    def tamper(request: bytes, response: bytes) -> bytes:
+        if kind(request) != target["kind"] or not response:
+            return response
+        damaged = bytearray(response)
+        damaged[target["at"] % len(damaged)] ^= 1 << rng.randrange(8)
+        return bytes(damaged)
+
+    outcomes = {"same": 0, "refused": 0, "git": 0}
+    with SmartHttp(root, tamper=tamper) as hostile:
+        for which in ("ls-refs", "trees", "blob"):
+            for _ in range(40):
+                target.update(kind=which, at=rng.randrange(1 << 20))
+                try:
+                    text = DirectReader(request_timeout=5, read_timeout=10).read(f"{hostile.url}/deltas.git",
+                                                                                 None, NAME)
+                except RuntimeError:
+                    outcomes["refused"] += 1
+                except Fallback:
+                    outcomes["git"] += 1
+                else:
+                    assert text == ANSWERS
+                    outcomes["same"] += 1
+    assert outcomes["refused"] and outcomes["git"], outcomes  # seed 25: 13 harmless, 76 refused, 31 left to git
