@@ -187,17 +187,27 @@ def _pkt(data: bytes) -> bytes:
     return b"%04x" % (len(data) + 4) + data
 
 
-def _pack_of_blob(content: bytes) -> bytes:
-    """A one-blob pack (gitformat-pack), written here independently of the reader."""
-    size, header = len(content), bytearray()
-    byte = (3 << 4) | (size & 15)
-    size >>= 4
-    while size:
-        header.append(byte | 0x80)
-        byte, size = size & 0x7F, size >> 7
-    header.append(byte)
-    body = b"PACK" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes(header) + zlib.compress(content)
+def _pack(*objects: tuple[int, bytes]) -> bytes:
+    """A pack (gitformat-pack) of whole objects (type, content), written here independently of the reader."""
+    body = b"PACK" + (2).to_bytes(4, "big") + len(objects).to_bytes(4, "big")
+    for kind, content in objects:
+        size, header = len(content), bytearray()
+        byte = (kind << 4) | (size & 15)
+        size >>= 4
+        while size:
+            header.append(byte | 0x80)
+            byte, size = size & 0x7F, size >> 7
+        header.append(byte)
+        body += bytes(header) + zlib.compress(content)
     return body + hashlib.sha1(body).digest()
+
+
+def _pack_of_blob(content: bytes) -> bytes:
+    return _pack((3, content))
+
+
+def _oid(kind: bytes, content: bytes) -> str:
+    return hashlib.sha1(kind + b" %d\0" % len(content) + content).hexdigest()
 
 
 def test_a_blob_that_does_not_hash_to_its_id_is_refused(tmp_path, remotes):
@@ -517,3 +527,22 @@ def test_a_damaged_answer_is_never_a_wrong_answer(remotes):
                     assert text == ANSWERS
                     outcomes["same"] += 1
     assert outcomes["refused"] and outcomes["git"], outcomes  # seed 25: 13 harmless, 76 refused, 31 left to git
+
+
+def test_objects_that_hash_right_but_make_no_sense_are_one_line(remotes):
+    """A hostile server answers ls-refs with a commit of its own making, whose tree (ids correct) has an entry
+    mode that is not text: one line, not a crash of the catalog."""
+    _, root = remotes
+    tree = b"\xff\xfe " + NAME.encode() + b"\0" + bytes(20)
+    commit = b"tree %s\nauthor a <a> 0 +0000\ncommitter a <a> 0 +0000\n\nx\n" % _oid(b"tree", tree).encode()
+
+    def tamper(request: bytes, response: bytes) -> bytes:
+        if b"command=ls-refs" in request:
+            return _pkt(b"%s HEAD\n" % _oid(b"commit", commit).encode()) + b"0000"
+        if b"deepen" in request:
+            return _pkt(b"packfile\n") + _pkt(b"\x01" + _pack((1, commit), (2, tree))) + b"0000"
+        return response
+
+    with SmartHttp(root, tamper=tamper) as hostile:
+        with pytest.raises(RuntimeError, match=r"^the server's answer is malformed \(UnicodeDecodeError\)$"):
+            DirectReader().read(f"{hostile.url}/plain.git", None, NAME)

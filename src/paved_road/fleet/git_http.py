@@ -115,6 +115,12 @@ class DirectReader:
 
     def read(self, url: str, ref: str | None, name: str) -> str:
         """The text of file `name` at the root of `ref` (default: HEAD) in the repository at `url`."""
+        try:
+            return self._read(url, ref, name)
+        except (ValueError, LookupError, TypeError) as exc:  # objects that hash right but say nothing sensible
+            raise RuntimeError(f"the server's answer is malformed ({exc.__class__.__name__})") from None
+
+    def _read(self, url: str, ref: str | None, name: str) -> str:
         if not self.handles(url):
             raise Fallback("not a plain http(s) URL")
         deadline = time.monotonic() + self.read_timeout
