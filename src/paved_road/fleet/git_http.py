@@ -10,11 +10,18 @@ and three requests against the same server (`git http-backend` + `git upload-pac
    is read again with ``filter tree:0``: the commit, then its root tree wanted by id, two more requests);
 3. ``command=fetch`` of ``want <blob>`` (an any-SHA want, as git's own partial-clone lazy fetch does) -> the blob.
 
-The initial ``GET info/refs?service=git-upload-pack`` (the capability advertisement) is skipped: in v2 the
-client may send a command straight away, and `git http-backend` runs ``git upload-pack --stateless-rpc``
-for every POST with ``GIT_PROTOCOL`` from the ``Git-Protocol`` header (gitprotocol-http, "Smart Service
-git-upload-pack"; gitprotocol-v2, "HTTP Transport": "the client may then send a request ... without
-first requesting the capability advertisement"). A server that does not answer v2 is left to git.
+gitprotocol-v2 ("HTTP Transport") has the client first GET ``info/refs?service=git-upload-pack`` for the
+capability advertisement, then POST each command to ``$GIT_URL/git-upload-pack``. This reader skips the GET:
+v2 "is stateless by default ... Clients MUST NOT require state management on the server side" (so every POST
+stands alone), and `git http-backend` runs ``git upload-pack --stateless-rpc`` for each POST with
+``GIT_PROTOCOL`` from the ``Git-Protocol`` header (git-http-backend.txt shows web servers passing it on),
+which serves the command at once
+(measured against git 2.39's http-backend: tests/catalog/test_git_http_direct.py). Without the advertisement
+the reader sends no capability the server may lack: no ``agent`` (which "MUST NOT" be sent unadvertised) and
+no ``object-format`` (SHA-1, the default); the ``filter`` and ``shallow`` features it relies on are checked by
+the server's answer: a server without them (or without v2) answers with an error or not as v2, and that
+remote is left to git. ``want <oid>`` may name any object in v2 ("Wants can be anything and are not limited
+to advertised objects"), which is what step 3 uses.
 
 Protocol documents (git/git Documentation/): gitprotocol-v2.txt (commands ls-refs and fetch, sections
 ``shallow-info``/``packfile``), gitprotocol-common.txt (pkt-line: 4 hex digits of length including themselves,
@@ -294,8 +301,9 @@ def pkt_lines(data: bytes):
 
 
 def _command(name: str, args: list[str]) -> bytes:
-    # object-format sha1 is the default; a SHA-256 repository answers with 64-digit ids (-> Fallback)
-    return pkt(f"command={name}\n") + pkt("agent=git/paved\n") + DELIM + b"".join(pkt(a + "\n") for a in args) + FLUSH
+    # no capabilities (none was advertised to us): object-format sha1 is the default; a SHA-256 repository
+    # refuses the request or answers with 64-digit ids (-> Fallback)
+    return pkt(f"command={name}\n") + DELIM + b"".join(pkt(a + "\n") for a in args) + FLUSH
 
 
 def _ls_refs(call, ref: str | None) -> str:
