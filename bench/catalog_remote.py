@@ -7,9 +7,12 @@ Three ways to read N service repositories' answers files, in one run:
 * GraphQL: `paved catalog --github-org` against the local fixture server of the tests
   (tests/catalog/github_fixture.py: queries executed by graphql-core against GitHub's published
   schema), each request delayed by --latency seconds (stated in the output);
-* concurrent git: `paved catalog --repos-file` of smart-HTTP URLs (`git http-backend` on
+* direct protocol v2: `paved catalog --repos-file` of smart-HTTP URLs (`git http-backend` on
   127.0.0.1, tests/catalog/smart_http.py: GitHub-like, it honours blob-less filters), --jobs default
-  (32 for git remotes), on --git-sample repositories, scaled to N;
+  (32 for git remotes), on --git-sample repositories, scaled to N: paved's own client
+  (src/paved_road/fleet/git_http.py, the default);
+* concurrent git: the same catalog with PAVED_GIT_HTTP=git (git processes per repository, the reader
+  the direct one falls back to);
 * sequential clone: one blob-less `git clone` and `git show` of the answers file after the other,
   on --clone-sample, scaled to N, through the same server.
 --git-latency adds that many seconds to each smart-HTTP request (a network round trip; loopback has
@@ -88,6 +91,12 @@ class Served:
             fields = fh.read().rsplit(")", 1)[1].split()
         return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
+    def requests(self) -> int:
+        """Requests the server has answered so far."""
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
     def measure(self) -> Window:
         return Window(self)
 
@@ -106,6 +115,7 @@ class Window:
         self.served = served
 
     def __enter__(self) -> Window:
+        self.requests0 = self.served.requests()
         self.t0, self.client0, self.server0 = time.perf_counter(), _children_cpu(), self.served.cpu()
         return self
 
@@ -113,10 +123,11 @@ class Window:
         self.wall = time.perf_counter() - self.t0
         self.client = _children_cpu() - self.client0
         self.server = self.served.cpu() - self.server0
+        self.requests = self.served.requests() - self.requests0
 
     def per_repo(self, n: int) -> str:
         return (f"CPU per repository: client {self.client / n * 1000:.1f} ms, server {self.server / n * 1000:.1f} ms "
-                f"(wall {self.wall / n * 1000:.1f} ms)")
+                f"(wall {self.wall / n * 1000:.1f} ms, {self.requests / n:g} HTTP requests)")
 
 
 def _children_cpu() -> float:
@@ -160,13 +171,20 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_late
         with Served(root, git_latency) as http:
             listing = tmp / "fleet.yml"
             listing.write_text("repos:\n" + "".join(f"  - {http.url}/svc-{i:04d}.git\n" for i in range(git_sample)))
-            with http.measure() as conc:
-                out = subprocess.run([BIN / "paved", "catalog", "--repos-file", str(listing), "--template",
-                                      str(template), "--json"], capture_output=True, text=True)
+            catalog = [BIN / "paved", "catalog", "--repos-file", str(listing), "--template", str(template), "--json"]
+            with http.measure() as direct:  # paved's own protocol-v2 client (fleet/git_http.py), the default
+                out = subprocess.run(catalog, capture_output=True, text=True)
+            direct_s = direct.wall * repos / git_sample
+            assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]
+            print(f"direct protocol v2 (smart HTTP, {git_latency * 1000:.0f} ms added to each request, --jobs default "
+                  f"{REMOTE_JOBS}): {git_sample} measured, {direct_s:.1f} s "
+                  f"scaled to {repos} = {repos / direct_s:.0f} repos/s; {direct.per_repo(git_sample)}")
+            with http.measure() as conc:  # the same catalog read by git processes (PAVED_GIT_HTTP=git)
+                out = subprocess.run(catalog, capture_output=True, text=True,
+                                     env={**os.environ, "PAVED_GIT_HTTP": "git"})
             git_s = conc.wall * repos / git_sample
             assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]
-            print(f"concurrent git (smart HTTP, {git_latency * 1000:.0f} ms added to each request, --jobs default "
-                  f"{REMOTE_JOBS}): {git_sample} measured, {git_s:.1f} s "
+            print(f"concurrent git (PAVED_GIT_HTTP=git, same server and jobs): {git_sample} measured, {git_s:.1f} s "
                   f"scaled to {repos} = {repos / git_s:.0f} repos/s; {conc.per_repo(git_sample)}")
             with http.measure() as seq:
                 for i in range(clone_sample):
@@ -179,8 +197,9 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_late
             seq_s = seq.wall * repos / clone_sample
             print(f"sequential clone: {clone_sample} measured, {seq_s:.1f} s scaled to {repos} = "
                   f"{repos / seq_s:.0f} repos/s; {seq.per_repo(clone_sample)}")
-        print(f"ratios: GraphQL {seq_s / graphql_s:.1f}x and concurrent git {seq_s / git_s:.1f}x the sequential clone; "
-              f"targets: {repos} by GraphQL <= 30 s ({graphql_s:.1f}), by git <= 60 s ({git_s:.1f}), >= 8x")
+        print(f"ratios: GraphQL {seq_s / graphql_s:.1f}x, direct protocol v2 {seq_s / direct_s:.1f}x and concurrent "
+              f"git {seq_s / git_s:.1f}x the sequential clone (direct {git_s / direct_s:.1f}x git); targets: {repos} by "
+              f"GraphQL <= 30 s ({graphql_s:.1f}), by git remotes <= 60 s ({direct_s:.1f}), >= 8x")
         print(f"load: {Path('/proc/loadavg').read_text().split()[:3]} (1, 5, 15 min) on {os.cpu_count()} CPUs, "
               "shared with other work: read the ratios and the CPU per repository, not the seconds")
     return 0

@@ -4,7 +4,8 @@
         url = f"{server.url}/svc-0000.git"
 
     python tests/catalog/smart_http.py ROOT [LATENCY]  # the same, in its own process: prints the URL,
-                     # serves until stdin closes (bench/catalog_remote.py measures its CPU); LATENCY seconds
+                     # serves until stdin closes (bench/catalog_remote.py measures its CPU), answers each line
+                     # it reads with the number of requests served so far; LATENCY seconds
                      # are added to each request, as a network round trip would
 
 Like GitHub, the server honours partial-clone filters and wants of any object it has
@@ -13,6 +14,9 @@ blob-less here and reads a blob later by a second fetch. Each request runs `git 
 a web server runs a CGI; the server is threaded (one thread per connection), so it serves as many
 clients at a time as they open connections. `route` maps a request to (PATH_INFO, QUERY_STRING): the
 default is the request's own path; a hostile host in the tests answers every path with one repository.
+`tamper(request body, response body) -> response body` stands between git and the client (a hostile or
+broken server in the tests); `server_config` replaces SERVER_CONFIG (a plain git server: `{}`); `chunked`
+answers with chunked transfer encoding, as GitHub does; `tls` (an ssl.SSLContext) serves https.
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ def own_path(target: str, method: str) -> tuple[str, str]:
 
 class SmartHttp:
     def __init__(self, root: Path, route: Callable[[str, str], tuple[str, str]] = own_path, latency: float = 0.0,
-                 record: bool = False, server_config: dict[str, str] | None = None):
+                 record: bool = False, server_config: dict[str, str] | None = None,
+                 tamper: Callable[[bytes, bytes], bytes] | None = None, chunked: bool = False, tls=None):
         backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()) / "git-http-backend"
-        settings = {**SERVER_CONFIG, **(server_config or {})}  # server_config: a test's hostile server
+        settings = {**SERVER_CONFIG, **(server_config or {})}  # server_config: a test's hostile or plain server
         config = {"GIT_CONFIG_COUNT": str(len(settings))}
         for i, (key, value) in enumerate(settings.items()):
             config |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
@@ -83,10 +88,20 @@ class SmartHttp:
                        "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""), **config}
                 out = subprocess.run([backend], input=body, env=env, capture_output=True).stdout
                 head, _, payload = out.partition(b"\r\n\r\n")
+                if tamper is not None:
+                    payload = tamper(body, payload)
                 headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
                 self.send_response(int(headers.pop("Status", "200").split()[0]))
                 for name, value in headers.items():
                     self.send_header(name, value)
+                if chunked:  # as GitHub answers a fetch: chunks of at most 8 KB, no Content-Length
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for at in range(0, len(payload), 8192):
+                        part = payload[at:at + 8192]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -103,8 +118,10 @@ class SmartHttp:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # an ssl.SSLContext: served over https
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -121,5 +138,6 @@ class SmartHttp:
 if __name__ == "__main__":
     with SmartHttp(Path(sys.argv[1]), latency=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0) as served:
         print(served.url, flush=True)
-        sys.stdin.read()  # until the parent closes our stdin (or exits)
+        for _ in sys.stdin:  # each line from the parent: the requests served so far; until stdin closes
+            print(served.requests, flush=True)
         print(served.requests, flush=True)

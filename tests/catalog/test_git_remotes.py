@@ -20,9 +20,15 @@ from template_releases import git
 PAVED = str(Path(sys.executable).with_name("paved"))
 
 
-def _catalog(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = subprocess.run([PAVED, "catalog", *args, "--json"], capture_output=True, text=True, timeout=300)
+def _catalog(*args: str, reader: str = "") -> tuple[subprocess.CompletedProcess, dict]:
+    """`paved catalog ... --json`; reader "git" reads every remote with git (PAVED_GIT_HTTP=git), the path
+    paved's own smart-HTTP reader falls back to."""
+    proc = subprocess.run([PAVED, "catalog", *args, "--json"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PAVED_GIT_HTTP": reader})
     return proc, json.loads(proc.stdout)
+
+
+READERS = pytest.mark.parametrize("reader", ["", "git"], ids=["direct", "git"])
 
 
 def _rows(data: dict) -> list[dict]:
@@ -39,11 +45,15 @@ def served(fleet_root, tmp_path_factory):
         yield server, root
 
 
-def test_services_read_over_smart_http_report_as_their_checkouts(fleet_root, fleet_template, served, tmp_path):
+@READERS
+def test_services_read_over_smart_http_report_as_their_checkouts(fleet_root, fleet_template, served, tmp_path, reader):
     server, _ = served
     repos = tmp_path / "repos.yml"
     repos.write_text(yaml.safe_dump({"repos": [f"{server.url}/{name}.git" for name in SERVICES]}))
-    remote_proc, remote = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+    before = server.requests
+    remote_proc, remote = _catalog("--repos-file", str(repos), "--template", str(fleet_template), reader=reader)
+    # paved's own reader: ls-refs, fetch, fetch of the blob; git adds a capability request before each fetch
+    assert server.requests - before == len(SERVICES) * (5 if reader == "git" else 3)
     local_proc, local = _catalog(*(str(fleet_root / rel) for _, rel in SERVICES.values()),
                                  "--template", str(fleet_template))
     assert _rows(remote) == _rows(local) and remote["summary"] == local["summary"]
@@ -51,24 +61,26 @@ def test_services_read_over_smart_http_report_as_their_checkouts(fleet_root, fle
     assert sorted(s["path"] for s in remote["services"]) == sorted(f"{server.url}/{n}.git" for n in SERVICES)
 
 
-def test_a_branch_named_in_the_repos_file_is_the_one_read(fleet_root, fleet_template, served, tmp_path):
+@READERS
+def test_a_branch_named_in_the_repos_file_is_the_one_read(fleet_root, fleet_template, served, tmp_path, reader):
     server, root = served
     work = tmp_path / "work"
     git(tmp_path, "clone", "-q", str(root / "alpha.git"), str(work))
-    git(work, "checkout", "-q", "-b", "renamed")
+    git(work, "checkout", "-q", "-b", f"renamed{reader}")
     answers = work / ".copier-answers.yml"
     answers.write_text(answers.read_text().replace("service_name: alpha", "service_name: alpha-renamed"))
     git(work, "commit", "-qam", "rename")
-    git(work, "push", "-q", "origin", "renamed")
+    git(work, "push", "-q", "origin", f"renamed{reader}")
     repos = tmp_path / "repos.yml"
-    repos.write_text(yaml.safe_dump({"repos": [{"url": f"{server.url}/alpha.git", "ref": "renamed"},
+    repos.write_text(yaml.safe_dump({"repos": [{"url": f"{server.url}/alpha.git", "ref": f"renamed{reader}"},
                                                f"{server.url}/alpha.git"]}))
-    _, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
-    assert {s["path"]: s["name"] for s in data["services"]} == {f"{server.url}/alpha.git@renamed": "alpha-renamed",
-                                                                f"{server.url}/alpha.git": "alpha"}
+    _, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template), reader=reader)
+    assert {s["path"]: s["name"] for s in data["services"]} == {
+        f"{server.url}/alpha.git@renamed{reader}": "alpha-renamed", f"{server.url}/alpha.git": "alpha"}
 
 
-def test_an_oversized_answers_file_is_refused_by_its_size(fleet_template, tmp_path):
+@READERS
+def test_an_oversized_answers_file_is_refused_by_its_size(fleet_template, tmp_path, reader):
     """A 1 MB answers file: the row names its size and the bound; it is not read into the catalog."""
     root, work = tmp_path / "served", tmp_path / "big"
     work.mkdir()
@@ -81,7 +93,7 @@ def test_an_oversized_answers_file_is_refused_by_its_size(fleet_template, tmp_pa
     with SmartHttp(root) as server:
         repos = tmp_path / "repos.yml"
         repos.write_text(f"repos:\n  - {server.url}/big.git\n")
-        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template))
+        proc, data = _catalog("--repos-file", str(repos), "--template", str(fleet_template), reader=reader)
     (row,) = data["services"]
     assert row["error"] == ("cannot fetch .copier-answers.yml: .copier-answers.yml is 1000050 bytes; "
                             "at most 65536 are read")

@@ -30,6 +30,7 @@ from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 from paved_road import cli_options
+from paved_road.fleet import git_http
 from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_ref,
                                   git_value, load_answers, redact)
 
@@ -143,8 +144,12 @@ def read_repos_file(path: str | Path) -> list[dict]:
 class RemoteReader:
     """Reads services' answers files from git remotes, many at a time (`with RemoteReader() as r: r.read(url)`).
 
-    Per repository: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch (or
-    `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone
+    An http(s) remote is read first by paved's own protocol-v2 client (fleet/git_http.py: three requests,
+    no process); what that client leaves to git (other transports, credentials, redirects within the host,
+    servers without v2 or filters, SHA-256, http.*/url.* git settings) is read by git as follows.
+
+    Per repository, with git: one protocol-v2 `git fetch --depth=1 --filter=blob:none` of the default branch
+    (or `ref`) into a scratch repository that each worker thread keeps for all its repositories (no clone
     or `git init` per repository; its objects and `shallow` file emptied after each read), then one
     `git cat-file --batch` of `<commit>:.copier-answers.yml`, which lazily fetches that one blob when
     the server honoured the filter (as GitHub does). The remote is named by `-c remote.svc.url=URL` on the command line, never
@@ -159,16 +164,22 @@ class RemoteReader:
     _SAFE = ("-c", "protocol.version=2", "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
              "-c", "gc.auto=0", "-c", "fetch.recurseSubmodules=false", "-c", "submodule.recurse=false")
 
-    def __init__(self) -> None:
+    def __init__(self, direct: bool | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="paved-catalog.")
         self._local = threading.local()
         self._count = 0
         self._lock = threading.Lock()
+        # http(s) remotes are read first by paved's own protocol-v2 client (fleet/git_http.py: no process,
+        # three requests); what it does not handle falls back to git below.
+        self._direct = git_http.DirectReader.from_environment(MAX_ANSWERS_BYTES) if (
+            _direct_allowed(self._tmp.name) if direct is None else direct) else None
 
     def __enter__(self) -> RemoteReader:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._tmp.cleanup()
 
     def _scratch(self) -> str:
@@ -187,7 +198,13 @@ class RemoteReader:
     def read(self, url: str, ref: str | None = None) -> str:
         """The answers file of the repository at `url` (RuntimeError, one line, when it cannot be read)."""
         url = git_value(url, "url")
-        target = git_ref(ref, "ref") if ref else "HEAD"
+        ref = git_ref(ref, "ref") if ref else None
+        target = ref or "HEAD"
+        if self._direct is not None and self._direct.handles(url):
+            try:
+                return self._direct.read(url, ref, ANSWERS_FILE)
+            except git_http.Fallback:
+                pass  # git knows more: credentials, redirects, servers without protocol v2 or filters
         scratch = self._scratch()
         base = [*GIT, *self._SAFE, "-c", f"remote.svc.url={url}", "-C", scratch]
         try:
@@ -216,6 +233,24 @@ class RemoteReader:
         shutil.rmtree(objects, ignore_errors=True)
         os.makedirs(os.path.join(objects, "pack"), exist_ok=True)
         os.makedirs(os.path.join(objects, "info"), exist_ok=True)
+
+
+# git settings that change what git sends to an http(s) remote (headers, credentials in URLs rewritten by
+# insteadOf, proxies, CAs, cookies): with any of them set, every remote is read by git itself.
+_GIT_HTTP_SETTINGS = r"^(http|url)\."
+_PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _direct_allowed(cwd: str | None = None) -> bool:
+    """May http(s) remotes be read without git? Not with PAVED_GIT_HTTP=git (the bench's old path), a proxy
+    in the environment, or any `http.*`/`url.*` git setting that git would apply to a fetch in `cwd` (the
+    scratch directory: system, global and `-c`/environment settings; one `git config` for the whole run).
+    git's TLS variables are the reader's own business (git_http.DirectReader.from_environment)."""
+    if os.environ.get("PAVED_GIT_HTTP", "").strip().lower() == "git" or any(os.environ.get(v) for v in _PROXY_ENV):
+        return False
+    found = subprocess.run([*GIT, "config", "--get-regexp", _GIT_HTTP_SETTINGS], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT, cwd=cwd)
+    return found.returncode == 1 and not found.stdout  # 1: no such setting
 
 
 def fetch_remote_answers(url: str, ref: str | None = None) -> str:
