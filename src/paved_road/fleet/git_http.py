@@ -255,6 +255,8 @@ class DirectReader:
                 if first is not None:
                     first(_pack_prefix(out))
                 if len(out) > limit:
+                    if len(_pack_prefix(out)) <= limit // 2:   # mostly progress (band 2) or other chatter
+                        raise Fallback(f"the server's answer is over {limit} bytes, mostly not pack data")
                     raise TooLarge(f"the server's answer is over {limit} bytes; not read further")
             return bytes(out)
         except TimeoutError:
