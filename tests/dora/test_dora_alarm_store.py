@@ -61,3 +61,34 @@ def test_a_wider_window_keeps_what_the_store_holds_past_cloudwatch_s_30_days(tmp
         assert first == again
     finally:
         store.close()
+
+
+def test_every_seeded_alarm_is_in_the_state_its_seeded_history_left():
+    """`paved sim`: each alarm's DescribeAlarms StateValue / StateUpdatedTimestamp is its last seeded
+    change's (what a store's warm run compares), the second alarm of a service as well as the first."""
+    import boto3
+
+    from paved_road.sim.server import SimServer
+    from paved_road.sim.world import Seeder
+
+    seed = {"region": "eu-west-1",
+            "repositories": {"checkout": {"releases": [{"version": "1.0.0", "pushed_at": "2026-03-01T09:00:00Z"}]}},
+            "clusters": {"apps-production": {"services": {"checkout": {
+                "environment": "production", "alarms": ["checkout-5xx", "checkout-latency"],
+                "history": [{"release": "1.0.0", "status": "SUCCESSFUL", "made_by": "deploy",
+                             "started_at": "2026-03-02T10:00:00Z", "finished_at": "2026-03-02T10:10:00Z"}],
+                "alarm_history": [{"alarm": "checkout-5xx", "at": "2026-03-05T09:12:00Z", "state": "ALARM"},
+                                  {"alarm": "checkout-latency", "at": "2026-03-05T09:13:00Z", "state": "ALARM"},
+                                  {"alarm": "checkout-latency", "at": "2026-03-05T09:40:00Z", "state": "OK"}]}}}}}
+    server = SimServer("127.0.0.1", 0).start()
+    try:
+        server.app.seeder = Seeder(server.app, server.endpoint)
+        server.app.reset({"seed": seed})
+        cw = boto3.client("cloudwatch", endpoint_url=server.endpoint, region_name="eu-west-1",
+                          aws_access_key_id="sim", aws_secret_access_key="sim")
+        got = {a["AlarmName"]: (a["StateValue"], a["StateUpdatedTimestamp"].astimezone(timezone.utc))
+               for a in cw.describe_alarms(AlarmNames=["checkout-5xx", "checkout-latency"])["MetricAlarms"]}
+    finally:
+        server.stop()
+    assert got == {"checkout-5xx": ("ALARM", datetime(2026, 3, 5, 9, 12, tzinfo=timezone.utc)),
+                   "checkout-latency": ("OK", datetime(2026, 3, 5, 9, 40, tzinfo=timezone.utc))}
