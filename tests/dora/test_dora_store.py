@@ -374,3 +374,21 @@ def test_services_of_one_name_with_short_arns_in_two_clusters_have_two_store_key
     long_arn = "arn:aws:ecs:us-east-1:123456789012:service/apps-production/orders"
     assert store_key({"serviceArn": long_arn}, Target(name="orders", cluster="apps-production", service="orders")) \
         == long_arn   # stores already written keep their keys
+
+
+def test_a_dropped_connection_while_the_batch_lists_is_that_service_s_error_not_the_run_s(tmp_path):
+    """The batch's shared listing (measure_all's prefetch) meets what a service's own read met before:
+    a connection ECS drops (after botocore's retries) is the service's error, named with the service
+    (exit 2 when every service failed, as before), not an "unexpected error" that stops the whole run."""
+    from paved_road.sim.server import admin
+
+    sim = Sim(_seed(YEAR, None), tmp_path)
+    try:
+        admin(sim.endpoint, "fault", {"operation": "ListServiceDeployments", "fault": "lost", "count": 50})
+        proc = subprocess.run([PAVED, "dora", "--cluster", "apps-production", "--service", "orders", "--until", UNTIL,
+                               "--since", "30d", "--format", "json", "--no-store"],
+                              capture_output=True, text=True, env=sim.env, timeout=300)
+    finally:
+        sim.stop()
+    assert "unexpected error" not in proc.stderr
+    assert "apps-production/orders: Connection was closed" in proc.stderr

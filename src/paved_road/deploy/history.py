@@ -24,7 +24,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from paved_road.deploy import ledger
 
@@ -136,11 +136,12 @@ class Described:
 
     def prefetch(self, ecs, reads: list[tuple[str, str, datetime | None]], describe: bool = True) -> None:
         """List each (cluster, service, since), then (unless not `describe`) describe_listed. A listing
-        ECS refuses is left for the service's own read (which reports it, or falls back)."""
+        ECS refuses (or a connection botocore gave up on) is left for the service's own read (which
+        reports it, or falls back): the batch's calls must not fail a run a service's own read would not."""
         for cluster, service, since in reads:
             try:
                 self.listed[(cluster, service, since)] = list_deployment_arns(ecs, cluster, service, since)
-            except ClientError:
+            except (ClientError, BotoCoreError):
                 continue
         if describe:
             self.describe_listed(ecs)
@@ -152,7 +153,7 @@ class Described:
         try:
             details = describe_deployments(ecs, arns, self)
             describe_revisions(ecs, _revision_arns(details.values()), self)
-        except ClientError:
+        except (ClientError, BotoCoreError):
             pass
 
 

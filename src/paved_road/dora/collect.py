@@ -352,27 +352,33 @@ def alarm_changes(cloudwatch, names: list[str], start: datetime, end: datetime, 
                   facts: dict[str, tuple[str, datetime | None]] | None = None) -> list[metrics.AlarmChange]:
     """State changes of the service's alarms from `start` to `end`. With a store and the alarms' facts
     (alarm_facts): an alarm whose state was last updated before the stored read's end is answered from
-    the store (no call), another one is read from where the store ends (a minute of overlap); the
-    store then holds its history past CloudWatch's 30 days."""
+    the store (no call), another one is read from where the store ends (five minutes of overlap: the
+    clock margin); the store then holds its history past CloudWatch's 30 days."""
     from paved_road.dora import store as st
 
     out: list[metrics.AlarmChange] = []
     for name in names:
         arn, updated = (facts or {}).get(name, (None, None))
         held = store.alarm_history(arn) if store is not None and arn else None
-        if held is not None and held[1] > start:
-            held = None                                   # the store's read began later than this window
-        if held is not None and updated is not None and updated + st.SETTLE_MARGIN <= held[2]:
+        # The store's read began later than this window: read CloudWatch from the window's start, and keep
+        # what the store holds (CloudWatch may have forgotten it: 30 days).
+        earlier = held is not None and held[1] > start
+        if held is not None and not earlier and updated is not None and updated + st.SETTLE_MARGIN <= held[2]:
             changes = held[0]                             # nothing updated since the stored read
         else:
-            read_from = max(start, held[2] - st.OVERLAP) if held is not None else start
-            if read_from >= end:                          # a window that ended before the stored read did
+            # From where the stored read ended, less the clock margin the test above allows: a change up to
+            # SETTLE_MARGIN before that end may have been invisible to it (our clock ahead of CloudWatch's).
+            read_from = max(start, held[2] - st.SETTLE_MARGIN) if held is not None and not earlier else start
+            if held is not None and read_from >= end:     # a window that ended before the stored read did
                 out += [metrics.AlarmChange(name, at, state) for at, state in held[0] if start <= at <= end]
                 continue
             fresh = _alarm_history(cloudwatch, name, read_from, end)
             if store is not None and arn:
-                store.save_alarm_history(arn, fresh, held[1] if held is not None else start, max(end, held[2])
-                                         if held is not None else end)
+                if held is None or (earlier and end < held[1]):
+                    span = (start, end)                   # (a read that does not reach the stored one: its own span)
+                else:
+                    span = (min(start, held[1]), max(end, held[2]))
+                store.save_alarm_history(arn, fresh, *span)
             changes = sorted(set((held[0] if held is not None else []) + fresh))
         out += [metrics.AlarmChange(name, at, state) for at, state in changes if start <= at <= end]
     return out

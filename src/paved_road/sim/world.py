@@ -324,6 +324,7 @@ class Seeder:
                     alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(alarm_name))
                     if alarm is not None:
                         alarm.state_updated_timestamp = made
+        seeded_state: set[str] = set()     # alarms whose state a seeded change has set
         for i, change in enumerate(spec.get("alarm_history") or []):
             field = f"{where}.alarm_history[{i}]"
             if not isinstance(change, dict) or change.get("alarm") not in (spec.get("alarms") or []):
@@ -338,7 +339,8 @@ class Seeder:
             from moto.cloudwatch.models import cloudwatch_backends
             alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(change["alarm"]))
             naive = at.astimezone(timezone.utc).replace(tzinfo=None)    # moto keeps naive UTC
-            if alarm is not None and (i == 0 or naive >= alarm.state_updated_timestamp):
+            if alarm is not None and (change["alarm"] not in seeded_state or naive >= alarm.state_updated_timestamp):
+                seeded_state.add(change["alarm"])
                 alarm.state_value, alarm.state_reason = change["state"], change.get("reason", "seeded")
                 alarm.state_updated_timestamp = naive
         if strategy != "ROLLING":
