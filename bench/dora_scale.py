@@ -73,7 +73,8 @@ def seed(services: int, weeks: int, every: int, end: datetime) -> dict:
 
 
 def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> None:
-    """A warm run over `count` services whose year of history is in the store (ECS still lists only the
+    """A warm run over `count` services, each with the module's two CloudWatch alarms, whose year of
+    history is in the store (ECS still lists only the
     newest deployment of each, as after 90 days): the store is filled directly with the records an
     earlier run would have saved, so only the run itself is timed."""
     import boto3
@@ -92,6 +93,7 @@ def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> 
                               for n in names},
              "clusters": {"apps-production": {"services": {n: {
                  "environment": "production", "architectures": ["amd64"], "created_at": created, "sidecar": False,
+                 "alarms": [f"{n}-production-http-5xx-rate", f"{n}-production-http-latency-p99"],  # the module's
                  "history": [{"id": f"d{last}", "release": f"1.{last}.0", "made_by": "deploy", "status": "SUCCESSFUL",
                               "started_at": at_last.isoformat(),
                               "finished_at": (at_last + timedelta(minutes=12)).isoformat()}]} for n in names}}}}
