@@ -411,6 +411,77 @@ def test_a_corrupt_pack_is_one_line_never_a_crash(tmp_path):
             pass
 
 
+def _varint(n: int) -> bytes:
+    """A delta's size (gitformat-pack: 7 bits a byte, least significant first)."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _raw_pack(entries: list[bytes]) -> bytes:
+    body = b"PACK" + (2).to_bytes(4, "big") + len(entries).to_bytes(4, "big") + b"".join(entries)
+    return body + hashlib.sha1(body).digest()
+
+
+def _entry(kind: int, content: bytes, extra: bytes = b"") -> bytes:
+    size, header = len(content), bytearray()
+    byte = (kind << 4) | (size & 15)
+    size >>= 4
+    while size:
+        header.append(byte | 0x80)
+        byte, size = size & 0x7F, size >> 7
+    header.append(byte)
+    return bytes(header) + extra + zlib.compress(content)
+
+
+def test_deltas_that_expand_a_small_pack_are_bounded_in_all():
+    """A delta bomb: one 64 KB blob and 40 OFS_DELTAs of it, each 16 copy instructions of 64 KB (one byte
+    each: size 0 is 0x10000), a pack of about 2 KB that resolves to 40 MB; 20,000 such deltas (under the 4 MB
+    pack bound) would be 20 GB. The delta results count against the pack's inflated bound, as inflated
+    objects do."""
+    base = b"x" * 0x10000
+    delta = _varint(len(base)) + _varint(16 * 0x10000) + b"\x80" * 16
+    entries = [_entry(3, base)]
+    at = 12 + len(entries[0])
+    for _ in range(40):
+        distance, encoded = at - 12, []
+        encoded.append(distance & 0x7F)
+        distance >>= 7
+        while distance:
+            distance -= 1
+            encoded.insert(0, 0x80 | (distance & 0x7F))
+            distance >>= 7
+        entries.append(_entry(6, delta, bytes(encoded)))
+        at += len(entries[-1])
+    pack = _raw_pack(entries)
+    assert len(pack) < 4096
+    with pytest.raises(git_http.TooLarge, match="inflates to over"):
+        git_http._unpack(pack)
+
+
+def test_a_chain_of_ref_deltas_is_as_bounded_as_one_of_ofs_deltas():
+    """REF_DELTAs each against the one after it (so one pass resolves one): a chain deeper than
+    MAX_DELTA_DEPTH is refused, as an OFS_DELTA chain is, and quickly (not a pass per link)."""
+    def oid(content: bytes) -> str:
+        return _oid(b"blob", content)
+
+    links, previous = [], b"b"
+    for i in range(git_http.MAX_DELTA_DEPTH + 5):
+        digits = str(i).encode()
+        result = previous[:1] + digits
+        delta = _varint(len(previous)) + _varint(len(result)) + bytes([0x90, 1, len(digits)]) + digits
+        links.append(_entry(7, delta, bytes.fromhex(oid(previous))))
+        previous = result
+    pack = _raw_pack([_entry(3, b"b"), *reversed(links)])
+    with pytest.raises(RuntimeError, match="delta chain over"):
+        git_http._unpack(pack)
+    ok = _raw_pack([_entry(3, b"b"), *reversed(links[:git_http.MAX_DELTA_DEPTH])])
+    assert len(git_http._unpack(ok)) == git_http.MAX_DELTA_DEPTH + 1
+
+
 def test_a_repository_of_many_trees_is_read_by_its_root_tree_alone(remotes, monkeypatch):
     """Trees over the pack bound (here lowered to 2 KB; the deltas repository has 600 files): read again as the
     commit alone and the root tree alone (filter tree:0), not refused and not left to git."""

@@ -533,23 +533,32 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
     if pos != len(view):
         raise RuntimeError("the server's pack has data after its objects")
     objects: dict[str, tuple[int, bytes]] = {}
-    resolved: dict[int, tuple[int, bytes]] = {}
+    resolved: dict[int, tuple[int, bytes, int]] = {}  # offset -> (type, content, delta chain depth)
 
-    def resolve(offset: int, depth: int = 0) -> tuple[int, bytes]:
+    def resolve(offset: int, hops: int = 0) -> tuple[int, bytes, int]:
+        nonlocal inflated
         if offset in resolved:
             return resolved[offset]
-        if depth > MAX_DELTA_DEPTH:
+        if hops > MAX_DELTA_DEPTH:  # before recursing further: a chain of 20,000 OFS_DELTAs is not followed
             raise RuntimeError(f"the server's pack holds a delta chain over {MAX_DELTA_DEPTH} deep")
         kind, base, data = entries[offset]
         if kind in _OBJ_NAMES:
-            return kind, data
+            return kind, data, 0
         if kind == 6 and base not in entries:
             raise RuntimeError("the server's pack holds a delta with a bad base offset")
         at = base if kind == 6 else by_id.get(base)
         if at is None:
             raise _NotYet
-        base_kind, base_data = resolve(at, depth + 1)
-        resolved[offset] = result = (base_kind, apply_delta(base_data, data, max_object))
+        # the depth is the chain's own, whether its links name their bases by offset or by id (a REF_DELTA's
+        # base resolved in an earlier pass counts with its depth)
+        base_kind, base_data, depth = resolve(at, hops + 1)
+        if depth + 1 > MAX_DELTA_DEPTH:
+            raise RuntimeError(f"the server's pack holds a delta chain over {MAX_DELTA_DEPTH} deep")
+        content = apply_delta(base_data, data, max_object)
+        inflated += len(content)  # a delta of a few bytes may copy 64 KB a byte: its result counts as inflated
+        if inflated > MAX_INFLATED_BYTES:
+            raise TooLarge(f"the server's pack inflates to over {MAX_INFLATED_BYTES} bytes; not read further")
+        resolved[offset] = result = (base_kind, content, depth + 1)
         return result
 
     by_id: dict[str, int] = {}
@@ -558,7 +567,7 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
         left = []
         for offset in pending:
             try:
-                kind, data = resolve(offset)
+                kind, data, _ = resolve(offset)
             except _NotYet:
                 left.append(offset)
                 continue
