@@ -283,6 +283,41 @@ def test_a_server_that_drips_bytes_is_given_up_at_the_deadline():
         drip.server_close()
 
 
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nX-Drip: ",
+                                  b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-result\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n"], ids=["headers", "chunk-size"])
+def test_a_server_that_drips_its_headers_or_chunk_sizes_is_given_up_at_the_deadline(head):
+    """The drip before the body: a header line, or a chunk-size line, one byte every 0.2 s (each within
+    the per-read timeout; http.client reads up to 100 header lines of 64 KB). The read's deadline holds there
+    too: one line, no fallback to git (which would wait on it again)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        conn, _ = listener.accept()
+        try:
+            conn.recv(65536)
+            conn.sendall(head)
+            for _ in range(100):
+                conn.sendall(b"0")
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"^the server gave no answer within 2 s$"):
+            DirectReader(request_timeout=1.0, read_timeout=2.0).read(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/svc.git", None, NAME)
+        assert time.monotonic() - t0 < 3.5
+    finally:
+        listener.close()
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     location = ""
 

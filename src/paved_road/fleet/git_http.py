@@ -45,6 +45,7 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -198,7 +199,41 @@ class DirectReader:
         return conn
 
     def _post(self, parts, endpoint: str, body: bytes, limit: int, deadline: float, first=None) -> bytes:
-        """The response body (at most `limit` bytes) of one POST to git-upload-pack."""
+        """The response body (at most `limit` bytes) of one POST to git-upload-pack, by the deadline: socket
+        timeouts bound each read, not their sum (http.client reads a status line, up to 100 header lines of
+        64 KB and chunk-size lines byte by byte), so a watchdog shuts the connection down at the deadline."""
+        expired = threading.Event()
+        used: list[http.client.HTTPConnection] = []
+
+        def expire() -> None:
+            expired.set()
+            for conn in used:
+                sock = conn.sock
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            answer = self._post_once(parts, endpoint, body, limit, deadline, first, used)
+        except BaseException:
+            if not expired.is_set():
+                raise
+            answer = None
+        finally:
+            watchdog.cancel()
+        if expired.is_set():  # whatever the shutdown left (an error, or an answer cut short): no answer
+            for conn in used:
+                conn.close()
+            raise RuntimeError(f"the server gave no answer within {self.read_timeout:g} s")
+        return answer
+
+    def _post_once(self, parts, endpoint: str, body: bytes, limit: int, deadline: float, first,
+                   used: list) -> bytes:
         headers = {"Content-Type": "application/x-git-upload-pack-request",
                    "Accept": "application/x-git-upload-pack-result", "Git-Protocol": "version=2",
                    "User-Agent": "git/paved", "Content-Length": str(len(body))}
@@ -207,6 +242,7 @@ class DirectReader:
             if timeout <= 0:
                 raise RuntimeError(f"the server gave no answer within {self.read_timeout:g} s")
             conn = self._connection(parts, timeout, fresh=attempt == 1)
+            used.append(conn)
             try:
                 conn.request("POST", endpoint, body=body, headers=headers)
                 resp = conn.getresponse()
