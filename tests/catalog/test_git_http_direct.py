@@ -372,6 +372,17 @@ def test_the_branch_or_tag_named_in_the_repos_file_is_read(remotes):
         reader.read(url, "gone", NAME)
 
 
+def test_a_commit_id_in_capitals_is_the_commit_as_for_git(remotes):
+    """git fetch takes a full object id in any case (get_oid_hex); so does the reader, as the same commit."""
+    server, root = remotes
+    commit = git(root / "branch.git", "rev-parse", "renamed").strip()
+    url = f"{server.url}/branch.git"
+    with catalog.RemoteReader(direct=False) as by_git:
+        expected = by_git.read(url, commit.upper())
+    assert "service_name: alpha-renamed\n" in expected
+    assert DirectReader().read(url, commit.upper(), NAME) == expected
+
+
 def test_what_the_reader_does_not_handle_is_left_to_git(remotes, tmp_path):
     """A missing repository (404), a SHA-256 repository, credentials in the URL, other transports: Fallback
     (the catalog then reads with git as before: test_git_remotes.py names git's reason for a 404)."""

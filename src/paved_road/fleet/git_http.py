@@ -135,8 +135,8 @@ class DirectReader:
         parts = urllib.parse.urlsplit(url)
         endpoint = parts.path.rstrip("/") + "/git-upload-pack"
         call = lambda body, limit, first=None: self._post(parts, endpoint, body, limit, deadline, first)  # noqa: E731
-        if ref and _HEX40.fullmatch(ref):
-            commit = ref
+        if ref and _HEX40.fullmatch(ref.lower()):  # a full id, in any case (git's get_oid_hex)
+            commit = ref.lower()
         else:
             commit = _ls_refs(call, ref)
         try:  # the commit and all its trees in one answer: small for a service repository
