@@ -420,6 +420,27 @@ def test_git_settings_that_change_what_git_sends_keep_every_read_in_git(tmp_path
     assert not catalog._direct_allowed()
 
 
+@pytest.mark.parametrize("policy", ["config", "environment"])
+def test_a_policy_that_forbids_plain_http_to_git_holds_for_the_reader_too(remotes, tmp_path, monkeypatch, policy):
+    """git's protocol.<name>.allow / protocol.allow settings and GIT_ALLOW_PROTOCOL (git-config, git(1)) say
+    which transports may be used: a user who forbids cleartext http gets git's refusal, not a read over it."""
+    server, _ = remotes
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / ".gitconfig").write_text("")
+    for var in catalog._PROXY_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("PAVED_GIT_HTTP", raising=False)
+    monkeypatch.delenv("GIT_ALLOW_PROTOCOL", raising=False)
+    if policy == "config":
+        (tmp_path / ".gitconfig").write_text("[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n")
+    else:
+        monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "https:ssh")
+    with catalog.RemoteReader() as reader:
+        with pytest.raises(RuntimeError, match="transport 'http' not allowed"):
+            reader.read(f"{server.url}/plain.git")
+
+
 def test_https_is_verified_as_git_would_verify_it(monkeypatch, tmp_path):
     """GIT_SSL_CAINFO is the CA bundle the reader trusts (as git does); GIT_SSL_NO_VERIFY and the other
     GIT_SSL_* variables leave https remotes to git."""
