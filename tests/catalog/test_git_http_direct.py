@@ -529,6 +529,18 @@ def test_deltas_that_expand_a_small_pack_are_bounded_in_all():
         git_http._unpack(pack)
 
 
+def test_an_endless_base_offset_is_refused_at_once():
+    """An OFS_DELTA whose base offset runs on for 1 MB of continuation bytes (under the 4 MB pack bound): the
+    offset passes the object's own position within a few bytes and is refused there (git: an overflow), not
+    grown into a number of millions of bits, one byte at a time."""
+    body = (b"PACK" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes([0x60 | 1]) + b"\xff" * 1_000_000
+            + b"\x00" + zlib.compress(b"x"))
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="bad base offset"):
+        git_http._unpack(body + hashlib.sha1(body).digest())
+    assert time.monotonic() - t0 < 1
+
+
 def test_a_chain_of_ref_deltas_is_as_bounded_as_one_of_ofs_deltas():
     """REF_DELTAs each against the one after it (so one pass resolves one): a chain deeper than
     MAX_DELTA_DEPTH is refused, as an OFS_DELTA chain is, and quickly (not a pass per link)."""

@@ -552,6 +552,8 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
             offset = byte & 0x7F
             pos += 1
             while byte & 0x80:
+                if offset >= start:  # already past the pack's start: refused now, not grown byte by byte
+                    raise RuntimeError("the server's pack holds a delta with a bad base offset")
                 byte = pack[pos]
                 offset = ((offset + 1) << 7) | (byte & 0x7F)
                 pos += 1
