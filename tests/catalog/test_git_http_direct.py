@@ -283,6 +283,41 @@ def test_a_server_that_drips_bytes_is_given_up_at_the_deadline():
         drip.server_close()
 
 
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nX-Drip: ",
+                                  b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-result\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n"], ids=["headers", "chunk-size"])
+def test_a_server_that_drips_its_headers_or_chunk_sizes_is_given_up_at_the_deadline(head):
+    """The drip before the body: a header line, or a chunk-size line, one byte every 0.2 s (each within
+    the per-read timeout; http.client reads up to 100 header lines of 64 KB). The read's deadline holds there
+    too: one line, no fallback to git (which would wait on it again)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        conn, _ = listener.accept()
+        try:
+            conn.recv(65536)
+            conn.sendall(head)
+            for _ in range(100):
+                conn.sendall(b"0")
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"^the server gave no answer within 2 s$"):
+            DirectReader(request_timeout=1.0, read_timeout=2.0).read(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/svc.git", None, NAME)
+        assert time.monotonic() - t0 < 3.5
+    finally:
+        listener.close()
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     location = ""
 
@@ -337,6 +372,17 @@ def test_the_branch_or_tag_named_in_the_repos_file_is_read(remotes):
         reader.read(url, "gone", NAME)
 
 
+def test_a_commit_id_in_capitals_is_the_commit_as_for_git(remotes):
+    """git fetch takes a full object id in any case (get_oid_hex); so does the reader, as the same commit."""
+    server, root = remotes
+    commit = git(root / "branch.git", "rev-parse", "renamed").strip()
+    url = f"{server.url}/branch.git"
+    with catalog.RemoteReader(direct=False) as by_git:
+        expected = by_git.read(url, commit.upper())
+    assert "service_name: alpha-renamed\n" in expected
+    assert DirectReader().read(url, commit.upper(), NAME) == expected
+
+
 def test_what_the_reader_does_not_handle_is_left_to_git(remotes, tmp_path):
     """A missing repository (404), a SHA-256 repository, credentials in the URL, other transports: Fallback
     (the catalog then reads with git as before: test_git_remotes.py names git's reason for a 404)."""
@@ -374,6 +420,27 @@ def test_git_settings_that_change_what_git_sends_keep_every_read_in_git(tmp_path
     assert not catalog._direct_allowed()
 
 
+@pytest.mark.parametrize("policy", ["config", "environment"])
+def test_a_policy_that_forbids_plain_http_to_git_holds_for_the_reader_too(remotes, tmp_path, monkeypatch, policy):
+    """git's protocol.<name>.allow / protocol.allow settings and GIT_ALLOW_PROTOCOL (git-config, git(1)) say
+    which transports may be used: a user who forbids cleartext http gets git's refusal, not a read over it."""
+    server, _ = remotes
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / ".gitconfig").write_text("")
+    for var in catalog._PROXY_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("PAVED_GIT_HTTP", raising=False)
+    monkeypatch.delenv("GIT_ALLOW_PROTOCOL", raising=False)
+    if policy == "config":
+        (tmp_path / ".gitconfig").write_text("[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n")
+    else:
+        monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "https:ssh")
+    with catalog.RemoteReader() as reader:
+        with pytest.raises(RuntimeError, match="transport 'http' not allowed"):
+            reader.read(f"{server.url}/plain.git")
+
+
 def test_https_is_verified_as_git_would_verify_it(monkeypatch, tmp_path):
     """GIT_SSL_CAINFO is the CA bundle the reader trusts (as git does); GIT_SSL_NO_VERIFY and the other
     GIT_SSL_* variables leave https remotes to git."""
@@ -409,6 +476,89 @@ def test_a_corrupt_pack_is_one_line_never_a_crash(tmp_path):
             git_http._unpack(bytes(body) + hashlib.sha1(body).digest())
         except (RuntimeError, Fallback):
             pass
+
+
+def _varint(n: int) -> bytes:
+    """A delta's size (gitformat-pack: 7 bits a byte, least significant first)."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _raw_pack(entries: list[bytes]) -> bytes:
+    body = b"PACK" + (2).to_bytes(4, "big") + len(entries).to_bytes(4, "big") + b"".join(entries)
+    return body + hashlib.sha1(body).digest()
+
+
+def _entry(kind: int, content: bytes, extra: bytes = b"") -> bytes:
+    size, header = len(content), bytearray()
+    byte = (kind << 4) | (size & 15)
+    size >>= 4
+    while size:
+        header.append(byte | 0x80)
+        byte, size = size & 0x7F, size >> 7
+    header.append(byte)
+    return bytes(header) + extra + zlib.compress(content)
+
+
+def test_deltas_that_expand_a_small_pack_are_bounded_in_all():
+    """A delta bomb: one 64 KB blob and 40 OFS_DELTAs of it, each 16 copy instructions of 64 KB (one byte
+    each: size 0 is 0x10000), a pack of about 2 KB that resolves to 40 MB; 20,000 such deltas (under the 4 MB
+    pack bound) would be 20 GB. The delta results count against the pack's inflated bound, as inflated
+    objects do."""
+    base = b"x" * 0x10000
+    delta = _varint(len(base)) + _varint(16 * 0x10000) + b"\x80" * 16
+    entries = [_entry(3, base)]
+    at = 12 + len(entries[0])
+    for _ in range(40):
+        distance, encoded = at - 12, []
+        encoded.append(distance & 0x7F)
+        distance >>= 7
+        while distance:
+            distance -= 1
+            encoded.insert(0, 0x80 | (distance & 0x7F))
+            distance >>= 7
+        entries.append(_entry(6, delta, bytes(encoded)))
+        at += len(entries[-1])
+    pack = _raw_pack(entries)
+    assert len(pack) < 4096
+    with pytest.raises(git_http.TooLarge, match="inflates to over"):
+        git_http._unpack(pack)
+
+
+def test_an_endless_base_offset_is_refused_at_once():
+    """An OFS_DELTA whose base offset runs on for 1 MB of continuation bytes (under the 4 MB pack bound): the
+    offset passes the object's own position within a few bytes and is refused there (git: an overflow), not
+    grown into a number of millions of bits, one byte at a time."""
+    body = (b"PACK" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes([0x60 | 1]) + b"\xff" * 1_000_000
+            + b"\x00" + zlib.compress(b"x"))
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="bad base offset"):
+        git_http._unpack(body + hashlib.sha1(body).digest())
+    assert time.monotonic() - t0 < 1
+
+
+def test_a_chain_of_ref_deltas_is_as_bounded_as_one_of_ofs_deltas():
+    """REF_DELTAs each against the one after it (so one pass resolves one): a chain deeper than
+    MAX_DELTA_DEPTH is refused, as an OFS_DELTA chain is, and quickly (not a pass per link)."""
+    def oid(content: bytes) -> str:
+        return _oid(b"blob", content)
+
+    links, previous = [], b"b"
+    for i in range(git_http.MAX_DELTA_DEPTH + 5):
+        digits = str(i).encode()
+        result = previous[:1] + digits
+        delta = _varint(len(previous)) + _varint(len(result)) + bytes([0x90, 1, len(digits)]) + digits
+        links.append(_entry(7, delta, bytes.fromhex(oid(previous))))
+        previous = result
+    pack = _raw_pack([_entry(3, b"b"), *reversed(links)])
+    with pytest.raises(RuntimeError, match="delta chain over"):
+        git_http._unpack(pack)
+    ok = _raw_pack([_entry(3, b"b"), *reversed(links[:git_http.MAX_DELTA_DEPTH])])
+    assert len(git_http._unpack(ok)) == git_http.MAX_DELTA_DEPTH + 1
 
 
 def test_a_repository_of_many_trees_is_read_by_its_root_tree_alone(remotes, monkeypatch):

@@ -236,17 +236,21 @@ class RemoteReader:
 
 
 # git settings that change what git sends to an http(s) remote (headers, credentials in URLs rewritten by
-# insteadOf, proxies, CAs, cookies): with any of them set, every remote is read by git itself.
-_GIT_HTTP_SETTINGS = r"^(http|url)\."
+# insteadOf, proxies, CAs, cookies) or whether it may use http(s) at all (protocol.allow,
+# protocol.http(s).allow, GIT_ALLOW_PROTOCOL): with any of them set, every remote is read by git itself.
+# (GIT's own protocol.ext.allow=never is not one of them.)
+_GIT_HTTP_SETTINGS = r"^(http\.|url\.|protocol\.(allow|https?\.allow)$)"
 _PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def _direct_allowed(cwd: str | None = None) -> bool:
     """May http(s) remotes be read without git? Not with PAVED_GIT_HTTP=git (the bench's old path), a proxy
-    in the environment, or any `http.*`/`url.*` git setting that git would apply to a fetch in `cwd` (the
+    or GIT_ALLOW_PROTOCOL in the environment, or any `http.*`/`url.*`/`protocol.allow`/`protocol.http(s).allow`
+    git setting that git would apply to a fetch in `cwd` (the
     scratch directory: system, global and `-c`/environment settings; one `git config` for the whole run).
     git's TLS variables are the reader's own business (git_http.DirectReader.from_environment)."""
-    if os.environ.get("PAVED_GIT_HTTP", "").strip().lower() == "git" or any(os.environ.get(v) for v in _PROXY_ENV):
+    if (os.environ.get("PAVED_GIT_HTTP", "").strip().lower() == "git" or any(os.environ.get(v) for v in _PROXY_ENV)
+            or "GIT_ALLOW_PROTOCOL" in os.environ):
         return False
     found = subprocess.run([*GIT, "config", "--get-regexp", _GIT_HTTP_SETTINGS], capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT, cwd=cwd)

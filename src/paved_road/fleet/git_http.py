@@ -45,6 +45,7 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -134,8 +135,8 @@ class DirectReader:
         parts = urllib.parse.urlsplit(url)
         endpoint = parts.path.rstrip("/") + "/git-upload-pack"
         call = lambda body, limit, first=None: self._post(parts, endpoint, body, limit, deadline, first)  # noqa: E731
-        if ref and _HEX40.fullmatch(ref):
-            commit = ref
+        if ref and _HEX40.fullmatch(ref.lower()):  # a full id, in any case (git's get_oid_hex)
+            commit = ref.lower()
         else:
             commit = _ls_refs(call, ref)
         try:  # the commit and all its trees in one answer: small for a service repository
@@ -198,7 +199,41 @@ class DirectReader:
         return conn
 
     def _post(self, parts, endpoint: str, body: bytes, limit: int, deadline: float, first=None) -> bytes:
-        """The response body (at most `limit` bytes) of one POST to git-upload-pack."""
+        """The response body (at most `limit` bytes) of one POST to git-upload-pack, by the deadline: socket
+        timeouts bound each read, not their sum (http.client reads a status line, up to 100 header lines of
+        64 KB and chunk-size lines byte by byte), so a watchdog shuts the connection down at the deadline."""
+        expired = threading.Event()
+        used: list[http.client.HTTPConnection] = []
+
+        def expire() -> None:
+            expired.set()
+            for conn in used:
+                sock = conn.sock
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            answer = self._post_once(parts, endpoint, body, limit, deadline, first, used)
+        except BaseException:
+            if not expired.is_set():
+                raise
+            answer = None
+        finally:
+            watchdog.cancel()
+        if expired.is_set():  # whatever the shutdown left (an error, or an answer cut short): no answer
+            for conn in used:
+                conn.close()
+            raise RuntimeError(f"the server gave no answer within {self.read_timeout:g} s")
+        return answer
+
+    def _post_once(self, parts, endpoint: str, body: bytes, limit: int, deadline: float, first,
+                   used: list) -> bytes:
         headers = {"Content-Type": "application/x-git-upload-pack-request",
                    "Accept": "application/x-git-upload-pack-result", "Git-Protocol": "version=2",
                    "User-Agent": "git/paved", "Content-Length": str(len(body))}
@@ -207,6 +242,7 @@ class DirectReader:
             if timeout <= 0:
                 raise RuntimeError(f"the server gave no answer within {self.read_timeout:g} s")
             conn = self._connection(parts, timeout, fresh=attempt == 1)
+            used.append(conn)
             try:
                 conn.request("POST", endpoint, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -518,6 +554,8 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
             offset = byte & 0x7F
             pos += 1
             while byte & 0x80:
+                if offset >= start:  # already past the pack's start: refused now, not grown byte by byte
+                    raise RuntimeError("the server's pack holds a delta with a bad base offset")
                 byte = pack[pos]
                 offset = ((offset + 1) << 7) | (byte & 0x7F)
                 pos += 1
@@ -535,23 +573,32 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
     if pos != len(view):
         raise RuntimeError("the server's pack has data after its objects")
     objects: dict[str, tuple[int, bytes]] = {}
-    resolved: dict[int, tuple[int, bytes]] = {}
+    resolved: dict[int, tuple[int, bytes, int]] = {}  # offset -> (type, content, delta chain depth)
 
-    def resolve(offset: int, depth: int = 0) -> tuple[int, bytes]:
+    def resolve(offset: int, hops: int = 0) -> tuple[int, bytes, int]:
+        nonlocal inflated
         if offset in resolved:
             return resolved[offset]
-        if depth > MAX_DELTA_DEPTH:
+        if hops > MAX_DELTA_DEPTH:  # before recursing further: a chain of 20,000 OFS_DELTAs is not followed
             raise RuntimeError(f"the server's pack holds a delta chain over {MAX_DELTA_DEPTH} deep")
         kind, base, data = entries[offset]
         if kind in _OBJ_NAMES:
-            return kind, data
+            return kind, data, 0
         if kind == 6 and base not in entries:
             raise RuntimeError("the server's pack holds a delta with a bad base offset")
         at = base if kind == 6 else by_id.get(base)
         if at is None:
             raise _NotYet
-        base_kind, base_data = resolve(at, depth + 1)
-        resolved[offset] = result = (base_kind, apply_delta(base_data, data, max_object))
+        # the depth is the chain's own, whether its links name their bases by offset or by id (a REF_DELTA's
+        # base resolved in an earlier pass counts with its depth)
+        base_kind, base_data, depth = resolve(at, hops + 1)
+        if depth + 1 > MAX_DELTA_DEPTH:
+            raise RuntimeError(f"the server's pack holds a delta chain over {MAX_DELTA_DEPTH} deep")
+        content = apply_delta(base_data, data, max_object)
+        inflated += len(content)  # a delta of a few bytes may copy 64 KB a byte: its result counts as inflated
+        if inflated > MAX_INFLATED_BYTES:
+            raise TooLarge(f"the server's pack inflates to over {MAX_INFLATED_BYTES} bytes; not read further")
+        resolved[offset] = result = (base_kind, content, depth + 1)
         return result
 
     by_id: dict[str, int] = {}
@@ -560,7 +607,7 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
         left = []
         for offset in pending:
             try:
-                kind, data = resolve(offset)
+                kind, data, _ = resolve(offset)
             except _NotYet:
                 left.append(offset)
                 continue
