@@ -166,3 +166,27 @@ def test_dev_restarts_at_once_on_the_same_port(service):
         finally:
             dev.proc.send_signal(signal.SIGINT)
             assert dev.proc.wait(30) == 130, dev.proc.stderr.read()
+
+
+def _fake_service(tmp_path: Path, http_port: str = "3000") -> Path:
+    """The files find_service looks for, no node_modules: nothing here ever runs."""
+    path = tmp_path / "svc"
+    path.mkdir()
+    (path / ".copier-answers.yml").write_text(f"service_name: svc\nhttp_port: {http_port}\n")
+    (path / "package.json").write_text("{}")
+    (path / "package-lock.json").write_text("{}")
+    (path / "Dockerfile").write_text('FROM node:24\nCMD ["node", "src/server.js"]\n')
+    (path / ".nvmrc").write_text("24\n")
+    return path
+
+
+@pytest.mark.parametrize("http_port", ["99999", "-1", "80", "abc"])
+def test_dev_names_an_http_port_answer_out_of_range(tmp_path, http_port):
+    """A hand-edited answers file: one line naming the answer and the file, exit 2 (was: OverflowError, exit 1)."""
+    path = _fake_service(tmp_path, http_port)
+    proc = subprocess.run([PAVED, "dev", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "http_port" in line and ".copier-answers.yml" in line and http_port in line, line
+    assert "Traceback" not in proc.stderr and "unexpected error" not in line
+

@@ -67,9 +67,13 @@ def find_service(path: Path) -> Service:
     if major not in NODE_VERSIONS:
         raise DevError(f"{what}: .nvmrc says '{printable(nvmrc)[:20]}'; the Node majors paved can run are "
                        f"{', '.join(map(str, sorted(NODE_VERSIONS)))}")
-    port = answers.get("http_port")
+    port = answers.get("http_port", 3000)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+        # copier.yml's validator, for an answers file edited by hand (a bad port used to end in OverflowError).
+        raise DevError(f"{what}: {ANSWERS_FILE} says http_port: {printable(str(port))[:20]}; it must be an integer "
+                       "from 1024 to 65535, as copier.yml asks")
     return Service(path=path, name=str(answers.get("service_name") or path.name), node_major=major,
-                   http_port=port if isinstance(port, int) and not isinstance(port, bool) else 3000)
+                   http_port=port)
 
 
 def install_key(service: Service) -> str:
