@@ -190,3 +190,20 @@ def test_dev_names_an_http_port_answer_out_of_range(tmp_path, http_port):
     assert "http_port" in line and ".copier-answers.yml" in line and http_port in line, line
     assert "Traceback" not in proc.stderr and "unexpected error" not in line
 
+
+def test_dev_says_it_is_fetching_node_before_the_silent_first_download(tmp_path, monkeypatch):
+    """The first run fetches the pinned Node (about 80 s on a fresh clone) before `npm ci`: say so first,
+    instead of a minute and a half of silence while curl fails in the other shell."""
+    from paved_road.local import dev as dev_module
+
+    service = find_service(_fake_service(tmp_path))
+    monkeypatch.setattr(dev_module, "node_is_cached", lambda major: False)
+
+    def node_env(major):
+        raise dev_module.NodeToolchainError("stop here")
+    monkeypatch.setattr(dev_module, "node_env", node_env)
+    out = __import__("io").StringIO()
+    with pytest.raises(dev_module.NodeToolchainError):
+        dev_module.run_dev(service, port=0, out=out)
+    assert out.getvalue().startswith("fetching Node 24."), out.getvalue()
+    assert "first run only" in out.getvalue()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paved_road.local.local_run import Downstream, ServiceProcess, parse_runtime_stage
-from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env
+from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env, node_is_cached
 from paved_road.local.otel_sink import OtlpSink, printable
 from paved_road.untrusted import AnswersError, load_answers
 
@@ -163,6 +163,10 @@ def run_dev(service: Service, port: int, downstream_url: str | None = None, out=
 
     check_port(port)
     stage = parse_runtime_stage(service.path / "Dockerfile")
+    if not node_is_cached(service.node_major):
+        # Silent otherwise for over a minute on a fresh clone, while the README's curl retries in the other shell.
+        say(f"fetching Node {NODE_VERSIONS[service.node_major]} from the npm registry into the template checkout's "
+            ".cache/ (first run only)")
     env = node_env(service.node_major)
     install(service, env, say)
 
