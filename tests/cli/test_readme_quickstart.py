@@ -80,7 +80,15 @@ def test_the_readme_quick_start_runs_verbatim_and_ends_with_spans(repo_root, tmp
         shell = subprocess.Popen(["bash", "-c", script], cwd=clone, stdout=fo, stderr=fe, env=env,
                                  start_new_session=True)
     try:
-        code = shell.wait(timeout=300)
+        # A backgrounded command that fails (`paved dev` on a wrong PATH) does not stop the script: curl would
+        # retry its whole budget and the test end in a bare TimeoutExpired. paved dev's one-line error ends it.
+        deadline = time.monotonic() + 420  # more than curl's retry budget: curl's own failure is the message
+        while shell.poll() is None:
+            ended = [line for line in err.read_text().splitlines() if line.startswith("paved dev: ")]
+            assert not ended, f"paved dev stopped before curl got an answer: {ended}\n{out.read_text()}"
+            assert time.monotonic() < deadline, out.read_text() + err.read_text()
+            time.sleep(0.5)
+        code = shell.returncode
         text = out.read_text()
         assert code == 0, text + err.read_text()
         assert '"status":200' in text  # the curl: the user's own service answered, its downstream too
@@ -103,7 +111,13 @@ def test_the_readme_quick_start_runs_verbatim_and_ends_with_spans(repo_root, tmp
         deadline = time.monotonic() + 20
         while _session(shell.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert _session(shell.pid) == {}, "processes left behind"
+        left = _session(shell.pid)
+        for pid in left:  # curl still retrying after a failure, or what paved dev failed to stop
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert left == {}, f"processes left behind: {left}"
 
 
 def test_quick_start_curl_outlasts_a_cold_first_run(repo_root):
