@@ -207,3 +207,11 @@ def test_dev_says_it_is_fetching_node_before_the_silent_first_download(tmp_path,
         dev_module.run_dev(service, port=0, out=out)
     assert out.getvalue().startswith("fetching Node 24."), out.getvalue()
     assert "first run only" in out.getvalue()
+
+
+@pytest.mark.parametrize("nvmrc", ["24", "24.21.0", "v24.21.0", "v24"])
+def test_dev_reads_nvmrc_as_nvm_does(tmp_path, nvmrc):
+    """nvm and setup-node's node-version-file accept a leading 'v' (`v24.21.0`): the same major, not a refusal."""
+    path = _fake_service(tmp_path)
+    (path / ".nvmrc").write_text(nvmrc + "\n")
+    assert find_service(path).node_major == 24

@@ -63,7 +63,8 @@ def find_service(path: Path) -> Service:
     except AnswersError as exc:
         raise DevError(f"{what}: {exc}") from exc
     nvmrc = (path / ".nvmrc").read_text().strip()
-    major = int(nvmrc.split(".")[0]) if nvmrc.split(".")[0].isdigit() else None
+    head = nvmrc.removeprefix("v").split(".")[0]  # nvm's syntax: 24, 24.21.0 or v24.21.0
+    major = int(head) if head.isdigit() else None
     if major not in NODE_VERSIONS:
         raise DevError(f"{what}: .nvmrc says '{printable(nvmrc)[:20]}'; the Node majors paved can run are "
                        f"{', '.join(map(str, sorted(NODE_VERSIONS)))}")
