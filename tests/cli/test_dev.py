@@ -166,3 +166,52 @@ def test_dev_restarts_at_once_on_the_same_port(service):
         finally:
             dev.proc.send_signal(signal.SIGINT)
             assert dev.proc.wait(30) == 130, dev.proc.stderr.read()
+
+
+def _fake_service(tmp_path: Path, http_port: str = "3000") -> Path:
+    """The files find_service looks for, no node_modules: nothing here ever runs."""
+    path = tmp_path / "svc"
+    path.mkdir()
+    (path / ".copier-answers.yml").write_text(f"service_name: svc\nhttp_port: {http_port}\n")
+    (path / "package.json").write_text("{}")
+    (path / "package-lock.json").write_text("{}")
+    (path / "Dockerfile").write_text('FROM node:24\nCMD ["node", "src/server.js"]\n')
+    (path / ".nvmrc").write_text("24\n")
+    return path
+
+
+@pytest.mark.parametrize("http_port", ["99999", "-1", "80", "abc"])
+def test_dev_names_an_http_port_answer_out_of_range(tmp_path, http_port):
+    """A hand-edited answers file: one line naming the answer and the file, exit 2 (was: OverflowError, exit 1)."""
+    path = _fake_service(tmp_path, http_port)
+    proc = subprocess.run([PAVED, "dev", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "http_port" in line and ".copier-answers.yml" in line and http_port in line, line
+    assert "Traceback" not in proc.stderr and "unexpected error" not in line
+
+
+def test_dev_says_it_is_fetching_node_before_the_silent_first_download(tmp_path, monkeypatch):
+    """The first run fetches the pinned Node (about 80 s on a fresh clone) before `npm ci`: say so first,
+    instead of a minute and a half of silence while curl fails in the other shell."""
+    from paved_road.local import dev as dev_module
+
+    service = find_service(_fake_service(tmp_path))
+    monkeypatch.setattr(dev_module, "node_is_cached", lambda major: False)
+
+    def node_env(major):
+        raise dev_module.NodeToolchainError("stop here")
+    monkeypatch.setattr(dev_module, "node_env", node_env)
+    out = __import__("io").StringIO()
+    with pytest.raises(dev_module.NodeToolchainError):
+        dev_module.run_dev(service, port=0, out=out)
+    assert out.getvalue().startswith("fetching Node 24."), out.getvalue()
+    assert "first run only" in out.getvalue()
+
+
+@pytest.mark.parametrize("nvmrc", ["24", "24.21.0", "v24.21.0", "v24"])
+def test_dev_reads_nvmrc_as_nvm_does(tmp_path, nvmrc):
+    """nvm and setup-node's node-version-file accept a leading 'v' (`v24.21.0`): the same major, not a refusal."""
+    path = _fake_service(tmp_path)
+    (path / ".nvmrc").write_text(nvmrc + "\n")
+    assert find_service(path).node_major == 24

@@ -80,7 +80,15 @@ def test_the_readme_quick_start_runs_verbatim_and_ends_with_spans(repo_root, tmp
         shell = subprocess.Popen(["bash", "-c", script], cwd=clone, stdout=fo, stderr=fe, env=env,
                                  start_new_session=True)
     try:
-        code = shell.wait(timeout=300)
+        # A backgrounded command that fails (`paved dev` on a wrong PATH) does not stop the script: curl would
+        # retry its whole budget and the test end in a bare TimeoutExpired. paved dev's one-line error ends it.
+        deadline = time.monotonic() + 720  # more than curl's retry budget: curl's own failure is the message
+        while shell.poll() is None:
+            ended = [line for line in err.read_text().splitlines() if line.startswith("paved dev: ")]
+            assert not ended, f"paved dev stopped before curl got an answer: {ended}\n{out.read_text()}"
+            assert time.monotonic() < deadline, out.read_text() + err.read_text()
+            time.sleep(0.5)
+        code = shell.returncode
         text = out.read_text()
         assert code == 0, text + err.read_text()
         assert '"status":200' in text  # the curl: the user's own service answered, its downstream too
@@ -103,4 +111,23 @@ def test_the_readme_quick_start_runs_verbatim_and_ends_with_spans(repo_root, tmp
         deadline = time.monotonic() + 20
         while _session(shell.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert _session(shell.pid) == {}, "processes left behind"
+        left = _session(shell.pid)
+        for pid in left:  # curl still retrying after a failure, or what paved dev failed to stop
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert left == {}, f"processes left behind: {left}"
+
+
+def test_quick_start_curl_outlasts_a_cold_first_run(repo_root):
+    """On a fresh clone `paved dev` first fetches the pinned Node into `.cache/` and runs `npm ci` before the
+    service listens: measured 2 min 10 s and, with the machine busy, 3 min 40 s on the 2-core reference
+    machine (the Node binary 70-80 s, npm ci 45-150 s). The verbatim test above cannot see it (it reuses this checkout's Node and npm caches), so
+    curl's retry budget is checked here: it must outlast that with room to spare, or the quick start's
+    last command fails on exactly the machine it is written for."""
+    curl = quick_start((repo_root / "README.md").read_text())[-1]
+    retries = int(re.search(r"--retry (\d+)", curl).group(1))
+    delay = int(re.search(r"--retry-delay (\d+)", curl).group(1))
+    assert "--retry-connrefused" in curl
+    assert retries * delay >= 480, f"curl gives up after {retries * delay} s: {curl}"

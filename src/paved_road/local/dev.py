@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paved_road.local.local_run import Downstream, ServiceProcess, parse_runtime_stage
-from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env
+from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env, node_is_cached
 from paved_road.local.otel_sink import OtlpSink, printable
 from paved_road.untrusted import AnswersError, load_answers
 
@@ -63,13 +63,18 @@ def find_service(path: Path) -> Service:
     except AnswersError as exc:
         raise DevError(f"{what}: {exc}") from exc
     nvmrc = (path / ".nvmrc").read_text().strip()
-    major = int(nvmrc.split(".")[0]) if nvmrc.split(".")[0].isdigit() else None
+    head = nvmrc.removeprefix("v").split(".")[0]  # nvm's syntax: 24, 24.21.0 or v24.21.0
+    major = int(head) if head.isdigit() else None
     if major not in NODE_VERSIONS:
         raise DevError(f"{what}: .nvmrc says '{printable(nvmrc)[:20]}'; the Node majors paved can run are "
                        f"{', '.join(map(str, sorted(NODE_VERSIONS)))}")
-    port = answers.get("http_port")
+    port = answers.get("http_port", 3000)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+        # copier.yml's validator, for an answers file edited by hand (a bad port used to end in OverflowError).
+        raise DevError(f"{what}: {ANSWERS_FILE} says http_port: {printable(str(port))[:20]}; it must be an integer "
+                       "from 1024 to 65535, as copier.yml asks")
     return Service(path=path, name=str(answers.get("service_name") or path.name), node_major=major,
-                   http_port=port if isinstance(port, int) and not isinstance(port, bool) else 3000)
+                   http_port=port)
 
 
 def install_key(service: Service) -> str:
@@ -159,6 +164,10 @@ def run_dev(service: Service, port: int, downstream_url: str | None = None, out=
 
     check_port(port)
     stage = parse_runtime_stage(service.path / "Dockerfile")
+    if not node_is_cached(service.node_major):
+        # Silent otherwise for over a minute on a fresh clone, while the README's curl retries in the other shell.
+        say(f"fetching Node {NODE_VERSIONS[service.node_major]} from the npm registry into the template checkout's "
+            ".cache/ (first run only)")
     env = node_env(service.node_major)
     install(service, env, say)
 

@@ -32,13 +32,24 @@ def _arch() -> str:
     return {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}[machine]
 
 
+def _prefix(major: int, cache: Path | None, arch: str) -> Path:
+    return (cache or DEFAULT_CACHE) / f"{NODE_VERSIONS[major]}-{arch}"
+
+
+def node_is_cached(major: int, cache: Path | None = None, arch: str | None = None) -> bool:
+    """Whether node_home(major) has the binary already (no download)."""
+    arch = arch or _arch()
+    return major in NODE_VERSIONS and (
+        _prefix(major, cache, arch) / "node_modules" / f"node-linux-{arch}" / "bin" / "node").exists()
+
+
 def node_home(major: int, cache: Path | None = None, arch: str | None = None) -> Path:
     """Install (once) and return the package directory whose bin/ holds `node`."""
     if major not in NODE_VERSIONS:
         raise NodeToolchainError(f"node major must be one of {sorted(NODE_VERSIONS)}, got {major}")
     version = NODE_VERSIONS[major]
     arch = arch or _arch()
-    prefix = (cache or DEFAULT_CACHE) / f"{version}-{arch}"
+    prefix = _prefix(major, cache, arch)
     pkg_dir = prefix / "node_modules" / f"node-linux-{arch}"
     node = pkg_dir / "bin" / "node"
     if node.exists():
