@@ -258,3 +258,39 @@ def test_selection_and_shard_errors_are_one_line_exit_2(args, message, preview_t
     proc = run_paved(*argv, "--candidate", CANDIDATE, tmpdir=tmp_path, template=preview_template)
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("service, message", [
+    ({"path": "/srv/a", "status": "pwned"}, "services[0].status: 'pwned' is not one of clean, conflicted"),
+    ({"name": "a"}, "services[0].path: missing"),
+    ("a", "services[0]: not an object"),
+    ({"path": "/srv/a", "status": "clean", "conflicts": "x"}, "services[0].conflicts: not an object"),
+    ({"path": "/srv/a", "status": "clean", "seconds": "x"}, "services[0].seconds: not a number"),
+    ({"path": "/srv/a", "status": "clean", "failing_tests": [1]}, "services[0].failing_tests: not a list of strings"),
+])
+def test_merge_names_the_field_of_a_malformed_shard_report(service, message, tmp_path):
+    """A shard's report is JSON from another machine: a malformed service entry is bad input naming the
+    file and the field (exit 2), in every --format, never an unexpected error."""
+    rep = pv.report([], CANDIDATE, "tpl", 1.0)
+    rep["services"] = [service]
+    bad = tmp_path / "shard.json"
+    bad.write_text(json.dumps(rep))
+    for fmt in ("json", "plain", "html"):
+        proc = run_paved("--merge", str(bad), "--format", fmt, tmpdir=tmp_path, template=tmp_path)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"paved fleet preview: --merge {bad}: {message}"] \
+            or proc.stderr.startswith(f"paved fleet preview: --merge {bad}: {message}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("seconds", "slow", "seconds: not a number"), ("shard", 2, "shard: not a string I/N"),
+    ("services", {"a": 1}, "services: not a list")])
+def test_merge_names_a_malformed_top_level_field(key, value, message, tmp_path):
+    rep = pv.report([], CANDIDATE, "tpl", 1.0)
+    rep[key] = value
+    bad = tmp_path / "shard.json"
+    bad.write_text(json.dumps(rep))
+    proc = run_paved("--merge", str(bad), tmpdir=tmp_path, template=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"paved fleet preview: --merge {bad}: {message}"], proc.stderr

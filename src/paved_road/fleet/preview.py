@@ -397,13 +397,22 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
             if rep.get(key) != first.get(key):
                 raise PreviewError(f"--merge {name}: {key} is {rep.get(key)!r}, {first_name} has {first.get(key)!r}; "
                                    "merge the shards of one preview run")
+        for key in ("seconds", "dependency_installs", "actionlint_runs"):
+            value = rep.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PreviewError(f"--merge {name}: {key}: not a number")
+        if rep.get("shard") is not None and not isinstance(rep["shard"], str):
+            raise PreviewError(f"--merge {name}: shard: not a string I/N")
         if rep.get("shard"):
             i, n = parse_shard(rep["shard"])
             if total not in (None, n) or i in shards:
                 raise PreviewError(f"--merge {name}: shard {rep['shard']} does not fit "
                                    f"{'shard ' + str(i) + ' of ' + shards[i] if i in shards else f'{total} shards'}")
             total, shards[i] = n, name
-        for svc in rep["services"]:
+        if not isinstance(rep["services"], list):
+            raise PreviewError(f"--merge {name}: services: not a list")
+        for k, svc in enumerate(rep["services"]):
+            _check_service_json(name, k, svc)
             if svc.get("path") in seen:
                 raise PreviewError(f"--merge {name}: service {svc.get('path')} is also in {seen[svc['path']]}")
             seen[svc.get("path")] = name
@@ -413,11 +422,52 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         if missing or len(shards) != len(reports):
             raise PreviewError(f"--merge: shard(s) {', '.join(f'{i}/{total}' for i in missing) or 'without I/N'} "
                                f"missing; pass every shard's report")
-    merged = report(results, first["candidate"], first["template"], max(r["seconds"] for _, r in reports), None,
+    merged = report(results, first["candidate"], first["template"], max(r.get("seconds", 0) for _, r in reports), None,
                     first["checks"], sum(r.get("dependency_installs", 0) for _, r in reports),
                     sum(r.get("actionlint_runs", 0) for _, r in reports))
     merged["shard"] = None
     return merged
+
+
+_STR_OR_NONE = ("name", "from_version", "to_version", "error")
+_STR_LISTS = ("changed", "migrations", "notes", "output", "failing_tests")
+
+
+def _check_service_json(name: str, k: int, svc: object) -> None:
+    """PreviewError naming --merge, the file and the field unless `svc` is a service entry of the
+    documented schema (a shard's report comes from another machine: it is input, not trusted state)."""
+    where = f"--merge {name}: services[{k}]"
+    if not isinstance(svc, dict):
+        raise PreviewError(f"{where}: not an object")
+    for key in ("path", "status"):
+        if key not in svc:
+            raise PreviewError(f"{where}.{key}: missing")
+    if not isinstance(svc["path"], str):
+        raise PreviewError(f"{where}.path: not a string")
+    if svc["status"] not in STATUSES:
+        raise PreviewError(f"{where}.status: {svc['status']!r} is not one of {', '.join(STATUSES)}")
+    for key in _STR_OR_NONE:
+        if svc.get(key) is not None and not isinstance(svc[key], str):
+            raise PreviewError(f"{where}.{key}: not a string")
+    for key in _STR_LISTS:
+        value = svc.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PreviewError(f"{where}.{key}: not a list of strings")
+    conflicts, hunks = svc.get("conflicts", {}), svc.get("hunks", {})
+    if not isinstance(conflicts, dict) or not all(isinstance(f, str) and type(n) is int for f, n in conflicts.items()):
+        raise PreviewError(f"{where}.conflicts: not an object of file -> hunk count")
+    if not isinstance(hunks, dict) or not all(isinstance(f, str) and isinstance(h, list)
+                                              and all(isinstance(x, str) for x in h) for f, h in hunks.items()):
+        raise PreviewError(f"{where}.hunks: not an object of file -> list of strings")
+    checks = svc.get("checks", [])
+    if not isinstance(checks, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("ok") in (True, False, None)
+            and isinstance(c.get("output", []), list) and all(isinstance(x, str) for x in c.get("output", []))
+            for c in checks):
+        raise PreviewError(f"{where}.checks: not a list of {{name, ok, seconds, output}}")
+    seconds = svc.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise PreviewError(f"{where}.seconds: not a number")
 
 
 def anchor(name: str) -> str:
