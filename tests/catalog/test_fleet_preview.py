@@ -294,3 +294,24 @@ def test_merge_names_a_malformed_top_level_field(key, value, message, tmp_path):
     proc = run_paved("--merge", str(bad), tmpdir=tmp_path, template=tmp_path)
     assert proc.returncode == 2 and proc.stdout == "", proc.stderr
     assert proc.stderr.strip().splitlines() == [f"paved fleet preview: --merge {bad}: {message}"], proc.stderr
+
+
+def test_a_checkouts_own_git_config_runs_nothing(preview_fleet, preview_template, tmp_path):
+    """The checkout is only read: commands its .git/config names (core.fsmonitor, a clean filter its
+    .gitattributes selects, hooks) must not run when the preview reads it, nor in the scratch clone."""
+    svc = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True)
+    ran = tmp_path / "ran.log"
+    evil = tmp_path / "evil.sh"
+    evil.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {ran}\ncat\n")
+    evil.chmod(0o755)
+    for key, value in (("core.fsmonitor", str(evil)), ("filter.evil.clean", str(evil)),
+                       ("filter.evil.smudge", str(evil)), ("core.hooksPath", str(tmp_path))):
+        subprocess.run(["git", "config", key, value], cwd=svc, check=True)
+    (tmp_path / "post-checkout").write_text(f"#!/bin/sh\necho hook >> {ran}\n")
+    (tmp_path / "post-checkout").chmod(0o755)
+    (svc / ".gitattributes").write_text("* filter=evil\n")
+    proc = run_paved(str(svc), "--candidate", CANDIDATE, "--json", tmpdir=tmp_path / "tmp", template=preview_template)
+    assert proc.returncode == 0, proc.stderr
+    assert not ran.exists(), ran.read_text()
+    assert json.loads(proc.stdout)["services"][0]["notes"]  # .gitattributes is uncommitted: still seen

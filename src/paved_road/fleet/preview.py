@@ -185,11 +185,15 @@ def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
-def uncommitted(checkout: Path) -> bool:
-    """Changes or untracked files in the checkout, read without writing anything: `git status` would
-    refresh the index file; GIT_OPTIONAL_LOCKS=0 keeps it from doing so."""
-    proc = subprocess.run([*GIT, "status", "--porcelain", "--untracked-files=normal"], cwd=checkout,
-                          capture_output=True, text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+def uncommitted(checkout: Path, clone: Path) -> bool:
+    """Changes or untracked files in the checkout, against its scratch clone `clone` (same commit).
+    git runs with the clone's repository and the checkout's files as work tree: the checkout's own
+    .git/config is never read (its core.fsmonitor, filter drivers or hooks are commands git would run
+    on `git status`), nor its index written."""
+    top = _git(checkout, "rev-parse", "--show-toplevel").strip()
+    proc = subprocess.run([*GIT, "-c", "core.fsmonitor=false", "--git-dir", str(clone / ".git"), "--work-tree", top,
+                           "status", "--porcelain", "--untracked-files=normal"], cwd=top, capture_output=True,
+                          text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}, stdin=subprocess.DEVNULL)
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
@@ -216,9 +220,9 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
     try:
         if cancel is not None and cancel.is_set():
             raise Cancelled("interrupted")
-        if uncommitted(Path(item["path"])):
-            result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         repo = scratch_clone(Path(item["path"]), scratch)
+        if uncommitted(Path(item["path"]), scratch):
+            result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         if not (repo / ANSWERS_FILE).is_file():
             raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
                             "state; commit it first")
