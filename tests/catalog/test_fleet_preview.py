@@ -315,3 +315,37 @@ def test_a_checkouts_own_git_config_runs_nothing(preview_fleet, preview_template
     assert proc.returncode == 0, proc.stderr
     assert not ran.exists(), ran.read_text()
     assert json.loads(proc.stdout)["services"][0]["notes"]  # .gitattributes is uncommitted: still seen
+
+
+def test_a_second_ctrl_c_while_stopping_still_leaves_nothing(preview_fleet, preview_template, tmp_path):
+    """On-call presses Ctrl-C again while the preview stops its copier runs: still exit 130, the scratch
+    space removed, no traceback."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
+        time.sleep(0.05)
+    assert list(tmp_path.glob("paved-preview.*/*.tmp/*")), "no copier update started"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root removes read-only directories anyway")
+def test_scratch_a_service_made_read_only_is_still_removed(tmp_path):
+    """A service's test may leave a read-only or unreadable directory in its scratch clone: shutil.rmtree
+    (ignore_errors) left the whole scratch space behind."""
+    root = tmp_path / "paved-preview.x"
+    (root / "00000" / "locked").mkdir(parents=True)
+    (root / "00000" / "locked" / "f").write_text("x")
+    (root / "00000" / "unreadable").mkdir()
+    (root / "00000" / "unreadable" / "g").write_text("y")
+    os.chmod(root / "00000" / "locked", 0o500)
+    os.chmod(root / "00000" / "unreadable", 0o000)
+    pv.remove_tree(root)
+    assert not root.exists()

@@ -308,6 +308,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     cancel = threading.Event()
     deps = preview_checks.SharedChecks(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    interrupted = completed = False
     try:
         futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
                                checks, deps): item
@@ -325,21 +326,52 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
             results.append(res)
             if on_result:
                 on_result(res)
-        pool.shutdown(wait=True)
+        completed = True
     except KeyboardInterrupt:
-        cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        if not keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise PreviewInterrupted("interrupted") from None
+        interrupted = True
     finally:
-        pool.shutdown(wait=True)
-    if not keep:
-        shutil.rmtree(scratch, ignore_errors=True)
+        # on every way out (an exception, Ctrl-C, Ctrl-C again while stopping): stop the services' work,
+        # wait for it, then remove the scratch space
+        while True:
+            try:
+                if not completed:
+                    cancel.set()
+                pool.shutdown(wait=True, cancel_futures=not completed)
+                break
+            except KeyboardInterrupt:
+                interrupted, completed = True, False
+        if not keep:
+            remove_tree(scratch)
+    if interrupted:
+        raise PreviewInterrupted("interrupted")
     rep = report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
                  checks, deps.installs, deps.actionlint.runs)
     rep["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
     return rep
+
+
+def remove_tree(path: Path) -> None:
+    """Remove `path` whole, also on a second Ctrl-C; a directory a service's test made read-only (or
+    unreadable) is made accessible first, which shutil.rmtree alone does not do."""
+    def accessible_then_retry(func, name, _exc):
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+                shutil.rmtree(name, ignore_errors=True)
+            elif os.path.lexists(name):
+                os.unlink(name)
+        except OSError:
+            pass
+
+    while True:
+        try:
+            shutil.rmtree(path, onerror=accessible_then_retry)
+            return
+        except FileNotFoundError:
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
