@@ -54,3 +54,20 @@ def test_linters_find_nothing(actionlint):
     assert zizmor([WORKFLOW]) == []
     report = check_jsonschema([WORKFLOW])
     assert not report.get("errors") and not report.get("parse_errors"), report
+
+
+def test_no_job_that_runs_service_or_candidate_code_can_reach_the_read_token():
+    """GitHub decrypts a job's secrets into its runner process, whose memory any step's process can read
+    (docs.github.com, "Security hardening for GitHub Actions"; the tj-actions/changed-files compromise
+    did exactly that): the services' tests and the candidate's migrations must run in a job that has
+    neither the environment holding FLEET_READ_TOKEN nor any secret."""
+    wf = load_workflow(WORKFLOW)
+    for name, job in wf["jobs"].items():
+        text = str(job)
+        runs_code = "paved fleet preview fleet" in text or "npm " in text
+        if runs_code:
+            assert "environment" not in job and "secrets." not in text, name
+    cloning = [name for name, job in wf["jobs"].items() if "secrets.FLEET_READ_TOKEN" in str(job)]
+    assert len(cloning) == 1 and wf["jobs"][cloning[0]].get("environment") == "fleet-preview"
+    assert cloning[0] in str(wf["jobs"]["preview"]["needs"])
+    assert "paved fleet preview" not in str(wf["jobs"][cloning[0]])
