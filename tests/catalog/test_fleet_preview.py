@@ -349,3 +349,30 @@ def test_scratch_a_service_made_read_only_is_still_removed(tmp_path):
     os.chmod(root / "00000" / "unreadable", 0o000)
     pv.remove_tree(root)
     assert not root.exists()
+
+
+def test_copier_runs_without_the_machines_credentials(monkeypatch, tmp_path):
+    """The candidate's migrations and tasks run inside copier: they get the allowlisted environment (plus
+    git's and ssh's), never the platform engineer's credentials."""
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: /nowhere\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]):
+        subprocess.run(["git", *args], cwd=svc, check=True)
+    seen = {}
+
+    def fake_copier(repo, ref, cancel=None, env=None):
+        seen.update(env)
+        return subprocess.CompletedProcess([], 1, "", "boom")
+
+    monkeypatch.setattr(pv, "run_copier_update", fake_copier)
+    monkeypatch.setenv(SECRET_VAR, "platform-team-secret")
+    monkeypatch.setenv("GH_TOKEN", "ghp_x")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = pv.preview_service({"path": str(svc), "name": "svc"}, scratch / "00000", "v2.0.0")
+    assert result.status == pv.UPDATE_ERROR
+    assert SECRET_VAR not in seen and "GH_TOKEN" not in seen
+    assert seen["SSH_AUTH_SOCK"] == "/tmp/agent.sock" and seen["PATH"] == os.environ["PATH"]
+    assert seen["TMPDIR"] == str(scratch / "00000.tmp")

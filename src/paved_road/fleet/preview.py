@@ -229,8 +229,9 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         tmp = scratch.with_name(scratch.name + ".tmp")
         tmp.mkdir()
         # copier's own temporary renders and template clone stay inside the scratch space: a copier
-        # stopped on Ctrl-C cannot leave them behind
-        env = {**os.environ, "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+        # stopped on Ctrl-C cannot leave them behind; the candidate's migrations and tasks run without
+        # the machine's credentials (AWS_*, GH_TOKEN, ...), as the services' own commands do
+        env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
         proc = run_copier_update(repo, candidate, cancel, env=env)
     except _GitError as exc:
         result.error = f"not a git checkout copier can update: {redact(exc)}"

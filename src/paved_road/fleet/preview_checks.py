@@ -102,6 +102,14 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
             if k in _ENV_KEEP or k.startswith(("LC_", "npm_config_", "NPM_CONFIG_"))}
 
 
+def copier_env(env: dict[str, str]) -> dict[str, str]:
+    """What copier gets in a preview: the services' allowlist plus what git needs to fetch the template
+    (GIT_*, SSH_*, its XDG config) and paved's own settings; never the machine's cloud or GitHub
+    credentials, which the candidate's migrations and tasks (and the answers they read) could reach."""
+    return {**check_env(env), **{k: v for k, v in env.items()
+                                 if k.startswith(("GIT_", "SSH_", "PAVED_", "XDG_", "COPIER_"))}}
+
+
 def dependency_key(service: Path, node_major: int | None) -> str | None:
     """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
     carries the service's name) and the Node major. None without a readable lockfile."""
