@@ -376,3 +376,17 @@ def test_copier_runs_without_the_machines_credentials(monkeypatch, tmp_path):
     assert SECRET_VAR not in seen and "GH_TOKEN" not in seen
     assert seen["SSH_AUTH_SOCK"] == "/tmp/agent.sock" and seen["PATH"] == os.environ["PATH"]
     assert seen["TMPDIR"] == str(scratch / "00000.tmp")
+
+
+def test_an_interrupt_with_keep_says_where_the_scratch_is_kept(preview_fleet, preview_template, tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2",
+                             "--keep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    kept = list(tmp_path.glob("paved-preview.*"))
+    assert proc.returncode == 130 and len(kept) == 1, err
+    assert "scratch space removed" not in err and f"scratch kept (--keep): {kept[0]}" in err, err

@@ -344,7 +344,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
         if not keep:
             remove_tree(scratch)
     if interrupted:
-        raise PreviewInterrupted("interrupted")
+        raise PreviewInterrupted(f"scratch kept (--keep): {scratch}" if keep else "scratch space removed")
     rep = report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
                  checks, deps.installs, deps.actionlint.runs)
     rep["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
