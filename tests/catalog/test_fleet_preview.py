@@ -390,3 +390,15 @@ def test_an_interrupt_with_keep_says_where_the_scratch_is_kept(preview_fleet, pr
     kept = list(tmp_path.glob("paved-preview.*"))
     assert proc.returncode == 130 and len(kept) == 1, err
     assert "scratch space removed" not in err and f"scratch kept (--keep): {kept[0]}" in err, err
+
+
+def test_a_commit_of_a_template_url_is_a_candidate(preview_template):
+    """--candidate takes "a tag, branch or commit" (help, docs/fleet.md): also of a template given as a
+    URL (the canonical template usually is one), not only of a local directory."""
+    url = f"file://{preview_template}"
+    sha = subprocess.run(["git", "rev-parse", f"{CANDIDATE}~1^{{commit}}"], cwd=preview_template, text=True,
+                         capture_output=True, check=True).stdout.strip()
+    pv.check_candidate(url, sha)  # not a branch or tag tip: a commit below one
+    pv.check_candidate(url, CANDIDATE)
+    with pytest.raises(pv.PreviewError, match="is not a tag, branch or commit"):
+        pv.check_candidate(url, "0" * 40)

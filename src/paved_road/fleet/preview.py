@@ -108,8 +108,26 @@ def check_candidate(template: str, candidate: str) -> None:
                                f"({redact((proc.stderr.strip().splitlines() or ['git failed'])[-1])})")
         refs = {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
         ok = f"refs/tags/{ref}" in refs or f"refs/heads/{ref}" in refs
+        if not ok and re.fullmatch(r"[0-9a-f]{40}", ref):
+            ok = _remote_has_commit(src, ref)
     if not ok:
-        raise PreviewError(f"--candidate: '{ref}' is not a tag, branch or commit of {redact(src)}; {hint}")
+        raise PreviewError(f"--candidate: '{ref}' is not a tag, branch or commit of {redact(src)} (a commit of a "
+                           f"URL: its full SHA); {hint}")
+
+
+def _remote_has_commit(url: str, sha: str) -> bool:
+    """Whether the repository at `url` serves commit `sha` (a full SHA: git fetches no abbreviation),
+    by fetching that one commit without its files into a throwaway repository."""
+    with tempfile.TemporaryDirectory(prefix="paved-candidate.") as tmp:
+        subprocess.run([*GIT, "init", "-q", "--bare", tmp], capture_output=True, check=True)
+        try:
+            proc = subprocess.run([*GIT, "-C", tmp, "fetch", "-q", "--depth", "1", "--filter=blob:none",
+                                   "--end-of-options", url, sha], capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0 and subprocess.run(
+            [*GIT, "-C", tmp, "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True).returncode == 0
 
 
 def migration_commands(template: str, candidate: str) -> list[str]:
