@@ -71,3 +71,19 @@ def test_no_job_that_runs_service_or_candidate_code_can_reach_the_read_token():
     assert len(cloning) == 1 and wf["jobs"][cloning[0]].get("environment") == "fleet-preview"
     assert cloning[0] in str(wf["jobs"]["preview"]["needs"])
     assert "paved fleet preview" not in str(wf["jobs"][cloning[0]])
+
+
+def test_the_run_summary_shows_the_report_verbatim(tmp_path):
+    """The plain report holds conflict hunks of Markdown files (their ``` fences) and names from the
+    services: in the run's summary it is escaped inside <pre>, not in a ``` fence a hunk can close."""
+    import subprocess
+
+    wf = load_workflow(WORKFLOW)
+    merge = next(s["run"] for s in wf["jobs"]["report"]["steps"] if s.get("name") == "Merge")
+    summary_line = next(line for line in merge.splitlines() if "GITHUB_STEP_SUMMARY" in line)
+    (tmp_path / "preview.txt").write_text("example hunk (README.md in a):\n    ```\n    <img src=x> & more\n")
+    out = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(out), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", "-c", summary_line], cwd=tmp_path, env=env, check=True)
+    assert out.read_text() == ("<pre>\nexample hunk (README.md in a):\n    ```\n    &lt;img src=x&gt; &amp; more\n"
+                               "</pre>\n")

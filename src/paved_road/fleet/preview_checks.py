@@ -37,7 +37,8 @@ COMMAND_TIMEOUT = 900.0  # seconds one npm or terraform command may take
 # or spec (`✖ name (1.2ms)`, the default since Node 23).
 _TAP_RESULT = re.compile(r"^\s*(?P<failed>not )?ok \d+ - (?P<name>(?:\\.|[^\\#])*?)"
                          r"(?:\s+#\s*(?:(?P<todo>TODO)|SKIP)\b.*)?\s*$", re.I)
-_SPEC_RESULT = re.compile(r"^\s*(?:(?P<failed>✖)|[✔﹣]) (?P<name>.+?) \(\d[\d.]*m?s\)(?:\s+#\s*(?P<todo>TODO)\b.*)?\s*$")
+_SPEC_RESULT = re.compile(r"^\s*(?:(?P<failed>✖)|[✔﹣]) (?P<name>.+?) \(\d[\d.]*m?s\)"
+                          r"(?:\s+#\s*(?P<todo>TODO)\b.*)?\s*$")
 _OPENS = re.compile(r"^\s*(?:# Subtest: |▶ )(?P<name>.+?)\s*$")
 
 

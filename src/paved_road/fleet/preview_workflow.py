@@ -211,7 +211,7 @@ jobs:
           paved fleet preview --merge shards/*.json --format plain -o preview.txt || rc=$?
           paved fleet preview --merge shards/*.json --format html -o preview.html || true
           paved fleet preview --merge shards/*.json --json -o preview.json || true
-          {{ echo '```'; cat preview.txt; echo '```'; }} >> "$GITHUB_STEP_SUMMARY"
+          {{ echo '<pre>'; sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' -e 's/>/\\&gt;/g' preview.txt; echo '</pre>'; }} >> "$GITHUB_STEP_SUMMARY"
           # 0 all clean, 3 conflicts to review (the run stays green), 4 services the release would break
           case "$rc" in 0|3) ;; *) exit "$rc" ;; esac
       - name: Keep the report
