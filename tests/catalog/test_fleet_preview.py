@@ -402,3 +402,24 @@ def test_a_commit_of_a_template_url_is_a_candidate(preview_template):
     pv.check_candidate(url, CANDIDATE)
     with pytest.raises(pv.PreviewError, match="is not a tag, branch or commit"):
         pv.check_candidate(url, "0" * 40)
+
+
+def test_checks_build_installs_with_the_services_own_npmrc(preview_fleet, preview_template, tmp_path):
+    """Every service has the template's .npmrc (engine-strict=true: a Node outside package.json "engines"
+    fails `npm ci`). The shared install must read it as the service's CI does: a service whose engines
+    its pinned Node does not meet fails `npm ci` in the preview too."""
+    svc = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True)
+    for name in ("package.json", "package-lock.json"):
+        data = json.loads((svc / name).read_text())
+        entry = data if name == "package.json" else data["packages"][""]
+        entry["engines"] = {"node": ">=99.0.0"}
+        (svc / name).write_text(json.dumps(data, indent=2) + "\n")
+    subprocess.run(["git", "commit", "-qam", "engines no Node meets"], cwd=svc, check=True)
+    proc = run_paved(str(svc), "--candidate", CANDIDATE, "--checks", "build", "--json", tmpdir=tmp_path / "tmp",
+                     template=preview_template, timeout=1200)
+    rep = json.loads(proc.stdout or "{}")
+    assert proc.returncode == 4, proc.stderr
+    alpha = rep["services"][0]
+    assert alpha["status"] == "build_failed" and alpha["checks"][0]["name"] == "npm ci", alpha
+    assert alpha["checks"][0]["ok"] is False and "notsup" in "\n".join(alpha["checks"][0]["output"]), alpha

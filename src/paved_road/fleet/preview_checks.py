@@ -113,15 +113,20 @@ def copier_env(env: dict[str, str]) -> dict[str, str]:
 
 def dependency_key(service: Path, node_major: int | None) -> str | None:
     """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
-    carries the service's name) and the Node major. None without a readable lockfile."""
+    carries the service's name), the manifest's dependencies and engines, its .npmrc and the Node
+    major. None without a readable lockfile."""
     try:
         lock = json.loads((service / "package-lock.json").read_text())
         manifest = json.loads((service / "package.json").read_text())
     except (OSError, ValueError):
         return None
     packages = {k: v for k, v in (lock.get("packages") or {}).items() if k}
-    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")}
-    blob = json.dumps([packages, wanted, node_major], sort_keys=True).encode()
+    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies", "engines")}
+    try:
+        npmrc = (service / ".npmrc").read_text(errors="replace")  # npm ci's settings (engine-strict, registries)
+    except OSError:
+        npmrc = None
+    blob = json.dumps([packages, wanted, node_major, npmrc], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -149,6 +154,8 @@ class SharedChecks:
                 where.mkdir(parents=True, exist_ok=True)
                 shutil.copy(service / "package.json", where / "package.json")
                 shutil.copy(service / "package-lock.json", where / "package-lock.json")
+                if (service / ".npmrc").is_file():  # the service's npm settings, as its own CI installs
+                    shutil.copy(service / ".npmrc", where / ".npmrc")
                 code, out = run_command(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], where,
                                         env, cancel)
                 self._done[key] = (code, out)
