@@ -258,3 +258,168 @@ def test_selection_and_shard_errors_are_one_line_exit_2(args, message, preview_t
     proc = run_paved(*argv, "--candidate", CANDIDATE, tmpdir=tmp_path, template=preview_template)
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("service, message", [
+    ({"path": "/srv/a", "status": "pwned"}, "services[0].status: 'pwned' is not one of clean, conflicted"),
+    ({"name": "a"}, "services[0].path: missing"),
+    ("a", "services[0]: not an object"),
+    ({"path": "/srv/a", "status": "clean", "conflicts": "x"}, "services[0].conflicts: not an object"),
+    ({"path": "/srv/a", "status": "clean", "seconds": "x"}, "services[0].seconds: not a number"),
+    ({"path": "/srv/a", "status": "clean", "failing_tests": [1]}, "services[0].failing_tests: not a list of strings"),
+])
+def test_merge_names_the_field_of_a_malformed_shard_report(service, message, tmp_path):
+    """A shard's report is JSON from another machine: a malformed service entry is bad input naming the
+    file and the field (exit 2), in every --format, never an unexpected error."""
+    rep = pv.report([], CANDIDATE, "tpl", 1.0)
+    rep["services"] = [service]
+    bad = tmp_path / "shard.json"
+    bad.write_text(json.dumps(rep))
+    for fmt in ("json", "plain", "html"):
+        proc = run_paved("--merge", str(bad), "--format", fmt, tmpdir=tmp_path, template=tmp_path)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"paved fleet preview: --merge {bad}: {message}"] \
+            or proc.stderr.startswith(f"paved fleet preview: --merge {bad}: {message}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("seconds", "slow", "seconds: not a number"), ("shard", 2, "shard: not a string I/N"),
+    ("services", {"a": 1}, "services: not a list")])
+def test_merge_names_a_malformed_top_level_field(key, value, message, tmp_path):
+    rep = pv.report([], CANDIDATE, "tpl", 1.0)
+    rep[key] = value
+    bad = tmp_path / "shard.json"
+    bad.write_text(json.dumps(rep))
+    proc = run_paved("--merge", str(bad), tmpdir=tmp_path, template=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"paved fleet preview: --merge {bad}: {message}"], proc.stderr
+
+
+def test_a_checkouts_own_git_config_runs_nothing(preview_fleet, preview_template, tmp_path):
+    """The checkout is only read: commands its .git/config names (core.fsmonitor, a clean filter its
+    .gitattributes selects, hooks) must not run when the preview reads it, nor in the scratch clone."""
+    svc = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True)
+    ran = tmp_path / "ran.log"
+    evil = tmp_path / "evil.sh"
+    evil.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {ran}\ncat\n")
+    evil.chmod(0o755)
+    for key, value in (("core.fsmonitor", str(evil)), ("filter.evil.clean", str(evil)),
+                       ("filter.evil.smudge", str(evil)), ("core.hooksPath", str(tmp_path))):
+        subprocess.run(["git", "config", key, value], cwd=svc, check=True)
+    (tmp_path / "post-checkout").write_text(f"#!/bin/sh\necho hook >> {ran}\n")
+    (tmp_path / "post-checkout").chmod(0o755)
+    (svc / ".gitattributes").write_text("* filter=evil\n")
+    proc = run_paved(str(svc), "--candidate", CANDIDATE, "--json", tmpdir=tmp_path / "tmp", template=preview_template)
+    assert proc.returncode == 0, proc.stderr
+    assert not ran.exists(), ran.read_text()
+    assert json.loads(proc.stdout)["services"][0]["notes"]  # .gitattributes is uncommitted: still seen
+
+
+def test_a_second_ctrl_c_while_stopping_still_leaves_nothing(preview_fleet, preview_template, tmp_path):
+    """On-call presses Ctrl-C again while the preview stops its copier runs: still exit 130, the scratch
+    space removed, no traceback."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
+        time.sleep(0.05)
+    assert list(tmp_path.glob("paved-preview.*/*.tmp/*")), "no copier update started"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root removes read-only directories anyway")
+def test_scratch_a_service_made_read_only_is_still_removed(tmp_path):
+    """A service's test may leave a read-only or unreadable directory in its scratch clone: shutil.rmtree
+    (ignore_errors) left the whole scratch space behind."""
+    root = tmp_path / "paved-preview.x"
+    (root / "00000" / "locked").mkdir(parents=True)
+    (root / "00000" / "locked" / "f").write_text("x")
+    (root / "00000" / "unreadable").mkdir()
+    (root / "00000" / "unreadable" / "g").write_text("y")
+    os.chmod(root / "00000" / "locked", 0o500)
+    os.chmod(root / "00000" / "unreadable", 0o000)
+    pv.remove_tree(root)
+    assert not root.exists()
+
+
+def test_copier_runs_without_the_machines_credentials(monkeypatch, tmp_path):
+    """The candidate's migrations and tasks run inside copier: they get the allowlisted environment (plus
+    git's and ssh's), never the platform engineer's credentials."""
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: /nowhere\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]):
+        subprocess.run(["git", *args], cwd=svc, check=True)
+    seen = {}
+
+    def fake_copier(repo, ref, cancel=None, env=None):
+        seen.update(env)
+        return subprocess.CompletedProcess([], 1, "", "boom")
+
+    monkeypatch.setattr(pv, "run_copier_update", fake_copier)
+    monkeypatch.setenv(SECRET_VAR, "platform-team-secret")
+    monkeypatch.setenv("GH_TOKEN", "ghp_x")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = pv.preview_service({"path": str(svc), "name": "svc"}, scratch / "00000", "v2.0.0")
+    assert result.status == pv.UPDATE_ERROR
+    assert SECRET_VAR not in seen and "GH_TOKEN" not in seen
+    assert seen["SSH_AUTH_SOCK"] == "/tmp/agent.sock" and seen["PATH"] == os.environ["PATH"]
+    assert seen["TMPDIR"] == str(scratch / "00000.tmp")
+
+
+def test_an_interrupt_with_keep_says_where_the_scratch_is_kept(preview_fleet, preview_template, tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2",
+                             "--keep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/*")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    kept = list(tmp_path.glob("paved-preview.*"))
+    assert proc.returncode == 130 and len(kept) == 1, err
+    assert "scratch space removed" not in err and f"scratch kept (--keep): {kept[0]}" in err, err
+
+
+def test_a_commit_of_a_template_url_is_a_candidate(preview_template):
+    """--candidate takes "a tag, branch or commit" (help, docs/fleet.md): also of a template given as a
+    URL (the canonical template usually is one), not only of a local directory."""
+    url = f"file://{preview_template}"
+    sha = subprocess.run(["git", "rev-parse", f"{CANDIDATE}~1^{{commit}}"], cwd=preview_template, text=True,
+                         capture_output=True, check=True).stdout.strip()
+    pv.check_candidate(url, sha)  # not a branch or tag tip: a commit below one
+    pv.check_candidate(url, CANDIDATE)
+    with pytest.raises(pv.PreviewError, match="is not a tag, branch or commit"):
+        pv.check_candidate(url, "0" * 40)
+
+
+def test_checks_build_installs_with_the_services_own_npmrc(preview_fleet, preview_template, tmp_path):
+    """Every service has the template's .npmrc (engine-strict=true: a Node outside package.json "engines"
+    fails `npm ci`). The shared install must read it as the service's CI does: a service whose engines
+    its pinned Node does not meet fails `npm ci` in the preview too."""
+    svc = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True)
+    for name in ("package.json", "package-lock.json"):
+        data = json.loads((svc / name).read_text())
+        entry = data if name == "package.json" else data["packages"][""]
+        entry["engines"] = {"node": ">=99.0.0"}
+        (svc / name).write_text(json.dumps(data, indent=2) + "\n")
+    subprocess.run(["git", "commit", "-qam", "engines no Node meets"], cwd=svc, check=True)
+    proc = run_paved(str(svc), "--candidate", CANDIDATE, "--checks", "build", "--json", tmpdir=tmp_path / "tmp",
+                     template=preview_template, timeout=1200)
+    rep = json.loads(proc.stdout or "{}")
+    assert proc.returncode == 4, proc.stderr
+    alpha = rep["services"][0]
+    assert alpha["status"] == "build_failed" and alpha["checks"][0]["name"] == "npm ci", alpha
+    assert alpha["checks"][0]["ok"] is False and "notsup" in "\n".join(alpha["checks"][0]["output"]), alpha

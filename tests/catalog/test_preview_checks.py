@@ -68,3 +68,36 @@ def test_conflict_hunks_are_extracted_whole():
     assert hunks(fenced.splitlines(), "README.md") == [] and len(hunks(fenced.splitlines(), "a.txt")) == 1
     rej = b"diff a/x b/x\n@@ -1 +1 @@\n-a\n+b\n@@ -5 +5 @@\n-c\n+d\n"
     assert rej_hunks(rej.splitlines()) == [[b"@@ -1 +1 @@", b"-a", b"+b"], [b"@@ -5 +5 @@", b"-c", b"+d"]]
+
+
+NESTED = """'use strict'
+const { describe, it, test } = require('node:test')
+describe('on-call guide', () => {
+  it('escalates after 15 minutes', () => { throw new Error('no') })
+  it('names the owner', () => {})
+})
+test('top # level', () => { throw new Error('x') })
+test('a todo', { todo: true }, () => { throw new Error('not yet') })
+describe('outer', () => {
+  describe('inner', () => { it('same name', () => { throw new Error('y') }) })
+  it('passes', () => {})
+})
+describe('other', () => { it('same name', () => { throw new Error('z') }) })
+"""
+
+
+def test_failing_test_names_from_real_node_test_runs_name_tests_not_their_suites(tmp_path, node22_env, node24_env):
+    """Real `npm test` (node --test) output, TAP from Node 22 and spec from Node 24: a suite that fails
+    because a test in it fails is not a failing test; a nested test is named with its suites; TAP's
+    escaping is undone; a failing todo test does not fail the run and is not named."""
+    import subprocess
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "guide.test.js").write_text(NESTED)
+    (tmp_path / "package.json").write_text('{"name": "svc", "scripts": {"test": "node --test"}}\n')
+    want = ["on-call guide > escalates after 15 minutes", "top # level", "outer > inner > same name",
+            "other > same name"]
+    for env in (node22_env, node24_env):
+        proc = subprocess.run(["npm", "test"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, proc.stdout
+        assert failing_tests(proc.stdout) == want, proc.stdout

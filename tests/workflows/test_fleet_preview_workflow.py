@@ -54,3 +54,36 @@ def test_linters_find_nothing(actionlint):
     assert zizmor([WORKFLOW]) == []
     report = check_jsonschema([WORKFLOW])
     assert not report.get("errors") and not report.get("parse_errors"), report
+
+
+def test_no_job_that_runs_service_or_candidate_code_can_reach_the_read_token():
+    """GitHub decrypts a job's secrets into its runner process, whose memory any step's process can read
+    (docs.github.com, "Security hardening for GitHub Actions"; the tj-actions/changed-files compromise
+    did exactly that): the services' tests and the candidate's migrations must run in a job that has
+    neither the environment holding FLEET_READ_TOKEN nor any secret."""
+    wf = load_workflow(WORKFLOW)
+    for name, job in wf["jobs"].items():
+        text = str(job)
+        runs_code = "paved fleet preview fleet" in text or "npm " in text
+        if runs_code:
+            assert "environment" not in job and "secrets." not in text, name
+    cloning = [name for name, job in wf["jobs"].items() if "secrets.FLEET_READ_TOKEN" in str(job)]
+    assert len(cloning) == 1 and wf["jobs"][cloning[0]].get("environment") == "fleet-preview"
+    assert cloning[0] in str(wf["jobs"]["preview"]["needs"])
+    assert "paved fleet preview" not in str(wf["jobs"][cloning[0]])
+
+
+def test_the_run_summary_shows_the_report_verbatim(tmp_path):
+    """The plain report holds conflict hunks of Markdown files (their ``` fences) and names from the
+    services: in the run's summary it is escaped inside <pre>, not in a ``` fence a hunk can close."""
+    import subprocess
+
+    wf = load_workflow(WORKFLOW)
+    merge = next(s["run"] for s in wf["jobs"]["report"]["steps"] if s.get("name") == "Merge")
+    summary_line = next(line for line in merge.splitlines() if "GITHUB_STEP_SUMMARY" in line)
+    (tmp_path / "preview.txt").write_text("example hunk (README.md in a):\n    ```\n    <img src=x> & more\n")
+    out = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(out), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", "-c", summary_line], cwd=tmp_path, env=env, check=True)
+    assert out.read_text() == ("<pre>\nexample hunk (README.md in a):\n    ```\n    &lt;img src=x&gt; &amp; more\n"
+                               "</pre>\n")

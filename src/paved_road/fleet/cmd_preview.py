@@ -145,9 +145,8 @@ def run(args: argparse.Namespace) -> int:
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
         return pv.EXIT_BAD_INPUT
-    except pv.PreviewInterrupted:
-        print("paved fleet preview: interrupted; copier stopped, scratch space removed (no checkout was touched)",
-              file=sys.stderr)
+    except pv.PreviewInterrupted as exc:
+        print(f"paved fleet preview: interrupted; copier stopped, {exc} (no checkout was touched)", file=sys.stderr)
         return pv.EXIT_INTERRUPTED
     if output.resolve(args) == "html":
         output.write(args, render_html(rep))

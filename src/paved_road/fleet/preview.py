@@ -108,8 +108,26 @@ def check_candidate(template: str, candidate: str) -> None:
                                f"({redact((proc.stderr.strip().splitlines() or ['git failed'])[-1])})")
         refs = {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
         ok = f"refs/tags/{ref}" in refs or f"refs/heads/{ref}" in refs
+        if not ok and re.fullmatch(r"[0-9a-f]{40}", ref):
+            ok = _remote_has_commit(src, ref)
     if not ok:
-        raise PreviewError(f"--candidate: '{ref}' is not a tag, branch or commit of {redact(src)}; {hint}")
+        raise PreviewError(f"--candidate: '{ref}' is not a tag, branch or commit of {redact(src)} (a commit of a "
+                           f"URL: its full SHA); {hint}")
+
+
+def _remote_has_commit(url: str, sha: str) -> bool:
+    """Whether the repository at `url` serves commit `sha` (a full SHA: git fetches no abbreviation),
+    by fetching that one commit without its files into a throwaway repository."""
+    with tempfile.TemporaryDirectory(prefix="paved-candidate.") as tmp:
+        subprocess.run([*GIT, "init", "-q", "--bare", tmp], capture_output=True, check=True)
+        try:
+            proc = subprocess.run([*GIT, "-C", tmp, "fetch", "-q", "--depth", "1", "--filter=blob:none",
+                                   "--end-of-options", url, sha], capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0 and subprocess.run(
+            [*GIT, "-C", tmp, "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True).returncode == 0
 
 
 def migration_commands(template: str, candidate: str) -> list[str]:
@@ -185,11 +203,15 @@ def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
-def uncommitted(checkout: Path) -> bool:
-    """Changes or untracked files in the checkout, read without writing anything: `git status` would
-    refresh the index file; GIT_OPTIONAL_LOCKS=0 keeps it from doing so."""
-    proc = subprocess.run([*GIT, "status", "--porcelain", "--untracked-files=normal"], cwd=checkout,
-                          capture_output=True, text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+def uncommitted(checkout: Path, clone: Path) -> bool:
+    """Changes or untracked files in the checkout, against its scratch clone `clone` (same commit).
+    git runs with the clone's repository and the checkout's files as work tree: the checkout's own
+    .git/config is never read (its core.fsmonitor, filter drivers or hooks are commands git would run
+    on `git status`), nor its index written."""
+    top = _git(checkout, "rev-parse", "--show-toplevel").strip()
+    proc = subprocess.run([*GIT, "-c", "core.fsmonitor=false", "--git-dir", str(clone / ".git"), "--work-tree", top,
+                           "status", "--porcelain", "--untracked-files=normal"], cwd=top, capture_output=True,
+                          text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}, stdin=subprocess.DEVNULL)
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
@@ -216,17 +238,18 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
     try:
         if cancel is not None and cancel.is_set():
             raise Cancelled("interrupted")
-        if uncommitted(Path(item["path"])):
-            result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         repo = scratch_clone(Path(item["path"]), scratch)
+        if uncommitted(Path(item["path"]), scratch):
+            result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         if not (repo / ANSWERS_FILE).is_file():
             raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
                             "state; commit it first")
         tmp = scratch.with_name(scratch.name + ".tmp")
         tmp.mkdir()
         # copier's own temporary renders and template clone stay inside the scratch space: a copier
-        # stopped on Ctrl-C cannot leave them behind
-        env = {**os.environ, "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+        # stopped on Ctrl-C cannot leave them behind; the candidate's migrations and tasks run without
+        # the machine's credentials (AWS_*, GH_TOKEN, ...), as the services' own commands do
+        env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
         proc = run_copier_update(repo, candidate, cancel, env=env)
     except _GitError as exc:
         result.error = f"not a git checkout copier can update: {redact(exc)}"
@@ -304,6 +327,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     cancel = threading.Event()
     deps = preview_checks.SharedChecks(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    interrupted = completed = False
     try:
         futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
                                checks, deps): item
@@ -321,21 +345,52 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
             results.append(res)
             if on_result:
                 on_result(res)
-        pool.shutdown(wait=True)
+        completed = True
     except KeyboardInterrupt:
-        cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        if not keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise PreviewInterrupted("interrupted") from None
+        interrupted = True
     finally:
-        pool.shutdown(wait=True)
-    if not keep:
-        shutil.rmtree(scratch, ignore_errors=True)
+        # on every way out (an exception, Ctrl-C, Ctrl-C again while stopping): stop the services' work,
+        # wait for it, then remove the scratch space
+        while True:
+            try:
+                if not completed:
+                    cancel.set()
+                pool.shutdown(wait=True, cancel_futures=not completed)
+                break
+            except KeyboardInterrupt:
+                interrupted, completed = True, False
+        if not keep:
+            remove_tree(scratch)
+    if interrupted:
+        raise PreviewInterrupted(f"scratch kept (--keep): {scratch}" if keep else "scratch space removed")
     rep = report(results, candidate, canonical, time.monotonic() - started, str(scratch) if keep else None,
                  checks, deps.installs, deps.actionlint.runs)
     rep["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
     return rep
+
+
+def remove_tree(path: Path) -> None:
+    """Remove `path` whole, also on a second Ctrl-C; a directory a service's test made read-only (or
+    unreadable) is made accessible first, which shutil.rmtree alone does not do."""
+    def accessible_then_retry(func, name, _exc):
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+                shutil.rmtree(name, ignore_errors=True)
+            elif os.path.lexists(name):
+                os.unlink(name)
+        except OSError:
+            pass
+
+    while True:
+        try:
+            shutil.rmtree(path, onerror=accessible_then_retry)
+            return
+        except FileNotFoundError:
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def report(results: list[ServiceResult], candidate: str, template: str, seconds: float,
@@ -397,13 +452,22 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
             if rep.get(key) != first.get(key):
                 raise PreviewError(f"--merge {name}: {key} is {rep.get(key)!r}, {first_name} has {first.get(key)!r}; "
                                    "merge the shards of one preview run")
+        for key in ("seconds", "dependency_installs", "actionlint_runs"):
+            value = rep.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PreviewError(f"--merge {name}: {key}: not a number")
+        if rep.get("shard") is not None and not isinstance(rep["shard"], str):
+            raise PreviewError(f"--merge {name}: shard: not a string I/N")
         if rep.get("shard"):
             i, n = parse_shard(rep["shard"])
             if total not in (None, n) or i in shards:
                 raise PreviewError(f"--merge {name}: shard {rep['shard']} does not fit "
                                    f"{'shard ' + str(i) + ' of ' + shards[i] if i in shards else f'{total} shards'}")
             total, shards[i] = n, name
-        for svc in rep["services"]:
+        if not isinstance(rep["services"], list):
+            raise PreviewError(f"--merge {name}: services: not a list")
+        for k, svc in enumerate(rep["services"]):
+            _check_service_json(name, k, svc)
             if svc.get("path") in seen:
                 raise PreviewError(f"--merge {name}: service {svc.get('path')} is also in {seen[svc['path']]}")
             seen[svc.get("path")] = name
@@ -413,11 +477,52 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         if missing or len(shards) != len(reports):
             raise PreviewError(f"--merge: shard(s) {', '.join(f'{i}/{total}' for i in missing) or 'without I/N'} "
                                f"missing; pass every shard's report")
-    merged = report(results, first["candidate"], first["template"], max(r["seconds"] for _, r in reports), None,
+    merged = report(results, first["candidate"], first["template"], max(r.get("seconds", 0) for _, r in reports), None,
                     first["checks"], sum(r.get("dependency_installs", 0) for _, r in reports),
                     sum(r.get("actionlint_runs", 0) for _, r in reports))
     merged["shard"] = None
     return merged
+
+
+_STR_OR_NONE = ("name", "from_version", "to_version", "error")
+_STR_LISTS = ("changed", "migrations", "notes", "output", "failing_tests")
+
+
+def _check_service_json(name: str, k: int, svc: object) -> None:
+    """PreviewError naming --merge, the file and the field unless `svc` is a service entry of the
+    documented schema (a shard's report comes from another machine: it is input, not trusted state)."""
+    where = f"--merge {name}: services[{k}]"
+    if not isinstance(svc, dict):
+        raise PreviewError(f"{where}: not an object")
+    for key in ("path", "status"):
+        if key not in svc:
+            raise PreviewError(f"{where}.{key}: missing")
+    if not isinstance(svc["path"], str):
+        raise PreviewError(f"{where}.path: not a string")
+    if svc["status"] not in STATUSES:
+        raise PreviewError(f"{where}.status: {svc['status']!r} is not one of {', '.join(STATUSES)}")
+    for key in _STR_OR_NONE:
+        if svc.get(key) is not None and not isinstance(svc[key], str):
+            raise PreviewError(f"{where}.{key}: not a string")
+    for key in _STR_LISTS:
+        value = svc.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PreviewError(f"{where}.{key}: not a list of strings")
+    conflicts, hunks = svc.get("conflicts", {}), svc.get("hunks", {})
+    if not isinstance(conflicts, dict) or not all(isinstance(f, str) and type(n) is int for f, n in conflicts.items()):
+        raise PreviewError(f"{where}.conflicts: not an object of file -> hunk count")
+    if not isinstance(hunks, dict) or not all(isinstance(f, str) and isinstance(h, list)
+                                              and all(isinstance(x, str) for x in h) for f, h in hunks.items()):
+        raise PreviewError(f"{where}.hunks: not an object of file -> list of strings")
+    checks = svc.get("checks", [])
+    if not isinstance(checks, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("ok") in (True, False, None)
+            and isinstance(c.get("output", []), list) and all(isinstance(x, str) for x in c.get("output", []))
+            for c in checks):
+        raise PreviewError(f"{where}.checks: not a list of {{name, ok, seconds, output}}")
+    seconds = svc.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise PreviewError(f"{where}.seconds: not a number")
 
 
 def anchor(name: str) -> str:

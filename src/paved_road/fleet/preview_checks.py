@@ -35,8 +35,11 @@ OUTPUT_LINES = 12
 COMMAND_TIMEOUT = 900.0  # seconds one npm or terraform command may take
 # node:test output: TAP (`not ok 3 - name`, the reporter when stdout is not a terminal before Node 23)
 # or spec (`✖ name (1.2ms)`, the default since Node 23).
-_TAP_FAIL = re.compile(r"^\s*not ok \d+ - (?P<name>.+?)(?:\s+#.*)?$")
-_SPEC_FAIL = re.compile(r"^\s*✖ (?P<name>.+?) \(\d[\d.]*m?s\)\s*$")
+_TAP_RESULT = re.compile(r"^\s*(?P<failed>not )?ok \d+ - (?P<name>(?:\\.|[^\\#])*?)"
+                         r"(?:\s+#\s*(?:(?P<todo>TODO)|SKIP)\b.*)?\s*$", re.I)
+_SPEC_RESULT = re.compile(r"^\s*(?:(?P<failed>✖)|[✔﹣]) (?P<name>.+?) \(\d[\d.]*m?s\)"
+                          r"(?:\s+#\s*(?P<todo>TODO)\b.*)?\s*$")
+_OPENS = re.compile(r"^\s*(?:# Subtest: |▶ )(?P<name>.+?)\s*$")
 
 
 @dataclass
@@ -100,17 +103,30 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
             if k in _ENV_KEEP or k.startswith(("LC_", "npm_config_", "NPM_CONFIG_"))}
 
 
+def copier_env(env: dict[str, str]) -> dict[str, str]:
+    """What copier gets in a preview: the services' allowlist plus what git needs to fetch the template
+    (GIT_*, SSH_*, its XDG config) and paved's own settings; never the machine's cloud or GitHub
+    credentials, which the candidate's migrations and tasks (and the answers they read) could reach."""
+    return {**check_env(env), **{k: v for k, v in env.items()
+                                 if k.startswith(("GIT_", "SSH_", "PAVED_", "XDG_", "COPIER_"))}}
+
+
 def dependency_key(service: Path, node_major: int | None) -> str | None:
     """What an installed node_modules depends on: the lockfile's packages (not the root entry, which
-    carries the service's name) and the Node major. None without a readable lockfile."""
+    carries the service's name), the manifest's dependencies and engines, its .npmrc and the Node
+    major. None without a readable lockfile."""
     try:
         lock = json.loads((service / "package-lock.json").read_text())
         manifest = json.loads((service / "package.json").read_text())
     except (OSError, ValueError):
         return None
     packages = {k: v for k, v in (lock.get("packages") or {}).items() if k}
-    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")}
-    blob = json.dumps([packages, wanted, node_major], sort_keys=True).encode()
+    wanted = {k: manifest.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies", "engines")}
+    try:
+        npmrc = (service / ".npmrc").read_text(errors="replace")  # npm ci's settings (engine-strict, registries)
+    except OSError:
+        npmrc = None
+    blob = json.dumps([packages, wanted, node_major, npmrc], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -138,6 +154,8 @@ class SharedChecks:
                 where.mkdir(parents=True, exist_ok=True)
                 shutil.copy(service / "package.json", where / "package.json")
                 shutil.copy(service / "package-lock.json", where / "package-lock.json")
+                if (service / ".npmrc").is_file():  # the service's npm settings, as its own CI installs
+                    shutil.copy(service / ".npmrc", where / ".npmrc")
                 code, out = run_command(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], where,
                                         env, cancel)
                 self._done[key] = (code, out)
@@ -224,12 +242,40 @@ class ActionlintBatch:
 
 
 def failing_tests(output: str) -> list[str]:
-    names = []
+    """The failing tests of node:test output (TAP or spec), each named with its suites (`suite > test`).
+    A suite or a test with subtests is reported failing when one of its subtests fails: it is not
+    named itself. Results come after their subtests, more indented; `# Subtest:` (TAP) and `▶` (spec)
+    lines open a test with subtests. A failing `# TODO` test does not fail the run and is not named."""
+    names: list[str] = []
+    opened: list[tuple[int, str]] = []    # (indent, name) of the tests that announced themselves
+    results: list[int] = []               # indents of the results since, to tell a parent from a leaf
     for line in output.splitlines():
-        m = _TAP_FAIL.match(line) or _SPEC_FAIL.match(line)
-        if m and m.group("name") not in names:
-            names.append(m.group("name"))
+        if line.strip() == "✖ failing tests:":
+            break  # spec's summary repeats the failures without their suites
+        indent = len(line) - len(line.lstrip())
+        opening = _OPENS.match(line)
+        if opening:
+            opened = [o for o in opened if o[0] < indent] + [(indent, _tap_unescape(opening.group("name"))
+                                                              if line.lstrip().startswith("#") else
+                                                              opening.group("name"))]
+            continue
+        m = _TAP_RESULT.match(line) or _SPEC_RESULT.match(line)
+        if not m:
+            continue
+        children = [i for i in results if i > indent]
+        results = [i for i in results if i <= indent] + [indent]
+        if not m.group("failed") or children or m.groupdict().get("todo"):
+            continue
+        name = m.group("name")
+        name = _tap_unescape(name) if m.re is _TAP_RESULT else name
+        full = " > ".join([n for i, n in opened if i < indent] + [name])
+        if full not in names:
+            names.append(full)
     return names
+
+
+def _tap_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def run_checks(service: Path, depth: str, cache: SharedChecks, env: dict[str, str],

@@ -54,10 +54,11 @@ def render(shards: int = 4, root: Path = REPO_ROOT) -> str:
 # What a template release candidate does to every service of the organisation, before it is tagged
 # (docs/releasing.md). Run it on the candidate ("Use workflow from": its branch or pre-release tag):
 # {shards} jobs preview a shard of the fleet each, one job merges their reports.
-# Secret FLEET_READ_TOKEN (of the environment fleet-preview): a token that can list the organisation's repositories and read the
-# services' (contents: read). Only the step cloning the fleet sees it: the preview runs the services'
-# own tests and the template's migrations, which must not. Copier reads the template from this
-# checkout (git's url.insteadOf), so nothing fetches the template with a credential either.
+# Secret FLEET_READ_TOKEN (of the environment fleet-preview): a token that can list the organisation's
+# repositories and read the services' (contents: read). Only the job cloning the fleet has it: GitHub
+# decrypts a job's secrets into its runner process, which any step's process can read, and the shard
+# jobs run the services' own tests and the candidate's migrations; they get the fleet as an artifact and
+# no secret. Copier reads the template from the checkout (git's url.insteadOf), without a credential.
 name: fleet-preview
 
 on:
@@ -88,11 +89,48 @@ env:
   SHARDS: "{shards}"
 
 jobs:
-  preview:
-    name: preview shard ${{{{ matrix.shard }}}}/{shards}
+  fleet:
+    name: clone the fleet
     runs-on: ubuntu-24.04
     # FLEET_READ_TOKEN is a secret of this environment: its protection rules choose who may run it
     environment: fleet-preview
+    timeout-minutes: 60
+    steps:
+      - name: Check out the template
+        uses: {uses("actions/checkout")}
+        with:
+          persist-credentials: false
+      - name: Set up Python
+        uses: {uses("actions/setup-python")}
+        with:
+          python-version: "3.11"
+      - name: Install paved
+        run: python -m pip install .
+      - name: Clone the fleet
+        env:
+          GH_TOKEN: ${{{{ secrets.FLEET_READ_TOKEN }}}}
+        run: |
+          rc=0
+          paved catalog --github-org "$FLEET_ORG" --template "$GITHUB_WORKSPACE" --json -o catalog.json || rc=$?
+          case "$rc" in 0|3|4) ;; *) exit "$rc" ;; esac  # 3: some behind, 4: some unreadable (previewed as such)
+          mkdir -p fleet
+          jq -r '.services[].path' catalog.json | while read -r repo; do
+            gh repo clone "$repo" "fleet/$repo" -- --depth 1 --quiet
+          done
+          tar -cf fleet.tar fleet  # one file: .git directories and file modes kept
+      - name: Hand the fleet to the shard jobs
+        uses: {uses("actions/upload-artifact")}
+        with:
+          name: fleet
+          path: fleet.tar
+          if-no-files-found: error
+          retention-days: 1
+
+  preview:
+    name: preview shard ${{{{ matrix.shard }}}}/{shards}
+    needs: fleet
+    runs-on: ubuntu-24.04
+    # no environment and no secret: this job runs the services' tests and the candidate's migrations
     timeout-minutes: 180
     strategy:
       fail-fast: false
@@ -125,16 +163,12 @@ jobs:
           terraform_wrapper: false
       - name: Install paved
         run: python -m pip install .
-      - name: Clone the fleet
-        env:
-          GH_TOKEN: ${{{{ secrets.FLEET_READ_TOKEN }}}}
-        run: |
-          rc=0
-          paved catalog --github-org "$FLEET_ORG" --template "$GITHUB_WORKSPACE" --json -o catalog.json || rc=$?
-          case "$rc" in 0|3|4) ;; *) exit "$rc" ;; esac  # 3: some behind, 4: some unreadable (previewed as such)
-          jq -r '.services[].path' catalog.json | while read -r repo; do
-            gh repo clone "$repo" "fleet/$repo" -- --depth 1 --quiet
-          done
+      - name: Fetch the fleet
+        uses: {uses("actions/download-artifact")}
+        with:
+          name: fleet
+      - name: Unpack the fleet
+        run: tar -xf fleet.tar && rm fleet.tar
       - name: Preview this shard
         run: |
           rc=0
@@ -177,7 +211,7 @@ jobs:
           paved fleet preview --merge shards/*.json --format plain -o preview.txt || rc=$?
           paved fleet preview --merge shards/*.json --format html -o preview.html || true
           paved fleet preview --merge shards/*.json --json -o preview.json || true
-          {{ echo '```'; cat preview.txt; echo '```'; }} >> "$GITHUB_STEP_SUMMARY"
+          {{ echo '<pre>'; sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' -e 's/>/\\&gt;/g' preview.txt; echo '</pre>'; }} >> "$GITHUB_STEP_SUMMARY"
           # 0 all clean, 3 conflicts to review (the run stays green), 4 services the release would break
           case "$rc" in 0|3) ;; *) exit "$rc" ;; esac
       - name: Keep the report
