@@ -123,7 +123,7 @@ def main() -> int:
     ap.add_argument("--naive-sample", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=8)
     args = ap.parse_args()
-    from paved_road.node_toolchain import node_env
+    from paved_road.local.node_toolchain import node_env
 
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-preview.") as tmp:

@@ -288,7 +288,7 @@ def _stable(text: str, scratch: Path, tmp: Path) -> str:
 
 def _check(result: ServiceResult, repo: Path, depth: str, deps, env: dict, cancel) -> None:
     """--checks build|test on a cleanly updated service (one with conflicts cannot build as it is)."""
-    from paved_road.node_toolchain import NodeToolchainError, node_env
+    from paved_road.local.node_toolchain import NodeToolchainError, node_env
 
     try:
         major = load_answers((repo / ANSWERS_FILE).read_bytes(), ANSWERS_FILE).get("node_major")
