@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,26 @@ import yaml
 
 from paved_road.sim.server import admin
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dora"))
+from dora_sim_world import REGION, Sim  # noqa: E402  (the tests' `paved sim` subprocess and its AWS env)
+
 BIN = Path(sys.executable).parent
-REGION = "us-east-1"
+
+
+def dora_run(sim: Sim, fleet: Path, weeks: int, jobs: int, store: Path) -> tuple[float, dict, dict]:
+    """One `paved dora` over the fleet: (wall seconds, AWS calls by operation as the simulator counted
+    them, the JSON report)."""
+    before = admin(sim.endpoint, "state")["calls"]
+    t1 = time.perf_counter()
+    proc = subprocess.run([str(BIN / "paved"), "dora", "--catalog", str(fleet), "--since", f"{weeks}w",
+                           "--jobs", str(jobs), "--format", "json", "--store", str(store)],
+                          capture_output=True, text=True, env=sim.env)
+    elapsed = time.perf_counter() - t1
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    after = admin(sim.endpoint, "state")["calls"]
+    calls = {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
+    return elapsed, calls, json.loads(proc.stdout)
 
 
 def seed(services: int, weeks: int, every: int, end: datetime) -> dict:
@@ -99,28 +116,18 @@ def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> 
                               "finished_at": (at_last + timedelta(minutes=12)).isoformat()}]} for n in names}}}}
     with tempfile.TemporaryDirectory(prefix="bench-dora-warm.") as tmp:
         tmp = Path(tmp)
-        (tmp / "seed.yml").write_text(yaml.safe_dump(world, sort_keys=False))
         fleet = tmp / "fleet"
         for n in names:
             (fleet / n).mkdir(parents=True)
             (fleet / n / ".copier-answers.yml").write_text(f"service_name: {n}\necs_cluster_prefix: apps\n"
                                                            f"aws_region: {REGION}\n")
         t0 = time.perf_counter()
-        sim = subprocess.Popen([str(BIN / "paved"), "sim", "--port", "0", "--seed", str(tmp / "seed.yml")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sim = Sim(world, tmp)
         try:
-            endpoint = None
-            for line in sim.stdout:
-                if "export AWS_ENDPOINT_URL=" in line:
-                    endpoint = line.split("=", 1)[1].strip()
-                if "Ctrl-C stops it" in line:
-                    break
-            if endpoint is None:
-                raise SystemExit("paved sim did not start")
             print(f"warm fleet set-up: {count} services seeded in {time.perf_counter() - t0:.0f} s")
-            ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="sim",
+            ecs = boto3.client("ecs", endpoint_url=sim.endpoint, region_name=REGION, aws_access_key_id="sim",
                                aws_secret_access_key="sim")
-            cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION,
+            cloudwatch = boto3.client("cloudwatch", endpoint_url=sim.endpoint, region_name=REGION,
                                       aws_access_key_id="sim", aws_secret_access_key="sim")
             store = st.Store(tmp / "dora.sqlite")
             read_at = datetime.now(timezone.utc)
@@ -156,26 +163,12 @@ def warm_fleet(count: int, weeks: int, every: int, jobs: int, end: datetime) -> 
                 for alarm in cloudwatch.describe_alarms(AlarmNames=names_here, MaxRecords=100)["MetricAlarms"]:
                     store.save_alarm_history(alarm["AlarmArn"], [], start - timedelta(days=60), read_at)
             store.close()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-                        "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"})
-            before = admin(endpoint, "state")["calls"]
-            t1 = time.perf_counter()
-            proc = subprocess.run([str(BIN / "paved"), "dora", "--catalog", str(fleet), "--since", f"{weeks}w",
-                                   "--jobs", str(jobs), "--format", "json", "--store", str(tmp / "dora.sqlite")],
-                                  capture_output=True, text=True, env=env)
-            elapsed = time.perf_counter() - t1
-            if proc.returncode:
-                raise SystemExit(proc.stderr[-3000:])
-            after = admin(endpoint, "state")["calls"]
-            calls = {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
-            data = json.loads(proc.stdout)
+            elapsed, calls, data = dora_run(sim, fleet, weeks, jobs, tmp / "dora.sqlite")
             print(f"warm run over {count} services with {weeks} weeks each in the store: {elapsed:.1f} s, "
                   f"{sum(calls.values()) / count:.2f} AWS calls per service {calls}; "
                   f"{data['fleet']['metrics']['deployment_frequency']['deployments']} deployments measured")
         finally:
-            sim.terminate()
-            sim.wait(timeout=30)
+            sim.stop()
 
 
 def main() -> int:
@@ -203,7 +196,6 @@ def main() -> int:
         for repo in world["repositories"].values():   # releases not deployed yet, for step 3
             repo["releases"] += [{"version": f"1.{top + k}.0", "architectures": ["amd64"],
                                   "pushed_at": end.isoformat()} for k in (1, 2)]
-        (tmp / "seed.yml").write_text(yaml.safe_dump(world, sort_keys=False))
         fleet = tmp / "fleet"
         for s in range(n):
             d = fleet / f"svc-{s:03d}"
@@ -211,39 +203,18 @@ def main() -> int:
             (d / ".copier-answers.yml").write_text(yaml.safe_dump({
                 "service_name": f"svc-{s:03d}", "ecs_cluster_prefix": "apps", "aws_region": REGION}))
         t0 = time.perf_counter()
-        sim = subprocess.Popen([str(BIN / "paved"), "sim", "--port", "0", "--speed", "50", "--seed",
-                                str(tmp / "seed.yml")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        endpoint = None
+        sim = Sim(world, tmp, "--speed", "50")
         try:
-            for line in sim.stdout:
-                if "export AWS_ENDPOINT_URL=" in line:
-                    endpoint = line.split("=", 1)[1].strip()
-                if "Ctrl-C stops it" in line:
-                    break
-            if endpoint is None:
-                print("paved sim did not start", file=sys.stderr)
-                return 1
             print(f"set-up: {n} services x {args.weeks} weeks (a release every {args.every} weeks) seeded in "
                   f"{time.perf_counter() - t0:.0f} s")
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-                        "AWS_ACCESS_KEY_ID": "sim", "AWS_SECRET_ACCESS_KEY": "sim"})
-            store = str(tmp / "dora.sqlite")
+            env = sim.env
+            store = tmp / "dora.sqlite"
 
             def run(label: str) -> tuple[float, dict, dict]:
-                before = admin(endpoint, "state")["calls"]
-                t1 = time.perf_counter()
-                proc = subprocess.run([str(BIN / "paved"), "dora", "--catalog", str(fleet), "--since",
-                                       f"{args.weeks}w", "--jobs", str(args.jobs), "--format", "json",
-                                       "--store", store], capture_output=True, text=True, env=env)
-                elapsed = time.perf_counter() - t1
-                if proc.returncode:
-                    raise SystemExit(proc.stderr[-3000:])
-                after = admin(endpoint, "state")["calls"]
-                calls = {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
+                elapsed, calls, data = dora_run(sim, fleet, args.weeks, args.jobs, store)
                 print(f"{label}: {elapsed:.1f} s, {sum(calls.values()) / n:.2f} AWS calls per service "
                       + ", ".join(f"{op} {c / n:.2f}" for op, c in sorted(calls.items(), key=lambda kv: -kv[1])))
-                return elapsed, calls, json.loads(proc.stdout)
+                return elapsed, calls, data
 
             cold_time, cold_calls, data = run("cold (empty store)")
             bound = quota_bound(cold_calls)
@@ -275,8 +246,7 @@ def main() -> int:
                   f"fleet; the others were listed again only because their deployments ended within the store's "
                   f"5-minute clock margin)")
         finally:
-            sim.terminate()
-            sim.wait(timeout=30)
+            sim.stop()
         fleet_m = data["fleet"]["metrics"]
         print(f"fleet: {fleet_m['deployment_frequency']['deployments']} deployments, change failure rate "
               f"{fleet_m['change_failure_rate']['rate']:.3f}, errors {data['fleet']['errors']}")
