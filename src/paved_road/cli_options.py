@@ -21,6 +21,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port for argparse: 0 to 65535 (0 picks a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535 (got '{text}')")
+    return value
+
+
 def add_jobs(parser: argparse.ArgumentParser, what: str, remote: bool = False) -> None:
     """`--jobs`; `remote`: the command's parallel work is reads from git remotes (its help says 32, not 8)."""
     default = (f"default: {REMOTE_JOBS}, since reads from git remotes wait on the network, not the CPU" if remote

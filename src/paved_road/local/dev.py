@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from paved_road import cli_options
 from paved_road.local.local_run import Downstream, ServiceProcess, parse_runtime_stage
 from paved_road.local.node_toolchain import NODE_VERSIONS, NodeToolchainError, node_env, node_is_cached
 from paved_road.local.otel_sink import OtlpSink, printable
@@ -228,16 +229,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _port(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535 (got '{raw}')")
-    return value
-
-
 def _url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL (got '{raw}')")
@@ -248,7 +239,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("dev", help="run a generated service locally and print its spans as requests arrive")
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="the service's directory, made by paved new (default: .)")
-    p.add_argument("--port", type=_port, default=None,
+    p.add_argument("--port", type=cli_options.port, default=None,
                    help="port the service listens on, 127.0.0.1 only; 0 picks a free one "
                         "(default: the service's http_port, e.g. 3000)")
     p.add_argument("--downstream", type=_url, metavar="URL",

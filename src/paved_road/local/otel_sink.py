@@ -39,6 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from paved_road import cli_options
 from paved_road.bounded_http import IDLE_TIMEOUT, MAX_CONNECTIONS, BoundedThreads  # noqa: F401 (re-exported)
 
 MAX_BODY = 20 * 1024 * 1024  # bytes, on the wire and decompressed
@@ -405,21 +406,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535 (got '{raw}')")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("otel-sink", help="run a local OTLP/HTTP receiver that prints what arrives")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; 0.0.0.0 accepts other machines, e.g. containers)")
-    p.add_argument("--port", type=_port, default=4318,
+    p.add_argument("--port", type=cli_options.port, default=4318,
                    help="TCP port, 0-65535; 0 picks a free one (default: 4318, the OTLP/HTTP port)")
     p.add_argument("--jsonl", help="also append every decoded item to this JSON-lines file")
     p.set_defaults(func=run)
