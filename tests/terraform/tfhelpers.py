@@ -17,6 +17,8 @@ from pathlib import Path
 
 import hcl2
 
+from paved_road.sim.terraform import matching_brace
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULES_DIR = REPO_ROOT / "terraform-modules"
 TEMPLATE_TAG = "v9.9.9"
@@ -168,28 +170,6 @@ def template_variables(text: str) -> set[str]:
     return names - loop_vars
 
 
-def _matching_brace(text: str, start: int) -> int:
-    depth, i, in_string = 0, start, False
-    while i < len(text):
-        ch = text[i]
-        if in_string:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{([":
-            depth += 1
-        elif ch in "})]":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise ValueError("unbalanced expression")
-
-
 def _top_level_keys(obj: str) -> list[str]:
     """Keys of an HCL object expression ``{a = ..., b = ...}`` (outer braces included)."""
     keys, depth, i, in_string, token_start = [], 0, 0, False, True
@@ -229,7 +209,7 @@ def templatefile_calls(module_dir: Path) -> dict[str, set[str]]:
         text = tf.read_text(encoding="utf-8")
         for match in re.finditer(r'templatefile\(\s*"\$\{path\.module\}/templates/([^"]+)"\s*,\s*\{', text):
             brace = match.end() - 1
-            end = _matching_brace(text, brace)
+            end = matching_brace(text, brace)
             calls[match.group(1)] = set(_top_level_keys(text[brace:end + 1]))
     return calls
 

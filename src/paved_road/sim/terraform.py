@@ -160,7 +160,9 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: int = 600) -> subpro
 # --------------------------------------------------------------------------- provider 5 copy
 
 
-def _matching_brace(text: str, start: int) -> int:
+def matching_brace(text: str, start: int) -> int:
+    """Where the `{` at `start` closes in HCL text: strings (with their escapes) skipped; brackets of
+    other kinds need no counting in valid HCL, where they nest inside the braces."""
     depth, i, in_string = 0, start, False
     while i < len(text):
         ch = text[i]
@@ -189,7 +191,7 @@ def _remove_block(text: str, header: str) -> tuple[str, int]:
         match = re.search(rf"^[ \t]*{header}[ \t]*\{{", text, re.M)
         if not match:
             return text, removed
-        end = _matching_brace(text, match.end() - 1)
+        end = matching_brace(text, match.end() - 1)
         line_end = text.find("\n", end)
         text = text[:match.start()] + text[line_end + 1 if line_end >= 0 else len(text):]
         removed += 1
