@@ -126,7 +126,7 @@ class Described:
     DescribeServiceDeployments and DescribeServiceRevisions each take up to 20 ARNs, of any services
     (Amazon ECS API Reference: serviceDeploymentArns / serviceRevisionArns, "Array Members: Minimum
     number of 1 item. Maximum number of 20 items."), so a fleet's reads describe what changed in
-    shared calls (`prefetch`) and each service's read then finds its records here. What a service
+    shared calls (`list_service` per service, then `describe_listed`) and each service's read then finds its records here. What a service
     lists is kept per (cluster, service, since): a read from another point lists again."""
 
     def __init__(self):
@@ -134,17 +134,15 @@ class Described:
         self.deployments: dict[str, dict] = {}
         self.revisions: dict[str, dict] = {}
 
-    def prefetch(self, ecs, reads: list[tuple[str, str, datetime | None]], describe: bool = True) -> None:
-        """List each (cluster, service, since), then (unless not `describe`) describe_listed. A listing
-        ECS refuses (or a connection botocore gave up on) is left for the service's own read (which
-        reports it, or falls back): the batch's calls must not fail a run a service's own read would not."""
-        for cluster, service, since in reads:
-            try:
-                self.listed[(cluster, service, since)] = list_deployment_arns(ecs, cluster, service, since)
-            except (ClientError, BotoCoreError):
-                continue
-        if describe:
-            self.describe_listed(ecs)
+    def list_service(self, ecs, cluster: str, service: str, since: datetime | None) -> None:
+        """List one service's deployments created after `since` (then describe_listed describes every
+        service's at once). A listing ECS refuses (or a connection botocore gave up on) is left for the
+        service's own read (which reports it, or falls back): the batch's calls must not fail a run a
+        service's own read would not."""
+        try:
+            self.listed[(cluster, service, since)] = list_deployment_arns(ecs, cluster, service, since)
+        except (ClientError, BotoCoreError):
+            pass
 
     def describe_listed(self, ecs) -> None:
         """Describe every listed deployment and the revisions they name, 20 to a call. A refusal is left
@@ -293,7 +291,7 @@ def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
     """(every deployment of the service newest first, None) or, on the fallback path, (what
     DescribeServices lists, a one-line notice of what cannot be told). `info`: a RevisionInfo
     the caller keeps (and may have filled from a cache: task-definition revisions never change);
-    `described`: records a fleet read described in shared calls (Described.prefetch)."""
+    `described`: records a fleet read described in shared calls (Described.list_service, describe_listed)."""
     info = info or RevisionInfo(ecs, container)
     degraded = None
     try:

@@ -644,7 +644,7 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
             alarm_names += ((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or []
         for t, read_from in reads:        # each listing is the service's own call
             counter.local.key = (t.cluster, t.service)
-            records.deployments.prefetch(ecs, [(t.cluster, t.service, read_from)], describe=False)
+            records.deployments.list_service(ecs, t.cluster, t.service, read_from)
         counter.local.key = None          # the descriptions are the batch's, like DescribeServices
         records.deployments.describe_listed(ecs)
         if store is not None and alarm_names:   # which alarms changed since the store read them: one call
