@@ -72,6 +72,16 @@ def environment_of(tags: dict[str, str], cluster: str) -> tuple[str | None, str 
     return None, None
 
 
+def service_environment(svc: dict, cluster: str) -> tuple[str | None, str | None]:
+    """environment_of for a DescribeServices answer (its tags, read with include=["TAGS"])."""
+    return environment_of({t["key"]: t.get("value", "") for t in svc.get("tags", [])}, cluster)
+
+
+def watched_alarms(svc: dict) -> list[str]:
+    """The CloudWatch alarms ECS watches for a service (DescribeServices deploymentConfiguration.alarms)."""
+    return list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
+
+
 # ---------------------------------------------------------------------------
 # Targets from a catalog
 # ---------------------------------------------------------------------------
@@ -520,15 +530,13 @@ def measure(clients, target: Target, since: datetime, until: datetime, *,
         if isinstance(svc, str):
             report.error = svc
             return report
-        tags = {t["key"]: t.get("value", "") for t in svc.get("tags", [])}
-        report.environment, report.environment_source = environment_of(tags, target.cluster)
+        report.environment, report.environment_source = service_environment(svc, target.cluster)
         if environment is not None and report.environment != environment:
             return report  # the caller lists it as skipped
         history = read_deployments(ecs, target, svc, since - HISTORY_CONTEXT, now or until, container, store, report,
                                    records.deployments if records is not None else None,
                                    records.plans.get(target.service) if records is not None else None)
-        # The CloudWatch alarms ECS watches for this service (deploymentConfiguration.alarms).
-        alarm_names = list(((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or [])
+        alarm_names = watched_alarms(svc)
         changes = None
         if alarm_names:
             cloudwatch = _client(clients, "cloudwatch", target.region)
@@ -634,14 +642,13 @@ def measure_all(clients, targets: list[Target], since: datetime, until: datetime
             svc = described.get(t.service)
             if not isinstance(svc, dict):
                 continue
-            if environment is not None and \
-                    environment_of({x["key"]: x.get("value", "") for x in svc.get("tags", [])}, t.cluster)[0] != environment:
+            if environment is not None and service_environment(svc, t.cluster)[0] != environment:
                 continue
             plan = records.plans[t.service] = _read_plan(store, store_key(svc, t), svc, since - HISTORY_CONTEXT)
             _stored, _coverage, read_from, skipped = plan
             if not skipped:
                 reads.append((t, read_from))
-            alarm_names += ((svc.get("deploymentConfiguration") or {}).get("alarms") or {}).get("alarmNames") or []
+            alarm_names += watched_alarms(svc)
         for t, read_from in reads:        # each listing is the service's own call
             counter.local.key = (t.cluster, t.service)
             records.deployments.list_service(ecs, t.cluster, t.service, read_from)
