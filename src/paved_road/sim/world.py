@@ -62,11 +62,12 @@ from pathlib import Path
 
 import boto3
 import yaml
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from paved_road.deploy.history import TAG_DIGEST, TAG_MADE_BY, TAG_RELEASE
+from paved_road.sim import alarm_history, in_process
 from paved_road.sim.server import SimApp
-from paved_road.sim import in_process
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -140,6 +141,11 @@ def _when(value, field: str) -> datetime:
     except ValueError:
         raise SeedError(f"{field}: expected an ISO 8601 time or -Nd/-Nh/-Nm (got '{value}')") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _moto_time(at: datetime) -> datetime:
+    """moto's CloudWatch keeps its timestamps as naive UTC."""
+    return at.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def load_seed(path: str | Path) -> dict:
@@ -315,6 +321,7 @@ class Seeder:
         history = spec.get("history") or []
         first_release = str(history[0]["release"]) if history else str(spec.get("release", "1.0.0"))
         first_made_by = history[0].get("made_by", "terraform") if history else "terraform"
+        moto_alarms = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms   # the alarms' state, as moto keeps it
         config: dict = {"maximumPercent": 200, "minimumHealthyPercent": 100, "strategy": strategy,
                          "deploymentCircuitBreaker": {"enable": bool((spec.get("circuit_breaker") or {}).get("enable")),
                                                       "rollback": bool((spec.get("circuit_breaker") or {}).get("rollback"))}}
@@ -327,10 +334,9 @@ class Seeder:
             for alarm in module_alarms(name, environment, [str(a) for a in spec["alarms"]]):
                 cloudwatch.put_metric_alarm(**alarm)
             if spec.get("created_at"):   # made with the service and unchanged since (until alarm_history says)
-                from moto.cloudwatch.models import cloudwatch_backends
-                made = _when(spec["created_at"], f"{where}.created_at").astimezone(timezone.utc).replace(tzinfo=None)
+                made = _moto_time(_when(spec["created_at"], f"{where}.created_at"))
                 for alarm_name in spec["alarms"]:
-                    alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(alarm_name))
+                    alarm = moto_alarms.get(str(alarm_name))
                     if alarm is not None:
                         alarm.state_updated_timestamp = made
         seeded_state: set[str] = set()     # alarms whose state a seeded change has set
@@ -340,14 +346,12 @@ class Seeder:
                 raise SeedError(f"{field}: needs an alarm named under alarms")
             if change.get("state") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
                 raise SeedError(f"{field}.state: one of OK, ALARM, INSUFFICIENT_DATA (got {change.get('state')!r})")
-            from paved_road.sim import alarm_history
             at = _when(change.get("at"), f"{field}.at")
             alarm_history.seed(region, str(change["alarm"]), [(at, change["state"], change.get("reason", "seeded"))])
             # The alarm is in the state its last seeded change left, updated then (DescribeAlarms'
             # StateValue / StateUpdatedTimestamp), as CloudWatch would show it.
-            from moto.cloudwatch.models import cloudwatch_backends
-            alarm = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].alarms.get(str(change["alarm"]))
-            naive = at.astimezone(timezone.utc).replace(tzinfo=None)    # moto keeps naive UTC
+            alarm = moto_alarms.get(str(change["alarm"]))
+            naive = _moto_time(at)
             if alarm is not None and (change["alarm"] not in seeded_state or naive >= alarm.state_updated_timestamp):
                 seeded_state.add(change["alarm"])
                 alarm.state_value, alarm.state_reason = change["state"], change.get("reason", "seeded")
