@@ -9,21 +9,11 @@ its time there (about two thirds of it for a fleet's year of releases: bench/dor
 
 from __future__ import annotations
 
-from io import BytesIO
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse  # the raw body botocore reads (read, stream)
 from werkzeug.test import EnvironBuilder, run_wsgi_app
-
-
-class _Raw(BytesIO):
-    """The raw body botocore reads (AWSResponse.raw: read() and stream())."""
-
-    def stream(self, **_kwargs):
-        chunk = self.read()
-        while chunk:
-            yield chunk
-            chunk = self.read()
 
 
 def attach(client, app) -> None:
@@ -43,6 +33,6 @@ def attach(client, app) -> None:
         app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
         payload = b"".join(app_iter)
         return AWSResponse(request.url, int(status.split(" ", 1)[0]),
-                           {k: v for k, v in headers.items()}, _Raw(payload))
+                           dict(headers.items()), MockRawResponse(payload))
 
     client.meta.events.register("before-send", send)
