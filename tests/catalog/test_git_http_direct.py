@@ -1,5 +1,6 @@
 """paved's own smart-HTTP protocol-v2 reader (paved_road.fleet.git_http) against the real `git http-backend`
-(tests/catalog/smart_http.py): answers read with no client process in three requests, and a hostile or
+(tests/catalog/smart_http.py): answers read with no client process in two requests (three where the server refuses the root-level
+filter), and a hostile or
 broken remote (deltas, symlinks, oversized or tampered objects, stalls, redirects) answered with one line
 or left to git."""
 
@@ -29,6 +30,10 @@ from paved_road.fleet.git_http import DirectReader, Fallback
 PAVED = str(Path(sys.executable).with_name("paved"))
 ANSWERS = "_commit: v1.0.0\n_src_path: https://example.com/t.git\nservice_name: alpha\n"
 NAME = ".copier-answers.yml"
+# an answers file over the root-level fetch's blob limit (8 KiB) and under the read limit (64 KiB)
+LONG_ANSWERS = ANSWERS + "".join(f"note_{i}: {'x' * 60}\n" for i in range(200))
+# GitHub's servers allow `tree:0` only (uploadpackfilter.tree.maxDepth, git-config(1)); as plain git can be told
+GITHUB_TREE_FILTERS = {"uploadpackfilter.tree.maxDepth": "0"}
 
 
 def _repo(root: Path, name: str, files: dict[str, str | bytes], work: Path, symlinks: dict[str, str] = {},
@@ -64,6 +69,7 @@ def remotes(tmp_path_factory):
     _repo(root, "symlink", {"real.yml": ANSWERS}, tmp / "w-symlink", symlinks={NAME: "real.yml"})
     _repo(root, "nofile", {"README.md": "# no service\n"}, tmp / "w-nofile")
     _repo(root, "big", {NAME: os.urandom(400_000)}, tmp / "w-big")
+    _repo(root, "long", {NAME: LONG_ANSWERS}, tmp / "w-long")
     git(root, "init", "-q", "--bare", str(root / "empty.git"))
     work = tmp / "w-branch"
     _repo(root, "branch", {NAME: ANSWERS}, work)
@@ -76,7 +82,7 @@ def remotes(tmp_path_factory):
         yield server, root
 
 
-def test_answers_are_read_in_three_requests_without_a_process(remotes, monkeypatch):
+def test_answers_are_read_in_two_requests_without_a_process(remotes, monkeypatch):
     server, _ = remotes
     reader_thread, popen = threading.current_thread(), subprocess.Popen
 
@@ -89,7 +95,7 @@ def test_answers_are_read_in_three_requests_without_a_process(remotes, monkeypat
     with catalog.RemoteReader(direct=True) as reader:
         before = server.requests
         assert reader.read(f"{server.url}/plain.git") == ANSWERS
-        assert server.requests - before == 3  # ls-refs, fetch of commit + trees, fetch of the blob
+        assert server.requests - before == 2  # ls-refs, fetch of the commit with its root level (the answers file)
 
 
 def test_a_pack_with_deltas_is_resolved(remotes, monkeypatch, tmp_path):
@@ -210,21 +216,70 @@ def _oid(kind: bytes, content: bytes) -> str:
     return hashlib.sha1(kind + b" %d\0" % len(content) + content).hexdigest()
 
 
-def test_a_blob_that_does_not_hash_to_its_id_is_refused(tmp_path, remotes):
-    """A proxy in front of git http-backend swaps the blob's content (a well-formed pack, valid checksum):
-    the reader recomputes the id and refuses it."""
+@pytest.mark.parametrize("config", [{}, GITHUB_TREE_FILTERS], ids=["root-level", "blob-less"])
+def test_a_blob_that_does_not_hash_to_its_id_is_refused(tmp_path, remotes, config):
+    """A proxy in front of git http-backend swaps the blob's content (a well-formed pack, valid checksum) in
+    every answer that carries it (the root-level fetch, or the blob's own): the reader recomputes the id and
+    refuses it."""
     _, root = remotes
+    commit = subprocess.run(["git", "-C", str(root / "plain.git"), "cat-file", "commit", "HEAD"],
+                            capture_output=True, check=True).stdout
+    tree = subprocess.run(["git", "-C", str(root / "plain.git"), "cat-file", "tree", "HEAD^{tree}"],
+                          capture_output=True, check=True).stdout
+    forged = ANSWERS.replace("alpha", "mallory").encode()
 
     def tamper(request: bytes, response: bytes) -> bytes:
-        if b"command=fetch" in request and b"deepen" not in request:  # the blob's fetch
-            pack = _pack_of_blob(ANSWERS.replace("alpha", "mallory").encode())
-            return _pkt(b"packfile\n") + _pkt(b"\x01" + pack) + b"0000"
-        return response
+        if b"command=fetch" not in request or b"blob:none" in request or b"packfile" not in response:
+            return response  # ls-refs, the commit and trees alone, a refusal: as the server said
+        objects = [(1, commit), (2, tree), (3, forged)] if b"deepen" in request else [(3, forged)]
+        return _pkt(b"packfile\n") + _pkt(b"\x01" + _pack(*objects)) + b"0000"
 
-    with SmartHttp(root, tamper=tamper) as hostile:
+    with SmartHttp(root, tamper=tamper, server_config=config) as hostile:
         with pytest.raises(RuntimeError, match=r"^the server's answer for \.copier-answers\.yml does not hash to its "
                                                r"id [0-9a-f]{40} \(tampered or corrupt\)$"):
             DirectReader().read(f"{hostile.url}/plain.git", None, NAME)
+
+
+def test_a_forged_file_in_the_root_level_answer_is_read_again_by_its_id(remotes):
+    """Only the root-level fetch forged (commit and tree genuine, the answers blob's content swapped): the
+    forged blob hashes to another id, so the reader wants the real one by its id and reads the truth."""
+    _, root = remotes
+    commit = subprocess.run(["git", "-C", str(root / "plain.git"), "cat-file", "commit", "HEAD"],
+                            capture_output=True, check=True).stdout
+    tree = subprocess.run(["git", "-C", str(root / "plain.git"), "cat-file", "tree", "HEAD^{tree}"],
+                          capture_output=True, check=True).stdout
+
+    def tamper(request: bytes, response: bytes) -> bytes:
+        if b"deepen" in request:
+            forged = _pack((1, commit), (2, tree), (3, ANSWERS.replace("alpha", "mallory").encode()))
+            return _pkt(b"packfile\n") + _pkt(b"\x01" + forged) + b"0000"
+        return response
+
+    with SmartHttp(root, tamper=tamper) as hostile:
+        assert DirectReader().read(f"{hostile.url}/plain.git", None, NAME) == ANSWERS
+        assert hostile.requests == 3  # ls-refs, the forged root level, the blob by its id
+
+
+def test_a_server_that_refuses_tree_filters_is_read_blob_less(remotes):
+    """A GitHub-like server that allows `tree:0` only refuses the root-level filter: the first read of that
+    host costs one refused request, then the host is read the blob-less way (three requests), same answers."""
+    _, root = remotes
+    with SmartHttp(root, server_config=GITHUB_TREE_FILTERS) as github_like:
+        reader = DirectReader()
+        assert reader.read(f"{github_like.url}/plain.git", None, NAME) == ANSWERS
+        assert github_like.requests == 4  # ls-refs, the refused root level, commit + trees, the blob
+        assert reader.read(f"{github_like.url}/branch.git", None, NAME) == ANSWERS
+        assert github_like.requests == 4 + 3
+
+
+def test_an_answers_file_over_the_root_level_limit_is_wanted_by_its_id(remotes):
+    """An answers file of 12 KB (over the root-level fetch's 8 KiB, under the 64 KiB read limit) is not in the
+    root-level answer: read whole by its id, one request more."""
+    server, _ = remotes
+    assert git_http.ROOT_BLOB_LIMIT < len(LONG_ANSWERS) < git_http.MAX_ANSWERS_BYTES
+    before = server.requests
+    assert DirectReader().read(f"{server.url}/long.git", None, NAME) == LONG_ANSWERS
+    assert server.requests - before == 3
 
 
 def _given_up(port: int, read_timeout: float, said: int, within: float) -> None:
@@ -585,11 +640,11 @@ def test_a_server_without_filters_or_any_sha_wants_is_read_by_git(remotes, tmp_p
 
 
 def test_a_chunked_answer_is_read_as_one(remotes):
-    """GitHub answers a fetch with chunked transfer encoding: the same answers, three requests."""
+    """GitHub answers a fetch with chunked transfer encoding: the same answers, two requests."""
     _, root = remotes
     with SmartHttp(root, chunked=True) as github_like:
         assert DirectReader().read(f"{github_like.url}/deltas.git", None, NAME) == ANSWERS
-        assert github_like.requests == 3
+        assert github_like.requests == 2
 
 
 def _certificate(tmp_path: Path) -> tuple[Path, Path]:
@@ -619,7 +674,7 @@ def _certificate(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_https_with_the_ca_git_is_given(remotes, tmp_path, monkeypatch):
-    """Over https the reader trusts the CA bundle git is given (GIT_SSL_CAINFO) and reads in three requests;
+    """Over https the reader trusts the CA bundle git is given (GIT_SSL_CAINFO) and reads in two requests;
     a certificate it cannot verify is left to git (Fallback)."""
     import ssl
 
@@ -633,13 +688,14 @@ def test_https_with_the_ca_git_is_given(remotes, tmp_path, monkeypatch):
         assert secure.url.startswith("https://")
         monkeypatch.setenv("GIT_SSL_CAINFO", str(cert))
         assert DirectReader.from_environment().read(f"{secure.url}/plain.git", None, NAME) == ANSWERS
-        assert secure.requests == 3
+        assert secure.requests == 2
         monkeypatch.delenv("GIT_SSL_CAINFO")
         with pytest.raises(Fallback, match="TLS"):
             DirectReader.from_environment().read(f"{secure.url}/plain.git", None, NAME)
 
 
-def test_a_damaged_answer_is_never_a_wrong_answer(remotes):
+@pytest.mark.parametrize("config", [{}, GITHUB_TREE_FILTERS], ids=["root-level", "blob-less"])
+def test_a_damaged_answer_is_never_a_wrong_answer(remotes, config):
     """One byte of one of the three answers flipped by a proxy, 40 places in each (pkt-line lengths, sideband,
     pack headers, zlib streams, deltas, ids): the read gives the true answers file, or RuntimeError, or
     Fallback (git tries); never another exception, never other content."""
@@ -660,8 +716,8 @@ def test_a_damaged_answer_is_never_a_wrong_answer(remotes):
         return bytes(damaged)
 
     outcomes = {"same": 0, "refused": 0, "git": 0}
-    with SmartHttp(root, tamper=tamper) as hostile:
-        for which in ("ls-refs", "trees", "blob"):
+    with SmartHttp(root, tamper=tamper, server_config=config) as hostile:
+        for which in ("ls-refs", "trees", "blob") if config else ("ls-refs", "trees"):
             for _ in range(40):
                 target.update(kind=which, at=rng.randrange(1 << 20))
                 try:

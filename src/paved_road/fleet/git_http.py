@@ -2,13 +2,20 @@
 
 `paved catalog --repos-file` reads each service's answers file from its git remote. Real git costs about
 nine client processes and five HTTP requests per repository (docs/fleet.md); this reader costs no process
-and three requests against the same server (`git http-backend` + `git upload-pack`):
+and two requests against the same server (`git http-backend` + `git upload-pack`):
 
 1. ``command=ls-refs`` (``symrefs``, ``peel``, ``ref-prefix HEAD`` or the repos file's ``ref``) -> the commit id;
-2. ``command=fetch`` of that commit with ``deepen 1`` and ``filter blob:none`` -> a pack of the commit and
-   its trees; the root tree names the answers file's blob id (a repository whose trees exceed the bounds
-   is read again with ``filter tree:0``: the commit, then its root tree wanted by id, two more requests);
-3. ``command=fetch`` of ``want <blob>`` (an any-SHA want, as git's own partial-clone lazy fetch does) -> the blob.
+2. ``command=fetch`` of that commit with ``deepen 1`` and ``filter combine:tree:2+blob:limit=8192`` -> a pack
+   of the commit, its root tree, the trees directly under it and the small files beside the answers file,
+   the answers file among them (an answers file is about 1 KB). rev-list's ``tree:<depth>`` "omits all blobs
+   and trees whose depth from the root tree is >= <depth>": the root tree is at depth 0, its entries at 1.
+
+A server may refuse ``tree:<depth>`` filters (``uploadpackfilter.tree.allow``/``maxDepth``: GitHub serves
+``tree:0`` only) or not know ``combine:`` (git before 2.24); from then on that host is read the blob-less way,
+one request more: the fetch filtered by ``blob:none`` (the commit and all its trees; a repository whose trees
+exceed the bounds is read again with ``filter tree:0``: the commit, then its root tree wanted by id), then
+``command=fetch`` of ``want <blob>`` (an any-SHA want, as git's own partial-clone lazy fetch does) -> the blob.
+An answers file larger than the limit is fetched that way too.
 
 gitprotocol-v2 ("HTTP Transport") has the client first GET ``info/refs?service=git-upload-pack`` for the
 capability advertisement, then POST each command to ``$GIT_URL/git-upload-pack``. This reader skips the GET:
@@ -60,6 +67,7 @@ MAX_INFLATED_BYTES = 16 * 1024 * 1024  # all objects of one pack, inflated
 MAX_OBJECTS = 20_000                   # objects in one pack
 MAX_DELTA_DEPTH = 50                   # git's own default pack.depth
 MAX_LS_REFS_BYTES = 256 * 1024
+ROOT_BLOB_LIMIT = 8 * 1024             # files at the root smaller than this come with the commit (step 2)
 REQUEST_TIMEOUT = 20.0                 # seconds one request may wait for bytes
 READ_TIMEOUT = 60.0                    # seconds one repository may take in all (catalog.GIT_TIMEOUT)
 
@@ -94,6 +102,7 @@ class DirectReader:
         self._opened: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
+        self._blobless_hosts: set[tuple] = set()  # hosts that refused the root-level filter: read blob-less
 
     @classmethod
     def from_environment(cls, max_bytes: int = MAX_ANSWERS_BYTES) -> DirectReader:
@@ -139,9 +148,19 @@ class DirectReader:
             commit = ref.lower()
         else:
             commit = _ls_refs(call, ref)
-        try:  # the commit and all its trees in one answer: small for a service repository
-            objects = _unpack(_fetch(call, [commit], "blob:none", deepen=True, limit=MAX_PACK_BYTES))
-        except TooLarge:  # a repository of many trees: the commit alone, then its root tree alone (tree:0)
+        host = (parts.scheme, parts.hostname, parts.port)
+        objects = None
+        try:
+            if host not in self._blobless_hosts:
+                root_filter = f"combine:tree:2+blob:limit={min(ROOT_BLOB_LIMIT, self.max_bytes + 1)}"
+                try:  # the commit, the root tree and the small files at the root: usually the answers file too
+                    objects = _unpack(_fetch(call, [commit], root_filter, deepen=True, limit=MAX_PACK_BYTES))
+                except Fallback:  # a server that refuses the filter (or answers it with an error): blob-less now on
+                    with self._lock:
+                        self._blobless_hosts.add(host)
+            if objects is None:  # the commit and all its trees in one answer: small for a service repository
+                objects = _unpack(_fetch(call, [commit], "blob:none", deepen=True, limit=MAX_PACK_BYTES))
+        except TooLarge:  # a repository of many trees or root files: the commit alone, then its root tree alone
             objects = _unpack(_fetch(call, [commit], "tree:0", deepen=True, limit=MAX_OBJECT_BYTES))
         kind, data = _get(objects, commit, "commit")
         tree_id = _commit_tree(data)
@@ -164,14 +183,17 @@ class DirectReader:
                 if header and header[0] == 3 and header[1] > max_bytes:
                     raise RuntimeError(f"{name} is {header[1]} bytes; at most {max_bytes} are read")
 
-        pack = _fetch(call, [blob_id], None, deepen=False, limit=max_bytes + 64 * 1024, first=too_big)
-        objects = _unpack(pack, max_object=max_bytes)
+        if blob_id not in objects:  # refused the root filter, or over its size limit: wanted by its id
+            pack = _fetch(call, [blob_id], None, deepen=False, limit=max_bytes + 64 * 1024, first=too_big)
+            objects = _unpack(pack, max_object=max_bytes)
         if blob_id not in objects:
             raise RuntimeError(f"the server's answer for {name} does not hash to its id {blob_id} "
                                "(tampered or corrupt)")
         kind, data = objects[blob_id]
         if kind != 3:
             raise RuntimeError(f"{name} is not a file")
+        if len(data) > max_bytes:
+            raise RuntimeError(f"{name} is {len(data)} bytes; at most {max_bytes} are read")
         return data.decode("utf-8", errors="replace")
 
     # -- HTTP -----------------------------------------------------------------------------------------
