@@ -24,6 +24,9 @@ def test_the_walkthrough_block_is_there_and_names_both_paths():
     script = walkthrough()
     assert "paved catalog acme" in script and "paved catalog --github-org acme" in script
     assert 'diff local.txt org.txt && echo "the same report"' in script
+    # the fixture's token goes to the one command, never into the reader's shell (their own GHE token)
+    assert not re.search(r"^\s*export\s+GH_(ENTERPRISE_)?TOKEN", script, re.M)
+    assert "GH_ENTERPRISE_TOKEN=walkthrough-token \\\n  paved catalog --github-org" in script
 
 
 def test_the_wait_for_the_server_ends_when_the_server_does(tmp_path):

@@ -434,6 +434,23 @@ def test_dora_takes_the_same_org_selection(org_server, fleet_root, fleet_templat
     assert args.fleet_notes[0] == "acme: 131 repositories listed, 4 in the fleet (3 GraphQL requests)"
 
 
+def test_dora_org_measures_the_fleet_without_an_unreadable_answers_file(org_server, fleet_template, monkeypatch):
+    """acme/broken's answers file is not YAML: dora names it and measures the other services (as `paved catalog`
+    reports it as one bad row), instead of stopping the whole fleet's report."""
+    from paved_road.cli import build_parser
+    from paved_road.dora import command
+
+    org, url = org_server
+    org.faults.clear()
+    monkeypatch.setenv("GH_ENTERPRISE_TOKEN", TOKEN)
+    argv = ["dora", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template)]
+    args = build_parser(argv).parse_args(argv)
+    _, _, targets = command.prepare(args)
+    assert sorted(t.catalog_path for t in targets) == [f"acme/{n}" for n in sorted(SERVICES)]
+    (broken,) = args.fleet_unreadable
+    assert broken["label"] == "acme/broken" and broken["error"].startswith(".copier-answers.yml is not valid YAML")
+
+
 def test_dora_org_selection_bad_input_is_one_line(org_server, fleet_template, tmp_path):
     org, url = org_server
     org.faults.clear()
@@ -441,10 +458,6 @@ def test_dora_org_selection_bad_input_is_one_line(org_server, fleet_template, tm
     both = _paved("dora", "--github-org", "acme", "--github-api", url, "--cluster", "c", env=env)
     assert (both.returncode, both.stderr) == (2, "paved dora: give either --cluster and --service, or a fleet "
                                                  "(PATH, --repos-file, --github-org or --catalog), not both\n")
-    broken = _paved("dora", "--github-org", "acme", "--github-api", url, "--template", str(fleet_template), env=env)
-    assert broken.returncode == 2 and broken.stdout == ""
-    assert broken.stderr.startswith("paved dora: --github-org acme: acme/broken: .copier-answers.yml is not valid YAML")
-    assert len(broken.stderr.splitlines()) == 1
     no_token = _paved("dora", "--github-org", "acme", env=_env(PATH=str(tmp_path)))
     assert (no_token.returncode, no_token.stdout) == (2, "")
     assert no_token.stderr.startswith("paved dora: --github-org needs a GitHub token")

@@ -116,3 +116,14 @@ def test_json_schema_version_is_2_with_now_coverage_and_dora_names():
     assert fleet["lead_time"]["roll_up"].startswith("median of per-service")
     assert {"pooled_median_seconds", "pooled_band", "services"} <= set(fleet["time_to_restore"])
     assert data["services"][0]["trend"][-1]["partial"] is True
+
+
+def test_the_page_lists_answers_files_that_cannot_be_read():
+    """A fleet service whose answers file cannot be read is named on the page (escaped), not dropped."""
+    rep = report.Report(since=SINCE, until=UNTIL, environment="production", now=UNTIL)
+    rep.unreadable = [{"label": "acme/<b>broken</b>", "error": ".copier-answers.yml is not valid YAML"}]
+    data = report.to_json(rep)
+    assert data["unreadable"] == rep.unreadable
+    html = report.render_html(data)
+    assert ('<li>acme/&lt;b&gt;broken&lt;/b&gt;: .copier-answers.yml is not valid YAML; not measured</li>'
+            in html)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -212,11 +213,17 @@ def test_fleet_from_a_github_org_is_the_catalogs_fleet_without_lead_time(sim, fl
     ("service_name: orders\necr_repository: [a]\n", "ecr_repository must be a string"),
     ("service_name: &n orders\nowner: *n\n", "alias"),
 ])
-def test_a_fleet_answers_file_of_the_wrong_shape_is_one_named_line(sim, tmp_path, answers, field):
+def test_a_fleet_answers_file_of_the_wrong_shape_is_one_named_line(sim, fleet, tmp_path, answers, field):
     """A PATH's answers file is read as the org path and `paved catalog` read it (untrusted.load_answers):
-    a field dora uses of the wrong type is named on one line, exit 2; no 'unexpected error: TypeError'."""
-    (tmp_path / "svc").mkdir()
-    (tmp_path / "svc" / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: x\n" + answers)
-    proc = dora(sim, str(tmp_path), *WINDOW, check=2)
+    a field dora uses of the wrong type is named on one line and that service is not measured; the rest of
+    the fleet is (as `paved catalog` reports one bad row), exit 1; no 'unexpected error: TypeError'."""
+    shutil.copytree(fleet, tmp_path / "fleet")
+    (tmp_path / "fleet" / "svc").mkdir()
+    (tmp_path / "fleet" / "svc" / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: x\n" + answers)
+    proc = dora(sim, str(tmp_path / "fleet"), *WINDOW, "--format", "json", check=1)
     assert len(proc.stderr.strip().splitlines()) == 1 and field in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"paved dora: {tmp_path / 'fleet' / 'svc'}: ") and proc.stderr.endswith(" (not measured)\n")
     assert "unexpected error" not in proc.stderr
+    data = json.loads(proc.stdout)
+    assert [u["label"] for u in data["unreadable"]] == [str(tmp_path / "fleet" / "svc")] and field in data["unreadable"][0]["error"]
+    assert_orders({s["name"]: s for s in data["services"]}["orders"]["metrics"])

@@ -85,15 +85,37 @@ def watched_alarms(svc: dict) -> list[str]:
 # ---------------------------------------------------------------------------
 # Targets from a catalog
 # ---------------------------------------------------------------------------
-def targets_from_catalog(path: str, environment: str, option: str = "--catalog") -> list[Target]:
+def _read_answers(label: str, answers_file: Path | None, error: str | None) -> dict:
+    """A checkout's answers, read as `paved catalog` and the --github-org path read them (bounded, each
+    field type-checked); DoraInputError "<label>: <why>" when they cannot be."""
+    from paved_road.untrusted import MAX_ANSWERS_BYTES, AnswersError, load_answers
+
+    if error or answers_file is None:
+        raise DoraInputError(f"{label}: {error}")
+    try:
+        with answers_file.open("rb") as fh:
+            answers = load_answers(fh.read(MAX_ANSWERS_BYTES + 1))
+    except OSError as exc:
+        raise DoraInputError(f"{label}: cannot read {answers_file.name} ({exc.__class__.__name__})") from None
+    except AnswersError as exc:
+        raise DoraInputError(f"{label}: {exc}") from None
+    if not (isinstance(answers, dict) and answers.get("service_name")):
+        raise DoraInputError(f"{label}: {answers_file.name} has no service_name")
+    return answers
+
+
+def targets_from_catalog(path: str, environment: str, option: str = "--catalog",
+                         unreadable: list[dict] | None = None) -> list[Target]:
     """Services of a catalog: a directory of service checkouts (found by their
     .copier-answers.yml, like `paved catalog DIR`) or a repos file (like
     `paved catalog --repos-file FILE`; entries may add `cluster:` / `service:`).
     Each service runs on `<ecs_cluster_prefix>-<environment>` as the service
     named `service_name`; its checkout is where lead time is read from.
-    `option` names the option the path came from in errors (PATH, --repos-file, --catalog)."""
+    `option` names the option the path came from in errors (PATH, --repos-file, --catalog).
+    A service whose answers file cannot be read is appended to `unreadable` ({"label", "error"}: the fleet
+    is measured without it, as `paved catalog` reports it as one bad row); without the list it is a
+    DoraInputError."""
     from paved_road.fleet import catalog as cat
-    from paved_road.untrusted import MAX_ANSWERS_BYTES, AnswersError, load_answers
 
     p = Path(path)
     if not p.exists():
@@ -118,17 +140,13 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog")
             entries.extend((*e, item) for e in cat.find_answers_files([item["path"]]))
     targets = []
     for label, answers_file, error, item in entries:
-        if error or answers_file is None:
-            raise DoraInputError(f"{option} {path}: {label}: {error}")
-        try:  # read as `paved catalog` and the --github-org path read it: bounded, each field type-checked
-            with answers_file.open("rb") as fh:
-                answers = load_answers(fh.read(MAX_ANSWERS_BYTES + 1))
-        except OSError as exc:
-            raise DoraInputError(f"{option} {path}: {answers_file}: cannot read it ({exc.__class__.__name__})") from exc
-        except AnswersError as exc:
-            raise DoraInputError(f"{option} {path}: {label}: {exc}") from None
-        if not (isinstance(answers, dict) and answers.get("service_name")):
-            raise DoraInputError(f"{option} {path}: {answers_file}: no service_name")
+        try:
+            answers = _read_answers(label, answers_file, error)
+        except DoraInputError as exc:
+            if unreadable is None:
+                raise DoraInputError(f"{option} {path}: {exc}") from None
+            unreadable.append({"label": label, "error": str(exc).removeprefix(f"{label}: ")})
+            continue
         targets.append(_target(answers, environment, item, repo=str(answers_file.parent), label=label))
     return targets
 
@@ -142,7 +160,7 @@ def _target(answers: dict, environment: str, item: dict, repo: str | None, label
 
 
 def targets_from_selection(sel, environment: str, canonical: list[str] = (), token: str | None = None,
-                           client=None) -> tuple[list[Target], object | None]:
+                           client=None, unreadable: list[dict] | None = None) -> tuple[list[Target], object | None]:
     """The fleet selection of docs/fleet.md as services to measure, and for --github-org the
     selection.GitHubFleet read (its notes say what was left out). PATHs and --repos-file are read as --catalog reads them;
     --github-org reads each service's answers file through GitHub (paved_road.fleet.selection): no
@@ -158,15 +176,18 @@ def targets_from_selection(sel, environment: str, canonical: list[str] = (), tok
                 if error or text is None:
                     raise AnswersError(error or "no answers file")
                 answers = load_answers(text)
+                if not answers.get("service_name"):
+                    raise AnswersError(".copier-answers.yml has no service_name")
             except AnswersError as exc:
-                raise DoraInputError(f"--github-org {sel.github_org}: {label}: {exc}") from None
-            if not answers.get("service_name"):
-                raise DoraInputError(f"--github-org {sel.github_org}: {label}: .copier-answers.yml has no service_name")
+                if unreadable is None:
+                    raise DoraInputError(f"--github-org {sel.github_org}: {label}: {exc}") from None
+                unreadable.append({"label": label, "error": str(exc)})
+                continue
             targets.append(_target(answers, environment, {}, repo=None, label=label))
         return targets, found
-    targets = [t for path in sel.paths for t in targets_from_catalog(path, environment, "PATH")]
+    targets = [t for path in sel.paths for t in targets_from_catalog(path, environment, "PATH", unreadable)]
     if sel.repos_file:
-        targets += targets_from_catalog(sel.repos_file, environment, "--repos-file")
+        targets += targets_from_catalog(sel.repos_file, environment, "--repos-file", unreadable)
     return targets, None
 
 

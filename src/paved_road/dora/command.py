@@ -82,8 +82,9 @@ def _targets(args) -> list[collect.Target]:
                         "--catalog), not both")
     if _is_fleet(args) and args.repo:
         raise BadOption("--repo names one service's checkout; with a fleet each service's own path is used")
+    args.fleet_unreadable = []  # services whose answers file cannot be read: named, not measured (exit 1)
     if args.catalog:
-        return collect.targets_from_catalog(args.catalog, args.environment)
+        return collect.targets_from_catalog(args.catalog, args.environment, unreadable=args.fleet_unreadable)
     if chosen:
         canonical, token = [], None
         if sel.github_org:
@@ -93,7 +94,8 @@ def _targets(args) -> list[collect.Target]:
             except github.NoToken as exc:
                 raise BadOption(str(exc)) from None
             canonical = trusted_sources(getattr(args, "template", None))
-        targets, found = collect.targets_from_selection(sel, args.environment, canonical, token)
+        targets, found = collect.targets_from_selection(sel, args.environment, canonical, token,
+                                                        unreadable=args.fleet_unreadable)
         if found is not None:
             args.fleet_notes = found.notes()
             args.fleet_incomplete = bool(found.scan.forbidden or found.scan.gone)
@@ -206,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
             task = bar.add_task("", total=len(targets))
             rep = build_report(args, since, until, targets,
                                progress=lambda r: bar.update(task, advance=1, description=r.name))
+        rep.unreadable = getattr(args, "fleet_unreadable", [])
     except (NoRegionError, NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         print(f"paved dora: AWS: {exc}", file=sys.stderr)
         return 2
@@ -219,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         output.write(args, report.render_html(data, refresh=args.refresh))
     else:
         output.emit(args, data=data, table=lambda: report.table(data))
+    for u in rep.unreadable:
+        print(f"paved dora: {u['label']}: {u['error']} (not measured)", file=sys.stderr)
     for s in rep.services:
         if s.error:
             print(f"paved dora: {s.cluster}/{s.service}: {s.error}", file=sys.stderr)
@@ -226,8 +231,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"paved dora: {s.cluster}/{s.service}: {note}", file=sys.stderr)
     if not _is_fleet(args) and rep.services and rep.services[0].error:
         return 2
-    if getattr(args, "fleet_incomplete", False):
-        return 1  # a repository we could not read may be a service: the fleet is incomplete
+    if getattr(args, "fleet_incomplete", False) or rep.unreadable:
+        return 1  # a repository or answers file we could not read may be a service: the fleet is incomplete
     return 1 if any(s.error for s in rep.services) else 0
 
 

@@ -49,6 +49,7 @@ class Report:
     environment: str | None
     services: list[ServiceReport] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)   # services of another environment
+    unreadable: list[dict] = field(default_factory=list)  # {"label", "error"}: answers files that cannot be read
     # what the history read covers: {"covered_since": ISO | None, "warnings": [one line, ...]}
     coverage: dict = field(default_factory=lambda: {"covered_since": None, "warnings": []})
     now: _dt.datetime | None = None                      # outcomes are followed up to here
@@ -93,6 +94,7 @@ def to_json(report: Report) -> dict:
         },
         "services": services,
         "skipped": report.skipped,
+        "unreadable": report.unreadable,
     }
 
 
