@@ -127,3 +127,19 @@ def test_the_page_lists_answers_files_that_cannot_be_read():
     html = report.render_html(data)
     assert ('<li>acme/&lt;b&gt;broken&lt;/b&gt;: .copier-answers.yml is not valid YAML; not measured</li>'
             in html)
+
+
+def test_the_table_names_answers_files_that_cannot_be_read():
+    """The table (terminal and plain, so also `-o report.txt`) names each service not measured because its
+    answers file cannot be read, as JSON and HTML do; a fleet where none could be read says so instead of an
+    empty header."""
+    data = _data()
+    data["unreadable"] = [{"label": "acme/broken", "error": ".copier-answers.yml is not valid YAML"}]
+    out = _table(data)
+    assert "acme/broken: not measured: .copier-answers.yml is not valid YAML" in out
+    assert "acme/broken: not measured" in output.render_plain(report.table(data))
+    rep = report.Report(since=SINCE, until=UNTIL, environment="production", now=UNTIL)
+    rep.unreadable = [{"label": "acme/broken", "error": ".copier-answers.yml is not valid YAML"}]
+    none = output.render_plain(report.table(report.to_json(rep)))
+    assert none.splitlines()[0] == "no service measured"
+    assert "acme/broken: not measured: .copier-answers.yml is not valid YAML" in none

@@ -208,7 +208,10 @@ def table(data: dict):
                          f"alarm to OK median {duration(alarms['alarm_to_ok']['median_seconds'])}")
     if len(data["services"]) > 1:
         notes.append(f"fleet: {data['fleet']['metrics']['lead_time']['roll_up']}")
-    return output.Table(columns=columns, rows=rows, title=title, notes=[*notes, f"bands: {data['bands']['source']}"])
+    # a fleet's services whose answers file cannot be read: named here too, as in JSON and HTML (`-o FILE`)
+    notes += [f"{u['label']}: not measured: {u['error']}" for u in data.get("unreadable", [])]
+    return output.Table(columns=columns, rows=rows, title=title, notes=[*notes, f"bands: {data['bands']['source']}"],
+                        empty="no service measured")
 
 
 # ---------------------------------------------------------------------------
