@@ -7,6 +7,7 @@ or left to git."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -270,6 +271,63 @@ def test_a_server_that_refuses_tree_filters_is_read_blob_less(remotes):
         assert github_like.requests == 4  # ls-refs, the refused root level, commit + trees, the blob
         assert reader.read(f"{github_like.url}/branch.git", None, NAME) == ANSWERS
         assert github_like.requests == 4 + 3
+
+
+@pytest.mark.parametrize("blip", [503, 502, "reset"])
+def test_a_transient_failure_of_the_root_level_fetch_does_not_downgrade_the_host(remotes, blip):
+    """A load balancer's 502/503 (RFC 9110: the gateway or the server is unavailable, not the request refused)
+    or a reset connection on one root-level fetch: that repository is still read (blob-less, once), and the
+    host keeps its two-request reads for the rest of the run; only a refusal by git itself downgrades it."""
+    server, _ = remotes
+    blipped = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if b"combine:" in body and len(blipped) < (2 if blip == "reset" else 1):  # a reset: the retry too
+                blipped.append(body)
+                if blip == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                self.send_response(blip)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+            conn.request("POST", self.path, body=body, headers=dict(self.headers))
+            resp = conn.getresponse()
+            payload = resp.read()
+            self.send_response(resp.status)
+            for name, value in resp.getheaders():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            conn.close()
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        reader = DirectReader()
+        assert reader.read(f"{url}/plain.git", None, NAME) == ANSWERS
+        assert blipped
+        before = server.requests
+        assert reader.read(f"{url}/branch.git", None, NAME) == ANSWERS
+        assert server.requests - before == 2  # ls-refs and the root level again: not blob-less from now on
+        reader.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
 
 
 def test_an_answers_file_over_the_root_level_limit_is_wanted_by_its_id(remotes):

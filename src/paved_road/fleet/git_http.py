@@ -11,7 +11,8 @@ and two requests against the same server (`git http-backend` + `git upload-pack`
    and trees whose depth from the root tree is >= <depth>": the root tree is at depth 0, its entries at 1.
 
 A server may refuse ``tree:<depth>`` filters (``uploadpackfilter.tree.allow``/``maxDepth``: GitHub serves
-``tree:0`` only) or not know ``combine:`` (git before 2.24); from then on that host is read the blob-less way,
+``tree:0`` only) or not know ``combine:`` (git before 2.24); from then on that host is read the blob-less way
+(a 429/502/503/504 or a dropped connection reads only that repository so: `Unavailable`),
 one request more: the fetch filtered by ``blob:none`` (the commit and all its trees; a repository whose trees
 exceed the bounds is read again with ``filter tree:0``: the commit, then its root tree wanted by id), then
 ``command=fetch`` of ``want <blob>`` (an any-SHA want, as git's own partial-clone lazy fetch does) -> the blob.
@@ -87,6 +88,15 @@ class Fallback(Exception):
     """This reader does not handle that remote or answer (the caller uses git)."""
 
 
+class Unavailable(Fallback):
+    """No answer from git this time: the connection failed or was reset, or HTTP 429/502/503/504 (RFC 9110: the
+    server or a gateway before it is unavailable, not the request refused). Not a sign of what the server
+    supports: the root-level filter is not given up for that host."""
+
+
+_UNAVAILABLE = (429, 502, 503, 504)
+
+
 class DirectReader:
     """`read(url, ref)` -> the answers file's text, RuntimeError (one line) when the remote answered and the
     file cannot be read, Fallback when git should try. Thread-safe: one kept-alive connection per thread
@@ -155,9 +165,10 @@ class DirectReader:
                 root_filter = f"combine:tree:2+blob:limit={min(ROOT_BLOB_LIMIT, self.max_bytes + 1)}"
                 try:  # the commit, the root tree and the small files at the root: usually the answers file too
                     objects = _unpack(_fetch(call, [commit], root_filter, deepen=True, limit=MAX_PACK_BYTES))
-                except Fallback:  # a server that refuses the filter (or answers it with an error): blob-less now on
-                    with self._lock:
-                        self._blobless_hosts.add(host)
+                except Fallback as exc:  # blob-less for this repository; from now on if git refused the filter
+                    if not isinstance(exc, Unavailable):  # a blip (a 503, a reset) says nothing of the filter
+                        with self._lock:
+                            self._blobless_hosts.add(host)
             if objects is None:  # the commit and all its trees in one answer: small for a service repository
                 objects = _unpack(_fetch(call, [commit], "blob:none", deepen=True, limit=MAX_PACK_BYTES))
         except TooLarge:  # a repository of many trees or root files: the commit alone, then its root tree alone
@@ -272,7 +283,7 @@ class DirectReader:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 conn.close()
                 if attempt:
-                    raise Fallback(f"connection closed: {exc}") from exc
+                    raise Unavailable(f"connection closed: {exc}") from exc
             except TimeoutError:
                 conn.close()
                 raise RuntimeError(f"the server gave no answer within {timeout:g} s") from None
@@ -281,7 +292,7 @@ class DirectReader:
                 raise Fallback(f"TLS: {exc}") from exc
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 conn.close()
-                raise Fallback(f"cannot connect: {exc}") from exc
+                raise Unavailable(f"cannot connect: {exc}") from exc
         try:
             if 300 <= resp.status < 400:
                 target = urllib.parse.urljoin(f"{parts.scheme}://{parts.netloc}{endpoint}",
@@ -292,7 +303,7 @@ class DirectReader:
                                        f"{':' + str(there.port) if there.port else ''}); not followed")
                 raise Fallback(f"redirect {resp.status}")
             if resp.status != 200:
-                raise Fallback(f"HTTP {resp.status}")
+                raise (Unavailable if resp.status in _UNAVAILABLE else Fallback)(f"HTTP {resp.status}")
             if resp.getheader("Content-Type", "").split(";")[0].strip() != "application/x-git-upload-pack-result":
                 raise Fallback(f"content type {resp.getheader('Content-Type')!r}")
             length = resp.getheader("Content-Length")
@@ -325,7 +336,7 @@ class DirectReader:
         except (http.client.HTTPException, ConnectionError) as exc:  # a broken answer (bad chunking, a reset)
             resp.close()
             conn.close()
-            raise Fallback(f"broken answer: {exc}") from exc
+            raise Unavailable(f"broken answer: {exc}") from exc
         except BaseException:
             resp.close()
             conn.close()
