@@ -330,6 +330,30 @@ def test_a_transient_failure_of_the_root_level_fetch_does_not_downgrade_the_host
         proxy.server_close()
 
 
+def test_a_directory_whose_tree_is_over_the_object_bound_is_read_by_the_root_tree_alone(tmp_path):
+    """A vendored directory of 30,000 files beside the answers file: its tree (2 MB) is over the 1 MiB bound
+    for one object, in the root-level answer and in the blob-less one. Like a pack over its bounds, that is
+    read again by the commit and the root tree alone (filter tree:0), not refused."""
+    bare = tmp_path / "served" / "wide.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    hashed = lambda text: subprocess.run(["git", "-C", str(bare), "hash-object", "-w", "--stdin"], input=text,  # noqa: E731
+                                         capture_output=True, text=True, check=True).stdout.strip()
+    mktree = lambda text: subprocess.run(["git", "-C", str(bare), "mktree"], input=text,  # noqa: E731
+                                         capture_output=True, text=True, check=True).stdout.strip()
+    one = hashed("vendored\n")
+    vendor = mktree("".join(f"100644 blob {one}\tfile-{i:06d}-of-a-vendored-package\n" for i in range(30_000)))
+    root_tree = mktree(f"100644 blob {hashed(ANSWERS)}\t{NAME}\n040000 tree {vendor}\tvendor\n")
+    commit = subprocess.run(["git", "-C", str(bare), "-c", "user.name=t", "-c", "user.email=t@e", "commit-tree",
+                             root_tree, "-m", "wide"], capture_output=True, text=True, check=True).stdout.strip()
+    git(bare, "update-ref", "refs/heads/main", commit)
+    git(bare, "symbolic-ref", "HEAD", "refs/heads/main")
+    assert int(subprocess.run(["git", "-C", str(bare), "cat-file", "-s", vendor], capture_output=True, text=True,
+                              check=True).stdout) > git_http.MAX_OBJECT_BYTES
+    for config in ({}, GITHUB_TREE_FILTERS):
+        with SmartHttp(tmp_path / "served", server_config=config) as server:
+            assert DirectReader().read(f"{server.url}/wide.git", None, NAME) == ANSWERS
+
+
 def test_an_answers_file_over_the_root_level_limit_is_wanted_by_its_id(remotes):
     """An answers file of 12 KB (over the root-level fetch's 8 KiB, under the 64 KiB read limit) is not in the
     root-level answer: read whole by its id, one request more."""

@@ -81,7 +81,8 @@ class _NotYet(Exception):
 
 
 class TooLarge(RuntimeError):
-    """An answer over one of the bounds (a repository with many trees: read again by the root tree alone)."""
+    """An answer over one of the bounds (a repository with many trees, or one tree over the bound for an object:
+    read again by the root tree alone)."""
 
 
 class Fallback(Exception):
@@ -518,7 +519,7 @@ def apply_delta(base: bytes, delta: bytes, max_size: int = MAX_OBJECT_BYTES) -> 
     if base_size != len(base):
         raise RuntimeError("the server's pack holds a delta against a base of another size")
     if size > max_size:
-        raise RuntimeError(f"the server's pack holds an object of {size} bytes; at most {max_size} are read")
+        raise TooLarge(f"the server's pack holds an object of {size} bytes; at most {max_size} are read")
     out = bytearray()
     while pos < len(delta):
         op = delta[pos]
@@ -579,8 +580,8 @@ def _objects(pack: bytes, max_object: int) -> dict[str, tuple[int, bytes]]:
         if header is None or header[0] in (0, 5):
             raise RuntimeError("the server's pack holds a corrupt object header")
         kind, size, pos = header
-        if size > max_object:
-            raise RuntimeError(f"the server's pack holds an object of {size} bytes; at most {max_object} are read")
+        if size > max_object:  # TooLarge: a directory's tree this wide is read again by the root tree alone
+            raise TooLarge(f"the server's pack holds an object of {size} bytes; at most {max_object} are read")
         base: object = None
         if kind == 6:  # OFS_DELTA: the base is that many bytes before this object (gitformat-pack's offset encoding)
             byte = pack[pos]
