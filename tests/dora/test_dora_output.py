@@ -127,6 +127,8 @@ def test_the_page_lists_answers_files_that_cannot_be_read():
     html = report.render_html(data)
     assert ('<li>acme/&lt;b&gt;broken&lt;/b&gt;: .copier-answers.yml is not valid YAML; not measured</li>'
             in html)
+    # the page's count says so too: not "0 of 0 services measured" for a fleet of one unreadable service
+    assert re.search(r"0 of 0 services measured, 1 not read \(answers file unreadable, listed below\),", html)
 
 
 def test_the_table_names_answers_files_that_cannot_be_read():
