@@ -261,6 +261,30 @@ def test_a_forged_file_in_the_root_level_answer_is_read_again_by_its_id(remotes)
         assert hostile.requests == 3  # ls-refs, the forged root level, the blob by its id
 
 
+def test_a_server_that_ignores_the_blob_limit_cannot_pass_an_answers_file_over_the_read_limit(remotes):
+    """The root-level answer carries the real 400 KB answers file (hashing right) although blob:limit=8192 was
+    asked: refused by its length, as the same file wanted by its id is by its header."""
+    _, root = remotes
+    show = lambda *a: subprocess.run(["git", "-C", str(root / "big.git"), "cat-file", *a],  # noqa: E731
+                                     capture_output=True, check=True).stdout
+    objects = [(1, show("commit", "HEAD")), (2, show("tree", "HEAD^{tree}")), (3, show("blob", f"HEAD:{NAME}"))]
+
+    def tamper(request: bytes, response: bytes) -> bytes:
+        if b"combine:" in request:
+            return _pkt(b"packfile\n") + b"".join(_pkt(b"\x01" + part) for part in _chunks(_pack(*objects)))\
+                + b"0000"
+        return response
+
+    with SmartHttp(root, tamper=tamper) as hostile:
+        with pytest.raises(RuntimeError, match=r"^\.copier-answers\.yml is 400000 bytes; at most 65536 are read$"):
+            DirectReader().read(f"{hostile.url}/big.git", None, NAME)
+        assert hostile.requests == 2  # not read again by its id: the answer said all there is to say
+
+
+def _chunks(data: bytes, size: int = 65515):
+    return [data[at:at + size] for at in range(0, len(data), size)]
+
+
 def test_a_server_that_refuses_tree_filters_is_read_blob_less(remotes):
     """A GitHub-like server that allows `tree:0` only refuses the root-level filter: the first read of that
     host costs one refused request, then the host is read the blob-less way (three requests), same answers."""
