@@ -85,23 +85,24 @@ def watched_alarms(svc: dict) -> list[str]:
 # ---------------------------------------------------------------------------
 # Targets from a catalog
 # ---------------------------------------------------------------------------
-def _read_answers(label: str, answers_file: Path | None, error: str | None) -> dict:
-    """A checkout's answers, read as `paved catalog` and the --github-org path read them (bounded, each
-    field type-checked); DoraInputError "<label>: <why>" when they cannot be."""
-    from paved_road.untrusted import MAX_ANSWERS_BYTES, AnswersError, load_answers
+def _service_answers(content: bytes | str | None, error: str | None, name: str = ".copier-answers.yml") -> dict:
+    """A service's answers, read as `paved catalog` reads them (bounded, each field type-checked);
+    AnswersError (one line) when they cannot be or name no service."""
+    from paved_road.untrusted import AnswersError, load_answers
 
-    if error or answers_file is None:
-        raise DoraInputError(f"{label}: {error}")
-    try:
-        with answers_file.open("rb") as fh:
-            answers = load_answers(fh.read(MAX_ANSWERS_BYTES + 1))
-    except OSError as exc:
-        raise DoraInputError(f"{label}: cannot read {answers_file.name} ({exc.__class__.__name__})") from None
-    except AnswersError as exc:
-        raise DoraInputError(f"{label}: {exc}") from None
+    if error or content is None:
+        raise AnswersError(error or "no answers file")
+    answers = load_answers(content)
     if not (isinstance(answers, dict) and answers.get("service_name")):
-        raise DoraInputError(f"{label}: {answers_file.name} has no service_name")
+        raise AnswersError(f"{name} has no service_name")
     return answers
+
+
+def _not_measured(unreadable: list[dict] | None, where: str, label: str, exc: Exception) -> None:
+    """A fleet service whose answers cannot be read: listed in `unreadable`, or (no list) DoraInputError."""
+    if unreadable is None:
+        raise DoraInputError(f"{where}: {label}: {exc}") from None
+    unreadable.append({"label": label, "error": str(exc)})
 
 
 def targets_from_catalog(path: str, environment: str, option: str = "--catalog",
@@ -116,6 +117,7 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog",
     is measured without it, as `paved catalog` reports it as one bad row); without the list it is a
     DoraInputError."""
     from paved_road.fleet import catalog as cat
+    from paved_road.untrusted import MAX_ANSWERS_BYTES, AnswersError
 
     p = Path(path)
     if not p.exists():
@@ -141,11 +143,16 @@ def targets_from_catalog(path: str, environment: str, option: str = "--catalog",
     targets = []
     for label, answers_file, error, item in entries:
         try:
-            answers = _read_answers(label, answers_file, error)
-        except DoraInputError as exc:
-            if unreadable is None:
-                raise DoraInputError(f"{option} {path}: {exc}") from None
-            unreadable.append({"label": label, "error": str(exc).removeprefix(f"{label}: ")})
+            content = None
+            if answers_file is not None and not error:
+                try:
+                    with answers_file.open("rb") as fh:
+                        content = fh.read(MAX_ANSWERS_BYTES + 1)
+                except OSError as exc:
+                    raise AnswersError(f"cannot read {answers_file.name} ({exc.__class__.__name__})") from None
+            answers = _service_answers(content, error)
+        except AnswersError as exc:
+            _not_measured(unreadable, f"{option} {path}", label, exc)
             continue
         targets.append(_target(answers, environment, item, repo=str(answers_file.parent), label=label))
     return targets
@@ -166,22 +173,16 @@ def targets_from_selection(sel, environment: str, canonical: list[str] = (), tok
     --github-org reads each service's answers file through GitHub (paved_road.fleet.selection): no
     checkout, so lead time (git tags) is not measured for those services (docs/dora.md)."""
     from paved_road.fleet import selection
-    from paved_road.untrusted import AnswersError, load_answers
+    from paved_road.untrusted import AnswersError
 
     if sel.github_org:
         found = selection.read_github(sel, list(canonical), token=token, client=client)
         targets = []
         for label, text, error in found.entries:
             try:
-                if error or text is None:
-                    raise AnswersError(error or "no answers file")
-                answers = load_answers(text)
-                if not answers.get("service_name"):
-                    raise AnswersError(".copier-answers.yml has no service_name")
+                answers = _service_answers(text, error)
             except AnswersError as exc:
-                if unreadable is None:
-                    raise DoraInputError(f"--github-org {sel.github_org}: {label}: {exc}") from None
-                unreadable.append({"label": label, "error": str(exc)})
+                _not_measured(unreadable, f"--github-org {sel.github_org}", label, exc)
                 continue
             targets.append(_target(answers, environment, {}, repo=None, label=label))
         return targets, found
