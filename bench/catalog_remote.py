@@ -10,7 +10,7 @@ Three ways to read N service repositories' answers files, in one run:
 * direct protocol v2: `paved catalog --repos-file` of smart-HTTP URLs (`git http-backend` on
   127.0.0.1, tests/catalog/smart_http.py: GitHub-like, it honours blob-less filters), --jobs default
   (32 for git remotes), on --git-sample repositories, scaled to N: paved's own client
-  (src/paved_road/fleet/git_http.py, the default);
+  (src/paved_road/fleet/remote/git_http.py, the default);
 * concurrent git: the same catalog with PAVED_GIT_HTTP=git (git processes per repository, the reader
   the direct one falls back to);
 * sequential clone: one blob-less `git clone` and `git show` of the answers file after the other,
@@ -172,7 +172,7 @@ def run(repos: int, latency: float, git_sample: int, clone_sample: int, git_late
             listing = tmp / "fleet.yml"
             listing.write_text("repos:\n" + "".join(f"  - {http.url}/svc-{i:04d}.git\n" for i in range(git_sample)))
             catalog = [BIN / "paved", "catalog", "--repos-file", str(listing), "--template", str(template), "--json"]
-            with http.measure() as direct:  # paved's own protocol-v2 client (fleet/git_http.py), the default
+            with http.measure() as direct:  # paved's own protocol-v2 client (fleet/remote/git_http.py), the default
                 out = subprocess.run(catalog, capture_output=True, text=True)
             direct_s = direct.wall * repos / git_sample
             assert json.loads(out.stdout)["summary"]["errors"] == 0, out.stderr[-500:]

@@ -1,4 +1,4 @@
-"""paved's own smart-HTTP protocol-v2 reader (paved_road.fleet.git_http) against the real `git http-backend`
+"""paved's own smart-HTTP protocol-v2 reader (paved_road.fleet.remote.git_http) against the real `git http-backend`
 (tests/catalog/smart_http.py): answers read with no client process in two requests (three where the server refuses the root-level
 filter), and a hostile or
 broken remote (deltas, symlinks, oversized or tampered objects, stalls, redirects) answered with one line
@@ -25,8 +25,9 @@ import yaml
 from smart_http import SmartHttp
 from template_releases import git
 
-from paved_road.fleet import catalog, git_http
-from paved_road.fleet.git_http import DirectReader, Fallback
+from paved_road.fleet import catalog
+from paved_road.fleet.remote import git_http
+from paved_road.fleet.remote.git_http import DirectReader, Fallback
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 ANSWERS = "_commit: v1.0.0\n_src_path: https://example.com/t.git\nservice_name: alpha\n"

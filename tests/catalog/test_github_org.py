@@ -23,7 +23,7 @@ from github_fixture import FixtureOrg, FixtureRepo, load_schema, serve
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ecosystem"))
 import npm_tools  # noqa: E402
 
-from paved_road.fleet import github  # noqa: E402
+from paved_road.fleet.remote import github  # noqa: E402
 
 PAVED = str(Path(sys.executable).with_name("paved"))
 TOKEN = "ghp_fixtureTOKEN0123456789abcdef0123456789"

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from paved_road import cli_options, output
 from paved_road.dora import collect, report
-from paved_road.fleet import github, selection
+from paved_road.fleet import selection
+from paved_road.fleet.remote import github
 from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html",)

@@ -30,7 +30,7 @@ from markupsafe import Markup, escape
 from packaging.version import InvalidVersion, Version
 
 from paved_road import cli_options
-from paved_road.fleet import git_http
+from paved_road.fleet.remote import git_http
 from paved_road.untrusted import (GIT, MAX_ANSWERS_BYTES, AnswersError, UntrustedValue, bounded_yaml, git_ref,
                                   git_value, load_answers, redact)
 
@@ -144,7 +144,7 @@ def read_repos_file(path: str | Path) -> list[dict]:
 class RemoteReader:
     """Reads services' answers files from git remotes, many at a time (`with RemoteReader() as r: r.read(url)`).
 
-    An http(s) remote is read first by paved's own protocol-v2 client (fleet/git_http.py: two requests,
+    An http(s) remote is read first by paved's own protocol-v2 client (fleet/remote/git_http.py: two requests,
     no process); what that client leaves to git (other transports, credentials, redirects within the host,
     servers without v2 or filters, SHA-256, http.*/url.* git settings) is read by git as follows.
 
@@ -169,7 +169,7 @@ class RemoteReader:
         self._local = threading.local()
         self._count = 0
         self._lock = threading.Lock()
-        # http(s) remotes are read first by paved's own protocol-v2 client (fleet/git_http.py: no process,
+        # http(s) remotes are read first by paved's own protocol-v2 client (fleet/remote/git_http.py: no process,
         # two requests); what it does not handle falls back to git below.
         self._direct = git_http.DirectReader.from_environment(MAX_ANSWERS_BYTES) if (
             _direct_allowed(self._tmp.name) if direct is None else direct) else None

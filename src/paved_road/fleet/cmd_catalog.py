@@ -13,7 +13,8 @@ from pathlib import Path
 
 from paved_road import cli_options, first_hour, output
 from paved_road.fleet import catalog as cat
-from paved_road.fleet import fleet, github, selection
+from paved_road.fleet import fleet, selection
+from paved_road.fleet.remote import github
 from paved_road.untrusted import redact
 
 EXTRA_FORMATS = ("html", "backstage")

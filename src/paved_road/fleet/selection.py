@@ -21,7 +21,7 @@ import argparse
 import re
 from dataclasses import dataclass, field
 
-from paved_road.fleet import github
+from paved_road.fleet.remote import github
 from paved_road.untrusted import AnswersError, load_answers, redact, same_source
 
 # GitHub logins: alphanumerics and single hyphens, at most 39 characters.
