@@ -221,20 +221,125 @@ function awsSdkPresent () {
   }
 }
 
-// Probes skip the http instrumentation entirely. Its ignore hook still binds
-// the request and response emitters to a suppressed context, which costs
-// about as much CPU as answering the probe; the unwrapped emit costs nothing.
-// (bench/otel_overhead: /healthz CPU per request 1.7x bare -> 1.2x.)
-function bypassProbes () {
-  const http = require('node:http') // applies the instrumentation's patch now
-  const instrumented = http.Server.prototype.emit
-  const original = instrumented.__original
-  if (typeof original !== 'function') return
-  http.Server.prototype.emit = function emit (event, req) {
-    if (event === 'request' && HEALTH_PATHS.has(pathOf(req.url))) {
-      return original.apply(this, arguments)
+// The server side of HTTP, our own (instrumentation-http keeps the client
+// side). Upstream's server side costs most of what the SDK adds per request,
+// and most of it before the sampling decision or whatever it is
+// (bench/otel_overhead, docs/telemetry.md "Overhead"): it computes every span
+// attribute (URL parse, user agent, client and server address, forwarded
+// headers) before asking the sampler, and binds the request's and response's
+// emitters to the request's context (every listener added later is wrapped
+// and remembered). Here, per request:
+// - the sampler is asked first, seeing the attributes HTTP semconv wants at
+//   span creation that cost nothing (method, scheme, path); an unsampled
+//   request gets the SDK's non-recording span, which still carries the trace
+//   id, so fetch forwards `traceparent` (flags 00) and log lines get ids;
+// - only a recording span gets the full attribute set, from
+//   instrumentation-http's own functions (the same names and values as
+//   before: one definition of them, upstream's);
+// - the handler runs inside the request's context once (context.with), and the
+//   request's and response's own emit runs its listeners in it (a body's
+//   'data'/'end', Fastify's onResponse): one wrapper per emitter, no
+//   per-listener binding;
+// - span name, status (5xx ERROR, 4xx UNSET), error.type, http.route, the end
+//   on the response's 'close' and http.server.request.duration (same scope,
+//   name, unit and advice) as instrumentation-http 0.301 records them;
+// - probes (HEALTH_PATHS) are not traced and pay nothing.
+const HTTP_SCOPE = '@opentelemetry/instrumentation-http'
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY'])
+
+function semconvMethod (method) {
+  if (method == null) return 'GET'
+  const upper = method.toUpperCase()
+  return KNOWN_METHODS.has(upper) ? upper : '_OTHER'
+}
+
+// instrumentation-http's attribute rules and version: files of the pinned
+// package (package.json) that its "exports" do not list, loaded by path.
+function httpInstrumentationInternals () {
+  const dist = path.dirname(require.resolve('@opentelemetry/instrumentation-http'))
+  return {
+    utils: require(path.join(dist, 'utils.cjs')),
+    version: require(path.join(dist, 'version.cjs')).VERSION
+  }
+}
+
+function runEmitsIn (emitter, ctx) {
+  const emit = emitter.emit
+  emitter.emit = function emitInContext () {
+    return api.context.with(ctx, emit, this, ...arguments)
+  }
+}
+
+function instrumentHttpServer (core) {
+  const { SpanKind, ROOT_CONTEXT } = api
+  const { errorMonitor } = require('node:events')
+  const { utils, version } = httpInstrumentationInternals()
+  const tracer = api.trace.getTracer(HTTP_SCOPE, version)
+  const duration = api.metrics.getMeter(HTTP_SCOPE, version).createHistogram('http.server.request.duration', {
+    description: 'Duration of HTTP server requests.',
+    unit: 's',
+    valueType: api.ValueType.DOUBLE,
+    advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] }
+  })
+
+  function traced (component, original) {
+    return function emit (event, request, response) {
+      if (event !== 'request' || HEALTH_PATHS.has(pathOf(request.url))) return original.apply(this, arguments)
+      const started = performance.now()
+      const method = semconvMethod(request.method)
+      const parent = api.propagation.extract(ROOT_CONTEXT, request.headers)
+      const span = tracer.startSpan(request.method || 'GET', {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'url.scheme': component, 'url.path': pathOf(request.url) }
+      }, parent)
+      const recording = span.isRecording()
+      if (recording) span.setAttributes(utils.getIncomingRequestAttributes(request, { component }, api.diag))
+      const rpc = { type: core.RPCType.HTTP, span }
+      const ctx = core.setRPCMetadata(api.trace.setSpan(parent, span), rpc)
+      let ended = false
+      function end (error) {
+        if (ended) return
+        ended = true
+        const attributes = { 'http.request.method': method }
+        if (error) {
+          utils.setSpanWithError(span, error)
+          attributes['error.type'] = error.name
+        } else {
+          const status = response.statusCode
+          const errorType = utils.parseErrorType(SpanKind.SERVER, status)
+          if (rpc.route !== undefined) attributes['http.route'] = rpc.route
+          if (status) {
+            attributes['http.response.status_code'] = status
+            if (errorType !== undefined) attributes['error.type'] = errorType
+          }
+          if (recording) {
+            span.setAttribute('http.response.status_code', status)
+            if (rpc.route !== undefined) span.setAttribute('http.route', rpc.route)
+            span.setStatus({ code: utils.parseResponseStatus(SpanKind.SERVER, status) })
+            if (errorType !== undefined) span.setAttribute('error.type', errorType)
+            if (rpc.route) span.updateName(`${request.method || 'GET'} ${rpc.route}`)
+          }
+        }
+        span.end()
+        duration.record((performance.now() - started) / 1000, attributes)
+      }
+      response.once('close', () => end())
+      response.on(errorMonitor, end)
+      runEmitsIn(request, ctx)
+      runEmitsIn(response, ctx)
+      return api.context.with(ctx, () => {
+        try {
+          return original.apply(this, arguments)
+        } catch (error) {
+          end(error)
+          throw error
+        }
+      })
     }
-    return instrumented.apply(this, arguments)
+  }
+  for (const component of ['http', 'https']) {
+    const Server = require(`node:${component}`).Server
+    Server.prototype.emit = traced(component, Server.prototype.emit)
   }
 }
 
@@ -375,9 +480,8 @@ function start () {
 
   const undici = new UndiciInstrumentation()
   const instrumentations = [
-    new HttpInstrumentation({
-      ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url))
-    }),
+    // Outgoing http.request (the AWS SDK, your own clients); the server side is ours.
+    new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
     undici,
     new PinoInstrumentation({ disableLogSending: !otlpLogs })
   ]
@@ -387,7 +491,7 @@ function start () {
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
   undici.setMeterProvider({ getMeter: () => api.createNoopMeter() })
-  bypassProbes()
+  instrumentHttpServer(core)
   instrumentFastify(core)
 
   setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()
