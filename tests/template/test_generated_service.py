@@ -278,6 +278,9 @@ def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_cou
     server = [s for s in sink.received.spans if s["kind"] == "SERVER"]
     assert len(server) == 1 and server[0]["parent_span_id"] == REMOTE_SAMPLED[36:52]
     assert server[0]["name"] == "GET /api/example"
+    # ...whose fetch has its client span, the parent the downstream was given.
+    client = [s for s in sink.received.spans if s["kind"] == "CLIENT"]
+    assert len(client) == 1 and client[0]["span_id"] == forwarded[3].group(2)
     # Logs: every request's line carries its trace, sampled or not.
     lines = [r for r in svc.log_records() if r.get("msg") == "downstream answered"]
     assert [(r["trace_id"], r["trace_flags"]) for r in lines] == [(m.group(1), m.group(3)) for m in forwarded]

@@ -343,6 +343,32 @@ function instrumentHttpServer (core) {
   }
 }
 
+// fetch from an unsampled request: the trace context only. The sampler here is
+// parent-based (or always_off), so a child of an unsampled span is never
+// recorded; undici's instrumentation would still parse the URL, build every
+// attribute, start a non-recording span and look it up at each stage of the
+// request. This hook, undici's ignoreRequestHook (run at undici:request:create,
+// before the headers are sent), injects `traceparent` (flags 00) and `baggage`
+// into the request itself and tells the instrumentation to skip it. The
+// downstream's parent id is then our server span's (or your own span's) id,
+// which no one records either. Sampled requests, and fetch outside any request,
+// get their client span as before.
+function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
+  if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return undefined
+  const { TraceFlags } = api
+  return function propagateOnly (request) {
+    const active = api.context.active()
+    const span = api.trace.getSpan(active)
+    if (!span || typeof request.addHeader !== 'function') return false
+    const spanContext = span.spanContext()
+    if (spanContext.traceFlags & TraceFlags.SAMPLED || !api.trace.isSpanContextValid(spanContext)) return false
+    const headers = {}
+    api.propagation.inject(active, headers)
+    for (const name in headers) request.addHeader(name, headers[name])
+    return true
+  }
+}
+
 // Fastify: the route and the exception, from two hooks added to every Fastify
 // instance when it is created (Fastify publishes 'fastify.initialization' while
 // someone subscribes), so they come first, before any hook of the app's own.
@@ -413,9 +439,10 @@ function start () {
     'deployment.environment.name': env('DEPLOYMENT_ENVIRONMENT', 'development')
   }).merge(detectResources({ detectors: buildDetectors() }))
 
+  const sampler = buildSampler(traceSdk)
   const tracerProvider = new traceSdk.TracerProvider({
     resource,
-    sampler: buildSampler(traceSdk),
+    sampler,
     spanProcessors: [new traceSdk.BatchSpanProcessor({
       scheduledDelayMillis: delayMillis('OTEL_BSP_SCHEDULE_DELAY', 5000),
       exporter: lazyExporter(() => {
@@ -478,7 +505,7 @@ function start () {
   api.trace.setGlobalTracerProvider(tracerProvider)
   api.metrics.setGlobalMeterProvider(meterProvider)
 
-  const undici = new UndiciInstrumentation()
+  const undici = new UndiciInstrumentation({ ignoreRequestHook: unsampledFetch(sampler, traceSdk) })
   const instrumentations = [
     // Outgoing http.request (the AWS SDK, your own clients); the server side is ours.
     new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
