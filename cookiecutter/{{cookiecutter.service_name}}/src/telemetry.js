@@ -12,8 +12,9 @@
 //
 // 2. The bootstrap, which runs only when this file is preloaded before any
 //    application module:  NODE_OPTIONS="--require /app/src/telemetry.js"
-//    It instruments http (server spans and the request-duration metric),
-//    undici (fetch client spans, trace-context propagation) and pino (trace
+//    It traces the http server itself (server spans and the request-duration
+//    metric, below), and instruments outgoing http.request, undici (fetch
+//    client spans, trace-context propagation) and pino (trace
 //    ids in the stdout JSON logs); it names each server span after its Fastify
 //    route and records the exception of every 5xx on it. Every choice below was
 //    made by measuring CPU per request (bench/otel_overhead.py); the figures
@@ -237,9 +238,10 @@ function awsSdkPresent () {
 //   instrumentation-http's own functions (the same names and values as
 //   before: one definition of them, upstream's);
 // - the handler runs inside the request's context once (context.with), and the
-//   request's and response's own emit runs its listeners in it (a body's
-//   'data'/'end', Fastify's onResponse): one wrapper per emitter, no
-//   per-listener binding;
+//   request's and response's own emit runs its listeners in it: one wrapper
+//   per emitter, no per-listener binding. Fastify carries the context into
+//   body parsing and onResponse by itself; events from the socket do not
+//   (a client hanging up: 'close', Fastify's onRequestAbort hooks, 'error');
 // - span name, status (5xx ERROR, 4xx UNSET), error.type, http.route, the end
 //   on the response's 'close' and http.server.request.duration (same scope,
 //   name, unit and advice) as instrumentation-http 0.301 records them;
@@ -373,7 +375,7 @@ function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
 // instance when it is created (Fastify publishes 'fastify.initialization' while
 // someone subscribes), so they come first, before any hook of the app's own.
 // - onRequest: as soon as Fastify has routed the request, the route goes to
-//   the RPC metadata the http instrumentation reads when the response ends: it
+//   the RPC metadata the server instrumentation reads when the response ends: it
 //   names the server span "GET /orders/:id" and sets http.route on the span and
 //   on http.server.request.duration, also when Fastify answers before the
 //   handler (a hook's 401, schema validation or body parse 400, a preValidation
