@@ -233,6 +233,40 @@ def test_a_sampled_server_span_carries_every_attribute_of_the_http_semantic_conv
                                       "http.response.status_code": "200"}]
 
 
+def test_without_instrumentation_https_internal_files_the_service_still_traces_its_requests(runtime, downstream):
+    """telemetry.js loads two files of instrumentation-http that its package
+    exports do not list. A dependency update that moves them must not stop the
+    service: it warns once and instrumentation-http's own server side traces
+    the same spans (name, route, attributes) instead."""
+    runtime_dir, stage = runtime
+    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
+    # A release that renamed its utils module: the package itself still works.
+    utils, moved, http_cjs = dist / "utils.cjs", dist / "utils-moved.cjs", dist / "http.cjs"
+    original = http_cjs.read_text()
+    assert 'require("./utils.cjs")' in original
+    utils.rename(moved)
+    http_cjs.write_text(original.replace('require("./utils.cjs")', 'require("./utils-moved.cjs")'))
+    try:
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "DOWNSTREAM_URL": downstream.url})
+            try:
+                svc.wait_ready()
+                assert svc.get("/healthz")[0] == 200
+                assert svc.get("/api/example")[0] == 200
+                arrived = sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "SERVER"])
+            finally:
+                code, _ = svc.terminate()
+    finally:
+        moved.rename(utils)
+        http_cjs.write_text(original)
+    assert code == 0 and arrived, svc.output
+    assert svc.output.count("instrumentation-http changed its internal files") == 1, svc.output
+    (server,) = [s for s in sink.received.spans if s["kind"] == "SERVER"]
+    assert server["name"] == "GET /api/example" and set(server["attributes"]) == SERVER_SPAN_ATTRIBUTES
+
+
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
 REMOTE_SAMPLED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 REMOTE_UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"

@@ -256,13 +256,26 @@ function semconvMethod (method) {
 }
 
 // instrumentation-http's attribute rules and version: files of the pinned
-// package (package.json) that its "exports" do not list, loaded by path.
+// package (package.json) that its "exports" do not list, loaded by path. A
+// release that moves or renames them (a dependency update) must not stop the
+// service: without them, instrumentation-http traces the server side again,
+// as it did before (slower, same telemetry), and one warning says so.
+const HTTP_INTERNALS = ['getIncomingRequestAttributes', 'setSpanWithError', 'parseErrorType', 'parseResponseStatus']
+
 function httpInstrumentationInternals () {
-  const dist = path.dirname(require.resolve('@opentelemetry/instrumentation-http'))
-  return {
-    utils: require(path.join(dist, 'utils.cjs')),
-    version: require(path.join(dist, 'version.cjs')).VERSION
+  try {
+    const dist = path.dirname(require.resolve('@opentelemetry/instrumentation-http'))
+    const utils = require(path.join(dist, 'utils.cjs'))
+    const { VERSION } = require(path.join(dist, 'version.cjs'))
+    if (HTTP_INTERNALS.every((name) => typeof utils[name] === 'function') && typeof VERSION === 'string') {
+      return { utils, version: VERSION }
+    }
+  } catch {
+    // below
   }
+  console.warn('telemetry: @opentelemetry/instrumentation-http changed its internal files; ' +
+    'its own (slower) server instrumentation traces requests instead')
+  return null
 }
 
 function runEmitsIn (emitter, ctx) {
@@ -272,10 +285,9 @@ function runEmitsIn (emitter, ctx) {
   }
 }
 
-function instrumentHttpServer (core) {
+function instrumentHttpServer (core, { utils, version }) {
   const { SpanKind, ROOT_CONTEXT } = api
   const { errorMonitor } = require('node:events')
-  const { utils, version } = httpInstrumentationInternals()
   const tracer = api.trace.getTracer(HTTP_SCOPE, version)
   const duration = api.metrics.getMeter(HTTP_SCOPE, version).createHistogram('http.server.request.duration', {
     description: 'Duration of HTTP server requests.',
@@ -507,10 +519,13 @@ function start () {
   api.trace.setGlobalTracerProvider(tracerProvider)
   api.metrics.setGlobalMeterProvider(meterProvider)
 
+  const httpInternals = httpInstrumentationInternals()
   const undici = new UndiciInstrumentation({ ignoreRequestHook: unsampledFetch(sampler, traceSdk) })
   const instrumentations = [
     // Outgoing http.request (the AWS SDK, your own clients); the server side is ours.
-    new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
+    new HttpInstrumentation(httpInternals
+      ? { disableIncomingRequestInstrumentation: true }
+      : { ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url)) }),
     undici,
     new PinoInstrumentation({ disableLogSending: !otlpLogs })
   ]
@@ -520,7 +535,7 @@ function start () {
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
   undici.setMeterProvider({ getMeter: () => api.createNoopMeter() })
-  instrumentHttpServer(core)
+  if (httpInternals) instrumentHttpServer(core, httpInternals)
   instrumentFastify(core)
 
   setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()
