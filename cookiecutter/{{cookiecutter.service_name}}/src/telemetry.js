@@ -223,9 +223,9 @@ function awsSdkPresent () {
 }
 
 // The server side of HTTP, our own (instrumentation-http keeps the client
-// side). Upstream's server side costs most of what the SDK adds per request,
-// and most of it before the sampling decision or whatever it is
-// (bench/otel_overhead, docs/telemetry.md "Overhead"): it computes every span
+// side). Upstream's server side spent most of what it cost per request before
+// the sampling decision or regardless of it (bench/otel_overhead,
+// docs/telemetry.md "Overhead"): it computes every span
 // attribute (URL parse, user agent, client and server address, forwarded
 // headers) before asking the sampler, and binds the request's and response's
 // emitters to the request's context (every listener added later is wrapped
