@@ -210,6 +210,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--example-requests", type=int, default=4000)
     parser.add_argument("--healthz-requests", type=int, default=15000)
+    parser.add_argument("--warmup", type=int, default=1500,
+                        help="/api/example requests each setup serves before the first repeat (V8 optimizes "
+                             "the instrumented paths only after thousands of requests; see docs/telemetry.md)")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
     parser.add_argument("--blocks", type=int, default=3, help="event-loop block measurements per setup (median)")
@@ -303,7 +306,7 @@ def run(setups: list[Setup], args, tool_env, sink) -> dict:
         for s in setups:
             svc = running[s.name]
             svc.wait_ready()
-            load(svc.base_url + "/api/example", 1500, args.connections, tool_env, svc.proc.pid)  # warm-up
+            load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
             load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
         for _ in range(args.repeats):
             for s in setups:  # interleaved: machine drift hits every setup alike
@@ -335,7 +338,8 @@ def run(setups: list[Setup], args, tool_env, sink) -> dict:
 def report(results: dict, args) -> None:
     bare = results["bare"]
     print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example and "
-          f"{args.healthz_requests} on /healthz per repeat, {args.repeats} repeats (median); "
+          f"{args.healthz_requests} on /healthz per repeat after {args.warmup} of warm-up, {args.repeats} repeats "
+          f"(median); "
           f"production default sampling {args.production_ratio}; 2 shared cores\n")
     print(f"{'setup':<14}{'/api/example CPU/req':>24}{'rps':>8}{'/healthz CPU/req':>22}{'rps':>8}"
           f"{'start-up':>18}{'RSS MB':>14}{'SIGTERM->exit':>22}{'loop block':>12}")

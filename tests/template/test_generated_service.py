@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -204,6 +205,127 @@ def test_telemetry_reaches_an_otlp_receiver(otlp_run):
     assert not [r for r in received.requests if r["path"] == "/v1/logs"]
 
 
+# What instrumentation-http 0.301's server side put on a sampled server span
+# (stable HTTP semconv); the template's own server instrumentation keeps it.
+SERVER_SPAN_ATTRIBUTES = {
+    "http.request.method", "url.scheme", "url.path", "server.address", "server.port", "client.address",
+    "network.peer.address", "network.peer.port", "network.protocol.version", "user_agent.original",
+    "http.response.status_code", "http.route"}
+
+
+def test_a_sampled_server_span_carries_every_attribute_of_the_http_semantic_conventions(otlp_run):
+    received, svc = otlp_run
+    server = [s for s in received.spans if s["kind"] == "SERVER"]
+    for span in server:
+        attrs = span["attributes"]
+        assert set(attrs) == SERVER_SPAN_ATTRIBUTES, sorted(attrs)
+        assert (attrs["http.request.method"], attrs["url.scheme"], attrs["url.path"]) == ("GET", "http", "/api/example")
+        assert (attrs["server.address"], attrs["server.port"]) == ("127.0.0.1", svc.port)
+        assert attrs["client.address"] == attrs["network.peer.address"] == "127.0.0.1"
+        assert attrs["network.protocol.version"] == "1.1" and attrs["user_agent.original"].startswith("Python-urllib")
+        assert attrs["http.response.status_code"] == 200 and span["status"] == "UNSET"
+        assert span["scope"] == "@opentelemetry/instrumentation-http"
+    duration = [m for m in received.metrics if m["name"] == "http.server.request.duration"]
+    assert {m["scope"] for m in duration} == {"@opentelemetry/instrumentation-http"}
+    assert {m["data"]["unit"] for m in duration} == {"s"}
+    # (an int64 attribute: a string in OTLP's JSON mapping)
+    assert _points(duration[-1]) == [{"http.request.method": "GET", "http.route": "/api/example",
+                                      "http.response.status_code": "200"}]
+
+
+def test_without_instrumentation_https_internal_files_the_service_still_traces_its_requests(runtime, downstream):
+    """telemetry.js loads two files of instrumentation-http that its package
+    exports do not list. A dependency update that moves them must not stop the
+    service: it warns once and instrumentation-http's own server side traces
+    the same spans (name, route, attributes) instead."""
+    runtime_dir, stage = runtime
+    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
+    # A release that renamed its utils module: the package itself still works.
+    utils, moved, http_cjs = dist / "utils.cjs", dist / "utils-moved.cjs", dist / "http.cjs"
+    original = http_cjs.read_text()
+    assert 'require("./utils.cjs")' in original
+    utils.rename(moved)
+    http_cjs.write_text(original.replace('require("./utils.cjs")', 'require("./utils-moved.cjs")'))
+    try:
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "DOWNSTREAM_URL": downstream.url})
+            try:
+                svc.wait_ready()
+                assert svc.get("/healthz")[0] == 200
+                assert svc.get("/api/example")[0] == 200
+                arrived = sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "SERVER"])
+            finally:
+                code, _ = svc.terminate()
+    finally:
+        moved.rename(utils)
+        http_cjs.write_text(original)
+    assert code == 0 and arrived, svc.output
+    assert svc.output.count("instrumentation-http changed its internal files") == 1, svc.output
+    (server,) = [s for s in sink.received.spans if s["kind"] == "SERVER"]
+    assert server["name"] == "GET /api/example" and set(server["attributes"]) == SERVER_SPAN_ATTRIBUTES
+
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
+REMOTE_SAMPLED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+REMOTE_UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+
+def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_counted(runtime, downstream):
+    """Sampling ratio 0 (the production default's parentbased_traceidratio):
+    three requests of their own, one whose caller sampled it and one whose
+    caller did not. Only the caller-sampled one is exported as spans; every
+    request still forwards its trace to the downstream (flags 00 when
+    unsampled), writes its log line with its trace id and is counted in
+    http.server.request.duration."""
+    runtime_dir, stage = runtime
+    downstream.traceparents.clear()
+    incoming = [None, None, None, REMOTE_SAMPLED, REMOTE_UNSAMPLED]
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0", "OTEL_METRIC_EXPORT_INTERVAL": "300", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "DOWNSTREAM_URL": downstream.url})
+
+        def counted(received):
+            return sum(p["Count"] for _, points in _duration_points(received, "/api/example") for p in points)
+
+        try:
+            svc.wait_ready()
+            for traceparent in incoming:
+                headers = {"traceparent": traceparent} if traceparent else {}
+                assert request(svc, "GET", "/api/example", headers=headers) == 200
+            assert sink.wait_for(lambda r: counted(r) >= 5 and r.spans), svc.output
+            time.sleep(0.5)  # nothing else may arrive
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    forwarded = [TRACEPARENT.match(t) for t in downstream.traceparents]
+    assert len(forwarded) == 5 and all(forwarded), downstream.traceparents
+    assert [m.group(3) for m in forwarded] == ["00", "00", "00", "01", "00"]
+    own = [m.group(1) for m in forwarded[:3]]
+    assert len(set(own)) == 3 and "0" * 32 not in own
+    assert [m.group(1) for m in forwarded[3:]] == [REMOTE_SAMPLED[3:35], REMOTE_UNSAMPLED[3:35]]
+    # Spans: only the request its caller sampled, as the child of the caller's span.
+    assert {s["trace_id"] for s in sink.received.spans} == {REMOTE_SAMPLED[3:35]}
+    server = [s for s in sink.received.spans if s["kind"] == "SERVER"]
+    assert len(server) == 1 and server[0]["parent_span_id"] == REMOTE_SAMPLED[36:52]
+    assert server[0]["name"] == "GET /api/example"
+    # ...whose fetch has its client span, the parent the downstream was given.
+    client = [s for s in sink.received.spans if s["kind"] == "CLIENT"]
+    assert len(client) == 1 and client[0]["span_id"] == forwarded[3].group(2)
+    # Logs: every request's line carries its trace, sampled or not.
+    lines = [r for r in svc.log_records() if r.get("msg") == "downstream answered"]
+    assert [(r["trace_id"], r["trace_flags"]) for r in lines] == [(m.group(1), m.group(3)) for m in forwarded]
+    assert all(len(r["span_id"]) == 16 and r["span_id"] != "0" * 16 for r in lines)
+    # Metrics: all five requests, with their route and status.
+    points = [p for _, published in _duration_points(sink.received, "/api/example") for p in published]
+    assert sum(p["Count"] for p in points) == 5
+    assert {(p["labels"]["http.response.status_code"], p["labels"]["http.request.method"]) for p in points} == {
+        ("200", "GET")}
+
+
 def sidecar_config(**overrides) -> dict:
     """The collector config exactly as Terraform renders it into the task
     definition (ecs-service module, `minimal` example, evaluated offline)."""
@@ -347,6 +469,10 @@ appModule.buildApp = function (...args) {
   app.addHook('onRequest', async (request, reply) => {
     if (request.headers['x-deny'] === 'yes') return reply.code(401).send({ error: 'unauthorized' })
   })
+  app.addHook('onResponse', async (request) => {
+    if (request.url === '/t/echo') request.log.info('responded')
+  })
+  app.addHook('onRequestAbort', async (request) => { request.log.info('aborted') })
   app.register(async function failures (f) {
     f.get('/private', async () => ({ secret: 1 }))
     f.get('/fail/sync', () => { throw new Error('sync failure') })
@@ -361,6 +487,10 @@ appModule.buildApp = function (...args) {
     f.post('/items/:id', {
       schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } }
     }, async (request) => ({ id: request.params.id }))
+    f.post('/echo', async (request) => {
+      request.log.info({ size: JSON.stringify(request.body).length }, 'echoed')
+      return request.body
+    })
     f.get('/sleep/:ms', async (request) => {
       await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
       return {}
@@ -474,14 +604,57 @@ def test_every_routed_response_carries_its_route_and_404_none(failures_run):
             assert span["name"] == f"{method} {route}", span
 
 
-def _duration_points(received, path_prefix="/t/sleep/"):
-    """EMF of http.server.request.duration for the sleep route, one list per export."""
+def _post_in_two_parts(port: int, path: str, body: bytes, pause: float) -> int:
+    """POST whose body reaches the server `pause` s after its headers (a slow
+    client, a large upload): Node reads it in a later socket event."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(pause)
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_code_run_from_the_request_and_response_events_is_in_the_request_trace(harness):
+    """The body's 'data'/'end' events come from a later socket read,
+    Fastify's onResponse hooks run from the response's 'finish' event and its
+    onRequestAbort hooks from the request's 'close' when the client hangs up:
+    none of them from the request's own call chain. All must still see the
+    request's span: their log lines carry the server span's ids."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            assert _post_in_two_parts(svc.port, "/t/echo", b'{"name": "x"}', 0.3) == 200
+            with socket.create_connection(("127.0.0.1", svc.port), timeout=10) as sock:
+                sock.sendall(f"GET /t/sleep/2000 HTTP/1.1\r\nHost: 127.0.0.1:{svc.port}\r\n\r\n".encode())
+                time.sleep(0.3)  # the client gives up
+            arrived = sink.wait_for(lambda r: len([s for s in r.spans if s["kind"] == "SERVER"]) >= 2)
+        finally:
+            svc.terminate()
+    assert arrived, svc.output
+    spans = sink.received.spans
+    server = {s["name"]: s for s in spans if s["kind"] == "SERVER"}
+    assert set(server) == {"POST /t/echo", "GET /t/sleep/:ms"}, spans
+    for message, name in (("echoed", "POST /t/echo"), ("responded", "POST /t/echo"), ("aborted", "GET /t/sleep/:ms")):
+        lines = [r for r in svc.log_records() if r.get("msg") == message]
+        assert [(r["trace_id"], r["span_id"]) for r in lines] == [
+            (server[name]["trace_id"], server[name]["span_id"])], (message, lines)
+
+
+def _duration_points(received, route="/t/sleep/:ms"):
+    """EMF of http.server.request.duration for one route, one list per export."""
     emf = AwsEmf()
     exports = []
     for metric in received.metrics:
         if metric["name"] != "http.server.request.duration":
             continue
-        published = [p for p in emf.publish(metric) if p["labels"].get("http.route") == path_prefix + ":ms"]
+        published = [p for p in emf.publish(metric) if p["labels"].get("http.route") == route]
         if published:
             exports.append((metric, published))
     return exports

@@ -12,8 +12,9 @@
 //
 // 2. The bootstrap, which runs only when this file is preloaded before any
 //    application module:  NODE_OPTIONS="--require /app/src/telemetry.js"
-//    It instruments http (server spans and the request-duration metric),
-//    undici (fetch client spans, trace-context propagation) and pino (trace
+//    It traces the http server itself (server spans and the request-duration
+//    metric, below), and instruments outgoing http.request, undici (fetch
+//    client spans, trace-context propagation) and pino (trace
 //    ids in the stdout JSON logs); it names each server span after its Fastify
 //    route and records the exception of every 5xx on it. Every choice below was
 //    made by measuring CPU per request (bench/otel_overhead.py); the figures
@@ -221,20 +222,164 @@ function awsSdkPresent () {
   }
 }
 
-// Probes skip the http instrumentation entirely. Its ignore hook still binds
-// the request and response emitters to a suppressed context, which costs
-// about as much CPU as answering the probe; the unwrapped emit costs nothing.
-// (bench/otel_overhead: /healthz CPU per request 1.7x bare -> 1.2x.)
-function bypassProbes () {
-  const http = require('node:http') // applies the instrumentation's patch now
-  const instrumented = http.Server.prototype.emit
-  const original = instrumented.__original
-  if (typeof original !== 'function') return
-  http.Server.prototype.emit = function emit (event, req) {
-    if (event === 'request' && HEALTH_PATHS.has(pathOf(req.url))) {
-      return original.apply(this, arguments)
+// The server side of HTTP, our own (instrumentation-http keeps the client
+// side). Upstream's server side spent most of what it cost per request before
+// the sampling decision or regardless of it (bench/otel_overhead,
+// docs/telemetry.md "Overhead"): it computes every span
+// attribute (URL parse, user agent, client and server address, forwarded
+// headers) before asking the sampler, and binds the request's and response's
+// emitters to the request's context (every listener added later is wrapped
+// and remembered). Here, per request:
+// - the sampler is asked first, seeing the attributes HTTP semconv wants at
+//   span creation that cost nothing (method, scheme, path); an unsampled
+//   request gets the SDK's non-recording span, which still carries the trace
+//   id, so fetch forwards `traceparent` (flags 00) and log lines get ids;
+// - only a recording span gets the full attribute set, from
+//   instrumentation-http's own functions (the same names and values as
+//   before: one definition of them, upstream's);
+// - the handler runs inside the request's context once (context.with), and the
+//   request's and response's own emit runs its listeners in it: one wrapper
+//   per emitter, no per-listener binding. Fastify carries the context into
+//   body parsing and onResponse by itself; events from the socket do not
+//   (a client hanging up: 'close', Fastify's onRequestAbort hooks, 'error');
+// - span name, status (5xx ERROR, 4xx UNSET), error.type, http.route, the end
+//   on the response's 'close' and http.server.request.duration (same scope,
+//   name, unit and advice) as instrumentation-http 0.301 records them;
+// - probes (HEALTH_PATHS) are not traced and pay nothing.
+const HTTP_SCOPE = '@opentelemetry/instrumentation-http'
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY'])
+
+function semconvMethod (method) {
+  if (method == null) return 'GET'
+  const upper = method.toUpperCase()
+  return KNOWN_METHODS.has(upper) ? upper : '_OTHER'
+}
+
+// instrumentation-http's attribute rules and version: files of the pinned
+// package (package.json) that its "exports" do not list, loaded by path. A
+// release that moves or renames them (a dependency update) must not stop the
+// service: without them, instrumentation-http traces the server side again,
+// as it did before (slower, same telemetry), and one warning says so.
+const HTTP_INTERNALS = ['getIncomingRequestAttributes', 'setSpanWithError', 'parseErrorType', 'parseResponseStatus']
+
+function httpInstrumentationInternals () {
+  try {
+    const dist = path.dirname(require.resolve('@opentelemetry/instrumentation-http'))
+    const utils = require(path.join(dist, 'utils.cjs'))
+    const { VERSION } = require(path.join(dist, 'version.cjs'))
+    if (HTTP_INTERNALS.every((name) => typeof utils[name] === 'function') && typeof VERSION === 'string') {
+      return { utils, version: VERSION }
     }
-    return instrumented.apply(this, arguments)
+  } catch {
+    // below
+  }
+  console.warn('telemetry: @opentelemetry/instrumentation-http changed its internal files; ' +
+    'its own (slower) server instrumentation traces requests instead')
+  return null
+}
+
+function runEmitsIn (emitter, ctx) {
+  const emit = emitter.emit
+  emitter.emit = function emitInContext () {
+    return api.context.with(ctx, emit, this, ...arguments)
+  }
+}
+
+function instrumentHttpServer (core, { utils, version }) {
+  const { SpanKind, ROOT_CONTEXT } = api
+  const { errorMonitor } = require('node:events')
+  const tracer = api.trace.getTracer(HTTP_SCOPE, version)
+  const duration = api.metrics.getMeter(HTTP_SCOPE, version).createHistogram('http.server.request.duration', {
+    description: 'Duration of HTTP server requests.',
+    unit: 's',
+    valueType: api.ValueType.DOUBLE,
+    advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] }
+  })
+
+  function traced (component, original) {
+    return function emit (event, request, response) {
+      if (event !== 'request' || HEALTH_PATHS.has(pathOf(request.url))) return original.apply(this, arguments)
+      const started = performance.now()
+      const method = semconvMethod(request.method)
+      const parent = api.propagation.extract(ROOT_CONTEXT, request.headers)
+      const span = tracer.startSpan(request.method || 'GET', {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'url.scheme': component, 'url.path': pathOf(request.url) }
+      }, parent)
+      const recording = span.isRecording()
+      if (recording) span.setAttributes(utils.getIncomingRequestAttributes(request, { component }, api.diag))
+      const rpc = { type: core.RPCType.HTTP, span }
+      const ctx = core.setRPCMetadata(api.trace.setSpan(parent, span), rpc)
+      let ended = false
+      function end (error) {
+        if (ended) return
+        ended = true
+        const attributes = { 'http.request.method': method }
+        if (error) {
+          utils.setSpanWithError(span, error)
+          attributes['error.type'] = error.name
+        } else {
+          const status = response.statusCode
+          const errorType = utils.parseErrorType(SpanKind.SERVER, status)
+          if (rpc.route !== undefined) attributes['http.route'] = rpc.route
+          if (status) {
+            attributes['http.response.status_code'] = status
+            if (errorType !== undefined) attributes['error.type'] = errorType
+          }
+          if (recording) {
+            span.setAttribute('http.response.status_code', status)
+            if (rpc.route !== undefined) span.setAttribute('http.route', rpc.route)
+            span.setStatus({ code: utils.parseResponseStatus(SpanKind.SERVER, status) })
+            if (errorType !== undefined) span.setAttribute('error.type', errorType)
+            if (rpc.route) span.updateName(`${request.method || 'GET'} ${rpc.route}`)
+          }
+        }
+        span.end()
+        duration.record((performance.now() - started) / 1000, attributes)
+      }
+      response.once('close', () => end())
+      response.on(errorMonitor, end)
+      runEmitsIn(request, ctx)
+      runEmitsIn(response, ctx)
+      return api.context.with(ctx, () => {
+        try {
+          return original.apply(this, arguments)
+        } catch (error) {
+          end(error)
+          throw error
+        }
+      })
+    }
+  }
+  for (const component of ['http', 'https']) {
+    const Server = require(`node:${component}`).Server
+    Server.prototype.emit = traced(component, Server.prototype.emit)
+  }
+}
+
+// fetch from an unsampled request: the trace context only. The sampler here is
+// parent-based (or always_off), so a child of an unsampled span is never
+// recorded; undici's instrumentation would still parse the URL, build every
+// attribute, start a non-recording span and look it up at each stage of the
+// request. This hook, undici's ignoreRequestHook (run at undici:request:create,
+// before the headers are sent), injects `traceparent` (flags 00) and `baggage`
+// into the request itself and tells the instrumentation to skip it. The
+// downstream's parent id is then our server span's (or your own span's) id,
+// which no one records either. Sampled requests, and fetch outside any request,
+// get their client span as before.
+function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
+  if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return undefined
+  const { TraceFlags } = api
+  return function propagateOnly (request) {
+    const active = api.context.active()
+    const span = api.trace.getSpan(active)
+    if (!span || typeof request.addHeader !== 'function') return false
+    const spanContext = span.spanContext()
+    if (spanContext.traceFlags & TraceFlags.SAMPLED || !api.trace.isSpanContextValid(spanContext)) return false
+    const headers = {}
+    api.propagation.inject(active, headers)
+    for (const name in headers) request.addHeader(name, headers[name])
+    return true
   }
 }
 
@@ -242,7 +387,7 @@ function bypassProbes () {
 // instance when it is created (Fastify publishes 'fastify.initialization' while
 // someone subscribes), so they come first, before any hook of the app's own.
 // - onRequest: as soon as Fastify has routed the request, the route goes to
-//   the RPC metadata the http instrumentation reads when the response ends: it
+//   the RPC metadata the server instrumentation reads when the response ends: it
 //   names the server span "GET /orders/:id" and sets http.route on the span and
 //   on http.server.request.duration, also when Fastify answers before the
 //   handler (a hook's 401, schema validation or body parse 400, a preValidation
@@ -308,9 +453,10 @@ function start () {
     'deployment.environment.name': env('DEPLOYMENT_ENVIRONMENT', 'development')
   }).merge(detectResources({ detectors: buildDetectors() }))
 
+  const sampler = buildSampler(traceSdk)
   const tracerProvider = new traceSdk.TracerProvider({
     resource,
-    sampler: buildSampler(traceSdk),
+    sampler,
     spanProcessors: [new traceSdk.BatchSpanProcessor({
       scheduledDelayMillis: delayMillis('OTEL_BSP_SCHEDULE_DELAY', 5000),
       exporter: lazyExporter(() => {
@@ -373,11 +519,13 @@ function start () {
   api.trace.setGlobalTracerProvider(tracerProvider)
   api.metrics.setGlobalMeterProvider(meterProvider)
 
-  const undici = new UndiciInstrumentation()
+  const httpInternals = httpInstrumentationInternals()
+  const undici = new UndiciInstrumentation({ ignoreRequestHook: unsampledFetch(sampler, traceSdk) })
   const instrumentations = [
-    new HttpInstrumentation({
-      ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url))
-    }),
+    // Outgoing http.request (the AWS SDK, your own clients); the server side is ours.
+    new HttpInstrumentation(httpInternals
+      ? { disableIncomingRequestInstrumentation: true }
+      : { ignoreIncomingRequestHook: (req) => HEALTH_PATHS.has(pathOf(req.url)) }),
     undici,
     new PinoInstrumentation({ disableLogSending: !otlpLogs })
   ]
@@ -387,7 +535,7 @@ function start () {
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
   undici.setMeterProvider({ getMeter: () => api.createNoopMeter() })
-  bypassProbes()
+  if (httpInternals) instrumentHttpServer(core, httpInternals)
   instrumentFastify(core)
 
   setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()
