@@ -31,7 +31,7 @@ from typing import Callable
 
 import yaml
 
-from paved_road.fleet import preview_checks
+from paved_road.fleet import preview_checks, update_engine
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
 from paved_road.fleet.conflict_markers import rej_hunks
@@ -50,6 +50,7 @@ STATUSES = (CLEAN, CONFLICTED, BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDA
 FAILURES = (BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
 EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 CHECKS = ("update", "build", "test")
+ENGINES = (update_engine.FAST, update_engine.COPIER)  # --engine: copier in-process (fallback: subprocess), or always the subprocess
 MAX_HUNK_LINES = 40       # of one hunk kept in the report
 MAX_HUNKS_PER_FILE = 3    # kept per conflicted file of one service
 _TASK_FAILED = re.compile(r"Task (?P<cmd>.+?) returned non-zero exit status (?P<code>-?\d+)")
@@ -81,6 +82,7 @@ class ServiceResult:
     checks: list[dict] = field(default_factory=list)               # --checks build|test: each step's result
     failing_tests: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    engine: str | None = None                                      # what applied the update: fast | copier
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -231,7 +233,7 @@ def scratch_clone(checkout: Path, dest: Path) -> Path:
 
 def preview_service(item: dict, scratch: Path, candidate: str, migration_markers: list[str] = (),
                     cancel: threading.Event | None = None, depth: str = "update",
-                    deps: "preview_checks.SharedChecks | None" = None) -> ServiceResult:
+                    deps: "preview_checks.SharedChecks | None" = None, engine_pool=None) -> ServiceResult:
     started = time.monotonic()
     result = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
                            from_version=item.get("from_version"), to_version=candidate)
@@ -250,7 +252,20 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         # stopped on Ctrl-C cannot leave them behind; the candidate's migrations and tasks run without
         # the machine's credentials (AWS_*, GH_TOKEN, ...), as the services' own commands do
         env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
-        proc = run_copier_update(repo, candidate, cancel, env=env)
+        proc = None
+        if engine_pool is not None:
+            try:
+                proc = update_engine.run_in_pool(engine_pool, repo, candidate, tmp, cancel)
+                result.engine = update_engine.FAST
+            except update_engine.Unsupported:
+                # the real copier decides, from a fresh scratch clone (the fast path may have written)
+                remove_tree(scratch)
+                remove_tree(tmp)
+                repo = scratch_clone(Path(item["path"]), scratch)
+                tmp.mkdir()
+        if proc is None:
+            proc = run_copier_update(repo, candidate, cancel, env=env)
+            result.engine = update_engine.COPIER
     except _GitError as exc:
         result.error = f"not a git checkout copier can update: {redact(exc)}"
         result.seconds = round(time.monotonic() - started, 3)
@@ -316,9 +331,13 @@ def _hunk_text(lines: list[bytes]) -> str:
 # ---------------------------------------------------------------------------
 def run(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8, keep: bool = False,
         on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None,
-        checks: str = "update", shard: tuple[int, int] | None = None) -> dict:
+        checks: str = "update", shard: tuple[int, int] | None = None, engine: str = update_engine.FAST) -> dict:
     """The preview report (see `report`). PreviewError: bad input, nothing done. PreviewInterrupted:
-    Ctrl-C, copier processes stopped, scratch removed (kept with `keep`)."""
+    Ctrl-C, copier processes stopped, scratch removed (kept with `keep`). `engine` fast: copier's
+    update runs in a pool of worker processes (update_engine), the subprocess only where that
+    engine does not apply; copier: the `copier update` subprocess for every service."""
+    if engine not in ENGINES:
+        raise PreviewError(f"--engine: '{engine}' is not one of {', '.join(ENGINES)}")
     started = time.monotonic()
     work, done, canonical = plan(paths, candidate, template, jobs, shard)
     markers = migration_commands(canonical, candidate) if work else []
@@ -327,10 +346,14 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     cancel = threading.Event()
     deps = preview_checks.SharedChecks(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    engine_pool = None
+    if engine == update_engine.FAST and work:
+        engine_pool = update_engine.start_pool(min(max(1, jobs), os.cpu_count() or 1),
+                                               preview_checks.copier_env(dict(os.environ)), scratch / "clones")
     interrupted = completed = False
     try:
         futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
-                               checks, deps): item
+                               checks, deps, engine_pool): item
                    for i, item in enumerate(work)}
         for future in as_completed(futures):
             try:
@@ -356,6 +379,8 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
                 if not completed:
                     cancel.set()
                 pool.shutdown(wait=True, cancel_futures=not completed)
+                if engine_pool is not None:
+                    engine_pool.shutdown(wait=True, cancel_futures=True)
                 break
             except KeyboardInterrupt:
                 interrupted, completed = True, False
@@ -427,6 +452,8 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
             "from_versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) is None,
                                                                            parse_version(kv[0]) or 0, kv[0]))),
             "service_seconds": round(sum(r.seconds for r in results), 2),
+            # what applied the candidate: the in-process engine, or the `copier update` subprocess
+            "engines": dict(sorted(Counter(r.engine for r in results if r.engine).items())),
         },
         "services": [r.to_json() for r in results],
     }
@@ -484,7 +511,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     return merged
 
 
-_STR_OR_NONE = ("name", "from_version", "to_version", "error")
+_STR_OR_NONE = ("name", "from_version", "to_version", "error", "engine")
 _STR_LISTS = ("changed", "migrations", "notes", "output", "failing_tests")
 
 

@@ -105,16 +105,16 @@ def _cache_jinja_compilation() -> None:
 
 
 @contextmanager
-def _captured(path: Path):
-    """stdout and stderr of this process and its children (the migrations) into `path`."""
+def _captured(out: Path, err: Path):
+    """stdout and stderr of this process and its children (the migrations) into `out` and `err`."""
     import sys
 
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(path, "wb") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
+    for fd, path in ((1, out), (2, err)):
+        with open(path, "wb") as fh:
+            os.dup2(fh.fileno(), fd)
     try:
         yield
     finally:
@@ -135,12 +135,12 @@ def update(repo: str, candidate: str, tmp: str) -> dict:
     from plumbum import local
 
     cwd = os.getcwd()
-    log = Path(tmp) / "engine.log"
+    out, err = Path(tmp) / "engine.stdout", Path(tmp) / "engine.stderr"
     env = {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
     saved_tempdir = _tempfile.tempdir
     _tempfile.tempdir = tmp
     try:
-        with _captured(log), local.env(**env):
+        with _captured(out, err), local.env(**env):
             os.chdir(repo)
             _apply_update(Path(repo), candidate, Path(tmp))
     except Unsupported:
@@ -150,9 +150,10 @@ def update(repo: str, candidate: str, tmp: str) -> dict:
     finally:
         os.chdir(cwd)
         _tempfile.tempdir = saved_tempdir
-    text = log.read_text(errors="replace")
-    log.unlink()
-    return {"returncode": 0, "stdout": text, "stderr": ""}
+    texts = [p.read_text(errors="replace") for p in (out, err)]
+    for p in (out, err):
+        p.unlink()
+    return {"returncode": 0, "stdout": texts[0], "stderr": texts[1]}
 
 
 # ---------------------------------------------------------------------------
@@ -365,3 +366,41 @@ def _merge_rejected(repo: Path, old_copy: Path, new_copy: Path) -> None:
             if proc.returncode == 0:
                 input_lines.append(f"{perms} {proc.stdout.strip()} {stage}\t{path}")
     _git(repo, "update-index", "--index-info", stdin="\n".join(input_lines))
+
+
+# ---------------------------------------------------------------------------
+# The pool, seen from the preview
+# ---------------------------------------------------------------------------
+def start_pool(workers: int, env: dict[str, str], clones: Path):
+    """`workers` processes (spawned: no lock or thread of the parent is inherited half-way), each
+    importing copier once; `env` is what copier and the migrations see, `clones` where the template
+    clones go (inside the preview's scratch space)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker, initargs=(env, str(clones)))
+
+
+def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None) -> subprocess.CompletedProcess:
+    """`update` in one of the pool's processes, as a CompletedProcess like fleet.run_copier_update's.
+    Unsupported (or a broken pool): the caller runs the real copier. `cancel` set: the pending work
+    is withdrawn and fleet.Cancelled raised (a running update ends within its second or so; the
+    preview waits for the pool before removing the scratch space)."""
+    from paved_road.fleet.fleet import Cancelled
+
+    future = pool.submit(update, str(repo), candidate, str(tmp))
+    while True:
+        try:
+            done = future.result(timeout=0.2)
+            break
+        except TimeoutError:
+            if cancel is not None and cancel.is_set():
+                future.cancel()
+                raise Cancelled("interrupted") from None
+        except Unsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker that died, a pool shut down: copier decides
+            raise Unsupported(f"{exc.__class__.__name__}: {exc}") from None
+    return subprocess.CompletedProcess(["copier", "update", "(in-process)"], done["returncode"], done["stdout"],
+                                       done["stderr"])
