@@ -45,12 +45,11 @@ def engine_fleet(preview_fleet, preview_template, tmp_path_factory):
     (hotel / "logo.bin").write_bytes(bytes(range(256)))
     git(hotel, "add", "-A")
     git(hotel, "commit", "-qm", "hotel's own files")
-    # india (v2.1.0): edits the same line as the candidate and another line elsewhere in the file
+    # india (v2.1.0): a team line at the top of a file two releases change further down (merged cleanly)
     india = generate(preview_template, root / "india", "v2.1.0", _answers("india", "v2.1.0"))
     doc = india / "docs" / "on-call.md"
-    doc.write_text("India keeps a pager rota.\n\n" + doc.read_text().replace("Escalate after 15 minutes.",
-                                                                            "Escalate after 5 minutes."))
-    git(india, "commit", "-qam", "india escalates sooner")
+    doc.write_text("India keeps a pager rota.\n\n" + doc.read_text())
+    git(india, "commit", "-qam", "india's pager rota")
     services.update(golf=golf, hotel=hotel, india=india)
     return services
 
@@ -105,7 +104,8 @@ def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet,
 
 def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):
     """The equality above means something only if the services reach those paths: conflicts (inline,
-    with copier's labels), a migration, a deletion kept, a file added in both kept as the team's."""
+    with copier's labels), a migration, a deletion kept, a file added in both kept as the team's, a
+    team edit merged with the release's."""
     seen = {}
     for name in ("charlie", "delta", "golf", "hotel", "india"):
         repo = pv.scratch_clone(engine_fleet[name], tmp_path / name)
@@ -122,7 +122,8 @@ def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_pat
     assert "hotel's own collector settings" in (hotel / "otel" / "collector-local.yaml").read_text()
     assert (hotel / "logo.bin").read_bytes() == bytes(range(256)) and (hotel / "src" / "team.js").exists()
     india = (seen["india"][0] / "docs" / "on-call.md").read_text()
-    assert india.startswith("India keeps a pager rota.") and "<<<<<<< before updating" in india
+    assert india.startswith("India keeps a pager rota.") and india.endswith("Escalate after 10 minutes.\n")
+    assert "<<<<<<<" not in india
 
 
 def test_preview_reports_the_same_with_either_engine_and_counts_them(preview_fleet, preview_template, tmp_path,
@@ -135,9 +136,9 @@ def test_preview_reports_the_same_with_either_engine_and_counts_them(preview_fle
     for fast, real in zip(reps["fast"]["services"], reps["copier"]["services"], strict=True):
         assert {k: fast[k] for k in keys} == {k: real[k] for k in keys}, fast["name"]
     # echo (failing migration) and ghost (deleted tag) are copier's to fail; broken is never updated
-    assert reps["fast"]["summary"]["engines"] == {"copier": 2, "fast": 4}
+    assert reps["fast"]["summary"]["engines"] == {"copier": 2, "fast": 5}
     assert {r["name"]: r["engine"] for r in reps["fast"]["services"]}["echo"] == "copier"
-    assert reps["copier"]["summary"]["engines"] == {"copier": 6}
+    assert reps["copier"]["summary"]["engines"] == {"copier": 7}
     assert list(tmp_path.iterdir()) == []  # scratch, clones and the pool's files removed
 
 
