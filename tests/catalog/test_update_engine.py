@@ -147,6 +147,6 @@ def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_pa
 
     proc = run_paved(str(preview_fleet), "--candidate", CANDIDATE, "--engine", "turbo", tmpdir=tmp_path,
                      template=preview_template)
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
     assert "--engine" in proc.stderr and "fast" in proc.stderr and "copier" in proc.stderr
     assert list(tmp_path.iterdir()) == []
