@@ -205,23 +205,29 @@ def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
-def uncommitted(checkout: Path, clone: Path) -> bool:
+def checkout_top(checkout: Path) -> tuple[Path, str]:
+    """(the top of `checkout`'s repository, the service's directory below it: "" or "sub/dir/")."""
+    top, prefix = (_git(checkout, "rev-parse", "--show-toplevel", "--show-prefix").split("\n") + ["", ""])[:2]
+    return Path(top.strip()), prefix.strip()
+
+
+def uncommitted(checkout: Path, clone: Path, top: Path | None = None) -> bool:
     """Changes or untracked files in the checkout, against its scratch clone `clone` (same commit).
     git runs with the clone's repository and the checkout's files as work tree: the checkout's own
     .git/config is never read (its core.fsmonitor, filter drivers or hooks are commands git would run
-    on `git status`), nor its index written."""
-    top = _git(checkout, "rev-parse", "--show-toplevel").strip()
+    on `git status`), nor its index written. `top`: the checkout's top (checkout_top), if known."""
+    top = str(top or checkout_top(checkout)[0])
     proc = subprocess.run([*GIT, "-c", "core.fsmonitor=false", "--git-dir", str(clone / ".git"), "--work-tree", top,
                            "status", "--porcelain", "--untracked-files=normal"], cwd=top, capture_output=True,
                           text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}, stdin=subprocess.DEVNULL)
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def scratch_clone(checkout: Path, dest: Path) -> Path:
+def scratch_clone(checkout: Path, dest: Path, where: tuple[Path, str] | None = None) -> Path:
     """A clone of `checkout`'s repository at `dest` (its own objects: nothing shared or hard-linked, no
-    remote), on a branch; returns the service's directory in it (a service may sit below the top)."""
-    top = Path(_git(checkout, "rev-parse", "--show-toplevel").strip())
-    prefix = _git(checkout, "rev-parse", "--show-prefix").strip()
+    remote), on a branch; returns the service's directory in it (a service may sit below the top).
+    `where`: checkout_top(checkout), if known."""
+    top, prefix = where or checkout_top(checkout)
     proc = subprocess.run([*GIT, "clone", "-q", "--local", "--no-hardlinks", "--end-of-options", str(top), str(dest)],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode:
@@ -240,8 +246,9 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
     try:
         if cancel is not None and cancel.is_set():
             raise Cancelled("interrupted")
-        repo = scratch_clone(Path(item["path"]), scratch)
-        if uncommitted(Path(item["path"]), scratch):
+        where = checkout_top(Path(item["path"]))
+        repo = scratch_clone(Path(item["path"]), scratch, where)
+        if uncommitted(Path(item["path"]), scratch, where[0]):
             result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         if not (repo / ANSWERS_FILE).is_file():
             raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
@@ -255,13 +262,15 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         proc = None
         if engine_pool is not None:
             try:
-                proc = update_engine.run_in_pool(engine_pool, repo, candidate, tmp, cancel)
+                if where[1]:
+                    raise update_engine.Unsupported("the service is below its repository's top")
+                proc = update_engine.run_in_pool(engine_pool, repo, candidate, tmp, cancel, at_top=True)
                 result.engine = update_engine.FAST
             except update_engine.Unsupported:
                 # the real copier decides, from a fresh scratch clone (the fast path may have written)
                 remove_tree(scratch)
                 remove_tree(tmp)
-                repo = scratch_clone(Path(item["path"]), scratch)
+                repo = scratch_clone(Path(item["path"]), scratch, where)
                 tmp.mkdir()
         if proc is None:
             proc = run_copier_update(repo, candidate, cancel, env=env)
@@ -283,7 +292,7 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
                         f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
         result.output = preview_checks.excerpt(proc.stderr or proc.stdout or "")
     else:
-        result.changed, conflicted = outcome(repo)  # as `paved update` reports them
+        result.changed, conflicted = outcome(repo, scratch, where[1])  # as `paved update` reports them
         for rel, path in conflicted.items():
             lines = path.read_bytes().splitlines()
             found = rej_hunks(lines) if rel.endswith(".rej") else conflict_hunk_lines(lines, rel)

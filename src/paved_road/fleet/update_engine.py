@@ -126,7 +126,7 @@ def _captured(out: Path, err: Path):
         os.close(saved[1])
 
 
-def update(repo: str, candidate: str, tmp: str) -> dict:
+def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
     """Run in a worker process: `copier update --trust --defaults --skip-answered --conflict inline
     --vcs-ref candidate` on the scratch clone `repo`, `tmp` its temporary space. Returns
     {"returncode": 0, "stdout": ..., "stderr": ...}; raises Unsupported for the real copier."""
@@ -142,7 +142,7 @@ def update(repo: str, candidate: str, tmp: str) -> dict:
     try:
         with _captured(out, err), local.env(**env):
             os.chdir(repo)
-            _apply_update(Path(repo), candidate, Path(tmp))
+            _apply_update(Path(repo), candidate, Path(tmp), at_top)
     except Unsupported:
         raise
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the real copier decides
@@ -234,7 +234,7 @@ def _tree(repo: Path, rendered: Path, index: Path) -> str:
     return _git(repo, "write-tree", index=index, work_tree=rendered).strip()
 
 
-def _apply_update(repo: Path, candidate: str, tmp: Path) -> None:
+def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -> None:
     from filecmp import dircmp
 
     from copier._main import _operation, _remove_old_files
@@ -247,7 +247,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path) -> None:
     token = _operation.set("update")
     try:
         sub = main.subproject
-        if Path(_git(repo, "rev-parse", "--show-toplevel").strip()).resolve() != repo.resolve():
+        if not at_top and Path(_git(repo, "rev-parse", "--show-toplevel").strip()).resolve() != repo.resolve():
             raise Unsupported("the service is below its repository's top")
         last = sub.template
         if last is None or last.ref is None:
@@ -277,9 +277,11 @@ def _apply_update(repo: Path, candidate: str, tmp: Path) -> None:
         head = _git(repo, "write-tree").strip()
         old_index, new_index = tmp / "engine.old.index", tmp / "engine.new.index"
         old_tree = _tree(repo, old_copy, old_index)
+        # copier lists the deleted (D) and the added (A) paths of old -> project in two diff-tree calls
+        project_diff = [line.split("\t", 1) for line in _git(repo, "diff-tree", "-r", "--name-status", old_tree,
+                                                              head).splitlines()]
         files_removed = [
-            p for p in map(normalize_git_path, _git(repo, "diff-tree", "-r", "--diff-filter=D", "--name-only",
-                                                   old_tree, head).splitlines())
+            p for p in (normalize_git_path(path) for status, path in project_diff if status == "D")
             if not (repo / p).exists() and not main.match_skip(Path(p))]
         with replace(main, quiet=True) as current:
             _with_template(current, new_t)
@@ -298,10 +300,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path) -> None:
             Path(new_copy, name).unlink(missing_ok=True)
         new_tree = _tree(repo, new_copy, new_index)
 
-        def added(a: str, b: str) -> set[str]:
-            return set(_git(repo, "diff-tree", "-r", "--diff-filter=A", "--name-only", a, b).splitlines())
-
-        both = added(old_tree, head) & added(old_tree, new_tree)
+        added_in_new = set(_git(repo, "diff-tree", "-r", "--diff-filter=A", "--name-only", old_tree,
+                                new_tree).splitlines())
+        both = {path for status, path in project_diff if status == "A"} & added_in_new
         for filename in both:
             f = old_copy / filename
             f.parent.mkdir(parents=True, exist_ok=True)
@@ -382,14 +383,16 @@ def start_pool(workers: int, env: dict[str, str], clones: Path):
                                initializer=init_worker, initargs=(env, str(clones)))
 
 
-def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None) -> subprocess.CompletedProcess:
+def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
+                at_top: bool = False) -> subprocess.CompletedProcess:
     """`update` in one of the pool's processes, as a CompletedProcess like fleet.run_copier_update's.
     Unsupported (or a broken pool): the caller runs the real copier. `cancel` set: the pending work
-    is withdrawn and fleet.Cancelled raised (a running update ends within its second or so; the
+    is withdrawn and fleet.Cancelled raised. `at_top`: the caller checked that `repo` is its
+    repository's top (a running update ends within its second or so; the
     preview waits for the pool before removing the scratch space)."""
     from paved_road.fleet.fleet import Cancelled
 
-    future = pool.submit(update, str(repo), candidate, str(tmp))
+    future = pool.submit(update, str(repo), candidate, str(tmp), at_top)
     while True:
         try:
             done = future.result(timeout=0.2)
