@@ -13,7 +13,9 @@ must decline (the preview then runs copier itself).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from paved_road.fleet import preview as pv
 from paved_road.fleet import preview_checks, update_engine
 from paved_road.fleet.fleet import run_copier_update
 from paved_road.fleet.service_update import outcome
-from preview_fleet import CANDIDATE, FLEET, _answers
+from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
 from template_releases import generate, git
 
 EXTRA = ("golf", "hotel", "india")
@@ -150,3 +152,27 @@ def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_pa
     assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
     assert "--engine" in proc.stderr and "fast" in proc.stderr and "copier" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_engine_updates_leaves_no_process_and_no_scratch(preview_fleet, preview_template, tmp_path):
+    """The worker processes are the preview's children: Ctrl-C stops them with it (no orphan in its
+    process group) and the scratch space, their template clones included, is gone."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/engine.*")):
+        time.sleep(0.02)  # until the engine is updating a service
+    assert list(tmp_path.glob("paved-preview.*/*.tmp/engine.*")), "the engine never ran"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and out == ""
+    # nothing left running in the preview's process group (an exited process the container's init has
+    # not reaped yet, state Z, runs nothing)
+    ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    running = [line for line in ps.splitlines() if line.split()[1:2] and not line.split()[1].startswith("Z")]
+    assert running == [], ps
+    assert list(tmp_path.iterdir()) == []
+
