@@ -50,7 +50,9 @@ STATUSES = (CLEAN, CONFLICTED, BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDA
 FAILURES = (BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
 EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 CHECKS = ("update", "build", "test")
-ENGINES = (update_engine.FAST, update_engine.COPIER)  # --engine: copier in-process (fallback: subprocess), or always the subprocess
+# --engine: copier's update in the engine's worker processes (the subprocess where it does not apply),
+# or the `copier update` subprocess for every service
+ENGINES = (update_engine.FAST, update_engine.COPIER)
 MAX_HUNK_LINES = 40       # of one hunk kept in the report
 MAX_HUNKS_PER_FILE = 3    # kept per conflicted file of one service
 _TASK_FAILED = re.compile(r"Task (?P<cmd>.+?) returned non-zero exit status (?P<code>-?\d+)")

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 FAST, COPIER = "fast", "copier"
+# The copier whose `_apply_update` this module follows (pyproject pins it); any other: the subprocess.
+MODELLED_COPIER = "9.19.1"
 
 _TEMPLATES: dict = {}          # (url, ref) -> copier Template with its clone, per worker process
 _CODE: dict = {}               # Jinja compile cache, per worker process
@@ -242,8 +244,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     from copier._types import Phase
 
     _FILE_MODE.clear()
-    main = _fleet_worker_class()(dst_path=Path("."), vcs_ref=candidate, defaults=True, overwrite=True, conflict="inline",
-                  unsafe=True, skip_answered=True)
+    # `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`, run in the service
+    main = _fleet_worker_class()(dst_path=Path("."), vcs_ref=candidate, defaults=True, overwrite=True,
+                                 conflict="inline", unsafe=True, skip_answered=True)
     token = _operation.set("update")
     try:
         sub = main.subproject
