@@ -187,13 +187,29 @@ _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, dur
 @functools.cache
 def _fleet_worker_class():
     """copier's Worker, asking git for the destination's `core.fileMode` once per render instead of
-    once per rendered file (`_sync_git_index_executable_bit`: ~100 git processes per update). The
-    setting cannot change while copier renders; what follows the look-up is copier's own code."""
+    once per rendered file (`_sync_git_index_executable_bit`: ~100 git processes per update; the
+    setting cannot change while copier renders; what follows the look-up is copier's own code), and
+    the answers file's path rendered once per render."""
     from copier._main import Worker
     from copier._vcs import get_git
     from plumbum import ProcessExecutionError
 
     class FleetWorker(Worker):
+        # `answers_relpath` renders `_answers_file` with a fresh context on every access: twice per path
+        # part while rendering (~40% of a render's contexts). While `_render_template` runs, the answers
+        # and `_copier_conf` it depends on are fixed: rendered once there, copier's property otherwise.
+        def _render_template(self):
+            self.__dict__["_paved_answers_relpath"] = Worker.answers_relpath.fget(self)
+            try:
+                return super()._render_template()
+            finally:
+                self.__dict__.pop("_paved_answers_relpath", None)
+
+        @property
+        def answers_relpath(self):
+            cached = self.__dict__.get("_paved_answers_relpath")
+            return cached if cached is not None else Worker.answers_relpath.fget(self)
+
         def _sync_git_index_executable_bit(self, dst_relpath, src_mode):
             root = str(self.subproject.local_abspath)
             if root not in _FILE_MODE:
