@@ -30,7 +30,9 @@ def summary_lines(rep: dict) -> list[str]:
              "from versions: " + (", ".join(f"{v} x{n}" for v, n in s["from_versions"].items()) or "none"),
              f"checks: {rep['checks']}; took {rep['seconds']:g} s ({s['service_seconds']:g} s of per-service work"
              + (f", {rep['dependency_installs']} npm ci for the distinct dependency trees" if rep["checks"] != "update"
-                else "") + ")"]
+                else "") + ")"
+             + ("; applied by " + ", ".join(f"{e} x{n}" for e, n in s.get("engines", {}).items())
+                if s.get("engines") else "")]
     if s["conflicting_files"]:
         lines.append("files that conflict most:")
         for f in s["conflicting_files"][:5]:
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             paths = selection.checkout_paths(sel, "fleet preview")
             rep = _with_progress(lambda advance: pv.run(
                 paths, args.candidate, template=args.template, jobs=cli_options.jobs(args.jobs), keep=args.keep, checks=args.checks,
-                shard=shard, on_result=advance))
+                shard=shard, on_result=advance, engine=args.engine))
     except (pv.PreviewError, CatalogError) as exc:
         print(f"paved fleet preview: {redact(exc)}", file=sys.stderr)
         return pv.EXIT_BAD_INPUT
@@ -180,6 +182,11 @@ def register(fsub: argparse._SubParsersAction) -> None:
                    help="how deep to check each service: update (apply the candidate and record the outcome; "
                         "the default), build (also npm ci from its lockfile, lint, terraform fmt -check on "
                         "infra/), test (also npm test: its own tests, its team's included)")
+    p.add_argument("--engine", choices=pv.ENGINES, default="fast",
+                   help="what applies the candidate: fast (copier's update in worker processes that share the "
+                        "template clones, the default; a service it does not model gets the real copier update, "
+                        "counted in the report's summary.engines) or copier (a `copier update` subprocess per "
+                        "service)")
     p.add_argument("--keep", action="store_true", help="keep the scratch space (its path is in the report)")
     p.add_argument("--shard", metavar="I/N", help="preview only the I-th of N equal shares of the fleet (every N-th "
                    "service in name order); each shard's --format json report goes to --merge")

@@ -31,7 +31,7 @@ from typing import Callable
 
 import yaml
 
-from paved_road.fleet import preview_checks
+from paved_road.fleet import preview_checks, update_engine
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
 from paved_road.fleet.conflict_markers import rej_hunks
@@ -50,6 +50,9 @@ STATUSES = (CLEAN, CONFLICTED, BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDA
 FAILURES = (BUILD_FAILED, TEST_FAILED, MIGRATION_FAILED, UPDATE_ERROR, UNREADABLE, SKIPPED)
 EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 CHECKS = ("update", "build", "test")
+# --engine: copier's update in the engine's worker processes (the subprocess where it does not apply),
+# or the `copier update` subprocess for every service
+ENGINES = (update_engine.FAST, update_engine.COPIER)
 MAX_HUNK_LINES = 40       # of one hunk kept in the report
 MAX_HUNKS_PER_FILE = 3    # kept per conflicted file of one service
 _TASK_FAILED = re.compile(r"Task (?P<cmd>.+?) returned non-zero exit status (?P<code>-?\d+)")
@@ -81,6 +84,7 @@ class ServiceResult:
     checks: list[dict] = field(default_factory=list)               # --checks build|test: each step's result
     failing_tests: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    engine: str | None = None                                      # what applied the update: fast | copier
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -203,23 +207,29 @@ def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
 
 
-def uncommitted(checkout: Path, clone: Path) -> bool:
+def checkout_top(checkout: Path) -> tuple[Path, str]:
+    """(the top of `checkout`'s repository, the service's directory below it: "" or "sub/dir/")."""
+    top, prefix = (_git(checkout, "rev-parse", "--show-toplevel", "--show-prefix").split("\n") + ["", ""])[:2]
+    return Path(top.strip()), prefix.strip()
+
+
+def uncommitted(checkout: Path, clone: Path, top: Path | None = None) -> bool:
     """Changes or untracked files in the checkout, against its scratch clone `clone` (same commit).
     git runs with the clone's repository and the checkout's files as work tree: the checkout's own
     .git/config is never read (its core.fsmonitor, filter drivers or hooks are commands git would run
-    on `git status`), nor its index written."""
-    top = _git(checkout, "rev-parse", "--show-toplevel").strip()
+    on `git status`), nor its index written. `top`: the checkout's top (checkout_top), if known."""
+    top = str(top or checkout_top(checkout)[0])
     proc = subprocess.run([*GIT, "-c", "core.fsmonitor=false", "--git-dir", str(clone / ".git"), "--work-tree", top,
                            "status", "--porcelain", "--untracked-files=normal"], cwd=top, capture_output=True,
                           text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}, stdin=subprocess.DEVNULL)
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def scratch_clone(checkout: Path, dest: Path) -> Path:
+def scratch_clone(checkout: Path, dest: Path, where: tuple[Path, str] | None = None) -> Path:
     """A clone of `checkout`'s repository at `dest` (its own objects: nothing shared or hard-linked, no
-    remote), on a branch; returns the service's directory in it (a service may sit below the top)."""
-    top = Path(_git(checkout, "rev-parse", "--show-toplevel").strip())
-    prefix = _git(checkout, "rev-parse", "--show-prefix").strip()
+    remote), on a branch; returns the service's directory in it (a service may sit below the top).
+    `where`: checkout_top(checkout), if known."""
+    top, prefix = where or checkout_top(checkout)
     proc = subprocess.run([*GIT, "clone", "-q", "--local", "--no-hardlinks", "--end-of-options", str(top), str(dest)],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode:
@@ -231,15 +241,16 @@ def scratch_clone(checkout: Path, dest: Path) -> Path:
 
 def preview_service(item: dict, scratch: Path, candidate: str, migration_markers: list[str] = (),
                     cancel: threading.Event | None = None, depth: str = "update",
-                    deps: "preview_checks.SharedChecks | None" = None) -> ServiceResult:
+                    deps: "preview_checks.SharedChecks | None" = None, engine_pool=None) -> ServiceResult:
     started = time.monotonic()
     result = ServiceResult(path=item["path"], status=UPDATE_ERROR, name=item.get("name"),
                            from_version=item.get("from_version"), to_version=candidate)
     try:
         if cancel is not None and cancel.is_set():
             raise Cancelled("interrupted")
-        repo = scratch_clone(Path(item["path"]), scratch)
-        if uncommitted(Path(item["path"]), scratch):
+        where = checkout_top(Path(item["path"]))
+        repo = scratch_clone(Path(item["path"]), scratch, where)
+        if uncommitted(Path(item["path"]), scratch, where[0]):
             result.notes.append("uncommitted changes in the checkout are not part of the preview (its last commit is)")
         if not (repo / ANSWERS_FILE).is_file():
             raise _GitError(f"{ANSWERS_FILE} is not committed: the preview applies the release to the committed "
@@ -250,7 +261,22 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
         # stopped on Ctrl-C cannot leave them behind; the candidate's migrations and tasks run without
         # the machine's credentials (AWS_*, GH_TOKEN, ...), as the services' own commands do
         env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
-        proc = run_copier_update(repo, candidate, cancel, env=env)
+        proc = None
+        if engine_pool is not None:
+            try:
+                if where[1]:
+                    raise update_engine.Unsupported("the service is below its repository's top")
+                proc = update_engine.run_in_pool(engine_pool, repo, candidate, tmp, cancel, at_top=True)
+                result.engine = update_engine.FAST
+            except update_engine.Unsupported:
+                # the real copier decides, from a fresh scratch clone (the fast path may have written)
+                remove_tree(scratch)
+                remove_tree(tmp)
+                repo = scratch_clone(Path(item["path"]), scratch, where)
+                tmp.mkdir()
+        if proc is None:
+            proc = run_copier_update(repo, candidate, cancel, env=env)
+            result.engine = update_engine.COPIER
     except _GitError as exc:
         result.error = f"not a git checkout copier can update: {redact(exc)}"
         result.seconds = round(time.monotonic() - started, 3)
@@ -268,7 +294,7 @@ def preview_service(item: dict, scratch: Path, candidate: str, migration_markers
                         f"copier update exited {proc.returncode}: {last[-1] if last else ''}")
         result.output = preview_checks.excerpt(proc.stderr or proc.stdout or "")
     else:
-        result.changed, conflicted = outcome(repo)  # as `paved update` reports them
+        result.changed, conflicted = outcome(repo, scratch, where[1])  # as `paved update` reports them
         for rel, path in conflicted.items():
             lines = path.read_bytes().splitlines()
             found = rej_hunks(lines) if rel.endswith(".rej") else conflict_hunk_lines(lines, rel)
@@ -316,9 +342,13 @@ def _hunk_text(lines: list[bytes]) -> str:
 # ---------------------------------------------------------------------------
 def run(paths: list[str], candidate: str, template: str | None = None, jobs: int = 8, keep: bool = False,
         on_result: Callable[[ServiceResult], None] | None = None, scratch_parent: str | None = None,
-        checks: str = "update", shard: tuple[int, int] | None = None) -> dict:
+        checks: str = "update", shard: tuple[int, int] | None = None, engine: str = update_engine.FAST) -> dict:
     """The preview report (see `report`). PreviewError: bad input, nothing done. PreviewInterrupted:
-    Ctrl-C, copier processes stopped, scratch removed (kept with `keep`)."""
+    Ctrl-C, copier processes stopped, scratch removed (kept with `keep`). `engine` fast: copier's
+    update runs in a pool of worker processes (update_engine), the subprocess only where that
+    engine does not apply; copier: the `copier update` subprocess for every service."""
+    if engine not in ENGINES:
+        raise PreviewError(f"--engine: '{engine}' is not one of {', '.join(ENGINES)}")
     started = time.monotonic()
     work, done, canonical = plan(paths, candidate, template, jobs, shard)
     markers = migration_commands(canonical, candidate) if work else []
@@ -327,10 +357,14 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
     cancel = threading.Event()
     deps = preview_checks.SharedChecks(scratch / "npm")
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    engine_pool = None
+    if engine == update_engine.FAST and work:
+        engine_pool = update_engine.start_pool(min(max(1, jobs), os.cpu_count() or 1),
+                                               preview_checks.copier_env(dict(os.environ)), scratch / "clones")
     interrupted = completed = False
     try:
         futures = {pool.submit(preview_service, item, scratch / f"{i:05d}", candidate, markers, cancel,
-                               checks, deps): item
+                               checks, deps, engine_pool): item
                    for i, item in enumerate(work)}
         for future in as_completed(futures):
             try:
@@ -356,6 +390,8 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
                 if not completed:
                     cancel.set()
                 pool.shutdown(wait=True, cancel_futures=not completed)
+                if engine_pool is not None:
+                    engine_pool.shutdown(wait=True, cancel_futures=True)
                 break
             except KeyboardInterrupt:
                 interrupted, completed = True, False
@@ -427,6 +463,8 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
             "from_versions": dict(sorted(versions.items(), key=lambda kv: (parse_version(kv[0]) is None,
                                                                            parse_version(kv[0]) or 0, kv[0]))),
             "service_seconds": round(sum(r.seconds for r in results), 2),
+            # what applied the candidate: the in-process engine, or the `copier update` subprocess
+            "engines": dict(sorted(Counter(r.engine for r in results if r.engine).items())),
         },
         "services": [r.to_json() for r in results],
     }
@@ -484,7 +522,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     return merged
 
 
-_STR_OR_NONE = ("name", "from_version", "to_version", "error")
+_STR_OR_NONE = ("name", "from_version", "to_version", "error", "engine")
 _STR_LISTS = ("changed", "migrations", "notes", "output", "failing_tests")
 
 

@@ -124,11 +124,13 @@ def update(repo: Path, to: str | None = None, template: str | None = None) -> Up
     return result
 
 
-def outcome(repo: Path) -> tuple[list[str], dict[str, Path]]:
+def outcome(repo: Path, top: Path | None = None, prefix: str | None = None) -> tuple[list[str], dict[str, Path]]:
     """After `copier update` in `repo`: the files it changed or added, and those left with conflict markers
-    or .rej files (-> their path on disk), relative to `repo` (`paved update` and `paved fleet preview`)."""
-    top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
-    prefix = _git(repo, "rev-parse", "--show-prefix").strip()
+    or .rej files (-> their path on disk), relative to `repo` (`paved update` and `paved fleet preview`).
+    `top`, `prefix`: the repository's top and `repo`'s place below it, when the caller knows them."""
+    if top is None or prefix is None:
+        top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+        prefix = _git(repo, "rev-parse", "--show-prefix").strip()
     # porcelain paths are relative to the repository root, whatever the cwd
     changed_top = changed_paths(repo)
     changed = sorted(c.removeprefix(prefix) for c in changed_top)

@@ -1,0 +1,428 @@
+"""The preview's fast `copier update`: copier 9.19's own update, minus what a fleet repeats.
+
+`copier update` (copier/_main.py: `Worker.run_update` -> `_apply_update`, 9.19.1) costs ~2 s of CPU
+per service: a Python start-up importing copier, three template clones, three renders with a fresh
+Jinja environment each (every template compiled again), ~160 git processes. In a preview the same
+few template versions are applied to hundreds of services, so this module runs the same steps
+inside long-lived worker processes (copier imported once) and shares what does not depend on the
+service:
+
+* one template clone per (source, ref) per worker process, made by copier's own `clone()` and
+  handed to copier's Workers as their `Template` (its version, config and git modes read once);
+* Jinja's compilation of a template source to Python code (a pure function of the source and the
+  environment's syntax, extensions, filters and tests) cached across renders;
+* the renders themselves stay copier's (`Worker.run_copy` with the arguments `_apply_update`
+  passes), as do the migrations (`Template.migration_tasks` + `Worker._execute_tasks`: PEP 440
+  ranges, `when`, `$STAGE`/`$VERSION_FROM`/`$VERSION_TO`) and the final clean-up
+  (`_remove_old_files`);
+* the git side of `_apply_update` (temporary repositories for the old and new renders, alternates,
+  commits) becomes trees written into the scratch clone's own object store with a temporary index,
+  then the same `diff-tree`/`apply --reject`/`merge-file` calls: ~10 git processes instead of ~160.
+
+Anything this does not model (a service below its repository's top, `_tasks`, a template that is
+not a git repository, a precondition `run_update` would refuse, any exception) raises `Unsupported`;
+the preview then runs the real `copier update` subprocess for that service (fleet.run_copier_update)
+and reports `engine: copier`. tests/catalog/test_update_engine.py holds the result byte for byte
+against the real `copier update` on the preview fleet.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import tempfile
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+
+FAST, COPIER = "fast", "copier"
+# The copier whose `_apply_update` this module follows (pyproject pins it); any other: the subprocess.
+MODELLED_COPIER = "9.19.1"
+
+_TEMPLATES: dict = {}          # (url, ref) -> copier Template with its clone, per worker process
+_CODE: dict = {}               # Jinja compile cache, per worker process
+_ENV_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class Unsupported(RuntimeError):
+    """This service needs the real `copier update` (the reason says why)."""
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------
+def init_worker(env: dict[str, str], clones: str) -> None:
+    """ProcessPoolExecutor initializer: the environment copier runs with in a preview (set before
+    plumbum snapshots it), copier imported once, Ctrl-C left to the parent (it stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(env)
+    os.makedirs(clones, exist_ok=True)
+    os.environ["PAVED_ENGINE_CLONES"] = clones
+    import copier._main  # noqa: F401  (the import is the point: once per process)
+
+    _cache_jinja_compilation()
+
+
+def _cache_jinja_compilation() -> None:
+    """Memoise `jinja2.Environment.compile`: its result is the Python code of one template source,
+    a function of the source, the names it was given and the environment's syntax, extensions,
+    filters and tests (the compiler looks filters and tests up to pick how to call them). Copier
+    builds a new environment per render; the code is the same every time."""
+    import jinja2
+    from jinja2.utils import _PassArg
+
+    if getattr(jinja2.Environment.compile, "_paved_cached", False):
+        return
+    compile_uncached = jinja2.Environment.compile
+
+    def env_key(env) -> tuple:
+        key = _ENV_KEYS.get(env)
+        if key is None:
+            lexer = (env.block_start_string, env.block_end_string, env.variable_start_string,
+                     env.variable_end_string, env.comment_start_string, env.comment_end_string,
+                     env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
+                     env.newline_sequence, env.keep_trailing_newline)
+            key = (type(env), lexer, tuple(sorted(env.extensions)), env.optimized, env.is_async,
+                   env.autoescape if not callable(env.autoescape) else id(env.autoescape),
+                   env.code_generator_class, env.context_class,
+                   tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.filters.items())),
+                   tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.tests.items())))
+            _ENV_KEYS[env] = key
+        return key
+
+    def compile_cached(self, source, name=None, filename=None, raw=False, defer_init=False):
+        if not isinstance(source, str):  # an AST: not hashable, compile as asked
+            return compile_uncached(self, source, name, filename, raw, defer_init)
+        key = (env_key(self), source, name, filename, raw, defer_init)
+        code = _CODE.get(key)
+        if code is None:
+            code = _CODE[key] = compile_uncached(self, source, name, filename, raw, defer_init)
+        return code
+
+    compile_cached._paved_cached = True
+    jinja2.Environment.compile = compile_cached
+
+
+@contextmanager
+def _captured(out: Path, err: Path):
+    """stdout and stderr of this process and its children (the migrations) into `out` and `err`."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    for fd, path in ((1, out), (2, err)):
+        with open(path, "wb") as fh:
+            os.dup2(fh.fileno(), fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
+    """Run in a worker process: `copier update --trust --defaults --skip-answered --conflict inline
+    --vcs-ref candidate` on the scratch clone `repo`, `tmp` its temporary space. Returns
+    {"returncode": 0, "stdout": ..., "stderr": ...}; raises Unsupported for the real copier."""
+    import tempfile as _tempfile
+
+    from plumbum import local
+
+    cwd = os.getcwd()
+    out, err = Path(tmp) / "engine.stdout", Path(tmp) / "engine.stderr"
+    env = {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+    saved_tempdir = _tempfile.tempdir
+    _tempfile.tempdir = tmp
+    try:
+        with _captured(out, err), local.env(**env):
+            os.chdir(repo)
+            _apply_update(Path(repo), candidate, Path(tmp), at_top)
+    except Unsupported:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the real copier decides
+        raise Unsupported(f"{exc.__class__.__name__}: {exc}") from None
+    finally:
+        os.chdir(cwd)
+        _tempfile.tempdir = saved_tempdir
+    texts = [p.read_text(errors="replace") for p in (out, err)]
+    for p in (out, err):
+        p.unlink()
+    return {"returncode": 0, "stdout": texts[0], "stderr": texts[1]}
+
+
+# ---------------------------------------------------------------------------
+# copier's _apply_update, step by step
+# ---------------------------------------------------------------------------
+def _template(url: str, ref: str | None):
+    """One copier Template per (source, ref) in this process, cloned once by copier itself (into
+    the preview's scratch space), shared by the Workers of every service."""
+    from copier._template import Template
+
+    key = (url, ref)
+    if key not in _TEMPLATES:
+        t = Template(url=url, ref=ref, use_prereleases=False)
+        if t.vcs != "git":
+            raise Unsupported(f"template {url} is not a git repository")
+        saved = tempfile.tempdir
+        tempfile.tempdir = os.environ["PAVED_ENGINE_CLONES"]
+        try:
+            t.local_abspath  # noqa: B018 - clone now, into the clones directory
+        finally:
+            tempfile.tempdir = saved
+        _TEMPLATES[key] = t
+    return _TEMPLATES[key]
+
+
+_FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
+
+
+@functools.cache
+def _fleet_worker_class():
+    """copier's Worker, asking git for the destination's `core.fileMode` once per render instead of
+    once per rendered file (`_sync_git_index_executable_bit`: ~100 git processes per update; the
+    setting cannot change while copier renders; what follows the look-up is copier's own code), and
+    the answers file's path rendered once per render."""
+    from copier._main import Worker
+    from copier._vcs import get_git
+    from plumbum import ProcessExecutionError
+
+    class FleetWorker(Worker):
+        # `answers_relpath` renders `_answers_file` with a fresh context on every access: twice per path
+        # part while rendering (~40% of a render's contexts). While `_render_template` runs, the answers
+        # and `_copier_conf` it depends on are fixed: rendered once there, copier's property otherwise.
+        def _render_template(self):
+            self.__dict__["_paved_answers_relpath"] = Worker.answers_relpath.fget(self)
+            try:
+                return super()._render_template()
+            finally:
+                self.__dict__.pop("_paved_answers_relpath", None)
+
+        @property
+        def answers_relpath(self):
+            cached = self.__dict__.get("_paved_answers_relpath")
+            return cached if cached is not None else Worker.answers_relpath.fget(self)
+
+        def _sync_git_index_executable_bit(self, dst_relpath, src_mode):
+            root = str(self.subproject.local_abspath)
+            if root not in _FILE_MODE:
+                try:
+                    _FILE_MODE[root] = get_git(context_dir=self.subproject.local_abspath)(
+                        "config", "--type=bool", "--get", "core.fileMode").strip()
+                except ProcessExecutionError:
+                    _FILE_MODE[root] = None
+            if _FILE_MODE[root] != "false":
+                return None  # copier's own early return: git sees the on-disk chmod
+            return super()._sync_git_index_executable_bit(dst_relpath, src_mode)
+
+    return FleetWorker
+
+
+def _with_template(worker, template):
+    worker.__dict__["template"] = template  # Worker.template is a cached_property
+    return worker
+
+
+def _git(repo: Path, *args: str, index: Path | None = None, work_tree: Path | None = None,
+         stdin: str | None = None, check: bool = True) -> str:
+    env = dict(os.environ)
+    if index is not None:
+        env["GIT_INDEX_FILE"] = str(index)
+    if work_tree is not None:
+        env["GIT_DIR"] = str(repo / ".git")
+        env["GIT_WORK_TREE"] = str(work_tree)
+    proc = subprocess.run(["git", *args], cwd=work_tree or repo, capture_output=True, text=True, env=env,
+                          input=stdin)
+    if check and proc.returncode:
+        raise Unsupported(f"git {args[0]}: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout
+
+
+def _tree(repo: Path, rendered: Path, index: Path) -> str:
+    """The tree `git add .` in a fresh repository of `rendered` would commit (its own .gitignore
+    applies), written into `repo`'s object store."""
+    _git(repo, "add", "--all", ".", index=index, work_tree=rendered)
+    return _git(repo, "write-tree", index=index, work_tree=rendered).strip()
+
+
+def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -> None:
+    from filecmp import dircmp
+
+    from copier._main import _operation, _remove_old_files
+    from copier._tools import escape_git_path, normalize_git_path
+    from copier._types import Phase
+
+    _FILE_MODE.clear()
+    # `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`, run in the service
+    main = _fleet_worker_class()(dst_path=Path("."), vcs_ref=candidate, defaults=True, overwrite=True,
+                                 conflict="inline", unsafe=True, skip_answered=True)
+    token = _operation.set("update")
+    try:
+        sub = main.subproject
+        if not at_top and Path(_git(repo, "rev-parse", "--show-toplevel").strip()).resolve() != repo.resolve():
+            raise Unsupported("the service is below its repository's top")
+        last = sub.template
+        if last is None or last.ref is None:
+            raise Unsupported("no template reference in the answers file")
+        old_t = _template(str(last.url), last.ref)
+        sub.__dict__["template"] = old_t
+        new_t = _template(str(last.url), main.resolved_vcs_ref)
+        _with_template(main, new_t)
+        if not (old_t.version and new_t.version) or old_t.version > new_t.version or new_t.commit is None:
+            raise Unsupported("copier refuses this update (versions)")
+        if new_t.tasks or old_t.tasks:
+            raise Unsupported("the template has _tasks")
+        main._check_unsafe("update")
+
+        old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
+        old_copy.mkdir()
+        new_copy.mkdir()
+        from dataclasses import replace
+
+        with _with_template(replace(main, dst_path=old_copy, data=sub.last_answers, defaults=True, quiet=True,
+                                    src_path=old_t.url, vcs_ref=old_t.commit,
+                                    exclude=[*new_t.exclude, *main.exclude], ask=()), _template(
+                str(old_t.url), old_t.commit)) as old_worker:
+            old_worker.run_copy()
+        with Phase.use(Phase.MIGRATE):
+            main._execute_tasks(new_t.migration_tasks("before", old_t))
+        head = _git(repo, "write-tree").strip()
+        old_index, new_index = tmp / "engine.old.index", tmp / "engine.new.index"
+        old_tree = _tree(repo, old_copy, old_index)
+        # copier lists the deleted (D) and the added (A) paths of old -> project in two diff-tree calls
+        project_diff = [line.split("\t", 1) for line in _git(repo, "diff-tree", "-r", "--name-status", old_tree,
+                                                              head).splitlines()]
+        files_removed = [
+            p for p in (normalize_git_path(path) for status, path in project_diff if status == "D")
+            if not (repo / p).exists() and not main.match_skip(Path(p))]
+        with replace(main, quiet=True) as current:
+            _with_template(current, new_t)
+            current.run_copy()
+            main.answers = current.answers
+            main.answers.external = main._external_data()
+        for name in files_removed:
+            (repo / name).unlink(missing_ok=True)
+        data = {k: v for k, v in main.answers.combined.items()
+                if not k.startswith("_") and k not in main.answers.hidden}
+        with _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
+                                    src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
+                            _template(str(old_t.url), main.resolved_vcs_ref)) as new_worker:
+            new_worker.run_copy()
+        for name in files_removed:
+            Path(new_copy, name).unlink(missing_ok=True)
+        new_tree = _tree(repo, new_copy, new_index)
+
+        added_in_new = set(_git(repo, "diff-tree", "-r", "--diff-filter=A", "--name-only", old_tree,
+                                new_tree).splitlines())
+        both = {path for status, path in project_diff if status == "A"} & added_in_new
+        for filename in both:
+            f = old_copy / filename
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.touch((repo / filename).stat().st_mode)
+            _git(repo, "add", "--force", "--", filename, index=old_index, work_tree=old_copy)
+        if both:
+            old_tree = _git(repo, "write-tree", index=old_index, work_tree=old_copy).strip()
+        diff_cmd = ["diff-tree", f"--unified={main.context_lines}", old_tree, head]
+        skip_files = []
+        if main.all_skip_if_exists:
+            skip_files = [escape_git_path(f) for f in map(normalize_git_path, _git(
+                repo, *diff_cmd, "-r", "--no-commit-id", "--name-only", "--", ".", work_tree=old_copy).splitlines())
+                          if main.match_skip(Path(f))]
+        diff = _git(repo, *diff_cmd, "--inter-hunk-context=-1", work_tree=old_copy)
+        compared = dircmp(old_copy, new_copy)
+        apply_cmd = ["apply", "--reject", f"--exclude={Path('.') / main.answers_relpath}"]
+        apply_cmd += [f"--exclude={f}" for f in skip_files]
+        for line in _git(repo, "status", "--ignored", "--porcelain").splitlines():
+            if line.startswith("!! ") and not (new_copy / normalize_git_path(line[3:])).exists():
+                apply_cmd.append(f"--exclude={line[3:]}")
+        _git(repo, *apply_cmd, stdin=diff, check=False)
+        _merge_rejected(repo, old_copy, new_copy)
+        _remove_old_files(repo, compared)
+        with Phase.use(Phase.MIGRATE):
+            main._execute_tasks(new_t.migration_tasks("after", old_t))
+    finally:
+        _operation.reset(token)
+        main._cleanup()
+
+
+def _merge_rejected(repo: Path, old_copy: Path, new_copy: Path) -> None:
+    """`--conflict inline`: each rejected file 3-way merged with copier's labels, and the conflicts
+    recorded in the index as copier records them (stages 1-3)."""
+    from copier._tools import normalize_git_path
+
+    conflicted = []
+    for line in _git(repo, "status", "--porcelain", "--ignored").strip().splitlines():
+        if not line.startswith(("?? ", "!! ")):
+            continue
+        fname = normalize_git_path(line[3:])
+        if not fname.endswith(".rej"):
+            continue
+        fname = fname[:-4]
+        _git(repo, "-c", f"core.hooksPath={os.devnull}", "checkout", "--", fname)
+        _git(repo, "merge-file", "-L", "before updating", "-L", "last update", "-L", "after updating", "--",
+             fname, str(old_copy / fname), str(new_copy / fname), check=False)
+        (repo / f"{fname}.rej").unlink()
+        with (repo / fname).open("rb") as fh:
+            if any(line.rstrip() in {b"<<<<<<< before updating", b">>>>>>> after updating"} for line in fh):
+                conflicted.append(fname)
+    if not conflicted:
+        return
+    input_lines = []
+    for line in _git(repo, "ls-files", "--stage", "--", *conflicted).strip().splitlines():
+        perms_sha_mode, path = line.split("\t")
+        perms, sha, _ = perms_sha_mode.split()
+        input_lines.append(f"0 {'0' * 40}\t{path}")
+        input_lines.append(f"{perms} {sha} 2\t{path}")
+        for stage, side in (("1", old_copy), ("3", new_copy)):
+            proc = subprocess.run(["git", "hash-object", "-w", "--", str(side / normalize_git_path(path))],
+                                  cwd=repo, capture_output=True, text=True)
+            if proc.returncode == 0:
+                input_lines.append(f"{perms} {proc.stdout.strip()} {stage}\t{path}")
+    _git(repo, "update-index", "--index-info", stdin="\n".join(input_lines))
+
+
+# ---------------------------------------------------------------------------
+# The pool, seen from the preview
+# ---------------------------------------------------------------------------
+def start_pool(workers: int, env: dict[str, str], clones: Path):
+    """`workers` processes (spawned: no lock or thread of the parent is inherited half-way), each
+    importing copier once; `env` is what copier and the migrations see, `clones` where the template
+    clones go (inside the preview's scratch space)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker, initargs=(env, str(clones)))
+
+
+def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
+                at_top: bool = False) -> subprocess.CompletedProcess:
+    """`update` in one of the pool's processes, as a CompletedProcess like fleet.run_copier_update's.
+    Unsupported (or a broken pool): the caller runs the real copier. `cancel` set: the pending work
+    is withdrawn and fleet.Cancelled raised. `at_top`: the caller checked that `repo` is its
+    repository's top (a running update ends within its second or so; the
+    preview waits for the pool before removing the scratch space)."""
+    from paved_road.fleet.fleet import Cancelled
+
+    future = pool.submit(update, str(repo), candidate, str(tmp), at_top)
+    while True:
+        try:
+            done = future.result(timeout=0.2)
+            break
+        except TimeoutError:
+            if cancel is not None and cancel.is_set():
+                future.cancel()
+                raise Cancelled("interrupted") from None
+        except Unsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker that died, a pool shut down: copier decides
+            raise Unsupported(f"{exc.__class__.__name__}: {exc}") from None
+    return subprocess.CompletedProcess(["copier", "update", "(in-process)"], done["returncode"], done["stdout"],
+                                       done["stderr"])

@@ -1,0 +1,178 @@
+"""The preview's fast engine (fleet/update_engine.py) against the real `copier update`.
+
+Every service of the preview fleet (tests/catalog/preview_fleet.py: clean ones, a conflicting edit, an
+old version whose migrations run, a failing migration, a deleted tag) plus services built here for the
+paths of copier's `_apply_update` the fleet does not take (a template file the team deleted, a file the
+team added that the candidate also adds, a team-only file, a binary file) is updated twice from the
+same commit: once by the engine in its worker pool, once by `fleet.run_copier_update` (the subprocess
+`paved update` runs). Every file's bytes, the index (conflict stages included), `git status`, the
+conflicts paved reports and the migrations' output must be the same; where copier fails, the engine
+must decline (the preview then runs copier itself).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from paved_road.fleet import preview as pv
+from paved_road.fleet import preview_checks, update_engine
+from paved_road.fleet.fleet import run_copier_update
+from paved_road.fleet.service_update import outcome
+from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
+from template_releases import generate, git
+
+EXTRA = ("golf", "hotel", "india")
+
+
+@pytest.fixture(scope="module")
+def engine_fleet(preview_fleet, preview_template, tmp_path_factory):
+    """The preview fleet's checkouts, plus services for the rest of `_apply_update`."""
+    root = tmp_path_factory.mktemp("engine-fleet")
+    services = {name: preview_fleet / name for name in FLEET}
+    # golf (v2.1.1): deleted a file the template still has, and one the candidate changes
+    golf = generate(preview_template, root / "golf", "v2.1.1", _answers("golf", "v2.1.1"))
+    git(golf, "rm", "-q", "docker-compose.yml", "docs/on-call.md")
+    git(golf, "commit", "-qm", "we run no compose and keep our on-call guide elsewhere")
+    # hotel (v1.1.0): added otel/collector-local.yaml itself, which v2.0.0 adds too (added in both),
+    # a file of its own, and a binary file
+    hotel = generate(preview_template, root / "hotel", "v1.1.0", _answers("hotel", "v1.1.0"))
+    (hotel / "otel" / "collector-local.yaml").write_text("# hotel's own collector settings\nreceivers: {}\n")
+    (hotel / "src" / "team.js").write_text("'use strict'\nmodule.exports = () => 'hotel'\n")
+    (hotel / "logo.bin").write_bytes(bytes(range(256)))
+    git(hotel, "add", "-A")
+    git(hotel, "commit", "-qm", "hotel's own files")
+    # india (v2.1.0): a team line at the top of a file two releases change further down (merged cleanly)
+    india = generate(preview_template, root / "india", "v2.1.0", _answers("india", "v2.1.0"))
+    doc = india / "docs" / "on-call.md"
+    doc.write_text("India keeps a pager rota.\n\n" + doc.read_text())
+    git(india, "commit", "-qam", "india's pager rota")
+    services.update(golf=golf, hotel=hotel, india=india)
+    return services
+
+
+def _state(repo: Path) -> dict:
+    """What a user sees after the update: every file's bytes (conflict markers and the answers file
+    included), the index with its conflict stages, git status, and the conflicts paved reports."""
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(repo):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            path = Path(dirpath, name)
+            files[path.relative_to(repo).as_posix()] = (path.read_bytes(), os.stat(path).st_mode)
+    changed, conflicted = outcome(repo)
+    return {"files": files, "index": git(repo, "ls-files", "--stage"),
+            "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
+            "changed": changed, "conflicted": sorted(conflicted)}
+
+
+def _migrations(stdout: str) -> list[str]:
+    return pv._MIGRATION_LINE.findall(stdout or "")
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    clones = tmp_path_factory.mktemp("engine-clones")
+    p = update_engine.start_pool(1, preview_checks.copier_env(dict(os.environ)), clones)
+    yield p
+    p.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("name", [*FLEET, *EXTRA])
+def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet, pool, tmp_path):
+    fast, real = tmp_path / "fast", tmp_path / "copier"
+    repos = {}
+    for side in (fast, real):
+        repos[side] = pv.scratch_clone(engine_fleet[name], side / "repo")
+        (side / "tmp").mkdir()
+    env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(real / "tmp")}
+    copier = run_copier_update(repos[real], CANDIDATE, env=env)
+    try:
+        mine = update_engine.run_in_pool(pool, repos[fast], CANDIDATE, fast / "tmp")
+    except update_engine.Unsupported:
+        # the preview then runs copier itself: only acceptable where copier fails too
+        assert copier.returncode != 0, f"{name}: the engine declined an update copier completes"
+        assert FLEET.get(name, ("", ""))[1] in ("migration_failed", "update_error")
+        return
+    assert copier.returncode == 0, copier.stderr
+    assert _state(repos[fast]) == _state(repos[real])
+    assert _migrations(mine.stdout) == _migrations(copier.stdout)
+
+
+def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):
+    """The equality above means something only if the services reach those paths: conflicts (inline,
+    with copier's labels), a migration, a deletion kept, a file added in both kept as the team's, a
+    team edit merged with the release's."""
+    seen = {}
+    for name in ("charlie", "delta", "golf", "hotel", "india"):
+        repo = pv.scratch_clone(engine_fleet[name], tmp_path / name)
+        (tmp_path / f"{name}.tmp").mkdir()
+        proc = update_engine.run_in_pool(pool, repo, CANDIDATE, tmp_path / f"{name}.tmp")
+        seen[name] = (repo, proc)
+    charlie = (seen["charlie"][0] / "docs" / "on-call.md").read_text()
+    assert "<<<<<<< before updating" in charlie and ">>>>>>> after updating" in charlie
+    assert "UU docs/on-call.md" in git(seen["charlie"][0], "status", "--porcelain")
+    assert _migrations(seen["delta"][1].stdout)[0].startswith("v2.0.0: renamed answer http_port -> container_port")
+    golf = seen["golf"][0]
+    assert not (golf / "docker-compose.yml").exists() and not (golf / "docs" / "on-call.md").exists()
+    hotel = seen["hotel"][0]
+    assert "hotel's own collector settings" in (hotel / "otel" / "collector-local.yaml").read_text()
+    assert (hotel / "logo.bin").read_bytes() == bytes(range(256)) and (hotel / "src" / "team.js").exists()
+    india = (seen["india"][0] / "docs" / "on-call.md").read_text()
+    assert india.startswith("India keeps a pager rota.") and india.endswith("Escalate after 10 minutes.\n")
+    assert "<<<<<<<" not in india
+
+
+def test_preview_reports_the_same_with_either_engine_and_counts_them(preview_fleet, preview_template, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("PAVED_TEMPLATE", str(preview_template))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    reps = {e: pv.run([str(preview_fleet)], CANDIDATE, jobs=2, engine=e, scratch_parent=str(tmp_path))
+            for e in pv.ENGINES}
+    keys = ("status", "changed", "conflicts", "hunks", "migrations", "error", "output")
+    for fast, real in zip(reps["fast"]["services"], reps["copier"]["services"], strict=True):
+        assert {k: fast[k] for k in keys} == {k: real[k] for k in keys}, fast["name"]
+    # echo (failing migration) and ghost (deleted tag) are copier's to fail; broken is never updated
+    assert reps["fast"]["summary"]["engines"] == {"copier": 2, "fast": 5}
+    assert {r["name"]: r["engine"] for r in reps["fast"]["services"]}["echo"] == "copier"
+    assert reps["copier"]["summary"]["engines"] == {"copier": 7}
+    assert list(tmp_path.iterdir()) == []  # scratch, clones and the pool's files removed
+
+
+def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
+    from preview_fleet import run_paved
+
+    proc = run_paved(str(preview_fleet), "--candidate", CANDIDATE, "--engine", "turbo", tmpdir=tmp_path,
+                     template=preview_template)
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+    assert "--engine" in proc.stderr and "fast" in proc.stderr and "copier" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_engine_updates_leaves_no_process_and_no_scratch(preview_fleet, preview_template, tmp_path):
+    """The worker processes are the preview's children: Ctrl-C stops them with it (no orphan in its
+    process group) and the scratch space, their template clones included, is gone."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet), "--candidate", CANDIDATE, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("paved-preview.*/*.tmp/engine.*")):
+        time.sleep(0.02)  # until the engine is updating a service
+    assert list(tmp_path.glob("paved-preview.*/*.tmp/engine.*")), "the engine never ran"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and out == ""
+    # nothing left running in the preview's process group (an exited process the container's init has
+    # not reaped yet, state Z, runs nothing)
+    ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    running = [line for line in ps.splitlines() if line.split()[1:2] and not line.split()[1].startswith("Z")]
+    assert running == [], ps
+    assert list(tmp_path.iterdir()) == []
+
