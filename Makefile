@@ -86,4 +86,4 @@ generated: $(TEST_STAMP)
 	$(BIN)/python cookiecutter/build.py
 	$(BIN)/python backstage/build_template.py
 	$(BIN)/python scripts/terraform_docs.py
-	$(BIN)/python -m paved_road.fleet.preview_workflow -o .github/workflows/fleet-preview.yml
+	$(BIN)/python -m paved_road.fleet.preview.workflow -o .github/workflows/fleet-preview.yml

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paved_road.fleet import preview as pv
+from paved_road.fleet.preview import core as pv
 from preview_fleet import (CANDIDATE, CHARLIE_EDIT, DOC, FLEET, FOXTROT_TEST, PAVED, SECRET_VAR, run_paved,
                            tree_digest)
 

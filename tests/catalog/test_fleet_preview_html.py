@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from headless_chromium import chromium, needs_chromium, screenshot
-from paved_road.fleet.cmd_preview import render_html
+from paved_road.fleet.preview.command import render_html
 from preview_fleet import CANDIDATE, DOC, PAVED, run_paved
 
 pytestmark = needs_chromium

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from paved_road.fleet.preview_checks import ActionlintBatch, failing_tests
+from paved_road.fleet.preview.checks import ActionlintBatch, failing_tests
 
 GOOD = """name: ci
 on: push

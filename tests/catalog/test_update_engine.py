@@ -1,4 +1,4 @@
-"""The preview's fast engine (fleet/update_engine.py) against the real `copier update`.
+"""The preview's fast engine (fleet/preview/engine.py) against the real `copier update`.
 
 Every service of the preview fleet (tests/catalog/preview_fleet.py: clean ones, a conflicting edit, an
 old version whose migrations run, a failing migration, a deleted tag) plus services built here for the
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from paved_road.fleet import preview as pv
-from paved_road.fleet import preview_checks, update_engine
+from paved_road.fleet.preview import core as pv
+from paved_road.fleet.preview import checks as preview_checks
+from paved_road.fleet.preview import engine as update_engine
 from paved_road.fleet.fleet import run_copier_update
 from paved_road.fleet.service_update import outcome
 from preview_fleet import CANDIDATE, FLEET, PAVED, _answers

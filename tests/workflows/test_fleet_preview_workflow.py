@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from paved_road.fleet import preview_workflow
+from paved_road.fleet.preview import workflow as preview_workflow
 from workflow_lint import REPO_ROOT, check_jsonschema, load_workflow, zizmor
 
 WORKFLOW = REPO_ROOT / preview_workflow.OUTPUT

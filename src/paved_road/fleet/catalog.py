@@ -692,7 +692,7 @@ def render_html(catalog: dict, dora_page: str | None = None, preview_page: str |
     import jinja2
 
     from paved_road.dora.report import anchor, time_html
-    from paved_road.fleet.preview import anchor as preview_anchor
+    from paved_road.fleet.preview.core import anchor as preview_anchor
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("paved_road", "templates"), autoescape=True,

@@ -241,5 +241,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     c.add_argument("paths", nargs="*", metavar="PATH", help="service checkouts (default: .)")
     c.set_defaults(func=run_fleet_conflicts)
-    from paved_road.fleet import cmd_preview
+    from paved_road.fleet.preview import command as cmd_preview
     cmd_preview.register(fsub)

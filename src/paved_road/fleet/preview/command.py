@@ -1,4 +1,4 @@
-"""`paved fleet preview`: the command layer (parse, print). Logic: paved_road.fleet.preview."""
+"""`paved fleet preview`: the command layer (parse, print). Logic: paved_road.fleet.preview.core."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sys
 
 from paved_road import cli_options, output
-from paved_road.fleet import preview as pv
+from paved_road.fleet.preview import core as pv
 from paved_road.fleet import selection
 from paved_road.fleet.catalog import CatalogError
 from paved_road.untrusted import redact

@@ -31,7 +31,8 @@ from typing import Callable
 
 import yaml
 
-from paved_road.fleet import preview_checks, update_engine
+from paved_road.fleet.preview import checks as preview_checks
+from paved_road.fleet.preview import engine as update_engine
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
 from paved_road.fleet.conflict_markers import rej_hunks
