@@ -233,19 +233,45 @@ def test_a_sampled_server_span_carries_every_attribute_of_the_http_semantic_conv
                                       "http.response.status_code": "200"}]
 
 
-def test_without_instrumentation_https_internal_files_the_service_still_traces_its_requests(runtime, downstream):
-    """telemetry.js loads two files of instrumentation-http that its package
-    exports do not list. A dependency update that moves them must not stop the
-    service: it warns once and instrumentation-http's own server side traces
-    the same spans (name, route, attributes) instead."""
-    runtime_dir, stage = runtime
-    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
-    # A release that renamed its utils module: the package itself still works.
-    utils, moved, http_cjs = dist / "utils.cjs", dist / "utils-moved.cjs", dist / "http.cjs"
+def _renamed_utils_module(dist: Path) -> None:
+    """A release that renamed its utils module: the package itself still works."""
+    (dist / "utils.cjs").rename(dist / "utils-moved.cjs")
+    http_cjs = dist / "http.cjs"
     original = http_cjs.read_text()
     assert 'require("./utils.cjs")' in original
-    utils.rename(moved)
     http_cjs.write_text(original.replace('require("./utils.cjs")', 'require("./utils-moved.cjs")'))
+
+
+def _same_names_new_signature(dist: Path) -> None:
+    """A release that keeps every file and function name, but whose
+    getIncomingRequestAttributes wants one more option, which its own server
+    side passes (0.200 to 0.219 had such an option, semconvStability; without
+    it they returned other attributes)."""
+    utils, http_cjs = dist / "utils.cjs", dist / "http.cjs"
+    utils.write_text(utils.read_text() + """
+const previousGetIncomingRequestAttributes = exports.getIncomingRequestAttributes;
+exports.getIncomingRequestAttributes = (request, options, logger) =>
+  options.semconvStability === undefined ? {} : previousGetIncomingRequestAttributes(request, options, logger);
+""")
+    hook = "hookAttributes: instrumentation._callStartSpanHook(request, instrumentation.getConfig().startIncomingSpanHook),"
+    original = http_cjs.read_text()
+    assert original.count(hook) == 1
+    http_cjs.write_text(original.replace(hook, hook + " semconvStability: 2,"))
+
+
+@pytest.mark.parametrize("release", [_renamed_utils_module, _same_names_new_signature],
+                         ids=["renamed-utils-module", "same-names-new-signature"])
+def test_without_instrumentation_https_internals_the_service_still_traces_its_requests(runtime, downstream, release):
+    """telemetry.js loads two files of instrumentation-http that its package
+    exports do not list, and the generated service's Renovate moves that
+    package on its own. A release that moves them, or keeps their names but
+    changes what they take or return, must not stop the service or change its
+    spans silently: it warns once and instrumentation-http's own server side
+    traces the same spans (name, route, attributes) instead."""
+    runtime_dir, stage = runtime
+    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
+    saved = {f: f.read_bytes() for f in dist.iterdir() if f.suffix == ".cjs"}
+    release(dist)
     try:
         with OtlpSink() as sink:
             svc = ServiceProcess(runtime_dir, stage, 24, env={
@@ -259,8 +285,11 @@ def test_without_instrumentation_https_internal_files_the_service_still_traces_i
             finally:
                 code, _ = svc.terminate()
     finally:
-        moved.rename(utils)
-        http_cjs.write_text(original)
+        for f in dist.iterdir():
+            if f.suffix == ".cjs" and f not in saved:
+                f.unlink()
+        for f, content in saved.items():
+            f.write_bytes(content)
     assert code == 0 and arrived, svc.output
     assert svc.output.count("instrumentation-http changed its internal files") == 1, svc.output
     (server,) = [s for s in sink.received.spans if s["kind"] == "SERVER"]
