@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -591,6 +592,53 @@ def failures_run(harness):
     assert statuses == [status for _, status, _ in FAILURES], svc.output
     server = {s["attributes"]["url.path"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
     return server, during
+
+
+def _failure_statistics(harness, sampler_arg: str) -> Counter:
+    """FAILURES at one root sampling ratio: the request counts CloudWatch gets
+    (awsemf) per set of dimensions of http.server.request.duration."""
+    runtime_dir, stage = harness
+    counts: Counter = Counter()
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": sampler_arg, "OTEL_METRIC_EXPORT_INTERVAL": "300",
+            "OTEL_BSP_SCHEDULE_DELAY": "100"})
+
+        def published(received) -> Counter:
+            emf, seen = AwsEmf(), Counter()
+            for metric in received.metrics:
+                if metric["name"] == "http.server.request.duration":
+                    for point in emf.publish(metric):
+                        seen[tuple(sorted(point["labels"].items()))] += point["Count"]
+            return seen
+
+        try:
+            svc.wait_ready()
+            statuses = [request(svc, *call) for call, _, _ in FAILURES]
+            assert sink.wait_for(lambda r: sum(published(r).values()) >= len(FAILURES)), svc.output
+            time.sleep(0.5)  # nothing else may arrive
+            counts = published(sink.received)
+        finally:
+            code, _ = svc.terminate()
+    assert code == 0 and statuses == [status for _, status, _ in FAILURES], svc.output
+    return counts
+
+
+def test_unsampled_failures_reach_cloudwatch_as_sampled_ones_do(harness):
+    """At the production default most requests are not sampled, and the
+    deployment's error-rate alarm (ecs-service alarms.tf) reads
+    http.server.request.duration by http.response.status_code: an unsampled
+    5xx, 4xx or 404 must be counted with the same route, status and error.type
+    as a sampled one."""
+    sampled, unsampled = _failure_statistics(harness, "1"), _failure_statistics(harness, "0")
+    assert sampled == unsampled
+    assert sum(sampled.values()) == len(FAILURES)
+    labels = [dict(key) for key in sampled]
+    assert {(d.get("http.route"), d["http.response.status_code"], d.get("error.type")) for d in labels} == {
+        ("/t/fail/sync", "500", "500"), ("/t/fail/async", "500", "500"), ("/t/fail/hook", "500", "500"),
+        ("/t/fail/prevalidation", "403", None), ("/t/items/:id", "400", None), ("/t/private", "401", None),
+        (None, "404", None)}
 
 
 def test_every_5xx_records_its_exception_on_the_server_span(failures_run):
