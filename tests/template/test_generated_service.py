@@ -524,6 +524,11 @@ appModule.buildApp = function (...args) {
       request.log.info({ size: JSON.stringify(request.body).length }, 'echoed')
       return request.body
     })
+    f.get('/fetch', async (request) => {
+      request.log.info('fetching')
+      const response = await fetch(f.config.downstreamUrl)
+      return { status: response.status, body: await response.text() }
+    })
     f.get('/sleep/:ms', async (request) => {
       await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
       return {}
@@ -725,6 +730,41 @@ def test_code_run_from_the_request_and_response_events_is_in_the_request_trace(h
         lines = [r for r in svc.log_records() if r.get("msg") == message]
         assert [(r["trace_id"], r["span_id"]) for r in lines] == [
             (server[name]["trace_id"], server[name]["span_id"])], (message, lines)
+
+
+def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a_sampled_one_its_client_span(
+        harness, downstream):
+    """Under an unsampled request fetch gets no client span of its own: the
+    downstream's parent id is the server span's (the one its log lines carry),
+    with flags 00. A sampled request's fetch keeps its client span, the
+    downstream's parent."""
+    runtime_dir, stage = harness
+    forwarded = {}
+    for ratio in ("0", "1"):
+        downstream.traceparents.clear()
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": ratio, "OTEL_BSP_SCHEDULE_DELAY": "100", "DOWNSTREAM_URL": downstream.url})
+            try:
+                svc.wait_ready()
+                assert request(svc, "GET", "/t/fetch") == 200
+                if ratio == "1":
+                    assert sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "CLIENT"]), svc.output
+            finally:
+                code, _ = svc.terminate()
+        assert code == 0, svc.output
+        (line,) = [r for r in svc.log_records() if r.get("msg") == "fetching"]
+        (traceparent,) = downstream.traceparents
+        match = TRACEPARENT.match(traceparent)
+        assert match and match.group(1) == line["trace_id"], (traceparent, line)
+        forwarded[ratio] = (match.group(2), match.group(3), line["span_id"], sink.received.spans)
+    parent, flags, server_span_id, spans = forwarded["0"]
+    assert (parent, flags) == (server_span_id, "00") and not spans
+    parent, flags, server_span_id, spans = forwarded["1"]
+    (client,) = [s for s in spans if s["kind"] == "CLIENT"]
+    assert flags == "01" and parent == client["span_id"] != server_span_id
+    assert client["parent_span_id"] == server_span_id
 
 
 def _duration_points(received, route="/t/sleep/:ms"):
