@@ -269,7 +269,9 @@ def main() -> int:
                     print_profiles({n: profile(next(s for s in setups if s.name == n), args, env24, tmp)
                                     for n in names})
                     return 0
+                load_before = os.getloadavg()[0]
                 results = run(setups, args, env24, sink)
+                args.load_average = (load_before, os.getloadavg()[0])
         finally:
             downstream.terminate()
     report(results, args)
@@ -340,7 +342,13 @@ def report(results: dict, args) -> None:
     print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example and "
           f"{args.healthz_requests} on /healthz per repeat after {args.warmup} of warm-up, {args.repeats} repeats "
           f"(median); "
-          f"production default sampling {args.production_ratio}; 2 shared cores\n")
+          f"production default sampling {args.production_ratio}; 2 shared cores")
+    before, after = getattr(args, "load_average", (None, None))
+    if before is not None:
+        # The targets are stated for a quiet machine: a load this high means other work shared the cores.
+        print(f"load average (1 min) {before:.1f} before the measurements, {after:.1f} after"
+              f"{'' if max(before, after) < 1 else ': not a quiet machine, read the ratios as noisy'}")
+    print()
     print(f"{'setup':<14}{'/api/example CPU/req':>24}{'rps':>8}{'/healthz CPU/req':>22}{'rps':>8}"
           f"{'start-up':>18}{'RSS MB':>14}{'SIGTERM->exit':>22}{'loop block':>12}")
 
