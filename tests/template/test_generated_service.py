@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,9 @@ SERVER_SPAN_ATTRIBUTES = {
 def test_a_sampled_server_span_carries_every_attribute_of_the_http_semantic_conventions(otlp_run):
     received, svc = otlp_run
     server = [s for s in received.spans if s["kind"] == "SERVER"]
+    assert len(server) == 3, received.spans  # the loop below must not pass on none
+    # ...traced by the template's own server side: the fallback would trace the same, at its cost.
+    assert "instrumentation-http changed its internal files" not in svc.output, svc.output
     for span in server:
         attrs = span["attributes"]
         assert set(attrs) == SERVER_SPAN_ATTRIBUTES, sorted(attrs)
@@ -233,19 +237,45 @@ def test_a_sampled_server_span_carries_every_attribute_of_the_http_semantic_conv
                                       "http.response.status_code": "200"}]
 
 
-def test_without_instrumentation_https_internal_files_the_service_still_traces_its_requests(runtime, downstream):
-    """telemetry.js loads two files of instrumentation-http that its package
-    exports do not list. A dependency update that moves them must not stop the
-    service: it warns once and instrumentation-http's own server side traces
-    the same spans (name, route, attributes) instead."""
-    runtime_dir, stage = runtime
-    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
-    # A release that renamed its utils module: the package itself still works.
-    utils, moved, http_cjs = dist / "utils.cjs", dist / "utils-moved.cjs", dist / "http.cjs"
+def _renamed_utils_module(dist: Path) -> None:
+    """A release that renamed its utils module: the package itself still works."""
+    (dist / "utils.cjs").rename(dist / "utils-moved.cjs")
+    http_cjs = dist / "http.cjs"
     original = http_cjs.read_text()
     assert 'require("./utils.cjs")' in original
-    utils.rename(moved)
     http_cjs.write_text(original.replace('require("./utils.cjs")', 'require("./utils-moved.cjs")'))
+
+
+def _same_names_new_signature(dist: Path) -> None:
+    """A release that keeps every file and function name, but whose
+    getIncomingRequestAttributes wants one more option, which its own server
+    side passes (0.200 to 0.219 had such an option, semconvStability; without
+    it they returned other attributes)."""
+    utils, http_cjs = dist / "utils.cjs", dist / "http.cjs"
+    utils.write_text(utils.read_text() + """
+const previousGetIncomingRequestAttributes = exports.getIncomingRequestAttributes;
+exports.getIncomingRequestAttributes = (request, options, logger) =>
+  options.semconvStability === undefined ? {} : previousGetIncomingRequestAttributes(request, options, logger);
+""")
+    hook = "hookAttributes: instrumentation._callStartSpanHook(request, instrumentation.getConfig().startIncomingSpanHook),"
+    original = http_cjs.read_text()
+    assert original.count(hook) == 1
+    http_cjs.write_text(original.replace(hook, hook + " semconvStability: 2,"))
+
+
+@pytest.mark.parametrize("release", [_renamed_utils_module, _same_names_new_signature],
+                         ids=["renamed-utils-module", "same-names-new-signature"])
+def test_without_instrumentation_https_internals_the_service_still_traces_its_requests(runtime, downstream, release):
+    """telemetry.js loads two files of instrumentation-http that its package
+    exports do not list, and the generated service's Renovate moves that
+    package on its own. A release that moves them, or keeps their names but
+    changes what they take or return, must not stop the service or change its
+    spans silently: it warns once and instrumentation-http's own server side
+    traces the same spans (name, route, attributes) instead."""
+    runtime_dir, stage = runtime
+    dist = runtime_dir / "node_modules" / "@opentelemetry" / "instrumentation-http" / "dist"
+    saved = {f: f.read_bytes() for f in dist.iterdir() if f.suffix == ".cjs"}
+    release(dist)
     try:
         with OtlpSink() as sink:
             svc = ServiceProcess(runtime_dir, stage, 24, env={
@@ -259,8 +289,11 @@ def test_without_instrumentation_https_internal_files_the_service_still_traces_i
             finally:
                 code, _ = svc.terminate()
     finally:
-        moved.rename(utils)
-        http_cjs.write_text(original)
+        for f in dist.iterdir():
+            if f.suffix == ".cjs" and f not in saved:
+                f.unlink()
+        for f, content in saved.items():
+            f.write_bytes(content)
     assert code == 0 and arrived, svc.output
     assert svc.output.count("instrumentation-http changed its internal files") == 1, svc.output
     (server,) = [s for s in sink.received.spans if s["kind"] == "SERVER"]
@@ -491,6 +524,11 @@ appModule.buildApp = function (...args) {
       request.log.info({ size: JSON.stringify(request.body).length }, 'echoed')
       return request.body
     })
+    f.get('/fetch', async (request) => {
+      request.log.info('fetching')
+      const response = await fetch(f.config.downstreamUrl)
+      return { status: response.status, body: await response.text() }
+    })
     f.get('/sleep/:ms', async (request) => {
       await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
       return {}
@@ -561,6 +599,53 @@ def failures_run(harness):
     assert statuses == [status for _, status, _ in FAILURES], svc.output
     server = {s["attributes"]["url.path"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
     return server, during
+
+
+def _failure_statistics(harness, sampler_arg: str) -> Counter:
+    """FAILURES at one root sampling ratio: the request counts CloudWatch gets
+    (awsemf) per set of dimensions of http.server.request.duration."""
+    runtime_dir, stage = harness
+    counts: Counter = Counter()
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": sampler_arg, "OTEL_METRIC_EXPORT_INTERVAL": "300",
+            "OTEL_BSP_SCHEDULE_DELAY": "100"})
+
+        def published(received) -> Counter:
+            emf, seen = AwsEmf(), Counter()
+            for metric in received.metrics:
+                if metric["name"] == "http.server.request.duration":
+                    for point in emf.publish(metric):
+                        seen[tuple(sorted(point["labels"].items()))] += point["Count"]
+            return seen
+
+        try:
+            svc.wait_ready()
+            statuses = [request(svc, *call) for call, _, _ in FAILURES]
+            assert sink.wait_for(lambda r: sum(published(r).values()) >= len(FAILURES)), svc.output
+            time.sleep(0.5)  # nothing else may arrive
+            counts = published(sink.received)
+        finally:
+            code, _ = svc.terminate()
+    assert code == 0 and statuses == [status for _, status, _ in FAILURES], svc.output
+    return counts
+
+
+def test_unsampled_failures_reach_cloudwatch_as_sampled_ones_do(harness):
+    """At the production default most requests are not sampled, and the
+    deployment's error-rate alarm (ecs-service alarms.tf) reads
+    http.server.request.duration by http.response.status_code: an unsampled
+    5xx, 4xx or 404 must be counted with the same route, status and error.type
+    as a sampled one."""
+    sampled, unsampled = _failure_statistics(harness, "1"), _failure_statistics(harness, "0")
+    assert sampled == unsampled
+    assert sum(sampled.values()) == len(FAILURES)
+    labels = [dict(key) for key in sampled]
+    assert {(d.get("http.route"), d["http.response.status_code"], d.get("error.type")) for d in labels} == {
+        ("/t/fail/sync", "500", "500"), ("/t/fail/async", "500", "500"), ("/t/fail/hook", "500", "500"),
+        ("/t/fail/prevalidation", "403", None), ("/t/items/:id", "400", None), ("/t/private", "401", None),
+        (None, "404", None)}
 
 
 def test_every_5xx_records_its_exception_on_the_server_span(failures_run):
@@ -645,6 +730,41 @@ def test_code_run_from_the_request_and_response_events_is_in_the_request_trace(h
         lines = [r for r in svc.log_records() if r.get("msg") == message]
         assert [(r["trace_id"], r["span_id"]) for r in lines] == [
             (server[name]["trace_id"], server[name]["span_id"])], (message, lines)
+
+
+def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a_sampled_one_its_client_span(
+        harness, downstream):
+    """Under an unsampled request fetch gets no client span of its own: the
+    downstream's parent id is the server span's (the one its log lines carry),
+    with flags 00. A sampled request's fetch keeps its client span, the
+    downstream's parent."""
+    runtime_dir, stage = harness
+    forwarded = {}
+    for ratio in ("0", "1"):
+        downstream.traceparents.clear()
+        with OtlpSink() as sink:
+            svc = ServiceProcess(runtime_dir, stage, 24, env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": ratio, "OTEL_BSP_SCHEDULE_DELAY": "100", "DOWNSTREAM_URL": downstream.url})
+            try:
+                svc.wait_ready()
+                assert request(svc, "GET", "/t/fetch") == 200
+                if ratio == "1":
+                    assert sink.wait_for(lambda r: [s for s in r.spans if s["kind"] == "CLIENT"]), svc.output
+            finally:
+                code, _ = svc.terminate()
+        assert code == 0, svc.output
+        (line,) = [r for r in svc.log_records() if r.get("msg") == "fetching"]
+        (traceparent,) = downstream.traceparents
+        match = TRACEPARENT.match(traceparent)
+        assert match and match.group(1) == line["trace_id"], (traceparent, line)
+        forwarded[ratio] = (match.group(2), match.group(3), line["span_id"], sink.received.spans)
+    parent, flags, server_span_id, spans = forwarded["0"]
+    assert (parent, flags) == (server_span_id, "00") and not spans
+    parent, flags, server_span_id, spans = forwarded["1"]
+    (client,) = [s for s in spans if s["kind"] == "CLIENT"]
+    assert flags == "01" and parent == client["span_id"] != server_span_id
+    assert client["parent_span_id"] == server_span_id
 
 
 def _duration_points(received, route="/t/sleep/:ms"):

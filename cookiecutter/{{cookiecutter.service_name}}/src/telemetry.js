@@ -256,18 +256,66 @@ function semconvMethod (method) {
 }
 
 // instrumentation-http's attribute rules and version: files of the pinned
-// package (package.json) that its "exports" do not list, loaded by path. A
-// release that moves or renames them (a dependency update) must not stop the
-// service: without them, instrumentation-http traces the server side again,
+// package (package.json) that its "exports" do not list, loaded by path. The
+// service's Renovate moves that pin on its own, without this file. A release
+// that moves or renames them, or keeps their names but changes what they take
+// or return (0.200 to 0.219 took a semconvStability option and returned other
+// attributes without it), must neither stop the service nor change its spans
+// silently: each function is tried once on a made-up request, and unless it
+// answers as 0.301 does, instrumentation-http traces the server side again,
 // as it did before (slower, same telemetry), and one warning says so.
 const HTTP_INTERNALS = ['getIncomingRequestAttributes', 'setSpanWithError', 'parseErrorType', 'parseResponseStatus']
+const PROBE_ATTRIBUTES = {
+  'http.request.method': 'GET',
+  'url.scheme': 'http',
+  'url.path': '/p',
+  'url.query': 'q=1',
+  'server.address': 'h.example',
+  'server.port': 8080,
+  'client.address': '10.0.0.1',
+  'network.peer.address': '10.0.0.1',
+  'network.peer.port': 5,
+  'network.protocol.version': '1.1',
+  'user_agent.original': 'ua'
+}
+
+function internalsAnswerAsExpected (utils) {
+  const { SpanKind, SpanStatusCode } = api
+  const request = {
+    method: 'GET',
+    url: '/p?q=1',
+    httpVersion: '1.1',
+    headers: { host: 'h.example:8080', 'user-agent': 'ua' },
+    socket: { remoteAddress: '10.0.0.1', remotePort: 5 }
+  }
+  const attributes = utils.getIncomingRequestAttributes(request, { component: 'http' }, api.diag)
+  const names = Object.keys(PROBE_ATTRIBUTES)
+  if (Object.keys(attributes).length !== names.length ||
+      !names.every((name) => attributes[name] === PROBE_ATTRIBUTES[name])) return false
+  const error = new RangeError('probe')
+  const calls = []
+  const span = {
+    setAttribute: (key, value) => { calls.push(`attribute ${key}=${value}`); return span },
+    setStatus: (status) => { calls.push(`status ${status.code} ${status.message}`); return span },
+    recordException: (recorded) => { calls.push(recorded === error ? 'exception' : 'other exception') }
+  }
+  utils.setSpanWithError(span, error)
+  return calls.sort().join('|') === ['attribute error.type=RangeError', 'exception',
+    `status ${SpanStatusCode.ERROR} probe`].sort().join('|') &&
+    utils.parseResponseStatus(SpanKind.SERVER, 200) === SpanStatusCode.UNSET &&
+    utils.parseResponseStatus(SpanKind.SERVER, 404) === SpanStatusCode.UNSET &&
+    utils.parseResponseStatus(SpanKind.SERVER, 500) === SpanStatusCode.ERROR &&
+    utils.parseErrorType(SpanKind.SERVER, 404) === undefined &&
+    utils.parseErrorType(SpanKind.SERVER, 503) === '503'
+}
 
 function httpInstrumentationInternals () {
   try {
     const dist = path.dirname(require.resolve('@opentelemetry/instrumentation-http'))
     const utils = require(path.join(dist, 'utils.cjs'))
     const { VERSION } = require(path.join(dist, 'version.cjs'))
-    if (HTTP_INTERNALS.every((name) => typeof utils[name] === 'function') && typeof VERSION === 'string') {
+    if (HTTP_INTERNALS.every((name) => typeof utils[name] === 'function') && typeof VERSION === 'string' &&
+        internalsAnswerAsExpected(utils)) {
       return { utils, version: VERSION }
     }
   } catch {
