@@ -27,7 +27,7 @@ from paved_road.fleet.service_update import outcome
 from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
 from template_releases import generate, git
 
-EXTRA = ("golf", "hotel", "india")
+EXTRA = ("golf", "hotel", "india", "juliet")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,16 @@ def engine_fleet(preview_fleet, preview_template, tmp_path_factory):
     doc = india / "docs" / "on-call.md"
     doc.write_text("India keeps a pager rota.\n\n" + doc.read_text())
     git(india, "commit", "-qam", "india's pager rota")
-    services.update(golf=golf, hotel=hotel, india=india)
+    # juliet (v2.1.1): its own .gitattributes hides markdown diffs (`-diff`, as teams do for lockfiles and
+    # generated docs) and it edits the on-call guide the candidate changes: copier diffs in a fresh
+    # repository of the old render, where the service's attributes do not apply
+    juliet = generate(preview_template, root / "juliet", "v2.1.1", _answers("juliet", "v2.1.1"))
+    (juliet / ".gitattributes").write_text("*.md -diff\n")
+    doc = juliet / "docs" / "on-call.md"
+    doc.write_text(doc.read_text().replace("Escalate after 15 minutes.\n", "Escalate after 30 minutes (juliet).\n"))
+    git(juliet, "add", "-A")
+    git(juliet, "commit", "-qm", "juliet escalates later; no markdown diffs")
+    services.update(golf=golf, hotel=hotel, india=india, juliet=juliet)
     return services
 
 

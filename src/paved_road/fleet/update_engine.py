@@ -330,12 +330,15 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         if both:
             old_tree = _git(repo, "write-tree", index=old_index, work_tree=old_copy).strip()
         diff_cmd = ["diff-tree", f"--unified={main.context_lines}", old_tree, head]
+        # copier diffs inside its fresh repository of the old render: git reads .gitattributes (-diff,
+        # binary) from that work tree, then from that repository's index, never from the service's
+        # index: the old render's index here, or a team's own .gitattributes turns its edits binary
         skip_files = []
         if main.all_skip_if_exists:
             skip_files = [escape_git_path(f) for f in map(normalize_git_path, _git(
-                repo, *diff_cmd, "-r", "--no-commit-id", "--name-only", "--", ".", work_tree=old_copy).splitlines())
-                          if main.match_skip(Path(f))]
-        diff = _git(repo, *diff_cmd, "--inter-hunk-context=-1", work_tree=old_copy)
+                repo, *diff_cmd, "-r", "--no-commit-id", "--name-only", "--", ".", index=old_index,
+                work_tree=old_copy).splitlines()) if main.match_skip(Path(f))]
+        diff = _git(repo, *diff_cmd, "--inter-hunk-context=-1", index=old_index, work_tree=old_copy)
         compared = dircmp(old_copy, new_copy)
         apply_cmd = ["apply", "--reject", f"--exclude={Path('.') / main.answers_relpath}"]
         apply_cmd += [f"--exclude={f}" for f in skip_files]
