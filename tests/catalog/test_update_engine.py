@@ -153,6 +153,24 @@ def test_preview_reports_the_same_with_either_engine_and_counts_them(preview_fle
     assert list(tmp_path.iterdir()) == []  # scratch, clones and the pool's files removed
 
 
+@pytest.mark.parametrize("installed", ["9.19.2", "10.0.0", None])
+def test_another_copier_than_the_modelled_one_gets_the_real_copier(installed, engine_fleet, tmp_path, monkeypatch):
+    """The engine reproduces copier 9.19.1's `_apply_update`: with any other copier installed it declines
+    before touching the service (the preview then runs that copier's own `copier update`)."""
+    repo = pv.scratch_clone(engine_fleet["charlie"], tmp_path / "repo")
+    (tmp_path / "tmp").mkdir()
+    before = git(repo, "status", "--porcelain", "--ignored"), git(repo, "write-tree")
+    monkeypatch.setattr(update_engine, "copier_version", lambda: installed)
+    with pytest.raises(update_engine.Unsupported, match="copier"):
+        update_engine.update(str(repo), CANDIDATE, str(tmp_path / "tmp"))
+    assert (git(repo, "status", "--porcelain", "--ignored"), git(repo, "write-tree")) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_modelled_copier_is_the_pinned_one():
+    assert update_engine.copier_version() == update_engine.MODELLED_COPIER
+
+
 def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
     from preview_fleet import run_paved
 

@@ -136,6 +136,9 @@ def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
 
     from plumbum import local
 
+    installed = copier_version()
+    if installed != MODELLED_COPIER:
+        raise Unsupported(f"copier {installed} is installed; this engine follows copier {MODELLED_COPIER}'s update")
     cwd = os.getcwd()
     out, err = Path(tmp) / "engine.stdout", Path(tmp) / "engine.stderr"
     env = {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
@@ -156,6 +159,16 @@ def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
     for p in (out, err):
         p.unlink()
     return {"returncode": 0, "stdout": texts[0], "stderr": texts[1]}
+
+
+def copier_version() -> str | None:
+    """The installed copier's version (its distribution metadata), None if unknown."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("copier")
+    except PackageNotFoundError:
+        return None
 
 
 # ---------------------------------------------------------------------------
