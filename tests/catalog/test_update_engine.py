@@ -171,6 +171,45 @@ def test_the_modelled_copier_is_the_pinned_one():
     assert update_engine.copier_version() == update_engine.MODELLED_COPIER
 
 
+def test_jinja_code_is_reused_only_where_no_filter_ran_while_compiling(tmp_path, monkeypatch):
+    """Jinja's optimizer calls a filter applied to constants while compiling and keeps its result in the
+    code: a cached copy would give every later render the first render's cwd or clock, where copier
+    (a new environment per render) computes them again. Code without such a call is still shared."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)  # restored afterwards
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+
+    def render(source: str) -> str:  # as copier's Worker.jinja_env: a new environment per render
+        env = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+        return env.from_string(source).render(name="svc")
+
+    for d in ("first", "second"):
+        (tmp_path / d).mkdir()
+        monkeypatch.chdir(tmp_path / d)
+        assert render("{{ '.' | realpath }}") == str((tmp_path / d).resolve())
+        assert render("{{ '%s' | strftime }}") == str(int(time.time()))
+        time.sleep(1.05)
+    for _ in range(2):
+        assert render("{{ name | upper }}: {{ 'x' is string }}") == "SVC: True"
+    assert len(update_engine._CODE) == 0
+
+
+def test_jinja_code_without_folded_calls_is_shared(monkeypatch):
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+    for _ in range(3):
+        env = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+        assert env.from_string("{{ name | upper }}-{{ port }}").render(name="svc", port=1) == "SVC-1"
+    assert len(update_engine._CODE) == 1
+
+
 def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
     from preview_fleet import run_paved
 

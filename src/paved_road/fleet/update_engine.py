@@ -70,7 +70,10 @@ def _cache_jinja_compilation() -> None:
     """Memoise `jinja2.Environment.compile`: its result is the Python code of one template source,
     a function of the source, the names it was given and the environment's syntax, extensions,
     filters and tests (the compiler looks filters and tests up to pick how to call them). Copier
-    builds a new environment per render; the code is the same every time."""
+    builds a new environment per render; the code is the same every time, with one exception:
+    Jinja's optimizer folds a filter or test applied to constants by calling it while compiling
+    (`{{ '.' | realpath }}`, `{{ '%H:%M' | strftime }}`: the cwd, the clock), and a finalize is
+    called on constant output; such code holds that call's result and is never reused."""
     import jinja2
     from jinja2.utils import _PassArg
 
@@ -85,21 +88,41 @@ def _cache_jinja_compilation() -> None:
                      env.variable_end_string, env.comment_start_string, env.comment_end_string,
                      env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
                      env.newline_sequence, env.keep_trailing_newline)
-            key = (type(env), lexer, tuple(sorted(env.extensions)), env.optimized, env.is_async,
-                   env.autoescape if not callable(env.autoescape) else id(env.autoescape),
-                   env.code_generator_class, env.context_class,
+            key = (type(env), lexer, tuple(sorted(env.extensions)), env.optimized, env.autoescape,
+                   env.code_generator_class, env.context_class, getattr(env, "intercepted_binops", None),
+                   getattr(env, "intercepted_unops", None),
                    tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.filters.items())),
                    tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.tests.items())))
             _ENV_KEYS[env] = key
         return key
 
+    def noting_calls(functions: dict, called: list) -> dict:
+        def noted(f):
+            def call(*args, **kwargs):
+                called.append(f)
+                return f(*args, **kwargs)
+            pass_arg = _PassArg.from_obj(f)
+            if pass_arg is not None:
+                call.jinja_pass_arg = pass_arg
+            return call
+        return {n: noted(f) for n, f in functions.items()}
+
     def compile_cached(self, source, name=None, filename=None, raw=False, defer_init=False):
-        if not isinstance(source, str):  # an AST: not hashable, compile as asked
+        if (not isinstance(source, str)  # an AST: not hashable, compile as asked
+                or self.is_async or self.finalize is not None or callable(self.autoescape)):
             return compile_uncached(self, source, name, filename, raw, defer_init)
         key = (env_key(self), source, name, filename, raw, defer_init)
         code = _CODE.get(key)
         if code is None:
-            code = _CODE[key] = compile_uncached(self, source, name, filename, raw, defer_init)
+            called: list = []
+            filters, tests = self.filters, self.tests
+            self.filters, self.tests = noting_calls(filters, called), noting_calls(tests, called)
+            try:
+                code = compile_uncached(self, source, name, filename, raw, defer_init)
+            finally:
+                self.filters, self.tests = filters, tests
+            if not called:  # no filter or test ran while compiling: the code holds no result of one
+                _CODE[key] = code
         return code
 
     compile_cached._paved_cached = True
