@@ -25,7 +25,7 @@ from paved_road.fleet import preview_checks, update_engine
 from paved_road.fleet.fleet import run_copier_update
 from paved_road.fleet.service_update import outcome
 from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
-from template_releases import generate, git
+from template_releases import commit_and_tag, generate, git
 
 EXTRA = ("golf", "hotel", "india", "juliet")
 
@@ -242,3 +242,51 @@ def test_ctrl_c_during_engine_updates_leaves_no_process_and_no_scratch(preview_f
     assert running == [], ps
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_ctrl_c_stops_a_migration_running_in_an_engine_worker(preview_template, tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the whole foreground group) while the candidate's migration runs in
+    an engine worker: the preview exits 130 promptly, the migration stopped with it, as it does with the
+    `copier update` subprocess (the workers ignore SIGINT, and so do the commands they start)."""
+    tpl = tmp_path / "template"
+    git(tmp_path, "clone", "-q", "--no-hardlinks", str(preview_template), str(tpl))
+    script = tpl / "hooks" / "migrations.py"
+    script.write_text(script.read_text().replace("import yaml\n", "import yaml\nimport time\ntime.sleep(120)\n", 1))
+    commit_and_tag(tpl, "v2.3.0", "v2.3.0: a slow migration")
+    fleet = tmp_path / "fleet"
+    generate(tpl, fleet / "slow", "v2.1.1", _answers("slow", "v2.1.1"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PAVED_TEMPLATE": str(tpl)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(fleet), "--candidate", "v2.3.0", "-j", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(scratch.glob("paved-preview.*/*.tmp/engine.old/*")):
+        time.sleep(0.05)
+    assert list(scratch.glob("paved-preview.*/*.tmp/engine.old/*")), "the engine never ran"
+    time.sleep(3)  # the old render is done: the migration sleeps
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert children  # the engine's workers
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+        left = [line for line in ps.splitlines() if str(tpl) in line or "migrations.py" in line and str(scratch) in line]
+        for line in left:
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130 and time.monotonic() - started < 30, err
+    assert [line for line in left if not line.split()[1].startswith("Z")] == []
+    alive = [pid for pid in children if subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True,
+                                                        text=True).stdout.strip()[:1] not in ("", "Z")]
+    assert alive == []
+    assert list(scratch.iterdir()) == []

@@ -57,6 +57,9 @@ def init_worker(env: dict[str, str], clones: str) -> None:
     """ProcessPoolExecutor initializer: the environment copier runs with in a preview (set before
     plumbum snapshots it), copier imported once, Ctrl-C left to the parent (it stops the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # its own process group, as the `copier update` subprocess has its own session: a terminal's Ctrl-C
+    # reaches the preview only, which stops the worker and what it started (stop_pool)
+    os.setpgid(0, 0)
     os.environ.clear()
     os.environ.update(env)
     os.makedirs(clones, exist_ok=True)
@@ -439,6 +442,23 @@ def start_pool(workers: int, env: dict[str, str], clones: Path):
 
     return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
                                initializer=init_worker, initargs=(env, str(clones)))
+
+
+def stop_pool(pool, kill: bool = False) -> None:
+    """Shut the pool down. `kill` (Ctrl-C, a failure): the updates still running are not waited for:
+    each worker's process group (the worker, a migration it runs and that one's children) is killed
+    first, as fleet.run_copier_update stops the copier subprocess's session."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    if kill:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.kill()  # one still starting has no group of its own yet
+    pool.shutdown(wait=True, cancel_futures=True)
+    for proc in procs:
+        proc.join()
 
 
 def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
