@@ -210,6 +210,28 @@ def test_jinja_code_without_folded_calls_is_shared(monkeypatch):
     assert len(update_engine._CODE) == 1
 
 
+def test_the_engine_builds_the_worker_paveds_copier_update_command_builds(tmp_path, monkeypatch):
+    """Every field of copier's Worker (what `_copier_conf` shows templates and migrations), value and
+    type, as `copier update` with paved's flags (fleet.COPIER_UPDATE) sets it."""
+    from dataclasses import fields
+
+    from copier._cli import CopierApp
+    from copier._main import Worker
+
+    from paved_road.fleet.fleet import COPIER_UPDATE
+
+    built = []
+    monkeypatch.setattr(Worker, "run_update", lambda self: built.append(self))
+    monkeypatch.chdir(tmp_path)
+    CopierApp.run(["copier", *COPIER_UPDATE[2:], "--vcs-ref", CANDIDATE], exit=False)
+    mine = update_engine.update_worker(CANDIDATE)
+
+    def conf(w):
+        return {f.name: (type(getattr(w, f.name)), getattr(w, f.name)) for f in fields(Worker) if f.init}
+
+    assert conf(mine) == conf(built[0])
+
+
 def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
     from preview_fleet import run_paved
 

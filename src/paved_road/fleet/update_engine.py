@@ -291,6 +291,15 @@ def _tree(repo: Path, rendered: Path, index: Path) -> str:
     return _git(repo, "write-tree", index=index, work_tree=rendered).strip()
 
 
+def update_worker(candidate: str):
+    """The Worker `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`
+    (fleet.COPIER_UPDATE) builds in the service, field for field: its CLI passes lists, not tuples, for
+    exclude, skip_if_exists and ask, which templates and migrations see in `_copier_conf`."""
+    return _fleet_worker_class()(dst_path=Path("."), data={}, vcs_ref=candidate, exclude=[], skip_if_exists=[],
+                                 ask=[], defaults=True, overwrite=True, conflict="inline", unsafe=True,
+                                 skip_answered=True)
+
+
 def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -> None:
     from filecmp import dircmp
 
@@ -299,9 +308,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     from copier._types import Phase
 
     _FILE_MODE.clear()
-    # `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`, run in the service
-    main = _fleet_worker_class()(dst_path=Path("."), vcs_ref=candidate, defaults=True, overwrite=True,
-                                 conflict="inline", unsafe=True, skip_answered=True)
+    main = update_worker(candidate)
     token = _operation.set("update")
     try:
         sub = main.subproject
