@@ -463,9 +463,31 @@ def stop_pool(pool, kill: bool = False) -> None:
             except (ProcessLookupError, PermissionError):
                 pass
             proc.kill()  # one still starting has no group of its own yet
+        for proc in procs:  # a killed git or migration may still be on its way out, writing into the scratch
+            _wait_group_gone(proc.pid)
     pool.shutdown(wait=True, cancel_futures=True)
     for proc in procs:
         proc.join()
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Until no process of group `pgid` runs (exited ones, state Z, run nothing), at most `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[2] == str(pgid) and fields[0] != "Z":
+                running = True
+                break
+        if not running:
+            return
+        time.sleep(0.02)
 
 
 def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
@@ -489,6 +511,8 @@ def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
         except Unsupported:
             raise
         except Exception as exc:  # noqa: BLE001 - a worker that died, a pool shut down: copier decides
+            if cancel is not None and cancel.is_set():  # stop_pool killed it: no fallback clone
+                raise Cancelled("interrupted") from None
             raise Unsupported(f"{exc.__class__.__name__}: {exc}") from None
     return subprocess.CompletedProcess(["copier", "update", "(in-process)"], done["returncode"], done["stdout"],
                                        done["stderr"])
