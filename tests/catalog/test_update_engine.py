@@ -232,6 +232,13 @@ def test_the_engine_builds_the_worker_paveds_copier_update_command_builds(tmp_pa
     assert conf(mine) == conf(built[0])
 
 
+def test_the_workers_environment_is_the_one_copier_gets(pool):
+    """copier's migrations run with the worker's environment: nothing of the engine's own in it."""
+    expected = preview_checks.copier_env(dict(os.environ))
+    for name in ("PAVED_ENGINE_CLONES", *expected):
+        assert pool.submit(os.getenv, name).result() == expected.get(name), name
+
+
 def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
     from preview_fleet import run_paved
 

@@ -41,6 +41,7 @@ FAST, COPIER = "fast", "copier"
 # The copier whose `_apply_update` this module follows (pyproject pins it); any other: the subprocess.
 MODELLED_COPIER = "9.19.1"
 
+_CLONES: str | None = None     # where this worker's template clones go (init_worker)
 _TEMPLATES: dict = {}          # (url, ref) -> copier Template with its clone, per worker process
 _CODE: dict = {}               # Jinja compile cache, per worker process
 _ENV_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -63,7 +64,8 @@ def init_worker(env: dict[str, str], clones: str) -> None:
     os.environ.clear()
     os.environ.update(env)
     os.makedirs(clones, exist_ok=True)
-    os.environ["PAVED_ENGINE_CLONES"] = clones
+    global _CLONES
+    _CLONES = clones  # not in os.environ: the migrations see what copier's would, nothing more
     import copier._main  # noqa: F401  (the import is the point: once per process)
 
     _cache_jinja_compilation()
@@ -211,7 +213,7 @@ def _template(url: str, ref: str | None):
         if t.vcs != "git":
             raise Unsupported(f"template {url} is not a git repository")
         saved = tempfile.tempdir
-        tempfile.tempdir = os.environ["PAVED_ENGINE_CLONES"]
+        tempfile.tempdir = _CLONES
         try:
             t.local_abspath  # noqa: B018 - clone now, into the clones directory
         finally:
