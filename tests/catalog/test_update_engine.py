@@ -27,7 +27,7 @@ from paved_road.fleet.service_update import outcome
 from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
 from template_releases import commit_and_tag, generate, git
 
-EXTRA = ("golf", "hotel", "india", "juliet")
+EXTRA = ("golf", "hotel", "india", "juliet", "kilo")
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +61,30 @@ def engine_fleet(preview_fleet, preview_template, tmp_path_factory):
     doc.write_text(doc.read_text().replace("Escalate after 15 minutes.\n", "Escalate after 30 minutes (juliet).\n"))
     git(juliet, "add", "-A")
     git(juliet, "commit", "-qm", "juliet escalates later; no markdown diffs")
-    services.update(golf=golf, hotel=hotel, india=india, juliet=juliet)
+    # kilo (v2.1.1): replaced the on-call guide the candidate changes with a symlink to its own, and
+    # added a symlink of its own (a typechange and a new link in copier's diff)
+    kilo = generate(preview_template, root / "kilo", "v2.1.1", _answers("kilo", "v2.1.1"))
+    (kilo / "docs" / "kilo-on-call.md").write_text("Kilo's rota lives in PagerDuty.\n")
+    (kilo / "docs" / "on-call.md").unlink()
+    (kilo / "docs" / "on-call.md").symlink_to("kilo-on-call.md")
+    (kilo / "RUNBOOK.md").symlink_to("docs/kilo-on-call.md")
+    git(kilo, "add", "-A")
+    git(kilo, "commit", "-qm", "kilo's own on-call guide, linked")
+    services.update(golf=golf, hotel=hotel, india=india, juliet=juliet, kilo=kilo)
     return services
 
 
 def _state(repo: Path) -> dict:
     """What a user sees after the update: every file's bytes (conflict markers and the answers file
-    included), the index with its conflict stages, git status, and the conflicts paved reports."""
+    included; a symlink's target), modes, the index with its conflict stages, git status, and the
+    conflicts paved reports."""
     files = {}
     for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in filenames:
-            path = Path(dirpath, name)
-            files[path.relative_to(repo).as_posix()] = (path.read_bytes(), os.stat(path).st_mode)
+        for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)  # a symlink as itself (its target), never as the file it points to
+            files[path.relative_to(repo).as_posix()] = (
+                ("link", os.readlink(path)) if path.is_symlink() else path.read_bytes(), os.lstat(path).st_mode)
     changed, conflicted = outcome(repo)
     return {"files": files, "index": git(repo, "ls-files", "--stage"),
             "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
