@@ -13,6 +13,7 @@ must decline (the preview then runs copier itself).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -91,6 +92,10 @@ def _state(repo: Path) -> dict:
             "changed": changed, "conflicted": sorted(conflicted)}
 
 
+def _clones_named(text: str) -> str:
+    return re.sub(r"\S*copier\._vcs\.clone\.\w+", "<template clone>", text or "")
+
+
 def _migrations(stdout: str) -> list[str]:
     return pv._MIGRATION_LINE.findall(stdout or "")
 
@@ -122,6 +127,8 @@ def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet,
     assert copier.returncode == 0, copier.stderr
     assert _state(repos[fast]) == _state(repos[real])
     assert _migrations(mine.stdout) == _migrations(copier.stdout)
+    # what copier prints: the version line, the template's update messages, each migration it runs
+    assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
 
 
 def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):

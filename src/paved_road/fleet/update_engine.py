@@ -328,6 +328,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         if new_t.tasks or old_t.tasks:
             raise Unsupported("the template has _tasks")
         main._check_unsafe("update")
+        # run_update's messages (rendered: one that fails to render fails copier's update too)
+        main._print_message(new_t.message_before_update)
+        main._print_template_update_info(old_t)
 
         old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
         old_copy.mkdir()
@@ -398,6 +401,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         _remove_old_files(repo, compared)
         with Phase.use(Phase.MIGRATE):
             main._execute_tasks(new_t.migration_tasks("after", old_t))
+        main._print_message(new_t.message_after_update)
     finally:
         _operation.reset(token)
         main._cleanup()
