@@ -322,7 +322,8 @@ def test_ctrl_c_stops_a_migration_running_in_an_engine_worker(preview_template, 
         out, err = proc.communicate(timeout=30)
     finally:
         ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
-        left = [line for line in ps.splitlines() if str(tpl) in line or "migrations.py" in line and str(scratch) in line]
+        left = [line for line in ps.splitlines()
+                if str(tpl) in line or ("migrations.py" in line and str(scratch) in line)]
         for line in left:
             try:
                 os.kill(int(line.split()[0]), signal.SIGKILL)
