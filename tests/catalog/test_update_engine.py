@@ -13,6 +13,7 @@ must decline (the preview then runs copier itself).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -26,9 +27,9 @@ from paved_road.fleet.preview import engine as update_engine
 from paved_road.fleet.fleet import run_copier_update
 from paved_road.fleet.service_update import outcome
 from preview_fleet import CANDIDATE, FLEET, PAVED, _answers
-from template_releases import generate, git
+from template_releases import commit_and_tag, generate, git
 
-EXTRA = ("golf", "hotel", "india")
+EXTRA = ("golf", "hotel", "india", "juliet", "kilo")
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +54,47 @@ def engine_fleet(preview_fleet, preview_template, tmp_path_factory):
     doc = india / "docs" / "on-call.md"
     doc.write_text("India keeps a pager rota.\n\n" + doc.read_text())
     git(india, "commit", "-qam", "india's pager rota")
-    services.update(golf=golf, hotel=hotel, india=india)
+    # juliet (v2.1.1): its own .gitattributes hides markdown diffs (`-diff`, as teams do for lockfiles and
+    # generated docs) and it edits the on-call guide the candidate changes: copier diffs in a fresh
+    # repository of the old render, where the service's attributes do not apply
+    juliet = generate(preview_template, root / "juliet", "v2.1.1", _answers("juliet", "v2.1.1"))
+    (juliet / ".gitattributes").write_text("*.md -diff\n")
+    doc = juliet / "docs" / "on-call.md"
+    doc.write_text(doc.read_text().replace("Escalate after 15 minutes.\n", "Escalate after 30 minutes (juliet).\n"))
+    git(juliet, "add", "-A")
+    git(juliet, "commit", "-qm", "juliet escalates later; no markdown diffs")
+    # kilo (v2.1.1): replaced the on-call guide the candidate changes with a symlink to its own, and
+    # added a symlink of its own (a typechange and a new link in copier's diff)
+    kilo = generate(preview_template, root / "kilo", "v2.1.1", _answers("kilo", "v2.1.1"))
+    (kilo / "docs" / "kilo-on-call.md").write_text("Kilo's rota lives in PagerDuty.\n")
+    (kilo / "docs" / "on-call.md").unlink()
+    (kilo / "docs" / "on-call.md").symlink_to("kilo-on-call.md")
+    (kilo / "RUNBOOK.md").symlink_to("docs/kilo-on-call.md")
+    git(kilo, "add", "-A")
+    git(kilo, "commit", "-qm", "kilo's own on-call guide, linked")
+    services.update(golf=golf, hotel=hotel, india=india, juliet=juliet, kilo=kilo)
     return services
 
 
 def _state(repo: Path) -> dict:
     """What a user sees after the update: every file's bytes (conflict markers and the answers file
-    included), the index with its conflict stages, git status, and the conflicts paved reports."""
+    included; a symlink's target), modes, the index with its conflict stages, git status, and the
+    conflicts paved reports."""
     files = {}
     for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in filenames:
-            path = Path(dirpath, name)
-            files[path.relative_to(repo).as_posix()] = (path.read_bytes(), os.stat(path).st_mode)
+        for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)  # a symlink as itself (its target), never as the file it points to
+            files[path.relative_to(repo).as_posix()] = (
+                ("link", os.readlink(path)) if path.is_symlink() else path.read_bytes(), os.lstat(path).st_mode)
     changed, conflicted = outcome(repo)
     return {"files": files, "index": git(repo, "ls-files", "--stage"),
             "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
             "changed": changed, "conflicted": sorted(conflicted)}
+
+
+def _clones_named(text: str) -> str:
+    return re.sub(r"\S*copier\._vcs\.clone\.\w+", "<template clone>", text or "")
 
 
 def _migrations(stdout: str) -> list[str]:
@@ -103,6 +128,8 @@ def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet,
     assert copier.returncode == 0, copier.stderr
     assert _state(repos[fast]) == _state(repos[real])
     assert _migrations(mine.stdout) == _migrations(copier.stdout)
+    # what copier prints: the version line, the template's update messages, each migration it runs
+    assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
 
 
 def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):
@@ -145,6 +172,92 @@ def test_preview_reports_the_same_with_either_engine_and_counts_them(preview_fle
     assert list(tmp_path.iterdir()) == []  # scratch, clones and the pool's files removed
 
 
+@pytest.mark.parametrize("installed", ["9.19.2", "10.0.0", None])
+def test_another_copier_than_the_modelled_one_gets_the_real_copier(installed, engine_fleet, tmp_path, monkeypatch):
+    """The engine reproduces copier 9.19.1's `_apply_update`: with any other copier installed it declines
+    before touching the service (the preview then runs that copier's own `copier update`)."""
+    repo = pv.scratch_clone(engine_fleet["charlie"], tmp_path / "repo")
+    (tmp_path / "tmp").mkdir()
+    before = git(repo, "status", "--porcelain", "--ignored"), git(repo, "write-tree")
+    monkeypatch.setattr(update_engine, "copier_version", lambda: installed)
+    with pytest.raises(update_engine.Unsupported, match="copier"):
+        update_engine.update(str(repo), CANDIDATE, str(tmp_path / "tmp"))
+    assert (git(repo, "status", "--porcelain", "--ignored"), git(repo, "write-tree")) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_modelled_copier_is_the_pinned_one():
+    assert update_engine.copier_version() == update_engine.MODELLED_COPIER
+
+
+def test_jinja_code_is_reused_only_where_no_filter_ran_while_compiling(tmp_path, monkeypatch):
+    """Jinja's optimizer calls a filter applied to constants while compiling and keeps its result in the
+    code: a cached copy would give every later render the first render's cwd or clock, where copier
+    (a new environment per render) computes them again. Code without such a call is still shared."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)  # restored afterwards
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+
+    def render(source: str) -> str:  # as copier's Worker.jinja_env: a new environment per render
+        env = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+        return env.from_string(source).render(name="svc")
+
+    for d in ("first", "second"):
+        (tmp_path / d).mkdir()
+        monkeypatch.chdir(tmp_path / d)
+        assert render("{{ '.' | realpath }}") == str((tmp_path / d).resolve())
+        assert render("{{ '%s' | strftime }}") == str(int(time.time()))
+        time.sleep(1.05)
+    for _ in range(2):
+        assert render("{{ name | upper }}: {{ 'x' is string }}") == "SVC: True"
+    assert len(update_engine._CODE) == 0
+
+
+def test_jinja_code_without_folded_calls_is_shared(monkeypatch):
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+    for _ in range(3):
+        env = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+        assert env.from_string("{{ name | upper }}-{{ port }}").render(name="svc", port=1) == "SVC-1"
+    assert len(update_engine._CODE) == 1
+
+
+def test_the_engine_builds_the_worker_paveds_copier_update_command_builds(tmp_path, monkeypatch):
+    """Every field of copier's Worker (what `_copier_conf` shows templates and migrations), value and
+    type, as `copier update` with paved's flags (fleet.COPIER_UPDATE) sets it."""
+    from dataclasses import fields
+
+    from copier._cli import CopierApp
+    from copier._main import Worker
+
+    from paved_road.fleet.fleet import COPIER_UPDATE
+
+    built = []
+    monkeypatch.setattr(Worker, "run_update", lambda self: built.append(self))
+    monkeypatch.chdir(tmp_path)
+    CopierApp.run(["copier", *COPIER_UPDATE[2:], "--vcs-ref", CANDIDATE], exit=False)
+    mine = update_engine.update_worker(CANDIDATE)
+
+    def conf(w):
+        return {f.name: (type(getattr(w, f.name)), getattr(w, f.name)) for f in fields(Worker) if f.init}
+
+    assert conf(mine) == conf(built[0])
+
+
+def test_the_workers_environment_is_the_one_copier_gets(pool):
+    """copier's migrations run with the worker's environment: nothing of the engine's own in it."""
+    expected = preview_checks.copier_env(dict(os.environ))
+    for name in ("PAVED_ENGINE_CLONES", *expected):
+        assert pool.submit(os.getenv, name).result() == expected.get(name), name
+
+
 def test_a_bad_engine_is_one_line_exit_2(preview_fleet, preview_template, tmp_path):
     from preview_fleet import run_paved
 
@@ -177,3 +290,52 @@ def test_ctrl_c_during_engine_updates_leaves_no_process_and_no_scratch(preview_f
     assert running == [], ps
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_ctrl_c_stops_a_migration_running_in_an_engine_worker(preview_template, tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the whole foreground group) while the candidate's migration runs in
+    an engine worker: the preview exits 130 promptly, the migration stopped with it, as it does with the
+    `copier update` subprocess (the workers ignore SIGINT, and so do the commands they start)."""
+    tpl = tmp_path / "template"
+    git(tmp_path, "clone", "-q", "--no-hardlinks", str(preview_template), str(tpl))
+    script = tpl / "hooks" / "migrations.py"
+    script.write_text(script.read_text().replace("import yaml\n", "import yaml\nimport time\ntime.sleep(120)\n", 1))
+    commit_and_tag(tpl, "v2.3.0", "v2.3.0: a slow migration")
+    fleet = tmp_path / "fleet"
+    generate(tpl, fleet / "slow", "v2.1.1", _answers("slow", "v2.1.1"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PAVED_TEMPLATE": str(tpl)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(fleet), "--candidate", "v2.3.0", "-j", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(scratch.glob("paved-preview.*/*.tmp/engine.old/*")):
+        time.sleep(0.05)
+    assert list(scratch.glob("paved-preview.*/*.tmp/engine.old/*")), "the engine never ran"
+    time.sleep(3)  # the old render is done: the migration sleeps
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert children  # the engine's workers
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+        left = [line for line in ps.splitlines()
+                if str(tpl) in line or ("migrations.py" in line and str(scratch) in line)]
+        for line in left:
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130 and time.monotonic() - started < 30, err
+    assert [line for line in left if not line.split()[1].startswith("Z")] == []
+    alive = [pid for pid in children if subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True,
+                                                        text=True).stdout.strip()[:1] not in ("", "Z")]
+    assert alive == []
+    assert list(scratch.iterdir()) == []

@@ -392,7 +392,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
                     cancel.set()
                 pool.shutdown(wait=True, cancel_futures=not completed)
                 if engine_pool is not None:
-                    engine_pool.shutdown(wait=True, cancel_futures=True)
+                    update_engine.stop_pool(engine_pool, kill=not completed)
                 break
             except KeyboardInterrupt:
                 interrupted, completed = True, False

@@ -41,6 +41,7 @@ FAST, COPIER = "fast", "copier"
 # The copier whose `_apply_update` this module follows (pyproject pins it); any other: the subprocess.
 MODELLED_COPIER = "9.19.1"
 
+_CLONES: str | None = None     # where this worker's template clones go (init_worker)
 _TEMPLATES: dict = {}          # (url, ref) -> copier Template with its clone, per worker process
 _CODE: dict = {}               # Jinja compile cache, per worker process
 _ENV_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -57,10 +58,14 @@ def init_worker(env: dict[str, str], clones: str) -> None:
     """ProcessPoolExecutor initializer: the environment copier runs with in a preview (set before
     plumbum snapshots it), copier imported once, Ctrl-C left to the parent (it stops the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # its own process group, as the `copier update` subprocess has its own session: a terminal's Ctrl-C
+    # reaches the preview only, which stops the worker and what it started (stop_pool)
+    os.setpgid(0, 0)
     os.environ.clear()
     os.environ.update(env)
     os.makedirs(clones, exist_ok=True)
-    os.environ["PAVED_ENGINE_CLONES"] = clones
+    global _CLONES
+    _CLONES = clones  # not in os.environ: the migrations see what copier's would, nothing more
     import copier._main  # noqa: F401  (the import is the point: once per process)
 
     _cache_jinja_compilation()
@@ -70,7 +75,10 @@ def _cache_jinja_compilation() -> None:
     """Memoise `jinja2.Environment.compile`: its result is the Python code of one template source,
     a function of the source, the names it was given and the environment's syntax, extensions,
     filters and tests (the compiler looks filters and tests up to pick how to call them). Copier
-    builds a new environment per render; the code is the same every time."""
+    builds a new environment per render; the code is the same every time, with one exception:
+    Jinja's optimizer folds a filter or test applied to constants by calling it while compiling
+    (`{{ '.' | realpath }}`, `{{ '%H:%M' | strftime }}`: the cwd, the clock), and a finalize is
+    called on constant output; such code holds that call's result and is never reused."""
     import jinja2
     from jinja2.utils import _PassArg
 
@@ -85,21 +93,41 @@ def _cache_jinja_compilation() -> None:
                      env.variable_end_string, env.comment_start_string, env.comment_end_string,
                      env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
                      env.newline_sequence, env.keep_trailing_newline)
-            key = (type(env), lexer, tuple(sorted(env.extensions)), env.optimized, env.is_async,
-                   env.autoescape if not callable(env.autoescape) else id(env.autoescape),
-                   env.code_generator_class, env.context_class,
+            key = (type(env), lexer, tuple(sorted(env.extensions)), env.optimized, env.autoescape,
+                   env.code_generator_class, env.context_class, getattr(env, "intercepted_binops", None),
+                   getattr(env, "intercepted_unops", None),
                    tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.filters.items())),
                    tuple(sorted((n, _PassArg.from_obj(f)) for n, f in env.tests.items())))
             _ENV_KEYS[env] = key
         return key
 
+    def noting_calls(functions: dict, called: list) -> dict:
+        def noted(f):
+            def call(*args, **kwargs):
+                called.append(f)
+                return f(*args, **kwargs)
+            pass_arg = _PassArg.from_obj(f)
+            if pass_arg is not None:
+                call.jinja_pass_arg = pass_arg
+            return call
+        return {n: noted(f) for n, f in functions.items()}
+
     def compile_cached(self, source, name=None, filename=None, raw=False, defer_init=False):
-        if not isinstance(source, str):  # an AST: not hashable, compile as asked
+        if (not isinstance(source, str)  # an AST: not hashable, compile as asked
+                or self.is_async or self.finalize is not None or callable(self.autoescape)):
             return compile_uncached(self, source, name, filename, raw, defer_init)
         key = (env_key(self), source, name, filename, raw, defer_init)
         code = _CODE.get(key)
         if code is None:
-            code = _CODE[key] = compile_uncached(self, source, name, filename, raw, defer_init)
+            called: list = []
+            filters, tests = self.filters, self.tests
+            self.filters, self.tests = noting_calls(filters, called), noting_calls(tests, called)
+            try:
+                code = compile_uncached(self, source, name, filename, raw, defer_init)
+            finally:
+                self.filters, self.tests = filters, tests
+            if not called:  # no filter or test ran while compiling: the code holds no result of one
+                _CODE[key] = code
         return code
 
     compile_cached._paved_cached = True
@@ -136,6 +164,9 @@ def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
 
     from plumbum import local
 
+    installed = copier_version()
+    if installed != MODELLED_COPIER:
+        raise Unsupported(f"copier {installed} is installed; this engine follows copier {MODELLED_COPIER}'s update")
     cwd = os.getcwd()
     out, err = Path(tmp) / "engine.stdout", Path(tmp) / "engine.stderr"
     env = {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
@@ -158,6 +189,16 @@ def update(repo: str, candidate: str, tmp: str, at_top: bool = False) -> dict:
     return {"returncode": 0, "stdout": texts[0], "stderr": texts[1]}
 
 
+def copier_version() -> str | None:
+    """The installed copier's version (its distribution metadata), None if unknown."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("copier")
+    except PackageNotFoundError:
+        return None
+
+
 # ---------------------------------------------------------------------------
 # copier's _apply_update, step by step
 # ---------------------------------------------------------------------------
@@ -172,7 +213,7 @@ def _template(url: str, ref: str | None):
         if t.vcs != "git":
             raise Unsupported(f"template {url} is not a git repository")
         saved = tempfile.tempdir
-        tempfile.tempdir = os.environ["PAVED_ENGINE_CLONES"]
+        tempfile.tempdir = _CLONES
         try:
             t.local_abspath  # noqa: B018 - clone now, into the clones directory
         finally:
@@ -252,6 +293,15 @@ def _tree(repo: Path, rendered: Path, index: Path) -> str:
     return _git(repo, "write-tree", index=index, work_tree=rendered).strip()
 
 
+def update_worker(candidate: str):
+    """The Worker `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`
+    (fleet.COPIER_UPDATE) builds in the service, field for field: its CLI passes lists, not tuples, for
+    exclude, skip_if_exists and ask, which templates and migrations see in `_copier_conf`."""
+    return _fleet_worker_class()(dst_path=Path("."), data={}, vcs_ref=candidate, exclude=[], skip_if_exists=[],
+                                 ask=[], defaults=True, overwrite=True, conflict="inline", unsafe=True,
+                                 skip_answered=True)
+
+
 def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -> None:
     from filecmp import dircmp
 
@@ -260,9 +310,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     from copier._types import Phase
 
     _FILE_MODE.clear()
-    # `copier update --trust --defaults --skip-answered --conflict inline --vcs-ref candidate`, run in the service
-    main = _fleet_worker_class()(dst_path=Path("."), vcs_ref=candidate, defaults=True, overwrite=True,
-                                 conflict="inline", unsafe=True, skip_answered=True)
+    main = update_worker(candidate)
     token = _operation.set("update")
     try:
         sub = main.subproject
@@ -280,6 +328,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         if new_t.tasks or old_t.tasks:
             raise Unsupported("the template has _tasks")
         main._check_unsafe("update")
+        # run_update's messages (rendered: one that fails to render fails copier's update too)
+        main._print_message(new_t.message_before_update)
+        main._print_template_update_info(old_t)
 
         old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
         old_copy.mkdir()
@@ -330,12 +381,15 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         if both:
             old_tree = _git(repo, "write-tree", index=old_index, work_tree=old_copy).strip()
         diff_cmd = ["diff-tree", f"--unified={main.context_lines}", old_tree, head]
+        # copier diffs inside its fresh repository of the old render: git reads .gitattributes (-diff,
+        # binary) from that work tree, then from that repository's index, never from the service's
+        # index: the old render's index here, or a team's own .gitattributes turns its edits binary
         skip_files = []
         if main.all_skip_if_exists:
             skip_files = [escape_git_path(f) for f in map(normalize_git_path, _git(
-                repo, *diff_cmd, "-r", "--no-commit-id", "--name-only", "--", ".", work_tree=old_copy).splitlines())
-                          if main.match_skip(Path(f))]
-        diff = _git(repo, *diff_cmd, "--inter-hunk-context=-1", work_tree=old_copy)
+                repo, *diff_cmd, "-r", "--no-commit-id", "--name-only", "--", ".", index=old_index,
+                work_tree=old_copy).splitlines()) if main.match_skip(Path(f))]
+        diff = _git(repo, *diff_cmd, "--inter-hunk-context=-1", index=old_index, work_tree=old_copy)
         compared = dircmp(old_copy, new_copy)
         apply_cmd = ["apply", "--reject", f"--exclude={Path('.') / main.answers_relpath}"]
         apply_cmd += [f"--exclude={f}" for f in skip_files]
@@ -347,6 +401,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         _remove_old_files(repo, compared)
         with Phase.use(Phase.MIGRATE):
             main._execute_tasks(new_t.migration_tasks("after", old_t))
+        main._print_message(new_t.message_after_update)
     finally:
         _operation.reset(token)
         main._cleanup()
@@ -402,6 +457,45 @@ def start_pool(workers: int, env: dict[str, str], clones: Path):
                                initializer=init_worker, initargs=(env, str(clones)))
 
 
+def stop_pool(pool, kill: bool = False) -> None:
+    """Shut the pool down. `kill` (Ctrl-C, a failure): the updates still running are not waited for:
+    each worker's process group (the worker, a migration it runs and that one's children) is killed
+    first, as fleet.run_copier_update stops the copier subprocess's session."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    if kill:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.kill()  # one still starting has no group of its own yet
+        for proc in procs:  # a killed git or migration may still be on its way out, writing into the scratch
+            _wait_group_gone(proc.pid)
+    pool.shutdown(wait=True, cancel_futures=True)
+    for proc in procs:
+        proc.join()
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Until no process of group `pgid` runs (exited ones, state Z, run nothing), at most `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[2] == str(pgid) and fields[0] != "Z":
+                running = True
+                break
+        if not running:
+            return
+        time.sleep(0.02)
+
+
 def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
                 at_top: bool = False) -> subprocess.CompletedProcess:
     """`update` in one of the pool's processes, as a CompletedProcess like fleet.run_copier_update's.
@@ -423,6 +517,8 @@ def run_in_pool(pool, repo: Path, candidate: str, tmp: Path, cancel=None,
         except Unsupported:
             raise
         except Exception as exc:  # noqa: BLE001 - a worker that died, a pool shut down: copier decides
+            if cancel is not None and cancel.is_set():  # stop_pool killed it: no fallback clone
+                raise Cancelled("interrupted") from None
             raise Unsupported(f"{exc.__class__.__name__}: {exc}") from None
     return subprocess.CompletedProcess(["copier", "update", "(in-process)"], done["returncode"], done["stdout"],
                                        done["stderr"])
