@@ -156,6 +156,12 @@ def _git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def checkout_top(checkout: Path) -> tuple[Path, str]:
+    """(the top of `checkout`'s repository, the service's directory below it: "" or "sub/dir/")."""
+    top, prefix = (_git(checkout, "rev-parse", "--show-toplevel", "--show-prefix").split("\n") + ["", ""])[:2]
+    return Path(top.strip()), prefix.strip()
+
+
 def changed_paths(repo: Path) -> set[str]:
     """Paths `git status` reports changed or untracked, relative to the repository
     root, exactly as on disk (-z: no quoting of spaces or non-ASCII names)."""

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from paved_road import first_hour, output
 from paved_road.fleet.catalog import ANSWERS_FILE, latest_release, parse_version, template_tags
-from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, conflict_hunks,
-                                    find_conflicts, not_canonical, restore_checkout, run_copier_update)
+from paved_road.fleet.fleet import (Cancelled, _git, _GitError, _last_line, changed_paths, checkout_top,
+                                    conflict_hunks, find_conflicts, not_canonical, restore_checkout,
+                                    run_copier_update)
 from paved_road.template_source import trusted_sources
 from paved_road.untrusted import AnswersError, load_answers, redact, same_source
 
@@ -129,8 +130,7 @@ def outcome(repo: Path, top: Path | None = None, prefix: str | None = None) -> t
     or .rej files (-> their path on disk), relative to `repo` (`paved update` and `paved fleet preview`).
     `top`, `prefix`: the repository's top and `repo`'s place below it, when the caller knows them."""
     if top is None or prefix is None:
-        top = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
-        prefix = _git(repo, "rev-parse", "--show-prefix").strip()
+        top, prefix = checkout_top(repo)
     # porcelain paths are relative to the repository root, whatever the cwd
     changed_top = changed_paths(repo)
     changed = sorted(c.removeprefix(prefix) for c in changed_top)

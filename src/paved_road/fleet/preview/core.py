@@ -36,7 +36,7 @@ from paved_road.fleet.preview import engine as update_engine
 from paved_road.fleet.catalog import ANSWERS_FILE, CatalogError, build_catalog, parse_version
 from paved_road.fleet.conflict_markers import hunks as conflict_hunk_lines
 from paved_road.fleet.conflict_markers import rej_hunks
-from paved_road.fleet.fleet import Cancelled, _git, _GitError, not_canonical, run_copier_update
+from paved_road.fleet.fleet import Cancelled, _git, _GitError, checkout_top, not_canonical, run_copier_update
 from paved_road.fleet.service_update import outcome
 from paved_road.template_source import is_local, load_config, trusted_sources
 from paved_road.untrusted import GIT, AnswersError, UntrustedValue, git_value, load_answers, redact, same_source
@@ -206,12 +206,6 @@ def plan(paths: list[str], candidate: str, template: str | None = None, jobs: in
 # ---------------------------------------------------------------------------
 def _first_lines(text: str, n: int = 12) -> list[str]:
     return [redact(line.rstrip()) for line in text.strip().splitlines() if line.strip()][:n]
-
-
-def checkout_top(checkout: Path) -> tuple[Path, str]:
-    """(the top of `checkout`'s repository, the service's directory below it: "" or "sub/dir/")."""
-    top, prefix = (_git(checkout, "rev-parse", "--show-toplevel", "--show-prefix").split("\n") + ["", ""])[:2]
-    return Path(top.strip()), prefix.strip()
 
 
 def uncommitted(checkout: Path, clone: Path, top: Path | None = None) -> bool:

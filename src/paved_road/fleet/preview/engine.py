@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import weakref
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 FAST, COPIER = "fast", "copier"
@@ -309,12 +310,14 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     from copier._tools import escape_git_path, normalize_git_path
     from copier._types import Phase
 
+    from paved_road.fleet.fleet import checkout_top
+
     _FILE_MODE.clear()
     main = update_worker(candidate)
     token = _operation.set("update")
     try:
         sub = main.subproject
-        if not at_top and Path(_git(repo, "rev-parse", "--show-toplevel").strip()).resolve() != repo.resolve():
+        if not at_top and checkout_top(repo)[1]:  # a non-empty prefix: below the top
             raise Unsupported("the service is below its repository's top")
         last = sub.template
         if last is None or last.ref is None:
@@ -335,8 +338,6 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
         old_copy.mkdir()
         new_copy.mkdir()
-        from dataclasses import replace
-
         with _with_template(replace(main, dst_path=old_copy, data=sub.last_answers, defaults=True, quiet=True,
                                     src_path=old_t.url, vcs_ref=old_t.commit,
                                     exclude=[*new_t.exclude, *main.exclude], ask=()), _template(
