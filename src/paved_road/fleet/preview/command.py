@@ -8,9 +8,9 @@ import signal
 import sys
 
 from paved_road import cli_options, output
-from paved_road.fleet.preview import core as pv
 from paved_road.fleet import selection
 from paved_road.fleet.catalog import CatalogError
+from paved_road.fleet.preview import core as pv
 from paved_road.untrusted import redact
 
 STATUS_STYLE = {pv.CLEAN: "green", pv.CONFLICTED: "yellow", pv.BUILD_FAILED: "bold red", pv.TEST_FAILED: "bold red",

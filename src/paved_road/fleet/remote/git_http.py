@@ -98,6 +98,11 @@ class Unavailable(Fallback):
 _UNAVAILABLE = (429, 502, 503, 504)
 
 
+def _host(parts: urllib.parse.SplitResult) -> tuple:
+    """What a kept-alive connection and the blob-less choice are per: scheme, host and port."""
+    return parts.scheme, parts.hostname, parts.port
+
+
 class DirectReader:
     """`read(url, ref)` -> the answers file's text, RuntimeError (one line) when the remote answered and the
     file cannot be read, Fallback when git should try. Thread-safe: one kept-alive connection per thread
@@ -159,7 +164,7 @@ class DirectReader:
             commit = ref.lower()
         else:
             commit = _ls_refs(call, ref)
-        host = (parts.scheme, parts.hostname, parts.port)
+        host = _host(parts)
         objects = None
         try:
             if host not in self._blobless_hosts:
@@ -210,7 +215,7 @@ class DirectReader:
 
     # -- HTTP -----------------------------------------------------------------------------------------
     def _connection(self, parts: urllib.parse.SplitResult, timeout: float, fresh: bool = False):
-        key = (parts.scheme, parts.hostname, parts.port)
+        key = _host(parts)
         conns = getattr(self._local, "conns", None)
         if conns is None:
             conns = self._local.conns = {}
