@@ -346,13 +346,15 @@ function instrumentHttpServer (core, { utils, version }) {
 
   function traced (component, original) {
     return function emit (event, request, response) {
-      if (event !== 'request' || HEALTH_PATHS.has(pathOf(request.url))) return original.apply(this, arguments)
+      if (event !== 'request') return original.apply(this, arguments)
+      const urlPath = pathOf(request.url)
+      if (HEALTH_PATHS.has(urlPath)) return original.apply(this, arguments)
       const started = performance.now()
       const method = semconvMethod(request.method)
       const parent = api.propagation.extract(ROOT_CONTEXT, request.headers)
       const span = tracer.startSpan(request.method || 'GET', {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'url.scheme': component, 'url.path': pathOf(request.url) }
+        attributes: { 'http.request.method': method, 'url.scheme': component, 'url.path': urlPath }
       }, parent)
       const recording = span.isRecording()
       if (recording) span.setAttributes(utils.getIncomingRequestAttributes(request, { component }, api.diag))
