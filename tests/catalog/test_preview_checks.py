@@ -101,3 +101,48 @@ def test_failing_test_names_from_real_node_test_runs_name_tests_not_their_suites
         proc = subprocess.run(["npm", "test"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1, proc.stdout
         assert failing_tests(proc.stdout) == want, proc.stdout
+
+
+def test_services_of_one_dependency_tree_share_one_eslint_and_a_lint_error_is_reported_by_npm(
+        preview_fleet, node24_env, tmp_path):
+    """`--checks build` lints services whose script is the template's `eslint .` in one shared ESLint
+    process; a team's unused variable still fails its service with real `npm run lint` output, and a
+    service with its own lint script runs it (its `npm run lint` finds what the shared ESLint would not
+    look at)."""
+    import json
+    import shutil
+
+    from paved_road.fleet.preview.checks import SharedChecks, run_checks
+
+    services = {}
+    for name in ("clean", "unused", "clean2", "own-script"):
+        services[name] = tmp_path / name
+        shutil.copytree(preview_fleet / "alpha", services[name], symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    app = services["unused"] / "src" / "app.js"
+    app.write_text(app.read_text() + "\nconst leftOver = 42\n")
+    manifest = json.loads((services["own-script"] / "package.json").read_text())
+    manifest["scripts"]["lint"] = "eslint . --max-warnings 0"
+    (services["own-script"] / "package.json").write_text(json.dumps(manifest, indent=2))
+    (services["own-script"] / "src" / "team.js").write_text("'use strict'\n// eslint-disable-next-line no-console\n")
+
+    cache = SharedChecks(tmp_path / "npm")
+    found = {}
+
+    def check(name: str) -> None:
+        found[name] = {c.name: c for c in run_checks(services[name], "build", cache, node24_env, 24)[0]}
+
+    threads = [threading.Thread(target=check, args=(n,)) for n in services]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+    finally:
+        cache.close()
+    assert cache.installs == 1 and cache.eslint.processes == 1
+    assert {n: c["lint"].ok for n, c in found.items()} == {
+        "clean": True, "unused": False, "clean2": True, "own-script": False}
+    unused = "\n".join(found["unused"]["lint"].output)
+    assert "> eslint ." in unused and "'leftOver' is assigned a value but never used" in unused
+    # ESLint's "Unused eslint-disable directive" is a warning: only the team's own --max-warnings 0 fails it
+    assert "--max-warnings 0" in "\n".join(found["own-script"]["lint"].output)

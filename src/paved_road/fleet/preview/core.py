@@ -385,6 +385,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
                 if not completed:
                     cancel.set()
                 pool.shutdown(wait=True, cancel_futures=not completed)
+                deps.close()
                 if engine_pool is not None:
                     update_engine.stop_pool(engine_pool, kill=not completed)
                 break
