@@ -165,3 +165,17 @@ def test_actionlint_answers_from_a_process_of_its_own_when_the_shared_one_dies(t
         server.close()
     assert first.ok is False and again.ok is False and again.output == first.output
     assert "ubuntu-lates" in again.output[0]
+
+
+def test_a_linter_process_replaced_after_its_share_of_services_is_stopped(tmp_path, node24_env):
+    """The shared linters restart every so many services so that what those loaded is freed: the process
+    replaced must end then, not stay alive (with its memory) until the preview ends."""
+    server = ActionlintServer(restart_after=1)
+    services = [_service(tmp_path, f"s{i}", GOOD) for i in range(3)]
+    try:
+        for svc in services:
+            assert server.lint(svc, [svc / ".github/workflows/ci.yml"], node24_env).ok is True
+        alive = [s.proc.pid for s in server.servers._all if s.proc.poll() is None]
+    finally:
+        server.close()
+    assert server.runs == 3 and len(alive) == 1, alive

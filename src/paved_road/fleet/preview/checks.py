@@ -251,6 +251,7 @@ class LineServers:
 
     def ask(self, key: str, start: Callable[[], LineServer], request: bytes, cancel: threading.Event | None = None,
             timeout: float = COMMAND_TIMEOUT) -> bytes | None:
+        idle = None
         with self._guard:
             if self._closed:
                 return None
@@ -258,11 +259,14 @@ class LineServers:
             if server is None or server.proc.poll() is not None or server.assigned >= self.restart_after:
                 if server is not None:
                     self._retire(server)
+                    idle = server if server.pending == 0 else None  # else its last request stops it
                 server = self._servers[key] = start()
                 self._all.append(server)
                 self.processes += 1
             server.assigned += 1
             server.pending += 1
+        if idle is not None:
+            idle.stop()
         answer = None
         try:
             answer = server.ask(request, cancel, timeout)
@@ -277,7 +281,7 @@ class LineServers:
         return answer
 
     def _retire(self, server: LineServer) -> None:
-        server.retired = True  # stopped by the last request it is answering
+        server.retired = True  # stopped now when idle, else by the last request it is answering
         for key, current in list(self._servers.items()):
             if current is server:
                 del self._servers[key]
