@@ -179,3 +179,43 @@ def test_a_linter_process_replaced_after_its_share_of_services_is_stopped(tmp_pa
     finally:
         server.close()
     assert server.runs == 3 and len(alive) == 1, alive
+
+
+def test_a_service_waiting_behind_one_that_timed_out_gets_its_own_eslint_verdict(preview_fleet, node24_env,
+                                                                                  tmp_path):
+    """A service whose lint outlasts the timeout leaves its answer in the shared ESLint's pipe: the service
+    queued behind it must not take that answer (a pass) for its own; it lints on its own instead."""
+    import shutil
+
+    from paved_road.fleet.preview.checks import EslintServers, SharedChecks, check_env, dependency_key
+
+    env = check_env(node24_env)
+    slow, unused = tmp_path / "slow", tmp_path / "unused"
+    for svc in (slow, unused):
+        shutil.copytree(preview_fleet / "alpha", svc, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    config = slow / "eslint.config.js"  # clean, but its config takes 4.5 s to load
+    config.write_text("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4500)\n" + config.read_text())
+    app = unused / "src" / "app.js"
+    app.write_text(app.read_text() + "\nconst leftOver = 42\n")
+    cache = SharedChecks(tmp_path / "npm")
+    cache.eslint = EslintServers(timeout=3)
+    key = dependency_key(slow, 24)
+    assert dependency_key(unused, 24) == key
+    found = {}
+    try:
+        for svc in (slow, unused):
+            assert cache.install(svc, key, env)[0] == 0
+        eslint = cache.eslint.eslint_dot(slow, cache.root / key / "node_modules")
+
+        def lint(svc: Path, delay: float) -> None:
+            threading.Event().wait(delay)
+            found[svc.name] = cache.eslint.passes(svc, key, eslint, env)
+
+        threads = [threading.Thread(target=lint, args=(slow, 0)), threading.Thread(target=lint, args=(unused, 1))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        cache.close()
+    assert found == {"slow": False, "unused": False}  # both lint on their own: npm run lint has the verdict

@@ -197,32 +197,41 @@ class LineServer:
         self.lock = threading.Lock()     # one request at a time
         self.assigned = self.pending = 0
         self.retired = False
+        self.broken = False  # a request left unanswered: its answer would be taken for the next one's
         self._buffer = b""
 
     def ask(self, request: bytes, cancel: threading.Event | None, timeout: float) -> bytes | None:
         with self.lock:
-            try:
-                self.proc.stdin.write(request + b"\n")
-                self.proc.stdin.flush()
-            except OSError:
+            if self.broken:
                 return None
-            deadline = time.monotonic() + timeout
-            fd, marker = self.proc.stdout.fileno(), self.nonce.encode() + b" "
-            while True:
-                *lines, self._buffer = self._buffer.split(b"\n")
-                for i, line in enumerate(lines):
-                    if line.startswith(marker):
-                        self._buffer = b"\n".join([*lines[i + 1:], self._buffer])
-                        return line[len(marker):]
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("interrupted")
-                if time.monotonic() > deadline:
+            self.broken = True  # until this request's answer is read
+            answer = self._exchange(request, cancel, timeout)
+            self.broken = answer is None
+            return answer
+
+    def _exchange(self, request: bytes, cancel: threading.Event | None, timeout: float) -> bytes | None:
+        try:
+            self.proc.stdin.write(request + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        deadline = time.monotonic() + timeout
+        fd, marker = self.proc.stdout.fileno(), self.nonce.encode() + b" "
+        while True:
+            *lines, self._buffer = self._buffer.split(b"\n")
+            for i, line in enumerate(lines):
+                if line.startswith(marker):
+                    self._buffer = b"\n".join([*lines[i + 1:], self._buffer])
+                    return line[len(marker):]
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("interrupted")
+            if time.monotonic() > deadline:
+                return None
+            if select.select([fd], [], [], 0.2)[0]:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
                     return None
-                if select.select([fd], [], [], 0.2)[0]:
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        return None
-                    self._buffer += chunk
+                self._buffer += chunk
 
     def stop(self) -> None:
         try:
@@ -327,8 +336,9 @@ class EslintServers:
     dependency tree, restarted every `restart_after` services (each service's config and plugins stay
     loaded)."""
 
-    def __init__(self, restart_after: int = 32):
+    def __init__(self, restart_after: int = 32, timeout: float = COMMAND_TIMEOUT):
         self.servers = LineServers(restart_after)
+        self.timeout = timeout  # seconds one service's lint may take, as `npm run lint`'s
 
     @property
     def processes(self) -> int:
@@ -353,7 +363,7 @@ class EslintServers:
         """True when `eslint .` in `service` exits 0; False for anything else (lint it on its own)."""
         answer = self.servers.ask(key, lambda: LineServer(["node", "-e", _ESLINT_SERVER, str(eslint)],
                                                           eslint.parent, env),
-                                  os.fsencode(service.resolve()), cancel)
+                                  os.fsencode(service.resolve()), cancel, self.timeout)
         return answer == b"0"
 
     def close(self) -> None:
