@@ -144,7 +144,7 @@ def test_services_of_one_dependency_tree_share_one_eslint_and_a_lint_error_is_re
             t.join(600)
     finally:
         cache.close()
-    assert cache.installs == 1 and cache.eslint.processes == 1
+    assert cache.installs == 1 and cache.eslint.processes == 1 and cache.eslint.passed == 2  # clean, clean2
     assert {n: c["lint"].ok for n, c in found.items()} == {
         "clean": True, "unused": False, "clean2": True, "own-script": False}
     unused = "\n".join(found["unused"]["lint"].output)
@@ -219,3 +219,27 @@ def test_a_service_waiting_behind_one_that_timed_out_gets_its_own_eslint_verdict
     finally:
         cache.close()
     assert found == {"slow": False, "unused": False}  # both lint on their own: npm run lint has the verdict
+
+
+def test_a_config_that_fails_eslint_after_its_lint_fails_the_service(preview_fleet, node24_env, tmp_path):
+    """`eslint .` exits when nothing is left to run: a config's (or plugin's) timer that throws after the
+    files were linted makes the real `npm run lint` fail ("Oops! Something went wrong!", exit 2). The
+    shared ESLint, which answers as soon as the CLI returns, must not pass that service."""
+    import shutil
+
+    from paved_road.fleet.preview.checks import SharedChecks, run_checks
+
+    late, clean = tmp_path / "late", tmp_path / "clean"
+    for svc in (late, clean):
+        shutil.copytree(preview_fleet / "alpha", svc, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    config = late / "eslint.config.js"
+    config.write_text("setTimeout(() => { throw new Error('late failure') }, 500)\n" + config.read_text())
+    cache = SharedChecks(tmp_path / "npm")
+    try:
+        found = {svc.name: {c.name: c for c in run_checks(svc, "build", cache, node24_env, 24)[0]}
+                 for svc in (clean, late)}
+    finally:
+        cache.close()
+    assert found["late"]["lint"].ok is False and found["clean"]["lint"].ok is True
+    assert "Error: late failure" in "\n".join(found["late"]["lint"].output)
+    assert cache.eslint.passed == 1  # the clean service still passed in the shared ESLint

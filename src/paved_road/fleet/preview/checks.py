@@ -306,7 +306,9 @@ class LineServers:
 # ESLint for many services: each line on stdin names a service directory; ESLint's CLI runs there as
 # `eslint .` (bin/eslint.js: `cli.execute(process.argv)`), then one line `<nonce> <exit code>`. An
 # uncaught error anywhere (ESLint's bin counts it as fatal, exit 2) ends the process: the services
-# asked after it lint on their own.
+# asked after it lint on their own. `eslint .` only exits once nothing is left to run: what a config or
+# plugin left running when the CLI returned (a timer, a socket) could still fail it, so that service is
+# not passed here (answer 3: it lints on its own).
 _ESLINT_SERVER = r"""'use strict'
 const path = require('node:path')
 const readline = require('node:readline')
@@ -316,14 +318,18 @@ let fatal = false
 process.on('uncaughtException', () => { fatal = true })
 process.on('unhandledRejection', () => { fatal = true })
 let queue = Promise.resolve()
+const stdout = process.stdout, stderr = process.stderr  // created on first use: not counted as left running
 readline.createInterface({ input: process.stdin }).on('line', (dir) => {
   queue = queue.then(async () => {
+    const running = process.getActiveResourcesInfo().length
     let code = 2
     try {
       process.chdir(dir)
       code = await cli.execute([process.execPath, 'eslint', '.'])
     } catch {}
-    process.stdout.write('\n' + nonce + ' ' + (fatal ? 2 : code) + '\n')
+    await new Promise((resolve) => setImmediate(resolve))  // unhandled rejections are reported by now
+    if (code === 0 && process.getActiveResourcesInfo().length > running) code = 3
+    stdout.write('\n' + nonce + ' ' + (fatal ? 2 : code) + '\n')
     if (fatal) process.exit(2)
   })
 }).on('close', () => { queue.then(() => process.exit(0)) })
@@ -338,7 +344,9 @@ class EslintServers:
 
     def __init__(self, restart_after: int = 32, timeout: float = COMMAND_TIMEOUT):
         self.servers = LineServers(restart_after)
+        self._count = threading.Lock()
         self.timeout = timeout  # seconds one service's lint may take, as `npm run lint`'s
+        self.passed = 0  # services this shared ESLint passed (the others ran `npm run lint`)
 
     @property
     def processes(self) -> int:
@@ -364,6 +372,9 @@ class EslintServers:
         answer = self.servers.ask(key, lambda: LineServer(["node", "-e", _ESLINT_SERVER, str(eslint)],
                                                           eslint.parent, env),
                                   os.fsencode(service.resolve()), cancel, self.timeout)
+        if answer == b"0":
+            with self._count:
+                self.passed += 1
         return answer == b"0"
 
     def close(self) -> None:
