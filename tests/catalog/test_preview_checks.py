@@ -243,3 +243,23 @@ def test_a_config_that_fails_eslint_after_its_lint_fails_the_service(preview_fle
     assert found["late"]["lint"].ok is False and found["clean"]["lint"].ok is True
     assert "Error: late failure" in "\n".join(found["late"]["lint"].output)
     assert cache.eslint.passed == 1  # the clean service still passed in the shared ESLint
+
+
+def test_closing_the_linters_signals_no_process_group_it_already_stopped(tmp_path, node24_env, monkeypatch):
+    """A stopped linter's process id is free again (pid_max is often 32768): closing the preview's
+    linters must not send SIGKILL to that id's process group, which may by then be someone else's."""
+    import os
+
+    from paved_road.fleet.preview import checks
+
+    server = ActionlintServer(restart_after=1)
+    services = [_service(tmp_path, f"s{i}", GOOD) for i in range(2)]
+    try:
+        for svc in services:
+            server.lint(svc, [svc / ".github/workflows/ci.yml"], node24_env)
+    finally:
+        signalled, real = [], os.killpg
+        monkeypatch.setattr(checks.os, "killpg", lambda pgid, sig: (signalled.append(pgid), real(pgid, sig)))
+        first, second = server.servers._all
+        server.close()
+    assert signalled == [second.proc.pid]

@@ -198,6 +198,7 @@ class LineServer:
         self.assigned = self.pending = 0
         self.retired = False
         self.broken = False  # a request left unanswered: its answer would be taken for the next one's
+        self._stopping = threading.Lock()
         self._buffer = b""
 
     def ask(self, request: bytes, cancel: threading.Event | None, timeout: float) -> bytes | None:
@@ -234,11 +235,13 @@ class LineServer:
                 self._buffer += chunk
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        with self._stopping:
+            if self.proc.returncode is None:  # else reaped before: its id may be another process's by now
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
