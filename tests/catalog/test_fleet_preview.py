@@ -140,6 +140,43 @@ def test_interrupt_stops_copier_and_leaves_nothing(sig, preview_fleet, preview_t
     assert tree_digest(preview_fleet) == before
 
 
+def _processes_in(root: Path) -> list[str]:
+    """The processes started in or for `root` (their command line or working directory is under it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if str(root) in cmd or cwd.startswith(str(root)):
+            found.append(f"{pid} {cmd!r}")
+    return found
+
+
+@pytest.mark.parametrize("linter", ["eslint", "actionlint"])
+def test_sigterm_while_the_shared_linters_run_leaves_no_process_and_no_scratch(linter, preview_fleet,
+                                                                                preview_template, tmp_path):
+    """`--checks test` keeps one ESLint per dependency tree and one actionlint alive for the whole preview
+    (their own process groups: Ctrl-C does not reach them): a cancelled CI job stops them too."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(preview_fleet / "alpha"), str(preview_fleet / "foxtrot"),
+                             "--candidate", CANDIDATE, "-j", "2", "--checks", "test"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    marker = "--serve" if linter == "actionlint" else "cli.js"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(marker in p for p in _processes_in(tmp_path)):
+            break
+        time.sleep(0.05)
+    assert any(marker in p for p in _processes_in(tmp_path)), f"no shared {linter} seen"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert _processes_in(tmp_path) == [] and list(tmp_path.iterdir()) == []
+
+
 def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(preview_fleet, preview_template,
                                                                            tmp_path):
     """alpha and foxtrot share their dependency tree: one `npm ci`, hard-linked into both. The candidate's
