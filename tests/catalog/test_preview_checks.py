@@ -263,3 +263,29 @@ def test_closing_the_linters_signals_no_process_group_it_already_stopped(tmp_pat
         first, second = server.servers._all
         server.close()
     assert signalled == [second.proc.pid]
+
+
+def test_a_carriage_return_in_a_service_path_does_not_shift_the_shared_eslints_answers(preview_fleet, node24_env,
+                                                                                      tmp_path):
+    """Node's readline also ends a line at "\\r": a service directory named with one (a monorepo folder made
+    from a CRLF list) was two requests, two answers, and every later service got the one before it's."""
+    import shutil
+
+    from paved_road.fleet.preview.checks import SharedChecks, check_env, dependency_key
+
+    env = check_env(node24_env)
+    services = [tmp_path / "cr\rlf", tmp_path / "clean", tmp_path / "unused"]
+    for svc in services:
+        shutil.copytree(preview_fleet / "alpha", svc, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    app = services[2] / "src" / "app.js"
+    app.write_text(app.read_text() + "\nconst leftOver = 42\n")
+    cache = SharedChecks(tmp_path / "npm")
+    key = dependency_key(services[0], 24)
+    try:
+        for svc in services:
+            assert cache.install(svc, key, env)[0] == 0
+        eslint = cache.eslint.eslint_dot(services[0], cache.root / key / "node_modules")
+        found = [cache.eslint.passes(svc, key, eslint, env) for svc in services]
+    finally:
+        cache.close()
+    assert found == [True, True, False]

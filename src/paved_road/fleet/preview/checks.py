@@ -306,7 +306,8 @@ class LineServers:
             server.stop()
 
 
-# ESLint for many services: each line on stdin names a service directory; ESLint's CLI runs there as
+# ESLint for many services: each line on stdin names a service directory (a JSON string: readline also
+# ends a line at a "\r" a directory name may hold); ESLint's CLI runs there as
 # `eslint .` (bin/eslint.js: `cli.execute(process.argv)`), then one line `<nonce> <exit code>`. An
 # uncaught error anywhere (ESLint's bin counts it as fatal, exit 2) ends the process: the services
 # asked after it lint on their own. `eslint .` only exits once nothing is left to run: what a config or
@@ -327,7 +328,7 @@ readline.createInterface({ input: process.stdin }).on('line', (dir) => {
     const running = process.getActiveResourcesInfo().length
     let code = 2
     try {
-      process.chdir(dir)
+      process.chdir(JSON.parse(dir))
       code = await cli.execute([process.execPath, 'eslint', '.'])
     } catch {}
     await new Promise((resolve) => setImmediate(resolve))  // unhandled rejections are reported by now
@@ -364,7 +365,7 @@ class EslintServers:
         except (OSError, ValueError, AttributeError):
             return None
         if (not isinstance(scripts, dict) or scripts.get("lint") != "eslint ." or "prelint" in scripts
-                or "postlint" in scripts or b"\n" in os.fsencode(service)):
+                or "postlint" in scripts):
             return None
         major = str(version).split(".", 1)[0]
         return shared / "eslint" if major.isdigit() and int(major) >= 9 else None
@@ -374,7 +375,7 @@ class EslintServers:
         """True when `eslint .` in `service` exits 0; False for anything else (lint it on its own)."""
         answer = self.servers.ask(key, lambda: LineServer(["node", "-e", _ESLINT_SERVER, str(eslint)],
                                                           eslint.parent, env),
-                                  os.fsencode(service.resolve()), cancel, self.timeout)
+                                  json.dumps(str(service.resolve())).encode(), cancel, self.timeout)
         if answer == b"0":
             with self._count:
                 self.passed += 1
