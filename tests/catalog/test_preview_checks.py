@@ -289,3 +289,24 @@ def test_a_carriage_return_in_a_service_path_does_not_shift_the_shared_eslints_a
     finally:
         cache.close()
     assert found == [True, True, False]
+
+
+def test_a_service_whose_npmrc_sets_node_options_is_linted_by_npm(preview_fleet, node24_env, tmp_path):
+    """npm runs a script's Node with the `node-options` of the service's .npmrc (docs.npmjs.com: "it does
+    impact how lifecycle scripts are called"); the shared ESLint runs without them. With
+    --throw-deprecation, the deprecated `Buffer()` in the team's config fails `npm run lint`."""
+    import shutil
+
+    from paved_road.fleet.preview.checks import SharedChecks, run_checks
+
+    strict = tmp_path / "strict"
+    shutil.copytree(preview_fleet / "alpha", strict, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    (strict / ".npmrc").write_text("node-options=--throw-deprecation\n")
+    config = strict / "eslint.config.js"
+    config.write_text(config.read_text() + "\nmodule.exports.push({ settings: { id: Buffer('x') } })\n")
+    cache = SharedChecks(tmp_path / "npm")
+    try:
+        lint = {c.name: c for c in run_checks(strict, "build", cache, node24_env, 24)[0]}["lint"]
+    finally:
+        cache.close()
+    assert lint.ok is False and "DeprecationWarning: Buffer() is deprecated" in "\n".join(lint.output), lint

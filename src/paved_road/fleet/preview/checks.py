@@ -340,6 +340,9 @@ readline.createInterface({ input: process.stdin }).on('line', (dir) => {
 """
 
 
+_NODE_OPTIONS = re.compile(r"^\s*node[-_]options\s*=", re.I | re.M)  # an .npmrc setting it
+
+
 class EslintServers:
     """`npm run lint` for the services whose lint script is the template's `eslint .` (no pre/post
     scripts, ESLint 9 or later: flat config, looked up from the service): one ESLint process per
@@ -357,8 +360,19 @@ class EslintServers:
         return self.servers.processes
 
     @staticmethod
-    def eslint_dot(service: Path, shared: Path) -> Path | None:
-        """The shared install's eslint package when `npm run lint` in `service` is `eslint .`."""
+    def eslint_dot(service: Path, shared: Path, env: dict[str, str] | None = None) -> Path | None:
+        """The shared install's eslint package when `npm run lint` in `service` is `eslint .`: not when
+        npm would run it with `node-options` (the service's or the user's .npmrc, npm_config_*), which
+        the shared process does not have."""
+        env = env or {}
+        if any(k.lower().replace("-", "_") == "npm_config_node_options" for k in env):
+            return None
+        for npmrc in (service / ".npmrc", Path(env["HOME"]) / ".npmrc" if env.get("HOME") else None):
+            try:
+                if npmrc is not None and _NODE_OPTIONS.search(npmrc.read_text(errors="replace")):
+                    return None
+            except OSError:
+                pass
         try:
             scripts = json.loads((service / "package.json").read_text()).get("scripts") or {}
             version = json.loads((shared / "eslint" / "package.json").read_text()).get("version", "")
@@ -490,7 +504,7 @@ def run_checks(service: Path, depth: str, cache: SharedChecks, env: dict[str, st
     if code:
         return checks, []
     started = time.monotonic()
-    eslint = cache.eslint.eslint_dot(service, cache.root / key / "node_modules")
+    eslint = cache.eslint.eslint_dot(service, cache.root / key / "node_modules", env)
     if eslint is not None and cache.eslint.passes(service, key, eslint, env, cancel):
         code, out = 0, ""
     else:
