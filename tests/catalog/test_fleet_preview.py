@@ -195,7 +195,7 @@ def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(previ
     assert proc.returncode == 4, proc.stderr
     rep = json.loads(proc.stdout)
     by = _by_name(rep)
-    assert rep["checks"] == "test" and rep["dependency_installs"] == 1
+    assert rep["checks"] == "test" and rep["dependency_installs"] == 1 and rep["actionlint_runs"] == 1
     assert by["alpha"]["status"] == "clean" and by["alpha"]["failing_tests"] == []
     assert [(c["name"], c["ok"]) for c in by["alpha"]["checks"]] == [
         ("npm ci", True), ("lint", True), ("actionlint", True), ("terraform fmt", True), ("npm test", True)]
