@@ -310,3 +310,28 @@ def test_a_service_whose_npmrc_sets_node_options_is_linted_by_npm(preview_fleet,
     finally:
         cache.close()
     assert lint.ok is False and "DeprecationWarning: Buffer() is deprecated" in "\n".join(lint.output), lint
+
+
+def test_a_fleet_of_many_dependency_trees_keeps_few_eslint_processes_alive(preview_fleet, node24_env, tmp_path):
+    """Services drift apart (Renovate bumps each on its own): a fleet may have as many dependency trees as
+    services. One ESLint process per tree (~110 MB each, measured) alive until the preview ends would be
+    gigabytes for a few hundred services: the least recently used ones are stopped."""
+    import shutil
+
+    from paved_road.fleet.preview.checks import EslintServers, SharedChecks, check_env, dependency_key
+
+    env = check_env(node24_env)
+    svc = tmp_path / "svc"
+    shutil.copytree(preview_fleet / "alpha", svc, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    cache = SharedChecks(tmp_path / "npm")
+    key = dependency_key(svc, 24)
+    alive = []
+    try:
+        assert cache.install(svc, key, env)[0] == 0
+        eslint = cache.eslint.eslint_dot(svc, cache.root / key / "node_modules")
+        for tree in range(7):  # seven trees (one install stands for all: the key is what counts)
+            assert cache.eslint.passes(svc, f"tree{tree}", eslint, env)
+            alive.append(sum(s.proc.poll() is None for s in cache.eslint.servers._all))
+    finally:
+        cache.close()
+    assert cache.eslint.processes == 7 and max(alive) <= EslintServers.MAX_ALIVE < 7, alive

@@ -251,10 +251,12 @@ class LineServer:
 
 class LineServers:
     """One LineServer per key (a dependency tree, a linter), started on first use and replaced after
-    `restart_after` requests (what a request loads stays loaded: memory). `processes`: start-ups."""
+    `restart_after` requests (what a request loads stays loaded: memory). At most `max_alive` stay
+    alive: starting another stops the least recently used idle one. `processes`: start-ups."""
 
-    def __init__(self, restart_after: int):
+    def __init__(self, restart_after: int, max_alive: int | None = None):
         self.restart_after = restart_after
+        self.max_alive = max_alive
         self.processes = 0
         self._guard = threading.Lock()
         self._servers: dict[str, LineServer] = {}   # the current process of each key
@@ -263,22 +265,29 @@ class LineServers:
 
     def ask(self, key: str, start: Callable[[], LineServer], request: bytes, cancel: threading.Event | None = None,
             timeout: float = COMMAND_TIMEOUT) -> bytes | None:
-        idle = None
+        idle = []
         with self._guard:
             if self._closed:
                 return None
-            server = self._servers.get(key)
+            server = self._servers.pop(key, None)  # put back last: the dict runs least recently used first
             if server is None or server.proc.poll() is not None or server.assigned >= self.restart_after:
                 if server is not None:
                     self._retire(server)
-                    idle = server if server.pending == 0 else None  # else its last request stops it
-                server = self._servers[key] = start()
+                    idle += [server] if server.pending == 0 else []  # else its last request stops it
+                server = start()
                 self._all.append(server)
                 self.processes += 1
+                for other in list(self._servers.values()):
+                    if self.max_alive is None or len(self._servers) < self.max_alive:
+                        break
+                    if other.pending == 0:
+                        self._retire(other)
+                        idle.append(other)
+            self._servers[key] = server
             server.assigned += 1
             server.pending += 1
-        if idle is not None:
-            idle.stop()
+        for stopped in idle:
+            stopped.stop()
         answer = None
         try:
             answer = server.ask(request, cancel, timeout)
@@ -349,8 +358,10 @@ class EslintServers:
     dependency tree, restarted every `restart_after` services (each service's config and plugins stay
     loaded)."""
 
+    MAX_ALIVE = 4  # ESLint processes (one per dependency tree, ~110 MB each and more with each service)
+
     def __init__(self, restart_after: int = 32, timeout: float = COMMAND_TIMEOUT):
-        self.servers = LineServers(restart_after)
+        self.servers = LineServers(restart_after, self.MAX_ALIVE)
         self._count = threading.Lock()
         self.timeout = timeout  # seconds one service's lint may take, as `npm run lint`'s
         self.passed = 0  # services this shared ESLint passed (the others ran `npm run lint`)
