@@ -335,3 +335,20 @@ def test_a_fleet_of_many_dependency_trees_keeps_few_eslint_processes_alive(previ
     finally:
         cache.close()
     assert cache.eslint.processes == 7 and max(alive) <= EslintServers.MAX_ALIVE < 7, alive
+
+
+def test_a_workflow_linked_from_outside_the_service_is_reported_by_its_name_in_the_service(tmp_path, node24_env):
+    """A monorepo service may link its workflow to the repository's shared one: its findings are the
+    service's, named by the service's path (it was a ValueError: the service's whole result lost)."""
+    shared = tmp_path / "repo-top" / "ci.yml"
+    shared.parent.mkdir()
+    shared.write_text(BAD)
+    svc = tmp_path / "repo-top" / "services" / "svc"
+    (svc / ".github" / "workflows").mkdir(parents=True)
+    (svc / ".github" / "workflows" / "ci.yml").symlink_to(shared)
+    server = ActionlintServer()
+    try:
+        check = server.lint(svc, [svc / ".github/workflows/ci.yml"], node24_env)
+    finally:
+        server.close()
+    assert check.ok is False and check.output[0].startswith(".github/workflows/ci.yml:7:"), check

