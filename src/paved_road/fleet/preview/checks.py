@@ -341,6 +341,10 @@ readline.createInterface({ input: process.stdin }).on('line', (dir) => {
       code = await cli.execute([process.execPath, 'eslint', '.'])
     } catch {}
     await new Promise((resolve) => setImmediate(resolve))  // unhandled rejections are reported by now
+    // a file still being closed is done within moments (on a busy machine too); a timer may not be
+    for (let waited = 0; code === 0 && process.getActiveResourcesInfo().length > running && waited < 100; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
     if (code === 0 && process.getActiveResourcesInfo().length > running) code = 3
     stdout.write('\n' + nonce + ' ' + (fatal ? 2 : code) + '\n')
     if (fatal) process.exit(2)
