@@ -28,7 +28,10 @@ The main figure is CPU per request of the service process (utime+stime from
 by the service, the load generator, the stubs and other work on the machine,
 which moves rps a lot and CPU per request little. All setups run side by side
 and each repeat measures them in turn, so drift hits all of them alike; the
-median of the repeats is reported. --profile SETUP writes a V8 CPU profile of
+median of the repeats is reported. CPU of an /api/example load is counted until
+--settle seconds after its last answer, so the export of its last spans and
+the GC of its garbage count for it, not for the /healthz load measured next.
+--profile SETUP writes a V8 CPU profile of
 that setup's /api/example load and prints where the time goes.
 
 Memory, after every setup served the same requests: RSS after a last-resort
@@ -118,12 +121,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(url: str, amount: int, connections: int, env: dict, pid: int) -> dict:
-    """A fixed number of requests; CPU per request of the service process."""
+def load(url: str, amount: int, connections: int, env: dict, pid: int, settle: float = 0.0) -> dict:
+    """A fixed number of requests; CPU per request of the service process,
+    counted until `settle` seconds after the last answer."""
     cli = npm_tool(AUTOCANNON, env) / "autocannon.js"
     cpu0 = cpu_seconds(pid)
     out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-a", str(amount), url],
                          env=env, capture_output=True, text=True, check=True).stdout
+    time.sleep(settle)
     cpu = cpu_seconds(pid) - cpu0
     data = json.loads(out)
     total = data["requests"]["total"] or 1
@@ -241,6 +246,10 @@ def main() -> int:
                         help="/api/example requests each setup serves before the first repeat (V8 optimizes "
                              "the instrumented paths only after thousands of requests; see docs/telemetry.md)")
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--settle", type=float, default=6.0,
+                        help="seconds after each /api/example load that still count for it: the batch span "
+                             "processor exports its last spans within 5 s, and the GC of that load's garbage "
+                             "follows; otherwise both land in the /healthz load measured next")
     parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
     parser.add_argument("--blocks", type=int, default=3, help="event-loop block measurements per setup (median)")
     parser.add_argument("--only-blocks", action="store_true",
@@ -344,7 +353,7 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             for s in setups:  # interleaved: machine drift hits every setup alike
                 svc = running[s.name]
                 s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
-                                                 args.connections, tool_env, svc.proc.pid))
+                                                 args.connections, tool_env, svc.proc.pid, args.settle))
                 s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
                                                  args.connections, tool_env, svc.proc.pid))
         for s in setups:
@@ -370,7 +379,8 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
 
 def report(results: dict, args) -> None:
     bare = results["bare"]
-    print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example and "
+    print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example "
+          f"(CPU counted until {getattr(args, 'settle', 0):g} s after) and "
           f"{args.healthz_requests} on /healthz per repeat after {args.warmup} of warm-up, {args.repeats} repeats "
           f"(median); "
           f"production default sampling {args.production_ratio}; 2 shared cores")

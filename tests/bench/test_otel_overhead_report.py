@@ -36,7 +36,7 @@ def _report(bench, capsys, sampled: list[float], production: list[float], load=(
     results["ours"].update(ours_memory or {})
     results["naive"]["startup_s"] = results["naive@prod"]["startup_s"] = 0.5
     results["naive"]["rss_mb"] = results["naive@prod"]["rss_mb"] = 90
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500,
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
                               repeats=3, production_ratio=0.1, load_average=load)
     bench.report(results, args)
     return [line for line in capsys.readouterr().out.splitlines() if lines in line]
