@@ -232,8 +232,9 @@ function awsSdkPresent () {
 // and remembered). Here, per request:
 // - the sampler is asked first, seeing the attributes HTTP semconv wants at
 //   span creation that cost nothing (method, scheme, path); an unsampled
-//   request gets the SDK's non-recording span, which still carries the trace
-//   id, so fetch forwards `traceparent` (flags 00) and log lines get ids;
+//   request gets a non-recording span built from its answer (startServerSpan,
+//   below), which still carries the trace id, so fetch forwards `traceparent`
+//   (flags 00) and log lines get ids;
 // - only a recording span gets the full attribute set, from
 //   instrumentation-http's own functions (the same names and values as
 //   before: one definition of them, upstream's);
