@@ -34,12 +34,14 @@ the GC of its garbage count for it, not for the /healthz load measured next.
 --profile SETUP writes a V8 CPU profile of
 that setup's /api/example load and prints where the time goes.
 
-Memory, after every setup served the same requests: RSS after a last-resort
-full GC (bench/heap_probe.js, preloaded in every setup with --expose-gc; the
-target), the peak RSS (VmHWM) and the live heap. The peak is mostly garbage
-not yet collected: V8 sizes its young generation (up to 128 MB here) and the
-old space's next collection from the machine's memory, so on a large machine
-it moves by tens of MB between runs of the same setup.
+Memory, the target: RSS under load, VmRSS after each repeat's loads (median),
+what the running service holds and what the task's memory limit and
+ECSServiceAverageMemoryUtilization see. Printed beside it: the peak (VmHWM),
+and the RSS and live heap after a last-resort full GC (bench/heap_probe.js,
+preloaded in every setup with --expose-gc), which tell retained memory from
+garbage not yet collected. They are not the target: no task ever runs that
+GC, and the garbage (spans and requests promoted while the batch processor
+holds them) is telemetry's cost too.
 """
 
 from __future__ import annotations
@@ -338,8 +340,10 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
     for name, values in startups(setups, args.startups).items():
         results[name]["startup_s"] = median(values)
         results[name]["startup_all"] = [round(v, 3) for v in values]
-    # Memory: every setup serves the same requests; then its peak RSS (VmHWM)
-    # and what it keeps after a full GC (the target), both against bare's.
+    # Memory: every setup serves the same requests. The target is the RSS
+    # under load (after each repeat's loads, median); the peak (VmHWM) and
+    # what a forced full GC leaves are printed beside it.
+    rss: dict[str, list[float]] = {s.name: [] for s in setups}
     memory_files = {s.name: tmp / f"memory-{s.name}.json" for s in setups}
     running = {s.name: s.start(f"--expose-gc --require {HEAP_PROBE}",
                                {"PAVED_BENCH_MEMORY_FILE": str(memory_files[s.name])}) for s in setups}
@@ -356,10 +360,14 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
                                                  args.connections, tool_env, svc.proc.pid, args.settle))
                 s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
                                                  args.connections, tool_env, svc.proc.pid))
+                rss[s.name].append(rss_mb(svc.proc.pid))
         for s in setups:
             svc = running[s.name]
+            results[s.name]["rss_mb"] = median(rss[s.name])
+            results[s.name]["rss_all"] = [round(v) for v in rss[s.name]]
             results[s.name]["rss_peak_mb"] = rss_mb(svc.proc.pid, "VmHWM")
-            results[s.name]["rss_mb"], results[s.name]["heap_mb"] = settled_memory_mb(svc.proc, memory_files[s.name])
+            results[s.name]["rss_gc_mb"], results[s.name]["heap_mb"] = settled_memory_mb(svc.proc,
+                                                                                          memory_files[s.name])
     finally:
         for svc in running.values():
             svc.terminate()
@@ -391,7 +399,8 @@ def report(results: dict, args) -> None:
               f"{'' if max(before, after) < 1 else ': not a quiet machine, read the ratios as noisy'}")
     print()
     print(f"{'setup':<14}{'/api/example CPU/req':>24}{'rps':>8}{'/healthz CPU/req':>22}{'rps':>8}"
-          f"{'start-up':>18}{'RSS MB':>14}{'peak RSS':>12}{'heap':>11}{'SIGTERM->exit':>22}{'loop block':>12}")
+          f"{'start-up':>18}{'RSS MB':>14}{'peak RSS':>12}{'after GC':>12}{'heap':>11}{'SIGTERM->exit':>22}"
+          f"{'loop block':>12}")
 
     def ratio(r, route):
         return r[route]["ratio"]
@@ -402,11 +411,14 @@ def report(results: dict, args) -> None:
               f"{r['startup_s']:>8.2f}s ({(r['startup_s'] - bare['startup_s']) * 1000:+5.0f}ms)"
               f"{r['rss_mb']:>7.0f} ({r['rss_mb'] - bare['rss_mb']:+4.0f})"
               f"{r['rss_peak_mb']:>5.0f} ({r['rss_peak_mb'] - bare['rss_peak_mb']:+4.0f})"
+              f"{r['rss_gc_mb']:>5.0f} ({r['rss_gc_mb'] - bare['rss_gc_mb']:+4.0f})"
               f"{r['heap_mb']:>4.0f} ({r['heap_mb'] - bare['heap_mb']:+3.0f})"
               f"{r['exit_s']:>7.2f}s rc={r['exit_code']} flush={r['flushed']}"
               f"{_ms(r['loop_block_ms']):>12}")
     print("\nCPU per request of each repeat (us): " + "; ".join(
         f"{n} {r['example']['cpu_us_all']} / {r['healthz']['cpu_us_all']}" for n, r in results.items()))
+    print("RSS after each repeat's loads (MB): " + "; ".join(
+        f"{n} {r.get('rss_all', [])}" for n, r in results.items()))
 
     ours, prod, naive, naive_prod = (results[k] for k in ("ours", "ours@prod", "naive", "naive@prod"))
     # An unsampled request's CPU, from the production default's mix of sampled
@@ -425,8 +437,8 @@ def report(results: dict, args) -> None:
          f"repeats' spread ({spread_us:.0f} us) apart", sampled_us - unsampled_us > spread_us),
         ("/healthz CPU/req <= 1.1x bare", ratio(ours, "healthz") <= 1.1),
         ("start-up <= +100 ms", ours["startup_s"] - bare["startup_s"] <= 0.100),
-        ("RSS <= +30 MB (after the same loads and a full GC; peak RSS is printed too)",
-         ours["rss_mb"] - bare["rss_mb"] <= 30),
+        ("RSS <= +30 MB (under load: after each repeat's loads, median; the peak and after a forced full "
+         "GC are printed beside it)", ours["rss_mb"] - bare["rss_mb"] <= 30),
         ("exporters load without blocking the event loop > 10 ms",
          ours["loop_block_ms"] is not None and ours["loop_block_ms"] <= 10),
         ("SIGTERM -> exit <= 1 s, rc 0, spans flushed",
