@@ -948,3 +948,44 @@ def test_the_deployment_alarms_read_series_the_running_service_exports(otlp_run)
     metrics = alarm_metrics(mod)
     assert unpublished(sidecar_config(), metrics, exported) == []
     assert exported["http.server.request.duration"]["unit"] == "s" and AWSEMF_UNITS["s"] == "Seconds"
+
+
+def test_concurrent_requests_keep_their_own_trace_and_span_ids(harness, downstream):
+    """120 requests, 12 at a time, at parentbased_traceidratio 0.5: every
+    request's log line, the traceparent its fetch forwards and its server span
+    (when sampled) belong to one trace of its own, with a span id of its own;
+    a sampled trace's spans are exported, an unsampled one's are not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtime_dir, stage = harness
+    downstream.traceparents.clear()
+    total = 120
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.5", "OTEL_BSP_SCHEDULE_DELAY": "100", "DOWNSTREAM_URL": downstream.url})
+        try:
+            svc.wait_ready()
+            with ThreadPoolExecutor(12) as pool:
+                assert set(pool.map(lambda _: request(svc, "GET", "/t/fetch"), range(total))) == {200}
+            time.sleep(1.5)
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    lines = [r for r in svc.log_records() if r.get("msg") == "fetching"]
+    forwarded = [TRACEPARENT.match(t) for t in downstream.traceparents]
+    assert len(lines) == len(forwarded) == total
+    assert len({r["trace_id"] for r in lines}) == total and len({r["span_id"] for r in lines}) == total
+    by_trace = {r["trace_id"]: r for r in lines}
+    assert {m.group(1) for m in forwarded} == set(by_trace)
+    server = {s["trace_id"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
+    assert len(server) == len([s for s in sink.received.spans if s["kind"] == "SERVER"])
+    for m in forwarded:
+        line = by_trace[m.group(1)]
+        assert line["trace_flags"] == m.group(3)
+        if m.group(3) == "01":
+            assert server[m.group(1)]["span_id"] == line["span_id"]
+        else:
+            assert m.group(2) == line["span_id"] and m.group(1) not in server
+    assert set(server) == {m.group(1) for m in forwarded if m.group(3) == "01"}
+    assert 30 <= len(server) <= 90, len(server)
