@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,18 @@ def _setup(example_us: list[float], bare_us: float = 250.0) -> dict:
     return {"example": {"cpu_us": sorted(example_us)[len(example_us) // 2], "cpu_us_all": example_us,
                         "rps": 1000, "ratio": ratio},
             "healthz": {"cpu_us": 20, "cpu_us_all": [20, 20, 20], "rps": 5000, "ratio": 1.0},
-            "startup_s": 0.3, "rss_mb": 60, "exit_s": 0.2, "exit_code": 0, "flushed": 3, "loop_block_ms": 2}
+            "startup_s": 0.3, "rss_mb": 200, "rss_peak_mb": 250, "rss_gc_mb": 60, "heap_mb": 12, "exit_s": 0.2,
+            "exit_code": 0, "flushed": 3, "loop_block_ms": 2}
 
 
-def _report(bench, capsys, sampled: list[float], production: list[float], load=(0.3, 0.4), lines="unsampled request"):
+def _report(bench, capsys, sampled: list[float], production: list[float], load=(0.3, 0.4), lines="unsampled request",
+            ours_memory: dict | None = None):
     results = {"bare": _setup([250, 250, 250]), "ours": _setup(sampled), "ours@prod": _setup(production),
                "naive": _setup([500, 500, 500]), "naive@prod": _setup([480, 480, 480])}
+    results["ours"].update(ours_memory or {})
     results["naive"]["startup_s"] = results["naive@prod"]["startup_s"] = 0.5
-    results["naive"]["rss_mb"] = results["naive@prod"]["rss_mb"] = 90
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500,
+    results["naive"]["rss_mb"] = results["naive@prod"]["rss_mb"] = 290
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
                               repeats=3, production_ratio=0.1, load_average=load)
     bench.report(results, args)
     return [line for line in capsys.readouterr().out.splitlines() if lines in line]
@@ -60,3 +64,90 @@ def test_the_load_average_of_the_run_is_printed_with_the_figures(bench, capsys, 
     assert "0.3" in quiet and "0.4" in quiet and "not a quiet machine" not in quiet, quiet
     (busy,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], load=(3.2, 5.1), lines="load average")
     assert "3.2" in busy and "5.1" in busy and "not a quiet machine" in busy, busy
+
+
+def test_rss_is_judged_under_load_and_the_peak_and_after_gc_are_printed_beside_it(bench, capsys, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    # ours holds 12 MB more under load; its peak is 80 MB higher; a forced GC leaves 5 MB more
+    memory = {"rss_mb": 212, "rss_peak_mb": 330, "rss_gc_mb": 65, "heap_mb": 17}
+    (target,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], lines="RSS <=", ours_memory=memory)
+    assert target.strip().startswith("[met]") and "under load" in target, target
+    (row,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], lines="ours   ", ours_memory=memory)
+    assert "212 ( +12)" in row and "330 ( +80)" in row and "65 (  +5)" in row and "17 ( +5)" in row, row
+    # 45 MB more under load is missed, however little a forced full GC leaves
+    (missed,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], lines="RSS <=",
+                        ours_memory={"rss_mb": 245, "rss_peak_mb": 260, "rss_gc_mb": 62, "heap_mb": 13})
+    assert missed.strip().startswith("[MISSED]"), missed
+
+
+def test_the_heap_probe_reports_what_a_process_keeps_not_its_garbage(bench, tmp_path):
+    """A Node process that made 200 MB of garbage and keeps 20 MB: after the
+    probe's full GC its heap holds the 20 MB, not the 200."""
+    from paved_road.local.node_toolchain import node_env
+
+    script = tmp_path / "garbage.js"
+    script.write_text("globalThis.kept = Array.from({ length: 20 }, () => new Array(1 << 17).fill(1))\n"
+                      "let junk = []; for (let i = 0; i < 200; i++) junk.push(new Array(1 << 17).fill(i))\n"
+                      "junk = null\n"
+                      "console.log('ready'); setInterval(() => {}, 1000)\n")
+    memory_file = tmp_path / "memory.json"
+    proc = subprocess.Popen(["node", "--expose-gc", "--require", str(bench.HEAP_PROBE), str(script)],
+                            env=dict(node_env(24), PAVED_BENCH_MEMORY_FILE=str(memory_file)),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        peak = bench.rss_mb(proc.pid, "VmHWM")
+        rss, heap = bench.settled_memory_mb(proc, memory_file)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert peak > 200, peak
+    assert heap < 60 and rss < peak - 100, (rss, heap, peak)
+
+
+def test_the_rss_target_is_judged_on_what_the_running_service_holds_not_after_a_forced_gc(bench, tmp_path,
+                                                                                            monkeypatch):
+    """The issue's "RSS <= +30 MB" is the memory a running service holds,
+    which is what the task's memory limit and ECSServiceAverageMemoryUtilization
+    (the autoscaling target in terraform-modules/ecs-service) see: VmRSS after
+    each repeat's loads, the median. A last-resort full GC never happens in a
+    task; what it frees (the spans' and requests' garbage, promoted while the
+    batch processor holds them) is telemetry's cost too. Here ours holds 45 MB
+    more under load and 8 MB more after the forced GC: the judged figure is
+    the 45."""
+    under_load = {"bare": iter([260.0, 294.0, 295.0]), "ours": iter([287.0, 339.0, 340.0])}
+    after_gc = {"bare": (127.0, 14.0), "ours": (135.0, 19.0)}
+    pids = {"bare": 1, "ours": 2}
+
+    class FakeService:
+        def __init__(self, name):
+            self.name, self.base_url = name, "http://x"
+            self.proc = argparse.Namespace(pid=pids[name])
+
+        def wait_ready(self):
+            return 0.1
+
+        def terminate(self):
+            return 0, 0.1
+
+        def kill(self):
+            pass
+
+    names = {v: k for k, v in pids.items()}
+    monkeypatch.setattr(bench.Setup, "start", lambda self, *a, **k: FakeService(self.name))
+    monkeypatch.setattr(bench, "loop_blocks", lambda setups, times: {s.name: (2.0, []) for s in setups})
+    monkeypatch.setattr(bench, "startups", lambda setups, times: {s.name: [0.3] for s in setups})
+    monkeypatch.setattr(bench, "exit_with_flush", lambda s, sink: (0, 0.2, 3))
+    monkeypatch.setattr(bench, "load", lambda url, amount, connections, env, pid, settle=0.0:
+                        {"cpu_us": 300.0, "rps": 1000, "p99": 10, "errors": 0})
+    monkeypatch.setattr(bench, "rss_mb", lambda pid, field="VmRSS":
+                        next(under_load[names[pid]]) if field == "VmRSS" else {1: 296.0, 2: 341.0}[pid])
+    monkeypatch.setattr(bench, "settled_memory_mb", lambda proc, memory_file: after_gc[names[proc.pid]])
+    setups = [bench.Setup("bare", tmp_path, None, {}, ""), bench.Setup("ours", tmp_path, None, {}, None)]
+    args = argparse.Namespace(blocks=1, startups=1, warmup=10, connections=1, repeats=3, example_requests=10,
+                              healthz_requests=10, settle=0.0)
+    results = bench.run(setups, args, {}, None, tmp_path)
+    assert (results["bare"]["rss_mb"], results["ours"]["rss_mb"]) == (294.0, 339.0)
+    assert results["ours"]["rss_mb"] - results["bare"]["rss_mb"] > 30  # missed, as the service really holds it
+    assert (results["ours"]["rss_gc_mb"], results["ours"]["heap_mb"]) == (135.0, 19.0)  # still printed

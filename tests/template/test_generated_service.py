@@ -303,6 +303,7 @@ def test_without_instrumentation_https_internals_the_service_still_traces_its_re
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
 REMOTE_SAMPLED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 REMOTE_UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+TRACESTATE = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
 
 
 def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_counted(runtime, downstream):
@@ -314,6 +315,7 @@ def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_cou
     http.server.request.duration."""
     runtime_dir, stage = runtime
     downstream.traceparents.clear()
+    downstream.tracestates.clear()
     incoming = [None, None, None, REMOTE_SAMPLED, REMOTE_UNSAMPLED]
     with OtlpSink() as sink:
         svc = ServiceProcess(runtime_dir, stage, 24, env={
@@ -327,7 +329,7 @@ def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_cou
         try:
             svc.wait_ready()
             for traceparent in incoming:
-                headers = {"traceparent": traceparent} if traceparent else {}
+                headers = {"traceparent": traceparent, "tracestate": TRACESTATE} if traceparent else {}
                 assert request(svc, "GET", "/api/example", headers=headers) == 200
             assert sink.wait_for(lambda r: counted(r) >= 5 and r.spans), svc.output
             time.sleep(0.5)  # nothing else may arrive
@@ -340,6 +342,8 @@ def test_an_unsampled_request_still_propagates_its_trace_logs_its_ids_and_is_cou
     own = [m.group(1) for m in forwarded[:3]]
     assert len(set(own)) == 3 and "0" * 32 not in own
     assert [m.group(1) for m in forwarded[3:]] == [REMOTE_SAMPLED[3:35], REMOTE_UNSAMPLED[3:35]]
+    # The caller's trace state goes on with its trace, sampled or not (W3C Trace Context).
+    assert downstream.tracestates == ["", "", "", TRACESTATE, TRACESTATE]
     # Spans: only the request its caller sampled, as the child of the caller's span.
     assert {s["trace_id"] for s in sink.received.spans} == {REMOTE_SAMPLED[3:35]}
     server = [s for s in sink.received.spans if s["kind"] == "SERVER"]
@@ -642,6 +646,10 @@ def test_unsampled_failures_reach_cloudwatch_as_sampled_ones_do(harness):
     assert sampled == unsampled
     assert sum(sampled.values()) == len(FAILURES)
     labels = [dict(key) for key in sampled]
+    # Exactly these attributes, whatever the request carries (path, query, user agent, address): the
+    # allow-list view is installed only for instrumentation-http's fallback, so our recording is the bound.
+    assert all(set(d) <= {"http.request.method", "http.route", "http.response.status_code", "error.type"}
+               for d in labels), labels
     assert {(d.get("http.route"), d["http.response.status_code"], d.get("error.type")) for d in labels} == {
         ("/t/fail/sync", "500", "500"), ("/t/fail/async", "500", "500"), ("/t/fail/hook", "500", "500"),
         ("/t/fail/prevalidation", "403", None), ("/t/items/:id", "400", None), ("/t/private", "401", None),
@@ -765,6 +773,38 @@ def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a
     (client,) = [s for s in spans if s["kind"] == "CLIENT"]
     assert flags == "01" and parent == client["span_id"] != server_span_id
     assert client["parent_span_id"] == server_span_id
+
+
+def test_the_sampling_ratio_is_the_share_of_new_traces_recorded(harness):
+    """parentbased_traceidratio at 0.5, 300 requests that start their own
+    trace: about half are exported as server spans (150, standard deviation
+    8.7), each its own trace, and all 300 are counted in
+    http.server.request.duration. A server span sampled twice (once to decide,
+    once more when the SDK starts it, about another trace id) would record a
+    quarter."""
+    runtime_dir, stage = harness
+    requests = 300
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.5", "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+
+        def counted(received):
+            return sum(p["Count"] for _, points in _duration_points(received) for p in points)
+
+        try:
+            svc.wait_ready()
+            assert {request(svc, "GET", "/t/sleep/0") for _ in range(requests)} == {200}
+            assert sink.wait_for(lambda r: counted(r) >= requests), svc.output
+            time.sleep(0.5)  # the last spans' batch
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    server = [s for s in sink.received.spans if s["kind"] == "SERVER"]
+    assert 110 <= len(server) <= 190, len(server)
+    assert len({s["trace_id"] for s in server}) == len(server)
+    assert all(not s["parent_span_id"] and s["name"] == "GET /t/sleep/:ms" for s in server)
+    assert counted(sink.received) == requests
 
 
 def _duration_points(received, route="/t/sleep/:ms"):
@@ -908,3 +948,44 @@ def test_the_deployment_alarms_read_series_the_running_service_exports(otlp_run)
     metrics = alarm_metrics(mod)
     assert unpublished(sidecar_config(), metrics, exported) == []
     assert exported["http.server.request.duration"]["unit"] == "s" and AWSEMF_UNITS["s"] == "Seconds"
+
+
+def test_concurrent_requests_keep_their_own_trace_and_span_ids(harness, downstream):
+    """120 requests, 12 at a time, at parentbased_traceidratio 0.5: every
+    request's log line, the traceparent its fetch forwards and its server span
+    (when sampled) belong to one trace of its own, with a span id of its own;
+    a sampled trace's spans are exported, an unsampled one's are not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtime_dir, stage = harness
+    downstream.traceparents.clear()
+    total = 120
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.5", "OTEL_BSP_SCHEDULE_DELAY": "100", "DOWNSTREAM_URL": downstream.url})
+        try:
+            svc.wait_ready()
+            with ThreadPoolExecutor(12) as pool:
+                assert set(pool.map(lambda _: request(svc, "GET", "/t/fetch"), range(total))) == {200}
+            time.sleep(1.5)
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    lines = [r for r in svc.log_records() if r.get("msg") == "fetching"]
+    forwarded = [TRACEPARENT.match(t) for t in downstream.traceparents]
+    assert len(lines) == len(forwarded) == total
+    assert len({r["trace_id"] for r in lines}) == total and len({r["span_id"] for r in lines}) == total
+    by_trace = {r["trace_id"]: r for r in lines}
+    assert {m.group(1) for m in forwarded} == set(by_trace)
+    server = {s["trace_id"]: s for s in sink.received.spans if s["kind"] == "SERVER"}
+    assert len(server) == len([s for s in sink.received.spans if s["kind"] == "SERVER"])
+    for m in forwarded:
+        line = by_trace[m.group(1)]
+        assert line["trace_flags"] == m.group(3)
+        if m.group(3) == "01":
+            assert server[m.group(1)]["span_id"] == line["span_id"]
+        else:
+            assert m.group(2) == line["span_id"] and m.group(1) not in server
+    assert set(server) == {m.group(1) for m in forwarded if m.group(3) == "01"}
+    assert 30 <= len(server) <= 90, len(server)

@@ -232,8 +232,9 @@ function awsSdkPresent () {
 // and remembered). Here, per request:
 // - the sampler is asked first, seeing the attributes HTTP semconv wants at
 //   span creation that cost nothing (method, scheme, path); an unsampled
-//   request gets the SDK's non-recording span, which still carries the trace
-//   id, so fetch forwards `traceparent` (flags 00) and log lines get ids;
+//   request gets a non-recording span built from its answer (startServerSpan,
+//   below), which still carries the trace id, so fetch forwards `traceparent`
+//   (flags 00) and log lines get ids;
 // - only a recording span gets the full attribute set, from
 //   instrumentation-http's own functions (the same names and values as
 //   before: one definition of them, upstream's);
@@ -333,8 +334,36 @@ function runEmitsIn (emitter, ctx) {
   }
 }
 
-function instrumentHttpServer (core, { utils, version }) {
-  const { SpanKind, ROOT_CONTEXT } = api
+// A server span the sampler drops is built here, not by the SDK's startSpan:
+// the same steps in the same order as the OTel SDK specification's "SDK Span
+// creation" (trace id of a valid parent, else a new one; the sampler's
+// ShouldSample; a new span id whatever the decision, so logs still tell
+// requests apart), then, for DROP, the API's non-recording span
+// (trace.wrapSpanContext, "Wrapping a SpanContext in a Span"): it carries the
+// trace id, the new span id, flags 00 and the trace state the sampler chose,
+// records nothing and reaches no span processor. sdk-trace 3.1's
+// Tracer.startSpan does the same and also copies and sanitizes the attributes,
+// maps the links and counts the span for otel.sdk.span.* (a no-op here: the
+// tracer provider gets no meter provider). A span the sampler keeps is
+// started by the SDK, which asks the sampler again: for a new trace, about
+// the trace id asked here (TraceIds.pin), so the answer is the same one
+// (every sampler buildSampler returns decides from the parent or the trace id
+// alone) and the ratio stays the ratio.
+function traceIds (RandomIdGenerator) {
+  return new (class TraceIds extends RandomIdGenerator {
+    pin (traceId) { this.pinned = traceId }
+    generateTraceId () {
+      const pinned = this.pinned
+      if (pinned === undefined) return super.generateTraceId()
+      this.pinned = undefined
+      return pinned
+    }
+  })()
+}
+
+function instrumentHttpServer (core, { utils, version }, { sampler, ids }) {
+  const { SpanKind, ROOT_CONTEXT, SamplingDecision, TraceFlags } = api
+  const NO_LINKS = []
   const { errorMonitor } = require('node:events')
   const tracer = api.trace.getTracer(HTTP_SCOPE, version)
   const duration = api.metrics.getMeter(HTTP_SCOPE, version).createHistogram('http.server.request.duration', {
@@ -344,6 +373,25 @@ function instrumentHttpServer (core, { utils, version }) {
     advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] }
   })
 
+  function startServerSpan (name, attributes, parent) {
+    const parentSpanContext = api.trace.getSpanContext(parent)
+    const validParent = parentSpanContext !== undefined && api.trace.isSpanContextValid(parentSpanContext)
+    const traceId = validParent ? parentSpanContext.traceId : ids.generateTraceId()
+    const result = sampler.shouldSample(parent, traceId, name, SpanKind.SERVER, attributes, NO_LINKS)
+    if (result.decision === SamplingDecision.NOT_RECORD) {
+      return api.trace.wrapSpanContext({
+        traceId,
+        spanId: ids.generateSpanId(),
+        traceFlags: TraceFlags.NONE,
+        traceState: result.traceState ?? (validParent ? parentSpanContext.traceState : undefined)
+      })
+    }
+    if (!validParent) ids.pin(traceId)
+    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent)
+    ids.pin(undefined)
+    return span
+  }
+
   function traced (component, original) {
     return function emit (event, request, response) {
       if (event !== 'request') return original.apply(this, arguments)
@@ -352,10 +400,8 @@ function instrumentHttpServer (core, { utils, version }) {
       const started = performance.now()
       const method = semconvMethod(request.method)
       const parent = api.propagation.extract(ROOT_CONTEXT, request.headers)
-      const span = tracer.startSpan(request.method || 'GET', {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'url.scheme': component, 'url.path': urlPath }
-      }, parent)
+      const span = startServerSpan(request.method || 'GET',
+        { 'http.request.method': method, 'url.scheme': component, 'url.path': urlPath }, parent)
       const recording = span.isRecording()
       if (recording) span.setAttributes(utils.getIncomingRequestAttributes(request, { component }, api.diag))
       const rpc = { type: core.RPCType.HTTP, span }
@@ -455,12 +501,11 @@ function instrumentFastify (core) {
     const rpc = core.getRPCMetadata(api.context.active())
     return rpc && rpc.type === core.RPCType.HTTP ? rpc : undefined
   }
+  // A probe (HEALTH_PATHS) runs outside any request context: one context
+  // lookup and done, without building Fastify's routeOptions object.
   function routeOnRequest (request, reply, done) {
-    const route = request.routeOptions.url
-    if (route !== undefined) {
-      const rpc = httpMetadata()
-      if (rpc) rpc.route = route
-    }
+    const rpc = httpMetadata()
+    if (rpc) rpc.route = request.routeOptions.url
     done()
   }
   function exceptionOnError (request, reply, error, done) {
@@ -503,10 +548,13 @@ function start () {
     'deployment.environment.name': env('DEPLOYMENT_ENVIRONMENT', 'development')
   }).merge(detectResources({ detectors: buildDetectors() }))
 
+  const httpInternals = httpInstrumentationInternals()
   const sampler = buildSampler(traceSdk)
+  const ids = traceIds(traceSdk.RandomIdGenerator)
   const tracerProvider = new traceSdk.TracerProvider({
     resource,
     sampler,
+    idGenerator: ids,
     spanProcessors: [new traceSdk.BatchSpanProcessor({
       scheduledDelayMillis: delayMillis('OTEL_BSP_SCHEDULE_DELAY', 5000),
       exporter: lazyExporter(() => {
@@ -532,7 +580,13 @@ function start () {
       instrumentName: 'http.server.request.duration',
       // A view replaces the exporter's aggregation choice: name it again.
       aggregation: histogramAggregation(metricsSdk.AggregationType),
-      attributesProcessors: [metricsSdk.createAllowListAttributesProcessor(SERVER_DURATION_ATTRIBUTES)]
+      // Our server instrumentation records exactly these; instrumentation-http's
+      // own (the fallback below) records more, which the allow-list drops. Not
+      // installed when it has nothing to drop: it copies the attributes of
+      // every request.
+      attributesProcessors: httpInternals
+        ? undefined
+        : [metricsSdk.createAllowListAttributesProcessor(SERVER_DURATION_ATTRIBUTES)]
     }],
     readers: [new metricsSdk.PeriodicExportingMetricReader({
       exporter: lazyMetricExporter(() => {
@@ -569,7 +623,6 @@ function start () {
   api.trace.setGlobalTracerProvider(tracerProvider)
   api.metrics.setGlobalMeterProvider(meterProvider)
 
-  const httpInternals = httpInstrumentationInternals()
   const undici = new UndiciInstrumentation({ ignoreRequestHook: unsampledFetch(sampler, traceSdk) })
   const instrumentations = [
     // Outgoing http.request (the AWS SDK, your own clients); the server side is ours.
@@ -585,7 +638,7 @@ function start () {
   }
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider })
   undici.setMeterProvider({ getMeter: () => api.createNoopMeter() })
-  if (httpInternals) instrumentHttpServer(core, httpInternals)
+  if (httpInternals) instrumentHttpServer(core, httpInternals, { sampler, ids })
   instrumentFastify(core)
 
   setTimeout(warmExporters, WARM_EXPORTERS_AFTER_MS).unref()

@@ -104,11 +104,12 @@ def free_port() -> int:
 
 class Downstream:
     """A local stand-in for the example route's dependency; `/slow` answers after `delay` s.
-    Records the `traceparent` header of every call (trace context propagation)."""
+    Records the `traceparent` and `tracestate` headers of every call (trace context propagation)."""
 
     def __init__(self, delay: float = 1.5):
         self.hits = threading.Event()
         self.traceparents: list[str] = []
+        self.tracestates: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -119,6 +120,7 @@ class Downstream:
 
             def do_GET(self):
                 outer.traceparents.append(self.headers.get("traceparent", ""))
+                outer.tracestates.append(self.headers.get("tracestate", ""))
                 outer.hits.set()
                 if self.path.startswith("/slow"):
                     time.sleep(delay)
