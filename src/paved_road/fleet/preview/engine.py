@@ -252,6 +252,32 @@ def _fleet_worker_class():
             cached = self.__dict__.get("_paved_answers_relpath")
             return cached if cached is not None else Worker.answers_relpath.fget(self)
 
+        # Path parts are rendered one by one, each with a full render context (~40% of a render's
+        # time); nearly all are plain text. A string without a Jinja delimiter (and without a line
+        # break, which the environment could rewrite) lexes as one data token and renders to itself
+        # (jinja2.lexer: only the block, variable and comment start strings and the line prefixes open
+        # anything else); the only other effect of copier's from_string is YieldExtension.preprocess
+        # resetting the yield context, done here as well. A template with its own Jinja extensions
+        # (which may rewrite the source) renders every string.
+        def _render_string(self, string, extra_context=None):
+            if isinstance(string, str) and _plain_text(self.jinja_env, string) and not self.template.jinja_extensions:
+                from copier._jinja_ext import get_yield_context
+
+                ctx = get_yield_context(self.jinja_env)
+                ctx.yield_name = ctx.yield_iterable = None
+                return string
+            return super()._render_string(string, extra_context)
+
+        # What this render decided for each path (copier's _render_file, _render_symlink and
+        # _render_folder all ask _render_allowed with the rendered bytes, link target or directory, and
+        # the mode): kept when `_paved_record` is set, for _replay_render.
+        def _render_allowed(self, dst_relpath, is_dir=False, is_symlink=False, expected_contents=b"",
+                            expected_mode=None):
+            record = self.__dict__.get("_paved_record")
+            if record is not None:
+                record.append((dst_relpath, is_dir, is_symlink, expected_contents, expected_mode))
+            return super()._render_allowed(dst_relpath, is_dir, is_symlink, expected_contents, expected_mode)
+
         def _sync_git_index_executable_bit(self, dst_relpath, src_mode):
             root = str(self.subproject.local_abspath)
             if root not in _FILE_MODE:
@@ -265,6 +291,16 @@ def _fleet_worker_class():
             return super()._sync_git_index_executable_bit(dst_relpath, src_mode)
 
     return FleetWorker
+
+
+def _plain_text(env, string: str) -> bool:
+    """True if Jinja renders `string` to itself in `env`: no block, variable or comment start string,
+    no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline)."""
+    if "\n" in string or "\r" in string:
+        return False
+    return not any(opener and opener in string for opener in (
+        env.block_start_string, env.variable_start_string, env.comment_start_string,
+        env.line_statement_prefix, env.line_comment_prefix))
 
 
 def _with_template(worker, template):
@@ -356,17 +392,37 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
             if not (repo / p).exists() and not main.match_skip(Path(p))]
         with replace(main, quiet=True) as current:
             _with_template(current, new_t)
+            current.__dict__["_paved_record"] = record = []
             current.run_copy()
+            with Phase.use(Phase.RENDER):
+                current_context = current._render_context()
             main.answers = current.answers
             main.answers.external = main._external_data()
         for name in files_removed:
             (repo / name).unlink(missing_ok=True)
         data = {k: v for k, v in main.answers.combined.items()
                 if not k.startswith("_") and k not in main.answers.hidden}
-        with _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
-                                    src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
-                            _template(str(old_t.url), main.resolved_vcs_ref)) as new_worker:
-            new_worker.run_copy()
+
+        def new_worker():
+            return _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
+                                          src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
+                                  _template(str(old_t.url), main.resolved_vcs_ref))
+
+        # copier renders the candidate a second time, into an empty directory, with the answers the
+        # render into the service ended with. Where that render provably writes what the first one
+        # rendered (render_once), its questions are still asked (their answers and errors are
+        # copier's) and the files written from the first render's record instead.
+        rendered_once = False
+        if _template_renders_alike(current) is None and _record_replayable(record):
+            with new_worker() as again, Phase.use(Phase.PROMPT):
+                again._ask()
+            with Phase.use(Phase.RENDER):
+                if _same_context(current_context, again._render_context()):
+                    _replay(record, new_copy)
+                    rendered_once = True
+        if not rendered_once:
+            with new_worker() as again:
+                again.run_copy()
         for name in files_removed:
             Path(new_copy, name).unlink(missing_ok=True)
         new_tree = _tree(repo, new_copy, new_index)
@@ -406,6 +462,156 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     finally:
         _operation.reset(token)
         main._cleanup()
+
+
+# ---------------------------------------------------------------------------
+# One render of the candidate for the service and for engine.new
+# ---------------------------------------------------------------------------
+# The second render (`new_copy` in `_apply_update`) differs from the first (into the service) in its
+# Worker: dst_path (so `_folder_name`, `_copier_conf.dst_path`, `_external_data` read from it), data
+# (the first's answers, now `_copier_conf.data`), ask ([] vs ()), the AnswersMap layers the answers sit
+# in, and the time it runs at. Its output equals the first render's record when the template reads none
+# of those (a scan of every source the render reads, once per template version), the two render contexts
+# are equal value for value, type for type and order for order (`_copier_answers` and any dict answer
+# keep their order into the output), and nothing in the record depends on what the directory held.
+_CONF_DIFFERS = frozenset({"dst_path", "data", "ask"})      # _copier_conf fields the two renders differ in
+_UNSAFE_NAMES = frozenset({"_folder_name", "_external_data",  # the destination
+                           "now", "make_secret", "lipsum"})   # the clock, randomness (copier's and Jinja's globals)
+# filters and tests whose result is the clock, randomness, the files or environment around the render
+# (jinja2 and jinja2_ansible_filters' core filters), or an object's identity
+_UNSAFE_FILTERS = frozenset({"random", "ans_random", "random_mac", "shuffle", "strftime", "fileglob", "realpath",
+                             "relpath", "expanduser", "expandvars", "sameas"})
+_RENDERS_ALIKE: dict = {}  # (url, commit) -> None (one render serves both) or the reason it does not
+
+
+def _template_renders_alike(worker) -> str | None:
+    """None if this template version renders the same into any two destinations given the same
+    context, else the reason (cached per version). Scanned with Jinja's parser, as copier's render reads
+    them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
+    subdirectory, every templated file and link target, and what they include, import or extend."""
+    t = worker.template
+    key = (str(t.url), t.commit)
+    if key not in _RENDERS_ALIKE:
+        try:
+            _RENDERS_ALIKE[key] = _scan_template(worker)
+        except Exception as exc:  # noqa: BLE001 - unreadable for the scan: render twice, as copier does
+            _RENDERS_ALIKE[key] = f"{exc.__class__.__name__}: {exc}"
+    return _RENDERS_ALIKE[key]
+
+
+def _scan_template(worker) -> str | None:
+    import sys
+
+    from copier._tools import scantree
+    from jinja2 import nodes
+
+    t = worker.template
+    if t.jinja_extensions:
+        return "the template has Jinja extensions"
+    if t.external_data:
+        return "the template reads _external_data from the destination"
+    if not t.templates_suffix:
+        return "every file is a template (empty _templates_suffix)"
+    if sys.platform == "darwin":
+        return "copier copies symlink modes on macOS"
+    env = type(worker).jinja_env.func(worker)  # an environment of its own: parsing has no effect on the renders
+    strings = [t.subdirectory, str(t.answers_relpath), *t.exclude]
+    names: list[str] = []
+    root = worker.template_copy_root
+    for entry in scantree(str(root), not t.preserve_symlinks):
+        path = Path(entry.path)
+        strings.extend(path.relative_to(root).parts)
+        if not path.name.endswith(t.templates_suffix):
+            continue
+        if entry.is_symlink() and t.preserve_symlinks:
+            strings.append(str(path.readlink()))
+        elif not entry.is_dir(follow_symlinks=not t.preserve_symlinks):
+            names.append(path.relative_to(t.local_abspath).as_posix())
+    trees = [env.parse(s) for s in strings]
+    seen: set[str] = set()
+
+    def check(node, parent) -> str | None:
+        if isinstance(node, nodes.Name):
+            if node.name in _UNSAFE_NAMES:
+                return f"the template uses {node.name}"
+            if node.name == "_copier_conf" and not (isinstance(parent, nodes.Test) and parent.node is node
+                                                    and parent.name in ("defined", "undefined")):
+                field = (parent.attr if isinstance(parent, nodes.Getattr) and parent.node is node else
+                         parent.arg.value if isinstance(parent, nodes.Getitem) and parent.node is node
+                         and isinstance(parent.arg, nodes.Const) else None)
+                if not isinstance(field, str) or field in _CONF_DIFFERS:
+                    return f"the template uses _copier_conf{'.' + field if isinstance(field, str) else ''}"
+        elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name in _UNSAFE_FILTERS:
+            return f"the template uses the {node.name} filter"
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str) and node.value in _UNSAFE_FILTERS:
+            return f"the template names the {node.value} filter"  # map('random'), select('sameas', ...)
+        elif isinstance(node, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            if not (isinstance(node.template, nodes.Const) and isinstance(node.template.value, str)):
+                return "the template includes a computed name"
+            names.append(node.template.value)
+        for child in node.iter_child_nodes():
+            reason = check(child, node)
+            if reason:
+                return reason
+        return None
+
+    while trees or names:
+        if not trees:
+            name = names.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            trees.append(env.parse(env.loader.get_source(env, name)[0], name))
+        reason = check(trees.pop(), None)
+        if reason:
+            return reason
+    return None
+
+
+def _record_replayable(record: list) -> bool:
+    """Each path once, none below a link the render makes (copier would write through it)."""
+    paths = [rel for rel, *_ in record]
+    links = {rel for rel, _, is_link, *_ in record if is_link}
+    return len(set(paths)) == len(paths) and not any(
+        parent in links for rel in paths for parent in rel.parents)
+
+
+def _same(a, b) -> bool:
+    """Equal as a template sees them: same types, same values, same order of keys and items."""
+    from collections.abc import Mapping
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Mapping):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple, set, frozenset)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def _same_context(first: dict, second: dict) -> bool:
+    """The two render contexts equal but for `_copier_conf` (its differing fields unused: the scan) and
+    `_folder_name` (unused); a template cannot list its context, so only the top level's order is free."""
+    keys = set(first) - {"_copier_conf", "_folder_name"}
+    return keys == set(second) - {"_copier_conf", "_folder_name"} and all(_same(first[k], second[k]) for k in keys)
+
+
+def _replay(record: list, dst: Path) -> None:
+    """What copier's render writes into the empty `dst` from the same decisions: each path is new there,
+    so _render_allowed allows it; then _render_folder's mkdir, _render_symlink's symlink_to (Linux: no
+    lchmod), _render_file's write and chmod."""
+    for rel, is_dir, is_symlink, content, mode in record:
+        path = dst / rel
+        if is_dir:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_symlink:
+            path.symlink_to(content)
+        else:
+            path.write_bytes(content)
+            if path.stat().st_mode != mode:
+                path.chmod(mode)
 
 
 def _merge_rejected(repo: Path, old_copy: Path, new_copy: Path) -> None:
