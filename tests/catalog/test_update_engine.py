@@ -130,6 +130,88 @@ def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet,
     assert _migrations(mine.stdout) == _migrations(copier.stdout)
     # what copier prints: the version line, the template's update messages, each migration it runs
     assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
+    # the template reads nothing of the destination: the candidate was rendered once, for the service
+    # and for the engine's copy of the new render (the equality above is that path's)
+    assert pool.submit(update_engine.rendered_once).result() is True
+
+
+# Templates derived from the candidate for what the preview fleet's template does not have: one whose
+# render reads nothing of its destination (one render serves the service and the new copy) with a
+# `_skip_if_exists` file and a mode change; one naming its `_folder_name` and `_copier_conf.data` (rendered
+# twice: the second render's data are the first's answers, which the merged on-call guide shows).
+ALIKE, FOLDER = "v2.3.0", "v2.3.1"
+VARIANTS = {  # service -> (template, the candidate rendered once?, what it does)
+    "sierra": (ALIKE, True, "edited the _skip_if_exists on-call guide the candidate changes"),
+    "tango": (ALIKE, True, "deleted the _skip_if_exists on-call guide (copier recreates it)"),
+    "uniform": (ALIKE, True, "core.fileMode=false: the candidate's new executable bit goes to the index"),
+    "victor": (FOLDER, False, "a conflicting edit; the template names _folder_name and _copier_conf.data"),
+}
+
+
+@pytest.fixture(scope="module")
+def variant_fleet(preview_template, tmp_path_factory):
+    root = tmp_path_factory.mktemp("engine-variants")
+    templates = {}
+    for tag in (ALIKE, FOLDER):
+        tpl = root / f"template-{tag}"
+        git(root, "clone", "-q", "--no-hardlinks", str(preview_template), str(tpl))
+        git(tpl, "remote", "remove", "origin")
+        if tag == ALIKE:
+            with (tpl / "copier.yml").open("a") as fh:
+                fh.write('\n_skip_if_exists:\n  - "docs/on-call.md"\n')
+            script = tpl / "template" / ".github" / "verify-release.sh"
+            script.chmod(script.stat().st_mode | 0o111)
+        else:
+            # the render into the service gets no --data, the second render its answers as data
+            doc = tpl / "template" / "docs" / "on-call.md.jinja"
+            doc.write_text(doc.read_text() + "\nAnswers given as data: {{ _copier_conf.data | length }}.\n")
+            (tpl / "template" / "docs" / "folder.md.jinja").write_text("Rendered into {{ _folder_name }}.\n")
+        commit_and_tag(tpl, tag, f"{tag}: a variant of the candidate")
+        templates[tag] = tpl
+    services = {}
+    for name, (tag, _, _) in VARIANTS.items():
+        svc = services[name] = generate(templates[tag], root / name, "v2.1.1", _answers(name, "v2.1.1"))
+        doc = svc / "docs" / "on-call.md"
+        if name in ("sierra", "victor"):
+            doc.write_text(doc.read_text().replace("Escalate after 15 minutes.\n", f"Escalate later ({name}).\n"))
+        elif name == "tango":
+            doc.unlink()
+        if name != "uniform":
+            git(svc, "add", "-A")
+            git(svc, "commit", "-qm", VARIANTS[name][2])
+    return services
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_engine_leaves_what_copier_leaves_with_skip_if_exists_modes_and_folder_names(
+        name, variant_fleet, pool, tmp_path):
+    tag, once, _ = VARIANTS[name]
+    fast, real = tmp_path / "fast", tmp_path / "copier"
+    repos = {}
+    for side in (fast, real):
+        repos[side] = pv.scratch_clone(variant_fleet[name], side / "repo")
+        (side / "tmp").mkdir()
+        if name == "uniform":
+            git(repos[side], "config", "core.fileMode", "false")
+    env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(real / "tmp")}
+    copier = run_copier_update(repos[real], tag, env=env)
+    assert copier.returncode == 0, copier.stderr
+    mine = update_engine.run_in_pool(pool, repos[fast], tag, fast / "tmp")
+    assert pool.submit(update_engine.rendered_once).result() is once
+    assert _state(repos[fast]) == _state(repos[real])
+    assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
+    state = _state(repos[fast])
+    doc = state["files"]["docs/on-call.md"][0]
+    if name == "sierra":  # skipped: the team's edit stays, no conflict
+        assert b"Escalate later (sierra)." in doc and not state["conflicted"]
+    elif name == "tango":  # recreated from the candidate
+        assert b"Escalate after 10 minutes." in doc
+    elif name == "uniform":  # the index records the executable bit git cannot see on disk
+        assert "100755" in git(repos[fast], "ls-files", "--stage", "--", ".github/verify-release.sh")
+    else:
+        assert state["conflicted"] == ["docs/on-call.md"]
+        assert state["files"]["docs/folder.md"][0] == b"Rendered into repo.\n"
+        assert re.search(rb"Answers given as data: [1-9]", doc)  # merged from the second render
 
 
 def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):

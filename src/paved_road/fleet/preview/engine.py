@@ -224,6 +224,12 @@ def _template(url: str, ref: str | None):
 
 
 _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
+_RENDERED_ONCE: list[bool] = []          # this process's last update: was the candidate rendered once?
+
+
+def rendered_once() -> bool | None:
+    """Whether this worker's last update rendered the candidate once (see _replay), None before any."""
+    return _RENDERED_ONCE[-1] if _RENDERED_ONCE else None
 
 
 @functools.cache
@@ -344,11 +350,12 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
 
     from copier._main import _operation, _remove_old_files
     from copier._tools import escape_git_path, normalize_git_path
-    from copier._types import Phase
+    from copier._types import JSONSerializable, Phase
 
     from paved_road.fleet.fleet import checkout_top
 
     _FILE_MODE.clear()
+    _RENDERED_ONCE.clear()
     main = update_worker(candidate)
     token = _operation.set("update")
     try:
@@ -400,8 +407,11 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
             main.answers.external = main._external_data()
         for name in files_removed:
             (repo / name).unlink(missing_ok=True)
+        # copier's filter, to the letter: its JSONSerializable test drops copier's own `now` and
+        # `make_secret` (DEFAULT_DATA), which the second render would otherwise see in _copier_conf.data
         data = {k: v for k, v in main.answers.combined.items()
-                if not k.startswith("_") and k not in main.answers.hidden}
+                if not k.startswith("_") and k not in main.answers.hidden
+                and isinstance(k, JSONSerializable) and isinstance(v, JSONSerializable)}
 
         def new_worker():
             return _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
@@ -423,6 +433,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         if not rendered_once:
             with new_worker() as again:
                 again.run_copy()
+        _RENDERED_ONCE[:] = [rendered_once]
         for name in files_removed:
             Path(new_copy, name).unlink(missing_ok=True)
         new_tree = _tree(repo, new_copy, new_index)
