@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paved_road.fleet.preview import core as pv
 from paved_road.fleet.preview import checks as preview_checks
@@ -422,3 +424,92 @@ def test_ctrl_c_stops_a_migration_running_in_an_engine_worker(preview_template, 
                                                         text=True).stdout.strip()[:1] not in ("", "Z")]
     assert alive == []
     assert list(scratch.iterdir()) == []
+
+
+def _tiny_template(root: Path, files: dict[str, str], config: str = "") -> Path:
+    tpl = root / "tpl"
+    (tpl / "t").mkdir(parents=True)
+    (tpl / "copier.yml").write_text("_subdirectory: t\n_templates_suffix: .jinja\nname:\n  type: str\n  default: svc\n"
+                                    + config)
+    for rel, text in files.items():
+        (tpl / "t" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tpl / "t" / rel).write_text(text)
+    return tpl
+
+
+@pytest.mark.parametrize("files, config, reason", [
+    ({"a.md.jinja": "{{ name }} {{ _copier_answers | to_nice_yaml }}"}, "", None),
+    ({"{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers }}"}, "", None),
+    ({"a.md.jinja": "{{ _copier_conf.vcs_ref_hash if _copier_conf is defined else '' }}"}, "", None),
+    ({"a.md.jinja": "{{ _copier_conf.dst_path }}"}, "", "_copier_conf.dst_path"),
+    ({"a.md.jinja": "{{ _copier_conf['data'] }}"}, "", "_copier_conf.data"),
+    ({"a.md.jinja": "{{ _copier_conf | to_json }}"}, "", "_copier_conf"),
+    ({"a.md.jinja": "{% set c = _copier_conf %}{{ c.quiet }}"}, "", "_copier_conf"),
+    ({"{{ _folder_name }}.md": "plain"}, "", "_folder_name"),
+    ({"a.md.jinja": "{{ now() }}"}, "", "now"),
+    ({"a.md.jinja": "{{ '%Y' | strftime }}"}, "", "strftime"),
+    ({"a.md.jinja": "{{ [1, 2] | map('random') | list }}"}, "", "random"),
+    ({"a.md.jinja": "{% include name ~ '.txt' %}"}, "", "computed name"),
+    ({"a.md.jinja": "{% include 't/inc.txt' %}", "inc.txt": "{{ _folder_name }}"}, "", "_folder_name"),
+    ({"a.md.jinja": "{% from 't/macros.txt' import m %}{{ m() }}", "macros.txt": "{% macro m() %}x{% endmacro %}"},
+     "", None),
+    ({"a.md.jinja": "{{ name }}"}, "_exclude:\n  - \"{{ _copier_conf.dst_path }}\"\n", "dst_path"),
+    ({"a.md.jinja": "{{ name }}"}, "_jinja_extensions:\n  - jinja2.ext.do\n", "Jinja extensions"),
+    ({"a.md.jinja": "{{ name }}"}, "_external_data:\n  x: x.yml\n", "_external_data"),
+])
+def test_one_render_only_for_templates_that_read_nothing_of_their_destination(files, config, reason, tmp_path):
+    """The scan behind rendering the candidate once: anything a render reads that differs between the
+    render into the service and copier's second render (its destination, its data, the clock,
+    randomness, the files around it), in any source the render reads, keeps the two renders."""
+    tpl = _tiny_template(tmp_path, files, config)
+    worker = update_engine._fleet_worker_class()(src_path=str(tpl), dst_path=tmp_path / "out", defaults=True,
+                                                unsafe=True, quiet=True)
+    found = update_engine._scan_template(worker)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab{}%#-+ .\n\r\t", max_size=12))
+def test_a_string_rendered_without_jinja_is_what_copier_renders(tmp_path_factory, text):
+    """The engine's shortcut for plain strings (path parts) gives what copier's _render_string gives,
+    or declines and lets Jinja render; either way the yield context is reset as copier's parse resets it."""
+    from copier._jinja_ext import get_yield_context
+    from copier._main import Worker
+
+    root = tmp_path_factory.getbasetemp() / "plain"
+    tpl = root / "tpl" if (root / "tpl").exists() else _tiny_template(root, {"a.jinja": "x"})
+    fleet = update_engine._fleet_worker_class()(src_path=str(tpl), dst_path=root / "out", defaults=True,
+                                               unsafe=True, quiet=True)
+    plain = Worker(src_path=str(tpl), dst_path=root / "out", defaults=True, unsafe=True, quiet=True)
+    try:
+        expected = plain._render_string(text)
+    except Exception as exc:  # noqa: BLE001 - then the engine must not answer either
+        with pytest.raises(type(exc)):
+            fleet._render_string(text)
+        return
+    get_yield_context(fleet.jinja_env).yield_name = "stale"
+    assert fleet._render_string(text) == expected
+    assert get_yield_context(fleet.jinja_env).yield_name is None
+
+
+def test_cached_jinja_code_still_resets_the_yield_context(monkeypatch):
+    """copier reads a path part's `{% yield %}` from the environment's yield context, which its
+    YieldExtension resets while Jinja lexes each source: a cached compilation must reset it too, or a
+    plain part after a yield part is taken for another yield."""
+    import jinja2
+    from copier._jinja_ext import YieldExtension, get_yield_context
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+    for _ in range(2):  # the second time from the cache
+        env = SandboxedEnvironment(extensions=[YieldExtension])
+        env.from_string("{% yield x from xs %}{{ x }}{% endyield %}").render(xs=[1, 2])
+        assert get_yield_context(env).yield_name == "x"
+        assert env.from_string("{{ name }}").render(name="svc") == "svc"
+        assert get_yield_context(env).yield_name is None
+    assert len(update_engine._CODE) == 2

@@ -119,7 +119,11 @@ def _cache_jinja_compilation() -> None:
             return compile_uncached(self, source, name, filename, raw, defer_init)
         key = (env_key(self), source, name, filename, raw, defer_init)
         code = _CODE.get(key)
-        if code is None:
+        if code is not None:
+            # what compiling does besides the code: Jinja's lexer runs the extensions' preprocess hooks
+            # (copier's YieldExtension resets the environment's yield context there)
+            self.preprocess(source, name, filename)
+        else:
             called: list = []
             filters, tests = self.filters, self.tests
             self.filters, self.tests = noting_calls(filters, called), noting_calls(tests, called)
