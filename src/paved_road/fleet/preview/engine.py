@@ -228,6 +228,7 @@ def _template(url: str, ref: str | None):
 
 
 _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
+_FRESH: set[str] = set()                 # the directories this update renders into from empty
 _RENDERED_ONCE: list[bool] = []          # this process's last update: was the candidate rendered once?
 
 
@@ -290,6 +291,11 @@ def _fleet_worker_class():
 
         def _sync_git_index_executable_bit(self, dst_relpath, src_mode):
             root = str(self.subproject.local_abspath)
+            if root in _FRESH:
+                # engine.old / engine.new: created empty by this update inside the preview's own scratch
+                # space, so no index holds a path under them and copier's method ends at `ls-files`
+                # (nothing tracked) or earlier, whatever core.fileMode says: no git process needed
+                return None
             if root not in _FILE_MODE:
                 try:
                     _FILE_MODE[root] = get_git(context_dir=self.subproject.local_abspath)(
@@ -359,6 +365,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     from paved_road.fleet.fleet import checkout_top
 
     _FILE_MODE.clear()
+    _FRESH.clear()
     _RENDERED_ONCE.clear()
     main = update_worker(candidate)
     token = _operation.set("update")
@@ -385,6 +392,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
         old_copy.mkdir()
         new_copy.mkdir()
+        _FRESH.update(str(d.absolute()) for d in (old_copy, new_copy))
         with _with_template(replace(main, dst_path=old_copy, data=sub.last_answers, defaults=True, quiet=True,
                                     src_path=old_t.url, vcs_ref=old_t.commit,
                                     exclude=[*new_t.exclude, *main.exclude], ask=()), _template(
