@@ -11,6 +11,10 @@ service:
   handed to copier's Workers as their `Template` (its version, config and git modes read once);
 * Jinja's compilation of a template source to Python code (a pure function of the source and the
   environment's syntax, extensions, filters and tests) cached across renders;
+* path parts without Jinja syntax taken as they are (Jinja renders them to themselves);
+* the candidate rendered once instead of twice (into the service, then into an empty directory)
+  where the template reads nothing that differs between those two renders and their contexts are
+  equal: the second copy is written from the first render's decisions (see _replay);
 * the renders themselves stay copier's (`Worker.run_copy` with the arguments `_apply_update`
   passes), as do the migrations (`Template.migration_tasks` + `Worker._execute_tasks`: PEP 440
   ranges, `when`, `$STAGE`/`$VERSION_FROM`/`$VERSION_TO`) and the final clean-up
@@ -281,7 +285,7 @@ def _fleet_worker_class():
 
         # What this render decided for each path (copier's _render_file, _render_symlink and
         # _render_folder all ask _render_allowed with the rendered bytes, link target or directory, and
-        # the mode): kept when `_paved_record` is set, for _replay_render.
+        # the mode): kept when `_paved_record` is set, for _replay.
         def _render_allowed(self, dst_relpath, is_dir=False, is_symlink=False, expected_contents=b"",
                             expected_mode=None):
             record = self.__dict__.get("_paved_record")
@@ -432,16 +436,19 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
 
         # copier renders the candidate a second time, into an empty directory, with the answers the
         # render into the service ended with. Where that render provably writes what the first one
-        # rendered (render_once), its questions are still asked (their answers and errors are
-        # copier's) and the files written from the first render's record instead.
+        # rendered (see _template_renders_alike and _same_context), its questions are still asked
+        # (their answers and errors are copier's) and the files written from the first render's
+        # record (_replay) instead of rendering them again.
         rendered_once = False
         if _template_renders_alike(current) is None and _record_replayable(record):
-            with new_worker() as again, Phase.use(Phase.PROMPT):
-                again._ask()
-            with Phase.use(Phase.RENDER):
-                if _same_context(current_context, again._render_context()):
-                    _replay(record, new_copy)
-                    rendered_once = True
+            with new_worker() as again:
+                with Phase.use(Phase.PROMPT):
+                    again._ask()
+                with Phase.use(Phase.RENDER):
+                    alike = _same_context(current_context, again._render_context())
+            if alike:
+                _replay(record, new_copy)
+                rendered_once = True
         if not rendered_once:
             with new_worker() as again:
                 again.run_copy()
