@@ -493,6 +493,15 @@ def test_a_string_rendered_without_jinja_is_what_copier_renders(tmp_path_factory
     get_yield_context(fleet.jinja_env).yield_name = "stale"
     assert fleet._render_string(text) == expected
     assert get_yield_context(fleet.jinja_env).yield_name is None
+    # the questionnaire's values (a question's type, default, help, ...), rendered the same way
+    from types import SimpleNamespace
+
+    from copier._user_data import Question
+
+    question = SimpleNamespace(jinja_env=fleet.jinja_env, context=fleet._render_context())
+    get_yield_context(fleet.jinja_env).yield_name = "stale"
+    assert update_engine._plain_first(Question.render_value)(question, text) == Question.render_value(question, text)
+    assert get_yield_context(fleet.jinja_env).yield_name is None
 
 
 def test_cached_jinja_code_still_resets_the_yield_context(monkeypatch):

@@ -74,6 +74,7 @@ def init_worker(env: dict[str, str], clones: str) -> None:
     import copier._main  # noqa: F401  (the import is the point: once per process)
 
     _cache_jinja_compilation()
+    _plain_question_values()
 
 
 def _cache_jinja_compilation() -> None:
@@ -275,12 +276,8 @@ def _fleet_worker_class():
         # resetting the yield context, done here as well. A template with its own Jinja extensions
         # (which may rewrite the source) renders every string.
         def _render_string(self, string, extra_context=None):
-            if isinstance(string, str) and _plain_text(self.jinja_env, string) and not self.template.jinja_extensions:
-                from copier._jinja_ext import get_yield_context
-
-                ctx = get_yield_context(self.jinja_env)
-                ctx.yield_name = ctx.yield_iterable = None
-                return string
+            if not self.template.jinja_extensions and _plain_text(self.jinja_env, string):
+                return _rendered_plain(self.jinja_env, string)
             return super()._render_string(string, extra_context)
 
         # What this render decided for each path (copier's _render_file, _render_symlink and
@@ -315,12 +312,53 @@ def _fleet_worker_class():
 
 def _plain_text(env, string: str) -> bool:
     """True if Jinja renders `string` to itself in `env`: no block, variable or comment start string,
-    no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline)."""
-    if "\n" in string or "\r" in string:
+    no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline),
+    and no extension that rewrites sources or token streams (copier's YieldExtension only resets its
+    yield context in `preprocess`, which _rendered_plain does too)."""
+    from copier._jinja_ext import YieldExtension
+    from jinja2.ext import Extension
+
+    if type(string) is not str or "\n" in string or "\r" in string:
         return False
-    return not any(opener and opener in string for opener in (
-        env.block_start_string, env.variable_start_string, env.comment_start_string,
-        env.line_statement_prefix, env.line_comment_prefix))
+    if any(opener and opener in string for opener in (
+            env.block_start_string, env.variable_start_string, env.comment_start_string,
+            env.line_statement_prefix, env.line_comment_prefix)):
+        return False
+    return all(type(ext).filter_stream is Extension.filter_stream
+               and (type(ext).preprocess is Extension.preprocess or type(ext) is YieldExtension)
+               for ext in env.extensions.values())
+
+
+def _rendered_plain(env, string: str) -> str:
+    """What `env.from_string(string).render(...)` gives for a _plain_text string: the string, with the
+    one side effect of lexing it (YieldExtension.preprocess: the yield context reset)."""
+    from copier._jinja_ext import get_yield_context
+
+    ctx = get_yield_context(env)
+    ctx.yield_name = ctx.yield_iterable = None
+    return string
+
+
+def _plain_question_values() -> None:
+    """copier's questionnaire renders every property of every question (type, default, when, help,
+    choices, ...) with a fresh context, several times per question and three questionnaires per
+    update (old render, the service, the second render): a plain string renders to itself."""
+    from copier._user_data import Question
+
+    render_value = Question.render_value
+    if getattr(render_value, "_paved_plain", False):
+        return
+    Question.render_value = _plain_first(render_value)
+
+
+def _plain_first(render_value):
+    def plain_first(self, value, extra_answers=None):
+        if type(value) is str and _plain_text(self.jinja_env, value):
+            return _rendered_plain(self.jinja_env, value)
+        return render_value(self, value, extra_answers)
+
+    plain_first._paved_plain = True
+    return plain_first
 
 
 def _with_template(worker, template):
