@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paved_road.fleet.preview import core as pv
 from paved_road.fleet.preview import checks as preview_checks
@@ -130,6 +132,88 @@ def test_the_engine_leaves_exactly_what_copier_update_leaves(name, engine_fleet,
     assert _migrations(mine.stdout) == _migrations(copier.stdout)
     # what copier prints: the version line, the template's update messages, each migration it runs
     assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
+    # the template reads nothing of the destination: the candidate was rendered once, for the service
+    # and for the engine's copy of the new render (the equality above is that path's)
+    assert pool.submit(update_engine.rendered_once).result() is True
+
+
+# Templates derived from the candidate for what the preview fleet's template does not have: one whose
+# render reads nothing of its destination (one render serves the service and the new copy) with a
+# `_skip_if_exists` file and a mode change; one naming its `_folder_name` and `_copier_conf.data` (rendered
+# twice: the second render's data are the first's answers, which the merged on-call guide shows).
+ALIKE, FOLDER = "v2.3.0", "v2.3.1"
+VARIANTS = {  # service -> (template, the candidate rendered once?, what it does)
+    "sierra": (ALIKE, True, "edited the _skip_if_exists on-call guide the candidate changes"),
+    "tango": (ALIKE, True, "deleted the _skip_if_exists on-call guide (copier recreates it)"),
+    "uniform": (ALIKE, True, "core.fileMode=false: the candidate's new executable bit goes to the index"),
+    "victor": (FOLDER, False, "a conflicting edit; the template names _folder_name and _copier_conf.data"),
+}
+
+
+@pytest.fixture(scope="module")
+def variant_fleet(preview_template, tmp_path_factory):
+    root = tmp_path_factory.mktemp("engine-variants")
+    templates = {}
+    for tag in (ALIKE, FOLDER):
+        tpl = root / f"template-{tag}"
+        git(root, "clone", "-q", "--no-hardlinks", str(preview_template), str(tpl))
+        git(tpl, "remote", "remove", "origin")
+        if tag == ALIKE:
+            with (tpl / "copier.yml").open("a") as fh:
+                fh.write('\n_skip_if_exists:\n  - "docs/on-call.md"\n')
+            script = tpl / "template" / ".github" / "verify-release.sh"
+            script.chmod(script.stat().st_mode | 0o111)
+        else:
+            # the render into the service gets no --data, the second render its answers as data
+            doc = tpl / "template" / "docs" / "on-call.md.jinja"
+            doc.write_text(doc.read_text() + "\nAnswers given as data: {{ _copier_conf.data | length }}.\n")
+            (tpl / "template" / "docs" / "folder.md.jinja").write_text("Rendered into {{ _folder_name }}.\n")
+        commit_and_tag(tpl, tag, f"{tag}: a variant of the candidate")
+        templates[tag] = tpl
+    services = {}
+    for name, (tag, _, _) in VARIANTS.items():
+        svc = services[name] = generate(templates[tag], root / name, "v2.1.1", _answers(name, "v2.1.1"))
+        doc = svc / "docs" / "on-call.md"
+        if name in ("sierra", "victor"):
+            doc.write_text(doc.read_text().replace("Escalate after 15 minutes.\n", f"Escalate later ({name}).\n"))
+        elif name == "tango":
+            doc.unlink()
+        if name != "uniform":
+            git(svc, "add", "-A")
+            git(svc, "commit", "-qm", VARIANTS[name][2])
+    return services
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_engine_leaves_what_copier_leaves_with_skip_if_exists_modes_and_folder_names(
+        name, variant_fleet, pool, tmp_path):
+    tag, once, _ = VARIANTS[name]
+    fast, real = tmp_path / "fast", tmp_path / "copier"
+    repos = {}
+    for side in (fast, real):
+        repos[side] = pv.scratch_clone(variant_fleet[name], side / "repo")
+        (side / "tmp").mkdir()
+        if name == "uniform":
+            git(repos[side], "config", "core.fileMode", "false")
+    env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(real / "tmp")}
+    copier = run_copier_update(repos[real], tag, env=env)
+    assert copier.returncode == 0, copier.stderr
+    mine = update_engine.run_in_pool(pool, repos[fast], tag, fast / "tmp")
+    assert pool.submit(update_engine.rendered_once).result() is once
+    assert _state(repos[fast]) == _state(repos[real])
+    assert _clones_named(mine.stderr) == _clones_named(copier.stderr)
+    state = _state(repos[fast])
+    doc = state["files"]["docs/on-call.md"][0]
+    if name == "sierra":  # skipped: the team's edit stays, no conflict
+        assert b"Escalate later (sierra)." in doc and not state["conflicted"]
+    elif name == "tango":  # recreated from the candidate
+        assert b"Escalate after 10 minutes." in doc
+    elif name == "uniform":  # the index records the executable bit git cannot see on disk
+        assert "100755" in git(repos[fast], "ls-files", "--stage", "--", ".github/verify-release.sh")
+    else:
+        assert state["conflicted"] == ["docs/on-call.md"]
+        assert state["files"]["docs/folder.md"][0] == b"Rendered into repo.\n"
+        assert re.search(rb"Answers given as data: [1-9]", doc)  # merged from the second render
 
 
 def test_the_fleet_cases_take_the_paths_they_are_for(engine_fleet, pool, tmp_path):
@@ -340,3 +424,101 @@ def test_ctrl_c_stops_a_migration_running_in_an_engine_worker(preview_template, 
                                                         text=True).stdout.strip()[:1] not in ("", "Z")]
     assert alive == []
     assert list(scratch.iterdir()) == []
+
+
+def _tiny_template(root: Path, files: dict[str, str], config: str = "") -> Path:
+    tpl = root / "tpl"
+    (tpl / "t").mkdir(parents=True)
+    (tpl / "copier.yml").write_text("_subdirectory: t\n_templates_suffix: .jinja\nname:\n  type: str\n  default: svc\n"
+                                    + config)
+    for rel, text in files.items():
+        (tpl / "t" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tpl / "t" / rel).write_text(text)
+    return tpl
+
+
+@pytest.mark.parametrize("files, config, reason", [
+    ({"a.md.jinja": "{{ name }} {{ _copier_answers | to_nice_yaml }}"}, "", None),
+    ({"{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers }}"}, "", None),
+    ({"a.md.jinja": "{{ _copier_conf.vcs_ref_hash if _copier_conf is defined else '' }}"}, "", None),
+    ({"a.md.jinja": "{{ _copier_conf.dst_path }}"}, "", "_copier_conf.dst_path"),
+    ({"a.md.jinja": "{{ _copier_conf['data'] }}"}, "", "_copier_conf.data"),
+    ({"a.md.jinja": "{{ _copier_conf | to_json }}"}, "", "_copier_conf"),
+    ({"a.md.jinja": "{% set c = _copier_conf %}{{ c.quiet }}"}, "", "_copier_conf"),
+    ({"{{ _folder_name }}.md": "plain"}, "", "_folder_name"),
+    ({"a.md.jinja": "{{ now() }}"}, "", "now"),
+    ({"a.md.jinja": "{{ '%Y' | strftime }}"}, "", "strftime"),
+    ({"a.md.jinja": "{{ [1, 2] | map('random') | list }}"}, "", "random"),
+    ({"a.md.jinja": "{% include name ~ '.txt' %}"}, "", "computed name"),
+    ({"a.md.jinja": "{% include 't/inc.txt' %}", "inc.txt": "{{ _folder_name }}"}, "", "_folder_name"),
+    ({"a.md.jinja": "{% from 't/macros.txt' import m %}{{ m() }}", "macros.txt": "{% macro m() %}x{% endmacro %}"},
+     "", None),
+    ({"a.md.jinja": "{{ name }}"}, "_exclude:\n  - \"{{ _copier_conf.dst_path }}\"\n", "dst_path"),
+    ({"a.md.jinja": "{{ name }}"}, "_jinja_extensions:\n  - jinja2.ext.do\n", "Jinja extensions"),
+    ({"a.md.jinja": "{{ name }}"}, "_external_data:\n  x: x.yml\n", "_external_data"),
+])
+def test_one_render_only_for_templates_that_read_nothing_of_their_destination(files, config, reason, tmp_path):
+    """The scan behind rendering the candidate once: anything a render reads that differs between the
+    render into the service and copier's second render (its destination, its data, the clock,
+    randomness, the files around it), in any source the render reads, keeps the two renders."""
+    tpl = _tiny_template(tmp_path, files, config)
+    worker = update_engine._fleet_worker_class()(src_path=str(tpl), dst_path=tmp_path / "out", defaults=True,
+                                                unsafe=True, quiet=True)
+    found = update_engine._scan_template(worker)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab{}%#-+ .\n\r\t", max_size=12))
+def test_a_string_rendered_without_jinja_is_what_copier_renders(tmp_path_factory, text):
+    """The engine's shortcut for plain strings (path parts) gives what copier's _render_string gives,
+    or declines and lets Jinja render; either way the yield context is reset as copier's parse resets it."""
+    from copier._jinja_ext import get_yield_context
+    from copier._main import Worker
+
+    root = tmp_path_factory.getbasetemp() / "plain"
+    tpl = root / "tpl" if (root / "tpl").exists() else _tiny_template(root, {"a.jinja": "x"})
+    fleet = update_engine._fleet_worker_class()(src_path=str(tpl), dst_path=root / "out", defaults=True,
+                                               unsafe=True, quiet=True)
+    plain = Worker(src_path=str(tpl), dst_path=root / "out", defaults=True, unsafe=True, quiet=True)
+    try:
+        expected = plain._render_string(text)
+    except Exception as exc:  # noqa: BLE001 - then the engine must not answer either
+        with pytest.raises(type(exc)):
+            fleet._render_string(text)
+        return
+    get_yield_context(fleet.jinja_env).yield_name = "stale"
+    assert fleet._render_string(text) == expected
+    assert get_yield_context(fleet.jinja_env).yield_name is None
+    # the questionnaire's values (a question's type, default, help, ...), rendered the same way
+    from types import SimpleNamespace
+
+    from copier._user_data import Question
+
+    question = SimpleNamespace(jinja_env=fleet.jinja_env, context=fleet._render_context())
+    get_yield_context(fleet.jinja_env).yield_name = "stale"
+    assert update_engine._plain_first(Question.render_value)(question, text) == Question.render_value(question, text)
+    assert get_yield_context(fleet.jinja_env).yield_name is None
+
+
+def test_cached_jinja_code_still_resets_the_yield_context(monkeypatch):
+    """copier reads a path part's `{% yield %}` from the environment's yield context, which its
+    YieldExtension resets while Jinja lexes each source: a cached compilation must reset it too, or a
+    plain part after a yield part is taken for another yield."""
+    import jinja2
+    from copier._jinja_ext import YieldExtension, get_yield_context
+    from jinja2.sandbox import SandboxedEnvironment
+
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)
+    monkeypatch.setattr(update_engine, "_CODE", {})
+    update_engine._cache_jinja_compilation()
+    for _ in range(2):  # the second time from the cache
+        env = SandboxedEnvironment(extensions=[YieldExtension])
+        env.from_string("{% yield x from xs %}{{ x }}{% endyield %}").render(xs=[1, 2])
+        assert get_yield_context(env).yield_name == "x"
+        assert env.from_string("{{ name }}").render(name="svc") == "svc"
+        assert get_yield_context(env).yield_name is None
+    assert len(update_engine._CODE) == 2

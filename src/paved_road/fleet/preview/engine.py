@@ -11,6 +11,10 @@ service:
   handed to copier's Workers as their `Template` (its version, config and git modes read once);
 * Jinja's compilation of a template source to Python code (a pure function of the source and the
   environment's syntax, extensions, filters and tests) cached across renders;
+* path parts without Jinja syntax taken as they are (Jinja renders them to themselves);
+* the candidate rendered once instead of twice (into the service, then into an empty directory)
+  where the template reads nothing that differs between those two renders and their contexts are
+  equal: the second copy is written from the first render's decisions (see _replay);
 * the renders themselves stay copier's (`Worker.run_copy` with the arguments `_apply_update`
   passes), as do the migrations (`Template.migration_tasks` + `Worker._execute_tasks`: PEP 440
   ranges, `when`, `$STAGE`/`$VERSION_FROM`/`$VERSION_TO`) and the final clean-up
@@ -70,6 +74,7 @@ def init_worker(env: dict[str, str], clones: str) -> None:
     import copier._main  # noqa: F401  (the import is the point: once per process)
 
     _cache_jinja_compilation()
+    _plain_question_values()
 
 
 def _cache_jinja_compilation() -> None:
@@ -119,7 +124,11 @@ def _cache_jinja_compilation() -> None:
             return compile_uncached(self, source, name, filename, raw, defer_init)
         key = (env_key(self), source, name, filename, raw, defer_init)
         code = _CODE.get(key)
-        if code is None:
+        if code is not None:
+            # what compiling does besides the code: Jinja's lexer runs the extensions' preprocess hooks
+            # (copier's YieldExtension resets the environment's yield context there)
+            self.preprocess(source, name, filename)
+        else:
             called: list = []
             filters, tests = self.filters, self.tests
             self.filters, self.tests = noting_calls(filters, called), noting_calls(tests, called)
@@ -224,6 +233,13 @@ def _template(url: str, ref: str | None):
 
 
 _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
+_FRESH: set[str] = set()                 # the directories this update renders into from empty
+_RENDERED_ONCE: list[bool] = []          # this process's last update: was the candidate rendered once?
+
+
+def rendered_once() -> bool | None:
+    """Whether this worker's last update rendered the candidate once (see _replay), None before any."""
+    return _RENDERED_ONCE[-1] if _RENDERED_ONCE else None
 
 
 @functools.cache
@@ -252,8 +268,35 @@ def _fleet_worker_class():
             cached = self.__dict__.get("_paved_answers_relpath")
             return cached if cached is not None else Worker.answers_relpath.fget(self)
 
+        # Path parts are rendered one by one, each with a full render context (~40% of a render's
+        # time); nearly all are plain text. A string without a Jinja delimiter (and without a line
+        # break, which the environment could rewrite) lexes as one data token and renders to itself
+        # (jinja2.lexer: only the block, variable and comment start strings and the line prefixes open
+        # anything else); the only other effect of copier's from_string is YieldExtension.preprocess
+        # resetting the yield context, done here as well. A template with its own Jinja extensions
+        # (which may rewrite the source) renders every string.
+        def _render_string(self, string, extra_context=None):
+            if not self.template.jinja_extensions and _plain_text(self.jinja_env, string):
+                return _rendered_plain(self.jinja_env, string)
+            return super()._render_string(string, extra_context)
+
+        # What this render decided for each path (copier's _render_file, _render_symlink and
+        # _render_folder all ask _render_allowed with the rendered bytes, link target or directory, and
+        # the mode): kept when `_paved_record` is set, for _replay.
+        def _render_allowed(self, dst_relpath, is_dir=False, is_symlink=False, expected_contents=b"",
+                            expected_mode=None):
+            record = self.__dict__.get("_paved_record")
+            if record is not None:
+                record.append((dst_relpath, is_dir, is_symlink, expected_contents, expected_mode))
+            return super()._render_allowed(dst_relpath, is_dir, is_symlink, expected_contents, expected_mode)
+
         def _sync_git_index_executable_bit(self, dst_relpath, src_mode):
             root = str(self.subproject.local_abspath)
+            if root in _FRESH:
+                # engine.old / engine.new: created empty by this update inside the preview's own scratch
+                # space, so no index holds a path under them and copier's method ends at `ls-files`
+                # (nothing tracked) or earlier, whatever core.fileMode says: no git process needed
+                return None
             if root not in _FILE_MODE:
                 try:
                     _FILE_MODE[root] = get_git(context_dir=self.subproject.local_abspath)(
@@ -265,6 +308,57 @@ def _fleet_worker_class():
             return super()._sync_git_index_executable_bit(dst_relpath, src_mode)
 
     return FleetWorker
+
+
+def _plain_text(env, string: str) -> bool:
+    """True if Jinja renders `string` to itself in `env`: no block, variable or comment start string,
+    no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline),
+    and no extension that rewrites sources or token streams (copier's YieldExtension only resets its
+    yield context in `preprocess`, which _rendered_plain does too)."""
+    from copier._jinja_ext import YieldExtension
+    from jinja2.ext import Extension
+
+    if type(string) is not str or "\n" in string or "\r" in string:
+        return False
+    if any(opener and opener in string for opener in (
+            env.block_start_string, env.variable_start_string, env.comment_start_string,
+            env.line_statement_prefix, env.line_comment_prefix)):
+        return False
+    return all(type(ext).filter_stream is Extension.filter_stream
+               and (type(ext).preprocess is Extension.preprocess or type(ext) is YieldExtension)
+               for ext in env.extensions.values())
+
+
+def _rendered_plain(env, string: str) -> str:
+    """What `env.from_string(string).render(...)` gives for a _plain_text string: the string, with the
+    one side effect of lexing it (YieldExtension.preprocess: the yield context reset)."""
+    from copier._jinja_ext import get_yield_context
+
+    ctx = get_yield_context(env)
+    ctx.yield_name = ctx.yield_iterable = None
+    return string
+
+
+def _plain_question_values() -> None:
+    """copier's questionnaire renders every property of every question (type, default, when, help,
+    choices, ...) with a fresh context, several times per question and three questionnaires per
+    update (old render, the service, the second render): a plain string renders to itself."""
+    from copier._user_data import Question
+
+    render_value = Question.render_value
+    if getattr(render_value, "_paved_plain", False):
+        return
+    Question.render_value = _plain_first(render_value)
+
+
+def _plain_first(render_value):
+    def plain_first(self, value, extra_answers=None):
+        if type(value) is str and _plain_text(self.jinja_env, value):
+            return _rendered_plain(self.jinja_env, value)
+        return render_value(self, value, extra_answers)
+
+    plain_first._paved_plain = True
+    return plain_first
 
 
 def _with_template(worker, template):
@@ -308,11 +402,13 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
 
     from copier._main import _operation, _remove_old_files
     from copier._tools import escape_git_path, normalize_git_path
-    from copier._types import Phase
+    from copier._types import JSONSerializable, Phase
 
     from paved_road.fleet.fleet import checkout_top
 
     _FILE_MODE.clear()
+    _FRESH.clear()
+    _RENDERED_ONCE.clear()
     main = update_worker(candidate)
     token = _operation.set("update")
     try:
@@ -338,6 +434,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         old_copy, new_copy = tmp / "engine.old", tmp / "engine.new"
         old_copy.mkdir()
         new_copy.mkdir()
+        _FRESH.update(str(d.absolute()) for d in (old_copy, new_copy))
         with _with_template(replace(main, dst_path=old_copy, data=sub.last_answers, defaults=True, quiet=True,
                                     src_path=old_t.url, vcs_ref=old_t.commit,
                                     exclude=[*new_t.exclude, *main.exclude], ask=()), _template(
@@ -356,17 +453,44 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
             if not (repo / p).exists() and not main.match_skip(Path(p))]
         with replace(main, quiet=True) as current:
             _with_template(current, new_t)
+            current.__dict__["_paved_record"] = record = []
             current.run_copy()
+            with Phase.use(Phase.RENDER):
+                current_context = current._render_context()
             main.answers = current.answers
             main.answers.external = main._external_data()
         for name in files_removed:
             (repo / name).unlink(missing_ok=True)
+        # copier's filter, to the letter: its JSONSerializable test drops copier's own `now` and
+        # `make_secret` (DEFAULT_DATA), which the second render would otherwise see in _copier_conf.data
         data = {k: v for k, v in main.answers.combined.items()
-                if not k.startswith("_") and k not in main.answers.hidden}
-        with _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
-                                    src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
-                            _template(str(old_t.url), main.resolved_vcs_ref)) as new_worker:
-            new_worker.run_copy()
+                if not k.startswith("_") and k not in main.answers.hidden
+                and isinstance(k, JSONSerializable) and isinstance(v, JSONSerializable)}
+
+        def new_worker():
+            return _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
+                                          src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
+                                  _template(str(old_t.url), main.resolved_vcs_ref))
+
+        # copier renders the candidate a second time, into an empty directory, with the answers the
+        # render into the service ended with. Where that render provably writes what the first one
+        # rendered (see _template_renders_alike and _same_context), its questions are still asked
+        # (their answers and errors are copier's) and the files written from the first render's
+        # record (_replay) instead of rendering them again.
+        rendered_once = False
+        if _template_renders_alike(current) is None and _record_replayable(record):
+            with new_worker() as again:
+                with Phase.use(Phase.PROMPT):
+                    again._ask()
+                with Phase.use(Phase.RENDER):
+                    alike = _same_context(current_context, again._render_context())
+            if alike:
+                _replay(record, new_copy)
+                rendered_once = True
+        if not rendered_once:
+            with new_worker() as again:
+                again.run_copy()
+        _RENDERED_ONCE[:] = [rendered_once]
         for name in files_removed:
             Path(new_copy, name).unlink(missing_ok=True)
         new_tree = _tree(repo, new_copy, new_index)
@@ -406,6 +530,156 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
     finally:
         _operation.reset(token)
         main._cleanup()
+
+
+# ---------------------------------------------------------------------------
+# One render of the candidate for the service and for engine.new
+# ---------------------------------------------------------------------------
+# The second render (`new_copy` in `_apply_update`) differs from the first (into the service) in its
+# Worker: dst_path (so `_folder_name`, `_copier_conf.dst_path`, `_external_data` read from it), data
+# (the first's answers, now `_copier_conf.data`), ask ([] vs ()), the AnswersMap layers the answers sit
+# in, and the time it runs at. Its output equals the first render's record when the template reads none
+# of those (a scan of every source the render reads, once per template version), the two render contexts
+# are equal value for value, type for type and order for order (`_copier_answers` and any dict answer
+# keep their order into the output), and nothing in the record depends on what the directory held.
+_CONF_DIFFERS = frozenset({"dst_path", "data", "ask"})      # _copier_conf fields the two renders differ in
+_UNSAFE_NAMES = frozenset({"_folder_name", "_external_data",  # the destination
+                           "now", "make_secret", "lipsum"})   # the clock, randomness (copier's and Jinja's globals)
+# filters and tests whose result is the clock, randomness, the files or environment around the render
+# (jinja2 and jinja2_ansible_filters' core filters), or an object's identity
+_UNSAFE_FILTERS = frozenset({"random", "ans_random", "random_mac", "shuffle", "strftime", "fileglob", "realpath",
+                             "relpath", "expanduser", "expandvars", "sameas"})
+_RENDERS_ALIKE: dict = {}  # (url, commit) -> None (one render serves both) or the reason it does not
+
+
+def _template_renders_alike(worker) -> str | None:
+    """None if this template version renders the same into any two destinations given the same
+    context, else the reason (cached per version). Scanned with Jinja's parser, as copier's render reads
+    them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
+    subdirectory, every templated file and link target, and what they include, import or extend."""
+    t = worker.template
+    key = (str(t.url), t.commit)
+    if key not in _RENDERS_ALIKE:
+        try:
+            _RENDERS_ALIKE[key] = _scan_template(worker)
+        except Exception as exc:  # noqa: BLE001 - unreadable for the scan: render twice, as copier does
+            _RENDERS_ALIKE[key] = f"{exc.__class__.__name__}: {exc}"
+    return _RENDERS_ALIKE[key]
+
+
+def _scan_template(worker) -> str | None:
+    import sys
+
+    from copier._tools import scantree
+    from jinja2 import nodes
+
+    t = worker.template
+    if t.jinja_extensions:
+        return "the template has Jinja extensions"
+    if t.external_data:
+        return "the template reads _external_data from the destination"
+    if not t.templates_suffix:
+        return "every file is a template (empty _templates_suffix)"
+    if sys.platform == "darwin":
+        return "copier copies symlink modes on macOS"
+    env = type(worker).jinja_env.func(worker)  # an environment of its own: parsing has no effect on the renders
+    strings = [t.subdirectory, str(t.answers_relpath), *t.exclude]
+    names: list[str] = []
+    root = worker.template_copy_root
+    for entry in scantree(str(root), not t.preserve_symlinks):
+        path = Path(entry.path)
+        strings.extend(path.relative_to(root).parts)
+        if not path.name.endswith(t.templates_suffix):
+            continue
+        if entry.is_symlink() and t.preserve_symlinks:
+            strings.append(str(path.readlink()))
+        elif not entry.is_dir(follow_symlinks=not t.preserve_symlinks):
+            names.append(path.relative_to(t.local_abspath).as_posix())
+    trees = [env.parse(s) for s in strings]
+    seen: set[str] = set()
+
+    def check(node, parent) -> str | None:
+        if isinstance(node, nodes.Name):
+            if node.name in _UNSAFE_NAMES:
+                return f"the template uses {node.name}"
+            if node.name == "_copier_conf" and not (isinstance(parent, nodes.Test) and parent.node is node
+                                                    and parent.name in ("defined", "undefined")):
+                field = (parent.attr if isinstance(parent, nodes.Getattr) and parent.node is node else
+                         parent.arg.value if isinstance(parent, nodes.Getitem) and parent.node is node
+                         and isinstance(parent.arg, nodes.Const) else None)
+                if not isinstance(field, str) or field in _CONF_DIFFERS:
+                    return f"the template uses _copier_conf{'.' + field if isinstance(field, str) else ''}"
+        elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name in _UNSAFE_FILTERS:
+            return f"the template uses the {node.name} filter"
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str) and node.value in _UNSAFE_FILTERS:
+            return f"the template names the {node.value} filter"  # map('random'), select('sameas', ...)
+        elif isinstance(node, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            if not (isinstance(node.template, nodes.Const) and isinstance(node.template.value, str)):
+                return "the template includes a computed name"
+            names.append(node.template.value)
+        for child in node.iter_child_nodes():
+            reason = check(child, node)
+            if reason:
+                return reason
+        return None
+
+    while trees or names:
+        if not trees:
+            name = names.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            trees.append(env.parse(env.loader.get_source(env, name)[0], name))
+        reason = check(trees.pop(), None)
+        if reason:
+            return reason
+    return None
+
+
+def _record_replayable(record: list) -> bool:
+    """Each path once, none below a link the render makes (copier would write through it)."""
+    paths = [rel for rel, *_ in record]
+    links = {rel for rel, _, is_link, *_ in record if is_link}
+    return len(set(paths)) == len(paths) and not any(
+        parent in links for rel in paths for parent in rel.parents)
+
+
+def _same(a, b) -> bool:
+    """Equal as a template sees them: same types, same values, same order of keys and items."""
+    from collections.abc import Mapping
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Mapping):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple, set, frozenset)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def _same_context(first: dict, second: dict) -> bool:
+    """The two render contexts equal but for `_copier_conf` (its differing fields unused: the scan) and
+    `_folder_name` (unused); a template cannot list its context, so only the top level's order is free."""
+    keys = set(first) - {"_copier_conf", "_folder_name"}
+    return keys == set(second) - {"_copier_conf", "_folder_name"} and all(_same(first[k], second[k]) for k in keys)
+
+
+def _replay(record: list, dst: Path) -> None:
+    """What copier's render writes into the empty `dst` from the same decisions: each path is new there,
+    so _render_allowed allows it; then _render_folder's mkdir, _render_symlink's symlink_to (Linux: no
+    lchmod), _render_file's write and chmod."""
+    for rel, is_dir, is_symlink, content, mode in record:
+        path = dst / rel
+        if is_dir:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_symlink:
+            path.symlink_to(content)
+        else:
+            path.write_bytes(content)
+            if path.stat().st_mode != mode:
+                path.chmod(mode)
 
 
 def _merge_rejected(repo: Path, old_copy: Path, new_copy: Path) -> None:
