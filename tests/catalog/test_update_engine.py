@@ -522,3 +522,65 @@ def test_cached_jinja_code_still_resets_the_yield_context(monkeypatch):
         assert env.from_string("{{ name }}").render(name="svc") == "svc"
         assert get_yield_context(env).yield_name is None
     assert len(update_engine._CODE) == 2
+
+
+def _tagged_template(root: Path, config: str, releases: dict[str, dict[str, str]]) -> Path:
+    """A git template: `config` as copier.yml, then each release's files (relative to the repository,
+    a None text removes the file) committed and tagged in order."""
+    tpl = root / "tagged-template"
+    tpl.mkdir(parents=True)
+    git(tpl, "init", "-q", "-b", "main")
+    (tpl / "copier.yml").write_text(config)
+    for tag, files in releases.items():
+        for rel, text in files.items():
+            path = tpl / rel
+            if text is None:
+                path.unlink()
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        commit_and_tag(tpl, tag, f"{tag}")
+    return tpl
+
+
+def _engine_and_copier(service: Path, tag: str, pool, tmp_path: Path) -> tuple[Path, Path]:
+    """The same service updated to `tag` by the engine (in `pool`) and by the real `copier update`."""
+    fast, real = tmp_path / "fast", tmp_path / "copier"
+    repos = {}
+    for side in (fast, real):
+        repos[side] = pv.scratch_clone(service, side / "repo")
+        (side / "tmp").mkdir()
+    env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(real / "tmp")}
+    copier = run_copier_update(repos[real], tag, env=env)
+    assert copier.returncode == 0, copier.stderr
+    update_engine.run_in_pool(pool, repos[fast], tag, fast / "tmp")
+    return repos[fast], repos[real]
+
+
+ANSWERS_JINJA = "{{ _copier_answers | to_nice_yaml }}"
+
+
+def test_the_one_render_verdict_is_per_rendered_subdirectory(pool, tmp_path):
+    """`_subdirectory: "{{ flavour }}"` (copier's docs show it): which files a render reads depends on the
+    service's answers. A first service on a plain flavour must not decide for a second one whose flavour
+    names `_copier_conf.data` (a different second render in copier: its data are the answers)."""
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    doc_v2 = "# On call\n\nEscalate after 10 minutes.\n"
+    tpl = _tagged_template(tmp_path, '_subdirectory: "{{ flavour }}"\nflavour:\n  type: str\n  default: a\n'
+                                     "name:\n  type: str\n  default: svc\n", {
+        "v1.0.0": {"a/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "a/doc.md": doc_v1,
+                   "b/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "b/doc.md": doc_v1},
+        "v1.1.0": {"a/doc.md": doc_v2, "b/doc.md": None,
+                   "b/doc.md.jinja": doc_v2 + "Answers given as data: {{ _copier_conf.data | length }}.\n"},
+    })
+    services = {}
+    for flavour in ("a", "b"):
+        svc = services[flavour] = generate(tpl, tmp_path / f"svc-{flavour}", "v1.0.0", {"flavour": flavour})
+        doc = svc / "doc.md"
+        doc.write_text(doc.read_text().replace("Escalate after 15 minutes.", f"Escalate later ({flavour})."))
+        git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    for flavour in ("a", "b"):  # in this order, in the same engine worker
+        fast, real = _engine_and_copier(services[flavour], "v1.1.0", pool, tmp_path / flavour)
+        assert _state(fast) == _state(real)
+        assert pool.submit(update_engine.rendered_once).result() is (flavour == "a")
+    assert b"Answers given as data: 2." in _state(fast)["files"]["doc.md"][0]
