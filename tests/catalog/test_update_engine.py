@@ -445,6 +445,9 @@ def _tiny_template(root: Path, files: dict[str, str], config: str = "") -> Path:
     ({"a.md.jinja": "{{ _copier_conf['data'] }}"}, "", "_copier_conf.data"),
     ({"a.md.jinja": "{{ _copier_conf | to_json }}"}, "", "_copier_conf"),
     ({"a.md.jinja": "{% set c = _copier_conf %}{{ c.quiet }}"}, "", "_copier_conf"),
+    ({"a.md.jinja": "{{ _copier_conf.get('data') }}"}, "", "_copier_conf.get"),
+    ({"a.md.jinja": "{% for k, v in _copier_conf.items() %}{{ v }}{% endfor %}"}, "", "_copier_conf.items"),
+    ({"a.md.jinja": "{{ _copier_conf.values() | list }}"}, "", "_copier_conf.values"),
     ({"{{ _folder_name }}.md": "plain"}, "", "_folder_name"),
     ({"a.md.jinja": "{{ now() }}"}, "", "now"),
     ({"a.md.jinja": "{{ '%Y' | strftime }}"}, "", "strftime"),
@@ -584,3 +587,21 @@ def test_the_one_render_verdict_is_per_rendered_subdirectory(pool, tmp_path):
         assert _state(fast) == _state(real)
         assert pool.submit(update_engine.rendered_once).result() is (flavour == "a")
     assert b"Answers given as data: 2." in _state(fast)["files"]["doc.md"][0]
+
+
+def test_a_template_reading_copier_conf_through_its_methods_keeps_two_renders(pool, tmp_path):
+    """`_copier_conf.get('data')` reads what `_copier_conf.data` reads (the second render's data are the
+    answers): two renders, as copier, and the merged conflict shows the second render's count."""
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, "_subdirectory: t\nname:\n  type: str\n  default: svc\n", {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "Answers given as data: {{ _copier_conf.get('data') | length }}.\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is False
+    assert b"Answers given as data: 1." in _state(fast)["files"]["doc.md"][0]

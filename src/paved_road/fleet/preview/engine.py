@@ -543,6 +543,12 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
 # are equal value for value, type for type and order for order (`_copier_answers` and any dict answer
 # keep their order into the output), and nothing in the record depends on what the directory held.
 _CONF_DIFFERS = frozenset({"dst_path", "data", "ask"})      # _copier_conf fields the two renders differ in
+# the fields a template may read (copier's _render_context, minus those): anything else it reads of
+# _copier_conf (`.get('data')`, `.items()`, `.values()`: a LazyDict's own methods) may reach them
+_CONF_ALIKE = frozenset({"src_path", "answers_file", "vcs_ref", "vcs_ref_hash", "settings", "exclude",
+                         "use_prereleases", "skip_if_exists", "cleanup_on_error", "defaults", "user_defaults",
+                         "overwrite", "pretend", "quiet", "conflict", "context_lines", "unsafe", "skip_answered",
+                         "skip_tasks", "sep", "os"})
 _UNSAFE_NAMES = frozenset({"_folder_name", "_external_data",  # the destination
                            "now", "make_secret", "lipsum"})   # the clock, randomness (copier's and Jinja's globals)
 # filters and tests whose result is the clock, randomness, the files or environment around the render
@@ -609,7 +615,7 @@ def _scan_template(worker) -> str | None:
                 field = (parent.attr if isinstance(parent, nodes.Getattr) and parent.node is node else
                          parent.arg.value if isinstance(parent, nodes.Getitem) and parent.node is node
                          and isinstance(parent.arg, nodes.Const) else None)
-                if not isinstance(field, str) or field in _CONF_DIFFERS:
+                if not isinstance(field, str) or field not in _CONF_ALIKE:
                     return f"the template uses _copier_conf{'.' + field if isinstance(field, str) else ''}"
         elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name in _UNSAFE_FILTERS:
             return f"the template uses the {node.name} filter"
