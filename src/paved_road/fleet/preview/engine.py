@@ -555,13 +555,14 @@ _UNSAFE_NAMES = frozenset({"_folder_name", "_external_data",  # the destination
 # (jinja2 and jinja2_ansible_filters' core filters), or an object's identity
 _UNSAFE_FILTERS = frozenset({"random", "ans_random", "random_mac", "shuffle", "strftime", "fileglob", "realpath",
                              "relpath", "expanduser", "expandvars", "sameas"})
-_RENDERS_ALIKE: dict = {}  # (url, commit, rendered subdirectory) -> None (one render serves both) or the reason it does not
+# (url, commit, rendered subdirectory) -> None (one render serves both) or the reason it does not
+_RENDERS_ALIKE: dict = {}
 
 
 def _template_renders_alike(worker) -> str | None:
     """None if this template version renders the same into any two destinations given the same
-    context, else the reason (cached per version and rendered `_subdirectory`). Scanned with Jinja's parser, as copier's render reads
-    them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
+    context, else the reason (cached per version and rendered `_subdirectory`). Scanned with Jinja's
+    parser, as copier's render reads them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
     subdirectory, every templated file and link target, and what they include, import or extend."""
     t = worker.template
     # the subdirectory is rendered with the service's answers (`_subdirectory: "{{ flavour }}"`): which
