@@ -562,8 +562,9 @@ _RENDERS_ALIKE: dict = {}
 def _template_renders_alike(worker) -> str | None:
     """None if this template version renders the same into any two destinations given the same
     context, else the reason (cached per version and rendered `_subdirectory`). Scanned with Jinja's
-    parser, as copier's render reads them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
-    subdirectory, every templated file and link target, and what they include, import or extend."""
+    parser, as copier's render reads them: the `_subdirectory`, `_answers_file` and `_exclude` strings,
+    every path part under the subdirectory, every templated file and link target, and what they
+    include, import or extend."""
     t = worker.template
     # the subdirectory is rendered with the service's answers (`_subdirectory: "{{ flavour }}"`): which
     # files the render reads, hence the verdict, is per version and rendered subdirectory
