@@ -605,3 +605,48 @@ def test_a_template_reading_copier_conf_through_its_methods_keeps_two_renders(po
     assert _state(fast) == _state(real)
     assert pool.submit(update_engine.rendered_once).result() is False
     assert b"Answers given as data: 1." in _state(fast)["files"]["doc.md"][0]
+
+
+def test_plain_question_values_render_where_the_template_brings_jinja_extensions():
+    """copier renders every question value with the template's own `_jinja_extensions` loaded, and an
+    extension may act on every render, plain text included: copier-templates-extensions' ContextHook
+    replaces the environment's context class and runs its hook on each render, another may replace the
+    template class. With any extension of the template's own, question values are rendered as copier does."""
+    from types import SimpleNamespace
+
+    from copier._jinja_ext import YieldExtension
+    from copier._user_data import Question
+    from jinja2.ext import Extension
+    from jinja2.sandbox import SandboxedEnvironment
+
+    hooked = []
+
+    class ContextHook(Extension):
+        def __init__(self, environment):
+            super().__init__(environment)
+
+            class HookedContext(environment.context_class):
+                def __init__(self, *args, **kwargs):
+                    hooked.append(1)
+                    super().__init__(*args, **kwargs)
+
+            environment.context_class = HookedContext
+
+    class Shouting(Extension):
+        def __init__(self, environment):
+            super().__init__(environment)
+
+            class Loud(environment.template_class):
+                def render(self, *args, **kwargs):
+                    return super().render(*args, **kwargs).upper()
+
+            environment.template_class = Loud
+
+    defaults = ["jinja2_ansible_filters.AnsibleCoreFiltersExtension", YieldExtension]
+    for ext in (ContextHook, Shouting):
+        hooked.clear()
+        question = SimpleNamespace(jinja_env=SandboxedEnvironment(extensions=[*defaults, ext]), context={})
+        expected = Question.render_value(question, "str")
+        calls = len(hooked)
+        assert update_engine._plain_first(Question.render_value)(question, "str") == expected
+        assert len(hooked) == 2 * calls

@@ -313,10 +313,12 @@ def _fleet_worker_class():
 def _plain_text(env, string: str) -> bool:
     """True if Jinja renders `string` to itself in `env`: no block, variable or comment start string,
     no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline),
-    and no extension that rewrites sources or token streams (copier's YieldExtension only resets its
-    yield context in `preprocess`, which _rendered_plain does too)."""
+    and no extension but copier's own two (copier's YieldExtension only resets its yield context in
+    `preprocess`, which _rendered_plain does too): a template's `_jinja_extensions` may rewrite sources
+    or token streams, or act on every render through the environment's context or template class
+    (copier-templates-extensions' ContextHook runs its hook on each render)."""
     from copier._jinja_ext import YieldExtension
-    from jinja2.ext import Extension
+    from jinja2_ansible_filters import AnsibleCoreFiltersExtension
 
     if type(string) is not str or "\n" in string or "\r" in string:
         return False
@@ -324,9 +326,7 @@ def _plain_text(env, string: str) -> bool:
             env.block_start_string, env.variable_start_string, env.comment_start_string,
             env.line_statement_prefix, env.line_comment_prefix)):
         return False
-    return all(type(ext).filter_stream is Extension.filter_stream
-               and (type(ext).preprocess is Extension.preprocess or type(ext) is YieldExtension)
-               for ext in env.extensions.values())
+    return all(type(ext) in (AnsibleCoreFiltersExtension, YieldExtension) for ext in env.extensions.values())
 
 
 def _rendered_plain(env, string: str) -> str:
