@@ -650,3 +650,46 @@ def test_plain_question_values_render_where_the_template_brings_jinja_extensions
         calls = len(hooked)
         assert update_engine._plain_first(Question.render_value)(question, "str") == expected
         assert len(hooked) == 2 * calls
+
+
+@pytest.mark.parametrize("variant", ["default", "brackets"])
+def test_one_render_with_links_conditional_and_empty_names_custom_delimiters_and_modes(variant, pool, tmp_path):
+    """The one-render path over what copier's render decides per path: a templated symlink kept as a
+    link (`_preserve_symlinks`), a directory and a file whose names render empty or conditionally, a
+    `.jinja` file rendering to nothing, an executable script, an empty directory, a file the team
+    deleted and one it edited; once with copier's delimiters, once with `_envops` brackets (where
+    `{{ ... }}` is plain text)."""
+    o, c = ("{{ ", " }}") if variant == "default" else ("[[ ", " ]]")
+    bo, bc = ("{% ", " %}") if variant == "default" else ("[% ", " %]")
+    envops = "" if variant == "default" else (
+        "_envops:\n  variable_start_string: '[['\n  variable_end_string: ']]'\n"
+        "  block_start_string: '[%'\n  block_end_string: '%]'\n")
+    config = ("_subdirectory: t\n_preserve_symlinks: true\n" + envops
+              + "name:\n  type: str\n  default: svc\nextras:\n  type: bool\n  default: false\n")
+    answers = f"t/{o}_copier_conf.answers_file{c}.jinja"
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\nKeep {{ this }} as is.\n"
+    doc_v2 = "# On call\n\nEscalate after 10 minutes.\nKeep {{ this }} as is.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {answers: f"{o}_copier_answers | to_nice_yaml{c}", "t/doc.md": doc_v1, "t/gone.md": "x\n",
+                   "t/keep/.gitkeep": ""},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": doc_v2 + f"Service {o}name{c}.\n",
+                   f"t/{bo}if extras{bc}extras{bo}endif{bc}/x.md": "extra\n",
+                   f"t/{bo}if not extras{bc}basic.md{bo}endif{bc}.jinja": f"basic {o}name{c}\n",
+                   "t/empty.txt.jinja": f"{bo}if extras{bc}x{bo}endif{bc}",
+                   "t/run.sh": "#!/bin/sh\necho run\n", "t/gone.md": "x\ny\n", "t/dir/.keep": ""},
+    })
+    (tpl / "t" / "run.sh").chmod(0o755)
+    (tpl / "t" / f"{o}name{c}-link.jinja").symlink_to(f"{o}name{c}.md")
+    (tpl / "t" / "plain-link").symlink_to("doc.md")
+    commit_and_tag(tpl, "v1.2.0", "v1.2.0: links and modes")
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    (svc / "gone.md").unlink()
+    git(svc, "commit", "-qam", "a team edit the release conflicts with; gone.md is not ours")
+    fast, real = _engine_and_copier(svc, "v1.2.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is True
+    files = _state(fast)["files"]
+    assert files["svc-link"][0] == ("link", "svc.md") and files["plain-link"][0] == ("link", "doc.md")
+    assert files["basic.md"][0] == b"basic svc\n" and files["empty.txt"][0] == b"" and "extras/x.md" not in files
+    assert files["run.sh"][1] & 0o111 and "gone.md" not in files
