@@ -693,3 +693,29 @@ def test_one_render_with_links_conditional_and_empty_names_custom_delimiters_and
     assert files["svc-link"][0] == ("link", "svc.md") and files["plain-link"][0] == ("link", "doc.md")
     assert files["basic.md"][0] == b"basic svc\n" and files["empty.txt"][0] == b"" and "extras/x.md" not in files
     assert files["run.sh"][1] & 0o111 and "gone.md" not in files
+
+
+@pytest.mark.parametrize("edit_answers", [False, True])
+def test_one_render_with_secret_hidden_and_retyped_answers(edit_answers, pool, tmp_path):
+    """Answers that come to the two renders by different routes: a `secret` answer (not stored: its
+    default, then data), a question hidden by `when` (its default in each render), an int the team wrote
+    into the answers file as a string (the second render parses its data: two renders, as the contexts
+    differ in type), all printed by the candidate into a file the team edited."""
+    config = ("_subdirectory: t\nname:\n  type: str\n  default: svc\nport:\n  type: int\n  default: 8080\n"
+              "token:\n  type: str\n  secret: true\n  default: \"{{ name }}-token\"\n"
+              "legacy:\n  type: str\n  when: \"{{ port == 1 }}\"\n  default: \"{{ name }}-legacy\"\n")
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "{{ name }} {{ port }} {{ port is number }} {{ token }} {{ legacy }}\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    if edit_answers:
+        answers = svc / ".copier-answers.yml"
+        answers.write_text(answers.read_text().replace("port: 8080", "port: '8080'"))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is (not edit_answers)
