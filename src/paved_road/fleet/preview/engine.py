@@ -258,6 +258,10 @@ def _fleet_worker_class():
         # and `_copier_conf` it depends on are fixed: rendered once there, copier's property otherwise.
         def _render_template(self):
             self.__dict__["_paved_answers_relpath"] = Worker.answers_relpath.fget(self)
+            if "_paved_record" in self.__dict__:
+                # the context the render starts from, as values (a template may change an answer in place:
+                # `{% set _ = xs.append(1) %}`, and copier's second render gets those same objects)
+                self.__dict__["_paved_context"] = _snapshot(self._render_context())
             try:
                 return super()._render_template()
             finally:
@@ -455,8 +459,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
             _with_template(current, new_t)
             current.__dict__["_paved_record"] = record = []
             current.run_copy()
-            with Phase.use(Phase.RENDER):
-                current_context = current._render_context()
+            current_context = current.__dict__.get("_paved_context")
+            with Phase.use(Phase.RENDER):  # the render changed nothing of its context
+                unchanged = current_context is not None and _same_context(current_context, current._render_context())
             main.answers = current.answers
             main.answers.external = main._external_data()
         for name in files_removed:
@@ -467,7 +472,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
                 if not k.startswith("_") and k not in main.answers.hidden
                 and isinstance(k, JSONSerializable) and isinstance(v, JSONSerializable)}
 
-        def new_worker():
+        def new_worker(data=data):
             return _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
                                           src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
                                   _template(str(old_t.url), main.resolved_vcs_ref))
@@ -478,8 +483,10 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         # (their answers and errors are copier's) and the files written from the first render's
         # record (_replay) instead of rendering them again.
         rendered_once = False
-        if _template_renders_alike(current) is None and _record_replayable(record):
-            with new_worker() as again:
+        probe_data = _snapshot(data) if unchanged else None  # its questionnaire may change them in place
+        if probe_data is not None and _template_renders_alike(current) is None and _record_replayable(record):
+            # copies of the data: what the questionnaire does to them stays out of copier's second render
+            with new_worker(probe_data) as again:
                 with Phase.use(Phase.PROMPT):
                     again._ask()
                 with Phase.use(Phase.RENDER):
@@ -665,6 +672,17 @@ def _same(a, b) -> bool:
     if isinstance(a, (list, tuple, set, frozenset)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return bool(a == b)
+
+
+def _snapshot(context: dict) -> dict | None:
+    """A render context's values as they are now (deep copies), `_copier_conf` left out; None if a value
+    cannot be copied."""
+    import copy
+
+    try:
+        return copy.deepcopy({k: v for k, v in context.items() if k != "_copier_conf"})
+    except Exception:  # noqa: BLE001 - then the renders are not compared: two renders
+        return None
 
 
 def _same_context(first: dict, second: dict) -> bool:
