@@ -757,3 +757,20 @@ def test_a_questionnaire_that_changes_an_answer_is_asked_as_often_as_copier_asks
     fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
     assert _state(fast) == _state(real)
     assert pool.submit(update_engine.rendered_once).result() is False
+
+
+def test_a_default_changed_in_place_reaches_neither_the_next_render_nor_the_next_service(pool, tmp_path):
+    """A new question's default from copier.yml (a mapping) becomes the answer as that very object; the
+    candidate changes it in place. copier reads copier.yml again for every Worker: the engine's shared
+    template clone must not hand the changed default to the next service in the same worker."""
+    config = "_subdirectory: t\nname:\n  type: str\n  default: svc\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": "# On call\n"},
+        "v1.1.0": {"copier.yml": config + "cfg:\n  type: yaml\n  default:\n    n: 1\n", "t/doc.md": None,
+                   "t/doc.md.jinja": "# On call\n{% set _ = cfg.update({'n': cfg.n + 1}) %}n={{ cfg.n }}\n"},
+    })
+    for i in range(2):  # in the same engine worker
+        svc = generate(tpl, tmp_path / f"svc{i}", "v1.0.0", {"name": "svc"})
+        fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / f"run{i}")
+        assert _state(fast) == _state(real)
+        assert _state(fast)["files"]["doc.md"][0] == b"# On call\nn=2\n"

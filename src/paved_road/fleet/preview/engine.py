@@ -229,7 +229,22 @@ def _template(url: str, ref: str | None):
         finally:
             tempfile.tempdir = saved
         _TEMPLATES[key] = t
-    return _TEMPLATES[key]
+    return _own_config(_TEMPLATES[key])
+
+
+def _own_config(shared):
+    """The shared Template (its clone, version, git modes) with a configuration of its own, as each of
+    copier's Workers builds its Template: a question's default (a dict or list from copier.yml) becomes
+    an answer as that very object, which a template may change in place (`cfg.update(...)`); the next
+    render, or the next service, must get copier.yml's value again."""
+    import copy
+
+    t = copy.copy(shared)
+    for name in ("config_data", "questions_data", "secret_questions"):
+        t.__dict__.pop(name, None)
+    if "_raw_config" in shared.__dict__:
+        t.__dict__["_raw_config"] = copy.deepcopy(shared.__dict__["_raw_config"])
+    return t
 
 
 _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
