@@ -445,6 +445,9 @@ def _tiny_template(root: Path, files: dict[str, str], config: str = "") -> Path:
     ({"a.md.jinja": "{{ _copier_conf['data'] }}"}, "", "_copier_conf.data"),
     ({"a.md.jinja": "{{ _copier_conf | to_json }}"}, "", "_copier_conf"),
     ({"a.md.jinja": "{% set c = _copier_conf %}{{ c.quiet }}"}, "", "_copier_conf"),
+    ({"a.md.jinja": "{{ _copier_conf.get('data') }}"}, "", "_copier_conf.get"),
+    ({"a.md.jinja": "{% for k, v in _copier_conf.items() %}{{ v }}{% endfor %}"}, "", "_copier_conf.items"),
+    ({"a.md.jinja": "{{ _copier_conf.values() | list }}"}, "", "_copier_conf.values"),
     ({"{{ _folder_name }}.md": "plain"}, "", "_folder_name"),
     ({"a.md.jinja": "{{ now() }}"}, "", "now"),
     ({"a.md.jinja": "{{ '%Y' | strftime }}"}, "", "strftime"),
@@ -522,3 +525,252 @@ def test_cached_jinja_code_still_resets_the_yield_context(monkeypatch):
         assert env.from_string("{{ name }}").render(name="svc") == "svc"
         assert get_yield_context(env).yield_name is None
     assert len(update_engine._CODE) == 2
+
+
+def _tagged_template(root: Path, config: str, releases: dict[str, dict[str, str]]) -> Path:
+    """A git template: `config` as copier.yml, then each release's files (relative to the repository,
+    a None text removes the file) committed and tagged in order."""
+    tpl = root / "tagged-template"
+    tpl.mkdir(parents=True)
+    git(tpl, "init", "-q", "-b", "main")
+    (tpl / "copier.yml").write_text(config)
+    for tag, files in releases.items():
+        for rel, text in files.items():
+            path = tpl / rel
+            if text is None:
+                path.unlink()
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        commit_and_tag(tpl, tag, f"{tag}")
+    return tpl
+
+
+def _engine_and_copier(service: Path, tag: str, pool, tmp_path: Path) -> tuple[Path, Path]:
+    """The same service updated to `tag` by the engine (in `pool`) and by the real `copier update`."""
+    fast, real = tmp_path / "fast", tmp_path / "copier"
+    repos = {}
+    for side in (fast, real):
+        repos[side] = pv.scratch_clone(service, side / "repo")
+        (side / "tmp").mkdir()
+    env = {**preview_checks.copier_env(dict(os.environ)), "TMPDIR": str(real / "tmp")}
+    copier = run_copier_update(repos[real], tag, env=env)
+    assert copier.returncode == 0, copier.stderr
+    update_engine.run_in_pool(pool, repos[fast], tag, fast / "tmp")
+    return repos[fast], repos[real]
+
+
+ANSWERS_JINJA = "{{ _copier_answers | to_nice_yaml }}"
+
+
+def test_the_one_render_verdict_is_per_rendered_subdirectory(pool, tmp_path):
+    """`_subdirectory: "{{ flavour }}"` (copier's docs show it): which files a render reads depends on the
+    service's answers. A first service on a plain flavour must not decide for a second one whose flavour
+    names `_copier_conf.data` (a different second render in copier: its data are the answers)."""
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    doc_v2 = "# On call\n\nEscalate after 10 minutes.\n"
+    tpl = _tagged_template(tmp_path, '_subdirectory: "{{ flavour }}"\nflavour:\n  type: str\n  default: a\n'
+                                     "name:\n  type: str\n  default: svc\n", {
+        "v1.0.0": {"a/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "a/doc.md": doc_v1,
+                   "b/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "b/doc.md": doc_v1},
+        "v1.1.0": {"a/doc.md": doc_v2, "b/doc.md": None,
+                   "b/doc.md.jinja": doc_v2 + "Answers given as data: {{ _copier_conf.data | length }}.\n"},
+    })
+    services = {}
+    for flavour in ("a", "b"):
+        svc = services[flavour] = generate(tpl, tmp_path / f"svc-{flavour}", "v1.0.0", {"flavour": flavour})
+        doc = svc / "doc.md"
+        doc.write_text(doc.read_text().replace("Escalate after 15 minutes.", f"Escalate later ({flavour})."))
+        git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    for flavour in ("a", "b"):  # in this order, in the same engine worker
+        fast, real = _engine_and_copier(services[flavour], "v1.1.0", pool, tmp_path / flavour)
+        assert _state(fast) == _state(real)
+        assert pool.submit(update_engine.rendered_once).result() is (flavour == "a")
+    assert b"Answers given as data: 2." in _state(fast)["files"]["doc.md"][0]
+
+
+def test_a_template_reading_copier_conf_through_its_methods_keeps_two_renders(pool, tmp_path):
+    """`_copier_conf.get('data')` reads what `_copier_conf.data` reads (the second render's data are the
+    answers): two renders, as copier, and the merged conflict shows the second render's count."""
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, "_subdirectory: t\nname:\n  type: str\n  default: svc\n", {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "Answers given as data: {{ _copier_conf.get('data') | length }}.\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is False
+    assert b"Answers given as data: 1." in _state(fast)["files"]["doc.md"][0]
+
+
+def test_plain_question_values_render_where_the_template_brings_jinja_extensions():
+    """copier renders every question value with the template's own `_jinja_extensions` loaded, and an
+    extension may act on every render, plain text included: copier-templates-extensions' ContextHook
+    replaces the environment's context class and runs its hook on each render, another may replace the
+    template class. With any extension of the template's own, question values are rendered as copier does."""
+    from types import SimpleNamespace
+
+    from copier._jinja_ext import YieldExtension
+    from copier._user_data import Question
+    from jinja2.ext import Extension
+    from jinja2.sandbox import SandboxedEnvironment
+
+    hooked = []
+
+    class ContextHook(Extension):
+        def __init__(self, environment):
+            super().__init__(environment)
+
+            class HookedContext(environment.context_class):
+                def __init__(self, *args, **kwargs):
+                    hooked.append(1)
+                    super().__init__(*args, **kwargs)
+
+            environment.context_class = HookedContext
+
+    class Shouting(Extension):
+        def __init__(self, environment):
+            super().__init__(environment)
+
+            class Loud(environment.template_class):
+                def render(self, *args, **kwargs):
+                    return super().render(*args, **kwargs).upper()
+
+            environment.template_class = Loud
+
+    defaults = ["jinja2_ansible_filters.AnsibleCoreFiltersExtension", YieldExtension]
+    for ext in (ContextHook, Shouting):
+        hooked.clear()
+        question = SimpleNamespace(jinja_env=SandboxedEnvironment(extensions=[*defaults, ext]), context={})
+        expected = Question.render_value(question, "str")
+        calls = len(hooked)
+        assert update_engine._plain_first(Question.render_value)(question, "str") == expected
+        assert len(hooked) == 2 * calls
+
+
+@pytest.mark.parametrize("variant", ["default", "brackets"])
+def test_one_render_with_links_conditional_and_empty_names_custom_delimiters_and_modes(variant, pool, tmp_path):
+    """The one-render path over what copier's render decides per path: a templated symlink kept as a
+    link (`_preserve_symlinks`), a directory and a file whose names render empty or conditionally, a
+    `.jinja` file rendering to nothing, an executable script, an empty directory, a file the team
+    deleted and one it edited; once with copier's delimiters, once with `_envops` brackets (where
+    `{{ ... }}` is plain text)."""
+    o, c = ("{{ ", " }}") if variant == "default" else ("[[ ", " ]]")
+    bo, bc = ("{% ", " %}") if variant == "default" else ("[% ", " %]")
+    envops = "" if variant == "default" else (
+        "_envops:\n  variable_start_string: '[['\n  variable_end_string: ']]'\n"
+        "  block_start_string: '[%'\n  block_end_string: '%]'\n")
+    config = ("_subdirectory: t\n_preserve_symlinks: true\n" + envops
+              + "name:\n  type: str\n  default: svc\nextras:\n  type: bool\n  default: false\n")
+    answers = f"t/{o}_copier_conf.answers_file{c}.jinja"
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\nKeep {{ this }} as is.\n"
+    doc_v2 = "# On call\n\nEscalate after 10 minutes.\nKeep {{ this }} as is.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {answers: f"{o}_copier_answers | to_nice_yaml{c}", "t/doc.md": doc_v1, "t/gone.md": "x\n",
+                   "t/keep/.gitkeep": ""},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": doc_v2 + f"Service {o}name{c}.\n",
+                   f"t/{bo}if extras{bc}extras{bo}endif{bc}/x.md": "extra\n",
+                   f"t/{bo}if not extras{bc}basic.md{bo}endif{bc}.jinja": f"basic {o}name{c}\n",
+                   "t/empty.txt.jinja": f"{bo}if extras{bc}x{bo}endif{bc}",
+                   "t/run.sh": "#!/bin/sh\necho run\n", "t/gone.md": "x\ny\n", "t/dir/.keep": ""},
+    })
+    (tpl / "t" / "run.sh").chmod(0o755)
+    (tpl / "t" / f"{o}name{c}-link.jinja").symlink_to(f"{o}name{c}.md")
+    (tpl / "t" / "plain-link").symlink_to("doc.md")
+    commit_and_tag(tpl, "v1.2.0", "v1.2.0: links and modes")
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    (svc / "gone.md").unlink()
+    git(svc, "commit", "-qam", "a team edit the release conflicts with; gone.md is not ours")
+    fast, real = _engine_and_copier(svc, "v1.2.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is True
+    files = _state(fast)["files"]
+    assert files["svc-link"][0] == ("link", "svc.md") and files["plain-link"][0] == ("link", "doc.md")
+    assert files["basic.md"][0] == b"basic svc\n" and files["empty.txt"][0] == b"" and "extras/x.md" not in files
+    assert files["run.sh"][1] & 0o111 and "gone.md" not in files
+
+
+@pytest.mark.parametrize("edit_answers", [False, True])
+def test_one_render_with_secret_hidden_and_retyped_answers(edit_answers, pool, tmp_path):
+    """Answers that come to the two renders by different routes: a `secret` answer (not stored: its
+    default, then data), a question hidden by `when` (its default in each render), an int the team wrote
+    into the answers file as a string (the second render parses its data: two renders, as the contexts
+    differ in type), all printed by the candidate into a file the team edited."""
+    config = ("_subdirectory: t\nname:\n  type: str\n  default: svc\nport:\n  type: int\n  default: 8080\n"
+              "token:\n  type: str\n  secret: true\n  default: \"{{ name }}-token\"\n"
+              "legacy:\n  type: str\n  when: \"{{ port == 1 }}\"\n  default: \"{{ name }}-legacy\"\n")
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "{{ name }} {{ port }} {{ port is number }} {{ token }} {{ legacy }}\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    if edit_answers:
+        answers = svc / ".copier-answers.yml"
+        answers.write_text(answers.read_text().replace("port: 8080", "port: '8080'"))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is (not edit_answers)
+
+
+def test_a_render_that_changes_an_answer_keeps_two_renders(pool, tmp_path):
+    """Jinja's sandbox lets a template change a list answer in place (`{% set _ = xs.append(...) %}`):
+    copier's second render gets the answers the first one left (its data are those objects) and renders
+    them changed again. The first render's output is not the second's: two renders, as copier."""
+    config = "_subdirectory: t\nname:\n  type: str\n  default: svc\nextras:\n  type: yaml\n  default: [a]\n"
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "{% set _ = extras.append('z') %}Extras: {{ extras | join(', ') }}.\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is False
+
+
+def test_a_questionnaire_that_changes_an_answer_is_asked_as_often_as_copier_asks_it(pool, tmp_path):
+    """A question's `when` that changes a list answer in place runs once per questionnaire: the engine's
+    look at the second render's answers must not add a run of its own before copier's second render."""
+    config = ("_subdirectory: t\nname:\n  type: str\n  default: svc\nextras:\n  type: yaml\n  default: [a]\n"
+              "note:\n  type: str\n  default: n\n  when: \"{% set _ = extras.append('q') %}true\"\n")
+    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
+                   "Extras: {{ extras | join(', ') }}.\n"},
+    })
+    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
+    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
+    git(svc, "commit", "-qam", "a team edit the release conflicts with")
+    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
+    assert _state(fast) == _state(real)
+    assert pool.submit(update_engine.rendered_once).result() is False
+
+
+def test_a_default_changed_in_place_reaches_neither_the_next_render_nor_the_next_service(pool, tmp_path):
+    """A new question's default from copier.yml (a mapping) becomes the answer as that very object; the
+    candidate changes it in place. copier reads copier.yml again for every Worker: the engine's shared
+    template clone must not hand the changed default to the next service in the same worker."""
+    config = "_subdirectory: t\nname:\n  type: str\n  default: svc\n"
+    tpl = _tagged_template(tmp_path, config, {
+        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": "# On call\n"},
+        "v1.1.0": {"copier.yml": config + "cfg:\n  type: yaml\n  default:\n    n: 1\n", "t/doc.md": None,
+                   "t/doc.md.jinja": "# On call\n{% set _ = cfg.update({'n': cfg.n + 1}) %}n={{ cfg.n }}\n"},
+    })
+    for i in range(2):  # in the same engine worker
+        svc = generate(tpl, tmp_path / f"svc{i}", "v1.0.0", {"name": "svc"})
+        fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / f"run{i}")
+        assert _state(fast) == _state(real)
+        assert _state(fast)["files"]["doc.md"][0] == b"# On call\nn=2\n"

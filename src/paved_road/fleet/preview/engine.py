@@ -229,7 +229,22 @@ def _template(url: str, ref: str | None):
         finally:
             tempfile.tempdir = saved
         _TEMPLATES[key] = t
-    return _TEMPLATES[key]
+    return _own_config(_TEMPLATES[key])
+
+
+def _own_config(shared):
+    """The shared Template (its clone, version, git modes) with a configuration of its own, as each of
+    copier's Workers builds its Template: a question's default (a dict or list from copier.yml) becomes
+    an answer as that very object, which a template may change in place (`cfg.update(...)`); the next
+    render, or the next service, must get copier.yml's value again."""
+    import copy
+
+    t = copy.copy(shared)
+    for name in ("config_data", "questions_data", "secret_questions"):
+        t.__dict__.pop(name, None)
+    if "_raw_config" in shared.__dict__:
+        t.__dict__["_raw_config"] = copy.deepcopy(shared.__dict__["_raw_config"])
+    return t
 
 
 _FILE_MODE: dict[str, str | None] = {}   # destination -> its core.fileMode, during one update
@@ -258,6 +273,10 @@ def _fleet_worker_class():
         # and `_copier_conf` it depends on are fixed: rendered once there, copier's property otherwise.
         def _render_template(self):
             self.__dict__["_paved_answers_relpath"] = Worker.answers_relpath.fget(self)
+            if "_paved_record" in self.__dict__:
+                # the context the render starts from, as values (a template may change an answer in place:
+                # `{% set _ = xs.append(1) %}`, and copier's second render gets those same objects)
+                self.__dict__["_paved_context"] = _snapshot(self._render_context())
             try:
                 return super()._render_template()
             finally:
@@ -313,10 +332,12 @@ def _fleet_worker_class():
 def _plain_text(env, string: str) -> bool:
     """True if Jinja renders `string` to itself in `env`: no block, variable or comment start string,
     no line statement or line comment prefix, no line break (newline_sequence, keep_trailing_newline),
-    and no extension that rewrites sources or token streams (copier's YieldExtension only resets its
-    yield context in `preprocess`, which _rendered_plain does too)."""
+    and no extension but copier's own two (copier's YieldExtension only resets its yield context in
+    `preprocess`, which _rendered_plain does too): a template's `_jinja_extensions` may rewrite sources
+    or token streams, or act on every render through the environment's context or template class
+    (copier-templates-extensions' ContextHook runs its hook on each render)."""
     from copier._jinja_ext import YieldExtension
-    from jinja2.ext import Extension
+    from jinja2_ansible_filters import AnsibleCoreFiltersExtension
 
     if type(string) is not str or "\n" in string or "\r" in string:
         return False
@@ -324,9 +345,7 @@ def _plain_text(env, string: str) -> bool:
             env.block_start_string, env.variable_start_string, env.comment_start_string,
             env.line_statement_prefix, env.line_comment_prefix)):
         return False
-    return all(type(ext).filter_stream is Extension.filter_stream
-               and (type(ext).preprocess is Extension.preprocess or type(ext) is YieldExtension)
-               for ext in env.extensions.values())
+    return all(type(ext) in (AnsibleCoreFiltersExtension, YieldExtension) for ext in env.extensions.values())
 
 
 def _rendered_plain(env, string: str) -> str:
@@ -455,8 +474,9 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
             _with_template(current, new_t)
             current.__dict__["_paved_record"] = record = []
             current.run_copy()
-            with Phase.use(Phase.RENDER):
-                current_context = current._render_context()
+            current_context = current.__dict__.get("_paved_context")
+            with Phase.use(Phase.RENDER):  # the render changed nothing of its context
+                unchanged = current_context is not None and _same_context(current_context, current._render_context())
             main.answers = current.answers
             main.answers.external = main._external_data()
         for name in files_removed:
@@ -467,7 +487,7 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
                 if not k.startswith("_") and k not in main.answers.hidden
                 and isinstance(k, JSONSerializable) and isinstance(v, JSONSerializable)}
 
-        def new_worker():
+        def new_worker(data=data):
             return _with_template(replace(main, dst_path=new_copy, data=data, defaults=True, quiet=True,
                                           src_path=old_t.url, vcs_ref=main.resolved_vcs_ref, ask=()),
                                   _template(str(old_t.url), main.resolved_vcs_ref))
@@ -478,8 +498,10 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
         # (their answers and errors are copier's) and the files written from the first render's
         # record (_replay) instead of rendering them again.
         rendered_once = False
-        if _template_renders_alike(current) is None and _record_replayable(record):
-            with new_worker() as again:
+        probe_data = _snapshot(data) if unchanged else None  # its questionnaire may change them in place
+        if probe_data is not None and _template_renders_alike(current) is None and _record_replayable(record):
+            # copies of the data: what the questionnaire does to them stays out of copier's second render
+            with new_worker(probe_data) as again:
                 with Phase.use(Phase.PROMPT):
                     again._ask()
                 with Phase.use(Phase.RENDER):
@@ -543,22 +565,32 @@ def _apply_update(repo: Path, candidate: str, tmp: Path, at_top: bool = False) -
 # are equal value for value, type for type and order for order (`_copier_answers` and any dict answer
 # keep their order into the output), and nothing in the record depends on what the directory held.
 _CONF_DIFFERS = frozenset({"dst_path", "data", "ask"})      # _copier_conf fields the two renders differ in
+# the fields a template may read (copier's _render_context, minus those): anything else it reads of
+# _copier_conf (`.get('data')`, `.items()`, `.values()`: a LazyDict's own methods) may reach them
+_CONF_ALIKE = frozenset({"src_path", "answers_file", "vcs_ref", "vcs_ref_hash", "settings", "exclude",
+                         "use_prereleases", "skip_if_exists", "cleanup_on_error", "defaults", "user_defaults",
+                         "overwrite", "pretend", "quiet", "conflict", "context_lines", "unsafe", "skip_answered",
+                         "skip_tasks", "sep", "os"})
 _UNSAFE_NAMES = frozenset({"_folder_name", "_external_data",  # the destination
                            "now", "make_secret", "lipsum"})   # the clock, randomness (copier's and Jinja's globals)
 # filters and tests whose result is the clock, randomness, the files or environment around the render
 # (jinja2 and jinja2_ansible_filters' core filters), or an object's identity
 _UNSAFE_FILTERS = frozenset({"random", "ans_random", "random_mac", "shuffle", "strftime", "fileglob", "realpath",
                              "relpath", "expanduser", "expandvars", "sameas"})
-_RENDERS_ALIKE: dict = {}  # (url, commit) -> None (one render serves both) or the reason it does not
+# (url, commit, rendered subdirectory) -> None (one render serves both) or the reason it does not
+_RENDERS_ALIKE: dict = {}
 
 
 def _template_renders_alike(worker) -> str | None:
     """None if this template version renders the same into any two destinations given the same
-    context, else the reason (cached per version). Scanned with Jinja's parser, as copier's render reads
-    them: the `_subdirectory`, `_answers_file` and `_exclude` strings, every path part under the
-    subdirectory, every templated file and link target, and what they include, import or extend."""
+    context, else the reason (cached per version and rendered `_subdirectory`). Scanned with Jinja's
+    parser, as copier's render reads them: the `_subdirectory`, `_answers_file` and `_exclude` strings,
+    every path part under the subdirectory, every templated file and link target, and what they
+    include, import or extend."""
     t = worker.template
-    key = (str(t.url), t.commit)
+    # the subdirectory is rendered with the service's answers (`_subdirectory: "{{ flavour }}"`): which
+    # files the render reads, hence the verdict, is per version and rendered subdirectory
+    key = (str(t.url), t.commit, str(worker.template_copy_root))
     if key not in _RENDERS_ALIKE:
         try:
             _RENDERS_ALIKE[key] = _scan_template(worker)
@@ -607,7 +639,7 @@ def _scan_template(worker) -> str | None:
                 field = (parent.attr if isinstance(parent, nodes.Getattr) and parent.node is node else
                          parent.arg.value if isinstance(parent, nodes.Getitem) and parent.node is node
                          and isinstance(parent.arg, nodes.Const) else None)
-                if not isinstance(field, str) or field in _CONF_DIFFERS:
+                if not isinstance(field, str) or field not in _CONF_ALIKE:
                     return f"the template uses _copier_conf{'.' + field if isinstance(field, str) else ''}"
         elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name in _UNSAFE_FILTERS:
             return f"the template uses the {node.name} filter"
@@ -655,6 +687,17 @@ def _same(a, b) -> bool:
     if isinstance(a, (list, tuple, set, frozenset)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return bool(a == b)
+
+
+def _snapshot(context: dict) -> dict | None:
+    """A render context's values as they are now (deep copies), `_copier_conf` left out; None if a value
+    cannot be copied."""
+    import copy
+
+    try:
+        return copy.deepcopy({k: v for k, v in context.items() if k != "_copier_conf"})
+    except Exception:  # noqa: BLE001 - then the renders are not compared: two renders
+        return None
 
 
 def _same_context(first: dict, second: dict) -> bool:
