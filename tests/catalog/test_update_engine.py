@@ -721,35 +721,26 @@ def test_one_render_with_secret_hidden_and_retyped_answers(edit_answers, pool, t
     assert pool.submit(update_engine.rendered_once).result() is (not edit_answers)
 
 
-def test_a_render_that_changes_an_answer_keeps_two_renders(pool, tmp_path):
-    """Jinja's sandbox lets a template change a list answer in place (`{% set _ = xs.append(...) %}`):
-    copier's second render gets the answers the first one left (its data are those objects) and renders
-    them changed again. The first render's output is not the second's: two renders, as copier."""
-    config = "_subdirectory: t\nname:\n  type: str\n  default: svc\nextras:\n  type: yaml\n  default: [a]\n"
+_LIST_ANSWER = "_subdirectory: t\nname:\n  type: str\n  default: svc\nextras:\n  type: yaml\n  default: [a]\n"
+
+
+@pytest.mark.parametrize("config, doc_v11", [
+    # Jinja's sandbox lets a template change a list answer in place (`{% set _ = xs.append(...) %}`):
+    # copier's second render gets the answers the first one left (its data are those objects) and
+    # renders them changed again. The first render's output is not the second's: two renders, as copier.
+    pytest.param(_LIST_ANSWER, "# On call\n\nEscalate after 10 minutes.\n"
+                 "{% set _ = extras.append('z') %}Extras: {{ extras | join(', ') }}.\n", id="render-changes-an-answer"),
+    # A question's `when` that changes a list answer in place runs once per questionnaire: the engine's
+    # look at the second render's answers must not add a run of its own before copier's second render.
+    pytest.param(_LIST_ANSWER + "note:\n  type: str\n  default: n\n  when: \"{% set _ = extras.append('q') %}true\"\n",
+                 "# On call\n\nEscalate after 10 minutes.\nExtras: {{ extras | join(', ') }}.\n",
+                 id="questionnaire-changes-an-answer"),
+])
+def test_an_answer_changed_in_place_keeps_two_renders_as_copier_does(config, doc_v11, pool, tmp_path):
     doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
     tpl = _tagged_template(tmp_path, config, {
         "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
-        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
-                   "{% set _ = extras.append('z') %}Extras: {{ extras | join(', ') }}.\n"},
-    })
-    svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
-    (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
-    git(svc, "commit", "-qam", "a team edit the release conflicts with")
-    fast, real = _engine_and_copier(svc, "v1.1.0", pool, tmp_path / "run")
-    assert _state(fast) == _state(real)
-    assert pool.submit(update_engine.rendered_once).result() is False
-
-
-def test_a_questionnaire_that_changes_an_answer_is_asked_as_often_as_copier_asks_it(pool, tmp_path):
-    """A question's `when` that changes a list answer in place runs once per questionnaire: the engine's
-    look at the second render's answers must not add a run of its own before copier's second render."""
-    config = ("_subdirectory: t\nname:\n  type: str\n  default: svc\nextras:\n  type: yaml\n  default: [a]\n"
-              "note:\n  type: str\n  default: n\n  when: \"{% set _ = extras.append('q') %}true\"\n")
-    doc_v1 = "# On call\n\nEscalate after 15 minutes.\n"
-    tpl = _tagged_template(tmp_path, config, {
-        "v1.0.0": {"t/{{ _copier_conf.answers_file }}.jinja": ANSWERS_JINJA, "t/doc.md": doc_v1},
-        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": "# On call\n\nEscalate after 10 minutes.\n"
-                   "Extras: {{ extras | join(', ') }}.\n"},
+        "v1.1.0": {"t/doc.md": None, "t/doc.md.jinja": doc_v11},
     })
     svc = generate(tpl, tmp_path / "svc", "v1.0.0", {"name": "svc"})
     (svc / "doc.md").write_text(doc_v1.replace("Escalate after 15 minutes.", "Escalate later (svc)."))
