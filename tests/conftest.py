@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,6 +20,19 @@ _VENV_BIN = str(Path(sys.executable).parent)
 if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
+
+
+def restore_sigint() -> None:
+    """A shell without job control starts a background command (`cmd &`,
+    `nohup cmd &`) with SIGINT ignored, and every process it starts inherits
+    that: the suite's Ctrl-C tests would then fail for a reason that is not
+    the code's. Python's own handler is put back, which exec resets to the
+    default in every process the tests start."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+restore_sigint()
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
