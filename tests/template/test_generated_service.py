@@ -533,6 +533,16 @@ appModule.buildApp = function (...args) {
       const response = await fetch(f.config.downstreamUrl)
       return { status: response.status, body: await response.text() }
     })
+    f.get('/spans', async (request) => {
+      const tracer = require(path.join(process.cwd(), 'src', 'telemetry.js')).tracer('t')
+      tracer.startActiveSpan('t.child', (span) => {
+        request.log.info('in child')
+        span.end()
+      })
+      tracer.startSpan('t.root', { root: true }).end()
+      request.log.info('in server span')
+      return {}
+    })
     f.get('/sleep/:ms', async (request) => {
       await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
       return {}
@@ -773,6 +783,43 @@ def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a
     (client,) = [s for s in spans if s["kind"] == "CLIENT"]
     assert flags == "01" and parent == client["span_id"] != server_span_id
     assert client["parent_span_id"] == server_span_id
+
+
+def test_your_own_spans_under_an_unsampled_request_are_dropped_with_their_own_ids(harness):
+    """A span of your own under a request its caller did not sample is not
+    recorded, but carries the caller's trace and a span id of its own (its log
+    lines are told apart from the server span's); one started with
+    `root: true` is a trace of its own, sampled by the root sampler (here
+    100 %). Under a sampled request the same child is exported as the server
+    span's child."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "1", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            for traceparent in (REMOTE_UNSAMPLED, REMOTE_SAMPLED):
+                assert request(svc, "GET", "/t/spans", headers={"traceparent": traceparent}) == 200
+            assert sink.wait_for(lambda r: len([s for s in r.spans if s["name"] == "t.root"]) == 2), svc.output
+            time.sleep(0.5)  # nothing else may arrive
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    unsampled, sampled = REMOTE_UNSAMPLED[3:35], REMOTE_SAMPLED[3:35]
+    spans = sink.received.spans
+    roots = [s for s in spans if s["name"] == "t.root"]
+    assert all(s["trace_id"] not in (unsampled, sampled) and not s["parent_span_id"] for s in roots), roots
+    assert not [s for s in spans if s["trace_id"] == unsampled], spans
+    (child_line, server_line) = [r for r in svc.log_records() if r.get("msg") in ("in child", "in server span")
+                                 and r.get("trace_id") == unsampled]
+    assert (child_line["msg"], server_line["msg"]) == ("in child", "in server span")
+    assert child_line["trace_flags"] == server_line["trace_flags"] == "00"
+    ids = {child_line["span_id"], server_line["span_id"], REMOTE_UNSAMPLED[36:52]}
+    assert len(ids) == 3 and all(len(i) == 16 and i != "0" * 16 for i in ids), ids
+    (server,) = [s for s in spans if s["kind"] == "SERVER"]
+    (child,) = [s for s in spans if s["name"] == "t.child"]
+    assert server["trace_id"] == child["trace_id"] == sampled and child["parent_span_id"] == server["span_id"]
 
 
 def test_the_sampling_ratio_is_the_share_of_new_traces_recorded(harness):
