@@ -295,7 +295,8 @@ def event_loop_block(runtime_dir: Path, stage: RuntimeStage, major: int, env: di
         probe.write_text(EVENT_LOOP_PROBE_JS)
         options = runtime_env(runtime_dir, stage, major).get("NODE_OPTIONS", "") if node_options is None else node_options
         svc = ServiceProcess(runtime_dir, stage, major, env={**(env or {}), "PAVED_EVENT_LOOP_PROBE_OUT": str(out)},
-                             node_options=f"{options} --require {probe}".strip(), preexec_fn=preexec_fn)
+                             node_options=f"{options} --require {probe}".strip(),
+                             preexec_fn=preexec_fn)
         try:
             svc.wait_ready()
             time.sleep(max(0.0, running_for - (time.monotonic() - svc.started_at)))
