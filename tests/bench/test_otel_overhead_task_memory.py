@@ -174,3 +174,43 @@ def test_the_report_states_the_task_memory_and_what_each_services_node_saw(bench
     (rss,) = [line for line in out if "RSS <=" in line]
     assert condition in rss, rss
 
+
+
+def test_the_bench_refuses_to_measure_when_a_services_node_does_not_see_the_tasks_memory(bench, tmp_path,
+                                                                                         monkeypatch):
+    """The emulation is checked, not assumed: a service whose Node reports the
+    machine's memory (the cgroup did not take) stops the run before any load,
+    naming the setup and the task's memory."""
+    started = []
+
+    class FakeService:
+        base_url = "http://x"
+
+        def __init__(self, env):
+            self.proc = argparse.Namespace(pid=1)
+            Path(env["PAVED_BENCH_LIMITS_FILE"]).write_text('{"constrainedMemory": 18446744073709551615, '
+                                                            '"heapSizeLimit": 4496293888}')
+
+        def wait_ready(self):
+            return 0.1
+
+        def terminate(self):
+            return 0, 0.1
+
+        def kill(self):
+            started.append("stopped")
+
+    def start(self, extra_options="", extra_env=None):
+        return FakeService(extra_env)
+
+    monkeypatch.setattr(bench.Setup, "start", start)
+    monkeypatch.setattr(bench, "loop_blocks", lambda setups, times: {s.name: (2.0, []) for s in setups})
+    monkeypatch.setattr(bench, "startups", lambda setups, times: {s.name: [0.3] for s in setups})
+    monkeypatch.setattr(bench, "load", lambda *a, **k: pytest.fail("measured although Node saw the machine's memory"))
+    task = argparse.Namespace(limit_bytes=2048 * 2**20, path=tmp_path / "paved-1-ours")
+    setups = [bench.Setup("ours", tmp_path, None, {}, None, memory_cgroup=task)]
+    args = argparse.Namespace(blocks=1, startups=1, warmup=10, connections=1, repeats=1, example_requests=10,
+                              healthz_requests=10, settle=0.0)
+    with pytest.raises(RuntimeError, match=r"ours: Node does not see the task's 2048 MiB"):
+        bench.run(setups, args, {}, None, tmp_path)
+    assert started == ["stopped"]  # the service was stopped on the way out
