@@ -42,6 +42,22 @@ preloaded in every setup with --expose-gc), which tell retained memory from
 garbage not yet collected. They are not the target: no task ever runs that
 GC, and the garbage (spans and requests promoted while the batch processor
 holds them) is telemetry's cost too.
+
+Task memory (--task-memory, default 2048 MiB, the production task): Node sizes
+V8's heap, its young generation especially, from the memory it may use
+(nodejs/node src/api/environment.cc, SetIsolateCreateParamsForNode:
+min(uv_get_total_memory(), uv_get_constrained_memory()) into V8's
+ConfigureDefaults), so on a machine with far more memory than a task every
+setup keeps far more garbage than it would on Fargate, and the RSS difference
+between setups is mostly where each is in its GC cycle. Every service process
+the bench starts therefore runs in a memory cgroup of its own (one per setup,
+each its own task) whose hard limit is the task's memory, entered before Node
+starts (paved_road.local.memory_cgroup): the real Node sizes its heap as in
+the task. Each service's process.constrainedMemory() and V8 heap limit are read
+from the service itself (bench/heap_probe.js) and printed; the cgroups are
+removed at the end. Without a writable memory cgroup (not root; cgroup v2
+without the memory controller delegated) the bench says so and measures with
+the machine's memory, as does --task-memory 0.
 """
 
 from __future__ import annotations
@@ -49,6 +65,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -65,6 +82,7 @@ sys.path.insert(0, str(REPO / "src"))
 from paved_road.cmd_new import generate  # noqa: E402
 from paved_road.local.local_run import (ServiceProcess, event_loop_block, free_port, prepare_runtime,  # noqa: E402
                                   runtime_env)
+from paved_road.local.memory_cgroup import MemoryCgroup, MemoryCgroups, MemoryCgroupUnavailable  # noqa: E402
 from paved_road.local.node_toolchain import node_env  # noqa: E402
 from paved_road.local.otel_sink import OtlpSink  # noqa: E402
 
@@ -76,6 +94,12 @@ TOOLS = REPO / ".cache" / "npm-tools"
 # default (copier.yml trace_sample_ratio) is 1.0, all traces; 0.1 is the usual
 # production choice, set per environment in infra/environments/*.tfvars.
 PRODUCTION_RATIO = 0.1
+# Fargate task memory (MiB) of a generated service's production environment
+# (staging's is 1024), read from the template. The app container has only a
+# memoryReservation (terraform-modules/ecs-service/main.tf): the task's memory is its limit.
+PRODUCTION_TASK_MEMORY_MIB = int(re.search(
+    r"^memory\s*=\s*(\d+)", (REPO / "template" / "infra" / "environments" / "production.tfvars.jinja").read_text(),
+    re.M)[1])
 
 DOWNSTREAM_JS = textwrap.dedent("""
     const http = require('node:http')
@@ -117,6 +141,20 @@ def settled_memory_mb(proc: subprocess.Popen, memory_file: Path) -> tuple[float,
     raise RuntimeError(f"no memory figures from process {proc.pid}")
 
 
+def node_memory(limits_file: Path) -> dict | None:
+    """What the service's Node sized its heap from, as bench/heap_probe.js
+    wrote it at start-up: process.constrainedMemory() and V8's heap_size_limit
+    in MiB (constrained None: no cgroup limit). None if the probe wrote nothing."""
+    try:
+        data = json.loads(limits_file.read_text())
+    except (OSError, ValueError):
+        return None
+    constrained = data["constrainedMemory"]
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {"constrained_mib": round(constrained / 2**20) if 0 < constrained < physical else None,
+            "heap_limit_mib": round(data["heapSizeLimit"] / 2**20)}
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the service process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -139,17 +177,22 @@ def load(url: str, amount: int, connections: int, env: dict, pid: int, settle: f
 
 
 class Setup:
-    def __init__(self, name, runtime_dir, stage, env, node_options):
+    def __init__(self, name, runtime_dir, stage, env, node_options, memory_cgroup: MemoryCgroup | None = None):
         self.name, self.runtime_dir, self.stage = name, runtime_dir, stage
         self.env, self.node_options = env, node_options
+        self.memory_cgroup = memory_cgroup  # the setup's task: every process of it starts inside
         self.samples: dict[str, list[dict]] = {"example": [], "healthz": []}
+
+    @property
+    def preexec_fn(self):
+        return self.memory_cgroup.enter if self.memory_cgroup else None
 
     def start(self, extra_options: str = "", extra_env: dict | None = None) -> ServiceProcess:
         options = self.node_options if self.node_options is not None else \
             runtime_env(self.runtime_dir, self.stage, 24)["NODE_OPTIONS"]
         options = f"{options} {extra_options}".strip()
         return ServiceProcess(self.runtime_dir, self.stage, 24, env=dict(self.env, **(extra_env or {})),
-                              node_options=options)
+                              node_options=options, preexec_fn=self.preexec_fn)
 
 
 def median(values):
@@ -239,7 +282,26 @@ def print_profiles(profiles: dict[str, dict[str, float]]) -> None:
         print(f"  OpenTelemetry packages' own code: {otel:+.1f} us; total {sum(delta.values()):+.1f} us")
 
 
-def main() -> int:
+def task_memory_mib(value: str) -> int:
+    """--task-memory: a whole number of MiB, 0 for no emulation; ValueError otherwise."""
+    if not re.fullmatch(r"[0-9]+", value.strip()):
+        raise ValueError(value)
+    return int(value)
+
+
+def open_task_memory(mib: int, **where) -> tuple[MemoryCgroups | None, str]:
+    """The cgroups that give each service the task's memory, or None; and the report's line about it.
+    `where`: MemoryCgroups' root and self_cgroup, for a model of /sys/fs/cgroup."""
+    if mib == 0:
+        return None, "task memory not emulated (--task-memory 0): V8 sized from this machine's memory"
+    try:
+        cgroups = MemoryCgroups(mib, **where)
+    except MemoryCgroupUnavailable as e:
+        return None, f"task memory not emulated: {e}"
+    return cgroups, f"task memory {mib} MiB (a memory cgroup per service, {cgroups.description})"
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--example-requests", type=int, default=4000)
@@ -261,8 +323,31 @@ def main() -> int:
     parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
     parser.add_argument("--profile", metavar="SETUPS",
                         help="CPU-profile these setups' /api/example load, e.g. bare,ours,ours+off")
-    args = parser.parse_args()
+    parser.add_argument("--task-memory", metavar="MIB", default=str(PRODUCTION_TASK_MEMORY_MIB),
+                        help="run every service in a memory cgroup of this many MiB, so Node sizes V8's heap "
+                             "as in an ECS task of that memory (default %(default)s: the production task's, "
+                             "template/infra/environments/production.tfvars; staging's is 1024); 0: do not "
+                             "emulate, V8 sized from this machine's memory")
+    args = parser.parse_args(argv)
+    try:
+        args.task_memory = task_memory_mib(args.task_memory)
+    except ValueError:
+        parser.exit(2, f"otel_overhead.py: --task-memory {args.task_memory!r} is not allowed: a whole number of "
+                       "MiB, the task's memory (e.g. 1024 or 2048), or 0 for no emulation\n")
+    # SIGTERM unwinds like Ctrl-C: services stopped, memory cgroups removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    task_cgroups, args.task_memory_note = open_task_memory(args.task_memory)
+    if task_cgroups is None:
+        print(f"{args.task_memory_note}; measuring with this machine's memory", file=sys.stderr)
+    args.task_memory_emulated = args.task_memory if task_cgroups else None
+    try:
+        return measure(args, task_cgroups)
+    finally:
+        if task_cgroups:
+            task_cgroups.close()
 
+
+def measure(args, task_cgroups: MemoryCgroups | None) -> int:
     env24 = node_env(24)
     ratio = str(args.production_ratio)
     with tempfile.TemporaryDirectory() as tmp:
@@ -297,6 +382,8 @@ def main() -> int:
                         Setup("ours+off", app, stage, dict(base, OTEL_TRACES_SAMPLER="always_off"), None),
                         Setup("ours-cache", app, stage, dict(base, NODE_DISABLE_COMPILE_CACHE="1"), None),
                     ]
+                for s in setups:
+                    s.memory_cgroup = task_cgroups.create(s.name) if task_cgroups else None
                 if args.only_blocks:
                     blocks = loop_blocks(setups, args.blocks)
                     for name, (block, runs) in blocks.items():
@@ -316,6 +403,20 @@ def main() -> int:
     return 0
 
 
+def _node_memory(seen: dict | None) -> str:
+    if seen is None:
+        return "n/a"
+    constrained = "no limit" if seen["constrained_mib"] is None else seen["constrained_mib"]
+    return f"{constrained}/{seen['heap_limit_mib']} MiB"
+
+
+def _rss_condition(args) -> str:
+    if not hasattr(args, "task_memory_note"):
+        return ""
+    emulated = getattr(args, "task_memory_emulated", None)
+    return f", heap sized for a {emulated} MiB task" if emulated else ", heap sized from this machine's memory"
+
+
 def _ms(value) -> str:
     return "n/a" if value is None else f"{value:.1f} ms"
 
@@ -325,7 +426,8 @@ def loop_blocks(setups: list[Setup], times: int) -> dict[str, tuple[float | None
     (None when they were loaded before the service answered its first request)."""
     out = {}
     for s in setups:
-        runs = [event_loop_block(s.runtime_dir, s.stage, 24, env=s.env, node_options=s.node_options)
+        runs = [event_loop_block(s.runtime_dir, s.stage, 24, env=s.env, node_options=s.node_options,
+                                 preexec_fn=s.preexec_fn)
                 for _ in range(times)]
         measured = [r["max_cpu_ms"] for r in runs if r["exporters_loaded_in_window"] and r["max_cpu_ms"] is not None]
         out[s.name] = (median(measured) if measured else None,
@@ -345,12 +447,19 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
     # what a forced full GC leaves are printed beside it.
     rss: dict[str, list[float]] = {s.name: [] for s in setups}
     memory_files = {s.name: tmp / f"memory-{s.name}.json" for s in setups}
+    limits_files = {s.name: tmp / f"limits-{s.name}.json" for s in setups}
     running = {s.name: s.start(f"--expose-gc --require {HEAP_PROBE}",
-                               {"PAVED_BENCH_MEMORY_FILE": str(memory_files[s.name])}) for s in setups}
+                               {"PAVED_BENCH_MEMORY_FILE": str(memory_files[s.name]),
+                                "PAVED_BENCH_LIMITS_FILE": str(limits_files[s.name])}) for s in setups}
     try:
         for s in setups:
             svc = running[s.name]
             svc.wait_ready()
+            results[s.name]["node_memory"] = seen = node_memory(limits_files[s.name])
+            task_mib = s.memory_cgroup.limit_bytes // 2**20 if s.memory_cgroup else None
+            if task_mib and (seen is None or seen["constrained_mib"] != task_mib):
+                raise RuntimeError(f"{s.name}: Node does not see the task's {task_mib} MiB "
+                                   f"({s.memory_cgroup.path}): {seen}")
             load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
             load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
         for _ in range(args.repeats):
@@ -397,6 +506,10 @@ def report(results: dict, args) -> None:
         # The targets are stated for a quiet machine: a load this high means other work shared the cores.
         print(f"load average (1 min) {before:.1f} before the measurements, {after:.1f} after"
               f"{'' if max(before, after) < 1 else ': not a quiet machine, read the ratios as noisy'}")
+    note = getattr(args, "task_memory_note", None)
+    if note:
+        print(f"{note}; each service's Node sees (process.constrainedMemory() / V8 heap limit): " + ", ".join(
+            f"{n} {_node_memory(r.get('node_memory'))}" for n, r in results.items()))
     print()
     print(f"{'setup':<14}{'/api/example CPU/req':>24}{'rps':>8}{'/healthz CPU/req':>22}{'rps':>8}"
           f"{'start-up':>18}{'RSS MB':>14}{'peak RSS':>12}{'after GC':>12}{'heap':>11}{'SIGTERM->exit':>22}"
@@ -438,7 +551,7 @@ def report(results: dict, args) -> None:
         ("/healthz CPU/req <= 1.1x bare", ratio(ours, "healthz") <= 1.1),
         ("start-up <= +100 ms", ours["startup_s"] - bare["startup_s"] <= 0.100),
         ("RSS <= +30 MB (under load: after each repeat's loads, median; the peak and after a forced full "
-         "GC are printed beside it)", ours["rss_mb"] - bare["rss_mb"] <= 30),
+         f"GC are printed beside it){_rss_condition(args)}", ours["rss_mb"] - bare["rss_mb"] <= 30),
         ("exporters load without blocking the event loop > 10 ms",
          ours["loop_block_ms"] is not None and ours["loop_block_ms"] <= 10),
         ("SIGTERM -> exit <= 1 s, rc 0, spans flushed",

@@ -4,21 +4,7 @@ among them "an unsampled request must cost clearly less than a sampled one"."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
-from pathlib import Path
-
-import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "otel_overhead.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("otel_overhead", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _setup(example_us: list[float], bare_us: float = 250.0) -> dict:
