@@ -137,3 +137,36 @@ def test_the_rss_target_is_judged_on_what_the_running_service_holds_not_after_a_
     assert (results["bare"]["rss_mb"], results["ours"]["rss_mb"]) == (294.0, 339.0)
     assert results["ours"]["rss_mb"] - results["bare"]["rss_mb"] > 30  # missed, as the service really holds it
     assert (results["ours"]["rss_gc_mb"], results["ours"]["heap_mb"]) == (135.0, 19.0)  # still printed
+
+
+def test_a_missed_cpu_target_names_the_profile_that_explains_it(bench, capsys, tmp_path, monkeypatch):
+    """By default the bench profiles each setup whose CPU per request target is
+    missed (report() returns them) and says so on the target's line; a met
+    target names no profile."""
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    results = {"bare": _setup([250, 250, 250]), "ours": _setup([355, 360, 365]),
+               "ours@prod": _setup([340, 345, 350]), "naive": _setup([500, 500, 500]),
+               "naive@prod": _setup([480, 480, 480])}
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
+                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4), profile_missed=True)
+    assert bench.report(results, args) == ["ours@prod"]  # 1.44x at 100 % is met, 1.38x at 0.1 is not
+    lines = capsys.readouterr().out.splitlines()
+    (full,) = [line for line in lines if "at 100% sampling" in line and "<= 1.5x" in line]
+    (prod,) = [line for line in lines if "at the production default (0.1)" in line and "<= 1.3x" in line]
+    assert full.strip().startswith("[met]") and "profile" not in full, full
+    assert prod.strip().startswith("[MISSED]") and "the profile of ours@prod, below" in prod, prod
+    args.profile_missed = False  # --no-profile
+    assert bench.report(results, args) == ["ours@prod"]
+    assert "below" not in capsys.readouterr().out
+
+
+def test_a_profile_shows_where_a_setup_spends_more_than_bare_and_the_templates_own_share(bench, capsys):
+    bench.print_profiles({
+        "bare": {"node:internal/deps/undici/undici": 36.0, "((garbage collector))": 20.0, "pino": 3.0},
+        "ours@prod": {"node:internal/deps/undici/undici": 52.0, "((garbage collector))": 27.0, "pino": 6.0,
+                      "@opentelemetry/sdk-trace": 6.8, "@opentelemetry/sdk-metrics": 4.8,
+                      "service telemetry.js": 3.8}})
+    out = capsys.readouterr().out
+    assert "where ours@prod spends more than bare" in out
+    assert out.index("+16.0  node:internal/deps/undici/undici") < out.index("+7.0  ((garbage collector))")
+    assert "OpenTelemetry packages' own code: +11.6 us; the template's src/telemetry.js: +3.8 us; total +41.4 us" in out
