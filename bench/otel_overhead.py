@@ -308,9 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--example-requests", type=int, default=4000)
     parser.add_argument("--healthz-requests", type=int, default=15000)
-    parser.add_argument("--warmup", type=int, default=1500,
-                        help="/api/example requests each setup serves before the first repeat (V8 optimizes "
-                             "the instrumented paths only after thousands of requests; see docs/telemetry.md)")
+    parser.add_argument("--warmup", type=int, default=6000,
+                        help="/api/example requests each setup serves before the first repeat: the steady state a "
+                             "task pays for (V8 optimizes the instrumented paths only after thousands of "
+                             "requests: after 1,500 the first repeat was still the dearest of every setup, "
+                             "by 15 to 30 %%; see docs/telemetry.md)")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--settle", type=float, default=6.0,
                         help="seconds after each /api/example load that still count for it: the batch span "
