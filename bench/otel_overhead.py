@@ -227,20 +227,30 @@ def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, in
 
 
 def profile(setup: Setup, args, tool_env, tmp: Path) -> dict[str, float]:
-    """V8 CPU profile (--cpu-prof) of one /api/example load: self time per
-    request by origin (package, node: module, or V8 bucket), counted over the
-    load only: from the first to the last sample in the service's own route."""
+    """V8 CPU profile (--cpu-prof) of one /api/example load after the same
+    warm-up as the run's: self time per request by origin (package, node:
+    module, or V8 bucket), counted over the measured load only: from its start
+    (V8's profile clock and time.monotonic are both CLOCK_MONOTONIC, in us) to
+    the last sample in the service's own route."""
     prof_dir = tmp / f"prof-{setup.name}"
     svc = setup.start(f"--cpu-prof --cpu-prof-dir={prof_dir}")
     svc.wait_ready()
+    load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)
+    measured_from_us = time.monotonic_ns() // 1000
     requests = load(svc.base_url + "/api/example", args.example_requests, args.connections, tool_env,
                     svc.proc.pid)
     total_requests = args.example_requests
     svc.terminate()
     prof = json.loads(next(prof_dir.glob("*.cpuprofile")).read_text())
     nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
-    samples = list(zip(prof["samples"], prof["timeDeltas"]))
+    samples, at = [], prof["startTime"]
+    for node, dt in zip(prof["samples"], prof["timeDeltas"]):
+        at += dt
+        if at >= measured_from_us:
+            samples.append((node, dt))
     in_route = [i for i, (node, _) in enumerate(samples) if nodes[node]["url"].endswith("routes/example.js")]
+    if not in_route:
+        raise RuntimeError(f"{setup.name}: the CPU profile has no sample of the measured load")
     by = Counter()
     otel_functions = Counter()
     for node, dt in samples[in_route[0]:in_route[-1] + 1]:
