@@ -536,7 +536,8 @@ appModule.buildApp = function (...args) {
     f.get('/spans', async (request) => {
       const tracer = require(path.join(process.cwd(), 'src', 'telemetry.js')).tracer('t')
       tracer.startActiveSpan('t.child', (span) => {
-        request.log.info('in child')
+        const traceState = span.spanContext().traceState
+        request.log.info({ child_tracestate: traceState ? traceState.serialize() : null }, 'in child')
         span.end()
       })
       tracer.startSpan('t.root', { root: true }).end()
@@ -787,11 +788,11 @@ def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a
 
 def test_your_own_spans_under_an_unsampled_request_are_dropped_with_their_own_ids(harness):
     """A span of your own under a request its caller did not sample is not
-    recorded, but carries the caller's trace and a span id of its own (its log
-    lines are told apart from the server span's); one started with
-    `root: true` is a trace of its own, sampled by the root sampler (here
-    100 %). Under a sampled request the same child is exported as the server
-    span's child."""
+    recorded, but carries the caller's trace and trace state and a span id of
+    its own (its log lines are told apart from the server span's); one
+    started with `root: true` is a trace of its own, sampled by the root
+    sampler (here 100 %). Under a sampled request the same child is exported
+    as the server span's child."""
     runtime_dir, stage = harness
     with OtlpSink() as sink:
         svc = ServiceProcess(runtime_dir, stage, 24, env={
@@ -800,7 +801,8 @@ def test_your_own_spans_under_an_unsampled_request_are_dropped_with_their_own_id
         try:
             svc.wait_ready()
             for traceparent in (REMOTE_UNSAMPLED, REMOTE_SAMPLED):
-                assert request(svc, "GET", "/t/spans", headers={"traceparent": traceparent}) == 200
+                assert request(svc, "GET", "/t/spans", headers={"traceparent": traceparent,
+                                                                "tracestate": TRACESTATE}) == 200
             assert sink.wait_for(lambda r: len([s for s in r.spans if s["name"] == "t.root"]) == 2), svc.output
             time.sleep(0.5)  # nothing else may arrive
         finally:
@@ -815,11 +817,35 @@ def test_your_own_spans_under_an_unsampled_request_are_dropped_with_their_own_id
                                  and r.get("trace_id") == unsampled]
     assert (child_line["msg"], server_line["msg"]) == ("in child", "in server span")
     assert child_line["trace_flags"] == server_line["trace_flags"] == "00"
+    assert child_line["child_tracestate"] == TRACESTATE  # the caller's, as the SDK's startSpan keeps it
     ids = {child_line["span_id"], server_line["span_id"], REMOTE_UNSAMPLED[36:52]}
     assert len(ids) == 3 and all(len(i) == 16 and i != "0" * 16 for i in ids), ids
     (server,) = [s for s in spans if s["kind"] == "SERVER"]
     (child,) = [s for s in spans if s["name"] == "t.child"]
     assert server["trace_id"] == child["trace_id"] == sampled and child["parent_span_id"] == server["span_id"]
+
+
+@pytest.mark.parametrize("sampler", ["always_on", "traceidratio"])
+def test_a_sampler_that_ignores_the_parent_still_decides_for_your_own_spans(harness, sampler):
+    """always_on and traceidratio (at 1) are not parent-based: they sample a
+    child of a request its caller did not sample (the SDK asks them), so that
+    child is recorded and exported in the caller's trace, under the server
+    span the sampler kept too. The shortcut for children of unsampled spans
+    must not apply to them."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": sampler,
+            "OTEL_TRACES_SAMPLER_ARG": "1", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            assert request(svc, "GET", "/t/spans", headers={"traceparent": REMOTE_UNSAMPLED}) == 200
+            assert sink.wait_for(lambda r: {"t.child", "t.root"} <= {s["name"] for s in r.spans}), svc.output
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    (child,) = [s for s in sink.received.spans if s["name"] == "t.child"]
+    assert child["trace_id"] == REMOTE_UNSAMPLED[3:35], child
 
 
 def test_the_sampling_ratio_is_the_share_of_new_traces_recorded(harness):
