@@ -170,3 +170,15 @@ def test_a_profile_shows_where_a_setup_spends_more_than_bare_and_the_templates_o
     assert "where ours@prod spends more than bare" in out
     assert out.index("+16.0  node:internal/deps/undici/undici") < out.index("+7.0  ((garbage collector))")
     assert "OpenTelemetry packages' own code: +11.6 us; the template's src/telemetry.js: +3.8 us; total +41.4 us" in out
+
+
+def test_a_profiles_total_is_the_setups_time_less_bares_even_where_only_bare_spent_it(bench, capsys):
+    """The total beside bare is what the setup's sampled time per request
+    exceeds bare's by: time bare spent in an origin the setup's profile has no
+    sample of counts as less, not as nothing."""
+    bare = {"node:internal/deps/undici/undici": 36.0, "((program))": 5.0}
+    ours = {"node:internal/deps/undici/undici": 40.0, "@opentelemetry/sdk-trace": 6.0}
+    bench.print_profiles({"bare": bare, "ours": ours})
+    out = capsys.readouterr().out
+    assert f"total {sum(ours.values()) - sum(bare.values()):+.1f} us" in out, out  # +5.0, not +10.0
+    assert "-5.0  ((program))" in out, out
