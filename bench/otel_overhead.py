@@ -52,8 +52,9 @@ setup keeps far more garbage than it would on Fargate, and the RSS difference
 between setups is mostly where each is in its GC cycle. Every service process
 the bench starts therefore runs in a memory cgroup of its own (one per setup,
 each its own task) whose hard limit is the task's memory, entered before Node
-starts (paved_road.local.memory_cgroup): the real Node sizes its heap as in
-the task. Each service's process.constrainedMemory() and V8 heap limit are read
+starts (paved_road.local.memory_cgroup): the real Node sizes its heap from
+the task's memory (an approximation: on Fargate libuv reads the container's
+own cgroup, which holds only its memoryReservation; docs/telemetry.md). Each service's process.constrainedMemory() and V8 heap limit are read
 from the service itself (bench/heap_probe.js) and printed; the cgroups are
 removed at the end. Without a writable memory cgroup (not root; cgroup v2
 without the memory controller delegated) the bench says so and measures with

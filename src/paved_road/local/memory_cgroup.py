@@ -10,7 +10,11 @@ the leaf only: on cgroup v1 the smaller of `memory.soft_limit_in_bytes` and
 /proc/self/cgroup>`, on cgroup v2 (`/proc/self/cgroup` starting "0::/") the
 smaller of `memory.max` and `memory.high` under `/sys/fs/cgroup/<path>`. A
 process started inside a cgroup whose hard limit is the task's memory
-therefore gets the heap Node gives it in the task; nothing is guessed.
+therefore gets the heap Node gives a process limited to that memory. That
+approximates an ECS task, it does not copy one: on Fargate the task's memory
+limits the task's cgroup, a parent libuv does not read, and the container's
+own cgroup holds only its memoryReservation (a v1 soft limit libuv reads, or
+v2 memory.low, which it does not); docs/telemetry.md "Overhead".
 
 Each cgroup is a child of this process's own memory cgroup, so whatever
 limits and accounting apply to the caller still apply to the process, and
