@@ -486,11 +486,12 @@ function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
 // still copy and sanitize the attributes, map the links and ask the sampler
 // before it returns a non-recording span (0.8 to 2 us per span with 0 to 10
 // attributes, sdk-trace 3.1, Node 24, a tight loop; this path costs 0.14 us).
-// This returns that span directly, as the SDK specification's "SDK Span creation" builds it for a drop: the parent's trace
-// id and trace state, a new span id (step 4: "independently of the sampling
-// decision"), flags 00; it reaches no span processor. Roots (`root: true`),
-// children of sampled or invalid parents, and suppressed tracing (the
-// exporters' own requests) take the SDK's path.
+// This returns that span directly, as the SDK specification's "SDK Span
+// creation" builds it for a drop: the parent's trace id and trace state, a new
+// span id (step 4: "independently of the sampling decision"), flags 00; it
+// reaches no span processor. Roots (`root: true`), children of sampled or
+// invalid parents, and suppressed tracing (the exporters' own requests) take
+// the SDK's path.
 function unsampledChildren (tracerProvider, sampler, ids, { ParentBasedSampler, AlwaysOffSampler }, core) {
   if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return
   const { TraceFlags } = api
