@@ -28,9 +28,11 @@ The main figure is CPU per request of the service process (utime+stime from
 by the service, the load generator, the stubs and other work on the machine,
 which moves rps a lot and CPU per request little. All setups run side by side
 and each repeat measures them in turn, so drift hits all of them alike; the
-median of the repeats is reported. CPU of an /api/example load is counted until
---settle seconds after its last answer, so the export of its last spans and
-the GC of its garbage count for it, not for the /healthz load measured next.
+median of the repeats is reported. /healthz is measured first, on services
+that have served nothing else (after 3,000 probes of warm-up): what a probe
+itself costs. CPU of an /api/example load is counted until --settle seconds
+after its last answer, so the export of its last spans and the GC of its
+garbage count for it, not for the next setup's load or repeat.
 --profile SETUP writes a V8 CPU profile of
 that setup's /api/example load and prints where the time goes.
 
@@ -327,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=6.0,
                         help="seconds after each /api/example load that still count for it: the batch span "
                              "processor exports its last spans within 5 s, and the GC of that load's garbage "
-                             "follows; otherwise both land in the /healthz load measured next")
+                             "follows; otherwise both land in the next load measured")
     parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
     parser.add_argument("--blocks", type=int, default=3, help="event-loop block measurements per setup (median)")
     parser.add_argument("--only-blocks", action="store_true",
@@ -482,15 +484,25 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             if task_mib and (seen is None or seen["constrained_mib"] != task_mib):
                 raise RuntimeError(f"{s.name}: Node does not see the task's {task_mib} MiB "
                                    f"({s.memory_cgroup.path}): {seen}")
-            load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
-            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
+            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)  # warm-up
+        # Probes first, before any other request: what a probe itself costs.
+        # Measured after /api/example loads, the /healthz figure carried those
+        # loads' deferred work: V8 runs the major GC of the spans and requests
+        # they promoted when it chooses, sometimes after --settle, so ours read
+        # 19 us against bare's 16 while probes alone cost the same (docs/telemetry.md).
         for _ in range(args.repeats):
             for s in setups:  # interleaved: machine drift hits every setup alike
                 svc = running[s.name]
-                s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
-                                                 args.connections, tool_env, svc.proc.pid, args.settle))
                 s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
                                                  args.connections, tool_env, svc.proc.pid))
+        for s in setups:
+            svc = running[s.name]
+            load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
+        for _ in range(args.repeats):
+            for s in setups:
+                svc = running[s.name]
+                s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
+                                                 args.connections, tool_env, svc.proc.pid, args.settle))
                 rss[s.name].append(rss_mb(svc.proc.pid))
         for s in setups:
             svc = running[s.name]
@@ -519,10 +531,10 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
 def report(results: dict, args) -> list[str]:
     """Prints the figures and each target met or MISSED; returns the setups whose CPU targets were missed."""
     bare = results["bare"]
-    print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example "
-          f"(CPU counted until {getattr(args, 'settle', 0):g} s after) and "
-          f"{args.healthz_requests} on /healthz per repeat after {args.warmup} of warm-up, {args.repeats} repeats "
-          f"(median); "
+    print(f"\nNode 24.21.0; autocannon -c {args.connections}; per repeat {args.healthz_requests} requests on "
+          f"/healthz first (after 3000 of warm-up, before any other request), then {args.example_requests} on "
+          f"/api/example (after {args.warmup} of warm-up; CPU counted until {getattr(args, 'settle', 0):g} s after); "
+          f"{args.repeats} repeats (median); "
           f"production default sampling {args.production_ratio}; 2 shared cores")
     before, after = getattr(args, "load_average", (None, None))
     if before is not None:
