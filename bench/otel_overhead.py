@@ -28,9 +28,11 @@ The main figure is CPU per request of the service process (utime+stime from
 by the service, the load generator, the stubs and other work on the machine,
 which moves rps a lot and CPU per request little. All setups run side by side
 and each repeat measures them in turn, so drift hits all of them alike; the
-median of the repeats is reported. CPU of an /api/example load is counted until
---settle seconds after its last answer, so the export of its last spans and
-the GC of its garbage count for it, not for the /healthz load measured next.
+median of the repeats is reported. /healthz is measured first, on services
+that have served nothing else (after 3,000 probes of warm-up): what a probe
+itself costs. CPU of an /api/example load is counted until --settle seconds
+after its last answer, so the export of its last spans and the GC of its
+garbage count for it, not for the next setup's load or repeat.
 --profile SETUP writes a V8 CPU profile of
 that setup's /api/example load and prints where the time goes.
 
@@ -281,12 +283,20 @@ def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") 
             key = f"({frame['functionName'] or 'native'})"
         by[key] += dt / total_requests
     by.pop("((idle))", None)
-    print(f"\n{setup.name} {path}: {sum(by.values()):.0f} us of sampled main-thread time per request "
-          f"(process total {requests['cpu_us']:.0f} us incl. GC/IO threads)")
+    # The sampler thread misses ticks when the cores are busy (one profile of
+    # bare sampled a third of its CPU, another 58 %), so the self times are
+    # scaled to the CPU per request /proc counted over the same load: each
+    # origin keeps its share, and setups compare in the bench's own unit (GC
+    # and I/O threads' time spread over the origins by the same share).
+    sampled = sum(by.values())
+    scale = requests["cpu_us"] / sampled if sampled else 1.0
+    by = Counter({key: us * scale for key, us in by.items()})
+    print(f"\n{setup.name} {path}: {requests['cpu_us']:.0f} us of CPU per request over the profiled load; the "
+          f"profile sampled {sampled:.0f} us of it on the main thread, its self times below are scaled by {scale:.2f}")
     if otel_functions:
-        print("  OpenTelemetry functions, self time per request:")
+        print("  OpenTelemetry functions, self time per request (scaled):")
         for key, us in otel_functions.most_common(12):
-            print(f"  {us:7.1f} us  {key}")
+            print(f"  {us * scale:7.1f} us  {key}")
     return dict(by)
 
 
@@ -297,7 +307,7 @@ def print_profiles(profiles: dict[str, dict[str, float]], path: str = "/api/exam
             continue
         # every origin of either profile: time only bare spent is the setup's saving, not nothing
         delta = {k: by.get(k, 0.0) - base.get(k, 0.0) for k in {**base, **by}}
-        print(f"\nwhere {name} spends more than bare on {path}, us per request (self time by origin):")
+        print(f"\nwhere {name} spends more than bare on {path}, us of CPU per request (self time by origin, scaled):")
         shown = sorted(delta.items(), key=lambda kv: -kv[1])[:16]
         shown += [kv for kv in sorted(delta.items(), key=lambda kv: kv[1])[:3] if kv[1] < 0 and kv not in shown]
         for key, us in shown:
@@ -341,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=6.0,
                         help="seconds after each /api/example load that still count for it: the batch span "
                              "processor exports its last spans within 5 s, and the GC of that load's garbage "
-                             "follows; otherwise both land in the /healthz load measured next")
+                             "follows; otherwise both land in the next load measured")
     parser.add_argument("--startups", type=int, default=7, help="start-ups per setup (median)")
     parser.add_argument("--blocks", type=int, default=3, help="event-loop block measurements per setup (median)")
     parser.add_argument("--only-blocks", action="store_true",
@@ -500,15 +510,25 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             if task_mib and (seen is None or seen["constrained_mib"] != task_mib):
                 raise RuntimeError(f"{s.name}: Node does not see the task's {task_mib} MiB "
                                    f"({s.memory_cgroup.path}): {seen}")
-            load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
-            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
+            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)  # warm-up
+        # Probes first, before any other request: what a probe itself costs.
+        # Measured after /api/example loads, the /healthz figure carried those
+        # loads' deferred work: V8 runs the major GC of the spans and requests
+        # they promoted when it chooses, sometimes after --settle, so ours read
+        # 19 us against bare's 16 while probes alone cost the same (docs/telemetry.md).
         for _ in range(args.repeats):
             for s in setups:  # interleaved: machine drift hits every setup alike
                 svc = running[s.name]
-                s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
-                                                 args.connections, tool_env, svc.proc.pid, args.settle))
                 s.samples["healthz"].append(load(svc.base_url + "/healthz", args.healthz_requests,
                                                  args.connections, tool_env, svc.proc.pid))
+        for s in setups:
+            svc = running[s.name]
+            load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)  # warm-up
+        for _ in range(args.repeats):
+            for s in setups:
+                svc = running[s.name]
+                s.samples["example"].append(load(svc.base_url + "/api/example", args.example_requests,
+                                                 args.connections, tool_env, svc.proc.pid, args.settle))
                 rss[s.name].append(rss_mb(svc.proc.pid))
         for s in setups:
             svc = running[s.name]
@@ -538,10 +558,10 @@ def report(results: dict, args) -> list[str]:
     """Prints the figures and each target met or MISSED; returns (setup, endpoint) of each CPU per request
     target missed, the profiles that explain them."""
     bare = results["bare"]
-    print(f"\nNode 24.21.0; autocannon -c {args.connections}, {args.example_requests} requests on /api/example "
-          f"(CPU counted until {getattr(args, 'settle', 0):g} s after) and "
-          f"{args.healthz_requests} on /healthz per repeat after {args.warmup} of warm-up, {args.repeats} repeats "
-          f"(median); "
+    print(f"\nNode 24.21.0; autocannon -c {args.connections}; per repeat {args.healthz_requests} requests on "
+          f"/healthz first (after 3000 of warm-up, before any other request), then {args.example_requests} on "
+          f"/api/example (after {args.warmup} of warm-up; CPU counted until {getattr(args, 'settle', 0):g} s after); "
+          f"{args.repeats} repeats (median); "
           f"production default sampling {args.production_ratio}; 2 shared cores")
     before, after = getattr(args, "load_average", (None, None))
     if before is not None:
