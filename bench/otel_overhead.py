@@ -53,10 +53,11 @@ ConfigureDefaults), so on a machine with far more memory than a task every
 setup keeps far more garbage than it would on Fargate, and the RSS difference
 between setups is mostly where each is in its GC cycle. Every service process
 the bench starts therefore runs in a memory cgroup of its own (one per setup,
-each its own task) whose hard limit is the task's memory, entered before Node
+each its own task) whose hard limit is the app container's in such a task
+(the task's memory less the collector's: terraform-modules/ecs-service sets
+it as the container's `memory`, its cgroup's limit), entered before Node
 starts (paved_road.local.memory_cgroup): the real Node sizes its heap from
-the task's memory (an approximation: on Fargate libuv reads the container's
-own cgroup, which holds only its memoryReservation; docs/telemetry.md). Each service's process.constrainedMemory() and V8 heap limit are read
+the limit it has in the task. Each service's process.constrainedMemory() and V8 heap limit are read
 from the service itself (bench/heap_probe.js) and printed; the cgroups are
 removed at the end. Without a writable memory cgroup (not root; cgroup v2
 without the memory controller delegated) the bench says so and measures with
@@ -98,11 +99,17 @@ TOOLS = REPO / ".cache" / "npm-tools"
 # production choice, set per environment in infra/environments/*.tfvars.
 PRODUCTION_RATIO = 0.1
 # Fargate task memory (MiB) of a generated service's production environment
-# (staging's is 1024), read from the template. The app container has only a
-# memoryReservation (terraform-modules/ecs-service/main.tf): the task's memory is its limit.
+# (staging's is 1024), read from the template, and the collector sidecar's
+# share of it (terraform-modules/ecs-service, variable "collector"). The app
+# container's hard memory limit is the task's less the collector's
+# (terraform-modules/ecs-service/main.tf): its own cgroup carries it, and
+# that is the limit Node sizes V8's heap from.
 PRODUCTION_TASK_MEMORY_MIB = int(re.search(
     r"^memory\s*=\s*(\d+)", (REPO / "template" / "infra" / "environments" / "production.tfvars.jinja").read_text(),
     re.M)[1])
+COLLECTOR_MEMORY_MIB = int(re.search(
+    r"memory\s*=\s*optional\(number,\s*(\d+)\)", (REPO / "terraform-modules" / "ecs-service" / "variables.tf").read_text(),
+    )[1])
 
 DOWNSTREAM_JS = textwrap.dedent("""
     const http = require('node:http')
@@ -377,10 +384,18 @@ def main(argv: list[str] | None = None) -> int:
                        "MiB, the task's memory (e.g. 1024 or 2048), or 0 for no emulation\n")
     # SIGTERM unwinds like Ctrl-C: services stopped, memory cgroups removed
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    task_cgroups, args.task_memory_note = open_task_memory(args.task_memory)
+    limit = args.task_memory - COLLECTOR_MEMORY_MIB if args.task_memory else 0
+    if args.task_memory and limit <= 0:
+        parser.exit(2, f"otel_overhead.py: --task-memory '{args.task_memory}' is not allowed: more than the collector "
+                       f"sidecar's {COLLECTOR_MEMORY_MIB} MiB (e.g. 1024 or 2048), or 0 for no emulation\n")
+    task_cgroups, args.task_memory_note = open_task_memory(limit)
     if task_cgroups is None:
         print(f"{args.task_memory_note}; measuring with this machine's memory", file=sys.stderr)
-    args.task_memory_emulated = args.task_memory if task_cgroups else None
+    else:
+        args.task_memory_note = (f"{args.task_memory} MiB task: the app container's hard limit, "
+                                 f"{limit} MiB (the task's less the collector's {COLLECTOR_MEMORY_MIB}), as "
+                                 + args.task_memory_note)
+    args.task_memory_emulated = limit if task_cgroups else None
     try:
         return measure(args, task_cgroups)
     finally:
@@ -464,7 +479,8 @@ def _rss_condition(args) -> str:
     if not hasattr(args, "task_memory_note"):
         return ""
     emulated = getattr(args, "task_memory_emulated", None)
-    return f", heap sized for a {emulated} MiB task" if emulated else ", heap sized from this machine's memory"
+    return (f", heap sized for the app container's {emulated} MiB limit" if emulated
+            else ", heap sized from this machine's memory")
 
 
 def _ms(value) -> str:

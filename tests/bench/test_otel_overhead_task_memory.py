@@ -94,7 +94,7 @@ def test_each_task_gets_its_own_cgroup_and_a_process_left_running_is_stopped_whe
     assert not any(p.exists() for p in paths), paths
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "", "2GB"])
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "", "2GB", "200"])  # 200: not more than the collector's 256
 def test_a_bad_task_memory_exits_2_with_one_line_naming_the_flag_and_changes_nothing(value, tmp_path):
     own = _own_v1_memory_cgroup()
     before = sorted(os.listdir(own)) if own else None
@@ -155,7 +155,7 @@ def _setup(name: str) -> dict:
 
 @pytest.mark.parametrize("emulated, note, seen, shown, condition", [
     (2048, "task memory 2048 MiB (a memory cgroup per service, cgroup v1)",
-     {"constrained_mib": 2048, "heap_limit_mib": 1120}, "ours 2048/1120 MiB", "heap sized for a 2048 MiB task"),
+     {"constrained_mib": 2048, "heap_limit_mib": 1120}, "ours 2048/1120 MiB", "heap sized for the app container's 2048 MiB limit"),
     (None, "task memory not emulated: cgroup v2: the memory controller is not enabled for children of X",
      {"constrained_mib": None, "heap_limit_mib": 4288}, "ours no limit/4288 MiB",
      "heap sized from this machine's memory"),

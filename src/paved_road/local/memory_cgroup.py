@@ -11,10 +11,11 @@ the leaf only: on cgroup v1 the smaller of `memory.soft_limit_in_bytes` and
 smaller of `memory.max` and `memory.high` under `/sys/fs/cgroup/<path>`. A
 process started inside a cgroup whose hard limit is the task's memory
 therefore gets the heap Node gives a process limited to that memory. That
-approximates an ECS task, it does not copy one: on Fargate the task's memory
-limits the task's cgroup, a parent libuv does not read, and the container's
-own cgroup holds only its memoryReservation (a v1 soft limit libuv reads, or
-v2 memory.low, which it does not); docs/telemetry.md "Overhead".
+is what an ECS task's app container gets: its task definition sets a hard
+`memory` limit (the task's less the collector's;
+terraform-modules/ecs-service/main.tf), Docker's `--memory`, which is the
+container's own cgroup's `memory.max` or `memory.limit_in_bytes`;
+docs/telemetry.md "Overhead".
 
 Each cgroup is a child of this process's own memory cgroup, so whatever
 limits and accounting apply to the caller still apply to the process, and
