@@ -392,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     if task_cgroups is None:
         print(f"{args.task_memory_note}; measuring with this machine's memory", file=sys.stderr)
     else:
-        args.task_memory_note = (f"{args.task_memory} MiB task: the app container's hard limit, "
-                                 f"{limit} MiB (the task's less the collector's {COLLECTOR_MEMORY_MIB}), as "
-                                 + args.task_memory_note)
+        args.task_memory_note = (f"task memory {args.task_memory} MiB: the app container's hard limit "
+                                 f"{limit} MiB (the task's less the collector's {COLLECTOR_MEMORY_MIB}), "
+                                 f"a memory cgroup per service ({task_cgroups.description})")
     args.task_memory_emulated = limit if task_cgroups else None
     try:
         return measure(args, task_cgroups)
