@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 
+import pytest
+
 
 def _setup(example_us: list[float], bare_us: float = 250.0) -> dict:
     ratio = sorted(example_us)[len(example_us) // 2] / bare_us
@@ -201,3 +203,36 @@ def test_a_missed_healthz_target_is_profiled_on_healthz(bench, capsys, tmp_path,
     assert line.strip().startswith("[MISSED]") and "the profile of ours on /healthz, below" in line, line
     assert bench.PROFILED["healthz"][:2] == ("/healthz", "routes/health.js")
     assert bench.PROFILE_INTERVAL_US["healthz"] <= 100  # ~20 us a request: 1 ms samples are too few
+
+
+class _FakeService:
+    base_url = "http://svc"
+    proc = argparse.Namespace(pid=1)
+
+    def wait_ready(self):
+        pass
+
+    def terminate(self):
+        pass
+
+
+def test_a_profile_warms_up_as_the_run_does_so_healthz_is_profiled_before_any_api_example(bench, tmp_path,
+                                                                                         monkeypatch):
+    """run() measures /healthz on services that have served nothing else; a
+    missed /healthz target's profile must profile that, not probes after an
+    /api/example warm-up (whose deferred GC the ordering keeps out)."""
+    calls = []
+    monkeypatch.setattr(bench, "load", lambda url, n, *a, **k: calls.append((url.split("/", 3)[-1], n)) or
+                        {"cpu_us": 20.0})
+    setup = argparse.Namespace(name="ours", start=lambda flags="": _FakeService())
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=6000)
+    for endpoint in ("healthz", "example"):
+        calls.clear()
+        with pytest.raises(StopIteration):  # no profile file: stop after the loads
+            bench.profile(setup, args, {}, tmp_path, endpoint)
+        measured = calls[-1]
+        assert measured[0] == ("healthz" if endpoint == "healthz" else "api/example"), calls
+        if endpoint == "healthz":
+            assert all(url == "healthz" for url, _ in calls), calls
+        else:
+            assert calls == [("healthz", 3000), ("api/example", 6000), ("api/example", 4000)], calls
