@@ -245,7 +245,15 @@ PROFILED = {"example": ("/api/example", "routes/example.js", "example_requests")
 PROFILE_INTERVAL_US = {"example": 1000, "healthz": 100}
 
 
-def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") -> dict[str, float]:
+class Profile(dict):
+    """Self time per request by origin, scaled to /proc's CPU; `scale` is the factor (1.0: not scaled)."""
+
+    def __init__(self, by: dict[str, float], scale: float = 1.0):
+        super().__init__(by)
+        self.scale = scale
+
+
+def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") -> Profile:
     """V8 CPU profile (--cpu-prof) of one load of `endpoint` (PROFILED) after
     the same warm-up as the run's: self time per request by origin (package,
     node: module, or V8 bucket), counted over the measured load only: from its
@@ -307,7 +315,7 @@ def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") 
         print("  OpenTelemetry functions, self time per request (scaled):")
         for key, us in otel_functions.most_common(12):
             print(f"  {us * scale:7.1f} us  {key}")
-    return dict(by)
+    return Profile(by, scale)
 
 
 def print_profiles(profiles: dict[str, dict[str, float]], path: str = "/api/example") -> None:
@@ -317,15 +325,26 @@ def print_profiles(profiles: dict[str, dict[str, float]], path: str = "/api/exam
             continue
         # every origin of either profile: time only bare spent is the setup's saving, not nothing
         delta = {k: by.get(k, 0.0) - base.get(k, 0.0) for k in {**base, **by}}
-        print(f"\nwhere {name} spends more than bare on {path}, us of CPU per request (self time by origin, scaled):")
+        # Each profile has its own scale: where they differ, an origin's scaled
+        # difference can come from the scales alone (Node's undici read +23 us
+        # scaled, -2.5 us sampled, in one run), so the sampled figures are shown too.
+        scale, base_scale = getattr(by, "scale", 1.0), getattr(base, "scale", 1.0)
+        differ = abs(scale - base_scale) > 0.005
+        print(f"\nwhere {name} spends more than bare on {path}, us of CPU per request (self time by origin, scaled"
+              + (f" by {scale:.2f} (bare {base_scale:.2f}); sampled main-thread time beside it):" if differ else "):"))
         shown = sorted(delta.items(), key=lambda kv: -kv[1])[:16]
         shown += [kv for kv in sorted(delta.items(), key=lambda kv: kv[1])[:3] if kv[1] < 0 and kv not in shown]
         for key, us in shown:
-            print(f"  {us:+7.1f}  {key}   ({by.get(key, 0.0):.1f} vs {base.get(key, 0.0):.1f})")
+            sampled = (f"; sampled {by.get(key, 0.0) / scale:.1f} vs {base.get(key, 0.0) / base_scale:.1f}"
+                       if differ else "")
+            print(f"  {us:+7.1f}  {key}   ({by.get(key, 0.0):.1f} vs {base.get(key, 0.0):.1f}{sampled})")
         otel = sum(v for k, v in delta.items() if "opentelemetry" in k)
         ours = delta.get("service telemetry.js", 0.0)
+        sampled_otel = sum(v / scale for k, v in by.items() if "opentelemetry" in k)  # bare runs none of it
         print(f"  OpenTelemetry packages' own code: {otel:+.1f} us; the template's src/telemetry.js: {ours:+.1f} us; "
-              f"total {sum(delta.values()):+.1f} us")
+              f"total {sum(delta.values()):+.1f} us"
+              + (f" (sampled: OpenTelemetry packages {sampled_otel:+.1f} us, total "
+                 f"{sum(by.values()) / scale - sum(base.values()) / base_scale:+.1f} us)" if differ else ""))
 
 
 def task_memory_mib(value: str) -> int:

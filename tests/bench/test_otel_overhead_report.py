@@ -236,3 +236,18 @@ def test_a_profile_warms_up_as_the_run_does_so_healthz_is_profiled_before_any_ap
             assert all(url == "healthz" for url, _ in calls), calls
         else:
             assert calls == [("healthz", 3000), ("api/example", 6000), ("api/example", 4000)], calls
+
+
+def test_a_scaled_profile_also_shows_the_sampled_difference_when_the_scales_differ(bench, capsys):
+    """Self times are scaled to /proc's CPU, each profile by its own factor
+    (bare 1.45, ours@prod 2.15 in the 1792 MiB run of issue 21): an origin
+    the samples show cheaper can read dearer once scaled (Node's undici
+    82.1 vs 59.0 us scaled, 38.2 vs 40.7 sampled). The sampled figures are
+    printed beside the scaled ones."""
+    bare = bench.Profile({"node:internal/deps/undici/undici": 59.0, "pino": 4.7}, scale=1.45)
+    ours = bench.Profile({"node:internal/deps/undici/undici": 82.1, "pino": 13.0}, scale=2.15)
+    bench.print_profiles({"bare": bare, "ours@prod": ours})
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if "undici/undici" in x]
+    assert "+23.1" in line and "sampled 38.2 vs 40.7" in line, line
+    assert "scaled by 2.15 (bare 1.45)" in out, out
