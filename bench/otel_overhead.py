@@ -340,7 +340,7 @@ def print_profiles(profiles: dict[str, dict[str, float]], path: str = "/api/exam
             print(f"  {us:+7.1f}  {key}   ({by.get(key, 0.0):.1f} vs {base.get(key, 0.0):.1f}{sampled})")
         otel = sum(v for k, v in delta.items() if "opentelemetry" in k)
         ours = delta.get("service telemetry.js", 0.0)
-        sampled_otel = sum(v / scale for k, v in by.items() if "opentelemetry" in k)  # bare runs none of it
+        sampled_otel = sum(by.get(k, 0.0) / scale - base.get(k, 0.0) / base_scale for k in delta if "opentelemetry" in k)
         print(f"  OpenTelemetry packages' own code: {otel:+.1f} us; the template's src/telemetry.js: {ours:+.1f} us; "
               f"total {sum(delta.values()):+.1f} us"
               + (f" (sampled: OpenTelemetry packages {sampled_otel:+.1f} us, total "
