@@ -596,10 +596,10 @@ def report(results: dict, args) -> list[str]:
     """Prints the figures and each target met or MISSED; returns (setup, endpoint) of each CPU per request
     target missed, the profiles that explain them."""
     bare = results["bare"]
-    print(f"\nNode 24.21.0; autocannon -c {args.connections}; per repeat {args.healthz_requests} requests on "
-          f"/healthz first (after 3000 of warm-up, before any other request), then {args.example_requests} on "
-          f"/api/example (after {args.warmup} of warm-up; CPU counted until {getattr(args, 'settle', 0):g} s after); "
-          f"{args.repeats} repeats (median); "
+    print(f"\nNode 24.21.0; autocannon -c {args.connections}; {args.repeats} repeats (median) of "
+          f"{args.healthz_requests} requests on /healthz, all /healthz repeats first (after 3000 of warm-up, before "
+          f"any other request), then {args.repeats} of {args.example_requests} on /api/example (after "
+          f"{args.warmup} of warm-up; CPU counted until {getattr(args, 'settle', 0):g} s after); "
           f"production default sampling {args.production_ratio}; 2 shared cores")
     before, after = getattr(args, "load_average", (None, None))
     if before is not None:

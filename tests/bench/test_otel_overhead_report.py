@@ -251,3 +251,10 @@ def test_a_scaled_profile_also_shows_the_sampled_difference_when_the_scales_diff
     (line,) = [x for x in out.splitlines() if "undici/undici" in x]
     assert "+23.1" in line and "sampled 38.2 vs 40.7" in line, line
     assert "scaled by 2.15 (bare 1.45)" in out, out
+
+
+def test_the_header_says_every_healthz_repeat_comes_before_any_api_example_request(bench, capsys):
+    """run() measures all /healthz repeats, then warms up and measures /api/example:
+    the header must not read as if each repeat alternated the two."""
+    (line,) = _report(bench, capsys, [300, 300, 300], [280, 280, 280], lines="autocannon")
+    assert "all /healthz repeats first" in line and "per repeat 15000 requests on /healthz first" not in line, line
