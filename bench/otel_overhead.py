@@ -546,7 +546,7 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             results[s.name]["node_memory"] = seen = node_memory(limits_files[s.name])
             task_mib = s.memory_cgroup.limit_bytes // 2**20 if s.memory_cgroup else None
             if task_mib and (seen is None or seen["constrained_mib"] != task_mib):
-                raise RuntimeError(f"{s.name}: Node does not see the task's {task_mib} MiB "
+                raise RuntimeError(f"{s.name}: Node does not see the app container's {task_mib} MiB limit "
                                    f"({s.memory_cgroup.path}): {seen}")
             load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)  # warm-up
         # Probes first, before any other request: what a probe itself costs.

@@ -211,6 +211,6 @@ def test_the_bench_refuses_to_measure_when_a_services_node_does_not_see_the_task
     setups = [bench.Setup("ours", tmp_path, None, {}, None, memory_cgroup=task)]
     args = argparse.Namespace(blocks=1, startups=1, warmup=10, connections=1, repeats=1, example_requests=10,
                               healthz_requests=10, settle=0.0)
-    with pytest.raises(RuntimeError, match=r"ours: Node does not see the task's 2048 MiB"):
+    with pytest.raises(RuntimeError, match=r"ours: Node does not see the app container's 2048 MiB limit"):
         bench.run(setups, args, {}, None, tmp_path)
     assert started == ["stopped"]  # the service was stopped on the way out
