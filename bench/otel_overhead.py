@@ -171,19 +171,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Where a process's CPU goes, by thread, from /proc/<pid>/task/<tid>/stat: the
+# main (JavaScript) thread's user and kernel time, V8's worker threads (GC,
+# concurrent compilation: "V8Worker"), libuv's pool and anything else. A V8
+# CPU profile samples the main thread only, and misses ticks when the cores
+# are busy; these counts do not.
+THREAD_GROUPS = ("main user", "main sys", "V8 workers", "other threads")
+
+
+def thread_seconds(pid: int) -> Counter:
+    seconds: Counter = Counter()
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        if task.name == str(pid):
+            seconds["main user"] += user
+            seconds["main sys"] += system
+        else:
+            seconds["V8 workers" if comm.startswith("V8") else "other threads"] += user + system
+    return seconds
+
+
 def load(url: str, amount: int, connections: int, env: dict, pid: int, settle: float = 0.0) -> dict:
     """A fixed number of requests; CPU per request of the service process,
-    counted until `settle` seconds after the last answer."""
+    counted until `settle` seconds after the last answer, and by thread."""
     cli = npm_tool(AUTOCANNON, env) / "autocannon.js"
+    threads0 = thread_seconds(pid)
     cpu0 = cpu_seconds(pid)
     out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-a", str(amount), url],
                          env=env, capture_output=True, text=True, check=True).stdout
     time.sleep(settle)
     cpu = cpu_seconds(pid) - cpu0
+    threads = thread_seconds(pid)
     data = json.loads(out)
     total = data["requests"]["total"] or 1
     return {"rps": data["requests"]["average"], "p99": data["latency"]["p99"],
-            "errors": data["errors"] + data["non2xx"], "cpu_us": cpu / total * 1e6}
+            "errors": data["errors"] + data["non2xx"], "cpu_us": cpu / total * 1e6,
+            "threads_us": {g: (threads[g] - threads0[g]) / total * 1e6 for g in THREAD_GROUPS}}
 
 
 class Setup:
@@ -585,6 +614,9 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
         for route in ("example", "healthz"):
             r[route] = {k: median([x[k] for x in s.samples[route]]) for k in ("cpu_us", "rps", "p99", "errors")}
             r[route]["cpu_us_all"] = [round(x["cpu_us"]) for x in s.samples[route]]
+            if all("threads_us" in x for x in s.samples[route]):
+                r[route]["threads_us"] = {g: median([x["threads_us"][g] for x in s.samples[route]])
+                                          for g in THREAD_GROUPS}
             # Paired with bare's load of the same repeat, which ran seconds apart.
             r[route]["ratio"] = median([x["cpu_us"] / b["cpu_us"]
                                         for x, b in zip(s.samples[route], bare.samples[route])])
@@ -632,6 +664,13 @@ def report(results: dict, args) -> list[str]:
         f"{n} {r['example']['cpu_us_all']} / {r['healthz']['cpu_us_all']}" for n, r in results.items()))
     print("RSS after each repeat's loads (MB): " + "; ".join(
         f"{n} {r.get('rss_all', [])}" for n, r in results.items()))
+    if all("threads_us" in r["example"] for r in results.values()):
+        print("/api/example CPU per request by thread, median of the repeats (us; beside bare's):")
+        for n, r in results.items():
+            print(f"  {n:<12} " + ", ".join(
+                f"{g} {r['example']['threads_us'][g]:.0f}"
+                + ("" if n == "bare" else f" ({r['example']['threads_us'][g] - bare['example']['threads_us'][g]:+.0f})")
+                for g in THREAD_GROUPS))
 
     ours, prod, naive, naive_prod = (results[k] for k in ("ours", "ours@prod", "naive", "naive@prod"))
     # An unsampled request's CPU, from the production default's mix of sampled

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import time
 
 import pytest
 
@@ -258,3 +259,38 @@ def test_the_header_says_every_healthz_repeat_comes_before_any_api_example_reque
     the header must not read as if each repeat alternated the two."""
     (line,) = _report(bench, capsys, [300, 300, 300], [280, 280, 280], lines="autocannon")
     assert "all /healthz repeats first" in line and "per repeat 15000 requests on /healthz first" not in line, line
+
+
+def test_cpu_is_split_by_thread_the_main_threads_own_and_v8s_workers(bench, node24_env):
+    """A real Node process that burns CPU on its main thread, then makes V8's
+    GC threads work: the bench's per-thread counts put the first on the main
+    thread (user time) and count V8's worker threads apart."""
+    script = ("const t0 = Date.now(); let x = 0; while (Date.now() - t0 < 700) x++;"
+              "const keep = []; const t1 = Date.now();"
+              "while (Date.now() - t1 < 1500) { keep.push(new Array(1000).fill(x)); if (keep.length > 2000) keep.length = 0 }"
+              "setTimeout(() => {}, 3000)")
+    proc = subprocess.Popen(["node", "-e", script], env=node24_env)
+    try:
+        time.sleep(2.6)
+        seconds = bench.thread_seconds(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert set(seconds) <= set(bench.THREAD_GROUPS), seconds
+    assert seconds["main user"] >= 0.6, seconds
+    assert seconds["V8 workers"] > 0, seconds
+
+
+def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    results = {n: _setup(us) for n, us in (("bare", [250] * 3), ("ours", [360] * 3), ("ours@prod", [300] * 3),
+                                           ("naive", [500] * 3), ("naive@prod", [480] * 3))}
+    for n, main_user in (("bare", 140.0), ("ours", 230.0), ("ours@prod", 195.0), ("naive", 300.0),
+                         ("naive@prod", 290.0)):
+        results[n]["example"]["threads_us"] = {"main user": main_user, "main sys": 30.0, "V8 workers": 70.0,
+                                               "other threads": 4.0}
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=6000, settle=6.0,
+                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4))
+    bench.report(results, args)
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("ours@prod ") and "main user" in x]
+    assert "main user 195 (+55)" in line and "V8 workers 70 (+0)" in line, line
