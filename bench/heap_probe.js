@@ -13,3 +13,13 @@ process.on('SIGUSR2', () => {
   const { rss, heapUsed } = process.memoryUsage()
   fs.writeFileSync(process.env.PAVED_BENCH_MEMORY_FILE, JSON.stringify({ rss, heapUsed }))
 })
+
+// What Node sized the heap from, as the service itself sees it: the memory
+// limit of its cgroup (the task's memory when bench/otel_overhead.py emulates
+// one) and the heap limit V8 derived from it. Written once, before the app loads.
+if (process.env.PAVED_BENCH_LIMITS_FILE) {
+  fs.writeFileSync(process.env.PAVED_BENCH_LIMITS_FILE, JSON.stringify({
+    constrainedMemory: process.constrainedMemory(),
+    heapSizeLimit: require('node:v8').getHeapStatistics().heap_size_limit
+  }))
+}

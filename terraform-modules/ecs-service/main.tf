@@ -96,7 +96,14 @@ locals {
     image                  = var.image
     essential              = true
     cpu                    = var.cpu - var.collector.cpu
-    memoryReservation      = var.memory - var.collector.memory
+    # A hard limit, the task's memory less the collector's: the container's
+    # own cgroup carries it (memory.max, or memory.limit_in_bytes on cgroup
+    # v1), which is where Node reads the memory it may use and sizes V8's
+    # heap from (node src/api/environment.cc, libuv uv_get_constrained_memory;
+    # a memoryReservation alone is a soft limit, memory.low on cgroup v2,
+    # which libuv does not read). An app that outgrows it is stopped as
+    # "OutOfMemoryError" with the collector still running to flush.
+    memory                 = var.memory - var.collector.memory
     user                   = var.app_user
     readonlyRootFilesystem = true
     stopTimeout            = var.stop_timeout

@@ -533,6 +533,71 @@ appModule.buildApp = function (...args) {
       const response = await fetch(f.config.downstreamUrl)
       return { status: response.status, body: await response.text() }
     })
+    f.get('/equivalence', async () => {
+      // Every span the shortcut for children of unsampled spans returns, next
+      // to what the SDK's own Tracer.startSpan (the prototype's) returns for
+      // the same call: the differences, none expected but the span id.
+      const load = (name) => require(require.resolve(name, { paths: [process.cwd()] }))
+      const api = load('@opentelemetry/api')
+      const core = load('@opentelemetry/core')
+      const tracer = api.trace.getTracer('t.equivalence')
+      const sdkStartSpan = Object.getPrototypeOf(tracer).startSpan
+      const state = api.createTraceState('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')
+      const parents = {
+        remoteUnsampled: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 0, isRemote: true, traceState: state },
+        localUnsampled: { traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', traceFlags: 0, traceState: state },
+        otherFlags: { traceId: '2af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', traceFlags: 2, isRemote: true },
+        sampled: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1, isRemote: true },
+        invalid: { traceId: '00000000000000000000000000000000', spanId: '0000000000000000', traceFlags: 0 },
+        none: undefined
+      }
+      const options = [undefined, {}, { root: true }, { kind: api.SpanKind.CLIENT, attributes: { a: 1 } },
+        { links: [{ context: parents.sampled, attributes: { l: 1 } }] }]
+      // before span.end(); a new trace's id is random, so only whether it is the parent's counts
+      const describe = (span, parent) => {
+        const c = span.spanContext()
+        return { recording: span.isRecording(), traceId: parent && c.traceId === parent.traceId ? 'parent' : 'other',
+          traceFlags: c.traceFlags, traceState: c.traceState ? c.traceState.serialize() : undefined,
+          validSpanId: api.isValidSpanId(c.spanId), type: span.constructor.name }
+      }
+      const differences = []
+      let cases = 0
+      for (const [parentName, parent] of Object.entries(parents)) {
+        for (const suppressed of [false, true]) {
+          let ctx = parent ? api.trace.setSpanContext(api.ROOT_CONTEXT, parent) : api.ROOT_CONTEXT
+          if (suppressed) ctx = core.suppressTracing(ctx)
+          for (const opts of options) {
+            const ours = tracer.startSpan('e', opts, ctx)
+            const sdk = sdkStartSpan.call(tracer, 'e', opts, ctx)
+            const active = tracer.startActiveSpan('e', opts, ctx, (span) => span)
+            const activeInContext = api.context.with(ctx, () => tracer.startActiveSpan('e', (span) => span))
+            cases++
+            const [a, b, c, d] = [ours, sdk, active, activeInContext].map((span) => describe(span, parent))
+            for (const span of [ours, sdk, active, activeInContext]) span.end()
+            const want = JSON.stringify(b)
+            const label = `${parentName} suppressed=${suppressed} options=${JSON.stringify(opts)}`
+            if (JSON.stringify(a) !== want) differences.push(`startSpan ${label}: ${JSON.stringify(a)} vs ${want}`)
+            if (JSON.stringify(c) !== want) differences.push(`startActiveSpan ${label}: ${JSON.stringify(c)} vs ${want}`)
+            if (opts === undefined && JSON.stringify(d) !== want) differences.push(`active context ${label}: ${JSON.stringify(d)} vs ${want}`)
+            if (parent && api.isSpanContextValid(parent) && ours.spanContext().spanId === parent.spanId) {
+              differences.push(`${label}: the parent's span id`)
+            }
+          }
+        }
+      }
+      return { cases, differences, shortcut: Object.hasOwn(tracer, 'startSpan'), tracer: tracer.constructor.name }
+    })
+    f.get('/spans', async (request) => {
+      const tracer = require(path.join(process.cwd(), 'src', 'telemetry.js')).tracer('t')
+      tracer.startActiveSpan('t.child', (span) => {
+        const traceState = span.spanContext().traceState
+        request.log.info({ child_tracestate: traceState ? traceState.serialize() : null }, 'in child')
+        span.end()
+      })
+      tracer.startSpan('t.root', { root: true }).end()
+      request.log.info('in server span')
+      return {}
+    })
     f.get('/sleep/:ms', async (request) => {
       await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
       return {}
@@ -773,6 +838,93 @@ def test_fetch_from_an_unsampled_request_forwards_the_server_spans_context_and_a
     (client,) = [s for s in spans if s["kind"] == "CLIENT"]
     assert flags == "01" and parent == client["span_id"] != server_span_id
     assert client["parent_span_id"] == server_span_id
+
+
+def test_your_own_spans_under_an_unsampled_request_are_dropped_with_their_own_ids(harness):
+    """A span of your own under a request its caller did not sample is not
+    recorded, but carries the caller's trace and trace state and a span id of
+    its own (its log lines are told apart from the server span's); one
+    started with `root: true` is a trace of its own, sampled by the root
+    sampler (here 100 %). Under a sampled request the same child is exported
+    as the server span's child."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "1", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            for traceparent in (REMOTE_UNSAMPLED, REMOTE_SAMPLED):
+                assert request(svc, "GET", "/t/spans", headers={"traceparent": traceparent,
+                                                                "tracestate": TRACESTATE}) == 200
+            assert sink.wait_for(lambda r: len([s for s in r.spans if s["name"] == "t.root"]) == 2), svc.output
+            time.sleep(0.5)  # nothing else may arrive
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    unsampled, sampled = REMOTE_UNSAMPLED[3:35], REMOTE_SAMPLED[3:35]
+    spans = sink.received.spans
+    roots = [s for s in spans if s["name"] == "t.root"]
+    assert all(s["trace_id"] not in (unsampled, sampled) and not s["parent_span_id"] for s in roots), roots
+    assert not [s for s in spans if s["trace_id"] == unsampled], spans
+    (child_line, server_line) = [r for r in svc.log_records() if r.get("msg") in ("in child", "in server span")
+                                 and r.get("trace_id") == unsampled]
+    assert (child_line["msg"], server_line["msg"]) == ("in child", "in server span")
+    assert child_line["trace_flags"] == server_line["trace_flags"] == "00"
+    assert child_line["child_tracestate"] == TRACESTATE  # the caller's, as the SDK's startSpan keeps it
+    ids = {child_line["span_id"], server_line["span_id"], REMOTE_UNSAMPLED[36:52]}
+    assert len(ids) == 3 and all(len(i) == 16 and i != "0" * 16 for i in ids), ids
+    (server,) = [s for s in spans if s["kind"] == "SERVER"]
+    (child,) = [s for s in spans if s["name"] == "t.child"]
+    assert server["trace_id"] == child["trace_id"] == sampled and child["parent_span_id"] == server["span_id"]
+
+
+@pytest.mark.parametrize("sampler", ["always_on", "traceidratio"])
+def test_a_sampler_that_ignores_the_parent_still_decides_for_your_own_spans(harness, sampler):
+    """always_on and traceidratio (at 1) are not parent-based: they sample a
+    child of a request its caller did not sample (the SDK asks them), so that
+    child is recorded and exported in the caller's trace, under the server
+    span the sampler kept too. The shortcut for children of unsampled spans
+    must not apply to them."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": sampler,
+            "OTEL_TRACES_SAMPLER_ARG": "1", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            svc.wait_ready()
+            assert request(svc, "GET", "/t/spans", headers={"traceparent": REMOTE_UNSAMPLED}) == 200
+            assert sink.wait_for(lambda r: {"t.child", "t.root"} <= {s["name"] for s in r.spans}), svc.output
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    (child,) = [s for s in sink.received.spans if s["name"] == "t.child"]
+    assert child["trace_id"] == REMOTE_UNSAMPLED[3:35], child
+
+
+@pytest.mark.parametrize("sampler", ["parentbased_traceidratio", "parentbased_always_off", "always_off",
+                                     "always_on", "traceidratio"])
+def test_the_shortcut_for_children_of_unsampled_spans_returns_what_the_sdk_returns(harness, sampler):
+    """For each sampler the template accepts, a matrix of calls (remote, local,
+    sampled, invalid or no parent, with trace state; suppressed tracing or not;
+    no options, `root: true`, attributes and kind, links; startSpan,
+    startActiveSpan with a context or the active one) gives the span the SDK's
+    own Tracer.startSpan gives: recording or not, trace id, flags, trace
+    state; only the span id is new each time."""
+    runtime_dir, stage = harness
+    with OtlpSink() as sink:
+        svc = ServiceProcess(runtime_dir, stage, 24, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": sampler,
+            "OTEL_TRACES_SAMPLER_ARG": "1"})
+        try:
+            svc.wait_ready()
+            with urllib.request.urlopen(svc.base_url + "/t/equivalence", timeout=10) as resp:
+                result = json.loads(resp.read())
+        finally:
+            code, _ = svc.terminate()
+        assert code == 0, svc.output
+    assert result["cases"] == 6 * 2 * 5 and result["differences"] == [], result
+    assert result["shortcut"] == (sampler not in ("always_on", "traceidratio")), result
 
 
 def test_the_sampling_ratio_is_the_share_of_new_traces_recorded(harness):

@@ -479,6 +479,44 @@ function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
   }
 }
 
+// Your own spans (and every instrumentation's) under an unsampled request.
+// The sampler here is parent-based (or always_off), whose answer for a child
+// of a span it dropped is always "drop" (its localParentNotSampled and
+// remoteParentNotSampled are always_off): the SDK's Tracer.startSpan would
+// still copy and sanitize the attributes, map the links and ask the sampler
+// before it returns a non-recording span (0.8 to 2 us per span with 0 to 10
+// attributes, sdk-trace 3.1, Node 24, a tight loop; this path costs 0.14 us).
+// This returns that span directly, as the SDK specification's "SDK Span
+// creation" builds it for a drop: the parent's trace id and trace state, a new
+// span id (step 4: "independently of the sampling decision"), flags 00; it
+// reaches no span processor. Roots (`root: true`), children of sampled or
+// invalid parents, and suppressed tracing (the exporters' own requests) take
+// the SDK's path.
+function unsampledChildren (tracerProvider, sampler, ids, { ParentBasedSampler, AlwaysOffSampler }, core) {
+  if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return
+  const { TraceFlags } = api
+  const getTracer = tracerProvider.getTracer
+  tracerProvider.getTracer = function (...args) {
+    const sdkTracer = getTracer.apply(this, args)
+    if (Object.hasOwn(sdkTracer, 'startSpan')) return sdkTracer
+    const startSpan = sdkTracer.startSpan
+    sdkTracer.startSpan = function (name, options, context = api.context.active()) {
+      const parent = options && options.root ? undefined : api.trace.getSpanContext(context)
+      if (parent === undefined || parent.traceFlags & TraceFlags.SAMPLED || !api.trace.isSpanContextValid(parent) ||
+          core.isTracingSuppressed(context)) {
+        return startSpan.call(this, name, options, context)
+      }
+      return api.trace.wrapSpanContext({
+        traceId: parent.traceId,
+        spanId: ids.generateSpanId(),
+        traceFlags: TraceFlags.NONE,
+        traceState: parent.traceState
+      })
+    }
+    return sdkTracer
+  }
+}
+
 // Fastify: the route and the exception, from two hooks added to every Fastify
 // instance when it is created (Fastify publishes 'fastify.initialization' while
 // someone subscribes), so they come first, before any hook of the app's own.
@@ -563,6 +601,7 @@ function start () {
       })
     })]
   })
+  unsampledChildren(tracerProvider, sampler, ids, traceSdk, core)
   const meterProvider = new metricsSdk.MeterProvider({
     resource,
     // Client-call durations are on the client spans already (X-Ray shows

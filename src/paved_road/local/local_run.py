@@ -153,7 +153,9 @@ class ServiceProcess:
 
     def __init__(self, runtime_dir: Path, stage: RuntimeStage, major: int, *, port: int | None = None,
                  env: dict[str, str] | None = None, preload: bool = True, node_options: str | None = None,
-                 on_line: Callable[[str], None] | None = None):
+                 on_line: Callable[[str], None] | None = None, preexec_fn: Callable[[], None] | None = None):
+        # preexec_fn runs in the child between fork and exec, before Node starts:
+        # bench/otel_overhead.py moves it into a memory cgroup there (paved_road.local.memory_cgroup).
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         run_env = runtime_env(runtime_dir, stage, major)
@@ -165,7 +167,7 @@ class ServiceProcess:
         run_env.update(env or {})
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(stage.cmd, cwd=runtime_dir, env=run_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
         self._lines: list[str] = []
         self._on_line = on_line  # called from the reader thread with each line of output as it comes
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -280,7 +282,8 @@ process.once('SIGTERM', () => {
 
 
 def event_loop_block(runtime_dir: Path, stage: RuntimeStage, major: int, env: dict[str, str] | None = None,
-                     running_for: float = 2.5, node_options: str | None = None) -> dict:
+                     running_for: float = 2.5, node_options: str | None = None,
+                     preexec_fn: Callable[[], None] | None = None) -> dict:
     """Start the service, leave it idle `running_for` seconds from spawn (the
     exporters load after one), SIGTERM it: {"max_ms": the longest gap between
     ticks after the first answered request (wall clock), "max_cpu_ms": the
@@ -292,7 +295,8 @@ def event_loop_block(runtime_dir: Path, stage: RuntimeStage, major: int, env: di
         probe.write_text(EVENT_LOOP_PROBE_JS)
         options = runtime_env(runtime_dir, stage, major).get("NODE_OPTIONS", "") if node_options is None else node_options
         svc = ServiceProcess(runtime_dir, stage, major, env={**(env or {}), "PAVED_EVENT_LOOP_PROBE_OUT": str(out)},
-                             node_options=f"{options} --require {probe}".strip())
+                             node_options=f"{options} --require {probe}".strip(),
+                             preexec_fn=preexec_fn)
         try:
             svc.wait_ready()
             time.sleep(max(0.0, running_for - (time.monotonic() - svc.started_at)))
