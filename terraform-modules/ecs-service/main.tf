@@ -91,18 +91,18 @@ locals {
   # Container definitions are HCL values passed through jsonencode(), so every
   # interpolated value is JSON-escaped (quotes, backslashes, control
   # characters); ECS camelCase keys as in the RegisterTaskDefinition API.
+  # The app's memory is a hard limit, the task's memory less the collector's:
+  # the container's own cgroup carries it (memory.max, or
+  # memory.limit_in_bytes on cgroup v1), where Node reads the memory it may
+  # use and sizes V8's heap from (node src/api/environment.cc, libuv
+  # uv_get_constrained_memory; a memoryReservation alone is a soft limit,
+  # memory.low on cgroup v2, which libuv does not read). An app that outgrows
+  # it is stopped as "OutOfMemoryError", the collector still running to flush.
   app_container = {
     name                   = "app"
     image                  = var.image
     essential              = true
     cpu                    = var.cpu - var.collector.cpu
-    # A hard limit, the task's memory less the collector's: the container's
-    # own cgroup carries it (memory.max, or memory.limit_in_bytes on cgroup
-    # v1), which is where Node reads the memory it may use and sizes V8's
-    # heap from (node src/api/environment.cc, libuv uv_get_constrained_memory;
-    # a memoryReservation alone is a soft limit, memory.low on cgroup v2,
-    # which libuv does not read). An app that outgrows it is stopped as
-    # "OutOfMemoryError" with the collector still running to flush.
     memory                 = var.memory - var.collector.memory
     user                   = var.app_user
     readonlyRootFilesystem = true

@@ -269,7 +269,9 @@ def test_cpu_is_split_by_thread_the_main_threads_own_and_v8s_workers(bench, node
               "const keep = []; const t1 = Date.now();"
               "while (Date.now() - t1 < 1500) { keep.push(new Array(1000).fill(x)); if (keep.length > 2000) keep.length = 0 }"
               "setTimeout(() => {}, 3000)")
-    proc = subprocess.Popen(["node", "-e", script], env=node24_env)
+    # A small heap: enough for its GC work, and not hundreds of MB of garbage on a shared machine
+    proc = subprocess.Popen(["node", "--max-old-space-size=48", "--max-semi-space-size=1", "-e", script],
+                            env=node24_env)
     try:
         time.sleep(2.6)
         seconds = bench.thread_seconds(proc.pid)

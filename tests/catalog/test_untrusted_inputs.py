@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -186,17 +187,30 @@ ALIAS_BOMB = "\n".join(
     + ["architectures: *i", ""])
 
 
+# Runs a command and reports the peak RSS of that command alone: a fresh
+# Python whose only child it is. RUSAGE_CHILDREN's ru_maxrss is the largest of
+# every child a process ever reaped, so read in the test process it reported
+# whatever earlier test's child was biggest.
+_PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def _max_rss_mb(cmd: list[str], timeout: float, **kw) -> tuple[subprocess.CompletedProcess, float, float]:
     """Run `cmd`; its exit status, output, peak RSS (MB, itself and the children it waited for) and wall time."""
     start = time.monotonic()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw) as proc:
+    with subprocess.Popen([sys.executable, "-c", _PEAK_RSS, *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True, **kw) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the command too, not only its wrapper
             raise
-        # communicate() reaped it: the rusage of every reaped child of this process since the last call
-        rss = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN).ru_maxrss / 1024
+    err, _, peak = err.rstrip("\n").rpartition("\n")
+    rss = int(peak) / 1024
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err), rss, time.monotonic() - start
 
 
