@@ -349,6 +349,22 @@ function runEmitsIn (emitter, ctx) {
 // the trace id asked here (TraceIds.pin), so the answer is the same one
 // (every sampler buildSampler returns decides from the parent or the trace id
 // alone) and the ratio stays the ratio.
+function droppedSpan (ids, traceId, traceState) {
+  return api.trace.wrapSpanContext({ traceId, spanId: ids.generateSpanId(), traceFlags: api.TraceFlags.NONE, traceState })
+}
+
+// Whether this sampler drops every child of a span it dropped: parent-based
+// (its localParentNotSampled and remoteParentNotSampled are always_off) or
+// always_off. Then the trace context alone is what such a child needs.
+function dropsChildrenOfDropped (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
+  return sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler
+}
+
+// A valid span context the sampler dropped (flags 00).
+function droppedContext (spanContext) {
+  return !(spanContext.traceFlags & api.TraceFlags.SAMPLED) && api.trace.isSpanContextValid(spanContext)
+}
+
 function traceIds (RandomIdGenerator) {
   return new (class TraceIds extends RandomIdGenerator {
     pin (traceId) { this.pinned = traceId }
@@ -362,7 +378,7 @@ function traceIds (RandomIdGenerator) {
 }
 
 function instrumentHttpServer (core, { utils, version }, { sampler, ids }) {
-  const { SpanKind, ROOT_CONTEXT, SamplingDecision, TraceFlags } = api
+  const { SpanKind, ROOT_CONTEXT, SamplingDecision } = api
   const NO_LINKS = []
   const { errorMonitor } = require('node:events')
   const tracer = api.trace.getTracer(HTTP_SCOPE, version)
@@ -379,12 +395,7 @@ function instrumentHttpServer (core, { utils, version }, { sampler, ids }) {
     const traceId = validParent ? parentSpanContext.traceId : ids.generateTraceId()
     const result = sampler.shouldSample(parent, traceId, name, SpanKind.SERVER, attributes, NO_LINKS)
     if (result.decision === SamplingDecision.NOT_RECORD) {
-      return api.trace.wrapSpanContext({
-        traceId,
-        spanId: ids.generateSpanId(),
-        traceFlags: TraceFlags.NONE,
-        traceState: result.traceState ?? (validParent ? parentSpanContext.traceState : undefined)
-      })
+      return droppedSpan(ids, traceId, result.traceState ?? (validParent ? parentSpanContext.traceState : undefined))
     }
     if (!validParent) ids.pin(traceId)
     const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent)
@@ -463,15 +474,13 @@ function instrumentHttpServer (core, { utils, version }, { sampler, ids }) {
 // downstream's parent id is then our server span's (or your own span's) id,
 // which no one records either. Sampled requests, and fetch outside any request,
 // get their client span as before.
-function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
-  if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return undefined
-  const { TraceFlags } = api
+function unsampledFetch (sampler, traceSdk) {
+  if (!dropsChildrenOfDropped(sampler, traceSdk)) return undefined
   return function propagateOnly (request) {
     const active = api.context.active()
     const span = api.trace.getSpan(active)
     if (!span || typeof request.addHeader !== 'function') return false
-    const spanContext = span.spanContext()
-    if (spanContext.traceFlags & TraceFlags.SAMPLED || !api.trace.isSpanContextValid(spanContext)) return false
+    if (!droppedContext(span.spanContext())) return false
     const headers = {}
     api.propagation.inject(active, headers)
     for (const name in headers) request.addHeader(name, headers[name])
@@ -492,9 +501,8 @@ function unsampledFetch (sampler, { ParentBasedSampler, AlwaysOffSampler }) {
 // reaches no span processor. Roots (`root: true`), children of sampled or
 // invalid parents, and suppressed tracing (the exporters' own requests) take
 // the SDK's path.
-function unsampledChildren (tracerProvider, sampler, ids, { ParentBasedSampler, AlwaysOffSampler }, core) {
-  if (!(sampler instanceof ParentBasedSampler || sampler instanceof AlwaysOffSampler)) return
-  const { TraceFlags } = api
+function unsampledChildren (tracerProvider, sampler, ids, traceSdk, core) {
+  if (!dropsChildrenOfDropped(sampler, traceSdk)) return
   const getTracer = tracerProvider.getTracer
   tracerProvider.getTracer = function (...args) {
     const sdkTracer = getTracer.apply(this, args)
@@ -502,16 +510,10 @@ function unsampledChildren (tracerProvider, sampler, ids, { ParentBasedSampler, 
     const startSpan = sdkTracer.startSpan
     sdkTracer.startSpan = function (name, options, context = api.context.active()) {
       const parent = options && options.root ? undefined : api.trace.getSpanContext(context)
-      if (parent === undefined || parent.traceFlags & TraceFlags.SAMPLED || !api.trace.isSpanContextValid(parent) ||
-          core.isTracingSuppressed(context)) {
+      if (parent === undefined || !droppedContext(parent) || core.isTracingSuppressed(context)) {
         return startSpan.call(this, name, options, context)
       }
-      return api.trace.wrapSpanContext({
-        traceId: parent.traceId,
-        spanId: ids.generateSpanId(),
-        traceFlags: TraceFlags.NONE,
-        traceState: parent.traceState
-      })
+      return droppedSpan(ids, parent.traceId, parent.traceState)
     }
     return sdkTracer
   }
