@@ -624,7 +624,7 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
     return results
 
 
-def report(results: dict, args) -> list[str]:
+def report(results: dict, args) -> list[tuple[str, str]]:
     """Prints the figures and each target met or MISSED; returns (setup, endpoint) of each CPU per request
     target missed, the profiles that explain them."""
     bare = results["bare"]
@@ -716,7 +716,8 @@ def report(results: dict, args) -> list[str]:
             name, endpoint = profiled[0]
             note = (f" (where the CPU goes: the profile of {name} on {PROFILED[endpoint][0]}, below)"
                     if getattr(args, "profile_missed", False) else "")
-            explain += [name for name in profiled if name not in explain]
+            if profiled[0] not in explain:
+                explain.append(profiled[0])
         print(f"  [{'met' if ok else 'MISSED'}] {label}{note}")
     out = REPO / ".cache" / "otel_overhead.json"
     out.parent.mkdir(exist_ok=True)
