@@ -8,27 +8,14 @@ import subprocess
 import time
 
 import pytest
-
-
-def _setup(example_us: list[float], bare_us: float = 250.0) -> dict:
-    ratio = sorted(example_us)[len(example_us) // 2] / bare_us
-    return {"example": {"cpu_us": sorted(example_us)[len(example_us) // 2], "cpu_us_all": example_us,
-                        "rps": 1000, "ratio": ratio},
-            "healthz": {"cpu_us": 20, "cpu_us_all": [20, 20, 20], "rps": 5000, "ratio": 1.0},
-            "startup_s": 0.3, "rss_mb": 200, "rss_peak_mb": 250, "rss_gc_mb": 60, "heap_mb": 12, "exit_s": 0.2,
-            "exit_code": 0, "flushed": 3, "loop_block_ms": 2}
+from bench_reports import report_args, run_results
 
 
 def _report(bench, capsys, sampled: list[float], production: list[float], load=(0.3, 0.4), lines="unsampled request",
             ours_memory: dict | None = None):
-    results = {"bare": _setup([250, 250, 250]), "ours": _setup(sampled), "ours@prod": _setup(production),
-               "naive": _setup([500, 500, 500]), "naive@prod": _setup([480, 480, 480])}
+    results = run_results(sampled, production)
     results["ours"].update(ours_memory or {})
-    results["naive"]["startup_s"] = results["naive@prod"]["startup_s"] = 0.5
-    results["naive"]["rss_mb"] = results["naive@prod"]["rss_mb"] = 290
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
-                              repeats=3, production_ratio=0.1, load_average=load)
-    bench.report(results, args)
+    bench.report(results, report_args(load_average=load))
     return [line for line in capsys.readouterr().out.splitlines() if lines in line]
 
 
@@ -147,11 +134,8 @@ def test_a_missed_cpu_target_names_the_profile_that_explains_it(bench, capsys, t
     missed (report() returns them) and says so on the target's line; a met
     target names no profile."""
     monkeypatch.setattr(bench, "REPO", tmp_path)
-    results = {"bare": _setup([250, 250, 250]), "ours": _setup([355, 360, 365]),
-               "ours@prod": _setup([340, 345, 350]), "naive": _setup([500, 500, 500]),
-               "naive@prod": _setup([480, 480, 480])}
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
-                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4), profile_missed=True)
+    results = run_results([355, 360, 365], [340, 345, 350])
+    args = report_args(profile_missed=True)
     # 1.44x at 100 % is met, 1.38x at 0.1 is not
     assert bench.report(results, args) == [("ours@prod", "example")]
     lines = capsys.readouterr().out.splitlines()
@@ -193,12 +177,9 @@ def test_a_missed_healthz_target_is_profiled_on_healthz(bench, capsys, tmp_path,
     profile of ours on /healthz (as the runs of issue 21 missed it, 19 vs 16 us),
     which report() returns for main() to take."""
     monkeypatch.setattr(bench, "REPO", tmp_path)
-    results = {"bare": _setup([250, 250, 250]), "ours": _setup([355, 360, 365]),
-               "ours@prod": _setup([300, 300, 300]), "naive": _setup([500, 500, 500]),
-               "naive@prod": _setup([480, 480, 480])}
+    results = run_results([355, 360, 365], [300, 300, 300])
     results["ours"]["healthz"].update(cpu_us=24, ratio=1.2)
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
-                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4), profile_missed=True)
+    args = report_args(profile_missed=True)
     assert ("ours", "healthz") in bench.report(results, args)
     (line,) = [x for x in capsys.readouterr().out.splitlines() if "/healthz CPU/req <= 1.1x" in x]
     assert line.strip().startswith("[MISSED]") and "the profile of ours on /healthz, below" in line, line
@@ -285,14 +266,11 @@ def test_cpu_is_split_by_thread_the_main_threads_own_and_v8s_workers(bench, node
 
 def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "REPO", tmp_path)
-    results = {n: _setup(us) for n, us in (("bare", [250] * 3), ("ours", [360] * 3), ("ours@prod", [300] * 3),
-                                           ("naive", [500] * 3), ("naive@prod", [480] * 3))}
+    results = run_results()
     for n, main_user in (("bare", 140.0), ("ours", 230.0), ("ours@prod", 195.0), ("naive", 300.0),
                          ("naive@prod", 290.0)):
         results[n]["example"]["threads_us"] = {"main user": main_user, "main sys": 30.0, "V8 workers": 70.0,
                                                "other threads": 4.0}
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=6000, settle=6.0,
-                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4))
-    bench.report(results, args)
+    bench.report(results, report_args())
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("ours@prod ") and "main user" in x]
     assert "main user 195 (+55)" in line and "V8 workers 70 (+0)" in line, line

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_reports import report_args, run_results
 
 from paved_road.local.local_run import RuntimeStage
 from paved_road.local.memory_cgroup import MemoryCgroups, MemoryCgroupUnavailable
@@ -135,21 +136,11 @@ def test_without_a_memory_controller_to_delegate_the_bench_says_why_and_measures
     assert cgroups is None and note.startswith("task memory not emulated (--task-memory 0)"), note
 
 
-def _results(bench_setup, node_memory: dict) -> dict:
-    results = {}
-    for name in ("bare", "ours", "ours@prod", "naive", "naive@prod"):
-        results[name] = bench_setup(name)
-        results[name]["node_memory"] = node_memory
+def _results(node_memory: dict) -> dict:
+    results = run_results()
+    for figures in results.values():
+        figures["node_memory"] = node_memory
     return results
-
-
-def _setup(name: str) -> dict:
-    cpu = {"bare": 250, "ours": 360, "ours@prod": 300, "naive": 500, "naive@prod": 480}[name]
-    return {"example": {"cpu_us": cpu, "cpu_us_all": [cpu] * 3, "rps": 1000, "ratio": cpu / 250},
-            "healthz": {"cpu_us": 20, "cpu_us_all": [20] * 3, "rps": 5000, "ratio": 1.0},
-            "startup_s": 0.5 if name.startswith("naive") else 0.3, "rss_mb": 290 if name.startswith("naive") else 200,
-            "rss_peak_mb": 250, "rss_gc_mb": 60, "heap_mb": 12, "exit_s": 0.2, "exit_code": 0, "flushed": 3,
-            "loop_block_ms": 2}
 
 
 @pytest.mark.parametrize("emulated, note, seen, shown, condition", [
@@ -162,10 +153,8 @@ def _setup(name: str) -> dict:
 def test_the_report_states_the_task_memory_and_what_each_services_node_saw(bench, capsys, tmp_path, monkeypatch,
                                                                             emulated, note, seen, shown, condition):
     monkeypatch.setattr(bench, "REPO", tmp_path)
-    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=15000, warmup=1500, settle=6.0,
-                              repeats=3, production_ratio=0.1, load_average=(0.3, 0.4), task_memory_note=note,
-                              task_memory_emulated=emulated)
-    bench.report(_results(_setup, seen), args)
+    args = report_args(task_memory_note=note, task_memory_emulated=emulated)
+    bench.report(_results(seen), args)
     out = capsys.readouterr().out.splitlines()
     (header,) = [line for line in out if line.startswith("task memory")]
     assert header.startswith(note + "; each service's Node sees (process.constrainedMemory() / V8 heap limit):")
