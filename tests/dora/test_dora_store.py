@@ -15,7 +15,17 @@ from paved_road.deploy.history import Deployment
 from paved_road.dora import store as st
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-UNTIL = (NOW + timedelta(days=1)).strftime("%Y-%m-%d")
+UNTIL = (NOW + timedelta(days=2)).strftime("%Y-%m-%d")
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    """Each test's NOW is when it starts, not when the module was imported (a suite collected before
+    midnight ran these after it), and --until is the midnight after tomorrow, so what a test deploys
+    minutes later, across a midnight, still falls inside the window."""
+    global NOW, UNTIL
+    NOW = datetime.now(timezone.utc).replace(microsecond=0)
+    UNTIL = (NOW + timedelta(days=2)).strftime("%Y-%m-%d")
 
 
 def _at(days: float) -> str:
@@ -84,11 +94,12 @@ def test_a_year_past_ecs_90_days_comes_from_the_store(tmp_path):
         sim.stop()
     m = short["services"][0]["metrics"]
     assert (m["deployment_frequency"]["deployments"], m["change_failure_rate"]["failed"]) == (2, 0)
-    # 90 days held, up to --until (tomorrow, midnight): between 90 and 91 days
-    assert 90 < m["covered_days"] < 91 and m["covered_days"] == pytest.approx(
+    # 90 days held, up to --until (the midnight after tomorrow): between 91 and 92 days
+    assert 91 < m["covered_days"] < 92 and m["covered_days"] == pytest.approx(
         (datetime.fromisoformat(short["window"]["until"]) - NOW).total_seconds() / 86400 + 90, abs=0.01)
     assert err.count("warning:") == 1 and "starts later for 1 of 1 services" in err
-    assert short["coverage"]["covered_since"][:10] == (NOW - timedelta(days=90)).strftime("%Y-%m-%d")
+    covered_since = datetime.fromisoformat(short["coverage"]["covered_since"].replace("Z", "+00:00"))
+    assert abs(covered_since - (NOW - timedelta(days=90))) < timedelta(minutes=15)
 
 
 def test_the_incremental_run_gives_the_cold_runs_report_with_fewer_calls(tmp_path):
@@ -169,7 +180,7 @@ def test_aws_calls_cold_warm_after_one_new_deployment_and_shared_across_services
             "clusters": {"apps-production": {"services": {n: {
                 "environment": "production", "created_at": _at(400),
                 "history": [{"release": f"1.{w}.0", "status": "SUCCESSFUL", "made_by": "deploy",
-                             "started_at": _at(364 - 14 * w), "finished_at": _at(364 - 14 * w - 0.01)}
+                             "started_at": _at(362 - 14 * w), "finished_at": _at(362 - 14 * w - 0.01)}
                             for w in range(26)]} for n in names}}}}
     fleet = tmp_path / "fleet"
     for n in names:
