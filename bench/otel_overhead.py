@@ -705,12 +705,18 @@ def report(results: dict, args) -> list[tuple[str, str]]:
     print("RSS after each repeat's loads (MB): " + "; ".join(
         f"{n} {r.get('rss_all', [])}" for n, r in results.items()))
     if all("threads_us" in r["example"] for r in results.values()):
-        print("/api/example CPU per request by thread, median of the repeats (us; beside bare's):")
+        # Each thread's time is counted in whole clock ticks, its user/kernel split from the ticks the
+        # kernel sampled: a difference of a tick or two is no difference.
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / args.example_requests
+        print(f"/api/example CPU per request by thread, median of the repeats (us; beside bare's). One clock "
+              f"tick of one thread is {tick_us:.1f} us per request over {args.example_requests} requests: "
+              f"differences within a few ticks are noise. {UNATTRIBUTED}: the process's CPU less its "
+              "threads' (threads that ended during the load, rounding):")
         for n, r in results.items():
             print(f"  {n:<12} " + ", ".join(
                 f"{g} {r['example']['threads_us'][g]:.0f}"
                 + ("" if n == "bare" else f" ({r['example']['threads_us'][g] - bare['example']['threads_us'][g]:+.0f})")
-                for g in THREAD_GROUPS))
+                for g in (*THREAD_GROUPS, UNATTRIBUTED) if g in r["example"]["threads_us"]))
 
     ours, prod, naive, naive_prod = (results[k] for k in ("ours", "ours@prod", "naive", "naive@prod"))
     # An unsampled request's CPU, from the production default's mix of sampled

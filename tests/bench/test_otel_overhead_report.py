@@ -295,6 +295,25 @@ def test_a_thread_that_ends_during_a_load_takes_no_cpu_from_the_others_and_the_s
     assert split[bench.UNATTRIBUTED] >= 0.1, split  # the worker's CPU after the first snapshot
 
 
+def test_the_thread_split_says_what_a_clock_tick_is_per_request_and_what_it_does_not_attribute(
+        bench, capsys, tmp_path, monkeypatch):
+    """Each thread's CPU is counted in clock ticks (10 ms at 100 Hz): over 4,000 requests one tick of
+    one thread is 2.5 us per request, so the table's single-digit differences are within a tick or two.
+    The report says so, and prints what the process spent that no live thread accounts for."""
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    results = run_results()
+    for n in results:
+        results[n]["example"]["threads_us"] = {"main user": 140.0, "main sys": 30.0, "V8 workers": 70.0,
+                                               "other threads": 4.0, bench.UNATTRIBUTED: 6.0}
+    bench.report(results, report_args(example_requests=4000))
+    out = capsys.readouterr().out
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / 4000
+    (header,) = [x for x in out.splitlines() if x.startswith("/api/example CPU per request by thread")]
+    assert f"One clock tick of one thread is {tick_us:.1f} us per request over 4000 requests" in header, header
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("ours ") and "main user" in x]
+    assert f"{bench.UNATTRIBUTED} 6 (+0)" in line, line
+
+
 def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "REPO", tmp_path)
     results = run_results()
