@@ -271,7 +271,8 @@ def test_a_thread_that_ends_during_a_load_takes_no_cpu_from_the_others_and_the_s
     the first snapshot is not the load's), and the groups plus what is not attributed to a live thread
     must be the process's CPU between the snapshots, as /proc/<pid>/stat counts it."""
     script = ("const {Worker} = require('worker_threads');"
-              "const w = new Worker('const t = Date.now(); let x = 0; while (Date.now() - t < 900) x++;', {eval: true});"
+              "const w = new Worker('const t = Date.now(); let x = 0; while (Date.now() - t < 900) x++;',"
+              " {eval: true});"
               "w.on('exit', () => setTimeout(() => { const t = Date.now(); let x = 0;"
               " while (Date.now() - t < 400) x++; console.log('burnt'); setTimeout(() => {}, 5000) }, 100))")
     proc = subprocess.Popen(["node", "-e", script], env=node24_env, stdout=subprocess.PIPE, text=True)
