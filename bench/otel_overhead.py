@@ -173,46 +173,86 @@ def cpu_seconds(pid: int) -> float:
 
 # Where a process's CPU goes, by thread, from /proc/<pid>/task/<tid>/stat: the
 # main (JavaScript) thread's user and kernel time, V8's worker threads (GC,
-# concurrent compilation: "V8Worker"), libuv's pool and anything else. A V8
+# concurrent compilation), libuv's pool and anything else. A V8
 # CPU profile samples the main thread only, and misses ticks when the cores
-# are busy; these counts do not.
+# are busy; these counts do not. Thread names as Node 24 sets them (comm, 15
+# characters): MainThread, V8Worker, libuv-worker, SignalInspector,
+# DelayedTaskSche, WorkerThread. Node 22 leaves V8's workers unnamed ("node",
+# the process's name): there they would count as other threads (the bench runs
+# Node 24).
 THREAD_GROUPS = ("main user", "main sys", "V8 workers", "other threads")
+# The process's CPU (utime+stime of /proc/<pid>/stat, which keeps the time of
+# threads that have ended) less the threads': a thread that ended during a load
+# is gone from /proc/<pid>/task, and each thread's time is rounded to clock
+# ticks on its own.
+UNATTRIBUTED = "not attributed"
 
 
-def thread_seconds(pid: int) -> Counter:
-    seconds: Counter = Counter()
+def thread_times(pid: int) -> dict[tuple[str, str], tuple[str, float, float]]:
+    """Each live thread of `pid`: (tid, start time) -> (group, user seconds, system seconds). The start
+    time tells a thread from a later one the kernel gave the same tid."""
     tick = os.sysconf("SC_CLK_TCK")
+    threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             comm = (task / "comm").read_text().strip()
+            # field 2, comm in parentheses, may itself hold ") ": the fields start after the last ")"
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # a thread that ended meanwhile
             continue
-        user, system = int(fields[11]) / tick, int(fields[12]) / tick
-        if task.name == str(pid):
-            seconds["main user"] += user
-            seconds["main sys"] += system
+        group = "main" if task.name == str(pid) else "V8 workers" if comm.startswith("V8") else "other threads"
+        threads[(task.name, fields[19])] = (group, int(fields[11]) / tick, int(fields[12]) / tick)
+    return threads
+
+
+def _grouped(threads: dict, before: dict | None = None) -> Counter:
+    seconds: Counter = Counter()
+    for key, (group, user, system) in threads.items():
+        _, user0, system0 = (before or {}).get(key, (group, 0.0, 0.0))  # a thread started since: all of it
+        if group == "main":
+            seconds["main user"] += user - user0
+            seconds["main sys"] += system - system0
         else:
-            seconds["V8 workers" if comm.startswith("V8") else "other threads"] += user + system
+            seconds[group] += user + system - user0 - system0
     return seconds
+
+
+def thread_seconds(pid: int) -> Counter:
+    """CPU seconds of the live threads of `pid` since they started, by THREAD_GROUPS."""
+    return _grouped(thread_times(pid))
+
+
+def cpu_snapshot(pid: int) -> dict:
+    """The process's CPU and each live thread's, read together (see cpu_by_thread)."""
+    return {"threads": thread_times(pid), "total": cpu_seconds(pid)}
+
+
+def cpu_by_thread(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds between two cpu_snapshot()s by THREAD_GROUPS, each thread counted from the first
+    snapshot (or its start) to the second, and UNATTRIBUTED: the process's CPU less those (what the
+    threads that ended in between spent after the first snapshot, and rounding), so the groups add up
+    to the process's CPU and none goes below zero because a thread ended."""
+    seconds = _grouped(after["threads"], before["threads"])
+    split = {g: seconds[g] for g in THREAD_GROUPS}
+    split[UNATTRIBUTED] = after["total"] - before["total"] - sum(split.values())
+    return split
 
 
 def load(url: str, amount: int, connections: int, env: dict, pid: int, settle: float = 0.0) -> dict:
     """A fixed number of requests; CPU per request of the service process,
     counted until `settle` seconds after the last answer, and by thread."""
     cli = npm_tool(AUTOCANNON, env) / "autocannon.js"
-    threads0 = thread_seconds(pid)
-    cpu0 = cpu_seconds(pid)
+    before = cpu_snapshot(pid)
     out = subprocess.run(["node", str(cli), "-j", "-c", str(connections), "-a", str(amount), url],
                          env=env, capture_output=True, text=True, check=True).stdout
     time.sleep(settle)
-    cpu = cpu_seconds(pid) - cpu0
-    threads = thread_seconds(pid)
+    after = cpu_snapshot(pid)
+    cpu = after["total"] - before["total"]
     data = json.loads(out)
     total = data["requests"]["total"] or 1
     return {"rps": data["requests"]["average"], "p99": data["latency"]["p99"],
             "errors": data["errors"] + data["non2xx"], "cpu_us": cpu / total * 1e6,
-            "threads_us": {g: (threads[g] - threads0[g]) / total * 1e6 for g in THREAD_GROUPS}}
+            "threads_us": {g: s / total * 1e6 for g, s in cpu_by_thread(before, after).items()}}
 
 
 class Setup:
@@ -616,7 +656,7 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             r[route]["cpu_us_all"] = [round(x["cpu_us"]) for x in s.samples[route]]
             if all("threads_us" in x for x in s.samples[route]):
                 r[route]["threads_us"] = {g: median([x["threads_us"][g] for x in s.samples[route]])
-                                          for g in THREAD_GROUPS}
+                                          for g in (*THREAD_GROUPS, UNATTRIBUTED)}
             # Paired with bare's load of the same repeat, which ran seconds apart.
             r[route]["ratio"] = median([x["cpu_us"] / b["cpu_us"]
                                         for x, b in zip(s.samples[route], bare.samples[route])])
@@ -665,12 +705,18 @@ def report(results: dict, args) -> list[tuple[str, str]]:
     print("RSS after each repeat's loads (MB): " + "; ".join(
         f"{n} {r.get('rss_all', [])}" for n, r in results.items()))
     if all("threads_us" in r["example"] for r in results.values()):
-        print("/api/example CPU per request by thread, median of the repeats (us; beside bare's):")
+        # Each thread's time is counted in whole clock ticks, its user/kernel split from the ticks the
+        # kernel sampled: a difference of a tick or two is no difference.
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / args.example_requests
+        print(f"/api/example CPU per request by thread, median of the repeats (us; beside bare's). One clock "
+              f"tick of one thread is {tick_us:.1f} us per request over {args.example_requests} requests: "
+              f"differences within a few ticks are noise. {UNATTRIBUTED}: the process's CPU less its "
+              "threads' (threads that ended during the load, rounding):")
         for n, r in results.items():
             print(f"  {n:<12} " + ", ".join(
                 f"{g} {r['example']['threads_us'][g]:.0f}"
                 + ("" if n == "bare" else f" ({r['example']['threads_us'][g] - bare['example']['threads_us'][g]:+.0f})")
-                for g in THREAD_GROUPS))
+                for g in (*THREAD_GROUPS, UNATTRIBUTED) if g in r["example"]["threads_us"]))
 
     ours, prod, naive, naive_prod = (results[k] for k in ("ours", "ours@prod", "naive", "naive@prod"))
     # An unsampled request's CPU, from the production default's mix of sampled

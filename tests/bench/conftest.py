@@ -16,3 +16,10 @@ def bench():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def results_in_tmp(bench, tmp_path, monkeypatch):
+    """report() saves a run's figures as REPO/.cache/otel_overhead.json: a test's made-up figures go
+    under its own tmp_path, never over the figures of the last real run."""
+    monkeypatch.setattr(bench, "REPO", tmp_path)

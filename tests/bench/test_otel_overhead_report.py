@@ -4,6 +4,7 @@ among them "an unsampled request must cost clearly less than a sampled one"."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 
@@ -262,6 +263,56 @@ def test_cpu_is_split_by_thread_the_main_threads_own_and_v8s_workers(bench, node
     assert set(seconds) <= set(bench.THREAD_GROUPS), seconds
     assert seconds["main user"] >= 0.6, seconds
     assert seconds["V8 workers"] > 0, seconds
+
+
+def test_a_thread_that_ends_during_a_load_takes_no_cpu_from_the_others_and_the_split_adds_up(bench, node24_env):
+    """A real Node process: a worker thread burns CPU and ends between the two snapshots, then the main
+    thread burns CPU. The thread that ended must not pull "other threads" below zero (its CPU before
+    the first snapshot is not the load's), and the groups plus what is not attributed to a live thread
+    must be the process's CPU between the snapshots, as /proc/<pid>/stat counts it."""
+    script = ("const {Worker} = require('worker_threads');"
+              "const w = new Worker('const t = Date.now(); let x = 0; while (Date.now() - t < 900) x++;',"
+              " {eval: true});"
+              "w.on('exit', () => setTimeout(() => { const t = Date.now(); let x = 0;"
+              " while (Date.now() - t < 400) x++; console.log('burnt'); setTimeout(() => {}, 5000) }, 100))")
+    proc = subprocess.Popen(["node", "-e", script], env=node24_env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not any(group == "other threads" and user + system >= 0.1
+                      for group, user, system in bench.thread_times(proc.pid).values()):
+            assert time.monotonic() < deadline, "the worker thread never burnt 0.1 s"
+            time.sleep(0.02)
+        before = bench.cpu_snapshot(proc.pid)  # the worker is burning
+        assert proc.stdout.readline() == "burnt\n"  # it has ended, and the main thread has burnt
+        after = bench.cpu_snapshot(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    split = bench.cpu_by_thread(before, after)
+    total = after["total"] - before["total"]
+    assert min(split[g] for g in bench.THREAD_GROUPS) >= 0, split
+    assert split["main user"] >= 0.1, split
+    assert abs(sum(split.values()) - total) < 1e-9, (split, total)
+    assert split[bench.UNATTRIBUTED] >= 0.1, split  # the worker's CPU after the first snapshot
+
+
+def test_the_thread_split_says_what_a_clock_tick_is_per_request_and_what_it_does_not_attribute(
+        bench, capsys, tmp_path, monkeypatch):
+    """Each thread's CPU is counted in clock ticks (10 ms at 100 Hz): over 4,000 requests one tick of
+    one thread is 2.5 us per request, so the table's single-digit differences are within a tick or two.
+    The report says so, and prints what the process spent that no live thread accounts for."""
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    results = run_results()
+    for n in results:
+        results[n]["example"]["threads_us"] = {"main user": 140.0, "main sys": 30.0, "V8 workers": 70.0,
+                                               "other threads": 4.0, bench.UNATTRIBUTED: 6.0}
+    bench.report(results, report_args(example_requests=4000))
+    out = capsys.readouterr().out
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / 4000
+    (header,) = [x for x in out.splitlines() if x.startswith("/api/example CPU per request by thread")]
+    assert f"One clock tick of one thread is {tick_us:.1f} us per request over 4000 requests" in header, header
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("ours ") and "main user" in x]
+    assert f"{bench.UNATTRIBUTED} 6 (+0)" in line, line
 
 
 def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, monkeypatch):
