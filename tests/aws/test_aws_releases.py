@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from sim_world import make_world
+from sim_world import aws_env, make_world
 
 SEED = {"repositories": {"checkout": {"releases": [
     {"version": "0.9.0", "architectures": ["amd64"], "pushed_at": "2026-10-01T09:00:00Z"},
@@ -43,6 +43,20 @@ def test_releases_in_a_pipe_are_plain_rows_with_full_digests(sim_endpoint):
     assert all(len(row.split()[1]) == len("sha256:") + 64 for row in rows)  # never cut
     assert "amd64,arm64" in rows[0] and "arm64" not in rows[3]
     assert not set("│┃━─…") & set(result.out)  # no box drawing in a pipe (docs/cli.md)
+
+
+def test_push_times_are_utc_whatever_the_machine_s_time_zone(sim_endpoint):
+    """0.9.0 was pushed 2026-10-01 09:00 UTC: in Tokyo (UTC+9) it is 18:00 that day, and at UTC-10 the day
+    before; `paved releases` shows and writes it as UTC, like `paved history`, on any machine."""
+    world = make_world(sim_endpoint, SEED)
+    for tz in ("Asia/Tokyo", "Pacific/Honolulu"):
+        env = aws_env(world.endpoint, TZ=tz)
+        table = world.paved("releases", "--repository", "checkout", env=env)
+        assert table.code == 0, table.err
+        assert table.out.splitlines()[-1].split()[-2:] == ["2026-10-01", "09:00"], (tz, table.out)
+        as_json = world.paved("releases", "--repository", "checkout", "--format", "json", env=env)
+        pushed = {r["version"]: r["pushed_at"] for r in json.loads(as_json.out)}
+        assert pushed["0.9.0"] == "2026-10-01T09:00:00+00:00", tz
 
 
 def test_releases_of_a_missing_repository_is_bad_input(world):

@@ -195,3 +195,14 @@ def test_a_rollback_completed_at_desired_count_zero_is_already_rolled_back():
     assert summary(ledger)[-1] == ("1.1.0", "rollback", "no-tasks")
     assert ledger.previous().action == "verify"
     assert ledger.previous(again=True).target.release == "1.0.0"
+
+
+def test_history_shows_the_finish_date_of_a_run_that_ended_on_another_day():
+    """Started 23:58 UTC, finished 00:03 the next day: the finished column said only 00:03:00, which reads as
+    before the start; it carries the date when the day changed, and stays a bare time on the same day."""
+    from paved_road.deploy.cli import history_table
+
+    rows = history_table(book(dep(1, "1.0.0", hours=11 + 58 / 60, minutes=5), dep(2, "1.1.0", hours=12.5)),
+                         "svc on c").rows
+    assert [tuple(r[:2]) for r in rows] == [("2026-11-02 00:30:00", "00:34:00"),
+                                           ("2026-11-01 23:58:00", "2026-11-02 00:03:00")]

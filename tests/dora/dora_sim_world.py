@@ -30,7 +30,7 @@ def scenario_seed() -> dict:
     legacy (tagged staging although it sits in apps-production: the tag wins)."""
     return {
         "region": REGION,
-        "retention_days": 3650,  # the scenario's fixed March 2026 dates are older than ECS's 90 days
+        "retention_days": None,  # ECS forgets nothing: the fixed 2026 dates outlive any fixed number of days
         "repositories": {
             "orders": {"releases": [{"version": v, "pushed_at": _iso(p)} for v, p in PUSHED.items()]},
             "payments": {"releases": [{"version": v, "pushed_at": _iso(p)} for v, p in PAYMENTS_PUSHED.items()]},

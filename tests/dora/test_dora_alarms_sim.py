@@ -21,7 +21,7 @@ def test_alarm_history_gives_time_to_detect_and_restore_through_the_cli(tmp_path
             ("1.5.0", "deploy", "SUCCESSFUL", "03-12 10:00", "03-12 10:10"),
             ("1.6.0", "deploy", "SUCCESSFUL", "03-12 11:30", "03-12 11:40")]
     seed = {
-        "region": REGION, "retention_days": 3650,
+        "region": REGION, "retention_days": None,  # its fixed 2026 dates: kept on any day the suite runs
         "repositories": {"checkout": {"releases": [{"version": v, "pushed_at": _iso("03-01 09:00")}
                                                    for v in ("1.1.0", "1.2.0", "1.5.0", "1.6.0")]}},
         "clusters": {"apps-production": {"services": {"checkout": {
@@ -60,7 +60,7 @@ def test_alarm_history_is_kept_in_the_store_and_read_again_only_after_a_state_ch
     rows = [("1.1.0", "deploy", "SUCCESSFUL", "03-02 10:00", "03-02 10:10"),
             ("1.2.0", "deploy", "ROLLBACK_SUCCESSFUL", "03-05 09:00", "03-05 09:30")]
     seed = {
-        "region": REGION, "retention_days": 3650,
+        "region": REGION, "retention_days": None,  # its fixed 2026 dates: kept on any day the suite runs
         "repositories": {"checkout": {"releases": [{"version": v, "pushed_at": _iso("03-01 09:00")}
                                                    for v in ("1.1.0", "1.2.0")]}},
         "clusters": {"apps-production": {"services": {"checkout": {

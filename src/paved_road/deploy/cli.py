@@ -428,6 +428,14 @@ def history_command(args) -> int:
     return EXIT_OK
 
 
+def _finished(run) -> str:
+    """The time a run finished; with its date when that is not the day it started (23:58 -> 00:03 is the next day)."""
+    if run.finished_at is None:
+        return "-"
+    same_day = run.finished_at.date() == run.started_at.date()
+    return run.finished_at.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+
+
 def history_table(book, title: str) -> output.Table:
     """The ledger as a table: one row per release run, newest first; why a run
     did not complete follows the table."""
@@ -437,8 +445,8 @@ def history_table(book, title: str) -> output.Table:
         columns=[output.Column("started (UTC)"), output.Column("finished", 3), output.Column("release"),
                  output.Column("revision", 1), output.Column("strategy", 4), output.Column("how"),
                  output.Column("outcome"), output.Column("ECS status", 2)],
-        rows=[(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.finished_at.strftime("%H:%M:%S") if r.finished_at else "-",
-               r.release or "?", r.task_definition, r.strategy, r.how, r.outcome, r.status) for r in runs],
+        rows=[(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), _finished(r), r.release or "?", r.task_definition,
+               r.strategy, r.how, r.outcome, r.status) for r in runs],
         notes=[f"  {r.release or '?'} ({r.task_definition}) {r.outcome}: {r.detail}"
                for r in runs if r.detail and r.outcome != "completed"])
 
