@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from paved_road.dora import metrics
 from dora_scenario import SINCE, UNTIL, deployments, t
 
@@ -165,3 +167,21 @@ def test_the_last_partial_trend_bucket_is_marked():
     buckets = metrics.trend(m, metrics.trend_step(SINCE, UNTIL))
     assert [b["partial"] for b in buckets] == [False, False, False, False, True]
     assert buckets[-1]["start"] == "2026-03-29T00:00:00+00:00"
+
+
+def test_a_window_reaching_past_now_divides_by_the_days_so_far_and_its_trend_stops_at_now():
+    """March, run on 03-11 12:00: 5 successful deployments in 10.5 days are 0.476 a day, not 5/30 (the 19.5
+    days to come hold nothing yet); the week 03-08..03-15 is not over (partial), the weeks after are left out."""
+    rows = [(f"1.{i}.0", "deploy", "SUCCESSFUL", f"03-0{i + 1} 10:00", f"03-0{i + 1} 10:10") for i in range(5)]
+    now = _at("03-11 12:00")
+    m = metrics.compute(deployments(rows), SINCE, UNTIL, now=now)
+    out = m.to_json()
+    assert out["covered_days"] == 10.5
+    assert out["deployment_frequency"]["per_day"] == pytest.approx(5 / 10.5, abs=1e-3)
+    buckets = metrics.trend(m, metrics.trend_step(SINCE, UNTIL))
+    assert [(b["start"][:10], b["partial"], b["successful"]) for b in buckets] == [
+        ("2026-03-01", False, 5), ("2026-03-08", True, 0)]
+    # once the month is over, the same deployments are 5 in 30 days and the trend has all five buckets
+    later = metrics.compute(deployments(rows), SINCE, UNTIL, now=APRIL)
+    assert later.to_json()["covered_days"] == 30
+    assert len(metrics.trend(later, metrics.trend_step(SINCE, UNTIL))) == 5

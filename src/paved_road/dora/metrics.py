@@ -169,10 +169,16 @@ class ServiceMetrics:
     covered_since: datetime | None = None                # the history held starts after `since` (from here)
 
     @property
+    def end(self) -> datetime:
+        """Where the measured span ends: `until`, or `now` when the window reaches into the future (days
+        that have not happened yet hold no deployments, and would dilute every rate)."""
+        return min(self.until, self.now) if self.now else self.until
+
+    @property
     def days(self) -> float:
-        """The span rates divide by: the window, or the part of it the history held covers."""
+        """The span rates divide by: the window up to now, or the part of it the history held covers."""
         start = max(self.since, self.covered_since) if self.covered_since else self.since
-        return max(0.0, _seconds(self.until - start) / 86400)
+        return max(0.0, _seconds(self.end - start) / 86400)
 
     # -- the four keys ----------------------------------------------------
     @property
@@ -491,10 +497,11 @@ def fleet_json(services: list[ServiceMetrics], since: datetime, until: datetime)
 
 
 def trend(m: ServiceMetrics, step: timedelta) -> list[dict]:
-    """The four keys per bucket of `step` from `since`; the last bucket may be shorter (`partial`)."""
+    """The four keys per bucket of `step` from `since` up to `until`; the last bucket may be shorter, and
+    one that `now` falls in is not over: both are `partial`. Buckets wholly after `now` are left out."""
     buckets = []
     start = m.since
-    while start < m.until:
+    while start < m.end or (start == m.since < m.until):
         end = min(start + step, m.until)
 
         def inside(t: datetime | None) -> bool:
@@ -507,7 +514,7 @@ def trend(m: ServiceMetrics, step: timedelta) -> list[dict]:
         buckets.append({
             "start": start.isoformat(),
             "end": end.isoformat(),
-            "partial": end - start < step,
+            "partial": end - start < step or end > m.end,
             "deployments": len(deployed),
             "successful": sum(1 for d in deployed if d.status == SUCCESSFUL),
             "failed": len(failed),
