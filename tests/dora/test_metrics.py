@@ -159,3 +159,31 @@ def test_the_default_window_ends_after_deployments_started_earlier_in_the_same_s
     assert since <= rollback_started < until
     assert until == datetime(2026, 12, 1, 8, 6, 18, tzinfo=timezone.utc)
     assert window("1d", None, now=now.replace(microsecond=0))[1] == now.replace(microsecond=0)
+
+
+def test_a_window_ending_now_counts_every_day_and_its_last_whole_week_is_not_partial(monkeypatch):
+    """`paved dora --since 28d` (--until: now, rounded up to the second) is four whole weeks: 28 days of
+    rates and four full trend buckets. The run's clock, read after the window, is a fraction of a second
+    short of that rounded-up end, which read as a window reaching past now: covered_days 27.99999 and the
+    fourth week marked partial (hatched as unfinished in the HTML)."""
+    import argparse
+    from datetime import datetime, timedelta, timezone
+
+    from paved_road.dora import collect, command, report
+
+    # the window as prepare() makes it, with a clock 0.9 s ahead of build_report's (any run in its same second)
+    since, until = command.window("28d", None, now=datetime.now(timezone.utc) + timedelta(seconds=0.9))
+
+    def measure_all(clients, targets, since, until, *, now, **_):
+        measured = report.ServiceReport(name="orders")
+        measured.metrics = metrics.compute([], since, until, now=now)
+        return [measured]
+
+    monkeypatch.setattr(collect, "measure_all", measure_all)
+    args = argparse.Namespace(until=None, since="28d", environment="production", container="app", jobs=1,
+                              failure_window="24h", store=None, no_store=True, rate_share=0, catalog=None)
+    data = report.to_json(command.build_report(args, since, until, [], clients=object()))
+    service = data["services"][0]
+    assert service["metrics"]["covered_days"] == data["window"]["days"] == 28
+    assert [b["partial"] for b in service["trend"]] == [False] * 4
+    assert [b["partial"] for b in data["fleet"]["trend"]] == [False] * 4

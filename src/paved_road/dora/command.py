@@ -144,6 +144,10 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         clients = AwsClients(config=Config(max_pool_connections=max(10, args.jobs + 2)))
     environment = args.environment if _is_fleet(args) else None  # one named service: all its deployments count
     now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
+    if not getattr(args, "until", None):
+        # the window ends at this run's now, which window() rounded up to the second: not a window reaching
+        # past now (its rates would divide by 27.99999 days of 28, its last whole bucket read as unfinished)
+        now = max(now, until)
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
     store = open_store(args)
     from paved_road.dora.ratelimit import Limiter
