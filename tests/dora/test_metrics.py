@@ -187,3 +187,20 @@ def test_a_window_ending_now_counts_every_day_and_its_last_whole_week_is_not_par
     assert service["metrics"]["covered_days"] == data["window"]["days"] == 28
     assert [b["partial"] for b in service["trend"]] == [False] * 4
     assert [b["partial"] for b in data["fleet"]["trend"]] == [False] * 4
+
+
+def test_a_window_that_starts_after_now_is_bad_input_before_any_aws_call():
+    """`--since 2099-01-01 --until 2099-02-01` (a typo for 2026, or --since 30d before a far --until): no day of it
+    has happened, and it read '0.00/wk (0 ok) low' for every service, exit 0. Now one line, exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    paved = str(Path(sys.executable).with_name("paved"))
+    for window in (["--since", "2099-01-01", "--until", "2099-02-01"], ["--since", "30d", "--until", "2099-02-01"]):
+        proc = subprocess.run([paved, "dora", "--cluster", "c", "--service", "s", "--no-store", *window],
+                              capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+                                   "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "starts after now" in proc.stderr and proc.stdout == ""

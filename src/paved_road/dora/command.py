@@ -43,11 +43,11 @@ def parse_time(text: str, option: str) -> datetime:
 
 
 def window(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    current = now or datetime.now(timezone.utc)
     if until:
         end = parse_time(until, "--until")
     else:  # whole seconds, rounded up: a deployment started earlier in this second is inside the window
-        end = now or datetime.now(timezone.utc)
-        end = end.replace(microsecond=0) + (timedelta(seconds=1) if end.microsecond else timedelta(0))
+        end = current.replace(microsecond=0) + (timedelta(seconds=1) if current.microsecond else timedelta(0))
     if _SPAN.match(since.strip()):
         start = end - parse_span(since, "--since")
     else:
@@ -57,6 +57,9 @@ def window(since: str, until: str | None, now: datetime | None = None) -> tuple[
             raise BadOption(f"--since must be a span like 30d, 12w or 1y, or an ISO 8601 date such as 2026-03-01 (got '{since}')") from None
     if start >= end:
         raise BadOption(f"--since must be before --until (got {start.isoformat()} .. {end.isoformat()})")
+    if start >= current:   # no day of it has happened: rates over 0 days would read 0 a day, band "low"
+        raise BadOption(f"the window {start.isoformat()} .. {end.isoformat()} starts after now "
+                        f"({current.replace(microsecond=0).isoformat()}): nothing can have been deployed in it yet")
     return start, end
 
 
