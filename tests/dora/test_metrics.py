@@ -204,3 +204,29 @@ def test_a_window_that_starts_after_now_is_bad_input_before_any_aws_call():
                                    "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert "starts after now" in proc.stderr and proc.stdout == ""
+
+
+def test_the_coverage_warning_of_a_window_reaching_past_now_names_the_span_up_to_now(monkeypatch):
+    """--until two days ahead, ECS holding 90 days: the warning said the figures cover '.. <--until>', days that
+    have not happened and that covered_days does not count; it names the span up to now."""
+    import argparse
+    from datetime import datetime, timedelta, timezone
+
+    from paved_road.dora import collect, command, report
+
+    today = datetime.now(timezone.utc)
+    until_text = (today + timedelta(days=2)).strftime("%Y-%m-%d")
+    since, until = command.window("1y", until_text)
+
+    def measure_all(clients, targets, since, until, *, now, **_):
+        measured = report.ServiceReport(name="orders", covered_since=now - timedelta(days=90))
+        measured.metrics = metrics.compute([], since, until, now=now, covered_since=measured.covered_since)
+        return [measured]
+
+    monkeypatch.setattr(collect, "measure_all", measure_all)
+    args = argparse.Namespace(until=until_text, since="1y", environment="production", container="app", jobs=1,
+                              failure_window="24h", store=None, no_store=True, rate_share=0, catalog=None)
+    rep = command.build_report(args, since, until, [], clients=object())
+    warning, = rep.coverage["warnings"]
+    assert f".. {rep.now.date()} at most" in warning and until_text not in warning
+    assert report.to_json(rep)["services"][0]["metrics"]["covered_days"] == 90

@@ -172,7 +172,7 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
             f"--since {since.date()}: the history held (the store and ECS's 90 days) starts later for "
             f"{len(short)} of {len(results)} services, the latest {latest.date()} "
             f"({', '.join(r.name for r in short[:3])}{', ...' if len(short) > 3 else ''}); their figures cover "
-            f"{latest.date()} .. {until.date()} at most and rates divide by the days covered (covered_days)"]}
+            f"{latest.date()} .. {min(until, now).date()} at most and rates divide by the days covered (covered_days)"]}
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,
