@@ -38,7 +38,7 @@ def test_releases_in_a_pipe_are_plain_rows_with_full_digests(sim_endpoint):
     result = world.paved("releases", "--repository", "checkout")
     assert result.code == 0, result.err
     header, *rows = result.out.splitlines()
-    assert header.split() == ["version", "digest", "architectures", "pushed"]
+    assert header.split() == ["version", "digest", "architectures", "pushed", "(UTC)"]   # its zone, as history
     assert [row.split()[0] for row in rows] == ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
     assert all(len(row.split()[1]) == len("sha256:") + 64 for row in rows)  # never cut
     assert "amd64,arm64" in rows[0] and "arm64" not in rows[3]

@@ -145,3 +145,22 @@ def test_the_table_names_answers_files_that_cannot_be_read():
     none = output.render_plain(report.table(report.to_json(rep)))
     assert none.splitlines()[0] == "no service measured"
     assert "acme/broken: not measured: .copier-answers.yml is not valid YAML" in none
+
+
+def test_a_window_reaching_past_now_says_how_many_of_its_days_its_rates_divide_by():
+    """March, run on 03-11 12:00: the table's title and the page said "(30 days)" beside rates divided by the
+    10.5 days so far, and the week now falls in was hatched as "partial bucket: 7 days" (a shorter bucket)."""
+    from dora_scenario import t
+
+    data = _data("payments", now=t("03-11 12:00"))
+    title = _table(data).splitlines()[0].rstrip()
+    assert title == ("DORA metrics, 2026-03-01 .. 2026-03-31 (30 days, 10.5 of them up to now, which rates divide "
+                     "by), environment production")
+    assert data["services"][1]["metrics"]["covered_days"] == 10.5
+    html = report.render_html(data)
+    assert "(30.0 days, 10.5 of them up to now, which rates divide by, environment" in html
+    assert "partial bucket: 3.5 of its 7 days so far" in html and "partial bucket: 7 days" not in html
+    # a window that is over says nothing more, and its short last bucket is still a shorter one
+    over = _data("payments")
+    assert "up to now" not in _table(over).splitlines()[0]
+    assert "partial bucket: 2 days" in report.render_html(over)

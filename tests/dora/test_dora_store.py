@@ -53,30 +53,59 @@ def dora(sim, *args):
     return json.loads(proc.stdout), proc.stderr
 
 
-def _close(a, b, where: str) -> None:
-    """Equal, but for rates: --until lies in the future, so they divide by the days up to each run's now,
-    seconds apart between two runs (5 changes in 50 days: 1e-6 of a rate per 10 s)."""
+RATES = ("per_day", "per_week", "per_service_per_day", "per_service_per_day_median")
+
+
+def _close(a, b, where: str, shift: float, days: tuple[float, float] | None = None) -> None:
+    """Equal, but for the span rates divide by: --until lies in the future, so each run divides by the days up
+    to its own now, `shift` days apart (seconds). covered_days must differ by exactly that, and each rate times
+    its run's days must give the same count: a rate over a span an hour off fails (a tolerance of 0.1% let a
+    year's rates be 8 hours apart)."""
     if isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), where
+        if "covered_days" in a:
+            assert a["covered_days"] - b["covered_days"] == pytest.approx(shift, abs=2e-6), where
+            days = (a["covered_days"], b["covered_days"])
         for k in a:
-            _close(a[k], b[k], f"{where}.{k}")
+            if k in RATES and a[k] is not None and b[k] is not None:
+                assert days is not None and a[k] * days[0] == pytest.approx(b[k] * days[1], abs=1e-3), f"{where}.{k}"
+            elif k != "covered_days":
+                _close(a[k], b[k], f"{where}.{k}", shift, days)
     elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
-            _close(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) or isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-3, abs=2e-6), where
+            _close(x, y, f"{where}[{i}]", shift, days)
     else:
         assert a == b, where
 
 
 def _same(a: dict, b: dict) -> None:
     """Everything a reader compares: the metrics, the trend, the fleet and the window."""
+    shift = (datetime.fromisoformat(a["now"]) - datetime.fromisoformat(b["now"])).total_seconds() / 86400
     for key in ("window", "fleet", "coverage"):
-        _close(a[key], b[key], key)
+        _close(a[key], b[key], key, shift)
+    assert len(a["services"]) == len(b["services"])
     for x, y in zip(a["services"], b["services"]):
         _close((x["metrics"], x["trend"], x["covered_since"]), (y["metrics"], y["trend"], y["covered_since"]),
-               x["name"] if "name" in x else "service")
+               x["name"] if "name" in x else "service", shift)
+
+
+def test_two_runs_compare_equal_only_when_their_rates_divide_by_their_own_days():
+    """The comparison itself: 5 deployments over 50 days, the second run 10 s later, passes; a rate over a
+    span an hour short, or covered_days an hour off, fails."""
+    def run(now: str, days: float, per_day: float) -> dict:
+        m = {"deployment_frequency": {"successful": 5, "per_day": per_day, "per_week": per_day * 7},
+             "covered_days": days}
+        return {"now": now, "window": {"days": 52.0}, "coverage": {}, "fleet": {"metrics": m},
+                "services": [{"name": "orders", "metrics": m, "trend": [], "covered_since": None}]}
+
+    first = run("2026-03-01T00:00:00+00:00", 50.0, 0.1)
+    later = 50 + 10 / 86400
+    _same(run("2026-03-01T00:00:10+00:00", round(later, 6), round(5 / later, 6)), first)
+    with pytest.raises(AssertionError):
+        _same(run("2026-03-01T00:00:10+00:00", round(later, 6), round(5 / (later - 1 / 24), 6)), first)
+    with pytest.raises(AssertionError):
+        _same(run("2026-03-01T00:00:10+00:00", round(later - 1 / 24, 6), round(5 / (later - 1 / 24), 6)), first)
 
 
 # 1.0.0 300 days ago, 1.2.0 rolled back by ECS 120 days ago (4 min), then releases up to 10 days ago.

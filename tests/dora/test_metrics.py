@@ -159,3 +159,74 @@ def test_the_default_window_ends_after_deployments_started_earlier_in_the_same_s
     assert since <= rollback_started < until
     assert until == datetime(2026, 12, 1, 8, 6, 18, tzinfo=timezone.utc)
     assert window("1d", None, now=now.replace(microsecond=0))[1] == now.replace(microsecond=0)
+
+
+def test_a_window_ending_now_counts_every_day_and_its_last_whole_week_is_not_partial(monkeypatch):
+    """`paved dora --since 28d` (--until: now, rounded up to the second) is four whole weeks: 28 days of
+    rates and four full trend buckets. The run's clock, read after the window, is a fraction of a second
+    short of that rounded-up end, which read as a window reaching past now: covered_days 27.99999 and the
+    fourth week marked partial (hatched as unfinished in the HTML)."""
+    import argparse
+    from datetime import datetime, timedelta, timezone
+
+    from paved_road.dora import collect, command, report
+
+    # the window as prepare() makes it, with a clock 0.9 s ahead of build_report's (any run in its same second)
+    since, until = command.window("28d", None, now=datetime.now(timezone.utc) + timedelta(seconds=0.9))
+
+    def measure_all(clients, targets, since, until, *, now, **_):
+        measured = report.ServiceReport(name="orders")
+        measured.metrics = metrics.compute([], since, until, now=now)
+        return [measured]
+
+    monkeypatch.setattr(collect, "measure_all", measure_all)
+    args = argparse.Namespace(until=None, since="28d", environment="production", container="app", jobs=1,
+                              failure_window="24h", store=None, no_store=True, rate_share=0, catalog=None)
+    data = report.to_json(command.build_report(args, since, until, [], clients=object()))
+    service = data["services"][0]
+    assert service["metrics"]["covered_days"] == data["window"]["days"] == 28
+    assert [b["partial"] for b in service["trend"]] == [False] * 4
+    assert [b["partial"] for b in data["fleet"]["trend"]] == [False] * 4
+
+
+def test_a_window_that_starts_after_now_is_bad_input_before_any_aws_call():
+    """`--since 2099-01-01 --until 2099-02-01` (a typo for 2026, or --since 30d before a far --until): no day of it
+    has happened, and it read '0.00/wk (0 ok) low' for every service, exit 0. Now one line, exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    paved = str(Path(sys.executable).with_name("paved"))
+    for window in (["--since", "2099-01-01", "--until", "2099-02-01"], ["--since", "30d", "--until", "2099-02-01"]):
+        proc = subprocess.run([paved, "dora", "--cluster", "c", "--service", "s", "--no-store", *window],
+                              capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+                                   "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "starts after now" in proc.stderr and proc.stdout == ""
+
+
+def test_the_coverage_warning_of_a_window_reaching_past_now_names_the_span_up_to_now(monkeypatch):
+    """--until two days ahead, ECS holding 90 days: the warning said the figures cover '.. <--until>', days that
+    have not happened and that covered_days does not count; it names the span up to now."""
+    import argparse
+    from datetime import datetime, timedelta, timezone
+
+    from paved_road.dora import collect, command, report
+
+    today = datetime.now(timezone.utc)
+    until_text = (today + timedelta(days=2)).strftime("%Y-%m-%d")
+    since, until = command.window("1y", until_text)
+
+    def measure_all(clients, targets, since, until, *, now, **_):
+        measured = report.ServiceReport(name="orders", covered_since=now - timedelta(days=90))
+        measured.metrics = metrics.compute([], since, until, now=now, covered_since=measured.covered_since)
+        return [measured]
+
+    monkeypatch.setattr(collect, "measure_all", measure_all)
+    args = argparse.Namespace(until=until_text, since="1y", environment="production", container="app", jobs=1,
+                              failure_window="24h", store=None, no_store=True, rate_share=0, catalog=None)
+    rep = command.build_report(args, since, until, [], clients=object())
+    warning, = rep.coverage["warnings"]
+    assert f".. {rep.now.date()} at most" in warning and until_text not in warning
+    assert report.to_json(rep)["services"][0]["metrics"]["covered_days"] == 90

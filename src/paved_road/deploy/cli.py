@@ -75,7 +75,7 @@ def releases_command(args) -> int:
     output.emit(args, data=lambda: [r.as_dict() for r in releases], table=lambda: output.Table(
         title=f"releases in {args.repository}", empty=f"no SemVer releases in {args.repository}",
         columns=[output.Column("version"), output.Column("digest", 2), output.Column("architectures", 1),
-                 output.Column("pushed")],
+                 output.Column("pushed (UTC)")],
         rows=[(r.name, r.digest, ",".join(r.architectures or []) or "unknown",
                r.pushed_at.strftime("%Y-%m-%d %H:%M") if r.pushed_at else "") for r in releases]))
     return EXIT_OK

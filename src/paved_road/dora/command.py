@@ -43,11 +43,11 @@ def parse_time(text: str, option: str) -> datetime:
 
 
 def window(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    current = now or datetime.now(timezone.utc)
     if until:
         end = parse_time(until, "--until")
     else:  # whole seconds, rounded up: a deployment started earlier in this second is inside the window
-        end = now or datetime.now(timezone.utc)
-        end = end.replace(microsecond=0) + (timedelta(seconds=1) if end.microsecond else timedelta(0))
+        end = current.replace(microsecond=0) + (timedelta(seconds=1) if current.microsecond else timedelta(0))
     if _SPAN.match(since.strip()):
         start = end - parse_span(since, "--since")
     else:
@@ -57,6 +57,9 @@ def window(since: str, until: str | None, now: datetime | None = None) -> tuple[
             raise BadOption(f"--since must be a span like 30d, 12w or 1y, or an ISO 8601 date such as 2026-03-01 (got '{since}')") from None
     if start >= end:
         raise BadOption(f"--since must be before --until (got {start.isoformat()} .. {end.isoformat()})")
+    if start >= current:   # no day of it has happened: rates over 0 days would read 0 a day, band "low"
+        raise BadOption(f"the window {start.isoformat()} .. {end.isoformat()} starts after now "
+                        f"({current.replace(microsecond=0).isoformat()}): nothing can have been deployed in it yet")
     return start, end
 
 
@@ -144,6 +147,10 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
         clients = AwsClients(config=Config(max_pool_connections=max(10, args.jobs + 2)))
     environment = args.environment if _is_fleet(args) else None  # one named service: all its deployments count
     now = datetime.now(timezone.utc)   # outcomes of the window's changes are followed up to now
+    if not getattr(args, "until", None):
+        # the window ends at this run's now, which window() rounded up to the second: not a window reaching
+        # past now (its rates would divide by 27.99999 days of 28, its last whole bucket read as unfinished)
+        now = max(now, until)
     failure_window = getattr(args, "failure_window_span", None) or parse_span(args.failure_window, "--failure-window")
     store = open_store(args)
     from paved_road.dora.ratelimit import Limiter
@@ -165,7 +172,7 @@ def build_report(args, since, until, targets, clients=None, progress=None) -> re
             f"--since {since.date()}: the history held (the store and ECS's 90 days) starts later for "
             f"{len(short)} of {len(results)} services, the latest {latest.date()} "
             f"({', '.join(r.name for r in short[:3])}{', ...' if len(short) > 3 else ''}); their figures cover "
-            f"{latest.date()} .. {until.date()} at most and rates divide by the days covered (covered_days)"]}
+            f"{latest.date()} .. {min(until, now).date()} at most and rates divide by the days covered (covered_days)"]}
     for r in results:
         if r.error is None and r.metrics is None:
             rep.skipped.append({"name": r.name, "cluster": r.cluster, "environment": r.environment,

@@ -168,13 +168,23 @@ PRIORITY = {"frequency": 0, "lead_time": 0, "change_failure_rate": 0, "time_to_r
             "build_to_production": 2, "rollback": 2}
 
 
+def so_far(data: dict) -> str:
+    """A window reaching past now: how many of its days have happened, which its rates divide by (without
+    it, "30 days" beside 5 deployments at 3.33/wk reads as an error); "" for a window that is over."""
+    w, now = data["window"], data.get("now")
+    if not now or _dt.datetime.fromisoformat(now) >= _dt.datetime.fromisoformat(w["until"]):
+        return ""
+    days = max(0.0, (_dt.datetime.fromisoformat(now) - _dt.datetime.fromisoformat(w["since"])).total_seconds() / 86400)
+    return f", {round(days, 1):g} of them up to now, which rates divide by"
+
+
 def table(data: dict):
     """The metrics as an output.Table: a terminal table or plain aligned text (paved_road.output).
     Values are shown as typed there, so a service called `a[/]b` is text, not rich markup."""
     from paved_road import output
 
     w = data["window"]
-    days = f"{w['days']:g} day" + ("" if w["days"] == 1 else "s")
+    days = f"{w['days']:g} day" + ("" if w["days"] == 1 else "s") + so_far(data)
     title = (f"DORA metrics, {w['since'][:10]} .. {w['until'][:10]} ({days})"
              + (f", environment {data['environment']}" if data["environment"] else ""))
     columns = [output.Column("Service"), output.Column("Env", 3),
@@ -244,7 +254,7 @@ def _label(value: float, unit: str) -> str:
 
 
 def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int = 220, height: int = 48,
-              unit: str = "count", thresholds: list[tuple[str, float]] = ()) -> str:
+              unit: str = "count", thresholds: list[tuple[str, float]] = (), now: str | None = None) -> str:
     """A small inline SVG chart of one metric per trend bucket: bars for counts (failures drawn over
     deployments), a polyline with points for durations and rates. A y axis with its scale and unit
     (0 and the top), the x axis with the first and last bucket's date, the DORA band thresholds as
@@ -291,9 +301,14 @@ def trend_svg(trend: list[dict], key: str, *, kind: str, label: str, width: int 
                          f'{_esc(_label(value, unit))}</title></line>')
     for i, b in enumerate(trend):
         if b.get("partial"):
-            days = (_dt.datetime.fromisoformat(b["end"]) - _dt.datetime.fromisoformat(b["start"])).total_seconds() / 86400
+            start, end = _dt.datetime.fromisoformat(b["start"]), _dt.datetime.fromisoformat(b["end"])
+            days = round((end - start).total_seconds() / 86400, 1)
+            text = f"partial bucket: {days:g} days"
+            if now and _dt.datetime.fromisoformat(now) < end:   # the bucket now falls in: not over yet
+                done = round(max(0.0, (_dt.datetime.fromisoformat(now) - start).total_seconds() / 86400), 1)
+                text = f"partial bucket: {done:g} of its {days:g} days so far"
             parts.append(f'<rect class="partial" data-start="{_esc(b["start"])}" x="{left + i * slot:.1f}" y="{top_pad}" '
-                         f'width="{slot:.1f}" height="{plot_h}"><title>partial bucket: {days:g} days</title></rect>')
+                         f'width="{slot:.1f}" height="{plot_h}"><title>{_esc(text)}</title></rect>')
     if kind == "bars":
         for i, b in enumerate(trend):
             total, failed = b["deployments"], b["failed"]
@@ -357,7 +372,7 @@ def render_html(data: dict, refresh: int | None = None) -> str:
     def charts(trend: list[dict], big: bool = False) -> dict:
         w, h = (360, 120) if big else (200, 64)
         return {key: Markup(trend_svg(trend, key, kind=kind, label=label, width=w, height=h, unit=unit,
-                                      thresholds=_thresholds(band_key) if band_key else ()))
+                                      thresholds=_thresholds(band_key) if band_key else (), now=data.get("now")))
                 for key, kind, unit, band_key, label in TREND_CHARTS}
 
     days = data["window"]["trend_bucket_days"]
@@ -367,7 +382,8 @@ def render_html(data: dict, refresh: int | None = None) -> str:
         out = charts(trend)
         # one service: the frequency bands as deployments per bucket (the fleet's band judges the median service)
         out["deployments"] = Markup(trend_svg(trend, "deployments", kind="bars", unit="count", width=200, height=64,
-                                              label="deployments (failed in red) per bucket", thresholds=per_bucket))
+                                              label="deployments (failed in red) per bucket", thresholds=per_bucket,
+                                              now=data.get("now")))
         return out
 
     services = [{**s, "cells": cells(s["metrics"]) if s["metrics"] else None, "charts": service_charts(s["trend"])}
@@ -375,5 +391,5 @@ def render_html(data: dict, refresh: int | None = None) -> str:
     return env.get_template("dora.html").render(
         data=data, services=services, fleet=data["fleet"], fleet_cells=cells(data["fleet"]["metrics"]),
         fleet_charts=charts(data["fleet"]["trend"], big=True), columns=COLUMNS, duration=duration,
-        when=time_html, anchor=anchor, refresh=refresh,
+        when=time_html, anchor=anchor, refresh=refresh, so_far=so_far(data),
     )
