@@ -305,12 +305,11 @@ def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, in
     return code, seconds, flushed
 
 
-# What a profile measures per endpoint: the path, the route's own file (its
-# samples bound the measured load) and the argument holding the request count.
+# What a profile measures per endpoint: the path and the argument holding the request count.
 # /healthz costs ~20 us a request: at V8's default 1 ms between samples its whole load is a few
 # hundred samples, too few to tell 3 us a request apart; it is sampled every 100 us.
-PROFILED = {"example": ("/api/example", "routes/example.js", "example_requests"),
-            "healthz": ("/healthz", "routes/health.js", "healthz_requests")}
+PROFILED = {"example": ("/api/example", "example_requests"),
+            "healthz": ("/healthz", "healthz_requests")}
 PROFILE_INTERVAL_US = {"example": 1000, "healthz": 100}
 
 
@@ -322,13 +321,28 @@ class Profile(dict):
         self.scale = scale
 
 
+def measured_samples(prof: dict, from_us: int, to_us: int) -> list[tuple[int, int]]:
+    """The (node id, us) samples of a .cpuprofile taken between from_us and to_us: V8's profile clock
+    and time.monotonic are both CLOCK_MONOTONIC, in us. (Bounding the load by the samples whose leaf is
+    the route's own file failed on bare's /healthz: V8 inlines its one-line handler, and no sample's
+    leaf is in routes/health.js.)"""
+    samples, at = [], prof["startTime"]
+    for node, dt in zip(prof["samples"], prof["timeDeltas"]):
+        at += dt
+        if from_us <= at <= to_us:
+            samples.append((node, dt))
+    if not samples:
+        raise RuntimeError(f"the CPU profile ({prof['startTime']} .. {prof.get('endTime')} us) has no sample "
+                           f"in the measured load ({from_us} .. {to_us} us)")
+    return samples
+
+
 def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") -> Profile:
     """V8 CPU profile (--cpu-prof) of one load of `endpoint` (PROFILED) after
     the same warm-up as the run's: self time per request by origin (package,
-    node: module, or V8 bucket), counted over the measured load only: from its
-    start (V8's profile clock and time.monotonic are both CLOCK_MONOTONIC, in
-    us) to the last sample in the service's own route."""
-    path, route_file, amount = PROFILED[endpoint]
+    node: module, or V8 bucket), counted over the measured load only, from
+    its start to its last answer (measured_samples)."""
+    path, amount = PROFILED[endpoint]
     prof_dir = tmp / f"prof-{setup.name}-{endpoint}"
     svc = setup.start(f"--cpu-prof --cpu-prof-interval={PROFILE_INTERVAL_US[endpoint]} --cpu-prof-dir={prof_dir}")
     svc.wait_ready()
@@ -340,20 +354,17 @@ def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") 
     measured_from_us = time.monotonic_ns() // 1000
     total_requests = getattr(args, amount)
     requests = load(svc.base_url + path, total_requests, args.connections, tool_env, svc.proc.pid)
+    measured_to_us = time.monotonic_ns() // 1000
     svc.terminate()
     prof = json.loads(next(prof_dir.glob("*.cpuprofile")).read_text())
     nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
-    samples, at = [], prof["startTime"]
-    for node, dt in zip(prof["samples"], prof["timeDeltas"]):
-        at += dt
-        if at >= measured_from_us:
-            samples.append((node, dt))
-    in_route = [i for i, (node, _) in enumerate(samples) if nodes[node]["url"].endswith(route_file)]
-    if not in_route:
-        raise RuntimeError(f"{setup.name}: the CPU profile has no sample of the measured load")
+    try:
+        samples = measured_samples(prof, measured_from_us, measured_to_us)
+    except RuntimeError as e:
+        raise RuntimeError(f"{setup.name} {path}: {e}") from None
     by = Counter()
     otel_functions = Counter()
-    for node, dt in samples[in_route[0]:in_route[-1] + 1]:
+    for node, dt in samples:
         frame = nodes[node]
         url = frame["url"]
         if "@opentelemetry/" in url:
