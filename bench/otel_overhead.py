@@ -469,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="root sampling ratio of the production default (default %(default)s)")
     parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
     parser.add_argument("--profile", metavar="SETUPS",
-                        help="CPU-profile these setups' /api/example load, e.g. bare,ours,ours+off")
+                        help="CPU-profile these setups' load of --profile-endpoint, e.g. bare,ours,ours+off")
+    parser.add_argument("--profile-endpoint", choices=sorted(PROFILED), default="example",
+                        help="the endpoint --profile profiles: example (/api/example) or healthz")
     parser.add_argument("--no-profile", dest="profile_missed", action="store_false",
                         help="do not profile the setups whose CPU per request target is missed (by default "
                              "each is profiled after the run and printed next to bare)")
@@ -549,8 +551,9 @@ def measure(args, task_cgroups: MemoryCgroups | None) -> int:
                     return 0
                 if args.profile:
                     names = args.profile.split(",")
-                    print_profiles({n: profile(next(s for s in setups if s.name == n), args, env24, tmp)
-                                    for n in names})
+                    print_profiles({n: profile(next(s for s in setups if s.name == n), args, env24, tmp,
+                                               args.profile_endpoint)
+                                    for n in names}, PROFILED[args.profile_endpoint][0])
                     return 0
                 load_before = os.getloadavg()[0]
                 results = run(setups, args, env24, sink, tmp)
