@@ -341,7 +341,8 @@ def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") 
     """V8 CPU profile (--cpu-prof) of one load of `endpoint` (PROFILED) after
     the same warm-up as the run's: self time per request by origin (package,
     node: module, or V8 bucket), counted over the measured load only, from
-    its start to its last answer (measured_samples)."""
+    the moment load() starts to the moment it returns, the span /proc's
+    CPU per request (the scale) is counted over (measured_samples)."""
     path, amount = PROFILED[endpoint]
     prof_dir = tmp / f"prof-{setup.name}-{endpoint}"
     svc = setup.start(f"--cpu-prof --cpu-prof-interval={PROFILE_INTERVAL_US[endpoint]} --cpu-prof-dir={prof_dir}")

@@ -4,6 +4,7 @@ among them "an unsampled request must cost clearly less than a sampled one"."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import time
@@ -337,3 +338,34 @@ def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, m
     bench.report(results, report_args())
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("ours@prod ") and "main user" in x]
     assert "main user 195 (+55)" in line and "V8 workers 70 (+0)" in line, line
+
+
+def test_a_healthz_profile_without_a_sample_in_routes_health_is_counted_from_the_loads_start_to_loads_return(
+        bench, capsys, tmp_path, monkeypatch):
+    """profile() itself, on a /healthz profile like bare's: the handler inlined, no sample's leaf in
+    routes/health.js (the old bound raised, and the bench stopped after a whole run). The window is the
+    monotonic clock read before load() and after it returned, the span /proc's CPU was counted over:
+    the warm-up before it and the shutdown after it are left out, a GC after the last answer but before
+    load() returned is counted (as /proc counts it), idle samples are dropped."""
+    nodes = [(1, "(root)", ""), (2, "(idle)", ""), (3, "emit", "node:events"),
+             (4, "parserOnIncoming", "node:_http_server"), (5, "(garbage collector)", "")]
+    # a sample every 100 us from 1100: warm-up up to 1900, the measured load 2000 .. 2900, shutdown after
+    samples = [4] * 9 + [3, 3, 3, 3, 3, 4, 4, 4, 2, 5] + [4, 4, 4]
+    prof = {"nodes": [{"id": i, "callFrame": {"functionName": f, "url": u}} for i, f, u in nodes],
+            "startTime": 1000, "endTime": 3300, "samples": samples, "timeDeltas": [100] * len(samples)}
+    (tmp_path / "prof-bare-healthz").mkdir()
+    (tmp_path / "prof-bare-healthz" / "x.cpuprofile").write_text(json.dumps(prof))
+    now_ns = [1100_000]  # each load (the warm-up's, the measured one) takes 900 us on the monotonic clock
+
+    def load(*a, **k):
+        now_ns[0] += 900_000
+        return {"cpu_us": 180.0}
+    monkeypatch.setattr(bench, "time", argparse.Namespace(monotonic_ns=lambda: now_ns[0]))
+    monkeypatch.setattr(bench, "load", load)
+    setup = argparse.Namespace(name="bare", start=lambda flags="": _FakeService())
+    args = argparse.Namespace(connections=10, example_requests=4000, healthz_requests=10, warmup=6000)
+    by = bench.profile(setup, args, {}, tmp_path, "healthz")
+    # sampled: 9 samples of 100 us over 10 requests, the idle one dropped: 90 us a request; scale 180 / 90
+    assert "the profile sampled 90 us" in capsys.readouterr().out
+    assert by.scale == pytest.approx(2.0)
+    assert dict(by) == pytest.approx({"node:events": 100.0, "node:_http_server": 60.0, "((garbage collector))": 20.0})
