@@ -471,8 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", action="store_true", help="also measure the options not chosen")
     parser.add_argument("--profile", metavar="SETUPS",
                         help="CPU-profile these setups' load of --profile-endpoint, e.g. bare,ours,ours+off")
-    parser.add_argument("--profile-endpoint", choices=sorted(PROFILED), default="example",
-                        help="the endpoint --profile profiles: example (/api/example) or healthz")
+    parser.add_argument("--profile-endpoint", choices=sorted(PROFILED),
+                        help="the endpoint --profile profiles: example (/api/example, the default) or healthz")
     parser.add_argument("--no-profile", dest="profile_missed", action="store_false",
                         help="do not profile the setups whose CPU per request target is missed (by default "
                              "each is profiled after the run and printed next to bare)")
@@ -482,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
                              "template/infra/environments/production.tfvars; staging's is 1024); 0: do not "
                              "emulate, V8 sized from this machine's memory")
     args = parser.parse_args(argv)
+    if args.profile_endpoint and not args.profile:
+        parser.exit(2, "otel_overhead.py: --profile-endpoint is allowed only with --profile SETUPS (it names the "
+                       f"endpoint those setups' profile loads: {', '.join(sorted(PROFILED))})\n")
+    args.profile_endpoint = args.profile_endpoint or "example"
     try:
         args.task_memory = task_memory_mib(args.task_memory)
     except ValueError:

@@ -202,3 +202,13 @@ def test_the_bench_refuses_to_measure_when_a_services_node_does_not_see_the_task
     with pytest.raises(RuntimeError, match=r"ours: Node does not see the app container's 2048 MiB limit"):
         bench.run(setups, args, {}, None, tmp_path)
     assert started == ["stopped"]  # the service was stopped on the way out
+
+
+def test_profile_endpoint_without_profile_exits_2_with_one_line_naming_both_flags():
+    """--profile-endpoint says which endpoint --profile's setups load; alone it would be ignored and a
+    whole run measured instead."""
+    result = subprocess.run([sys.executable, str(BENCH), "--profile-endpoint", "healthz"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result
+    assert "--profile-endpoint" in result.stderr and "--profile SETUPS" in result.stderr
+    assert "example, healthz" in result.stderr, result.stderr
