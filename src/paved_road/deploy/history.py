@@ -83,7 +83,9 @@ class Deployment:
         return data
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime | None) -> datetime | None:
+    """An AWS time as a UTC instant: botocore reads epoch timestamps in the machine's local zone (a naive
+    value is taken as UTC)."""
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
@@ -243,15 +245,15 @@ def _from_service_deployments(ecs, cluster: str, service: str, since: datetime |
             id=d["serviceDeploymentArn"], release=release, digest=digest,
             task_definition=target.rsplit("/", 1)[-1], status=d.get("status", "PENDING"),
             strategy=(d.get("deploymentConfiguration") or {}).get("strategy") or "ROLLING",
-            started_at=_utc(d.get("startedAt") or d.get("createdAt")),  # type: ignore[arg-type]
-            finished_at=_utc(finished) if ended else None, made_by=made_by,
+            started_at=utc(d.get("startedAt") or d.get("createdAt")),  # type: ignore[arg-type]
+            finished_at=utc(finished) if ended else None, made_by=made_by,
             image_digest=_image_digest(revision, info.container),
             requested_tasks=target_rev.get("requestedTaskCount") if ended else None,
             running_tasks=target_rev.get("runningTaskCount") if ended else None,
             breaker_triggered=(d.get("deploymentCircuitBreaker") or {}).get("status") == "TRIGGERED",
             triggered_alarms=tuple((d.get("alarms") or {}).get("triggeredAlarmNames") or ()),
             status_reason=d.get("statusReason", "") or "",
-            rollback_reason=rollback.get("reason"), rollback_started_at=_utc(rollback.get("startedAt")),
+            rollback_reason=rollback.get("reason"), rollback_started_at=utc(rollback.get("startedAt")),
             rollback_task_definition=back["taskDefinition"].rsplit("/", 1)[-1] if back else None,
             rollback_release=back_release, rollback_digest=back_digest,
         ))
@@ -274,8 +276,8 @@ def _from_describe_services(ecs, cluster: str, service: str, info: RevisionInfo)
             status = "SUCCESSFUL"
         history.append(Deployment(
             id=d["id"], release=release, digest=digest, task_definition=d["taskDefinition"].rsplit("/", 1)[-1],
-            strategy=strategy, status=status, started_at=_utc(d.get("createdAt")),  # type: ignore[arg-type]
-            finished_at=_utc(d.get("updatedAt")) if status != "IN_PROGRESS" else None, made_by=made_by,
+            strategy=strategy, status=status, started_at=utc(d.get("createdAt")),  # type: ignore[arg-type]
+            finished_at=utc(d.get("updatedAt")) if status != "IN_PROGRESS" else None, made_by=made_by,
         ))
     return history
 
@@ -303,7 +305,7 @@ def read_history(ecs, cluster: str, service: str, since: datetime | None = None,
         degraded = DEGRADED.format(code=code)
         history = _from_describe_services(ecs, cluster, service, info)
         if since is not None:
-            history = [d for d in history if d.started_at >= _utc(since)]
+            history = [d for d in history if d.started_at >= utc(since)]
     return sorted(history, key=lambda d: (d.started_at, d.id), reverse=True), degraded
 
 

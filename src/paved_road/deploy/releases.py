@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from paved_road.deploy.history import utc
 
 SEMVER = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -95,10 +97,9 @@ def list_releases(ecr, repository: str, registry_id: str | None = None) -> list[
                     continue
                 version = tuple(int(p) for p in match.groups())
                 existing = releases.get(version)
-                # botocore gives imagePushedAt in the machine's local zone: shown and written as UTC, as
-                # `paved history` shows its times (under TZ=Asia/Tokyo a push at 20:00 UTC read as the next day)
-                pushed = image.get("imagePushedAt")
-                pushed = pushed.astimezone(timezone.utc) if isinstance(pushed, datetime) else pushed
+                # shown and written as UTC, as `paved history` shows its times (under TZ=Asia/Tokyo a push
+                # at 20:00 UTC read as the next day)
+                pushed = utc(image.get("imagePushedAt"))
                 # Two images claiming one version (1.2.0 and v1.2.0): keep the newer push.
                 if existing and existing.pushed_at and pushed and existing.pushed_at >= pushed:
                     continue

@@ -20,13 +20,14 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
 from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
                                  PartialCredentialsError, ProfileNotFound)
 
+from paved_road.deploy.history import utc
 from paved_road.dora import metrics
 from paved_road.dora.gitlog import GitError, ReleaseRepo
 from paved_road.dora.report import ServiceReport
@@ -351,7 +352,7 @@ def _alarm_history(cloudwatch, name: str, start: datetime, end: datetime) -> lis
                 state = None
             if state in ALARM_STATES:
                 at = item["Timestamp"]
-                out.append(((at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), state))
+                out.append((utc(at), state))
         token = page.get("NextToken")
         if not token:
             return out
@@ -372,7 +373,7 @@ def alarm_facts(cloudwatch, names: list[str]) -> dict[str, tuple[str, datetime |
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 at = alarm.get("StateUpdatedTimestamp")
                 if isinstance(at, datetime):
-                    at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+                    at = utc(at)
                 out[alarm["AlarmName"]] = (alarm.get("AlarmArn") or alarm["AlarmName"], at)
             if not page.get("NextToken"):
                 break
@@ -433,8 +434,7 @@ def _created_at(svc: dict) -> datetime | None:
     created = svc.get("createdAt")
     # botocore reads ECS's epoch timestamps in the machine's local zone: kept and compared as UTC instants,
     # or a run under another TZ would take the service for a recreated one and drop its stored history.
-    return (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
-        if isinstance(created, datetime) else None
+    return utc(created) if isinstance(created, datetime) else None
 
 
 def _read_plan(store, key: str, svc: dict, requested: datetime) -> tuple[list, tuple | None, datetime, bool]:

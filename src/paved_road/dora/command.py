@@ -13,6 +13,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from paved_road import cli_options, output
+from paved_road.deploy.history import utc
 from paved_road.dora import collect, report
 from paved_road.fleet import selection
 from paved_road.fleet.remote import github
@@ -39,7 +40,7 @@ def parse_time(text: str, option: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BadOption(f"{option} must be an ISO 8601 date or time such as 2026-03-01 or 2026-03-01T12:00:00Z (got '{text}')") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return utc(value)
 
 
 def window(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
