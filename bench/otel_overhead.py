@@ -311,6 +311,8 @@ def exit_with_flush(setup: Setup, sink: OtlpSink) -> tuple[int | None, float, in
 PROFILED = {"example": ("/api/example", "example_requests"),
             "healthz": ("/healthz", "healthz_requests")}
 PROFILE_INTERVAL_US = {"example": 1000, "healthz": 100}
+# Probes each service answers before anything is measured, in run() and in profile() alike.
+HEALTHZ_WARMUP = 3000
 
 
 class Profile(dict):
@@ -349,7 +351,7 @@ def profile(setup: Setup, args, tool_env, tmp: Path, endpoint: str = "example") 
     svc.wait_ready()
     # as run() warms up: probes first, so /healthz is profiled on a service
     # that has served nothing else, as it is measured
-    load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)
+    load(svc.base_url + "/healthz", HEALTHZ_WARMUP, args.connections, tool_env, svc.proc.pid)
     if endpoint != "healthz":
         load(svc.base_url + "/api/example", args.warmup, args.connections, tool_env, svc.proc.pid)
     measured_from_us = time.monotonic_ns() // 1000
@@ -429,8 +431,9 @@ def print_profiles(profiles: dict[str, dict[str, float]], path: str = "/api/exam
 
 
 def task_memory_mib(value: str) -> int:
-    """--task-memory: a whole number of MiB, 0 for no emulation; ValueError otherwise."""
-    if not re.fullmatch(r"[0-9]+", value.strip()):
+    """--task-memory: a whole number of MiB more than the collector sidecar's, 0 for no emulation;
+    ValueError otherwise."""
+    if not re.fullmatch(r"[0-9]+", value.strip()) or 0 < int(value) <= COLLECTOR_MEMORY_MIB:
         raise ValueError(value)
     return int(value)
 
@@ -490,13 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         args.task_memory = task_memory_mib(args.task_memory)
     except ValueError:
         parser.exit(2, f"otel_overhead.py: --task-memory {args.task_memory!r} is not allowed: a whole number of "
-                       "MiB, the task's memory (e.g. 1024 or 2048), or 0 for no emulation\n")
+                       f"MiB more than the collector sidecar's {COLLECTOR_MEMORY_MIB}, the task's memory (e.g. 1024 "
+                       "or 2048), or 0 for no emulation\n")
     # SIGTERM unwinds like Ctrl-C: services stopped, memory cgroups removed
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     limit = args.task_memory - COLLECTOR_MEMORY_MIB if args.task_memory else 0
-    if args.task_memory and limit <= 0:
-        parser.exit(2, f"otel_overhead.py: --task-memory '{args.task_memory}' is not allowed: more than the collector "
-                       f"sidecar's {COLLECTOR_MEMORY_MIB} MiB (e.g. 1024 or 2048), or 0 for no emulation\n")
     task_cgroups, args.task_memory_note = open_task_memory(limit)
     if task_cgroups is None:
         print(f"{args.task_memory_note}; measuring with this machine's memory", file=sys.stderr)
@@ -636,7 +637,7 @@ def run(setups: list[Setup], args, tool_env, sink, tmp: Path) -> dict:
             if task_mib and (seen is None or seen["constrained_mib"] != task_mib):
                 raise RuntimeError(f"{s.name}: Node does not see the app container's {task_mib} MiB limit "
                                    f"({s.memory_cgroup.path}): {seen}")
-            load(svc.base_url + "/healthz", 3000, args.connections, tool_env, svc.proc.pid)  # warm-up
+            load(svc.base_url + "/healthz", HEALTHZ_WARMUP, args.connections, tool_env, svc.proc.pid)  # warm-up
         # Probes first, before any other request: what a probe itself costs.
         # Measured after /api/example loads, the /healthz figure carried those
         # loads' deferred work: V8 runs the major GC of the spans and requests
@@ -688,8 +689,8 @@ def report(results: dict, args) -> list[tuple[str, str]]:
     target missed, the profiles that explain them."""
     bare = results["bare"]
     print(f"\nNode 24.21.0; autocannon -c {args.connections}; {args.repeats} repeats (median) of "
-          f"{args.healthz_requests} requests on /healthz, all /healthz repeats first (after 3000 of warm-up, before "
-          f"any other request), then {args.repeats} of {args.example_requests} on /api/example (after "
+          f"{args.healthz_requests} requests on /healthz, all /healthz repeats first (after {HEALTHZ_WARMUP} of "
+          f"warm-up, before any other request), then {args.repeats} of {args.example_requests} on /api/example (after "
           f"{args.warmup} of warm-up; CPU counted until {getattr(args, 'settle', 0):g} s after); "
           f"production default sampling {args.production_ratio}; 2 shared cores")
     before, after = getattr(args, "load_average", (None, None))
