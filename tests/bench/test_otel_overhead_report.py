@@ -21,32 +21,27 @@ def _report(bench, capsys, sampled: list[float], production: list[float], load=(
     return [line for line in capsys.readouterr().out.splitlines() if lines in line]
 
 
-def test_an_unsampled_request_clearly_cheaper_than_a_sampled_one_is_met(bench, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
+def test_an_unsampled_request_clearly_cheaper_than_a_sampled_one_is_met(bench, capsys):
     # sampled 360 us; at 0.1, 300 us: an unsampled one about 293 us, 67 us apart, repeats within 10 us
     (line,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305])
     assert line.strip().startswith("[met]"), line
     assert "293" in line and "360" in line, line
 
 
-def test_an_unsampled_request_costing_what_a_sampled_one_costs_is_missed(bench, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
+def test_an_unsampled_request_costing_what_a_sampled_one_costs_is_missed(bench, capsys):
     # 0.1 costs 95 % of 1.0 and the repeats spread wider than the difference: not "clearly less"
     (line,) = _report(bench, capsys, [340, 360, 380], [330, 342, 360])
     assert line.strip().startswith("[MISSED]"), line
 
 
-def test_the_load_average_of_the_run_is_printed_with_the_figures(bench, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
+def test_the_load_average_of_the_run_is_printed_with_the_figures(bench, capsys):
     (quiet,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], load=(0.3, 0.4), lines="load average")
     assert "0.3" in quiet and "0.4" in quiet and "not a quiet machine" not in quiet, quiet
     (busy,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], load=(3.2, 5.1), lines="load average")
     assert "3.2" in busy and "5.1" in busy and "not a quiet machine" in busy, busy
 
 
-def test_rss_is_judged_under_load_and_the_peak_and_after_gc_are_printed_beside_it(bench, capsys, tmp_path,
-                                                                                    monkeypatch):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
+def test_rss_is_judged_under_load_and_the_peak_and_after_gc_are_printed_beside_it(bench, capsys):
     # ours holds 12 MB more under load; its peak is 80 MB higher; a forced GC leaves 5 MB more
     memory = {"rss_mb": 212, "rss_peak_mb": 330, "rss_gc_mb": 65, "heap_mb": 17}
     (target,) = _report(bench, capsys, [355, 360, 365], [295, 300, 305], lines="RSS <=", ours_memory=memory)
@@ -131,11 +126,10 @@ def test_the_rss_target_is_judged_on_what_the_running_service_holds_not_after_a_
     assert (results["ours"]["rss_gc_mb"], results["ours"]["heap_mb"]) == (135.0, 19.0)  # still printed
 
 
-def test_a_missed_cpu_target_names_the_profile_that_explains_it(bench, capsys, tmp_path, monkeypatch):
+def test_a_missed_cpu_target_names_the_profile_that_explains_it(bench, capsys):
     """By default the bench profiles each setup whose CPU per request target is
     missed (report() returns them) and says so on the target's line; a met
     target names no profile."""
-    monkeypatch.setattr(bench, "REPO", tmp_path)
     results = run_results([355, 360, 365], [340, 345, 350])
     args = report_args(profile_missed=True)
     # 1.44x at 100 % is met, 1.38x at 0.1 is not
@@ -174,11 +168,10 @@ def test_a_profiles_total_is_the_setups_time_less_bares_even_where_only_bare_spe
     assert "-5.0  ((program))" in out, out
 
 
-def test_a_missed_healthz_target_is_profiled_on_healthz(bench, capsys, tmp_path, monkeypatch):
+def test_a_missed_healthz_target_is_profiled_on_healthz(bench, capsys):
     """/healthz CPU per request is a CPU target too: missed, it names the
     profile of ours on /healthz (as the runs of issue 21 missed it, 19 vs 16 us),
     which report() returns for main() to take."""
-    monkeypatch.setattr(bench, "REPO", tmp_path)
     results = run_results([355, 360, 365], [300, 300, 300])
     results["ours"]["healthz"].update(cpu_us=24, ratio=1.2)
     args = report_args(profile_missed=True)
@@ -310,11 +303,10 @@ def test_a_thread_that_ends_during_a_load_takes_no_cpu_from_the_others_and_the_s
 
 
 def test_the_thread_split_says_what_a_clock_tick_is_per_request_and_what_it_does_not_attribute(
-        bench, capsys, tmp_path, monkeypatch):
+        bench, capsys):
     """Each thread's CPU is counted in clock ticks (10 ms at 100 Hz): over 4,000 requests one tick of
     one thread is 2.5 us per request, so the table's single-digit differences are within a tick or two.
     The report says so, and prints what the process spent that no live thread accounts for."""
-    monkeypatch.setattr(bench, "REPO", tmp_path)
     results = run_results()
     for n in results:
         results[n]["example"]["threads_us"] = {"main user": 140.0, "main sys": 30.0, "V8 workers": 70.0,
@@ -328,8 +320,7 @@ def test_the_thread_split_says_what_a_clock_tick_is_per_request_and_what_it_does
     assert f"{bench.UNATTRIBUTED} 6 (+0)" in line, line
 
 
-def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
+def test_the_report_prints_cpu_by_thread_beside_bares(bench, capsys):
     results = run_results()
     for n, main_user in (("bare", 140.0), ("ours", 230.0), ("ours@prod", 195.0), ("naive", 300.0),
                          ("naive@prod", 290.0)):

@@ -95,7 +95,7 @@ def test_each_task_gets_its_own_cgroup_and_a_process_left_running_is_stopped_whe
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "", "2GB", "200"])  # 200: not more than the collector's 256
-def test_a_bad_task_memory_exits_2_with_one_line_naming_the_flag_and_changes_nothing(value, tmp_path):
+def test_a_bad_task_memory_exits_2_with_one_line_naming_the_flag_and_changes_nothing(value):
     own = _own_v1_memory_cgroup()
     before = sorted(os.listdir(own)) if own else None
     result = subprocess.run([sys.executable, str(BENCH), "--task-memory", value], capture_output=True, text=True,
@@ -150,9 +150,8 @@ def _results(node_memory: dict) -> dict:
      {"constrained_mib": None, "heap_limit_mib": 4288}, "ours no limit/4288 MiB",
      "heap sized from this machine's memory"),
 ])
-def test_the_report_states_the_task_memory_and_what_each_services_node_saw(bench, capsys, tmp_path, monkeypatch,
+def test_the_report_states_the_task_memory_and_what_each_services_node_saw(bench, capsys,
                                                                             emulated, note, seen, shown, condition):
-    monkeypatch.setattr(bench, "REPO", tmp_path)
     args = report_args(task_memory_note=note, task_memory_emulated=emulated)
     bench.report(_results(seen), args)
     out = capsys.readouterr().out.splitlines()
