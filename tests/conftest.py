@@ -21,7 +21,6 @@ if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 
-
 def restore_sigint() -> None:
     """A shell without job control starts a background command (`cmd &`,
     `nohup cmd &`) with SIGINT ignored, and every process it starts inherits
@@ -33,6 +32,7 @@ def restore_sigint() -> None:
 
 
 restore_sigint()
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
